@@ -1,0 +1,34 @@
+// Addon entry point: defines the wrapped classes and registers each concern.
+#include "common.h"
+
+namespace ft {
+
+AddonData& addonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  env.SetInstanceData<AddonData>(data);  // deleted by node-api at env teardown
+  Napi::Function tensorCtor = TensorWrap::Define(env);
+  Napi::Function moduleCtor = ModuleWrap::Define(env);
+  Napi::Function optimizerCtor = OptimizerWrap::Define(env);
+  data->tensorCtor = Napi::Persistent(tensorCtor);
+  data->moduleCtor = Napi::Persistent(moduleCtor);
+  data->optimizerCtor = Napi::Persistent(optimizerCtor);
+  exports.Set("TensorHandle", tensorCtor);
+  exports.Set("ModuleHandle", moduleCtor);
+  exports.Set("OptimizerHandle", optimizerCtor);
+  registerTensor(env, exports);
+  registerOps(env, exports);
+  registerAutograd(env, exports);
+  registerModule(env, exports);
+  registerLayers(env, exports);
+  registerOptimizer(env, exports);
+  registerDevice(env, exports);
+  registerAsync(env, exports);
+  return exports;
+}
+
+}  // namespace ft
+
+static Napi::Object InitFinetorch(Napi::Env env, Napi::Object exports) { return ft::Init(env, exports); }
+NODE_API_MODULE(finetorch, InitFinetorch)

@@ -1,0 +1,127 @@
+// Work off the main thread: forward, backward, optimizer step and a whole
+// training step run on libuv's thread pool and settle a Promise, so a training
+// loop never blocks the event loop. JS values are touched only on the main
+// thread (constructor, OnOK, OnError); the worker sees libtorch objects only.
+#include "common.h"
+#include <ATen/Parallel.h>
+#include <ATen/ThreadLocalState.h>
+#include <functional>
+
+namespace ft {
+namespace {
+
+class TensorWork : public Napi::AsyncWorker {
+ public:
+  using Fn = std::function<std::vector<torch::Tensor>()>;
+  TensorWork(Napi::Env env, Fn fn)
+      : Napi::AsyncWorker(env, "finetorch"), deferred_(Napi::Promise::Deferred::New(env)), fn_(std::move(fn)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      // Grad mode and other thread-local settings of the caller apply here too.
+      at::ThreadLocalStateGuard tls(state_);
+      at::init_num_threads();
+      results_ = fn_();
+    } catch (const c10::Error& e) {
+      SetError(e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    } catch (...) {
+      SetError("finetorch: unknown native error");
+    }
+  }
+  void OnOK() override { deferred_.Resolve(wrapList(Env(), results_)); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Fn fn_;
+  at::ThreadLocalState state_;  // captured on the main thread at construction
+  std::vector<torch::Tensor> results_;
+};
+
+Napi::Value queue(Napi::Env env, TensorWork::Fn fn) {
+  auto* work = new TensorWork(env, std::move(fn));
+  Napi::Promise p = work->promise();
+  work->Queue();  // the worker deletes itself when done
+  return p;
+}
+
+int64_t lossReduction(const std::string& r) {
+  if (r == "mean") return at::Reduction::Mean;
+  if (r == "sum") return at::Reduction::Sum;
+  throw ArgError("trainStep: reduction must be 'mean' or 'sum'");
+}
+
+}  // namespace
+
+FT_ENTRY(ForwardAsync) {
+  auto m = toModule(info[0], "module");
+  auto inputs = toTensorList(info[1], "inputs");
+  if (!hasNativeForward(*m)) throw std::runtime_error("forwardAsync: module '" + m->name() + "' has no native forward");
+  return queue(info.Env(), [m, inputs]() {
+    auto lock = moduleLock(m.get());
+    std::lock_guard<std::mutex> g(*lock);
+    return forwardModule(*m, inputs);
+  });
+}
+
+FT_ENTRY(BackwardAsync) {
+  torch::Tensor t = toTensor(info[0], "tensor");
+  c10::optional<torch::Tensor> gradient = toOptionalTensor(info[1], "gradient");
+  return queue(info.Env(), [t, gradient]() {
+    t.backward(gradient.has_value() ? *gradient : torch::Tensor());
+    return std::vector<torch::Tensor>{};
+  });
+}
+
+FT_ENTRY(StepAsync) {
+  auto opt = toOptimizer(info[0], "optimizer").shared();
+  return queue(info.Env(), [opt]() {
+    opt->step();
+    return std::vector<torch::Tensor>{};
+  });
+}
+
+// trainStepAsync(module, optimizer, input, target, {loss, reduction, labelSmoothing, weight})
+// One whole supervised step: zero grads, forward, loss, backward, step.
+// Resolves to [loss (detached), logits (detached)].
+FT_ENTRY(TrainStepAsync) {
+  auto m = toModule(info[0], "module");
+  auto opt = toOptimizer(info[1], "optimizer").shared();
+  torch::Tensor input = toTensor(info[2], "input");
+  torch::Tensor target = toTensor(info[3], "target");
+  if (!hasNativeForward(*m)) throw std::runtime_error("trainStepAsync: module '" + m->name() + "' has no native forward");
+  Napi::Object o = info[4].IsObject() ? info[4].As<Napi::Object>() : Napi::Object::New(info.Env());
+  std::string loss = isMissing(o.Get("loss")) ? "crossEntropy" : toString(o.Get("loss"), "loss");
+  if (loss != "crossEntropy" && loss != "bceWithLogits" && loss != "mse")
+    throw ArgError("trainStep: loss must be 'crossEntropy', 'bceWithLogits' or 'mse'");
+  int64_t reduction = lossReduction(isMissing(o.Get("reduction")) ? "mean" : toString(o.Get("reduction"), "reduction"));
+  double smoothing = isMissing(o.Get("labelSmoothing")) ? 0.0 : toDouble(o.Get("labelSmoothing"), "labelSmoothing");
+  c10::optional<torch::Tensor> weight = toOptionalTensor(o.Get("weight"), "weight");
+  return queue(info.Env(), [=]() {
+    auto lock = moduleLock(m.get());
+    std::lock_guard<std::mutex> g(*lock);
+    for (auto& group : opt->param_groups())
+      for (auto& p : group.params()) p.mutable_grad().reset();
+    torch::Tensor logits = forwardModule(*m, {input}).at(0);
+    torch::Tensor l;
+    if (loss == "crossEntropy") l = at::cross_entropy_loss(logits, target, weight, reduction, -100, smoothing);
+    else if (loss == "bceWithLogits") l = at::binary_cross_entropy_with_logits(logits, target, weight, c10::nullopt, reduction);
+    else l = at::mse_loss(logits, target, reduction);
+    l.backward();
+    opt->step();
+    return std::vector<torch::Tensor>{l.detach(), logits.detach()};
+  });
+}
+
+void registerAsync(Napi::Env env, Napi::Object e) {
+  e.Set("forwardAsync", Napi::Function::New(env, ForwardAsync));
+  e.Set("backwardAsync", Napi::Function::New(env, BackwardAsync));
+  e.Set("stepAsync", Napi::Function::New(env, StepAsync));
+  e.Set("trainStepAsync", Napi::Function::New(env, TrainStepAsync));
+}
+
+}  // namespace ft

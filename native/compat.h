@@ -1,0 +1,29 @@
+// The few places where libtorch's C++ API differs between the releases we
+// build against: Debian 12's 1.13.1 (CI) and PyTorch 2.x (GPU machines).
+#pragma once
+#include <torch/torch.h>
+#include <torch/version.h>
+#include <string>
+
+#define FT_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) ||     \
+   (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+
+namespace ft::compat {
+
+// Optimizer::state() is keyed by the parameter's TensorImpl: as a string up
+// to 2.0, as the raw pointer since 2.1.
+#if FT_TORCH_AT_LEAST(2, 1)
+inline void* stateKey(const torch::Tensor& p) { return p.unsafeGetTensorImpl(); }
+#else
+inline std::string stateKey(const torch::Tensor& p) {
+  return c10::guts::to_string(p.unsafeGetTensorImpl());
+}
+#endif
+
+inline std::string versionString() {
+  return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+         std::to_string(TORCH_VERSION_PATCH);
+}
+
+}  // namespace ft::compat

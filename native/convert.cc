@@ -1,0 +1,196 @@
+// Conversion of JS values to libtorch arguments, with messages that name the
+// argument. Every failure throws ArgError (a JS TypeError), never aborts.
+#include "common.h"
+#include <cmath>
+#include <unordered_map>
+
+namespace ft {
+
+bool isMissing(const Napi::Value& v) { return v.IsUndefined() || v.IsNull(); }
+
+static std::string describe(const Napi::Value& v) {
+  if (v.IsUndefined()) return "undefined";
+  if (v.IsNull()) return "null";
+  if (v.IsNumber()) return "a number";
+  if (v.IsString()) return "a string";
+  if (v.IsBoolean()) return "a boolean";
+  if (v.IsArray()) return "an array";
+  if (v.IsFunction()) return "a function";
+  return "an object";
+}
+
+[[noreturn]] static void fail(const char* what, const char* expected, const Napi::Value& v) {
+  throw ArgError(std::string(what) + ": expected " + expected + ", got " + describe(v));
+}
+
+torch::Tensor toTensor(const Napi::Value& v, const char* what) {
+  if (!v.IsObject()) fail(what, "a Tensor", v);
+  Napi::Object o = v.As<Napi::Object>();
+  if (!o.InstanceOf(addonData(v.Env()).tensorCtor.Value())) fail(what, "a Tensor", v);
+  return TensorWrap::Unwrap(o)->tensor();
+}
+
+c10::optional<torch::Tensor> toOptionalTensor(const Napi::Value& v, const char* what) {
+  if (isMissing(v)) return c10::nullopt;
+  return toTensor(v, what);
+}
+
+std::vector<torch::Tensor> toTensorList(const Napi::Value& v, const char* what) {
+  if (!v.IsArray()) fail(what, "an array of Tensors", v);
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<torch::Tensor> out;
+  out.reserve(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) out.push_back(toTensor(a.Get(i), what));
+  return out;
+}
+
+std::shared_ptr<torch::nn::Module> toModule(const Napi::Value& v, const char* what) {
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(addonData(v.Env()).moduleCtor.Value()))
+    fail(what, "a Module", v);
+  return ModuleWrap::Unwrap(v.As<Napi::Object>())->module();
+}
+
+OptimizerWrap& toOptimizer(const Napi::Value& v, const char* what) {
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(addonData(v.Env()).optimizerCtor.Value()))
+    fail(what, "an Optimizer", v);
+  return *OptimizerWrap::Unwrap(v.As<Napi::Object>());
+}
+
+int64_t toInt(const Napi::Value& v, const char* what) {
+  if (v.IsBigInt()) {
+    bool lossless = true;
+    int64_t x = v.As<Napi::BigInt>().Int64Value(&lossless);
+    if (!lossless) throw ArgError(std::string(what) + ": integer out of int64 range");
+    return x;
+  }
+  if (!v.IsNumber()) fail(what, "an integer", v);
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::floor(d) != d || std::fabs(d) > 9007199254740992.0)
+    throw ArgError(std::string(what) + ": expected an integer, got " + std::to_string(d));
+  return static_cast<int64_t>(d);
+}
+
+double toDouble(const Napi::Value& v, const char* what) {
+  if (!v.IsNumber()) fail(what, "a number", v);
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+bool toBool(const Napi::Value& v, const char* what) {
+  if (!v.IsBoolean()) fail(what, "a boolean", v);
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::string toString(const Napi::Value& v, const char* what) {
+  if (!v.IsString()) fail(what, "a string", v);
+  return v.As<Napi::String>().Utf8Value();
+}
+
+std::vector<int64_t> toIntList(const Napi::Value& v, const char* what) {
+  if (v.IsNumber()) return {toInt(v, what)};
+  if (!v.IsArray()) fail(what, "an array of integers", v);
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<int64_t> out;
+  out.reserve(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) out.push_back(toInt(a.Get(i), what));
+  return out;
+}
+
+c10::Scalar toScalar(const Napi::Value& v, const char* what) {
+  if (v.IsBoolean()) return c10::Scalar(v.As<Napi::Boolean>().Value());
+  if (v.IsBigInt()) return c10::Scalar(toInt(v, what));
+  if (!v.IsNumber()) fail(what, "a number", v);
+  double d = v.As<Napi::Number>().DoubleValue();
+  // Integral values stay integral so int tensors keep their dtype (as in Python).
+  if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9007199254740992.0)
+    return c10::Scalar(static_cast<int64_t>(d));
+  return c10::Scalar(d);
+}
+
+static const std::unordered_map<std::string, torch::Dtype>& dtypeTable() {
+  static const std::unordered_map<std::string, torch::Dtype> table = {
+      {"float32", torch::kFloat32}, {"float", torch::kFloat32},   {"float64", torch::kFloat64},
+      {"double", torch::kFloat64},  {"float16", torch::kFloat16}, {"half", torch::kFloat16},
+      {"bfloat16", torch::kBFloat16}, {"int64", torch::kInt64},   {"long", torch::kInt64},
+      {"int32", torch::kInt32},     {"int", torch::kInt32},       {"int16", torch::kInt16},
+      {"int8", torch::kInt8},       {"uint8", torch::kUInt8},     {"bool", torch::kBool},
+  };
+  return table;
+}
+
+torch::Dtype toDtype(const Napi::Value& v) {
+  std::string name = toString(v, "dtype");
+  auto it = dtypeTable().find(name);
+  if (it == dtypeTable().end())
+    throw ArgError("dtype: unknown dtype '" + name +
+                   "' (expected float32, float64, float16, bfloat16, int64, int32, int16, int8, uint8 or bool)");
+  return it->second;
+}
+
+std::string dtypeName(torch::Dtype d) {
+  switch (d) {
+    case torch::kFloat32: return "float32";
+    case torch::kFloat64: return "float64";
+    case torch::kFloat16: return "float16";
+    case torch::kBFloat16: return "bfloat16";
+    case torch::kInt64: return "int64";
+    case torch::kInt32: return "int32";
+    case torch::kInt16: return "int16";
+    case torch::kInt8: return "int8";
+    case torch::kUInt8: return "uint8";
+    case torch::kBool: return "bool";
+    default: return std::string(c10::toString(d));
+  }
+}
+
+torch::Device toDevice(const Napi::Value& v) {
+  std::string name = toString(v, "device");
+  torch::Device device(torch::kCPU);
+  try {
+    device = torch::Device(name);
+  } catch (const c10::Error&) {
+    throw ArgError("device: invalid device '" + name + "' (expected 'cpu', 'cuda' or 'cuda:N')");
+  }
+  if (device.is_cuda()) {
+    if (!torch::cuda::is_available())
+      throw std::runtime_error("device '" + name +
+                               "': CUDA is not available (this finetorch binary was built against a CPU-only "
+                               "libtorch, or no NVIDIA GPU/driver is visible). Use 'cpu', or check cuda.isAvailable() first.");
+    int64_t count = static_cast<int64_t>(torch::cuda::device_count());
+    if (device.has_index() && device.index() >= count)
+      throw std::runtime_error("device '" + name + "': only " + std::to_string(count) + " CUDA device(s) are visible");
+  } else if (!device.is_cpu()) {
+    throw ArgError("device: unsupported device '" + name + "' (expected 'cpu' or 'cuda:N')");
+  }
+  return device;
+}
+
+std::string deviceName(const torch::Device& d) {
+  if (d.is_cuda()) return "cuda:" + std::to_string(d.has_index() ? d.index() : 0);
+  return d.str();
+}
+
+Napi::Value wrap(Napi::Env env, const torch::Tensor& t) {
+  if (!t.defined()) return env.Null();
+  return TensorWrap::New(env, t);
+}
+
+Napi::Array wrapList(Napi::Env env, const std::vector<torch::Tensor>& ts) {
+  Napi::Array a = Napi::Array::New(env, ts.size());
+  for (size_t i = 0; i < ts.size(); i++) a.Set(static_cast<uint32_t>(i), wrap(env, ts[i]));
+  return a;
+}
+
+std::shared_ptr<std::mutex> moduleLock(const torch::nn::Module* m) {
+  static std::mutex tableLock;
+  static std::unordered_map<const torch::nn::Module*, std::weak_ptr<std::mutex>> table;
+  std::lock_guard<std::mutex> g(tableLock);
+  auto& slot = table[m];
+  auto lock = slot.lock();
+  if (!lock) {
+    lock = std::make_shared<std::mutex>();
+    slot = lock;
+  }
+  return lock;
+}
+
+}  // namespace ft

@@ -1,0 +1,291 @@
+// Optimizers (SGD, Adam, AdamW) with PyTorch-style parameter groups: each group
+// has its own options, readable and writable at any time, and groups can be
+// added to a live optimizer (gradual unfreezing).
+#include "common.h"
+
+namespace ft {
+
+Napi::Function OptimizerWrap::Define(Napi::Env env) {
+  return DefineClass(env, "OptimizerHandle", {InstanceMethod("dispose", &OptimizerWrap::Dispose)});
+}
+
+Napi::Object OptimizerWrap::New(Napi::Env env, std::shared_ptr<torch::optim::Optimizer> opt, std::string kind) {
+  auto payload = std::make_pair(std::move(opt), std::move(kind));
+  return addonData(env).optimizerCtor.New({Napi::External<decltype(payload)>::New(env, &payload)});
+}
+
+OptimizerWrap::OptimizerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<OptimizerWrap>(info) {
+  if (info.Length() != 1 || !info[0].IsExternal())
+    throw Napi::TypeError::New(info.Env(), "Optimizer handles are made by finetorch; use optim.SGD/Adam/AdamW");
+  auto* payload = info[0].As<Napi::External<std::pair<std::shared_ptr<torch::optim::Optimizer>, std::string>>>().Data();
+  opt_ = payload->first;
+  kind_ = payload->second;
+}
+
+torch::optim::Optimizer& OptimizerWrap::optimizer() const {
+  if (!opt_) throw std::runtime_error("Optimizer has been disposed; it cannot be used any more");
+  return *opt_;
+}
+
+std::shared_ptr<torch::optim::Optimizer> OptimizerWrap::shared() const {
+  optimizer();  // throws when disposed
+  return opt_;
+}
+
+Napi::Value OptimizerWrap::Dispose(const Napi::CallbackInfo& info) {
+  opt_.reset();
+  return info.Env().Undefined();
+}
+
+namespace {
+
+using Info = Napi::CallbackInfo;
+namespace optim = torch::optim;
+
+double num(const Napi::Object& o, const char* key, double dflt) {
+  Napi::Value v = o.Get(key);
+  return isMissing(v) ? dflt : toDouble(v, key);
+}
+bool flag(const Napi::Object& o, const char* key, bool dflt) {
+  Napi::Value v = o.Get(key);
+  return isMissing(v) ? dflt : toBool(v, key);
+}
+std::tuple<double, double> betas(const Napi::Object& o) {
+  Napi::Value v = o.Get("betas");
+  if (isMissing(v)) return {0.9, 0.999};
+  if (!v.IsArray() || v.As<Napi::Array>().Length() != 2) throw ArgError("betas: expected [beta1, beta2]");
+  Napi::Array a = v.As<Napi::Array>();
+  return {toDouble(a.Get(0u), "betas[0]"), toDouble(a.Get(1u), "betas[1]")};
+}
+
+// Complete options for one group (TypeScript has merged the defaults in).
+std::unique_ptr<optim::OptimizerOptions> makeOptions(const std::string& kind, const Napi::Value& v) {
+  if (!v.IsObject()) throw ArgError("optimizer options: expected an object");
+  Napi::Object o = v.As<Napi::Object>();
+  if (isMissing(o.Get("lr"))) throw ArgError("optimizer options: lr is required");
+  double lr = toDouble(o.Get("lr"), "lr");
+  if (kind == "SGD")
+    return std::make_unique<optim::SGDOptions>(optim::SGDOptions(lr)
+                                                   .momentum(num(o, "momentum", 0))
+                                                   .dampening(num(o, "dampening", 0))
+                                                   .weight_decay(num(o, "weightDecay", 0))
+                                                   .nesterov(flag(o, "nesterov", false)));
+  if (kind == "Adam")
+    return std::make_unique<optim::AdamOptions>(optim::AdamOptions(lr)
+                                                    .betas(betas(o))
+                                                    .eps(num(o, "eps", 1e-8))
+                                                    .weight_decay(num(o, "weightDecay", 0))
+                                                    .amsgrad(flag(o, "amsgrad", false)));
+  if (kind == "AdamW")
+    return std::make_unique<optim::AdamWOptions>(optim::AdamWOptions(lr)
+                                                     .betas(betas(o))
+                                                     .eps(num(o, "eps", 1e-8))
+                                                     .weight_decay(num(o, "weightDecay", 1e-2))
+                                                     .amsgrad(flag(o, "amsgrad", false)));
+  throw ArgError("unknown optimizer '" + kind + "' (expected SGD, Adam or AdamW)");
+}
+
+Napi::Object optionsToJs(Napi::Env env, const optim::OptimizerOptions& base) {
+  Napi::Object o = Napi::Object::New(env);
+  if (auto* s = dynamic_cast<const optim::SGDOptions*>(&base)) {
+    o.Set("lr", s->lr());
+    o.Set("momentum", s->momentum());
+    o.Set("dampening", s->dampening());
+    o.Set("weightDecay", s->weight_decay());
+    o.Set("nesterov", s->nesterov());
+  } else if (auto* a = dynamic_cast<const optim::AdamOptions*>(&base)) {
+    Napi::Array b = Napi::Array::New(env, 2);
+    b.Set(0u, std::get<0>(a->betas()));
+    b.Set(1u, std::get<1>(a->betas()));
+    o.Set("lr", a->lr());
+    o.Set("betas", b);
+    o.Set("eps", a->eps());
+    o.Set("weightDecay", a->weight_decay());
+    o.Set("amsgrad", a->amsgrad());
+  } else if (auto* w = dynamic_cast<const optim::AdamWOptions*>(&base)) {
+    Napi::Array b = Napi::Array::New(env, 2);
+    b.Set(0u, std::get<0>(w->betas()));
+    b.Set(1u, std::get<1>(w->betas()));
+    o.Set("lr", w->lr());
+    o.Set("betas", b);
+    o.Set("eps", w->eps());
+    o.Set("weightDecay", w->weight_decay());
+    o.Set("amsgrad", w->amsgrad());
+  }
+  return o;
+}
+
+optim::OptimizerParamGroup& group(OptimizerWrap& w, const Napi::Value& index) {
+  int64_t i = toInt(index, "group index");
+  auto& groups = w.optimizer().param_groups();
+  if (i < 0 || i >= static_cast<int64_t>(groups.size()))
+    throw ArgError("param group index " + std::to_string(i) + " out of range (" + std::to_string(groups.size()) + " groups)");
+  return groups[static_cast<size_t>(i)];
+}
+
+// createOptimizer(kind, [{params, options}], defaults)
+FT_ENTRY(CreateOptimizer) {
+  std::string kind = toString(info[0], "kind");
+  if (!info[1].IsArray()) throw ArgError("param groups: expected an array");
+  Napi::Array groupsJs = info[1].As<Napi::Array>();
+  std::vector<optim::OptimizerParamGroup> groups;
+  for (uint32_t i = 0; i < groupsJs.Length(); i++) {
+    Napi::Object g = groupsJs.Get(i).As<Napi::Object>();
+    groups.emplace_back(toTensorList(g.Get("params"), "params"), makeOptions(kind, g.Get("options")));
+  }
+  std::shared_ptr<optim::Optimizer> opt;
+  if (kind == "SGD") opt = std::make_shared<optim::SGD>(groups, dynamic_cast<optim::SGDOptions&>(*makeOptions(kind, info[2])));
+  else if (kind == "Adam") opt = std::make_shared<optim::Adam>(groups, dynamic_cast<optim::AdamOptions&>(*makeOptions(kind, info[2])));
+  else if (kind == "AdamW") opt = std::make_shared<optim::AdamW>(groups, dynamic_cast<optim::AdamWOptions&>(*makeOptions(kind, info[2])));
+  else throw ArgError("unknown optimizer '" + kind + "'");
+  return OptimizerWrap::New(info.Env(), opt, kind);
+}
+
+FT_ENTRY(AddParamGroup) {
+  OptimizerWrap& w = toOptimizer(info[0], "optimizer");
+  w.optimizer().add_param_group(optim::OptimizerParamGroup(toTensorList(info[1], "params"), makeOptions(w.kind(), info[2])));
+  return info.Env().Undefined();
+}
+
+FT_ENTRY(GroupCount) {
+  return Napi::Number::New(info.Env(), static_cast<double>(toOptimizer(info[0], "optimizer").optimizer().param_groups().size()));
+}
+
+FT_ENTRY(GroupOptions) {
+  OptimizerWrap& w = toOptimizer(info[0], "optimizer");
+  return optionsToJs(info.Env(), group(w, info[1]).options());
+}
+
+FT_ENTRY(GroupParams) {
+  OptimizerWrap& w = toOptimizer(info[0], "optimizer");
+  return wrapList(info.Env(), group(w, info[1]).params());
+}
+
+// setGroupOptions(opt, i, {complete options}): replaces the group's options.
+FT_ENTRY(SetGroupOptions) {
+  OptimizerWrap& w = toOptimizer(info[0], "optimizer");
+  group(w, info[1]).set_options(makeOptions(w.kind(), info[2]));
+  return info.Env().Undefined();
+}
+
+FT_ENTRY(Step) {
+  OptimizerWrap& w = toOptimizer(info[0], "optimizer");
+  w.optimizer().step();
+  return info.Env().Undefined();
+}
+
+// Clears gradients; setToNone (the default, as PyTorch 2.x) drops them so that
+// parameters without a new gradient are skipped by step().
+FT_ENTRY(ZeroGrad) {
+  OptimizerWrap& w = toOptimizer(info[0], "optimizer");
+  bool setToNone = isMissing(info[1]) ? true : toBool(info[1], "setToNone");
+  for (auto& g : w.optimizer().param_groups())
+    for (auto& p : g.params()) {
+      if (!p.grad().defined()) continue;
+      if (setToNone) p.mutable_grad().reset();
+      else p.mutable_grad().detach_().zero_();
+    }
+  return info.Env().Undefined();
+}
+
+// Per-parameter state in PyTorch's layout, one entry per parameter across all
+// groups in order (null where no step has run yet).
+FT_ENTRY(OptimizerState) {
+  Napi::Env env = info.Env();
+  OptimizerWrap& w = toOptimizer(info[0], "optimizer");
+  auto& opt = w.optimizer();
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t index = 0;
+  for (auto& g : opt.param_groups())
+    for (auto& p : g.params()) {
+      auto it = opt.state().find(compat::stateKey(p));
+      if (it == opt.state().end()) {
+        out.Set(index++, env.Null());
+        continue;
+      }
+      Napi::Object s = Napi::Object::New(env);
+      if (auto* sgd = dynamic_cast<optim::SGDParamState*>(it->second.get())) {
+        s.Set("momentumBuffer", wrap(env, sgd->momentum_buffer()));
+      } else if (auto* adam = dynamic_cast<optim::AdamParamState*>(it->second.get())) {
+        s.Set("step", static_cast<double>(adam->step()));
+        s.Set("expAvg", wrap(env, adam->exp_avg()));
+        s.Set("expAvgSq", wrap(env, adam->exp_avg_sq()));
+        if (adam->max_exp_avg_sq().defined()) s.Set("maxExpAvgSq", wrap(env, adam->max_exp_avg_sq()));
+      } else if (auto* adamw = dynamic_cast<optim::AdamWParamState*>(it->second.get())) {
+        s.Set("step", static_cast<double>(adamw->step()));
+        s.Set("expAvg", wrap(env, adamw->exp_avg()));
+        s.Set("expAvgSq", wrap(env, adamw->exp_avg_sq()));
+        if (adamw->max_exp_avg_sq().defined()) s.Set("maxExpAvgSq", wrap(env, adamw->max_exp_avg_sq()));
+      }
+      out.Set(index++, s);
+    }
+  return out;
+}
+
+// setOptimizerState(opt, [state | null per parameter]): the inverse of the above.
+// Tensors are cloned so the loaded state does not alias the caller's tensors.
+FT_ENTRY(SetOptimizerState) {
+  OptimizerWrap& w = toOptimizer(info[0], "optimizer");
+  auto& opt = w.optimizer();
+  if (!info[1].IsArray()) throw ArgError("state: expected an array");
+  Napi::Array states = info[1].As<Napi::Array>();
+  std::vector<torch::Tensor> params;
+  for (auto& g : opt.param_groups())
+    for (auto& p : g.params()) params.push_back(p);
+  if (states.Length() != params.size())
+    throw ArgError("state: the optimizer has " + std::to_string(params.size()) + " parameters but the state has " +
+                   std::to_string(states.Length()) + " entries");
+  auto clone = [](const Napi::Value& v, const torch::Tensor& like, const char* what) {
+    torch::Tensor t = toTensor(v, what);
+    if (t.sizes() != like.sizes())
+      throw ArgError(std::string("state: ") + what + " has shape " + c10::str(t.sizes()) + " but the parameter has " + c10::str(like.sizes()));
+    return t.detach().to(like.device(), like.scalar_type()).clone();
+  };
+  for (uint32_t i = 0; i < states.Length(); i++) {
+    Napi::Value v = states.Get(i);
+    const torch::Tensor& p = params[i];
+    auto key = compat::stateKey(p);
+    if (isMissing(v)) {
+      opt.state().erase(key);
+      continue;
+    }
+    Napi::Object s = v.As<Napi::Object>();
+    if (w.kind() == "SGD") {
+      auto st = std::make_unique<optim::SGDParamState>();
+      if (!isMissing(s.Get("momentumBuffer"))) st->momentum_buffer(clone(s.Get("momentumBuffer"), p, "momentumBuffer"));
+      opt.state()[key] = std::move(st);
+    } else if (w.kind() == "Adam") {
+      auto st = std::make_unique<optim::AdamParamState>();
+      st->step(toInt(s.Get("step"), "step"));
+      st->exp_avg(clone(s.Get("expAvg"), p, "expAvg"));
+      st->exp_avg_sq(clone(s.Get("expAvgSq"), p, "expAvgSq"));
+      if (!isMissing(s.Get("maxExpAvgSq"))) st->max_exp_avg_sq(clone(s.Get("maxExpAvgSq"), p, "maxExpAvgSq"));
+      opt.state()[key] = std::move(st);
+    } else {
+      auto st = std::make_unique<optim::AdamWParamState>();
+      st->step(toInt(s.Get("step"), "step"));
+      st->exp_avg(clone(s.Get("expAvg"), p, "expAvg"));
+      st->exp_avg_sq(clone(s.Get("expAvgSq"), p, "expAvgSq"));
+      if (!isMissing(s.Get("maxExpAvgSq"))) st->max_exp_avg_sq(clone(s.Get("maxExpAvgSq"), p, "maxExpAvgSq"));
+      opt.state()[key] = std::move(st);
+    }
+  }
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void registerOptimizer(Napi::Env env, Napi::Object e) {
+  e.Set("createOptimizer", Napi::Function::New(env, CreateOptimizer));
+  e.Set("addParamGroup", Napi::Function::New(env, AddParamGroup));
+  e.Set("groupCount", Napi::Function::New(env, GroupCount));
+  e.Set("groupOptions", Napi::Function::New(env, GroupOptions));
+  e.Set("groupParams", Napi::Function::New(env, GroupParams));
+  e.Set("setGroupOptions", Napi::Function::New(env, SetGroupOptions));
+  e.Set("optimizerStep", Napi::Function::New(env, Step));
+  e.Set("optimizerZeroGrad", Napi::Function::New(env, ZeroGrad));
+  e.Set("optimizerState", Napi::Function::New(env, OptimizerState));
+  e.Set("setOptimizerState", Napi::Function::New(env, SetOptimizerState));
+}
+
+}  // namespace ft
