@@ -190,6 +190,13 @@ FT_ENTRY(Item) {
   return Napi::Number::New(info.Env(), s.toDouble());
 }
 
+// Identity of the underlying tensor (handles are many, the tensor is one).
+FT_ENTRY(TensorId) {
+  std::ostringstream os;
+  os << toTensor(info[0], "tensor").unsafeGetTensorImpl();
+  return Napi::String::New(info.Env(), os.str());
+}
+
 // Shows the tensor the way libtorch prints it (for console output).
 FT_ENTRY(Format) {
   std::ostringstream os;
@@ -217,6 +224,7 @@ void registerTensor(Napi::Env env, Napi::Object exports) {
   exports.Set("numel", Napi::Function::New(env, Numel));
   exports.Set("toTypedArray", Napi::Function::New(env, ToTypedArray));
   exports.Set("item", Napi::Function::New(env, Item));
+  exports.Set("tensorId", Napi::Function::New(env, TensorId));
   exports.Set("format", Napi::Function::New(env, Format));
 }
 

@@ -1,0 +1,12 @@
+// finetorch: fine-tune pretrained PyTorch models from Node.js on libtorch.
+//   import { torch, nn, optim, cuda } from 'finetorch'
+export { torch, Tensor, noGrad } from './tensor/index.js';
+export type { DType, Device, NestedArray, IndexSpec, TensorOptions, TensorData } from './tensor/index.js';
+export { nn, Module } from './nn/index.js';
+export type { StateDict, LoadStateDictResult, Reduction, CrossEntropyOptions } from './nn/index.js';
+export { optim } from './optim/index.js';
+export type { Optimizer, SGD, Adam, AdamW, ParamGroup, SGDOptions, AdamOptions, ParamGroupSpec, OptimizerStateDict } from './optim/index.js';
+export { cuda } from './cuda/index.js';
+export type { CudaMemoryStats } from './cuda/index.js';
+export { loadReport } from './native/loader.js';
+export type { LoadReport } from './native/loader.js';
