@@ -38,7 +38,7 @@ FT_ENTRY(CudaMemory) {
 
 FT_ENTRY(SetNumThreads) {
   int64_t n = toInt(info[0], "threads");
-  if (n < 1) throw ArgError("setNumThreads: threads must be >= 1");
+  if (n < 1 || n > 4096) throw ArgError("setNumThreads: threads must be between 1 and 4096");
   at::set_num_threads(static_cast<int>(n));
   return info.Env().Undefined();
 }

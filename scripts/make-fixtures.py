@@ -125,10 +125,15 @@ for name, inputs, diff, fn in CASES:
 dump('ops.json', ops)
 
 # ---- dtypes: what each dtype stores for the same values ---------------------
-values = [0.0, 1.1, -2.5, 3.0, 65504.0, 1e-3]
-dump('dtypes.json', {d: enc(torch.tensor(values).to(getattr(torch, d)).to(torch.float64))
-                     for d in ['float32', 'float64', 'float16', 'bfloat16', 'int64', 'int32', 'uint8', 'bool']
-                     if d != 'uint8' or True})
+DTYPE_VALUES = {
+    'float32': [0.0, 1.1, -2.5, 3.0, 65504.0, 1e-3], 'float64': [0.0, 1.1, -2.5, 3.0, 65504.0, 1e-3],
+    'float16': [0.0, 1.1, -2.5, 3.0, 65504.0, 1e-3], 'bfloat16': [0.0, 1.1, -2.5, 3.0, 65504.0, 1e-3],
+    'int64': [0.0, 1.1, -2.5, 3.0, 250.0, 1e-3], 'int32': [0.0, 1.1, -2.5, 3.0, 250.0, 1e-3],
+    'uint8': [0.0, 1.1, 2.5, 3.0, 250.0, 1e-3], 'bool': [0.0, 1.1, -2.5, 3.0, 250.0, 1e-3],
+}
+# float64 values converted to each dtype, as finetorch receives JS numbers
+dump('dtypes.json', {d: {'values': v, 'stored': enc(torch.tensor(v, dtype=torch.float64).to(getattr(torch, d)).to(torch.float64))}
+                     for d, v in DTYPE_VALUES.items()})
 
 # ---- optimizers: two param groups, fixed gradients, several steps -----------
 torch.manual_seed(1)
