@@ -10,3 +10,5 @@ export { cuda } from './cuda/index.js';
 export type { CudaMemoryStats } from './cuda/index.js';
 export { loadReport } from './native/loader.js';
 export type { LoadReport } from './native/loader.js';
+export { trainStepAsync } from './train/step.js';
+export type { TrainStepOptions, TrainStepResult } from './train/step.js';

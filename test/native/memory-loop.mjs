@@ -1,0 +1,44 @@
+// Runs 5,000 iterations of tensor and module work per mode and prints RSS figures as JSON.
+import { torch, nn } from '../../dist/index.js';
+
+const mb = () => process.memoryUsage().rss / 2 ** 20;
+const lin = new nn.Linear(256, 256);
+const modes = {
+  dispose() {
+    const a = torch.randn([256, 256]);
+    const p = a.matmul(a);
+    const b = p.relu();
+    const s = b.sum();
+    s.item();
+    for (const t of [a, p, b, s]) t.dispose();
+  },
+  tidy() {
+    torch.tidy(() => {
+      const x = torch.randn([256, 256], { requiresGrad: true });
+      const y = lin.forward(x).sigmoid().mean();
+      y.backward();
+      return y.item();
+    });
+    lin.zeroGrad();
+  },
+  finalizers() {
+    // no dispose at all: only GC and the native finalizers free these
+    const a = torch.randn([256, 256]);
+    a.matmul(a).sum().item();
+  },
+};
+const out = {};
+for (const [name, step] of Object.entries(modes)) {
+  for (let i = 0; i < 500; i++) step();
+  global.gc();
+  await new Promise((r) => setTimeout(r, 50));
+  global.gc();
+  const warm = mb();
+  for (let i = 0; i < 5000; i++) step();
+  global.gc();
+  await new Promise((r) => setTimeout(r, 50));
+  global.gc();
+  const end = mb();
+  out[name] = { warmMB: warm, endMB: end, growthMB: end - warm, tensorMB: (256 * 256 * 4 * 3) / 2 ** 20 };
+}
+console.log(JSON.stringify(out));
