@@ -143,5 +143,7 @@ void registerLayers(Napi::Env env, Napi::Object exports);
 void registerOptimizer(Napi::Env env, Napi::Object exports);
 void registerDevice(Napi::Env env, Napi::Object exports);
 void registerAsync(Napi::Env env, Napi::Object exports);
+void registerCpuAllocator(Napi::Env env, Napi::Object exports);
+void installCpuAllocator();  // the caching allocator for large CPU buffers
 
 }  // namespace ft

@@ -1,7 +1,7 @@
 // Devices and threads: CUDA discovery, intra-op threads, build information.
 #include "common.h"
 #include <ATen/Parallel.h>
-#ifdef FT_WITH_CUDA
+#if FT_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
 #endif
 
@@ -21,7 +21,7 @@ FT_ENTRY(CudaMemory) {
   if (!torch::cuda::is_available()) throw std::runtime_error("cuda.memoryStats(): CUDA is not available");
   int64_t device = isMissing(info[0]) ? 0 : toInt(info[0], "device");
   Napi::Object out = Napi::Object::New(info.Env());
-#ifdef FT_WITH_CUDA
+#if FT_WITH_CUDA
   auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<int>(device));
   using c10::cuda::CUDACachingAllocator::StatType;
   auto agg = static_cast<size_t>(StatType::AGGREGATE);
@@ -49,7 +49,7 @@ FT_ENTRY(BuildInfo) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
   out.Set("libtorchVersion", compat::versionString());
-#ifdef FT_WITH_CUDA
+#if FT_WITH_CUDA
   out.Set("cuda", true);
 #else
   out.Set("cuda", false);

@@ -67,6 +67,10 @@ export const torch = {
   keep,
   setNumThreads,
   getNumThreads: (): number => native.getNumThreads(),
+  /** Large CPU buffers freed recently and kept for reuse (see README, Threads and memory). */
+  cpuCacheStats: (): { enabled: boolean; cachedBytes?: number; liveBytes?: number; hits?: number; misses?: number } => native.cpuCacheStats(),
+  /** Returns the cached free CPU buffers to the operating system. */
+  emptyCpuCache: (): void => native.emptyCpuCache(),
 } as const;
 
 export type { Scalar as ScalarValue };

@@ -30,15 +30,25 @@ const modes = {
 const out = {};
 for (const [name, step] of Object.entries(modes)) {
   for (let i = 0; i < 500; i++) step();
-  global.gc();
-  await new Promise((r) => setTimeout(r, 50));
-  global.gc();
+  const collect = async () => {
+    global.gc();
+    await new Promise((r) => setTimeout(r, 50));
+    global.gc();
+    await new Promise((r) => setTimeout(r, 50));
+  };
+  const settle = async () => {
+    await collect();
+    // cached free buffers are reusable memory, not a leak: measure without them
+    torch.emptyCpuCache();
+  };
+  await settle();
   const warm = mb();
   for (let i = 0; i < 5000; i++) step();
-  global.gc();
-  await new Promise((r) => setTimeout(r, 50));
-  global.gc();
+  await collect();
+  const beforeEmpty = mb();
+  await settle();
   const end = mb();
-  out[name] = { warmMB: warm, endMB: end, growthMB: end - warm, tensorMB: (256 * 256 * 4 * 3) / 2 ** 20 };
+  const stats = torch.cpuCacheStats();
+  out[name] = { warmMB: warm, endMB: end, growthMB: end - warm, withCacheMB: beforeEmpty, liveMB: stats.liveBytes / 2 ** 20, tensorMB: (256 * 256 * 4 * 3) / 2 ** 20 };
 }
 console.log(JSON.stringify(out));
