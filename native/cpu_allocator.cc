@@ -41,6 +41,10 @@ class CachingCpuAllocator final : public c10::Allocator {
   at::DataPtr allocate(size_t n) const override { return doAllocate(n); }
 #endif
 
+  // raw_allocate/raw_deallocate (used inside libtorch) need a raw deleter;
+  // it frees our blocks and hands any other pointer to the fallback's.
+  c10::DeleterFnPtr raw_deleter() const override { return &CachingCpuAllocator::releaseAny; }
+
   struct Stats { size_t cachedBytes, liveBytes, hits, misses; };
   Stats stats() {
     std::lock_guard<std::mutex> g(mutex_);
@@ -94,22 +98,32 @@ class CachingCpuAllocator final : public c10::Allocator {
 
   static void release(void* p) { instance->give(p); }
 
-  void give(void* p) {
+  static void releaseAny(void* p) {
+    if (!instance->give(p)) {
+      c10::DeleterFnPtr d = instance->fallback_->raw_deleter();
+      TORCH_INTERNAL_ASSERT(d, "finetorch: CPU allocator cannot free a foreign pointer");
+      d(p);
+    }
+  }
+
+  // Returns false when p is not one of our blocks.
+  bool give(void* p) {
     size_t size;
     {
       std::lock_guard<std::mutex> g(mutex_);
       auto it = sizes_.find(p);
-      if (it == sizes_.end()) return;  // not ours; cannot happen
+      if (it == sizes_.end()) return false;
       size = it->second;
       sizes_.erase(it);
       live_ -= size;
       if (cached_ + size <= cap_) {
         free_[size].push_back(p);
         cached_ += size;
-        return;
+        return true;
       }
     }
     unmap(p, size);
+    return true;
   }
 
   static void unmap(void* p, size_t size) { munmap(p, size); }
