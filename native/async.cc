@@ -70,7 +70,7 @@ FT_ENTRY(ForwardAsync) {
 
 FT_ENTRY(BackwardAsync) {
   torch::Tensor t = toTensor(info[0], "tensor");
-  c10::optional<torch::Tensor> gradient = toOptionalTensor(info[1], "gradient");
+  compat::optional<torch::Tensor> gradient = toOptionalTensor(info[1], "gradient");
   return queue(info.Env(), [t, gradient]() {
     t.backward(gradient.has_value() ? *gradient : torch::Tensor());
     return std::vector<torch::Tensor>{};
@@ -100,7 +100,7 @@ FT_ENTRY(TrainStepAsync) {
     throw ArgError("trainStep: loss must be 'crossEntropy', 'bceWithLogits' or 'mse'");
   int64_t reduction = lossReduction(isMissing(o.Get("reduction")) ? "mean" : toString(o.Get("reduction"), "reduction"));
   double smoothing = isMissing(o.Get("labelSmoothing")) ? 0.0 : toDouble(o.Get("labelSmoothing"), "labelSmoothing");
-  c10::optional<torch::Tensor> weight = toOptionalTensor(o.Get("weight"), "weight");
+  compat::optional<torch::Tensor> weight = toOptionalTensor(o.Get("weight"), "weight");
   return queue(info.Env(), [=]() {
     auto lock = moduleLock(m.get());
     std::lock_guard<std::mutex> g(*lock);
@@ -109,7 +109,7 @@ FT_ENTRY(TrainStepAsync) {
     torch::Tensor logits = forwardModule(*m, {input}).at(0);
     torch::Tensor l;
     if (loss == "crossEntropy") l = at::cross_entropy_loss(logits, target, weight, reduction, -100, smoothing);
-    else if (loss == "bceWithLogits") l = at::binary_cross_entropy_with_logits(logits, target, weight, c10::nullopt, reduction);
+    else if (loss == "bceWithLogits") l = at::binary_cross_entropy_with_logits(logits, target, weight, compat::nullopt, reduction);
     else l = at::mse_loss(logits, target, reduction);
     l.backward();
     opt->step();

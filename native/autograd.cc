@@ -5,7 +5,7 @@ namespace ft {
 
 FT_ENTRY(Backward) {
   torch::Tensor t = toTensor(info[0], "tensor");
-  c10::optional<torch::Tensor> gradient = toOptionalTensor(info[1], "gradient");
+  compat::optional<torch::Tensor> gradient = toOptionalTensor(info[1], "gradient");
   bool retain = isMissing(info[2]) ? false : toBool(info[2], "retainGraph");
   t.backward(gradient.has_value() ? *gradient : torch::Tensor(), retain);
   return info.Env().Undefined();

@@ -107,7 +107,7 @@ AddonData& addonData(Napi::Env env);
 // ---- argument conversion ---------------------------------------------------
 
 torch::Tensor toTensor(const Napi::Value& v, const char* what);
-c10::optional<torch::Tensor> toOptionalTensor(const Napi::Value& v, const char* what);
+compat::optional<torch::Tensor> toOptionalTensor(const Napi::Value& v, const char* what);
 std::vector<torch::Tensor> toTensorList(const Napi::Value& v, const char* what);
 std::shared_ptr<torch::nn::Module> toModule(const Napi::Value& v, const char* what);
 OptimizerWrap& toOptimizer(const Napi::Value& v, const char* what);

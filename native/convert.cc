@@ -30,8 +30,8 @@ torch::Tensor toTensor(const Napi::Value& v, const char* what) {
   return TensorWrap::Unwrap(o)->tensor();
 }
 
-c10::optional<torch::Tensor> toOptionalTensor(const Napi::Value& v, const char* what) {
-  if (isMissing(v)) return c10::nullopt;
+compat::optional<torch::Tensor> toOptionalTensor(const Napi::Value& v, const char* what) {
+  if (isMissing(v)) return compat::nullopt;
   return toTensor(v, what);
 }
 

@@ -34,11 +34,9 @@ class CachingCpuAllocator final : public c10::Allocator {
  public:
   CachingCpuAllocator(c10::Allocator* fallback, size_t cap) : fallback_(fallback), cap_(cap) {}
 
-#if FT_TORCH_AT_LEAST(2, 3)
-  at::DataPtr allocate(size_t n) override { return doAllocate(n); }
+  at::DataPtr allocate(size_t n) FT_ALLOCATE_CONST override { return doAllocate(n); }
+#if FT_ALLOCATOR_NEEDS_COPY_DATA
   void copy_data(void* dest, const void* src, std::size_t count) const override { std::memcpy(dest, src, count); }
-#else
-  at::DataPtr allocate(size_t n) const override { return doAllocate(n); }
 #endif
 
   // raw_allocate/raw_deallocate (used inside libtorch) need a raw deleter;

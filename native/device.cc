@@ -22,7 +22,7 @@ FT_ENTRY(CudaMemory) {
   int64_t device = isMissing(info[0]) ? 0 : toInt(info[0], "device");
   Napi::Object out = Napi::Object::New(info.Env());
 #if FT_WITH_CUDA
-  auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<int>(device));
+  auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device));
   using c10::cuda::CUDACachingAllocator::StatType;
   auto agg = static_cast<size_t>(StatType::AGGREGATE);
   out.Set("allocated", static_cast<double>(stats.allocated_bytes[agg].current));

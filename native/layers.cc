@@ -155,7 +155,7 @@ std::vector<torch::Tensor> forwardModule(torch::nn::Module& m, const std::vector
   if (auto* l = dynamic_cast<nn::LSTMImpl*>(&m)) {
     if (inputs.empty() || inputs.size() == 2 || inputs.size() > 3)
       throw std::runtime_error("LSTM.forward: expected input, or input, h0 and c0");
-    c10::optional<std::tuple<torch::Tensor, torch::Tensor>> hx;
+    compat::optional<std::tuple<torch::Tensor, torch::Tensor>> hx;
     if (inputs.size() == 3) hx = std::make_tuple(inputs[1], inputs[2]);
     auto out = l->forward(inputs[0], hx);
     return {std::get<0>(out), std::get<0>(std::get<1>(out)), std::get<1>(std::get<1>(out))};

@@ -49,8 +49,8 @@ Napi::Value opt(const Napi::Value& options, const char* key) {
 }
 
 // dims: undefined/null = all dims.
-c10::optional<std::vector<int64_t>> optDims(const Napi::Value& v) {
-  if (isMissing(v)) return c10::nullopt;
+compat::optional<std::vector<int64_t>> optDims(const Napi::Value& v) {
+  if (isMissing(v)) return compat::nullopt;
   return toIntList(v, "dim");
 }
 
@@ -76,8 +76,8 @@ std::vector<torch::indexing::TensorIndex> indexSpecs(const Napi::Value& v) {
     else if (s.IsObject() && s.As<Napi::Object>().Get("slice").IsArray()) {
       Napi::Array sl = s.As<Napi::Object>().Get("slice").As<Napi::Array>();
       // optional<int64_t> also converts to 2.x's optional<SymInt>
-      auto part = [&](uint32_t k) -> c10::optional<int64_t> {
-        if (k >= sl.Length() || isMissing(sl.Get(k))) return c10::nullopt;
+      auto part = [&](uint32_t k) -> compat::optional<int64_t> {
+        if (k >= sl.Length() || isMissing(sl.Get(k))) return compat::nullopt;
         return toInt(sl.Get(k), "slice bound");
       };
       out.emplace_back(Slice(part(0), part(1), part(2)));
@@ -157,7 +157,7 @@ void registerOps(Napi::Env env, Napi::Object e) {
   defT(env, e, "matmul", [](const Info& a) { return T(a, 0).matmul(T(a, 1, "other")); });
   defT(env, e, "clamp", [](const Info& a) {
     auto t = T(a, 0);
-    c10::optional<c10::Scalar> lo, hi;
+    compat::optional<c10::Scalar> lo, hi;
     if (!isMissing(a[1])) lo = toScalar(a[1], "min");
     if (!isMissing(a[2])) hi = toScalar(a[2], "max");
     if (!lo && !hi) throw ArgError("clamp: at least one of min and max must be given");
