@@ -120,6 +120,10 @@ c10::Scalar toScalar(const Napi::Value& v, const char* what);
 torch::Dtype toDtype(const Napi::Value& v);
 torch::Device toDevice(const Napi::Value& v);
 bool isMissing(const Napi::Value& v);  // undefined or null
+// Optional fields of an options object: the default when absent.
+int64_t intField(const Napi::Object& o, const char* key, int64_t dflt);
+double doubleField(const Napi::Object& o, const char* key, double dflt);
+bool boolField(const Napi::Object& o, const char* key, bool dflt);
 
 std::string dtypeName(torch::Dtype d);
 std::string deviceName(const torch::Device& d);

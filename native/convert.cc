@@ -8,6 +8,19 @@ namespace ft {
 
 bool isMissing(const Napi::Value& v) { return v.IsUndefined() || v.IsNull(); }
 
+int64_t intField(const Napi::Object& o, const char* key, int64_t dflt) {
+  Napi::Value v = o.Get(key);
+  return isMissing(v) ? dflt : toInt(v, key);
+}
+double doubleField(const Napi::Object& o, const char* key, double dflt) {
+  Napi::Value v = o.Get(key);
+  return isMissing(v) ? dflt : toDouble(v, key);
+}
+bool boolField(const Napi::Object& o, const char* key, bool dflt) {
+  Napi::Value v = o.Get(key);
+  return isMissing(v) ? dflt : toBool(v, key);
+}
+
 static std::string describe(const Napi::Value& v) {
   if (v.IsUndefined()) return "undefined";
   if (v.IsNull()) return "null";

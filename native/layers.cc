@@ -24,18 +24,6 @@ struct IdentityImpl : torch::nn::Module {
 };
 
 Napi::Value get(const Napi::Object& o, const char* key) { return o.Get(key); }
-int64_t intOpt(const Napi::Object& o, const char* key, int64_t dflt) {
-  Napi::Value v = o.Get(key);
-  return isMissing(v) ? dflt : toInt(v, key);
-}
-double doubleOpt(const Napi::Object& o, const char* key, double dflt) {
-  Napi::Value v = o.Get(key);
-  return isMissing(v) ? dflt : toDouble(v, key);
-}
-bool boolOpt(const Napi::Object& o, const char* key, bool dflt) {
-  Napi::Value v = o.Get(key);
-  return isMissing(v) ? dflt : toBool(v, key);
-}
 template <size_t D>
 torch::ExpandingArray<D> pairOpt(const Napi::Object& o, const char* key, int64_t dflt) {
   Napi::Value v = o.Get(key);
@@ -50,7 +38,7 @@ ModulePtr create(const std::string& kind, const Napi::Object& o) {
   namespace nn = torch::nn;
   if (kind == "Linear")
     return nn::Linear(nn::LinearOptions(toInt(get(o, "inFeatures"), "inFeatures"), toInt(get(o, "outFeatures"), "outFeatures"))
-                          .bias(boolOpt(o, "bias", true)))
+                          .bias(boolField(o, "bias", true)))
         .ptr();
   if (kind == "Conv2d")
     return nn::Conv2d(nn::Conv2dOptions(toInt(get(o, "inChannels"), "inChannels"), toInt(get(o, "outChannels"), "outChannels"),
@@ -58,29 +46,29 @@ ModulePtr create(const std::string& kind, const Napi::Object& o) {
                           .stride(pairOpt<2>(o, "stride", 1))
                           .padding(pairOpt<2>(o, "padding", 0))
                           .dilation(pairOpt<2>(o, "dilation", 1))
-                          .groups(intOpt(o, "groups", 1))
-                          .bias(boolOpt(o, "bias", true)))
+                          .groups(intField(o, "groups", 1))
+                          .bias(boolField(o, "bias", true)))
         .ptr();
   if (kind == "BatchNorm1d" || kind == "BatchNorm2d") {
     auto opts = nn::BatchNormOptions(toInt(get(o, "numFeatures"), "numFeatures"))
-                    .eps(doubleOpt(o, "eps", 1e-5))
-                    .momentum(doubleOpt(o, "momentum", 0.1))
-                    .affine(boolOpt(o, "affine", true))
-                    .track_running_stats(boolOpt(o, "trackRunningStats", true));
+                    .eps(doubleField(o, "eps", 1e-5))
+                    .momentum(doubleField(o, "momentum", 0.1))
+                    .affine(boolField(o, "affine", true))
+                    .track_running_stats(boolField(o, "trackRunningStats", true));
     if (kind == "BatchNorm1d") return nn::BatchNorm1d(opts).ptr();
     return nn::BatchNorm2d(opts).ptr();
   }
   if (kind == "LayerNorm")
     return nn::LayerNorm(nn::LayerNormOptions(toIntList(get(o, "normalizedShape"), "normalizedShape"))
-                             .eps(doubleOpt(o, "eps", 1e-5))
-                             .elementwise_affine(boolOpt(o, "elementwiseAffine", true)))
+                             .eps(doubleField(o, "eps", 1e-5))
+                             .elementwise_affine(boolField(o, "elementwiseAffine", true)))
         .ptr();
   if (kind == "Embedding") {
     auto opts = nn::EmbeddingOptions(toInt(get(o, "numEmbeddings"), "numEmbeddings"), toInt(get(o, "embeddingDim"), "embeddingDim"));
     if (!isMissing(get(o, "paddingIdx"))) opts.padding_idx(toInt(get(o, "paddingIdx"), "paddingIdx"));
     return nn::Embedding(opts).ptr();
   }
-  if (kind == "Dropout") return nn::Dropout(nn::DropoutOptions(doubleOpt(o, "p", 0.5))).ptr();
+  if (kind == "Dropout") return nn::Dropout(nn::DropoutOptions(doubleField(o, "p", 0.5))).ptr();
   if (kind == "ReLU") return nn::ReLU().ptr();
   if (kind == "GELU") {
     std::string approximate = isMissing(get(o, "approximate")) ? "none" : toString(get(o, "approximate"), "approximate");
@@ -92,7 +80,7 @@ ModulePtr create(const std::string& kind, const Napi::Object& o) {
     auto opts = nn::MaxPool2dOptions(pairOpt<2>(o, "kernelSize", 1))
                     .padding(pairOpt<2>(o, "padding", 0))
                     .dilation(pairOpt<2>(o, "dilation", 1))
-                    .ceil_mode(boolOpt(o, "ceilMode", false));
+                    .ceil_mode(boolField(o, "ceilMode", false));
     if (!isMissing(get(o, "stride"))) opts.stride(pairOpt<2>(o, "stride", 1));
     return nn::MaxPool2d(opts).ptr();
   }
@@ -103,14 +91,14 @@ ModulePtr create(const std::string& kind, const Napi::Object& o) {
     return nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions({size[0], size[1]})).ptr();
   }
   if (kind == "Flatten")
-    return nn::Flatten(nn::FlattenOptions().start_dim(intOpt(o, "startDim", 1)).end_dim(intOpt(o, "endDim", -1))).ptr();
+    return nn::Flatten(nn::FlattenOptions().start_dim(intField(o, "startDim", 1)).end_dim(intField(o, "endDim", -1))).ptr();
   if (kind == "LSTM")
     return nn::LSTM(nn::LSTMOptions(toInt(get(o, "inputSize"), "inputSize"), toInt(get(o, "hiddenSize"), "hiddenSize"))
-                        .num_layers(intOpt(o, "numLayers", 1))
-                        .bias(boolOpt(o, "bias", true))
-                        .batch_first(boolOpt(o, "batchFirst", false))
-                        .dropout(doubleOpt(o, "dropout", 0.0))
-                        .bidirectional(boolOpt(o, "bidirectional", false)))
+                        .num_layers(intField(o, "numLayers", 1))
+                        .bias(boolField(o, "bias", true))
+                        .batch_first(boolField(o, "batchFirst", false))
+                        .dropout(doubleField(o, "dropout", 0.0))
+                        .bidirectional(boolField(o, "bidirectional", false)))
         .ptr();
   if (kind == "Sequential") return std::make_shared<SequentialImpl>();
   if (kind == "Identity") return std::make_shared<IdentityImpl>();

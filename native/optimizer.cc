@@ -42,14 +42,6 @@ namespace {
 using Info = Napi::CallbackInfo;
 namespace optim = torch::optim;
 
-double num(const Napi::Object& o, const char* key, double dflt) {
-  Napi::Value v = o.Get(key);
-  return isMissing(v) ? dflt : toDouble(v, key);
-}
-bool flag(const Napi::Object& o, const char* key, bool dflt) {
-  Napi::Value v = o.Get(key);
-  return isMissing(v) ? dflt : toBool(v, key);
-}
 std::tuple<double, double> betas(const Napi::Object& o) {
   Napi::Value v = o.Get("betas");
   if (isMissing(v)) return {0.9, 0.999};
@@ -66,23 +58,36 @@ std::unique_ptr<optim::OptimizerOptions> makeOptions(const std::string& kind, co
   double lr = toDouble(o.Get("lr"), "lr");
   if (kind == "SGD")
     return std::make_unique<optim::SGDOptions>(optim::SGDOptions(lr)
-                                                   .momentum(num(o, "momentum", 0))
-                                                   .dampening(num(o, "dampening", 0))
-                                                   .weight_decay(num(o, "weightDecay", 0))
-                                                   .nesterov(flag(o, "nesterov", false)));
+                                                   .momentum(doubleField(o, "momentum", 0))
+                                                   .dampening(doubleField(o, "dampening", 0))
+                                                   .weight_decay(doubleField(o, "weightDecay", 0))
+                                                   .nesterov(boolField(o, "nesterov", false)));
   if (kind == "Adam")
     return std::make_unique<optim::AdamOptions>(optim::AdamOptions(lr)
                                                     .betas(betas(o))
-                                                    .eps(num(o, "eps", 1e-8))
-                                                    .weight_decay(num(o, "weightDecay", 0))
-                                                    .amsgrad(flag(o, "amsgrad", false)));
+                                                    .eps(doubleField(o, "eps", 1e-8))
+                                                    .weight_decay(doubleField(o, "weightDecay", 0))
+                                                    .amsgrad(boolField(o, "amsgrad", false)));
   if (kind == "AdamW")
     return std::make_unique<optim::AdamWOptions>(optim::AdamWOptions(lr)
                                                      .betas(betas(o))
-                                                     .eps(num(o, "eps", 1e-8))
-                                                     .weight_decay(num(o, "weightDecay", 1e-2))
-                                                     .amsgrad(flag(o, "amsgrad", false)));
+                                                     .eps(doubleField(o, "eps", 1e-8))
+                                                     .weight_decay(doubleField(o, "weightDecay", 1e-2))
+                                                     .amsgrad(boolField(o, "amsgrad", false)));
   throw ArgError("unknown optimizer '" + kind + "' (expected SGD, Adam or AdamW)");
+}
+
+// AdamOptions and AdamWOptions are unrelated types with the same fields.
+template <typename Options>
+void adamOptionsToJs(Napi::Object& o, const Options& a) {
+  Napi::Array b = Napi::Array::New(o.Env(), 2);
+  b.Set(0u, std::get<0>(a.betas()));
+  b.Set(1u, std::get<1>(a.betas()));
+  o.Set("lr", a.lr());
+  o.Set("betas", b);
+  o.Set("eps", a.eps());
+  o.Set("weightDecay", a.weight_decay());
+  o.Set("amsgrad", a.amsgrad());
 }
 
 Napi::Object optionsToJs(Napi::Env env, const optim::OptimizerOptions& base) {
@@ -94,23 +99,9 @@ Napi::Object optionsToJs(Napi::Env env, const optim::OptimizerOptions& base) {
     o.Set("weightDecay", s->weight_decay());
     o.Set("nesterov", s->nesterov());
   } else if (auto* a = dynamic_cast<const optim::AdamOptions*>(&base)) {
-    Napi::Array b = Napi::Array::New(env, 2);
-    b.Set(0u, std::get<0>(a->betas()));
-    b.Set(1u, std::get<1>(a->betas()));
-    o.Set("lr", a->lr());
-    o.Set("betas", b);
-    o.Set("eps", a->eps());
-    o.Set("weightDecay", a->weight_decay());
-    o.Set("amsgrad", a->amsgrad());
+    adamOptionsToJs(o, *a);
   } else if (auto* w = dynamic_cast<const optim::AdamWOptions*>(&base)) {
-    Napi::Array b = Napi::Array::New(env, 2);
-    b.Set(0u, std::get<0>(w->betas()));
-    b.Set(1u, std::get<1>(w->betas()));
-    o.Set("lr", w->lr());
-    o.Set("betas", b);
-    o.Set("eps", w->eps());
-    o.Set("weightDecay", w->weight_decay());
-    o.Set("amsgrad", w->amsgrad());
+    adamOptionsToJs(o, *w);
   }
   return o;
 }
@@ -188,6 +179,34 @@ FT_ENTRY(ZeroGrad) {
   return info.Env().Undefined();
 }
 
+// AdamParamState and AdamWParamState are unrelated types with the same fields.
+template <typename State>
+void adamStateToJs(Napi::Object& s, const State& st) {
+  Napi::Env env = s.Env();
+  s.Set("step", static_cast<double>(st.step()));
+  s.Set("expAvg", wrap(env, st.exp_avg()));
+  s.Set("expAvgSq", wrap(env, st.exp_avg_sq()));
+  if (st.max_exp_avg_sq().defined()) s.Set("maxExpAvgSq", wrap(env, st.max_exp_avg_sq()));
+}
+
+// A state tensor for parameter `like`, copied so it does not alias the caller's.
+torch::Tensor stateTensor(const Napi::Value& v, const torch::Tensor& like, const char* what) {
+  torch::Tensor t = toTensor(v, what);
+  if (t.sizes() != like.sizes())
+    throw ArgError(std::string("state: ") + what + " has shape " + c10::str(t.sizes()) + " but the parameter has " + c10::str(like.sizes()));
+  return t.detach().to(like.device(), like.scalar_type()).clone();
+}
+
+template <typename State>
+std::unique_ptr<State> adamStateFromJs(const Napi::Object& s, const torch::Tensor& p) {
+  auto st = std::make_unique<State>();
+  st->step(toInt(s.Get("step"), "step"));
+  st->exp_avg(stateTensor(s.Get("expAvg"), p, "expAvg"));
+  st->exp_avg_sq(stateTensor(s.Get("expAvgSq"), p, "expAvgSq"));
+  if (!isMissing(s.Get("maxExpAvgSq"))) st->max_exp_avg_sq(stateTensor(s.Get("maxExpAvgSq"), p, "maxExpAvgSq"));
+  return st;
+}
+
 // Per-parameter state in PyTorch's layout, one entry per parameter across all
 // groups in order (null where no step has run yet).
 FT_ENTRY(OptimizerState) {
@@ -207,15 +226,9 @@ FT_ENTRY(OptimizerState) {
       if (auto* sgd = dynamic_cast<optim::SGDParamState*>(it->second.get())) {
         s.Set("momentumBuffer", wrap(env, sgd->momentum_buffer()));
       } else if (auto* adam = dynamic_cast<optim::AdamParamState*>(it->second.get())) {
-        s.Set("step", static_cast<double>(adam->step()));
-        s.Set("expAvg", wrap(env, adam->exp_avg()));
-        s.Set("expAvgSq", wrap(env, adam->exp_avg_sq()));
-        if (adam->max_exp_avg_sq().defined()) s.Set("maxExpAvgSq", wrap(env, adam->max_exp_avg_sq()));
+        adamStateToJs(s, *adam);
       } else if (auto* adamw = dynamic_cast<optim::AdamWParamState*>(it->second.get())) {
-        s.Set("step", static_cast<double>(adamw->step()));
-        s.Set("expAvg", wrap(env, adamw->exp_avg()));
-        s.Set("expAvgSq", wrap(env, adamw->exp_avg_sq()));
-        if (adamw->max_exp_avg_sq().defined()) s.Set("maxExpAvgSq", wrap(env, adamw->max_exp_avg_sq()));
+        adamStateToJs(s, *adamw);
       }
       out.Set(index++, s);
     }
@@ -235,12 +248,6 @@ FT_ENTRY(SetOptimizerState) {
   if (states.Length() != params.size())
     throw ArgError("state: the optimizer has " + std::to_string(params.size()) + " parameters but the state has " +
                    std::to_string(states.Length()) + " entries");
-  auto clone = [](const Napi::Value& v, const torch::Tensor& like, const char* what) {
-    torch::Tensor t = toTensor(v, what);
-    if (t.sizes() != like.sizes())
-      throw ArgError(std::string("state: ") + what + " has shape " + c10::str(t.sizes()) + " but the parameter has " + c10::str(like.sizes()));
-    return t.detach().to(like.device(), like.scalar_type()).clone();
-  };
   for (uint32_t i = 0; i < states.Length(); i++) {
     Napi::Value v = states.Get(i);
     const torch::Tensor& p = params[i];
@@ -252,22 +259,12 @@ FT_ENTRY(SetOptimizerState) {
     Napi::Object s = v.As<Napi::Object>();
     if (w.kind() == "SGD") {
       auto st = std::make_unique<optim::SGDParamState>();
-      if (!isMissing(s.Get("momentumBuffer"))) st->momentum_buffer(clone(s.Get("momentumBuffer"), p, "momentumBuffer"));
+      if (!isMissing(s.Get("momentumBuffer"))) st->momentum_buffer(stateTensor(s.Get("momentumBuffer"), p, "momentumBuffer"));
       opt.state()[key] = std::move(st);
     } else if (w.kind() == "Adam") {
-      auto st = std::make_unique<optim::AdamParamState>();
-      st->step(toInt(s.Get("step"), "step"));
-      st->exp_avg(clone(s.Get("expAvg"), p, "expAvg"));
-      st->exp_avg_sq(clone(s.Get("expAvgSq"), p, "expAvgSq"));
-      if (!isMissing(s.Get("maxExpAvgSq"))) st->max_exp_avg_sq(clone(s.Get("maxExpAvgSq"), p, "maxExpAvgSq"));
-      opt.state()[key] = std::move(st);
+      opt.state()[key] = adamStateFromJs<optim::AdamParamState>(s, p);
     } else {
-      auto st = std::make_unique<optim::AdamWParamState>();
-      st->step(toInt(s.Get("step"), "step"));
-      st->exp_avg(clone(s.Get("expAvg"), p, "expAvg"));
-      st->exp_avg_sq(clone(s.Get("expAvgSq"), p, "expAvgSq"));
-      if (!isMissing(s.Get("maxExpAvgSq"))) st->max_exp_avg_sq(clone(s.Get("maxExpAvgSq"), p, "maxExpAvgSq"));
-      opt.state()[key] = std::move(st);
+      opt.state()[key] = adamStateFromJs<optim::AdamWParamState>(s, p);
     }
   }
   return info.Env().Undefined();

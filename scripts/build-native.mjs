@@ -5,14 +5,12 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
-import { findLibtorch } from './find-libtorch.mjs';
+import { findLibtorch, notFoundMessage } from './find-libtorch.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const found = findLibtorch();
 if (!found.cmakePrefix) {
-  console.error('finetorch: cannot build: no libtorch found. Tried:\n  ' + found.tried.join('\n  ') +
-    '\nInstall one of:\n  Debian/Ubuntu: apt-get install libtorch-dev libopenblas0-pthread\n' +
-    '  pip install torch (its bundled libtorch is used)\n  or set FINETORCH_LIBTORCH=/path/to/libtorch');
+  console.error(notFoundMessage(found.tried));
   process.exit(1);
 }
 console.log(`finetorch: building against libtorch from ${found.source} (${found.cmakePrefix})`);

@@ -47,12 +47,17 @@ export function findLibtorch(env = process.env) {
   return { source: null, cmakePrefix: null, tried };
 }
 
+/** The error for when no libtorch is found: what was tried and how to get one. */
+export function notFoundMessage(tried) {
+  return 'finetorch: no libtorch found. Tried:\n  ' + tried.join('\n  ') +
+    '\nInstall one of:\n  Debian/Ubuntu: apt-get install libtorch-dev libopenblas0-pthread\n' +
+    '  pip install torch (its bundled libtorch is used)\n  or set FINETORCH_LIBTORCH=/path/to/libtorch';
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   const found = findLibtorch();
   if (!found.cmakePrefix) {
-    console.error('finetorch: no libtorch found. Tried:\n  ' + found.tried.join('\n  ') +
-      '\nInstall one of:\n  Debian/Ubuntu: apt-get install libtorch-dev libopenblas0-pthread\n' +
-      '  pip install torch (its bundled libtorch is used)\n  or set FINETORCH_LIBTORCH=/path/to/libtorch');
+    console.error(notFoundMessage(found.tried));
     process.exit(1);
   }
   console.log(JSON.stringify(found));

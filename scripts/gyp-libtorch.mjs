@@ -3,11 +3,11 @@
 // libtorch discovery as the cmake-js build. Usage: gyp-libtorch.mjs include|libdir|libs|cuda
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { findLibtorch } from './find-libtorch.mjs';
+import { findLibtorch, notFoundMessage } from './find-libtorch.mjs';
 
 const found = findLibtorch();
 if (!found.cmakePrefix) {
-  console.error('finetorch: no libtorch found. Tried:\n  ' + found.tried.join('\n  '));
+  console.error(notFoundMessage(found.tried));
   process.exit(1);
 }
 // A libtorch tree (zip download or Python wheel) has include/ and lib/ two

@@ -4,6 +4,14 @@ import { native } from '../native/loader.js';
 import { Tensor } from '../tensor/tensor.js';
 import { Module, registerKind } from './module.js';
 
+function childAt(container: Module, i: number): Module {
+  const kids = container.children();
+  const k = i < 0 ? kids.length + i : i;
+  if (!Number.isInteger(k) || k < 0 || k >= kids.length)
+    throw new RangeError(`${container.constructor.name}.at(${i}): index out of range (${kids.length} children)`);
+  return kids[k];
+}
+
 /**
  * new Sequential(a, b, c) names children '0', '1', '2'; new Sequential({conv: a, relu: b})
  * keeps the given names (PyTorch's OrderedDict form).
@@ -36,12 +44,7 @@ export class Sequential extends Module {
     return this;
   }
   /** The i-th child (negative counts from the end). */
-  at(i: number): Module {
-    const kids = this.children();
-    const k = i < 0 ? kids.length + i : i;
-    if (k < 0 || k >= kids.length) throw new RangeError(`Sequential.at(${i}): index out of range (${kids.length} children)`);
-    return kids[k];
-  }
+  at(i: number): Module { return childAt(this, i); }
   get length(): number { return native.namedChildren(this.handle).length; }
 }
 
@@ -54,12 +57,7 @@ export class ModuleList extends Module {
     this.registerModule(String(this.length), module);
     return this;
   }
-  at(i: number): Module {
-    const kids = this.children();
-    const k = i < 0 ? kids.length + i : i;
-    if (k < 0 || k >= kids.length) throw new RangeError(`ModuleList.at(${i}): index out of range (${kids.length} children)`);
-    return kids[k];
-  }
+  at(i: number): Module { return childAt(this, i); }
   get length(): number { return native.namedChildren(this.handle).length; }
   [Symbol.iterator](): Iterator<Module> { return this.children()[Symbol.iterator](); }
 }
