@@ -12,3 +12,7 @@ export { loadReport } from './native/loader.js';
 export type { LoadReport } from './native/loader.js';
 export { trainStepAsync } from './train/step.js';
 export type { TrainStepOptions, TrainStepResult } from './train/step.js';
+export { io } from './io/index.js';
+export type { CheckpointFormat } from './io/index.js';
+export { models, Architecture } from './models/index.js';
+export type { ArchitectureName, Block, VisionOptions } from './models/index.js';

@@ -27,6 +27,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerDevice(env, exports);
   registerAsync(env, exports);
   registerCpuAllocator(env, exports);
+  registerSerialization(env, exports);
   return exports;
 }
 

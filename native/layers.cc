@@ -1,27 +1,11 @@
 // The torch::nn building blocks finetorch exposes, their construction from a
 // plain options object (validated in TypeScript), and native forward.
-#include "common.h"
+#include "modules.h"
 
 namespace ft {
 namespace {
 
 using ModulePtr = std::shared_ptr<torch::nn::Module>;
-
-// A module whose forward is written in TypeScript (user-defined networks and
-// named containers); natively it only holds children and parameters.
-struct ContainerImpl : torch::nn::Module {
-  explicit ContainerImpl(std::string name) : torch::nn::Module(std::move(name)) {}
-};
-
-// Runs its children in registration order. Unlike torch::nn::Sequential it
-// reads the children on every call, so replaceChild() takes effect.
-struct SequentialImpl : torch::nn::Module {
-  SequentialImpl() : torch::nn::Module("finetorch::Sequential") {}
-};
-
-struct IdentityImpl : torch::nn::Module {
-  IdentityImpl() : torch::nn::Module("finetorch::Identity") {}
-};
 
 Napi::Value get(const Napi::Object& o, const char* key) { return o.Get(key); }
 template <size_t D>
@@ -75,6 +59,7 @@ ModulePtr create(const std::string& kind, const Napi::Object& o) {
     return nn::GELU(nn::GELUOptions().approximate(approximate)).ptr();
   }
   if (kind == "Tanh") return nn::Tanh().ptr();
+  if (kind == "SiLU") return nn::SiLU().ptr();
   if (kind == "Sigmoid") return nn::Sigmoid().ptr();
   if (kind == "MaxPool2d") {
     auto opts = nn::MaxPool2dOptions(pairOpt<2>(o, "kernelSize", 1))
@@ -106,6 +91,7 @@ ModulePtr create(const std::string& kind, const Napi::Object& o) {
     std::string name = isMissing(get(o, "name")) ? "Module" : toString(get(o, "name"), "name");
     return std::make_shared<ContainerImpl>(name);
   }
+  if (auto arch = createArchitecture(kind, o)) return arch;
   throw ArgError("unknown module kind '" + kind + "'");
 }
 
@@ -123,8 +109,24 @@ torch::Tensor one(const std::vector<torch::Tensor>& inputs, const torch::nn::Mod
 
 }  // namespace
 
+torch::Tensor ArchModule::run(const std::string& child, const torch::Tensor& x) {
+  auto children = named_children();
+  auto* found = children.find(child);
+  TORCH_CHECK(found, name(), " has no child '", child, "'");
+  return forwardModule(**found, {x}).at(0);
+}
+
+bool ArchModule::hasChild(const std::string& child) const { return named_children().contains(child); }
+
 bool hasNativeForward(const torch::nn::Module& m) {
   if (dynamic_cast<const ContainerImpl*>(&m)) return false;
+  if (dynamic_cast<const ArchModule*>(&m)) {
+    // an architecture runs natively as long as every child does (a head
+    // replaced by a TypeScript-defined module cannot be called from C++)
+    for (const auto& c : m.children())
+      if (!hasNativeForward(*c)) return false;
+    return true;
+  }
   if (auto* s = dynamic_cast<const SequentialImpl*>(&m)) {
     for (const auto& c : s->children())
       if (!hasNativeForward(*c)) return false;
@@ -135,6 +137,7 @@ bool hasNativeForward(const torch::nn::Module& m) {
 
 std::vector<torch::Tensor> forwardModule(torch::nn::Module& m, const std::vector<torch::Tensor>& inputs) {
   namespace nn = torch::nn;
+  if (auto* a = dynamic_cast<ArchModule*>(&m)) return {a->forward(one(inputs, m))};
   if (auto* s = dynamic_cast<SequentialImpl*>(&m)) {
     std::vector<torch::Tensor> x = inputs;
     for (const auto& c : s->children()) x = {forwardModule(*c, x).at(0)};
@@ -160,6 +163,7 @@ std::vector<torch::Tensor> forwardModule(torch::nn::Module& m, const std::vector
   if (auto* l = dynamic_cast<nn::ReLUImpl*>(&m)) return {l->forward(x)};
   if (auto* l = dynamic_cast<nn::GELUImpl*>(&m)) return {l->forward(x)};
   if (auto* l = dynamic_cast<nn::TanhImpl*>(&m)) return {l->forward(x)};
+  if (auto* l = dynamic_cast<nn::SiLUImpl*>(&m)) return {l->forward(x)};
   if (auto* l = dynamic_cast<nn::SigmoidImpl*>(&m)) return {l->forward(x)};
   if (auto* l = dynamic_cast<nn::MaxPool2dImpl*>(&m)) return {l->forward(x)};
   if (auto* l = dynamic_cast<nn::AdaptiveAvgPool2dImpl*>(&m)) return {l->forward(x)};

@@ -1,0 +1,62 @@
+// Checkpoint I/O: io.load(path) gives a state dict (name -> Tensor) from a
+// .safetensors file or a torch.save file (.pth/.pt/.bin); io.save writes
+// .safetensors.
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { Tensor } from '../tensor/tensor.js';
+import type { StateDict } from '../nn/module.js';
+import { readSafetensors, writeSafetensors, looksLikeSafetensors } from './safetensors.js';
+import { readTorchZip } from './pth.js';
+
+export type CheckpointFormat = 'safetensors' | 'torch-zip' | 'torch-legacy' | 'unknown';
+
+/** Tells the format from the first bytes of the file. */
+export function detectFormat(path: string): CheckpointFormat {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const head = Buffer.alloc(Math.min(16, size));
+    readSync(fd, head, 0, head.length, 0);
+    if (head.length >= 4 && head.readUInt32LE(0) === 0x04034b50) return 'torch-zip';
+    if (looksLikeSafetensors(head, size)) return 'safetensors';
+    if (head[0] === 0x80) return 'torch-legacy'; // a bare pickle stream: torch.save before 1.6
+    return 'unknown';
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// torch.save files often wrap the state dict: {"state_dict": ...}, {"model": ...}.
+const WRAPPER_KEYS = ['state_dict', 'model_state_dict', 'model', 'module', 'net'];
+
+function toStateDict(path: string, value: unknown): StateDict {
+  if (value instanceof Map) {
+    for (const key of WRAPPER_KEYS) {
+      const inner = value.get(key);
+      if (inner instanceof Map && [...inner.values()].some((v) => v instanceof Tensor)) return toStateDict(path, inner);
+    }
+    const out: StateDict = {};
+    for (const [k, v] of value) if (v instanceof Tensor) out[String(k)] = v;
+    if (Object.keys(out).length) return out;
+  }
+  throw new Error(`${path}: holds no state dict (expected a dict of tensors, or one under ${WRAPPER_KEYS.map((k) => `"${k}"`).join(', ')})`);
+}
+
+/** Loads a state dict from .safetensors or a torch.save file, whatever the extension. */
+export function load(path: string): StateDict {
+  if (typeof path !== 'string') throw new TypeError('io.load(path): path must be a string');
+  const format = detectFormat(path);
+  if (format === 'safetensors') return Object.fromEntries(readSafetensors(path).tensors);
+  if (format === 'torch-zip') return toStateDict(path, readTorchZip(path));
+  if (format === 'torch-legacy')
+    throw new Error(`${path}: the legacy torch.save format (PyTorch < 1.6) is not supported; re-save it with a current PyTorch (torch.save(torch.load(f), f2))`);
+  throw new Error(`${path}: not a checkpoint finetorch can read (expected .safetensors or a torch.save zip file)`);
+}
+
+/** Writes a state dict as .safetensors (atomically: a temporary file renamed into place). */
+export function save(stateDict: StateDict | Map<string, Tensor>, path: string, options: { metadata?: Record<string, string> } = {}): void {
+  if (typeof path !== 'string' || !path.endsWith('.safetensors')) throw new TypeError(`io.save: only .safetensors is written; got path ${JSON.stringify(path)}`);
+  const entries = stateDict instanceof Map ? stateDict : new Map(Object.entries(stateDict ?? {}));
+  writeSafetensors(path, entries, options.metadata);
+}
+
+export const io = { load, save, detectFormat } as const;

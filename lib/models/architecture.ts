@@ -1,0 +1,45 @@
+// What every built-in architecture declares for the recipes: its ordered
+// blocks (stem, stages, head) and which module is its head.
+import { Module } from '../nn/module.js';
+
+export interface Block {
+  /** 'stem', 'layer1', ..., 'head'. */
+  name: string;
+  /** Dotted paths of the modules that make up the block. */
+  paths: string[];
+}
+
+export interface ArchitectureSpec {
+  /** The native module kind and its options. */
+  kind: string;
+  options: Record<string, unknown>;
+  blocks: Block[];
+  /** Dotted path of the head (the last block's classifier layer). */
+  head: string;
+}
+
+/** A built-in architecture: an nn.Module that knows its blocks and its head. */
+export class Architecture extends Module {
+  /** The architecture's name ('resnet50', 'vgg16_bn', ...). */
+  readonly arch!: string;
+  private spec!: ArchitectureSpec;
+
+  static wrap(handle: Module['handle'], arch: string, spec: ArchitectureSpec): Architecture {
+    const m = Module.fromHandle(handle) as Architecture;
+    Object.setPrototypeOf(m, Architecture.prototype);
+    Object.defineProperty(m, 'arch', { value: arch, enumerable: true });
+    Object.defineProperty(m, 'spec', { value: spec, enumerable: false });
+    return m;
+  }
+
+  /** The ordered blocks, bottom (stem) to top (head), with their modules. */
+  blocks(): Array<Block & { modules: Module[] }> {
+    return this.spec.blocks.map((b) => ({ ...b, paths: [...b.paths], modules: b.paths.map((p) => this.getSubmodule(p)) }));
+  }
+
+  /** The head: its dotted path and module (ResNet `fc`, VGG `classifier.6`, ...). */
+  head(): { path: string; module: Module } {
+    return { path: this.spec.head, module: this.getSubmodule(this.spec.head) };
+  }
+}
+

@@ -1,0 +1,86 @@
+// torchvision's image classifiers with torchvision's parameter names:
+// ResNet-18/34/50/101/152, VGG-11/16 (with and without BatchNorm), EfficientNet-B0.
+import { native } from '../native/loader.js';
+import { Architecture, type ArchitectureSpec, type Block } from './architecture.js';
+
+export interface VisionOptions {
+  /** Size of the classification head (1000 for ImageNet). */
+  numClasses?: number;
+  /** Dropout in the classifier (VGG 0.5, EfficientNet 0.2 by default). */
+  dropout?: number;
+}
+
+function checkClasses(arch: string, o: VisionOptions): number {
+  const n = o.numClasses ?? 1000;
+  if (!Number.isInteger(n) || n < 1) throw new TypeError(`${arch}: numClasses must be a positive integer, got ${String(o.numClasses)}`);
+  if (o.dropout !== undefined && !(o.dropout >= 0 && o.dropout <= 1)) throw new TypeError(`${arch}: dropout must be in [0, 1], got ${o.dropout}`);
+  return n;
+}
+
+function build(arch: string, spec: ArchitectureSpec): Architecture {
+  return Architecture.wrap(native.createModule(spec.kind, spec.options), arch, spec);
+}
+
+const resnetBlocks: Block[] = [
+  { name: 'stem', paths: ['conv1', 'bn1'] },
+  { name: 'layer1', paths: ['layer1'] },
+  { name: 'layer2', paths: ['layer2'] },
+  { name: 'layer3', paths: ['layer3'] },
+  { name: 'layer4', paths: ['layer4'] },
+  { name: 'head', paths: ['fc'] },
+];
+
+function resnet(depth: number) {
+  const arch = `resnet${depth}`;
+  return (o: VisionOptions = {}): Architecture =>
+    build(arch, { kind: 'ResNet', options: { depth, numClasses: checkClasses(arch, o) }, blocks: resnetBlocks, head: 'fc' });
+}
+
+// VGG's features split into its five conv stages at the max-pools.
+function vggBlocks(depth: 11 | 16, batchNorm: boolean): Block[] {
+  const convs = depth === 11 ? [1, 1, 2, 2, 2] : [2, 2, 3, 3, 3];
+  const perConv = batchNorm ? 3 : 2;
+  const blocks: Block[] = [];
+  let i = 0;
+  convs.forEach((n, s) => {
+    const count = n * perConv + 1; // + the max-pool
+    blocks.push({ name: `stage${s + 1}`, paths: Array.from({ length: count }, (_, k) => `features.${i + k}`) });
+    i += count;
+  });
+  blocks.push({ name: 'classifier', paths: ['classifier.0', 'classifier.3'] });
+  blocks.push({ name: 'head', paths: ['classifier.6'] });
+  return blocks;
+}
+
+function vgg(depth: 11 | 16, batchNorm: boolean) {
+  const arch = `vgg${depth}${batchNorm ? '_bn' : ''}`;
+  return (o: VisionOptions = {}): Architecture =>
+    build(arch, {
+      kind: 'VGG', options: { depth, batchNorm, numClasses: checkClasses(arch, o), dropout: o.dropout ?? 0.5 },
+      blocks: vggBlocks(depth, batchNorm), head: 'classifier.6',
+    });
+}
+
+export const resnet18 = resnet(18);
+export const resnet34 = resnet(34);
+export const resnet50 = resnet(50);
+export const resnet101 = resnet(101);
+export const resnet152 = resnet(152);
+export const vgg11 = vgg(11, false);
+export const vgg11Bn = vgg(11, true);
+export const vgg16 = vgg(16, false);
+export const vgg16Bn = vgg(16, true);
+
+export function efficientnetB0(o: VisionOptions & { stochasticDepthProb?: number } = {}): Architecture {
+  const blocks: Block[] = [
+    { name: 'stem', paths: ['features.0'] },
+    ...[1, 2, 3, 4, 5, 6, 7].map((i) => ({ name: `stage${i}`, paths: [`features.${i}`] })),
+    { name: 'top', paths: ['features.8'] },
+    { name: 'head', paths: ['classifier.1'] },
+  ];
+  return build('efficientnet_b0', {
+    kind: 'EfficientNetB0',
+    options: { numClasses: checkClasses('efficientnet_b0', o), dropout: o.dropout ?? 0.2, stochasticDepthProb: o.stochasticDepthProb ?? 0.2 },
+    blocks, head: 'classifier.1',
+  });
+}
