@@ -5,7 +5,7 @@
   "targets": [{
     "target_name": "finetorch",
     "sources": [
-      "native/addon.cc", "native/async.cc", "native/autograd.cc", "native/convert.cc", "native/cpu_allocator.cc", "native/device.cc",
+      "native/addon.cc", "native/async.cc", "native/autograd.cc", "native/convert.cc", "native/cpu_allocator.cc", "native/device.cc", "native/jit.cc",
       "native/layers.cc", "native/module.cc", "native/ops.cc", "native/optimizer.cc", "native/serialization.cc", "native/tensor.cc", "native/vision.cc"
     ],
     "include_dirs": [

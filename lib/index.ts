@@ -16,3 +16,4 @@ export { io } from './io/index.js';
 export type { CheckpointFormat } from './io/index.js';
 export { models, Architecture } from './models/index.js';
 export type { ArchitectureName, Block, VisionOptions } from './models/index.js';
+export { jit } from './io/jit.js';

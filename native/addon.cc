@@ -28,6 +28,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerAsync(env, exports);
   registerCpuAllocator(env, exports);
   registerSerialization(env, exports);
+  registerJit(env, exports);
   return exports;
 }
 

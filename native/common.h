@@ -149,6 +149,7 @@ void registerDevice(Napi::Env env, Napi::Object exports);
 void registerAsync(Napi::Env env, Napi::Object exports);
 void registerCpuAllocator(Napi::Env env, Napi::Object exports);
 void registerSerialization(Napi::Env env, Napi::Object exports);
+void registerJit(Napi::Env env, Napi::Object exports);
 void installCpuAllocator();  // the caching allocator for large CPU buffers
 
 }  // namespace ft

@@ -6,7 +6,8 @@ Usage: /usr/bin/python3 scripts/make-vision-fixtures.py OUTDIR ARCH [ARCH ...]
 For each ARCH writes OUTDIR/ARCH.pth (torch.save of the state dict), OUTDIR/ARCH.safetensors
 (written by the small writer below, not by finetorch) and OUTDIR/ARCH.io.safetensors with the
 input and eval-mode output. For resnet18 also OUTDIR/resnet18.train.safetensors: one SGD
-training step in train mode (loss, gradients, BatchNorm statistics, updated weights).
+training step in train mode (loss, gradients, BatchNorm statistics, updated weights),
+and resnet18.script.pt / resnet18.trace.pt (torch.jit.script / torch.jit.trace).
 """
 import json
 import os
@@ -77,6 +78,10 @@ def main():
         write_safetensors(os.path.join(out, arch + '.safetensors'), sd)
         write_safetensors(os.path.join(out, arch + '.io.safetensors'), {'input': x, 'output': y})
         if arch == 'resnet18':
+            # TorchScript versions of the same weights (scripted keeps train/eval
+            # switchable; traced bakes in the eval mode it was traced in)
+            torch.jit.script(model).save(os.path.join(out, 'resnet18.script.pt'))
+            torch.jit.trace(model, x).save(os.path.join(out, 'resnet18.trace.pt'))
             model.train()
             opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
             target = torch.tensor([3, 7])
