@@ -6,7 +6,7 @@
     "target_name": "finetorch",
     "sources": [
       "native/addon.cc", "native/async.cc", "native/autograd.cc", "native/convert.cc", "native/cpu_allocator.cc", "native/device.cc", "native/jit.cc",
-      "native/layers.cc", "native/module.cc", "native/ops.cc", "native/optimizer.cc", "native/serialization.cc", "native/tensor.cc", "native/vision.cc"
+      "native/layers.cc", "native/module.cc", "native/ops.cc", "native/optimizer.cc", "native/serialization.cc", "native/tensor.cc", "native/text.cc", "native/vision.cc"
     ],
     "include_dirs": [
       "<!@(node -p \"require('node-addon-api').include_dir\")",

@@ -109,11 +109,20 @@ torch::Tensor one(const std::vector<torch::Tensor>& inputs, const torch::nn::Mod
 
 }  // namespace
 
-torch::Tensor ArchModule::run(const std::string& child, const torch::Tensor& x) {
-  auto children = named_children();
-  auto* found = children.find(child);
-  TORCH_CHECK(found, name(), " has no child '", child, "'");
-  return forwardModule(**found, {x}).at(0);
+torch::Tensor ArchModule::run(const std::string& path, const torch::Tensor& x) {
+  torch::nn::Module* m = this;
+  size_t start = 0;
+  while (true) {
+    size_t dot = path.find('.', start);
+    std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    auto children = m->named_children();
+    auto* found = children.find(part);
+    TORCH_CHECK(found, name(), " has no child '", path, "'");
+    m = found->get();
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return forwardModule(*m, {x}).at(0);
 }
 
 bool ArchModule::hasChild(const std::string& child) const { return named_children().contains(child); }
@@ -137,7 +146,7 @@ bool hasNativeForward(const torch::nn::Module& m) {
 
 std::vector<torch::Tensor> forwardModule(torch::nn::Module& m, const std::vector<torch::Tensor>& inputs) {
   namespace nn = torch::nn;
-  if (auto* a = dynamic_cast<ArchModule*>(&m)) return {a->forward(one(inputs, m))};
+  if (auto* a = dynamic_cast<ArchModule*>(&m)) return a->forwardMany(inputs);
   if (auto* s = dynamic_cast<SequentialImpl*>(&m)) {
     std::vector<torch::Tensor> x = inputs;
     for (const auto& c : s->children()) x = {forwardModule(*c, x).at(0)};

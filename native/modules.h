@@ -32,13 +32,26 @@ struct IdentityImpl : torch::nn::Module {
 struct ArchModule : torch::nn::Module {
   explicit ArchModule(std::string name) : torch::nn::Module(std::move(name)) {}
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  // Several inputs (text models: input ids, attention mask, token type ids).
+  virtual std::vector<torch::Tensor> forwardMany(const std::vector<torch::Tensor>& inputs) {
+    TORCH_CHECK(inputs.size() == 1, name(), ".forward: expected 1 input tensor, got ", inputs.size());
+    return {forward(inputs[0])};
+  }
 
  protected:
-  torch::Tensor run(const std::string& child, const torch::Tensor& x);
+  // Runs the child at a dotted path ("attention.self.query").
+  torch::Tensor run(const std::string& path, const torch::Tensor& x);
   bool hasChild(const std::string& child) const;
 };
 
-// Native architectures by kind (vision.cc); nullptr for an unknown kind.
+// A plain holder of children with no forward of its own, inside a native
+// architecture (HF's "attention", "output", ... groups).
+struct GroupImpl : torch::nn::Module {
+  GroupImpl() : torch::nn::Module("finetorch::Group") {}
+};
+
+// Native architectures by kind (vision.cc, text.cc); nullptr for an unknown kind.
 std::shared_ptr<torch::nn::Module> createArchitecture(const std::string& kind, const Napi::Object& options);
+std::shared_ptr<torch::nn::Module> createTextArchitecture(const std::string& kind, const Napi::Object& options);
 
 }  // namespace ft

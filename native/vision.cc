@@ -253,7 +253,7 @@ std::shared_ptr<torch::nn::Module> createArchitecture(const std::string& kind, c
   if (kind == "VGG") return std::make_shared<VGGImpl>(intField(o, "depth", 16), boolField(o, "batchNorm", false), numClasses, doubleField(o, "dropout", 0.5));
   if (kind == "EfficientNetB0")
     return std::make_shared<EfficientNetImpl>(numClasses, doubleField(o, "dropout", 0.2), doubleField(o, "stochasticDepthProb", 0.2));
-  return nullptr;
+  return createTextArchitecture(kind, o);
 }
 
 }  // namespace ft

@@ -1,11 +1,16 @@
 // The `models` namespace: built-in architectures and loading them with weights.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { load as loadStateDict } from '../io/index.js';
+import type { StateDict } from '../nn/module.js';
 import { Architecture } from './architecture.js';
 import * as vision from './vision.js';
+import * as text from './text.js';
 
 export { Architecture } from './architecture.js';
 export type { Block } from './architecture.js';
 export type { VisionOptions } from './vision.js';
+export type { HfConfig, TextArch } from './text.js';
 
 /** Architectures by the names torchvision uses. */
 export const architectures = {
@@ -16,29 +21,78 @@ export const architectures = {
 export type ArchitectureName = keyof typeof architectures;
 
 /**
- * Builds `arch` and loads the checkpoint at `path` into it. With numClasses
- * different from the checkpoint's head, the head is left freshly initialised
- * (the fine-tuning case) and every other weight must load.
+ * Copies a checkpoint into a freshly built model. Every weight must fit,
+ * except the head when `freshHead` (another number of classes, or a base
+ * checkpoint without a head): then the head keeps its new initialisation.
  */
-export function load(path: string, options: { arch: ArchitectureName; numClasses?: number }): Architecture {
-  const make = architectures[options?.arch];
-  if (!make) throw new TypeError(`models.load: unknown arch ${JSON.stringify(options?.arch)} (expected one of ${Object.keys(architectures).join(', ')})`);
-  const sd = loadStateDict(path);
-  const probe = make({ numClasses: 1 });
-  const headWeight = sd[`${probe.head().path}.weight`];
-  probe.dispose();
-  const checkpointClasses = headWeight?.shape[0];
-  const numClasses = options.numClasses ?? checkpointClasses ?? 1000;
-  const model = make({ numClasses });
+function loadInto(model: Architecture, sd: StateDict, freshHead: boolean, what: string): Architecture {
   const result = model.loadStateDict(sd, { strict: false });
-  const head = model.head().path + '.';
+  const heads = model.blocks().find((b) => b.name === 'head')!.paths.map((p) => p + '.');
+  const isHead = (k: string) => heads.some((h) => k.startsWith(h));
   const problems = [
-    ...result.missingKeys.filter((k) => !(numClasses !== checkpointClasses && k.startsWith(head))).map((k) => `missing ${k}`),
+    ...result.missingKeys.filter((k) => !(freshHead && isHead(k))).map((k) => `missing ${k}`),
     ...result.unexpectedKeys.map((k) => `unexpected ${k}`),
-    ...result.mismatchedKeys.filter((m) => !m.key.startsWith(head)).map((m) => `size mismatch for ${m.key}: checkpoint [${m.got}], model [${m.expected}]`),
+    ...result.mismatchedKeys.filter((m) => !(freshHead && isHead(m.key))).map((m) => `size mismatch for ${m.key}: checkpoint [${m.got}], model [${m.expected}]`),
   ];
-  if (problems.length) throw new Error(`models.load(${path}, ${options.arch}): the checkpoint does not fit:\n  ${problems.join('\n  ')}`);
+  if (problems.length) throw new Error(`${what}: the checkpoint does not fit:\n  ${problems.join('\n  ')}`);
   return model;
 }
 
-export const models = { ...vision, architectures, load } as const;
+function readConfig(config: text.HfConfig | string): text.HfConfig {
+  if (typeof config !== 'string') return config;
+  try {
+    return JSON.parse(readFileSync(config, 'utf8'));
+  } catch (err) {
+    throw new Error(`cannot read config ${config}: ${(err as Error).message}`);
+  }
+}
+
+const TEXT_ARCHS = ['bert', 'roberta', 'distilbert'] as const;
+
+/**
+ * Builds `arch` and loads the checkpoint at `path` into it. Vision archs
+ * take their size from the name; text archs need `config` (a parsed
+ * config.json or its path). With numClasses different from the checkpoint's
+ * head, the head is left freshly initialised (the fine-tuning case) and every
+ * other weight must load.
+ */
+export function load(path: string, options: { arch: ArchitectureName | text.TextArch; numClasses?: number; config?: text.HfConfig | string }): Architecture {
+  const arch = options?.arch;
+  const what = `models.load(${path}, ${arch})`;
+  if ((TEXT_ARCHS as readonly string[]).includes(arch)) {
+    if (!options.config) throw new TypeError(`${what}: text models need {config}: the model's config.json (path or parsed object)`);
+    const config = readConfig(options.config);
+    const sd = text.normaliseTextKeys(arch as text.TextArch, loadStateDict(path));
+    const numClasses = options.numClasses ?? text.labelCount(config);
+    const model = text.textModel(arch as text.TextArch, config, { numClasses });
+    const headKey = `${model.head().path}.weight`;
+    const fresh = !(headKey in sd) || sd[headKey].shape[0] !== numClasses;
+    return loadInto(model, sd, fresh, what);
+  }
+  const make = architectures[arch as ArchitectureName];
+  if (!make) throw new TypeError(`models.load: unknown arch ${JSON.stringify(arch)} (expected one of ${[...Object.keys(architectures), ...TEXT_ARCHS].join(', ')})`);
+  const sd = loadStateDict(path);
+  const probe = make({ numClasses: 1 });
+  const checkpointClasses = sd[`${probe.head().path}.weight`]?.shape[0];
+  probe.dispose();
+  const numClasses = options.numClasses ?? checkpointClasses ?? 1000;
+  return loadInto(make({ numClasses }), sd, numClasses !== checkpointClasses, what);
+}
+
+/**
+ * A Hugging Face model folder: config.json (its model_type picks bert,
+ * roberta or distilbert) and model.safetensors or pytorch_model.bin.
+ */
+export function fromPretrained(dir: string, options: { numClasses?: number } = {}): Architecture {
+  const configPath = join(dir, 'config.json');
+  if (!existsSync(configPath)) throw new Error(`models.fromPretrained: ${dir} has no config.json`);
+  const config = readConfig(configPath);
+  const arch = config.model_type as string;
+  if (!(TEXT_ARCHS as readonly string[]).includes(arch))
+    throw new Error(`models.fromPretrained: model_type ${JSON.stringify(arch)} in ${configPath} is not supported (bert, roberta, distilbert)`);
+  const weights = ['model.safetensors', 'pytorch_model.bin'].map((f) => join(dir, f)).find((f) => existsSync(f));
+  if (!weights) throw new Error(`models.fromPretrained: ${dir} has neither model.safetensors nor pytorch_model.bin`);
+  return load(weights, { arch: arch as text.TextArch, config, numClasses: options.numClasses });
+}
+
+export const models = { ...vision, bert: text.bert, roberta: text.roberta, distilbert: text.distilbert, architectures, load, fromPretrained } as const;

@@ -1,0 +1,240 @@
+// Hugging Face text encoders with their sequence-classification heads, natively:
+// BertForSequenceClassification, RobertaForSequenceClassification and
+// DistilBertForSequenceClassification. Module and parameter names follow the
+// Hugging Face checkpoints exactly ("bert.encoder.layer.0.attention.self.query.weight").
+// Dropout is applied functionally (it has no parameters), active in train mode.
+#include "modules.h"
+#include <cmath>
+#include <limits>
+
+namespace ft {
+namespace {
+
+namespace nn = torch::nn;
+namespace F = torch::nn::functional;
+
+struct TextConfig {
+  int64_t vocab, hidden, layers, heads, intermediate, maxPositions, typeVocab, padId, numClasses;
+  double dropout, attentionDropout, classifierDropout, eps;
+};
+
+TextConfig readConfig(const Napi::Object& o) {
+  TextConfig c;
+  c.vocab = intField(o, "vocabSize", 30522);
+  c.hidden = intField(o, "hiddenSize", 768);
+  c.layers = intField(o, "numHiddenLayers", 12);
+  c.heads = intField(o, "numAttentionHeads", 12);
+  c.intermediate = intField(o, "intermediateSize", 3072);
+  c.maxPositions = intField(o, "maxPositionEmbeddings", 512);
+  c.typeVocab = intField(o, "typeVocabSize", 2);
+  c.padId = intField(o, "padTokenId", 0);
+  c.numClasses = intField(o, "numClasses", 2);
+  c.dropout = doubleField(o, "hiddenDropoutProb", 0.1);
+  c.attentionDropout = doubleField(o, "attentionProbsDropoutProb", 0.1);
+  c.classifierDropout = doubleField(o, "classifierDropout", c.dropout);
+  c.eps = doubleField(o, "layerNormEps", 1e-12);
+  for (int64_t v : {c.vocab, c.hidden, c.layers, c.heads, c.intermediate, c.maxPositions, c.typeVocab, c.numClasses})
+    if (v < 1) throw ArgError("text model config: sizes must be >= 1");
+  if (c.hidden % c.heads != 0) throw ArgError("text model config: hiddenSize must be a multiple of numAttentionHeads");
+  return c;
+}
+
+template <typename M>
+std::shared_ptr<GroupImpl> group(std::initializer_list<std::pair<const char*, std::shared_ptr<M>>> children) {
+  auto g = std::make_shared<GroupImpl>();
+  for (const auto& [name, m] : children) g->register_module(name, m);
+  return g;
+}
+
+std::shared_ptr<nn::LinearImpl> linear(int64_t in, int64_t out) { return nn::Linear(in, out).ptr(); }
+std::shared_ptr<nn::LayerNormImpl> layerNorm(int64_t d, double eps) {
+  return nn::LayerNorm(nn::LayerNormOptions({d}).eps(eps)).ptr();
+}
+std::shared_ptr<nn::EmbeddingImpl> embedding(int64_t n, int64_t d, int64_t padding = -1) {
+  auto o = nn::EmbeddingOptions(n, d);
+  if (padding >= 0) o.padding_idx(padding);
+  return nn::Embedding(o).ptr();
+}
+
+// [B, T] mask of 1 (attend) / 0 (pad) -> additive [B, 1, 1, T] (0 or the lowest float).
+torch::Tensor additiveMask(const torch::Tensor& mask, const torch::Tensor& like) {
+  torch::Tensor m = mask.to(like.scalar_type()).unsqueeze(1).unsqueeze(2);
+  return (1.0 - m) * std::numeric_limits<float>::lowest();
+}
+
+// Scaled dot-product attention over heads; q, k, v are [B, T, H].
+// BERT scales the scores by 1/sqrt(d); DistilBERT scales the queries first (as each does in Hugging Face).
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& maskAdd,
+                     int64_t heads, double dropout, bool training, bool scaleQueries = false) {
+  int64_t B = q.size(0), T = q.size(1), H = q.size(2), d = H / heads;
+  double scale = std::sqrt(static_cast<double>(d));
+  auto split = [&](const torch::Tensor& x) { return x.view({B, -1, heads, d}).transpose(1, 2); };
+  torch::Tensor scores = scaleQueries ? (split(q) / scale).matmul(split(k).transpose(-1, -2))
+                                      : split(q).matmul(split(k).transpose(-1, -2)) / scale;
+  if (maskAdd.defined()) scores = scores + maskAdd;
+  torch::Tensor probs = F::dropout(scores.softmax(-1), F::DropoutFuncOptions().p(dropout).training(training));
+  return probs.matmul(split(v)).transpose(1, 2).contiguous().view({B, T, H});
+}
+
+// One BERT/RoBERTa encoder layer (BertLayer).
+struct BertLayerImpl : ArchModule {
+  TextConfig c;
+  explicit BertLayerImpl(const TextConfig& cfg) : ArchModule("BertLayer"), c(cfg) {
+    auto self = group<nn::LinearImpl>({{"query", linear(c.hidden, c.hidden)}, {"key", linear(c.hidden, c.hidden)}, {"value", linear(c.hidden, c.hidden)}});
+    auto attnOut = std::make_shared<GroupImpl>();
+    attnOut->register_module("dense", linear(c.hidden, c.hidden));
+    attnOut->register_module("LayerNorm", layerNorm(c.hidden, c.eps));
+    auto attention = std::make_shared<GroupImpl>();
+    attention->register_module("self", self);
+    attention->register_module("output", attnOut);
+    register_module("attention", attention);
+    register_module("intermediate", group<nn::LinearImpl>({{"dense", linear(c.hidden, c.intermediate)}}));
+    auto out = std::make_shared<GroupImpl>();
+    out->register_module("dense", linear(c.intermediate, c.hidden));
+    out->register_module("LayerNorm", layerNorm(c.hidden, c.eps));
+    register_module("output", out);
+  }
+  torch::Tensor forward(const torch::Tensor& x) override { return forwardMany({x}).at(0); }
+  std::vector<torch::Tensor> forwardMany(const std::vector<torch::Tensor>& in) override {
+    const torch::Tensor& x = in.at(0);
+    torch::Tensor maskAdd = in.size() > 1 ? in[1] : torch::Tensor();
+    auto drop = [&](const torch::Tensor& t) { return F::dropout(t, F::DropoutFuncOptions().p(c.dropout).training(is_training())); };
+    torch::Tensor ctx = attend(run("attention.self.query", x), run("attention.self.key", x), run("attention.self.value", x), maskAdd, c.heads,
+                               c.attentionDropout, is_training());
+    torch::Tensor a = run("attention.output.LayerNorm", drop(run("attention.output.dense", ctx)) + x);
+    torch::Tensor h = torch::gelu(run("intermediate.dense", a));
+    return {run("output.LayerNorm", drop(run("output.dense", h)) + a)};
+  }
+};
+
+// BERT and RoBERTa share everything but position ids, token types and the head.
+struct BertFamilyImpl : ArchModule {
+  TextConfig c;
+  bool roberta;
+  std::string base;  // "bert" or "roberta"
+
+  BertFamilyImpl(const TextConfig& cfg, bool isRoberta) : ArchModule(isRoberta ? "RobertaForSequenceClassification" : "BertForSequenceClassification"), c(cfg), roberta(isRoberta) {
+    base = roberta ? "roberta" : "bert";
+    auto model = std::make_shared<GroupImpl>();
+    auto emb = std::make_shared<GroupImpl>();
+    emb->register_module("word_embeddings", embedding(c.vocab, c.hidden, c.padId));
+    emb->register_module("position_embeddings", embedding(c.maxPositions, c.hidden, roberta ? c.padId : -1));
+    emb->register_module("token_type_embeddings", embedding(c.typeVocab, c.hidden));
+    emb->register_module("LayerNorm", layerNorm(c.hidden, c.eps));
+    model->register_module("embeddings", emb);
+    auto layers = std::make_shared<GroupImpl>();
+    for (int64_t i = 0; i < c.layers; i++) layers->register_module(std::to_string(i), std::make_shared<BertLayerImpl>(c));
+    auto encoder = std::make_shared<GroupImpl>();
+    encoder->register_module("layer", layers);
+    model->register_module("encoder", encoder);
+    if (!roberta) model->register_module("pooler", group<nn::LinearImpl>({{"dense", linear(c.hidden, c.hidden)}}));
+    register_module(base, model);
+    if (roberta) register_module("classifier", group<nn::LinearImpl>({{"dense", linear(c.hidden, c.hidden)}, {"out_proj", linear(c.hidden, c.numClasses)}}));
+    else register_module("classifier", linear(c.hidden, c.numClasses));
+  }
+
+  torch::Tensor forward(const torch::Tensor& ids) override { return forwardMany({ids}).at(0); }
+
+  // inputs: input ids [B, T], attention mask [B, T] (optional), token type ids [B, T] (optional)
+  std::vector<torch::Tensor> forwardMany(const std::vector<torch::Tensor>& in) override {
+    TORCH_CHECK(!in.empty() && in.size() <= 3, name(), ".forward: expected inputIds, attentionMask?, tokenTypeIds?");
+    const torch::Tensor& ids = in[0];
+    TORCH_CHECK(ids.dim() == 2, name(), ".forward: inputIds must be [batch, sequence], got ", ids.sizes());
+    int64_t T = ids.size(1);
+    TORCH_CHECK(T <= c.maxPositions - (roberta ? c.padId + 1 : 0), name(), ": sequence of ", T, " tokens is longer than the model's positions");
+    torch::Tensor mask = in.size() > 1 && in[1].defined() ? in[1] : torch::ones_like(ids);
+    torch::Tensor types = in.size() > 2 && in[2].defined() ? in[2] : torch::zeros_like(ids);
+    torch::Tensor positions;
+    if (roberta) {
+      // positions count non-padding tokens, starting after padding_idx (fairseq's convention)
+      torch::Tensor notPad = ids.ne(c.padId).to(torch::kLong);
+      positions = notPad.cumsum(1) * notPad + c.padId;
+    } else {
+      positions = torch::arange(T, ids.options().dtype(torch::kLong)).unsqueeze(0).expand_as(ids);
+    }
+    const std::string e = base + ".embeddings.";
+    torch::Tensor x = run(e + "word_embeddings", ids) + run(e + "token_type_embeddings", types) + run(e + "position_embeddings", positions);
+    x = F::dropout(run(e + "LayerNorm", x), F::DropoutFuncOptions().p(c.dropout).training(is_training()));
+    torch::Tensor maskAdd = additiveMask(mask, x);
+    auto layers = named_children()[base]->named_children()["encoder"]->named_children()["layer"]->children();
+    for (auto& layer : layers) x = forwardModule(*layer, {x, maskAdd}).at(0);
+    auto drop = [&](const torch::Tensor& t, double p) { return F::dropout(t, F::DropoutFuncOptions().p(p).training(is_training())); };
+    torch::Tensor first = x.select(1, 0);
+    if (roberta) {
+      torch::Tensor h = torch::tanh(run("classifier.dense", drop(first, c.classifierDropout)));
+      return {run("classifier.out_proj", drop(h, c.classifierDropout))};
+    }
+    torch::Tensor pooled = torch::tanh(run(base + ".pooler.dense", first));
+    return {run("classifier", drop(pooled, c.classifierDropout))};
+  }
+};
+
+// DistilBERT: its own names (q_lin, sa_layer_norm, ffn.lin1, ...), no token types, no pooler.
+struct DistilLayerImpl : ArchModule {
+  TextConfig c;
+  explicit DistilLayerImpl(const TextConfig& cfg) : ArchModule("TransformerBlock"), c(cfg) {
+    register_module("attention", group<nn::LinearImpl>({{"q_lin", linear(c.hidden, c.hidden)}, {"k_lin", linear(c.hidden, c.hidden)},
+                                                        {"v_lin", linear(c.hidden, c.hidden)}, {"out_lin", linear(c.hidden, c.hidden)}}));
+    register_module("sa_layer_norm", layerNorm(c.hidden, c.eps));
+    register_module("ffn", group<nn::LinearImpl>({{"lin1", linear(c.hidden, c.intermediate)}, {"lin2", linear(c.intermediate, c.hidden)}}));
+    register_module("output_layer_norm", layerNorm(c.hidden, c.eps));
+  }
+  torch::Tensor forward(const torch::Tensor& x) override { return forwardMany({x}).at(0); }
+  std::vector<torch::Tensor> forwardMany(const std::vector<torch::Tensor>& in) override {
+    const torch::Tensor& x = in.at(0);
+    torch::Tensor maskAdd = in.size() > 1 ? in[1] : torch::Tensor();
+    auto drop = [&](const torch::Tensor& t) { return F::dropout(t, F::DropoutFuncOptions().p(c.dropout).training(is_training())); };
+    torch::Tensor ctx = attend(run("attention.q_lin", x), run("attention.k_lin", x), run("attention.v_lin", x), maskAdd, c.heads, c.attentionDropout, is_training(), true);
+    torch::Tensor a = run("sa_layer_norm", run("attention.out_lin", ctx) + x);
+    torch::Tensor h = run("ffn.lin2", torch::gelu(run("ffn.lin1", a)));
+    return {run("output_layer_norm", drop(h) + a)};
+  }
+};
+
+struct DistilBertImpl : ArchModule {
+  TextConfig c;
+  explicit DistilBertImpl(const TextConfig& cfg) : ArchModule("DistilBertForSequenceClassification"), c(cfg) {
+    auto model = std::make_shared<GroupImpl>();
+    auto emb = std::make_shared<GroupImpl>();
+    emb->register_module("word_embeddings", embedding(c.vocab, c.hidden, c.padId));
+    emb->register_module("position_embeddings", embedding(c.maxPositions, c.hidden));
+    emb->register_module("LayerNorm", layerNorm(c.hidden, c.eps));
+    model->register_module("embeddings", emb);
+    auto layers = std::make_shared<GroupImpl>();
+    for (int64_t i = 0; i < c.layers; i++) layers->register_module(std::to_string(i), std::make_shared<DistilLayerImpl>(c));
+    auto transformer = std::make_shared<GroupImpl>();
+    transformer->register_module("layer", layers);
+    model->register_module("transformer", transformer);
+    register_module("distilbert", model);
+    register_module("pre_classifier", linear(c.hidden, c.hidden));
+    register_module("classifier", linear(c.hidden, c.numClasses));
+  }
+  torch::Tensor forward(const torch::Tensor& ids) override { return forwardMany({ids}).at(0); }
+  std::vector<torch::Tensor> forwardMany(const std::vector<torch::Tensor>& in) override {
+    TORCH_CHECK(!in.empty() && in.size() <= 2, name(), ".forward: expected inputIds, attentionMask? (DistilBERT has no token type ids)");
+    const torch::Tensor& ids = in[0];
+    TORCH_CHECK(ids.dim() == 2, name(), ".forward: inputIds must be [batch, sequence], got ", ids.sizes());
+    int64_t T = ids.size(1);
+    TORCH_CHECK(T <= c.maxPositions, name(), ": sequence of ", T, " tokens is longer than the model's positions");
+    torch::Tensor mask = in.size() > 1 && in[1].defined() ? in[1] : torch::ones_like(ids);
+    torch::Tensor positions = torch::arange(T, ids.options().dtype(torch::kLong)).unsqueeze(0).expand_as(ids);
+    torch::Tensor x = run("distilbert.embeddings.word_embeddings", ids) + run("distilbert.embeddings.position_embeddings", positions);
+    x = F::dropout(run("distilbert.embeddings.LayerNorm", x), F::DropoutFuncOptions().p(c.dropout).training(is_training()));
+    torch::Tensor maskAdd = additiveMask(mask, x);
+    auto layers = named_children()["distilbert"]->named_children()["transformer"]->named_children()["layer"]->children();
+    for (auto& layer : layers) x = forwardModule(*layer, {x, maskAdd}).at(0);
+    torch::Tensor h = torch::relu(run("pre_classifier", x.select(1, 0)));
+    return {run("classifier", F::dropout(h, F::DropoutFuncOptions().p(c.classifierDropout).training(is_training())))};
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<torch::nn::Module> createTextArchitecture(const std::string& kind, const Napi::Object& o) {
+  if (kind == "Bert") return std::make_shared<BertFamilyImpl>(readConfig(o), false);
+  if (kind == "Roberta") return std::make_shared<BertFamilyImpl>(readConfig(o), true);
+  if (kind == "DistilBert") return std::make_shared<DistilBertImpl>(readConfig(o));
+  return nullptr;
+}
+
+}  // namespace ft
