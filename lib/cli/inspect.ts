@@ -7,6 +7,7 @@ import { io } from '../io/index.js';
 import { jit } from '../io/jit.js';
 import { models, type ArchitectureName } from '../models/index.js';
 import type { StateDict } from '../nn/module.js';
+import { HEAD_PATHS } from '../models/vision.js';
 
 export interface InspectReport {
   path: string;
@@ -76,9 +77,7 @@ export function inspect(path: string): InspectReport {
   // blocks come from the architecture's structure, sized like the checkpoint's head
   if (architecture && architecture in models.architectures) {
     const make = models.architectures[architecture as ArchitectureName];
-    const probe = make({ numClasses: 1 });
-    const headWeight = sd[`${probe.head().path}.weight`];
-    probe.dispose();
+    const headWeight = sd[`${HEAD_PATHS[architecture]}.weight`];
     fill(report, make({ numClasses: headWeight?.shape[0] ?? 1000 }));
   } else if (architecture && format !== 'torchscript' && ['bert', 'roberta', 'distilbert'].includes(architecture)) {
     const config = join(dirname(path), 'config.json');

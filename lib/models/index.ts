@@ -72,9 +72,7 @@ export function load(path: string, options: { arch: ArchitectureName | text.Text
   const make = architectures[arch as ArchitectureName];
   if (!make) throw new TypeError(`models.load: unknown arch ${JSON.stringify(arch)} (expected one of ${[...Object.keys(architectures), ...TEXT_ARCHS].join(', ')})`);
   const sd = loadStateDict(path);
-  const probe = make({ numClasses: 1 });
-  const checkpointClasses = sd[`${probe.head().path}.weight`]?.shape[0];
-  probe.dispose();
+  const checkpointClasses = sd[`${vision.HEAD_PATHS[arch]}.weight`]?.shape[0];
   const numClasses = options.numClasses ?? checkpointClasses ?? 1000;
   return loadInto(make({ numClasses }), sd, numClasses !== checkpointClasses, what);
 }

@@ -61,6 +61,12 @@ function vgg(depth: 11 | 16, batchNorm: boolean) {
     });
 }
 
+/** The head's path per architecture (known without building the model). */
+export const HEAD_PATHS: Record<string, string> = {
+  resnet18: 'fc', resnet34: 'fc', resnet50: 'fc', resnet101: 'fc', resnet152: 'fc',
+  vgg11: 'classifier.6', vgg11_bn: 'classifier.6', vgg16: 'classifier.6', vgg16_bn: 'classifier.6', efficientnet_b0: 'classifier.1',
+};
+
 export const resnet18 = resnet(18);
 export const resnet34 = resnet(34);
 export const resnet50 = resnet(50);
