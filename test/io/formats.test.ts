@@ -119,3 +119,48 @@ print(json.dumps(out))`;
     rmSync(tmp, { recursive: true, force: true });
   });
 });
+
+describe('corrupted files', () => {
+  // Deterministic pseudo-random corruption: each damaged copy must either load
+  // or throw an Error; nothing may crash the process or hang.
+  function corruptions(file: string, count: number, span: number): Array<Buffer> {
+    const original = readFileSync(file);
+    let seed = 12345;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    return Array.from({ length: count }, () => {
+      const copy = Buffer.from(original);
+      const flips = 1 + Math.floor(rand() * 4);
+      for (let i = 0; i < flips; i++) {
+        // bias towards the structural parts: the first and last `span` bytes
+        const pos = rand() < 0.5 ? Math.floor(rand() * Math.min(span, copy.length)) : copy.length - 1 - Math.floor(rand() * Math.min(span, copy.length));
+        copy[pos] = Math.floor(rand() * 256);
+      }
+      return copy;
+    });
+  }
+
+  for (const [name, span] of [['dtypes.pth', 4096], ['all.safetensors', 1024]] as const) {
+    it(`300 damaged copies of ${name}: each loads or gives an Error`, () => {
+      const tmp = mkdtempSync(join(tmpdir(), 'finetorch-corrupt-'));
+      let source = join(dir, name);
+      if (name === 'all.safetensors') {
+        source = join(tmp, name);
+        io.save(io.load(join(dir, 'dtypes.pth')), source);
+      }
+      let errors = 0;
+      corruptions(source, 300, span).forEach((bytes, i) => {
+        const file = join(tmp, `c${i}${name.slice(name.indexOf('.'))}`);
+        writeFileSync(file, bytes);
+        try {
+          io.load(file);
+        } catch (err) {
+          expect(err).toBeInstanceOf(Error);
+          errors++;
+        }
+        rmSync(file);
+      });
+      expect(errors).toBeGreaterThan(0);
+      rmSync(tmp, { recursive: true, force: true });
+    });
+  }
+});
