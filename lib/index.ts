@@ -17,3 +17,5 @@ export type { CheckpointFormat } from './io/index.js';
 export { models, Architecture } from './models/index.js';
 export type { ArchitectureName, Block, VisionOptions } from './models/index.js';
 export { jit } from './io/jit.js';
+export { metrics } from './metrics/index.js';
+export type { Labels, Scores, Average, PrfOptions, Prf, ClassReport } from './metrics/index.js';
