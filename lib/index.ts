@@ -19,3 +19,5 @@ export type { ArchitectureName, Block, VisionOptions } from './models/index.js';
 export { jit } from './io/jit.js';
 export { metrics } from './metrics/index.js';
 export type { Labels, Scores, Average, PrfOptions, Prf, ClassReport } from './metrics/index.js';
+export { losses } from './losses/index.js';
+export type { FocalLossOptions } from './losses/index.js';
