@@ -21,3 +21,5 @@ export { metrics } from './metrics/index.js';
 export type { Labels, Scores, Average, PrfOptions, Prf, ClassReport } from './metrics/index.js';
 export { losses } from './losses/index.js';
 export type { FocalLossOptions } from './losses/index.js';
+export { recipes, LRScheduler } from './recipes/index.js';
+export type { GroupOptions, GroupSpec, FreezeOptions, Strategy, Recommendation, ScheduleKind, ScheduleOptions } from './recipes/index.js';

@@ -25,6 +25,12 @@ export function registerKind(kind: string, cls: new (...args: never[]) => Module
   kinds.set(kind, cls);
 }
 
+// Paths of BatchNorm layers that stay in eval mode when the model trains
+// (set by recipes.freeze for BatchNorm inside frozen blocks).
+const frozenBatchNorm = new WeakMap<object, string[]>();
+export function setFrozenBatchNorm(model: Module, paths: string[]): void { frozenBatchNorm.set(model, [...paths]); }
+export function getFrozenBatchNorm(model: Module): string[] { return frozenBatchNorm.get(model) ?? []; }
+
 export class Module {
   /** The native module (several wrappers may share one). */
   readonly handle: ModuleHandle;
@@ -157,6 +163,7 @@ export class Module {
   train(mode = true): this {
     if (typeof mode !== 'boolean') throw new TypeError('train(mode): mode must be a boolean');
     native.moduleTrain(this.handle, mode);
+    if (mode) for (const path of getFrozenBatchNorm(this)) native.moduleSetTrainingFlat(this.getSubmodule(path).handle, false);
     return this;
   }
   eval(): this { return this.train(false); }

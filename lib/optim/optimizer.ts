@@ -77,7 +77,7 @@ export abstract class Optimizer {
     const specs: Array<ParamGroupSpec<AnyOptions>> = params[0] instanceof Tensor ? [{ params: params as Tensor[] }] : (params as Array<ParamGroupSpec<AnyOptions>>);
     const groups = specs.map((g, i) => this.prepare(`${where}: param group ${i}`, g));
     this.handle = native.createOptimizer(kind, groups, this.defaults);
-    groups.forEach(() => this.groups.push(new ParamGroup(this, this.groups.length)));
+    groups.forEach((g) => this.groups.push(Object.assign(new ParamGroup(this, this.groups.length), g.extra)));
   }
 
   /** The groups, each with live `lr`, `weightDecay`, ... (PyTorch's param_groups). */
@@ -87,7 +87,7 @@ export abstract class Optimizer {
   addParamGroup(group: ParamGroupSpec<AnyOptions>): ParamGroup {
     const g = this.prepare(`optim.${this.kind}.addParamGroup`, group);
     native.addParamGroup(this.handle, g.params, g.options);
-    const pg = new ParamGroup(this, this.groups.length);
+    const pg = Object.assign(new ParamGroup(this, this.groups.length), g.extra);
     this.groups.push(pg);
     return pg;
   }
@@ -164,9 +164,13 @@ export abstract class Optimizer {
     return r.data as Record<string, unknown>;
   }
 
-  private prepare(where: string, group: ParamGroupSpec<AnyOptions>): { params: TensorHandle[]; options: Record<string, unknown> } {
+  private prepare(where: string, group: ParamGroupSpec<AnyOptions>): { params: TensorHandle[]; options: Record<string, unknown>; extra: Record<string, unknown> } {
     if (!group || !Array.isArray(group.params)) throw new TypeError(`${where}: expected {params: Tensor[], ...options}`);
-    const { params, ...overrides } = group;
+    const { params, ...rest } = group;
+    // keys that are not options of this optimizer stay on the group object (PyTorch keeps them in the dict)
+    const known = Object.keys(this.kind === 'SGD' ? sgdOptions.shape : adamOptions.shape);
+    const overrides = Object.fromEntries(Object.entries(rest).filter(([k]) => known.includes(k)));
+    const extra = Object.fromEntries(Object.entries(rest).filter(([k]) => !known.includes(k)));
     params.forEach((p, i) => {
       if (!(p instanceof Tensor)) throw new TypeError(`${where}: params[${i}] is not a Tensor`);
       if (!p.isLeaf) throw new TypeError(`${where}: params[${i}] is not a leaf tensor (it has autograd history); optimizers update leaves`);
@@ -174,7 +178,7 @@ export abstract class Optimizer {
       if (this.seen.has(id)) throw new TypeError(`${where}: params[${i}] already appears in a param group; each parameter may be in one group only`);
       this.seen.add(id);
     });
-    return { params: params.map((p) => p.handle), options: this.validate(where, { ...this.defaults, ...overrides }) };
+    return { params: params.map((p) => p.handle), options: this.validate(where, { ...this.defaults, ...overrides }), extra };
   }
 }
 

@@ -137,6 +137,8 @@ describe('optimizer validation', () => {
     expect(() => new optim.AdamW([], {})).toThrow(/non-empty/);
     expect(() => new optim.AdamW([torch.ones([1], { requiresGrad: true }).mul(2)], {})).toThrow(/not a leaf/);
     expect(() => new optim.AdamW(p(), { lr: 0.1, foo: 1 } as never)).toThrow(/foo|Unrecognized/i);
+    // unknown keys on a group are kept on it, as PyTorch keeps them in the group dict
+    expect(new optim.AdamW([{ params: p(), name: 'head' } as never]).paramGroups[0].name).toBe('head');
     const opt = new optim.SGD(p(), { lr: 0.1 });
     expect(() => { opt.paramGroups[0].lr = Number.NaN; }).toThrow(/lr/);
     expect(opt.paramGroups[0].lr).toBe(0.1);
