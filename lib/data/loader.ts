@@ -1,0 +1,59 @@
+// Batches from in-memory tensors, with a seeded shuffle per epoch (the same
+// seed and epoch give the same order, also after resuming).
+import { Tensor } from '../tensor/tensor.js';
+import { torch } from '../tensor/index.js';
+
+export interface Batch { input: Tensor; target: Tensor }
+
+/** A deterministic PRNG (mulberry32) for shuffling. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function permutation(n: number, seed: number): number[] {
+  const r = rng(seed);
+  const p = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [p[i], p[j]] = [p[j], p[i]];
+  }
+  return p;
+}
+
+export class TensorLoader {
+  readonly size: number;
+  constructor(readonly input: Tensor, readonly target: Tensor, readonly options: { batchSize: number; shuffle?: boolean; seed?: number; dropLast?: boolean }) {
+    if (!(input instanceof Tensor) || !(target instanceof Tensor)) throw new TypeError('TensorLoader: input and target must be tensors');
+    if (input.shape[0] !== target.shape[0]) throw new TypeError(`TensorLoader: ${input.shape[0]} inputs but ${target.shape[0]} targets`);
+    if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new TypeError('TensorLoader: batchSize must be a positive integer');
+    this.size = input.shape[0];
+  }
+
+  /** Number of batches per epoch. */
+  get length(): number {
+    const b = this.options.batchSize;
+    return this.options.dropLast ? Math.floor(this.size / b) : Math.ceil(this.size / b);
+  }
+
+  *batches(epoch = 0): Generator<Batch> {
+    const order = this.options.shuffle ? permutation(this.size, (this.options.seed ?? 0) * 100003 + epoch) : null;
+    const b = this.options.batchSize;
+    for (let i = 0; i < this.length * b; i += b) {
+      const n = Math.min(b, this.size - i);
+      if (order) {
+        const idx = torch.tensor(order.slice(i, i + n));
+        yield { input: this.input.indexSelect(0, idx), target: this.target.indexSelect(0, idx) };
+        idx.dispose();
+      } else {
+        yield { input: this.input.narrow(0, i, n), target: this.target.narrow(0, i, n) };
+      }
+    }
+  }
+}

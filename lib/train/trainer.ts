@@ -1,0 +1,243 @@
+// The trainer: fit() runs epochs of forward / loss / backward / step with the
+// heavy parts on worker threads, evaluates, schedules, clips gradients, stops
+// early, keeps the best checkpoint and resumes from one; evaluate() and
+// predict() for the rest. Progress goes out as events.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { io } from '../io/index.js';
+import { MetricAccumulator } from '../metrics/index.js';
+import type { Module } from '../nn/module.js';
+import { crossEntropy } from '../nn/functional.js';
+import type { Optimizer, OptimizerStateDict } from '../optim/optimizer.js';
+import type { LRScheduler } from '../recipes/schedules.js';
+import { Tensor } from '../tensor/tensor.js';
+import { torch } from '../tensor/index.js';
+import type { Batch } from '../data/loader.js';
+
+export type LossFn = (logits: Tensor, target: Tensor) => Tensor;
+export interface BatchSource { batches(epoch: number): Iterable<Batch>; readonly length?: number }
+export type MetricName = 'loss' | 'accuracy' | 'f1Macro' | 'rocAuc';
+
+export interface EvalResult { loss: number; accuracy: number; f1Macro: number; rocAuc: number | null; confusionMatrix: number[][]; samples: number }
+
+export type TrainEvent =
+  | { type: 'step'; epoch: number; step: number; loss: number; lrs: number[]; samplesPerSecond: number }
+  | { type: 'epoch'; epoch: number; trainLoss: number; val: EvalResult | null; seconds: number; best: boolean }
+  | { type: 'checkpoint'; epoch: number; path: string }
+  | { type: 'early-stop'; epoch: number; metric: MetricName; best: number };
+
+export interface FitOptions {
+  model: Module;
+  optimizer: Optimizer;
+  train: BatchSource;
+  val?: BatchSource;
+  epochs: number;
+  /** Default: cross-entropy. */
+  loss?: LossFn;
+  scheduler?: LRScheduler;
+  /** Clip the global gradient norm to this value (clip_grad_norm_). */
+  clipGradNorm?: number;
+  earlyStopping?: { metric: MetricName; patience: number; mode?: 'max' | 'min' };
+  /** The metric that picks the best epoch (default val accuracy, or train loss without val). */
+  monitor?: MetricName;
+  /** Folder for the checkpoints: best/ and last/, each resumable. */
+  checkpointDir?: string;
+  /** A checkpoint folder (best/ or last/) to resume from. */
+  resumeFrom?: string;
+  seed?: number;
+  onEvent?: (e: TrainEvent) => void;
+}
+
+export interface FitResult {
+  epochs: number;
+  history: Array<{ epoch: number; trainLoss: number; val: EvalResult | null }>;
+  best: { epoch: number; metric: MetricName; value: number } | null;
+  stoppedEarly: boolean;
+  /** Event-loop delay while fitting, milliseconds. */
+  eventLoopDelay: { p50: number; p99: number; max: number };
+}
+
+/** clip_grad_norm_: scales all gradients so their global L2 norm is at most maxNorm; returns the norm before. */
+export function clipGradNorm(params: Tensor[], maxNorm: number): number {
+  return torch.tidy(() => {
+    const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== null);
+    if (!grads.length) return 0;
+    const total = Math.sqrt(grads.reduce((s, g) => s + (g.pow(2).sum().item() as number), 0));
+    const coef = maxNorm / (total + 1e-6);
+    if (coef < 1) for (const g of grads) g.mul_(coef);
+    return total;
+  });
+}
+
+/** Loss, accuracy, macro-F1, ROC AUC and the confusion matrix over a data source. */
+export async function evaluate(model: Module, data: BatchSource, options: { loss?: LossFn } = {}): Promise<EvalResult> {
+  const lossFn = options.loss ?? ((l: Tensor, t: Tensor) => crossEntropy(l, t));
+  const wasTraining = model.training;
+  model.eval();
+  const acc = new MetricAccumulator();
+  let lossSum = 0;
+  let n = 0;
+  try {
+    for (const { input, target } of data.batches(0)) {
+      const logits = await torch.noGrad(() => model.forwardAsync(input));
+      const l = torch.noGrad(() => lossFn(logits, target));
+      const size = target.shape[0];
+      lossSum += (l.item() as number) * size;
+      n += size;
+      acc.update(logits, target);
+      for (const t of [logits, l, input, target]) t.dispose();
+    }
+  } finally {
+    if (wasTraining) model.train();
+  }
+  if (!n) throw new Error('evaluate: the data source yielded no samples');
+  return { loss: lossSum / n, ...acc.compute(), samples: n };
+}
+
+/** Class probabilities and predicted classes for every sample. */
+export async function predict(model: Module, data: BatchSource): Promise<{ probabilities: number[][]; predictions: number[] }> {
+  const wasTraining = model.training;
+  model.eval();
+  const probabilities: number[][] = [];
+  try {
+    for (const { input, target } of data.batches(0)) {
+      const logits = await torch.noGrad(() => model.forwardAsync(input));
+      const p = logits.softmax(1);
+      probabilities.push(...(p.to('cpu', 'float64').toArray() as number[][]));
+      for (const t of [logits, p, input, target]) t.dispose();
+    }
+  } finally {
+    if (wasTraining) model.train();
+  }
+  return { probabilities, predictions: probabilities.map((r) => r.indexOf(Math.max(...r))) };
+}
+
+// ---- checkpoints: model.safetensors, optimizer.safetensors, trainer.json ----
+
+function saveCheckpoint(dir: string, model: Module, optimizer: Optimizer, state: Record<string, unknown>): void {
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  io.save(model.stateDict(), join(tmp, 'model.safetensors'));
+  const sd = optimizer.stateDict();
+  const tensors: Record<string, Tensor> = {};
+  const scalars: Record<string, Record<string, number>> = {};
+  for (const [i, s] of Object.entries(sd.state)) {
+    for (const [k, v] of Object.entries(s)) {
+      if (v instanceof Tensor) tensors[`state.${i}.${k}`] = v;
+      else (scalars[i] ??= {})[k] = v;
+    }
+  }
+  io.save(tensors, join(tmp, 'optimizer.safetensors'));
+  writeFileSync(join(tmp, 'trainer.json'), JSON.stringify({ ...state, optimizer: { scalars, paramGroups: sd.paramGroups } }, null, 2));
+  // replace the previous checkpoint only once the new one is complete
+  const old = `${dir}.old-${process.pid}`;
+  if (existsSync(dir)) renameSync(dir, old);
+  renameSync(tmp, dir);
+  rmSync(old, { recursive: true, force: true });
+}
+
+function loadCheckpoint(dir: string, model: Module, optimizer: Optimizer): Record<string, unknown> {
+  if (!existsSync(join(dir, 'trainer.json'))) throw new Error(`resume: ${dir} is not a finetorch checkpoint (no trainer.json)`);
+  const state = JSON.parse(readFileSync(join(dir, 'trainer.json'), 'utf8'));
+  model.loadStateDict(io.load(join(dir, 'model.safetensors')));
+  const tensors = io.load(join(dir, 'optimizer.safetensors'));
+  const opt: OptimizerStateDict = { state: {}, paramGroups: state.optimizer.paramGroups };
+  for (const [key, t] of Object.entries(tensors)) {
+    const [, i, name] = key.split('.');
+    (opt.state[Number(i)] ??= {})[name] = t;
+  }
+  for (const [i, s] of Object.entries(state.optimizer.scalars as Record<string, Record<string, number>>)) Object.assign((opt.state[Number(i)] ??= {}), s);
+  optimizer.loadStateDict(opt);
+  return state;
+}
+
+function metricOf(r: { trainLoss: number; val: EvalResult | null }, m: MetricName): number | null {
+  if (m === 'loss') return r.val ? r.val.loss : r.trainLoss;
+  return r.val ? r.val[m] : null;
+}
+
+/** Trains `model`; see FitOptions. Resolves when done or stopped early. */
+export async function fit(o: FitOptions): Promise<FitResult> {
+  if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new TypeError(`fit: epochs must be a positive integer, got ${o.epochs}`);
+  const lossFn = o.loss ?? ((l: Tensor, t: Tensor) => crossEntropy(l, t));
+  const seed = o.seed ?? 0;
+  const monitor: MetricName = o.monitor ?? o.earlyStopping?.metric ?? (o.val ? 'accuracy' : 'loss');
+  const mode = o.earlyStopping?.mode ?? (monitor === 'loss' ? 'min' : 'max');
+  const better = (a: number, b: number) => (mode === 'max' ? a > b : a < b);
+  const emit = (e: TrainEvent) => o.onEvent?.(e);
+  const history: FitResult['history'] = [];
+  let best: FitResult['best'] = null;
+  let sinceBest = 0;
+  let startEpoch = 0;
+  if (o.resumeFrom) {
+    const state = loadCheckpoint(o.resumeFrom, o.model, o.optimizer);
+    startEpoch = (state.epoch as number) + 1;
+    best = (state.best as FitResult['best']) ?? null;
+    history.push(...((state.history as FitResult['history']) ?? []));
+    if (o.scheduler && typeof state.schedulerStep === 'number') o.scheduler.setStep(state.schedulerStep);
+  }
+  const params = o.model.parameters();
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  let stoppedEarly = false;
+  let step = 0;
+  try {
+    for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
+      torch.manualSeed(seed * 1000 + epoch); // dropout and friends: reproducible and resumable
+      o.model.train();
+      const started = Date.now();
+      let lossSum = 0;
+      let seen = 0;
+      for (const { input, target } of o.train.batches(epoch)) {
+        const t0 = Date.now();
+        o.optimizer.zeroGrad();
+        const logits = await o.model.forwardAsync(input);
+        const loss = lossFn(logits, target);
+        const value = loss.item() as number;
+        if (!Number.isFinite(value)) throw new Error(`fit: the loss became ${value} at epoch ${epoch}, step ${step} (training diverged: lower the learning rate)`);
+        await loss.backwardAsync();
+        if (o.clipGradNorm !== undefined) clipGradNorm(params, o.clipGradNorm);
+        await o.optimizer.stepAsync();
+        o.scheduler?.step();
+        const size = target.shape[0];
+        lossSum += value * size;
+        seen += size;
+        emit({ type: 'step', epoch, step: step++, loss: value, lrs: o.optimizer.paramGroups.map((g) => g.lr), samplesPerSecond: size / Math.max(1e-3, (Date.now() - t0) / 1000) });
+        for (const t of [logits, loss, input, target]) t.dispose();
+      }
+      const val = o.val ? await evaluate(o.model, o.val, { loss: lossFn }) : null;
+      const record = { epoch, trainLoss: lossSum / Math.max(1, seen), val };
+      history.push(record);
+      const value = metricOf(record, monitor);
+      const isBest = value !== null && (best === null || better(value, best.value));
+      if (isBest) {
+        best = { epoch, metric: monitor, value: value! };
+        sinceBest = 0;
+      } else sinceBest++;
+      emit({ type: 'epoch', epoch, trainLoss: record.trainLoss, val, seconds: (Date.now() - started) / 1000, best: isBest });
+      if (o.checkpointDir) {
+        const state = { epoch, seed, best, history, schedulerStep: o.scheduler?.lastStep ?? null };
+        saveCheckpoint(join(o.checkpointDir, 'last'), o.model, o.optimizer, state);
+        emit({ type: 'checkpoint', epoch, path: join(o.checkpointDir, 'last') });
+        if (isBest) {
+          saveCheckpoint(join(o.checkpointDir, 'best'), o.model, o.optimizer, state);
+          emit({ type: 'checkpoint', epoch, path: join(o.checkpointDir, 'best') });
+        }
+      }
+      if (o.earlyStopping && sinceBest >= o.earlyStopping.patience) {
+        stoppedEarly = true;
+        emit({ type: 'early-stop', epoch, metric: monitor, best: best!.value });
+        break;
+      }
+    }
+  } finally {
+    delay.disable();
+  }
+  const ms = (ns: number) => ns / 1e6;
+  return {
+    epochs: history.length, history, best, stoppedEarly,
+    eventLoopDelay: { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max) },
+  };
+}
