@@ -13,6 +13,8 @@ export type { LoadReport } from './native/loader.js';
 export { trainStepAsync } from './train/step.js';
 export { fit, evaluate, predict, clipGradNorm } from './train/trainer.js';
 export type { FitOptions, FitResult, TrainEvent, EvalResult, LossFn, BatchSource, MetricName } from './train/trainer.js';
+export { parseRecipe, RecipeSchema } from './train/config.js';
+export type { Recipe } from './train/config.js';
 export { TensorLoader, permutation } from './data/loader.js';
 export type { Batch } from './data/loader.js';
 export { readIdx, fashionMnist, FASHION_MNIST_CLASSES } from './data/idx.js';
