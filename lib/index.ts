@@ -18,6 +18,8 @@ export type { Recipe } from './train/config.js';
 export { TensorLoader, permutation } from './data/loader.js';
 export type { Batch } from './data/loader.js';
 export { readIdx, fashionMnist, FASHION_MNIST_CLASSES } from './data/idx.js';
+export { data, } from './data/index.js';
+export type { ImageSample, ImageFolder, Transform, TextDataset, TextDatasetOptions, Dataset, Item, DataLoaderOptions } from './data/index.js';
 export type { TrainStepOptions, TrainStepResult } from './train/step.js';
 export { io } from './io/index.js';
 export type { CheckpointFormat } from './io/index.js';

@@ -16,7 +16,7 @@ import { torch } from '../tensor/index.js';
 import type { Batch } from '../data/loader.js';
 
 export type LossFn = (logits: Tensor, target: Tensor) => Tensor;
-export interface BatchSource { batches(epoch: number): Iterable<Batch>; readonly length?: number }
+export interface BatchSource { batches(epoch: number): Iterable<Batch> | AsyncIterable<Batch>; readonly length?: number }
 export type MetricName = 'loss' | 'accuracy' | 'f1Macro' | 'rocAuc';
 
 export interface EvalResult { loss: number; accuracy: number; f1Macro: number; rocAuc: number | null; confusionMatrix: number[][]; samples: number }
@@ -79,7 +79,7 @@ export async function evaluate(model: Module, data: BatchSource, options: { loss
   let lossSum = 0;
   let n = 0;
   try {
-    for (const { input, target } of data.batches(0)) {
+    for await (const { input, target } of data.batches(0)) {
       const logits = await torch.noGrad(() => model.forwardAsync(input));
       const l = torch.noGrad(() => lossFn(logits, target));
       const size = target.shape[0];
@@ -101,7 +101,7 @@ export async function predict(model: Module, data: BatchSource): Promise<{ proba
   model.eval();
   const probabilities: number[][] = [];
   try {
-    for (const { input, target } of data.batches(0)) {
+    for await (const { input, target } of data.batches(0)) {
       const logits = await torch.noGrad(() => model.forwardAsync(input));
       const p = logits.softmax(1);
       probabilities.push(...(p.to('cpu', 'float64').toArray() as number[][]));
@@ -190,7 +190,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       const started = Date.now();
       let lossSum = 0;
       let seen = 0;
-      for (const { input, target } of o.train.batches(epoch)) {
+      for await (const { input, target } of o.train.batches(epoch)) {
         const t0 = Date.now();
         o.optimizer.zeroGrad();
         const logits = await o.model.forwardAsync(input);

@@ -1,0 +1,162 @@
+// Image folders (root/<class>/*.png|jpg|jpeg|webp, classes sorted as
+// torchvision's ImageFolder does), decoding and augmentation with sharp
+// (libvips runs on its own threads, off the event loop), and seeded random
+// transforms.
+import { readdirSync, statSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import sharp, { type Sharp } from 'sharp';
+
+export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp'];
+export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
+export const IMAGENET_STD = [0.229, 0.224, 0.225];
+
+export interface ImageSample { path: string; label: number }
+export interface ImageFolder { samples: ImageSample[]; classes: string[]; counts: Record<string, number> }
+
+function walk(dir: string, exts: string[]): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...walk(p, exts));
+    else if (exts.includes(extname(name).toLowerCase())) out.push(p);
+  }
+  return out;
+}
+
+/** Lists root/<class>/** images; an empty class folder is an error naming it. */
+export function imageFolder(root: string, options: { extensions?: string[] } = {}): ImageFolder {
+  const exts = (options.extensions ?? IMAGE_EXTENSIONS).map((e) => e.toLowerCase());
+  let entries: string[];
+  try {
+    entries = readdirSync(root).sort();
+  } catch (err) {
+    throw new Error(`imageFolder: cannot read ${root}: ${(err as Error).message}`);
+  }
+  const classes = entries.filter((n) => statSync(join(root, n)).isDirectory());
+  if (!classes.length) throw new Error(`imageFolder: ${root} has no class folders (expected root/<class>/<image>)`);
+  const samples: ImageSample[] = [];
+  const counts: Record<string, number> = {};
+  classes.forEach((c, label) => {
+    const files = walk(join(root, c), exts);
+    if (!files.length) throw new Error(`imageFolder: class folder ${join(root, c)} has no images (${exts.join(', ')})`);
+    counts[c] = files.length;
+    for (const path of files) samples.push({ path, label });
+  });
+  return { samples, classes, counts };
+}
+
+/** One step of an image pipeline; random steps draw from the sample's seeded generator. */
+export type Transform =
+  | { resize: number | [number, number] }
+  | { centerCrop: number | [number, number] }
+  | { randomCrop: number | [number, number]; padding?: number }
+  | { randomResizedCrop: number | [number, number]; scale?: [number, number]; ratio?: [number, number] }
+  | { randomRotation: number }
+  | { horizontalFlip: number }
+  | { verticalFlip: number }
+  | { colorJitter: { brightness?: number; contrast?: number } }
+  | { normalize: { mean: number[]; std: number[] } };
+
+interface Raw { data: Buffer; width: number; height: number; channels: number }
+
+const pair = (s: number | [number, number]): [number, number] => (Array.isArray(s) ? s : [s, s]);
+
+// Every step keeps the channel count (libvips may widen greyscale to sRGB on output).
+async function raw(img: Sharp, channels: number): Promise<Raw> {
+  const { data, info } = await img.toColourspace(channels === 1 ? 'b-w' : 'srgb').raw().toBuffer({ resolveWithObject: true });
+  return { data, width: info.width, height: info.height, channels: info.channels };
+}
+const fromRaw = (r: Raw) => sharp(r.data, { raw: { width: r.width, height: r.height, channels: r.channels as 1 | 3 } });
+
+function crop(r: Raw, left: number, top: number, w: number, h: number): Promise<Raw> {
+  return raw(fromRaw(r).extract({ left, top, width: w, height: h }), r.channels);
+}
+
+/**
+ * Decodes an image and applies the transforms: the result is float32 CHW in
+ * [0, 1] (normalized if a normalize step is given), with 1 or 3 channels.
+ */
+export async function loadImage(path: string, options: { channels?: 1 | 3; transforms?: Transform[]; random?: () => number } = {}): Promise<{ data: Float32Array; shape: [number, number, number] }> {
+  const channels = options.channels ?? 3;
+  const random = options.random ?? Math.random;
+  let r: Raw;
+  try {
+    r = await raw(sharp(path).removeAlpha(), channels);
+  } catch (err) {
+    throw new Error(`${path}: cannot decode image: ${(err as Error).message}`);
+  }
+  let normalize: { mean: number[]; std: number[] } | null = null;
+  let jitter: { brightness?: number; contrast?: number } | null = null;
+  for (const t of options.transforms ?? []) {
+    if ('resize' in t) {
+      const [h, w] = typeof t.resize === 'number'
+        ? (r.height <= r.width ? [t.resize, Math.round((t.resize * r.width) / r.height)] : [Math.round((t.resize * r.height) / r.width), t.resize])
+        : t.resize;
+      r = await raw(fromRaw(r).resize(w, h, { fit: 'fill' }), r.channels);
+    } else if ('centerCrop' in t) {
+      const [h, w] = pair(t.centerCrop);
+      if (h > r.height || w > r.width) throw new Error(`${path}: centerCrop ${h}x${w} is larger than the image ${r.height}x${r.width}`);
+      r = await crop(r, Math.round((r.width - w) / 2), Math.round((r.height - h) / 2), w, h);
+    } else if ('randomCrop' in t) {
+      const [h, w] = pair(t.randomCrop);
+      if (t.padding) r = await raw(fromRaw(r).extend({ top: t.padding, bottom: t.padding, left: t.padding, right: t.padding, background: { r: 0, g: 0, b: 0 } }), r.channels);
+      if (h > r.height || w > r.width) throw new Error(`${path}: randomCrop ${h}x${w} is larger than the image ${r.height}x${r.width}`);
+      r = await crop(r, Math.floor(random() * (r.width - w + 1)), Math.floor(random() * (r.height - h + 1)), w, h);
+    } else if ('randomResizedCrop' in t) {
+      const [oh, ow] = pair(t.randomResizedCrop);
+      const [smin, smax] = t.scale ?? [0.08, 1];
+      const [rmin, rmax] = t.ratio ?? [3 / 4, 4 / 3];
+      const area = r.width * r.height;
+      let box: [number, number, number, number] | null = null;
+      for (let i = 0; i < 10 && !box; i++) {
+        const target = area * (smin + random() * (smax - smin));
+        const ratio = Math.exp(Math.log(rmin) + random() * (Math.log(rmax) - Math.log(rmin)));
+        const w = Math.round(Math.sqrt(target * ratio));
+        const h = Math.round(Math.sqrt(target / ratio));
+        if (w > 0 && h > 0 && w <= r.width && h <= r.height) box = [Math.floor(random() * (r.width - w + 1)), Math.floor(random() * (r.height - h + 1)), w, h];
+      }
+      if (!box) { const s = Math.min(r.width, r.height); box = [Math.floor((r.width - s) / 2), Math.floor((r.height - s) / 2), s, s]; }
+      r = await raw(fromRaw(await crop(r, ...box)).resize(ow, oh, { fit: 'fill' }), r.channels);
+    } else if ('randomRotation' in t) {
+      const angle = (random() * 2 - 1) * t.randomRotation;
+      const rotated = await raw(fromRaw(r).rotate(angle, { background: { r: 0, g: 0, b: 0 } }), r.channels);
+      // keep the original size, as torchvision's RandomRotation(expand=False)
+      r = await crop(rotated, Math.floor((rotated.width - r.width) / 2), Math.floor((rotated.height - r.height) / 2), r.width, r.height);
+    } else if ('horizontalFlip' in t) {
+      if (random() < t.horizontalFlip) r = await raw(fromRaw(r).flop(), r.channels);
+    } else if ('verticalFlip' in t) {
+      if (random() < t.verticalFlip) r = await raw(fromRaw(r).flip(), r.channels);
+    } else if ('colorJitter' in t) {
+      jitter = t.colorJitter;
+    } else if ('normalize' in t) {
+      normalize = t.normalize;
+    } else {
+      throw new TypeError(`unknown transform ${JSON.stringify(t)}`);
+    }
+  }
+  // HWC uint8 -> CHW float in [0, 1]
+  const { width: W, height: H, channels: C } = r;
+  const out = new Float32Array(C * H * W);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < C; c++) out[c * H * W + y * W + x] = r.data[(y * W + x) * C + c] / 255;
+  if (jitter) {
+    // torchvision's adjust_brightness / adjust_contrast: blend with black / with the mean grey level, clamp to [0, 1]
+    const b = jitter.brightness ? 1 - jitter.brightness + random() * 2 * jitter.brightness : 1;
+    const c = jitter.contrast ? 1 - jitter.contrast + random() * 2 * jitter.contrast : 1;
+    let mean = 0;
+    if (c !== 1) {
+      for (let i = 0; i < H * W; i++) mean += C === 3 ? 0.2989 * out[i] + 0.587 * out[H * W + i] + 0.114 * out[2 * H * W + i] : out[i];
+      mean /= H * W;
+      mean *= b;
+    }
+    for (let i = 0; i < out.length; i++) {
+      let v = Math.min(1, Math.max(0, out[i] * b));
+      if (c !== 1) v = Math.min(1, Math.max(0, c * v + (1 - c) * mean));
+      out[i] = v;
+    }
+  }
+  if (normalize) {
+    if (normalize.mean.length !== C || normalize.std.length !== C) throw new TypeError(`normalize: mean/std need ${C} values for ${C} channels`);
+    for (let c = 0; c < C; c++) for (let i = 0; i < H * W; i++) out[c * H * W + i] = (out[c * H * W + i] - normalize.mean[c]) / normalize.std[c];
+  }
+  return { data: out, shape: [C, H, W] };
+}

@@ -1,0 +1,17 @@
+// The `data` namespace: datasets, splits, transforms and loaders.
+import { readIdx, fashionMnist, FASHION_MNIST_CLASSES } from './idx.js';
+import { TensorLoader, permutation } from './loader.js';
+import { split, kFold, classCounts } from './split.js';
+import { readCsvDataset, readJsonlDataset, readConll, parseCsv } from './text.js';
+import { imageFolder, loadImage, IMAGENET_MEAN, IMAGENET_STD } from './images.js';
+import { DataLoader, ImageDataset } from './dataloader.js';
+
+export type { ImageSample, ImageFolder, Transform } from './images.js';
+export type { TextDataset, TextDatasetOptions } from './text.js';
+export type { Dataset, Item, DataLoaderOptions } from './dataloader.js';
+export type { Batch } from './loader.js';
+
+export const data = {
+  readIdx, fashionMnist, FASHION_MNIST_CLASSES, TensorLoader, permutation, split, kFold, classCounts,
+  readCsvDataset, readJsonlDataset, readConll, parseCsv, imageFolder, loadImage, IMAGENET_MEAN, IMAGENET_STD, DataLoader, ImageDataset,
+} as const;

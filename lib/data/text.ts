@@ -1,0 +1,148 @@
+// Text classification data from CSV and JSONL (a text column and a label
+// column; labels as names or ids), and token-level BIO tags from CoNLL-style
+// files. Problems name the file and the row.
+import { readFileSync } from 'node:fs';
+
+export interface TextDataset {
+  texts: string[];
+  /** Class index per sample. */
+  labels: number[];
+  /** Class names, index = class id (sorted names, as torchvision sorts folders). */
+  classes: string[];
+  counts: Record<string, number>;
+}
+
+/** Parses CSV (RFC 4180: quotes, doubled quotes, newlines inside quotes). Returns rows with their line numbers. */
+export function parseCsv(text: string, path = 'csv'): Array<{ line: number; fields: string[] }> {
+  const rows: Array<{ line: number; fields: string[] }> = [];
+  let field = '';
+  let fields: string[] = [];
+  let inQuotes = false;
+  let line = 1;
+  let rowLine = 1;
+  let fieldStarted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inQuotes) {
+      if (c === '"') {
+        if (text[i + 1] === '"') { field += '"'; i++; } else inQuotes = false;
+      } else {
+        if (c === '\n') line++;
+        field += c;
+      }
+      continue;
+    }
+    if (c === '"' && !fieldStarted) { inQuotes = true; fieldStarted = true; continue; }
+    if (c === ',') { fields.push(field); field = ''; fieldStarted = false; continue; }
+    if (c === '\r' && text[i + 1] === '\n') continue;
+    if (c === '\n') {
+      fields.push(field);
+      if (fields.length > 1 || fields[0] !== '') rows.push({ line: rowLine, fields });
+      fields = [];
+      field = '';
+      fieldStarted = false;
+      line++;
+      rowLine = line;
+      continue;
+    }
+    field += c;
+    fieldStarted = true;
+  }
+  if (inQuotes) throw new Error(`${path}:${rowLine}: unterminated quoted field`);
+  if (field !== '' || fields.length) {
+    fields.push(field);
+    rows.push({ line: rowLine, fields });
+  }
+  return rows;
+}
+
+export interface TextDatasetOptions {
+  textColumn?: string;
+  labelColumn?: string;
+  /** Fixed class names in id order; otherwise the sorted distinct labels. Unknown labels are then an error. */
+  classes?: string[];
+  /** Skip rows with an empty text or label instead of failing (they are counted in `skipped`). */
+  skipInvalid?: boolean;
+}
+
+function build(path: string, rows: Array<{ where: string; text: unknown; label: unknown }>, o: TextDatasetOptions): TextDataset & { skipped: number } {
+  const texts: string[] = [];
+  const raw: string[] = [];
+  let skipped = 0;
+  for (const r of rows) {
+    const bad = typeof r.text !== 'string' || r.text === '' ? 'empty or missing text' : r.label === undefined || r.label === null || r.label === '' ? 'empty or missing label' : null;
+    if (bad) {
+      if (o.skipInvalid) { skipped++; continue; }
+      throw new Error(`${r.where}: ${bad}`);
+    }
+    texts.push(r.text as string);
+    raw.push(String(r.label));
+  }
+  const classes = o.classes ?? [...new Set(raw)].sort((a, b) => (/^\d+$/.test(a) && /^\d+$/.test(b) ? Number(a) - Number(b) : a < b ? -1 : a > b ? 1 : 0));
+  const index = new Map(classes.map((c, i) => [c, i]));
+  // numeric labels given as ids into `classes`
+  const labels = raw.map((l, i) => {
+    if (index.has(l)) return index.get(l)!;
+    if (o.classes && /^\d+$/.test(l) && Number(l) < o.classes.length) return Number(l);
+    throw new Error(`${path}: sample ${i + 1}: unknown label ${JSON.stringify(l)} (classes: ${classes.join(', ')})`);
+  });
+  const counts: Record<string, number> = {};
+  for (const l of labels) counts[classes[l]] = (counts[classes[l]] ?? 0) + 1;
+  return { texts, labels, classes, counts, skipped };
+}
+
+export function readCsvDataset(path: string, options: TextDatasetOptions = {}) {
+  const rows = parseCsv(readFileSync(path, 'utf8'), path);
+  if (!rows.length) throw new Error(`${path}: empty file`);
+  const header = rows[0].fields.map((h) => h.trim());
+  const textCol = options.textColumn ?? 'text';
+  const labelCol = options.labelColumn ?? 'label';
+  const ti = header.indexOf(textCol);
+  const li = header.indexOf(labelCol);
+  if (ti < 0 || li < 0) throw new Error(`${path}: no column ${JSON.stringify(ti < 0 ? textCol : labelCol)} in the header (columns: ${header.join(', ')})`);
+  return build(path, rows.slice(1).map((r) => {
+    if (r.fields.length !== header.length) throw new Error(`${path}:${r.line}: ${r.fields.length} fields, the header has ${header.length}`);
+    return { where: `${path}:${r.line}`, text: r.fields[ti], label: r.fields[li] };
+  }), options);
+}
+
+export function readJsonlDataset(path: string, options: TextDatasetOptions = {}) {
+  const textCol = options.textColumn ?? 'text';
+  const labelCol = options.labelColumn ?? 'label';
+  const rows = readFileSync(path, 'utf8').split('\n').map((l, i) => ({ l, line: i + 1 })).filter((r) => r.l.trim() !== '').map(({ l, line }) => {
+    let obj: Record<string, unknown>;
+    try {
+      obj = JSON.parse(l);
+    } catch (err) {
+      throw new Error(`${path}:${line}: not valid JSON: ${(err as Error).message}`);
+    }
+    if (!obj || typeof obj !== 'object') throw new Error(`${path}:${line}: expected a JSON object`);
+    return { where: `${path}:${line}`, text: obj[textCol], label: obj[labelCol] };
+  });
+  if (!rows.length) throw new Error(`${path}: empty file`);
+  return build(path, rows, options);
+}
+
+/** CoNLL-style token files: one "token ... tag" per line, blank lines between sentences. */
+export function readConll(path: string, options: { tagColumn?: number } = {}): { sentences: Array<{ tokens: string[]; tags: string[] }>; tags: string[] } {
+  const sentences: Array<{ tokens: string[]; tags: string[] }> = [];
+  let tokens: string[] = [];
+  let tags: string[] = [];
+  const flush = () => {
+    if (tokens.length) sentences.push({ tokens, tags });
+    tokens = [];
+    tags = [];
+  };
+  readFileSync(path, 'utf8').split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('-DOCSTART-')) return flush();
+    const cols = line.split(/\s+/);
+    if (cols.length < 2) throw new Error(`${path}:${i + 1}: expected "token tag", got ${JSON.stringify(line)}`);
+    const tag = cols[options.tagColumn ?? cols.length - 1];
+    if (!/^(O|[BIES]-.+)$/.test(tag)) throw new Error(`${path}:${i + 1}: tag ${JSON.stringify(tag)} is not a BIO tag (O, B-X, I-X)`);
+    tokens.push(cols[0]);
+    tags.push(tag);
+  });
+  flush();
+  return { sentences, tags: [...new Set(sentences.flatMap((s) => s.tags))].sort() };
+}
