@@ -5,6 +5,8 @@ import { split, kFold, classCounts } from './split.js';
 import { readCsvDataset, readJsonlDataset, readConll, parseCsv } from './text.js';
 import { imageFolder, loadImage, IMAGENET_MEAN, IMAGENET_STD } from './images.js';
 import { DataLoader, ImageDataset } from './dataloader.js';
+import { WordNet, synonymReplacement, randomDeletion, randomSwap } from './augment-text.js';
+import { rng } from './loader.js';
 
 export type { ImageSample, ImageFolder, Transform } from './images.js';
 export type { TextDataset, TextDatasetOptions } from './text.js';
@@ -14,4 +16,5 @@ export type { Batch } from './loader.js';
 export const data = {
   readIdx, fashionMnist, FASHION_MNIST_CLASSES, TensorLoader, permutation, split, kFold, classCounts,
   readCsvDataset, readJsonlDataset, readConll, parseCsv, imageFolder, loadImage, IMAGENET_MEAN, IMAGENET_STD, DataLoader, ImageDataset,
+  WordNet, synonymReplacement, randomDeletion, randomSwap, rng,
 } as const;
