@@ -1,0 +1,172 @@
+// BERT's WordPiece tokenizer (uncased and cased) from a vocab.txt or a
+// Hugging Face tokenizer.json: BERT's text cleaning and punctuation split,
+// greedy longest-match-first word pieces, [CLS]/[SEP] for single texts and
+// pairs, truncation (longest first), padding, attention masks and token
+// type ids.
+import { readFileSync } from 'node:fs';
+import { Tensor } from '../tensor/tensor.js';
+import { torch } from '../tensor/index.js';
+
+export interface Encoding { ids: number[]; tokens: string[]; attentionMask: number[]; tokenTypeIds: number[] }
+export interface EncodeOptions { maxLength?: number; truncation?: boolean; padding?: 'max_length' | 'longest' | false }
+
+const isWhitespace = (c: string) => c === ' ' || c === '\t' || c === '\n' || c === '\r' || /\s/u.test(c);
+const isControl = (c: string) => c !== '\t' && c !== '\n' && c !== '\r' && /\p{Cc}|\p{Cf}/u.test(c);
+function isPunctuation(c: string): boolean {
+  const cp = c.codePointAt(0)!;
+  if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126)) return true;
+  return /\p{P}/u.test(c);
+}
+function isChinese(cp: number): boolean {
+  return (cp >= 0x4e00 && cp <= 0x9fff) || (cp >= 0x3400 && cp <= 0x4dbf) || (cp >= 0x20000 && cp <= 0x2a6df) || (cp >= 0x2a700 && cp <= 0x2b73f) ||
+    (cp >= 0x2b740 && cp <= 0x2b81f) || (cp >= 0x2b820 && cp <= 0x2ceaf) || (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0x2f800 && cp <= 0x2fa1f);
+}
+
+export class WordPieceTokenizer {
+  private readonly vocab: Map<string, number>;
+  private readonly inverse: string[];
+  readonly clsId: number;
+  readonly sepId: number;
+  readonly padId: number;
+  readonly unkId: number;
+
+  constructor(vocab: string[] | Map<string, number>, readonly options: { lowercase?: boolean; maxInputCharsPerWord?: number; unkToken?: string } = {}) {
+    this.vocab = vocab instanceof Map ? vocab : new Map(vocab.map((t, i) => [t, i]));
+    this.inverse = [];
+    for (const [t, i] of this.vocab) this.inverse[i] = t;
+    const id = (t: string) => {
+      const v = this.vocab.get(t);
+      if (v === undefined) throw new Error(`WordPieceTokenizer: the vocab has no ${t} token`);
+      return v;
+    };
+    this.clsId = id('[CLS]');
+    this.sepId = id('[SEP]');
+    this.padId = id('[PAD]');
+    this.unkId = id(options.unkToken ?? '[UNK]');
+  }
+
+  /** One token per line, as BERT's vocab.txt. */
+  static fromVocabFile(path: string, options: { lowercase?: boolean } = {}): WordPieceTokenizer {
+    const tokens = readFileSync(path, 'utf8').split('\n');
+    if (tokens[tokens.length - 1] === '') tokens.pop();
+    return new WordPieceTokenizer(tokens.map((t) => t.replace(/\r$/, '')), { lowercase: options.lowercase ?? true });
+  }
+
+  /** A Hugging Face tokenizer.json with a WordPiece model. */
+  static fromTokenizerJson(path: string): WordPieceTokenizer {
+    const json = JSON.parse(readFileSync(path, 'utf8'));
+    if (json?.model?.type !== 'WordPiece') throw new Error(`${path}: not a WordPiece tokenizer (model.type is ${JSON.stringify(json?.model?.type)})`);
+    const vocab = new Map<string, number>(Object.entries(json.model.vocab as Record<string, number>));
+    for (const t of json.added_tokens ?? []) vocab.set(t.content, t.id);
+    const lowercase = json.normalizer?.lowercase ?? json.normalizer?.normalizers?.some((n: { type: string }) => n.type === 'Lowercase') ?? true;
+    return new WordPieceTokenizer(vocab, { lowercase, maxInputCharsPerWord: json.model.max_input_chars_per_word, unkToken: json.model.unk_token });
+  }
+
+  get vocabSize(): number { return this.vocab.size; }
+
+  /** BERT's normalisation and pre-tokenisation: words and punctuation marks. */
+  basicTokens(text: string): string[] {
+    let clean = '';
+    for (const c of text) {
+      const cp = c.codePointAt(0)!;
+      if (cp === 0 || cp === 0xfffd || isControl(c)) continue;
+      if (isWhitespace(c)) clean += ' ';
+      else if (isChinese(cp)) clean += ` ${c} `;
+      else clean += c;
+    }
+    if (this.options.lowercase ?? true) clean = clean.toLowerCase().normalize('NFD').replace(/\p{Mn}/gu, '');
+    const out: string[] = [];
+    for (const word of clean.split(' ')) {
+      if (!word) continue;
+      let cur = '';
+      for (const c of word) {
+        if (isPunctuation(c)) {
+          if (cur) out.push(cur);
+          out.push(c);
+          cur = '';
+        } else cur += c;
+      }
+      if (cur) out.push(cur);
+    }
+    return out;
+  }
+
+  /** Word pieces of one word, greedy longest match first; [UNK] when it cannot be covered. */
+  wordPieces(word: string): string[] {
+    const chars = [...word];
+    if (chars.length > (this.options.maxInputCharsPerWord ?? 100)) return [this.inverse[this.unkId]];
+    const pieces: string[] = [];
+    let start = 0;
+    while (start < chars.length) {
+      let end = chars.length;
+      let found: string | null = null;
+      while (start < end) {
+        const piece = (start > 0 ? '##' : '') + chars.slice(start, end).join('');
+        if (this.vocab.has(piece)) { found = piece; break; }
+        end--;
+      }
+      if (found === null) return [this.inverse[this.unkId]];
+      pieces.push(found);
+      start = end;
+    }
+    return pieces;
+  }
+
+  tokenize(text: string): string[] { return this.basicTokens(text).flatMap((w) => this.wordPieces(w)); }
+
+  encode(text: string, pair?: string | null, options: EncodeOptions = {}): Encoding {
+    let a = this.tokenize(text);
+    let b = pair == null ? null : this.tokenize(pair);
+    const specials = b ? 3 : 2;
+    if (options.maxLength !== undefined && options.truncation !== false) {
+      const room = options.maxLength - specials;
+      if (room < 0) throw new RangeError(`encode: maxLength ${options.maxLength} leaves no room for the special tokens`);
+      if (!b) a = a.slice(0, room);
+      else if (a.length + b.length > room) {
+        // longest first, as Hugging Face tokenizers computes it: the shorter keeps
+        // what it can, the longer gets the rest; if both are long they share
+        // the room (the second one gets the odd token)
+        const swap = a.length > b.length;
+        let n1 = swap ? b.length : a.length;
+        let n2 = swap ? a.length : b.length;
+        n2 = n1 > room ? n1 : Math.max(n1, room - n1);
+        if (n1 + n2 > room) {
+          n1 = Math.floor(room / 2);
+          n2 = n1 + (room % 2);
+        }
+        if (swap) [n1, n2] = [n2, n1];
+        a = a.slice(0, n1);
+        b = b.slice(0, n2);
+      }
+    }
+    const tokens = ['[CLS]', ...a, '[SEP]', ...(b ? [...b, '[SEP]'] : [])];
+    const tokenTypeIds = [...Array(a.length + 2).fill(0), ...(b ? Array(b.length + 1).fill(1) : [])];
+    const ids = tokens.map((t) => this.vocab.get(t) ?? this.unkId);
+    const attentionMask = ids.map(() => 1);
+    if (options.padding === 'max_length' && options.maxLength !== undefined) return this.pad({ ids, tokens, attentionMask, tokenTypeIds }, options.maxLength);
+    return { ids, tokens, attentionMask, tokenTypeIds };
+  }
+
+  private pad(e: Encoding, length: number): Encoding {
+    const n = Math.max(0, length - e.ids.length);
+    return {
+      ids: [...e.ids, ...Array(n).fill(this.padId)], tokens: [...e.tokens, ...Array(n).fill('[PAD]')],
+      attentionMask: [...e.attentionMask, ...Array(n).fill(0)], tokenTypeIds: [...e.tokenTypeIds, ...Array(n).fill(0)],
+    };
+  }
+
+  /** A batch as int64 tensors [B, T], padded to the longest (or maxLength with padding 'max_length'). */
+  encodeBatch(texts: string[], options: EncodeOptions & { pairs?: string[] } = {}): { inputIds: Tensor; attentionMask: Tensor; tokenTypeIds: Tensor } {
+    const encs = texts.map((t, i) => this.encode(t, options.pairs?.[i] ?? null, { ...options, padding: false }));
+    const length = options.padding === 'max_length' && options.maxLength ? options.maxLength : Math.max(...encs.map((e) => e.ids.length));
+    const padded = encs.map((e) => this.pad(e, length));
+    const t = (k: 'ids' | 'attentionMask' | 'tokenTypeIds') => torch.tensor(padded.map((e) => e[k]), { dtype: 'int64' });
+    return { inputIds: t('ids'), attentionMask: t('attentionMask'), tokenTypeIds: t('tokenTypeIds') };
+  }
+
+  decode(ids: number[], options: { skipSpecialTokens?: boolean } = {}): string {
+    const special = new Set(['[CLS]', '[SEP]', '[PAD]']);
+    const tokens = ids.map((i) => this.inverse[i] ?? this.inverse[this.unkId]).filter((t) => !(options.skipSpecialTokens && special.has(t)));
+    return tokens.join(' ').replace(/ ##/g, '');
+  }
+}
