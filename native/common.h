@@ -61,7 +61,7 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value IsDisposed(const Napi::CallbackInfo& info);
   torch::Tensor tensor_;
-  int64_t accounted_ = 0;  // bytes reported to V8 as external memory
+  const void* storageKey_ = nullptr;  // the storage this handle counts towards V8's external memory
   napi_env env_;
 };
 

@@ -1,6 +1,7 @@
 // Tensor handles: creation from JS data, metadata, and copies back to JS.
 #include "common.h"
 #include <cstring>
+#include <unordered_map>
 
 namespace ft {
 
@@ -16,16 +17,42 @@ Napi::Object TensorWrap::New(Napi::Env env, torch::Tensor t) {
   return addonData(env).tensorCtor.New({Napi::External<torch::Tensor>::New(env, &t)});
 }
 
+// External-memory accounting per storage, not per handle: V8 is told about a
+// CPU storage while at least one JS handle refers to it (views and parameter
+// handles share one entry), so GC pressure follows the memory JS keeps alive.
+namespace {
+struct StorageUse { int64_t handles = 0; int64_t bytes = 0; };
+std::mutex storageUseLock;
+std::unordered_map<const void*, StorageUse> storageUse;
+
+// Returns the bytes newly reported for this storage (0 if already counted).
+int64_t retainStorage(const void* key, int64_t bytes) {
+  std::lock_guard<std::mutex> g(storageUseLock);
+  StorageUse& u = storageUse[key];
+  if (u.handles++ == 0) u.bytes = bytes;
+  return u.handles == 1 ? u.bytes : 0;
+}
+
+// Returns the bytes to stop reporting (when the last handle goes).
+int64_t releaseStorage(const void* key) {
+  std::lock_guard<std::mutex> g(storageUseLock);
+  auto it = storageUse.find(key);
+  if (it == storageUse.end()) return 0;
+  if (--it->second.handles > 0) return 0;
+  int64_t bytes = it->second.bytes;
+  storageUse.erase(it);
+  return bytes;
+}
+}  // namespace
+
 TensorWrap::TensorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorWrap>(info), env_(info.Env()) {
   if (info.Length() != 1 || !info[0].IsExternal())
     throw Napi::TypeError::New(info.Env(), "Tensor handles are made by finetorch; use torch.tensor() and friends");
   tensor_ = std::move(*info[0].As<Napi::External<torch::Tensor>>().Data());
-  // Tell V8 about memory this handle keeps alive, so GC pressure is realistic.
-  // Only fresh CPU storages count; views and parameters are owned elsewhere.
-  if (tensor_.defined() && tensor_.device().is_cpu() && tensor_.has_storage() &&
-      tensor_.storage().use_count() == 1) {
-    accounted_ = static_cast<int64_t>(tensor_.storage().nbytes());
-    if (accounted_ > 0) Napi::MemoryManagement::AdjustExternalMemory(info.Env(), accounted_);
+  if (tensor_.defined() && tensor_.device().is_cpu() && tensor_.has_storage()) {
+    storageKey_ = tensor_.storage().unsafeGetStorageImpl();
+    int64_t added = retainStorage(storageKey_, static_cast<int64_t>(tensor_.storage().nbytes()));
+    if (added > 0) Napi::MemoryManagement::AdjustExternalMemory(info.Env(), added);
   }
 }
 
@@ -33,9 +60,11 @@ TensorWrap::~TensorWrap() { release(); }
 
 void TensorWrap::release() {
   tensor_.reset();
-  if (accounted_ > 0) {
-    napi_adjust_external_memory(env_, -accounted_, nullptr);
-    accounted_ = 0;
+  if (storageKey_) {
+    int64_t removed = releaseStorage(storageKey_);
+    storageKey_ = nullptr;
+    int64_t total = 0;  // node-api rejects a null result pointer
+    if (removed > 0) napi_adjust_external_memory(env_, -removed, &total);
   }
 }
 
@@ -197,6 +226,13 @@ FT_ENTRY(TensorId) {
   return Napi::String::New(info.Env(), os.str());
 }
 
+// V8's view of external memory (what the handles above report), for tests.
+FT_ENTRY(ExternalMemory) {
+  int64_t value = 0;
+  napi_adjust_external_memory(info.Env(), 0, &value);
+  return Napi::Number::New(info.Env(), static_cast<double>(value));
+}
+
 // Shows the tensor the way libtorch prints it (for console output).
 FT_ENTRY(Format) {
   std::ostringstream os;
@@ -225,6 +261,7 @@ void registerTensor(Napi::Env env, Napi::Object exports) {
   exports.Set("toTypedArray", Napi::Function::New(env, ToTypedArray));
   exports.Set("item", Napi::Function::New(env, Item));
   exports.Set("tensorId", Napi::Function::New(env, TensorId));
+  exports.Set("externalMemory", Napi::Function::New(env, ExternalMemory));
   exports.Set("format", Napi::Function::New(env, Format));
 }
 

@@ -37,6 +37,9 @@ export class Architecture extends Module {
     return this.spec.blocks.map((b) => ({ ...b, paths: [...b.paths], modules: b.paths.map((p) => this.getSubmodule(p)) }));
   }
 
+  /** The blocks' names and paths only (no module handles are made). */
+  blockPaths(): Block[] { return this.spec.blocks.map((b) => ({ ...b, paths: [...b.paths] })); }
+
   /** The head: its dotted path and module (ResNet `fc`, VGG `classifier.6`, ...). */
   head(): { path: string; module: Module } {
     return { path: this.spec.head, module: this.getSubmodule(this.spec.head) };

@@ -27,14 +27,19 @@ export type ArchitectureName = keyof typeof architectures;
  */
 function loadInto(model: Architecture, sd: StateDict, freshHead: boolean, what: string): Architecture {
   const result = model.loadStateDict(sd, { strict: false });
-  const heads = model.blocks().find((b) => b.name === 'head')!.paths.map((p) => p + '.');
+  const heads = model.blockPaths().find((b) => b.name === 'head')!.paths.map((p) => p + '.');
   const isHead = (k: string) => heads.some((h) => k.startsWith(h));
   const problems = [
     ...result.missingKeys.filter((k) => !(freshHead && isHead(k))).map((k) => `missing ${k}`),
     ...result.unexpectedKeys.map((k) => `unexpected ${k}`),
     ...result.mismatchedKeys.filter((m) => !(freshHead && isHead(m.key))).map((m) => `size mismatch for ${m.key}: checkpoint [${m.got}], model [${m.expected}]`),
   ];
-  if (problems.length) throw new Error(`${what}: the checkpoint does not fit:\n  ${problems.join('\n  ')}`);
+  // the checkpoint's tensors were copied into the model; free them now, not at GC
+  Object.values(sd).forEach((t) => t.dispose());
+  if (problems.length) {
+    model.dispose();
+    throw new Error(`${what}: the checkpoint does not fit:\n  ${problems.join('\n  ')}`);
+  }
   return model;
 }
 
@@ -65,7 +70,7 @@ export function load(path: string, options: { arch: ArchitectureName | text.Text
     const sd = text.normaliseTextKeys(arch as text.TextArch, loadStateDict(path));
     const numClasses = options.numClasses ?? text.labelCount(config);
     const model = text.textModel(arch as text.TextArch, config, { numClasses });
-    const headKey = `${model.head().path}.weight`;
+    const headKey = `${text.TEXT_HEAD_PATHS[arch as text.TextArch]}.weight`;
     const fresh = !(headKey in sd) || sd[headKey].shape[0] !== numClasses;
     return loadInto(model, sd, fresh, what);
   }

@@ -60,8 +60,11 @@ function blocks(arch: TextArch, layers: number): { blocks: Block[]; head: string
   ];
   if (arch === 'bert') out.push({ name: 'pooler', paths: ['bert.pooler'] });
   out.push({ name: 'head', paths: arch === 'distilbert' ? ['pre_classifier', 'classifier'] : ['classifier'] });
-  return { blocks: out, head: arch === 'roberta' ? 'classifier.out_proj' : 'classifier' };
+  return { blocks: out, head: TEXT_HEAD_PATHS[arch] };
 }
+
+/** The Linear head of each text architecture. */
+export const TEXT_HEAD_PATHS: Record<TextArch, string> = { bert: 'classifier', roberta: 'classifier.out_proj', distilbert: 'classifier' };
 
 const KINDS: Record<TextArch, string> = { bert: 'Bert', roberta: 'Roberta', distilbert: 'DistilBert' };
 

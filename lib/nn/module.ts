@@ -31,6 +31,9 @@ const frozenBatchNorm = new WeakMap<object, string[]>();
 export function setFrozenBatchNorm(model: Module, paths: string[]): void { frozenBatchNorm.set(model, [...paths]); }
 export function getFrozenBatchNorm(model: Module): string[] { return frozenBatchNorm.get(model) ?? []; }
 
+// Wrappers a module made for its own children (released with it).
+const ownedWrappers = new WeakSet<object>();
+
 export class Module {
   /** The native module (several wrappers may share one). */
   readonly handle: ModuleHandle;
@@ -216,7 +219,10 @@ export class Module {
       else copies.push([target, source]);
     }
     for (const key of given.keys()) if (!(key in own)) result.unexpectedKeys.push(key);
+    // the handles made here are internal: release them now rather than at GC
+    const release = () => Object.values(own).forEach((t) => t.dispose());
     if (strict && (result.missingKeys.length || result.unexpectedKeys.length || result.mismatchedKeys.length)) {
+      release();
       const lines: string[] = [];
       if (result.missingKeys.length) lines.push(`missing keys: ${result.missingKeys.join(', ')}`);
       if (result.unexpectedKeys.length) lines.push(`unexpected keys: ${result.unexpectedKeys.join(', ')}`);
@@ -224,12 +230,20 @@ export class Module {
         lines.push(`size mismatch for ${m.key}: checkpoint has [${m.got}], the model has [${m.expected}]`);
       throw new Error(`Error(s) in loading state dict for ${this.constructor.name}:\n  ${lines.join('\n  ')}`);
     }
-    for (const [target, source] of copies) native.copy_(target.handle, source.handle);
+    for (const [target, source] of copies) native.copy_(target.handle, source.handle).dispose(); // in-place; the returned handle is not needed
+    release();
     return result;
   }
 
-  /** Releases this wrapper's reference to the native module; idempotent. */
-  dispose(): void { this.handle.dispose(); }
+  /**
+   * Releases this wrapper's reference to the native module, and those of the
+   * child wrappers it made itself (from namedChildren, getSubmodule, ...);
+   * idempotent. Children you registered yourself stay usable.
+   */
+  dispose(): void {
+    for (const child of this.childWrappers.values()) if (ownedWrappers.has(child)) child.dispose();
+    this.handle.dispose();
+  }
   [Symbol.dispose](): void { this.dispose(); }
 
   toString(): string { return describe(this, ''); }
@@ -238,6 +252,7 @@ export class Module {
     const known = this.childWrappers.get(name);
     if (known && native.moduleSame(known.handle, h)) return known;
     const m = Module.fromHandle(h);
+    ownedWrappers.add(m);
     this.childWrappers.set(name, m);
     return m;
   }

@@ -158,7 +158,7 @@ export class Tensor {
   /** Python's t[...]: t.index(0, '1:3', null, '...', idxTensor). */
   index(...specs: IndexSpec[]): Tensor { return new Tensor(native.index(this.handle, specs.map(indexSpec))); }
   /** Python's t[...] = value, in place. */
-  indexPut_(specs: IndexSpec[], value: TensorOrScalar): this { native.indexPut_(this.handle, specs.map(indexSpec), other(value)); return this; }
+  indexPut_(specs: IndexSpec[], value: TensorOrScalar): this { native.indexPut_(this.handle, specs.map(indexSpec), other(value)).dispose(); return this; }
   indexSelect(dim: number, index: Tensor): Tensor { return new Tensor(native.indexSelect(this.handle, dim, index.handle)); }
   gather(dim: number, index: Tensor): Tensor { return new Tensor(native.gather(this.handle, dim, index.handle)); }
   scatter(dim: number, index: Tensor, src: TensorOrScalar): Tensor { return new Tensor(native.scatter(this.handle, dim, index.handle, other(src))); }
@@ -174,12 +174,12 @@ export class Tensor {
   maximum(o: TensorOrScalar): Tensor { return new Tensor(native.maximum(this.handle, other(o))); }
   minimum(o: TensorOrScalar): Tensor { return new Tensor(native.minimum(this.handle, other(o))); }
   matmul(o: Tensor): Tensor { return new Tensor(native.matmul(this.handle, o.handle)); }
-  add_(o: TensorOrScalar, alpha?: number): this { native.add_(this.handle, other(o), alpha ?? null); return this; }
-  mul_(o: TensorOrScalar): this { native.mul_(this.handle, other(o)); return this; }
-  fill_(value: Scalar): this { native.fill_(this.handle, value); return this; }
-  zero_(): this { native.zero_(this.handle); return this; }
+  add_(o: TensorOrScalar, alpha?: number): this { native.add_(this.handle, other(o), alpha ?? null).dispose(); return this; }
+  mul_(o: TensorOrScalar): this { native.mul_(this.handle, other(o)).dispose(); return this; }
+  fill_(value: Scalar): this { native.fill_(this.handle, value).dispose(); return this; }
+  zero_(): this { native.zero_(this.handle).dispose(); return this; }
   /** Copies src into this tensor in place (no autograd history). */
-  copy_(src: Tensor): this { native.copy_(this.handle, src.handle); return this; }
+  copy_(src: Tensor): this { native.copy_(this.handle, src.handle).dispose(); return this; }
   neg(): Tensor { return new Tensor(native.neg(this.handle)); }
   exp(): Tensor { return new Tensor(native.exp(this.handle)); }
   log(): Tensor { return new Tensor(native.log(this.handle)); }

@@ -27,7 +27,9 @@ describe('torchvision architectures match torchvision', () => {
         const file = join(dir, `${arch}.${ext}`);
         const model = models.load(file, { arch });
         // names and order are torchvision's, exactly
-        expect(Object.keys(model.stateDict())).toEqual(Object.keys(io.load(file)));
+        const checkpoint = io.load(file);
+        expect(Object.keys(model.stateDict())).toEqual(Object.keys(checkpoint));
+        Object.values(checkpoint).forEach((t) => t.dispose());
         model.eval();
         const ref = io.load(join(dir, `${arch}.io.safetensors`));
         const diff = torch.noGrad(() => maxAbsDiff(model.forward(ref.input), ref.output));
