@@ -8,6 +8,7 @@ import { DataLoader, ImageDataset } from './dataloader.js';
 import { WordNet, synonymReplacement, randomDeletion, randomSwap } from './augment-text.js';
 import { rng } from './loader.js';
 import { WordPieceTokenizer } from './tokenizer.js';
+import { ByteLevelBPETokenizer } from './tokenizer-bpe.js';
 
 export type { ImageSample, ImageFolder, Transform } from './images.js';
 export type { TextDataset, TextDatasetOptions } from './text.js';
@@ -18,5 +19,5 @@ export type { Encoding, EncodeOptions } from './tokenizer.js';
 export const data = {
   readIdx, fashionMnist, FASHION_MNIST_CLASSES, TensorLoader, permutation, split, kFold, classCounts,
   readCsvDataset, readJsonlDataset, readConll, parseCsv, imageFolder, loadImage, IMAGENET_MEAN, IMAGENET_STD, DataLoader, ImageDataset,
-  WordNet, synonymReplacement, randomDeletion, randomSwap, rng, WordPieceTokenizer,
+  WordNet, synonymReplacement, randomDeletion, randomSwap, rng, WordPieceTokenizer, ByteLevelBPETokenizer,
 } as const;

@@ -22,6 +22,28 @@ function isChinese(cp: number): boolean {
     (cp >= 0x2b740 && cp <= 0x2b81f) || (cp >= 0x2b820 && cp <= 0x2ceaf) || (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0x2f800 && cp <= 0x2fa1f);
 }
 
+/**
+ * Longest-first truncation of one or two token lists to `room` tokens, as
+ * Hugging Face tokenizers computes it: the shorter keeps what it can, the
+ * longer gets the rest; if both are long they share the room (the second one
+ * gets the odd token).
+ */
+export function truncatePair(a: string[], b: string[] | null, room: number): [string[], string[] | null] {
+  if (room < 0) throw new RangeError('encode: maxLength leaves no room for the special tokens');
+  if (!b) return [a.slice(0, room), null];
+  if (a.length + b.length <= room) return [a, b];
+  const swap = a.length > b.length;
+  let n1 = swap ? b.length : a.length;
+  let n2 = swap ? a.length : b.length;
+  n2 = n1 > room ? n1 : Math.max(n1, room - n1);
+  if (n1 + n2 > room) {
+    n1 = Math.floor(room / 2);
+    n2 = n1 + (room % 2);
+  }
+  if (swap) [n1, n2] = [n2, n1];
+  return [a.slice(0, n1), b.slice(0, n2)];
+}
+
 export class WordPieceTokenizer {
   private readonly vocab: Map<string, number>;
   private readonly inverse: string[];
@@ -121,23 +143,7 @@ export class WordPieceTokenizer {
     if (options.maxLength !== undefined && options.truncation !== false) {
       const room = options.maxLength - specials;
       if (room < 0) throw new RangeError(`encode: maxLength ${options.maxLength} leaves no room for the special tokens`);
-      if (!b) a = a.slice(0, room);
-      else if (a.length + b.length > room) {
-        // longest first, as Hugging Face tokenizers computes it: the shorter keeps
-        // what it can, the longer gets the rest; if both are long they share
-        // the room (the second one gets the odd token)
-        const swap = a.length > b.length;
-        let n1 = swap ? b.length : a.length;
-        let n2 = swap ? a.length : b.length;
-        n2 = n1 > room ? n1 : Math.max(n1, room - n1);
-        if (n1 + n2 > room) {
-          n1 = Math.floor(room / 2);
-          n2 = n1 + (room % 2);
-        }
-        if (swap) [n1, n2] = [n2, n1];
-        a = a.slice(0, n1);
-        b = b.slice(0, n2);
-      }
+      [a, b] = truncatePair(a, b, room);
     }
     const tokens = ['[CLS]', ...a, '[SEP]', ...(b ? [...b, '[SEP]'] : [])];
     const tokenTypeIds = [...Array(a.length + 2).fill(0), ...(b ? Array(b.length + 1).fill(1) : [])];

@@ -89,3 +89,45 @@ describe('WordPiece tokenizer matches Hugging Face tokenizers', () => {
     expect(fromJson.encode(sentences[3]).ids).toEqual(ours.encode(sentences[3]).ids);
   });
 });
+
+describe("RoBERTa's byte-level BPE matches Hugging Face tokenizers", () => {
+  // A BPE vocabulary and merges trained here by the Rust library on WordNet glosses, then read back by finetorch.
+  let file = '';
+  let corpus: string[] = [];
+  beforeAll(() => {
+    const glosses = readFileSync('/usr/share/wordnet/data.noun', 'utf8').split('\n').filter((l) => l.includes(' | ')).map((l) => l.slice(l.indexOf(' | ') + 3).trim());
+    const dir = mkdtempSync(join(tmpdir(), 'finetorch-bpe-'));
+    writeFileSync(join(dir, 'corpus.txt'), glosses.filter((_, i) => i % 3 === 0).join('\n'));
+    const t = new hf.Tokenizer(hf.BPE.init({}, []));
+    t.setPreTokenizer(hf.byteLevelPreTokenizer(false, true));
+    t.train([join(dir, 'corpus.txt')]);
+    t.addSpecialTokens(['<s>', '<pad>', '</s>', '<unk>']);
+    file = join(dir, 'tokenizer.json');
+    t.save(file);
+    corpus = glosses.filter((_, i) => i % 3 === 0 && i % 97 === 0).slice(0, 300);
+    corpus.push("it's a dog's life; they'll   see 42 cats", '  leading spaces', 'trailing space ');
+  }, 120000);
+
+  function reference() {
+    const t = hf.Tokenizer.fromFile(file);
+    const ids = t.getVocab(true);
+    t.setPostProcessor(hf.robertaProcessing(['</s>', ids['</s>']], ['<s>', ids['<s>']]));
+    return t;
+  }
+
+  it(`ids on ${300 + 3} sentences and 50 pairs, truncation and padding`, async () => {
+    const ours = data.ByteLevelBPETokenizer.fromTokenizerJson(file);
+    const ref = reference();
+    for (const s of corpus) expect(ours.encode(s).ids, s).toEqual((await ref.encode(s)).getIds());
+    for (let i = 0; i + 1 < 100; i += 2) expect(ours.encode(corpus[i], corpus[i + 1]).ids).toEqual((await ref.encode(corpus[i], corpus[i + 1])).getIds());
+    ref.setTruncation(20);
+    ref.setPadding({ maxLength: 20, padId: ours.padId, padToken: '<pad>' });
+    for (let i = 0; i + 1 < 40; i += 2) {
+      const want = await ref.encode(corpus[i], corpus[i + 1]);
+      const got = ours.encode(corpus[i], corpus[i + 1], { maxLength: 20, padding: 'max_length' });
+      expect(got.ids).toEqual(want.getIds());
+      expect(got.attentionMask).toEqual(want.getAttentionMask());
+    }
+    expect(ours.decode(ours.encode(corpus[5]).ids, { skipSpecialTokens: true })).toBe(corpus[5]);
+  });
+});

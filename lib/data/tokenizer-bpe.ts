@@ -1,0 +1,132 @@
+// RoBERTa's byte-level BPE (GPT-2's scheme) from vocab.json + merges.txt or a
+// Hugging Face tokenizer.json: bytes mapped to printable characters, GPT-2's
+// pre-tokenisation regex, merges applied by rank, <s> ... </s> around a text
+// and <s> A </s></s> B </s> around a pair.
+import { readFileSync } from 'node:fs';
+import { Tensor } from '../tensor/tensor.js';
+import { torch } from '../tensor/index.js';
+import type { Encoding, EncodeOptions } from './tokenizer.js';
+import { truncatePair } from './tokenizer.js';
+
+// GPT-2's reversible byte -> unicode table: printable bytes map to themselves.
+function byteToUnicode(): string[] {
+  const keep: number[] = [];
+  for (let b = 33; b <= 126; b++) keep.push(b);
+  for (let b = 161; b <= 172; b++) keep.push(b);
+  for (let b = 174; b <= 255; b++) keep.push(b);
+  const table: string[] = new Array(256);
+  let extra = 0;
+  for (let b = 0; b < 256; b++) table[b] = String.fromCodePoint(keep.includes(b) ? b : 256 + extra++);
+  return table;
+}
+const BYTE_TO_UNICODE = byteToUnicode();
+const PRETOKEN = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
+
+export class ByteLevelBPETokenizer {
+  private readonly vocab: Map<string, number>;
+  private readonly inverse: string[] = [];
+  private readonly ranks = new Map<string, number>();
+  private readonly cache = new Map<string, string[]>();
+  readonly bosId: number;
+  readonly eosId: number;
+  readonly padId: number;
+
+  constructor(vocab: Map<string, number>, merges: Array<[string, string]>, readonly options: { addPrefixSpace?: boolean } = {}) {
+    this.vocab = vocab;
+    for (const [t, i] of vocab) this.inverse[i] = t;
+    merges.forEach(([a, b], i) => this.ranks.set(`${a} ${b}`, i));
+    const id = (t: string) => {
+      const v = vocab.get(t);
+      if (v === undefined) throw new Error(`ByteLevelBPETokenizer: the vocab has no ${t} token`);
+      return v;
+    };
+    this.bosId = id('<s>');
+    this.eosId = id('</s>');
+    this.padId = id('<pad>');
+  }
+
+  static fromFiles(vocabJson: string, mergesTxt: string): ByteLevelBPETokenizer {
+    const vocab = new Map<string, number>(Object.entries(JSON.parse(readFileSync(vocabJson, 'utf8')) as Record<string, number>));
+    const merges = readFileSync(mergesTxt, 'utf8').split('\n').filter((l) => l && !l.startsWith('#version')).map((l) => l.split(' ') as [string, string]);
+    return new ByteLevelBPETokenizer(vocab, merges);
+  }
+
+  static fromTokenizerJson(path: string): ByteLevelBPETokenizer {
+    const json = JSON.parse(readFileSync(path, 'utf8'));
+    if (json?.model?.type !== 'BPE') throw new Error(`${path}: not a BPE tokenizer (model.type is ${JSON.stringify(json?.model?.type)})`);
+    const vocab = new Map<string, number>(Object.entries(json.model.vocab as Record<string, number>));
+    for (const t of json.added_tokens ?? []) vocab.set(t.content, t.id);
+    const merges = (json.model.merges as Array<string | [string, string]>).map((m) => (typeof m === 'string' ? (m.split(' ') as [string, string]) : m));
+    return new ByteLevelBPETokenizer(vocab, merges, { addPrefixSpace: json.pre_tokenizer?.add_prefix_space ?? false });
+  }
+
+  private bpe(word: string): string[] {
+    const cached = this.cache.get(word);
+    if (cached) return cached;
+    let symbols = [...word];
+    for (;;) {
+      let best = -1;
+      let bestRank = Infinity;
+      for (let i = 0; i + 1 < symbols.length; i++) {
+        const r = this.ranks.get(`${symbols[i]} ${symbols[i + 1]}`);
+        if (r !== undefined && r < bestRank) { bestRank = r; best = i; }
+      }
+      if (best < 0) break;
+      const [a, b] = [symbols[best], symbols[best + 1]];
+      const merged: string[] = [];
+      for (let i = 0; i < symbols.length; i++) {
+        if (i + 1 < symbols.length && symbols[i] === a && symbols[i + 1] === b) { merged.push(a + b); i++; } else merged.push(symbols[i]);
+      }
+      symbols = merged;
+    }
+    this.cache.set(word, symbols);
+    return symbols;
+  }
+
+  tokenize(text: string): string[] {
+    const input = this.options.addPrefixSpace && !text.startsWith(' ') ? ' ' + text : text;
+    const out: string[] = [];
+    for (const m of input.matchAll(PRETOKEN)) {
+      const mapped = [...Buffer.from(m[0], 'utf8')].map((b) => BYTE_TO_UNICODE[b]).join('');
+      out.push(...this.bpe(mapped));
+    }
+    return out;
+  }
+
+  encode(text: string, pair?: string | null, options: EncodeOptions = {}): Encoding {
+    let a = this.tokenize(text);
+    let b = pair == null ? null : this.tokenize(pair);
+    if (options.maxLength !== undefined && options.truncation !== false) [a, b] = truncatePair(a, b, options.maxLength - (b ? 4 : 2));
+    const tokens = ['<s>', ...a, '</s>', ...(b ? ['</s>', ...b, '</s>'] : [])];
+    const ids = tokens.map((t) => {
+      const id = this.vocab.get(t);
+      if (id === undefined) throw new Error(`ByteLevelBPETokenizer: no id for piece ${JSON.stringify(t)} (vocab and merges do not match)`);
+      return id;
+    });
+    const tokenTypeIds = ids.map(() => 0);
+    const enc = { ids, tokens, attentionMask: ids.map(() => 1), tokenTypeIds };
+    return options.padding === 'max_length' && options.maxLength !== undefined ? this.pad(enc, options.maxLength) : enc;
+  }
+
+  private pad(e: Encoding, length: number): Encoding {
+    const n = Math.max(0, length - e.ids.length);
+    return {
+      ids: [...e.ids, ...Array(n).fill(this.padId)], tokens: [...e.tokens, ...Array(n).fill('<pad>')],
+      attentionMask: [...e.attentionMask, ...Array(n).fill(0)], tokenTypeIds: [...e.tokenTypeIds, ...Array(n).fill(0)],
+    };
+  }
+
+  encodeBatch(texts: string[], options: EncodeOptions & { pairs?: string[] } = {}): { inputIds: Tensor; attentionMask: Tensor } {
+    const encs = texts.map((t, i) => this.encode(t, options.pairs?.[i] ?? null, { ...options, padding: false }));
+    const length = options.padding === 'max_length' && options.maxLength ? options.maxLength : Math.max(...encs.map((e) => e.ids.length));
+    const padded = encs.map((e) => this.pad(e, length));
+    return { inputIds: torch.tensor(padded.map((e) => e.ids), { dtype: 'int64' }), attentionMask: torch.tensor(padded.map((e) => e.attentionMask), { dtype: 'int64' }) };
+  }
+
+  decode(ids: number[], options: { skipSpecialTokens?: boolean } = {}): string {
+    const special = new Set(['<s>', '</s>', '<pad>']);
+    const unicodeToByte = new Map(BYTE_TO_UNICODE.map((c, b) => [c, b]));
+    const text = ids.map((i) => this.inverse[i] ?? '').filter((t) => !(options.skipSpecialTokens && special.has(t))).join('');
+    return Buffer.from([...text].map((c) => unicodeToByte.get(c) ?? 63)).toString('utf8');
+  }
+}
