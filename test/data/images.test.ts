@@ -65,8 +65,8 @@ describe('image folders', () => {
     const norm = await data.loadImage(path, { channels: 1, transforms: [{ normalize: { mean: [0.5], std: [0.25] } }] });
     expect(norm.data[100]).toBeCloseTo((src[100] / 255 - 0.5) / 0.25, 5);
     const aug: import('finetorch').Transform[] = [{ randomResizedCrop: 24 }, { randomRotation: 15 }, { horizontalFlip: 0.5 }, { colorJitter: { brightness: 0.2, contrast: 0.2 } }];
-    const a = await data.loadImage(path, { channels: 1, transforms: aug, random: seeded(9) });
-    const b = await data.loadImage(path, { channels: 1, transforms: aug, random: seeded(9) });
+    const a = await data.loadImage(path, { channels: 1, transforms: aug, random: data.rng(9) });
+    const b = await data.loadImage(path, { channels: 1, transforms: aug, random: data.rng(9) });
     expect(a.shape).toEqual([1, 24, 24]);
     expect(Array.from(a.data)).toEqual(Array.from(b.data));
   });
@@ -112,16 +112,5 @@ describe('image folders', () => {
     rmSync(bad, { recursive: true, force: true });
   });
 });
-
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export type { Tensor };
