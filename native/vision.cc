@@ -77,19 +77,22 @@ struct ResNetImpl : ArchModule {
     return seq;
   }
 
+  // width: channels of layer1 (torchvision: 64; layer2..4 double it).
+  // smallStem: a 3x3 stride-1 conv and no max-pool, for 28x28/32x32 images
+  // (the CIFAR variant); the module names stay torchvision's.
   template <typename Block>
-  void build(const std::array<int64_t, 4>& layers, int64_t numClasses) {
-    int64_t in = 64;
-    register_module("conv1", conv(3, 64, 7, 2, 3));
-    register_module("bn1", bn(64));
+  void build(const std::array<int64_t, 4>& layers, int64_t numClasses, int64_t width, int64_t inChannels, bool smallStem) {
+    int64_t in = width;
+    register_module("conv1", smallStem ? conv(inChannels, width, 3, 1, 1) : conv(inChannels, width, 7, 2, 3));
+    register_module("bn1", bn(width));
     register_module("relu", nn::ReLU());
-    register_module("maxpool", nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)));
-    register_module("layer1", layer<Block>(in, 64, layers[0], 1));
-    register_module("layer2", layer<Block>(in, 128, layers[1], 2));
-    register_module("layer3", layer<Block>(in, 256, layers[2], 2));
-    register_module("layer4", layer<Block>(in, 512, layers[3], 2));
+    if (!smallStem) register_module("maxpool", nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)));
+    register_module("layer1", layer<Block>(in, width, layers[0], 1));
+    register_module("layer2", layer<Block>(in, width * 2, layers[1], 2));
+    register_module("layer3", layer<Block>(in, width * 4, layers[2], 2));
+    register_module("layer4", layer<Block>(in, width * 8, layers[3], 2));
     register_module("avgpool", nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions({1, 1})));
-    register_module("fc", nn::Linear(512 * Block::expansion, numClasses));
+    register_module("fc", nn::Linear(width * 8 * Block::expansion, numClasses));
     // torchvision's initialisation: kaiming-normal convs (fan_out, relu), BN weight 1 / bias 0
     torch::NoGradGuard g;
     for (auto& m : modules(false)) {
@@ -97,19 +100,22 @@ struct ResNetImpl : ArchModule {
     }
   }
 
-  ResNetImpl(int64_t depth, int64_t numClasses) : ArchModule("ResNet") {
+  ResNetImpl(int64_t depth, int64_t numClasses, int64_t width, int64_t inChannels, bool smallStem) : ArchModule("ResNet") {
+    if (width < 1 || width > 4096) throw ArgError("ResNet: width must be in 1..4096");
+    if (inChannels < 1 || inChannels > 4096) throw ArgError("ResNet: inChannels must be in 1..4096");
     switch (depth) {
-      case 18: build<BasicBlockImpl>({2, 2, 2, 2}, numClasses); break;
-      case 34: build<BasicBlockImpl>({3, 4, 6, 3}, numClasses); break;
-      case 50: build<BottleneckImpl>({3, 4, 6, 3}, numClasses); break;
-      case 101: build<BottleneckImpl>({3, 4, 23, 3}, numClasses); break;
-      case 152: build<BottleneckImpl>({3, 8, 36, 3}, numClasses); break;
+      case 18: build<BasicBlockImpl>({2, 2, 2, 2}, numClasses, width, inChannels, smallStem); break;
+      case 34: build<BasicBlockImpl>({3, 4, 6, 3}, numClasses, width, inChannels, smallStem); break;
+      case 50: build<BottleneckImpl>({3, 4, 6, 3}, numClasses, width, inChannels, smallStem); break;
+      case 101: build<BottleneckImpl>({3, 4, 23, 3}, numClasses, width, inChannels, smallStem); break;
+      case 152: build<BottleneckImpl>({3, 8, 36, 3}, numClasses, width, inChannels, smallStem); break;
       default: throw ArgError("ResNet: depth must be 18, 34, 50, 101 or 152");
     }
   }
 
   torch::Tensor forward(const torch::Tensor& x) override {
-    torch::Tensor y = run("maxpool", run("relu", run("bn1", run("conv1", x))));
+    torch::Tensor y = run("relu", run("bn1", run("conv1", x)));
+    if (hasChild("maxpool")) y = run("maxpool", y);
     for (const char* l : {"layer1", "layer2", "layer3", "layer4"}) y = run(l, y);
     return run("fc", torch::flatten(run("avgpool", y), 1));
   }
@@ -249,7 +255,7 @@ struct EfficientNetImpl : ArchModule {
 std::shared_ptr<torch::nn::Module> createArchitecture(const std::string& kind, const Napi::Object& o) {
   int64_t numClasses = intField(o, "numClasses", 1000);
   if (numClasses < 1) throw ArgError(kind + ": numClasses must be >= 1");
-  if (kind == "ResNet") return std::make_shared<ResNetImpl>(intField(o, "depth", 50), numClasses);
+  if (kind == "ResNet") return std::make_shared<ResNetImpl>(intField(o, "depth", 50), numClasses, intField(o, "width", 64), intField(o, "inChannels", 3), boolField(o, "smallStem", false));
   if (kind == "VGG") return std::make_shared<VGGImpl>(intField(o, "depth", 16), boolField(o, "batchNorm", false), numClasses, doubleField(o, "dropout", 0.5));
   if (kind == "EfficientNetB0")
     return std::make_shared<EfficientNetImpl>(numClasses, doubleField(o, "dropout", 0.2), doubleField(o, "stochasticDepthProb", 0.2));

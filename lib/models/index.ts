@@ -1,7 +1,8 @@
 // The `models` namespace: built-in architectures and loading them with weights.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { load as loadStateDict } from '../io/index.js';
+import { load as loadStateDict, save as saveStateDict, detectFormat } from '../io/index.js';
+import { readSafetensors } from '../io/safetensors.js';
 import type { StateDict } from '../nn/module.js';
 import { Architecture } from './architecture.js';
 import * as vision from './vision.js';
@@ -61,8 +62,46 @@ const TEXT_ARCHS = ['bert', 'roberta', 'distilbert'] as const;
  * head, the head is left freshly initialised (the fine-tuning case) and every
  * other weight must load.
  */
-export function load(path: string, options: { arch: ArchitectureName | text.TextArch; numClasses?: number; config?: text.HfConfig | string }): Architecture {
-  const arch = options?.arch;
+export interface LoadOptions extends vision.ResNetOptions {
+  /** Needed unless the checkpoint was written by models.save (its metadata names the architecture). */
+  arch?: ArchitectureName | text.TextArch;
+  config?: text.HfConfig | string;
+}
+
+const META_ARCH = 'finetorch.arch';
+const META_OPTIONS = 'finetorch.options';
+
+/** The architecture a checkpoint written by models.save declares, if any. */
+export function savedArchitecture(path: string): { arch: ArchitectureName; options: Record<string, unknown> } | null {
+  if (detectFormat(path) !== 'safetensors') return null;
+  const { tensors, metadata } = readSafetensors(path);
+  tensors.forEach((t) => t.dispose());
+  if (!metadata[META_ARCH]) return null;
+  let options: Record<string, unknown> = {};
+  try {
+    options = JSON.parse(metadata[META_OPTIONS] ?? '{}');
+  } catch {
+    throw new Error(`${path}: the metadata ${META_OPTIONS} is not JSON`);
+  }
+  return { arch: metadata[META_ARCH] as ArchitectureName, options };
+}
+
+/** Writes a built-in vision model as .safetensors with its architecture in the metadata, so models.load needs no arch. */
+export function save(model: Architecture, path: string): void {
+  if (!(model instanceof Architecture)) throw new TypeError('models.save: expected a model built by finetorch.models');
+  const { depth: _depth, ...options } = model.archOptions();
+  const sd = model.stateDict();
+  saveStateDict(sd, path, { metadata: { [META_ARCH]: model.arch, [META_OPTIONS]: JSON.stringify(options) } });
+}
+
+export function load(path: string, options: LoadOptions = {}): Architecture {
+  if (!options.arch) {
+    const saved = savedArchitecture(path);
+    if (!saved) throw new TypeError(`models.load(${path}): give {arch} (the checkpoint does not name its architecture)`);
+    const { numClasses: _n, ...archOptions } = saved.options;
+    options = { ...archOptions, ...options, arch: saved.arch };
+  }
+  const arch = options.arch!;
   const what = `models.load(${path}, ${arch})`;
   if ((TEXT_ARCHS as readonly string[]).includes(arch)) {
     if (!options.config) throw new TypeError(`${what}: text models need {config}: the model's config.json (path or parsed object)`);
@@ -76,10 +115,20 @@ export function load(path: string, options: { arch: ArchitectureName | text.Text
   }
   const make = architectures[arch as ArchitectureName];
   if (!make) throw new TypeError(`models.load: unknown arch ${JSON.stringify(arch)} (expected one of ${[...Object.keys(architectures), ...TEXT_ARCHS].join(', ')})`);
+  const resnetOnly = (['width', 'inChannels', 'smallStem'] as const).filter((k) => options[k] !== undefined);
+  if (!arch.startsWith('resnet') && resnetOnly.length) throw new TypeError(`${what}: ${resnetOnly.join(', ')} apply to ResNets only`);
   const sd = loadStateDict(path);
   const checkpointClasses = sd[`${vision.HEAD_PATHS[arch]}.weight`]?.shape[0];
   const numClasses = options.numClasses ?? checkpointClasses ?? 1000;
-  return loadInto(make({ numClasses }), sd, numClasses !== checkpointClasses, what);
+  const { arch: _a, config: _c, ...archOptions } = options;
+  let model: Architecture;
+  try {
+    model = make({ ...archOptions, numClasses });
+  } catch (err) {
+    Object.values(sd).forEach((t) => t.dispose());
+    throw err;
+  }
+  return loadInto(model, sd, numClasses !== checkpointClasses, what);
 }
 
 /**
@@ -98,4 +147,4 @@ export function fromPretrained(dir: string, options: { numClasses?: number } = {
   return load(weights, { arch: arch as text.TextArch, config, numClasses: options.numClasses });
 }
 
-export const models = { ...vision, bert: text.bert, roberta: text.roberta, distilbert: text.distilbert, architectures, load, fromPretrained } as const;
+export const models = { ...vision, bert: text.bert, roberta: text.roberta, distilbert: text.distilbert, architectures, load, save, fromPretrained, savedArchitecture } as const;

@@ -10,6 +10,16 @@ export interface VisionOptions {
   dropout?: number;
 }
 
+/** ResNet only: a narrower or smaller-image variant with torchvision's module names. */
+export interface ResNetOptions extends VisionOptions {
+  /** Channels of layer1 (torchvision: 64); layer2..4 have 2x, 4x, 8x. */
+  width?: number;
+  /** Input channels (3 for RGB, 1 for greyscale). */
+  inChannels?: number;
+  /** A 3x3 stride-1 stem without max-pool, for 28x28/32x32 images (the CIFAR variant). */
+  smallStem?: boolean;
+}
+
 function checkClasses(arch: string, o: VisionOptions): number {
   const n = o.numClasses ?? 1000;
   if (!Number.isInteger(n) || n < 1) throw new TypeError(`${arch}: numClasses must be a positive integer, got ${String(o.numClasses)}`);
@@ -32,8 +42,15 @@ const resnetBlocks: Block[] = [
 
 function resnet(depth: number) {
   const arch = `resnet${depth}`;
-  return (o: VisionOptions = {}): Architecture =>
-    build(arch, { kind: 'ResNet', options: { depth, numClasses: checkClasses(arch, o) }, blocks: resnetBlocks, head: 'fc' });
+  return (o: ResNetOptions = {}): Architecture => {
+    for (const key of ['width', 'inChannels'] as const) {
+      const v = o[key];
+      if (v !== undefined && !(Number.isInteger(v) && v >= 1 && v <= 4096)) throw new TypeError(`${arch}: ${key} must be an integer in 1..4096, got ${String(v)}`);
+    }
+    if (o.smallStem !== undefined && typeof o.smallStem !== 'boolean') throw new TypeError(`${arch}: smallStem must be a boolean, got ${String(o.smallStem)}`);
+    const options = { depth, numClasses: checkClasses(arch, o), width: o.width ?? 64, inChannels: o.inChannels ?? 3, smallStem: o.smallStem ?? false };
+    return build(arch, { kind: 'ResNet', options, blocks: resnetBlocks, head: 'fc' });
+  };
 }
 
 // VGG's features split into its five conv stages at the max-pools.
