@@ -69,12 +69,21 @@ describe('loader', () => {
     }
   });
 
-  it('libtorch discovery honours FINETORCH_LIBTORCH and says what it tried', () => {
+  it('libtorch discovery obeys FINETORCH_LIBTORCH and says what it tried', () => {
     const r = spawnSync(process.execPath, [join(root, 'scripts', 'find-libtorch.mjs')],
       { encoding: 'utf8', env: { ...process.env, FINETORCH_LIBTORCH: '/nonexistent/libtorch', LIBTORCH: '' } });
-    expect(r.status, r.stderr).toBe(0);
-    const found = JSON.parse(r.stdout);
-    expect(found.tried[0]).toBe('FINETORCH_LIBTORCH=/nonexistent/libtorch: no Torch/TorchConfig.cmake under it');
+    // an explicit setting that holds no libtorch is an error, not a silent fall back
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('finetorch: no libtorch found. Tried:\n  FINETORCH_LIBTORCH=/nonexistent/libtorch: no Torch/TorchConfig.cmake under it\n' +
+      '      fix: point FINETORCH_LIBTORCH at a libtorch folder');
+    // the other steps are still reported, each with its fix
+    expect(r.stderr).toMatch(/python3: .*\n {6}fix: /);
+    expect(r.stderr).toMatch(/system: (libtorch at .* not used because FINETORCH_LIBTORCH is set|no Torch\/TorchConfig.cmake in .*)\n {6}fix: /);
+    const unset = spawnSync(process.execPath, [join(root, 'scripts', 'find-libtorch.mjs')],
+      { encoding: 'utf8', env: { ...process.env, FINETORCH_LIBTORCH: '', LIBTORCH: '' } });
+    expect(unset.status, unset.stderr).toBe(0);
+    const found = JSON.parse(unset.stdout);
+    expect(found.tried.slice(0, 2)).toEqual(['FINETORCH_LIBTORCH: not set', 'LIBTORCH: not set']);
     expect(found.cmakePrefix).toBeTruthy();
   });
 });
