@@ -15,54 +15,177 @@ export interface LoadReport {
   path: string;
   /** How it was chosen: env, source build or prebuilt. */
   origin: 'FINETORCH_BINARY' | 'source build' | 'prebuilt';
-  /** Where the libtorch it was built against came from (source builds record this). */
-  libtorch: { source?: string; cmakePrefix?: string; version: string };
+  /** For a prebuilt binary: its flavor folder, e.g. libtorch-1.13.0-cpu. */
+  flavor?: string;
+  /**
+   * Where the libtorch it was built against came from (source builds record
+   * this); libdir when finetorch preloaded libtorch from there (a prebuilt
+   * whose rpath does not reach this machine's libtorch).
+   */
+  libtorch: { source?: string; cmakePrefix?: string; libdir?: string; version: string };
   /** Every candidate tried before this one, with why it failed. */
   attempts: string[];
 }
 
-function candidates(): Array<{ path: string; origin: LoadReport['origin'] }> {
-  const out: Array<{ path: string; origin: LoadReport['origin'] }> = [];
+interface Candidate {
+  path: string;
+  origin: LoadReport['origin'];
+  flavor?: string;
+  /** libtorch version and CUDA-ness the binary needs (prebuilts say so in prebuild.json or their flavor name). */
+  needs?: { version: string; cuda: boolean };
+}
+
+const platformTag = `${process.platform}-${process.arch}`;
+
+function readJson<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+function candidates(): Candidate[] {
+  const out: Candidate[] = [];
   if (process.env.FINETORCH_BINARY) out.push({ path: process.env.FINETORCH_BINARY, origin: 'FINETORCH_BINARY' });
   out.push({ path: join(packageRoot, 'build', 'Release', 'finetorch.node'), origin: 'source build' });
-  // prebuilds/<platform>-<arch>/<libtorch flavor>/finetorch.node; a flavor whose
-  // libtorch is not on this machine fails to load and the next one is tried.
-  const dir = join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`);
+  // prebuilds/<platform>-<arch>/<flavor>/finetorch.node, flavor = libtorch-<version>-<cpu|cuXYZ>;
+  // a flavor whose libtorch is not on this machine fails to load and the next one is tried.
+  const dir = join(packageRoot, 'prebuilds', platformTag);
   if (existsSync(dir)) {
     for (const flavor of readdirSync(dir).sort()) {
       const file = join(dir, flavor, 'finetorch.node');
-      if (existsSync(file)) out.push({ path: file, origin: 'prebuilt' });
+      if (!existsSync(file)) continue;
+      const meta = readJson<{ libtorchVersion?: string; cuda?: boolean }>(join(dir, flavor, 'prebuild.json'));
+      const m = /^libtorch-(\d+\.\d+\.\d+)-(\w+)$/.exec(flavor);
+      const version = meta?.libtorchVersion ?? m?.[1];
+      out.push({ path: file, origin: 'prebuilt', flavor, needs: version ? { version, cuda: meta?.cuda ?? m?.[2] !== 'cpu' } : undefined });
     }
   }
   return out;
 }
 
+const majorMinor = (v: string | undefined) => /^(\d+\.\d+)/.exec(v ?? '')?.[1];
+
+/** The libtorch version in a libtorch folder (zip: build-version; wheel: version.py; CMake: TorchConfigVersion.cmake). */
+function versionIn(dir: string): string | undefined {
+  const files: Array<[string, RegExp]> = [
+    [join(dir, 'build-version'), /^(\d+\.\d+\.\d+)/],
+    [join(dir, 'version.py'), /__version__ = '(\d+\.\d+\.\d+)/],
+    [join(dir, 'share', 'cmake', 'Torch', 'TorchConfigVersion.cmake'), /PACKAGE_VERSION "(\d+\.\d+\.\d+)/],
+    [join(dir, 'Torch', 'TorchConfigVersion.cmake'), /PACKAGE_VERSION "(\d+\.\d+\.\d+)/],
+  ];
+  for (const [file, re] of files) {
+    const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    const v = re.exec(text)?.[1];
+    if (v) return v;
+  }
+  return undefined;
+}
+
+/**
+ * Where to preload libtorch from for a prebuilt: the folder install.mjs
+ * verified for this flavor (build/prebuilt.json), else FINETORCH_LIBTORCH or
+ * LIBTORCH when the libtorch there is the version the binary needs (preloading
+ * another version next to the one the binary links would put two libtorch in
+ * one process).
+ */
+function preloadDir(c: Candidate): { libdir: string; source: string } | undefined {
+  const record = readJson<{ flavor?: string; libdir?: string; source?: string }>(join(packageRoot, 'build', 'prebuilt.json'));
+  if (record?.libdir && record.flavor === c.flavor) return { libdir: record.libdir, source: record.source ?? 'build/prebuilt.json' };
+  for (const name of ['FINETORCH_LIBTORCH', 'LIBTORCH']) {
+    const dir = process.env[name];
+    if (!dir) continue;
+    const libdir = existsSync(join(dir, 'lib')) ? join(dir, 'lib') : dir;
+    const version = versionIn(dir) ?? versionIn(join(dir, '..'));
+    if (c.needs && majorMinor(version) === majorMinor(c.needs.version)) return { libdir, source: name };
+    return undefined;
+  }
+  return undefined;
+}
+
+/** dlopen libtorch's libraries globally and for good (RTLD_NOW | RTLD_GLOBAL | RTLD_NODELETE on glibc). */
+function preload(libdir: string, cuda: boolean): void {
+  for (const name of ['c10', 'torch_cpu', 'torch', ...(cuda ? ['c10_cuda', 'torch_cuda'] : [])]) {
+    const base = `lib${name}.so`;
+    const file = existsSync(join(libdir, base)) ? base : readdirSync(libdir).find((f) => f.startsWith(`${base}.`));
+    if (!file) continue;
+    try {
+      process.dlopen({ exports: {} }, join(libdir, file), 0x2 | 0x100 | 0x1000);
+    } catch (err) {
+      // A plain shared library is not a Node addon: it stays loaded, which is the point.
+      if (!/did not self-register/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+/** What to do about one failed attempt. */
+function fixFor(c: Candidate, error: string): string {
+  if (c.origin === 'FINETORCH_BINARY') return 'unset FINETORCH_BINARY or point it at a finetorch.node built for this libtorch';
+  if (c.origin === 'source build') {
+    return 'build from source: npm run build:native in a checkout, npm rebuild finetorch in a project ' +
+      '(npm 11 runs a dependency\'s install script only if package.json "allowScripts" lists it) ' +
+      '(needs a libtorch: apt-get install libtorch-dev libopenblas0-pthread, or pip install torch, or FINETORCH_LIBTORCH=/path/to/libtorch)';
+  }
+  const needs = c.needs ? `libtorch ${c.needs.version} (${c.needs.cuda ? 'CUDA' : 'CPU'})` : 'the libtorch it was built against';
+  if (/cannot open shared object file/.test(error)) {
+    return `this binary needs ${needs}: ` + (c.needs && !c.needs.cuda && majorMinor(c.needs.version) === '1.13'
+      ? 'apt-get install libtorch1.13 libopenblas0-pthread (Debian 12)'
+      : `pip install torch==${c.needs?.version ?? '<version>'} and set FINETORCH_LIBTORCH to its folder`);
+  }
+  return `this binary needs ${needs}; with another libtorch, build from source`;
+}
+
 function load(): { binding: NativeBinding; report: LoadReport } {
   const require = createRequire(import.meta.url);
   const attempts: string[] = [];
+  const fixes: string[] = [];
+  const fail = (c: Candidate, what: string) => {
+    attempts.push(`${c.origin}: ${c.path} ${what}`);
+    fixes.push(`${c.origin}${c.flavor ? ` ${c.flavor}` : ''}: ${fixFor(c, what)}`);
+  };
   for (const c of candidates()) {
     if (!existsSync(c.path)) {
-      attempts.push(`${c.origin}: ${c.path} does not exist`);
+      fail(c, 'does not exist');
       continue;
     }
+    let pre: { libdir: string; source: string } | undefined;
+    let binding: NativeBinding;
     try {
-      const binding = require(c.path) as NativeBinding;
-      let recorded: { source?: string; cmakePrefix?: string } = {};
-      const meta = join(packageRoot, 'build', 'libtorch.json');
-      if (c.origin === 'source build' && existsSync(meta)) recorded = JSON.parse(readFileSync(meta, 'utf8'));
-      const version = binding.buildInfo().libtorchVersion;
-      return { binding, report: { path: c.path, origin: c.origin, libtorch: { ...recorded, version }, attempts } };
+      try {
+        binding = require(c.path) as NativeBinding;
+      } catch (err) {
+        pre = c.origin === 'prebuilt' && /cannot open shared object file/.test((err as Error).message) ? preloadDir(c) : undefined;
+        if (!pre) throw err;
+        preload(pre.libdir, c.needs?.cuda ?? false);
+        binding = require(c.path) as NativeBinding;
+      }
     } catch (err) {
-      attempts.push(`${c.origin}: ${c.path} failed to load: ${(err as Error).message.split('\n')[0]}`);
+      fail(c, `failed to load${pre ? ` (libtorch preloaded from ${pre.libdir})` : ''}: ${(err as Error).message.split('\n')[0]}`);
+      continue;
     }
+    const info = binding.buildInfo();
+    // libtorch has no stable C++ ABI: a binary on another libtorch than its own
+    // (possible with unversioned libtorch.so files) must not be used. That
+    // libtorch is now in the process, so trying further candidates is unsafe.
+    const runtime = /TORCH_VERSION=(\d+\.\d+)/.exec(info.config)?.[1];
+    if (runtime && runtime !== majorMinor(info.libtorchVersion)) {
+      throw new Error(`finetorch: ${c.path} (${c.origin}) was built for libtorch ${info.libtorchVersion} but libtorch ${runtime} was loaded ` +
+        '(LD_LIBRARY_PATH or FINETORCH_LIBTORCH points at another libtorch). Rebuild from source against it: npm run build:native, ' +
+        `or use libtorch ${info.libtorchVersion}.` + (attempts.length ? '\nEarlier attempts:\n  ' + attempts.join('\n  ') : ''));
+    }
+    let recorded: { source?: string; cmakePrefix?: string } = {};
+    if (c.origin === 'source build') recorded = readJson(join(packageRoot, 'build', 'libtorch.json')) ?? {};
+    if (pre) recorded = { source: pre.source };
+    const libtorch = { ...recorded, ...(pre ? { libdir: pre.libdir } : {}), version: info.libtorchVersion };
+    return { binding, report: { path: c.path, origin: c.origin, ...(c.flavor ? { flavor: c.flavor } : {}), libtorch, attempts } };
   }
   throw new Error(
     'finetorch: could not load the native addon. Tried:\n  ' + attempts.join('\n  ') +
-      '\nTo fix:\n' +
-      '  - build from source: npm run build:native (needs a libtorch: apt-get install libtorch-dev libopenblas0-pthread,\n' +
-      '    or pip install torch, or FINETORCH_LIBTORCH=/path/to/libtorch)\n' +
-      '  - "libtorch*.so: cannot open shared object file": the libtorch the binary was built against is missing;\n' +
-      '    reinstall it or rebuild against the one you have',
+      '\nTo fix:\n  - ' + fixes.join('\n  - ') +
+      '\n  - "libtorch*.so: cannot open shared object file": the libtorch the binary was built against is missing;\n' +
+      '    reinstall it or rebuild against the one you have (npm run build:native; needs a libtorch:\n' +
+      '    apt-get install libtorch-dev libopenblas0-pthread, or pip install torch, or FINETORCH_LIBTORCH=/path/to/libtorch)',
   );
 }
 
