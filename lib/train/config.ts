@@ -4,16 +4,116 @@
 import { z } from 'zod';
 
 const positiveInt = z.number().int().positive();
-const lr = z.number().positive().max(10);
+// no upper bound: a far too large LR is a runtime matter (fit stops with 'training diverged')
+const lr = z.number().positive().finite();
+const fraction = z.number().min(0).max(1);
+
+/** How the samples of one dataset are split into train / validation / test (stratified by class). */
+const SplitSchema = z.object({
+  train: fraction.default(0.8),
+  val: fraction.default(0.1),
+  test: fraction.default(0.1),
+  /** Seed of the split (default: the recipe's seed). */
+  seed: z.number().int().min(0).optional(),
+}).strict().refine((s) => Math.abs(s.train + s.val + s.test - 1) < 1e-9, { message: 'train + val + test must sum to 1' })
+  .refine((s) => s.train > 0, { message: 'train must be > 0' });
+
+/** Pixel normalisation: ImageNet's mean/std, none (values in [0, 1]), or explicit per-channel values. */
+const NormalizeSchema = z.union([
+  z.enum(['imagenet', 'none']),
+  z.object({ mean: z.array(z.number()).min(1), std: z.array(z.number().positive()).min(1) }).strict(),
+]);
+
+/** Training-time augmentation (seeded per sample and epoch). */
+const AugmentSchema = z.object({
+  /** Probability of a left-right flip. */
+  horizontalFlip: fraction.optional(),
+  verticalFlip: fraction.optional(),
+  /** Random crop of imageSize after padding by this many pixels (torchvision RandomCrop(size, padding)). */
+  randomCropPadding: z.number().int().min(0).optional(),
+  /** RandomResizedCrop to imageSize with this area range (instead of a plain resize). */
+  randomResizedCrop: z.object({ scale: z.tuple([fraction, fraction]).default([0.08, 1]), ratio: z.tuple([z.number().positive(), z.number().positive()]).optional() }).strict().optional(),
+  /** Random rotation in [-degrees, degrees]. */
+  rotation: z.number().min(0).max(180).optional(),
+  colorJitter: z.object({ brightness: fraction.optional(), contrast: fraction.optional() }).strict().optional(),
+}).strict();
+
+const ImageFolderData = z.object({
+  kind: z.literal('imageFolder'),
+  /** root/<class>/<image> (png, jpg, jpeg, webp); classes are the sorted folder names. */
+  root: z.string().min(1),
+  /** Separate folders for validation / test (same class folders); a part given here is not split off root. */
+  valRoot: z.string().min(1).optional(),
+  testRoot: z.string().min(1).optional(),
+  split: SplitSchema.default({ train: 0.8, val: 0.1, test: 0.1 }),
+  /** Images are resized to imageSize x imageSize (default: left as they are; they must then share one size). */
+  imageSize: positiveInt.optional(),
+  channels: z.union([z.literal(1), z.literal(3)]).default(3),
+  /** Default: 'imagenet' for 3 channels, 'none' for 1. */
+  normalize: NormalizeSchema.optional(),
+  augment: AugmentSchema.optional(),
+  /** Batches decoded ahead of training (sharp runs on its own threads). */
+  prefetch: z.number().int().min(0).max(64).default(2),
+}).strict();
+
+const FashionMnistData = z.object({
+  kind: z.literal('fashionMnist'),
+  /** The IDX files' folder (Debian's dataset-fashion-mnist by default). */
+  dir: z.string().min(1).optional(),
+  /** Classes to use, by index (0-9) or name ('Sneaker'); relabelled 0..k-1 in this order. Default: all ten. */
+  classes: z.array(z.union([z.number().int().min(0).max(9), z.string().min(1)])).min(2).optional(),
+  /** Training images per class (the first ones of the official training set, in file order); default all. Split into train/val by `val`. */
+  perClass: positiveInt.optional(),
+  /** Per-class counts instead of perClass (same order as classes), e.g. an imbalanced [400, 20]. */
+  counts: z.array(positiveInt).optional(),
+  /** Fraction of the training images kept for validation (stratified). */
+  val: fraction.default(0.1),
+  /** Test images per class from the official test set (first ones); default all. */
+  testPerClass: positiveInt.optional(),
+  /** 3 repeats the grey channel (for RGB models). */
+  channels: z.union([z.literal(1), z.literal(3)]).default(1),
+  /** Default 'none': pixel values in [0, 1]. */
+  normalize: NormalizeSchema.optional(),
+  seed: z.number().int().min(0).optional(),
+}).strict();
+
+const textData = {
+  /** The CSV / JSONL file: one sample per row. */
+  path: z.string().min(1),
+  textColumn: z.string().min(1).default('text'),
+  labelColumn: z.string().min(1).default('label'),
+  /** vocab.txt (WordPiece), tokenizer.json (WordPiece or BPE), or a folder with one of those or vocab.json + merges.txt. */
+  tokenizer: z.string().min(1),
+  /** WordPiece only: lowercase (uncased models); default true for vocab.txt, tokenizer.json says for itself. */
+  lowercase: z.boolean().optional(),
+  maxLength: z.number().int().min(2).max(4096).default(128),
+  /** Class names in id order (default: the sorted distinct labels). */
+  classes: z.array(z.string()).min(2).optional(),
+  split: SplitSchema.default({ train: 0.8, val: 0.1, test: 0.1 }),
+};
+const CsvData = z.object({ kind: z.literal('csv'), ...textData }).strict();
+const JsonlData = z.object({ kind: z.literal('jsonl'), ...textData }).strict();
+
+export const DataSchema = z.discriminatedUnion('kind', [ImageFolderData, FashionMnistData, CsvData, JsonlData]);
+export type DataSpec = z.infer<typeof DataSchema>;
 
 export const RecipeSchema = z.object({
   model: z.object({
-    arch: z.string().min(1),
+    /** Needed unless the checkpoint is a .safetensors written by models.save (it names its architecture). */
+    arch: z.string().min(1).optional(),
+    /** Pretrained weights (.pth, .safetensors, pytorch_model.bin); without one the model starts from scratch. */
     checkpoint: z.string().min(1).optional(),
     /** Hugging Face config.json for text architectures. */
     config: z.string().min(1).optional(),
-    numClasses: positiveInt,
-  }).strict(),
+    /** Default: the number of classes in the data. */
+    numClasses: positiveInt.optional(),
+    /** ResNet only: layer1 width, input channels, the small-image stem. */
+    width: positiveInt.optional(),
+    inChannels: positiveInt.optional(),
+    smallStem: z.boolean().optional(),
+    /** Classifier dropout (VGG, EfficientNet). */
+    dropout: fraction.optional(),
+  }).strict().refine((m) => m.arch !== undefined || m.checkpoint !== undefined, { message: 'give arch, or a checkpoint that names its architecture' }),
   head: z.object({ swap: z.boolean().default(true) }).strict().default({ swap: true }),
   freeze: z.object({
     blocks: z.number().int().min(0).optional(),
@@ -31,6 +131,8 @@ export const RecipeSchema = z.object({
     momentum: z.number().min(0).max(1).optional(),
   }).strict().refine((o) => o.lr !== undefined || (o.bottomLr !== undefined && o.topLr !== undefined) || o.lrs !== undefined, {
     message: 'give lr, or bottomLr and topLr, or lrs',
+  }).refine((o) => [o.lr !== undefined, o.bottomLr !== undefined || o.topLr !== undefined, o.lrs !== undefined].filter(Boolean).length <= 1, {
+    message: 'give only one of lr, bottomLr/topLr, lrs',
   }),
   schedule: z.object({
     kind: z.enum(['linear', 'cosine', 'constant', 'onecycle']),
@@ -44,16 +146,38 @@ export const RecipeSchema = z.object({
     labelSmoothing: z.number().min(0).max(1).optional(),
     classWeights: z.array(z.number().min(0)).optional(),
   }).strict().default({ type: 'crossEntropy', gamma: 2 }),
-  /** Data description for the data loaders (see the data documentation). */
-  data: z.record(z.string(), z.unknown()).optional(),
+  /** Where the samples come from and how they are split and prepared (see docs/cli.md). */
+  data: DataSchema.optional(),
   epochs: positiveInt,
   batchSize: positiveInt.default(32),
   clipGradNorm: z.number().positive().optional(),
   earlyStopping: z.object({ metric: z.enum(['loss', 'accuracy', 'f1Macro', 'rocAuc']), patience: positiveInt }).strict().optional(),
-  seed: z.number().int().min(0).default(0),
+  seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
+  /** Output folder of `finetorch train` (checkpoints, run.json, events.jsonl, metrics.json). */
+  out: z.string().min(1).optional(),
+  /** 'cpu', 'cuda' or 'cuda:N'. */
+  device: z.string().regex(/^(cpu|cuda(:\d+)?)$/, { message: "expected 'cpu', 'cuda' or 'cuda:N'" }).default('cpu'),
 }).strict();
 
 export type Recipe = z.infer<typeof RecipeSchema>;
+
+export interface RecipeIssue {
+  /** Dotted path from the recipe root, e.g. 'recipe.optimizer.lr'. */
+  path: string;
+  /** The same path as keys (no 'recipe' prefix). */
+  keys: Array<string | number>;
+  message: string;
+  /** The offending value (undefined when missing). */
+  value: unknown;
+}
+
+/** A recipe that failed validation; `issues` has one entry per problem. */
+export class RecipeError extends TypeError {
+  constructor(readonly issues: RecipeIssue[], message?: string) {
+    super(message ?? `invalid recipe:\n  ${issues.map(formatIssue).join('\n  ')}`);
+    this.name = 'RecipeError';
+  }
+}
 
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
@@ -61,15 +185,23 @@ function describe(value: unknown): string {
   return s && s.length > 60 ? s.slice(0, 57) + '...' : String(s);
 }
 
-/** Validates a recipe object; throws one error listing every problem with its field path. */
+export function formatIssue(i: RecipeIssue): string {
+  return `${i.path}: ${i.message} (got ${describe(i.value)})`;
+}
+
+/** Validates a recipe object; throws one RecipeError listing every problem with its field path. */
 export function parseRecipe(input: unknown): Recipe {
   const r = RecipeSchema.safeParse(input);
   if (r.success) return r.data;
-  const lines = r.error.issues.map((i) => {
-    const path = ['recipe', ...i.path.map(String)].join('.');
-    let value: unknown = input;
-    for (const k of i.path) value = value && typeof value === 'object' ? (value as Record<string | number, unknown>)[k as string] : undefined;
-    return `${path}: ${i.message} (got ${describe(value)})`;
+  const issues = r.error.issues.flatMap((i): RecipeIssue[] => {
+    // unknown keys: name each one in the path
+    const keys = (i.code === 'unrecognized_keys' ? i.keys.map((k) => [...i.path, k]) : [i.path]) as Array<Array<string | number>>;
+    return keys.map((path) => {
+      let value: unknown = input;
+      for (const k of path) value = value && typeof value === 'object' ? (value as Record<string | number, unknown>)[k as string] : undefined;
+      const message = i.code === 'unrecognized_keys' ? 'unknown field' : i.message;
+      return { path: ['recipe', ...path.map(String)].join('.'), keys: path, message, value };
+    });
   });
-  throw new TypeError(`invalid recipe:\n  ${lines.join('\n  ')}`);
+  throw new RecipeError(issues);
 }

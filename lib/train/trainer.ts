@@ -22,10 +22,23 @@ export type MetricName = 'loss' | 'accuracy' | 'f1Macro' | 'rocAuc';
 export interface EvalResult { loss: number; accuracy: number; f1Macro: number; rocAuc: number | null; confusionMatrix: number[][]; samples: number }
 
 export type TrainEvent =
-  | { type: 'step'; epoch: number; step: number; loss: number; lrs: number[]; samplesPerSecond: number }
+  /** After every optimizer step. `step` counts over the whole run, `batch` within the epoch (of `batches`, when the source knows its length). */
+  | { type: 'step'; epoch: number; step: number; batch: number; batches: number | null; loss: number; lrs: number[]; samplesPerSecond: number }
   | { type: 'epoch'; epoch: number; trainLoss: number; val: EvalResult | null; seconds: number; best: boolean }
   | { type: 'checkpoint'; epoch: number; path: string }
-  | { type: 'early-stop'; epoch: number; metric: MetricName; best: number };
+  | { type: 'early-stop'; epoch: number; metric: MetricName; best: number }
+  /** Training continues from a checkpoint: at `batch` of `epoch` (0 at an epoch boundary). */
+  | { type: 'resumed'; epoch: number; batch: number; step: number; path: string }
+  /** The signal stopped training after a step; `path` is the resumable checkpoint (null without checkpointDir). */
+  | { type: 'interrupted'; epoch: number; batch: number; step: number; path: string | null };
+
+/** The loss became NaN or infinite: training diverged (the message says so, and what to do). */
+export class TrainingDivergedError extends Error {
+  constructor(readonly epoch: number, readonly step: number, readonly loss: number) {
+    super(`fit: the loss became ${loss} at epoch ${epoch}, step ${step} (training diverged: lower the learning rate)`);
+    this.name = 'TrainingDivergedError';
+  }
+}
 
 export interface FitOptions {
   model: Module;
@@ -47,13 +60,26 @@ export interface FitOptions {
   resumeFrom?: string;
   seed?: number;
   onEvent?: (e: TrainEvent) => void;
+  /**
+   * Stops training when aborted: the step in progress finishes, last/ is
+   * written with the position inside the epoch, and fit resolves with
+   * `interrupted: true`. Resuming from that last/ skips the batches already
+   * done, so (with a deterministic batch source) it continues exactly.
+   */
+  signal?: AbortSignal;
+  /** How to run the model on a batch's input (default model.forwardAsync(input)); e.g. to split packed text inputs. */
+  forward?: ForwardFn;
 }
+
+export type ForwardFn = (model: Module, input: Tensor) => Promise<Tensor>;
 
 export interface FitResult {
   epochs: number;
   history: Array<{ epoch: number; trainLoss: number; val: EvalResult | null }>;
   best: { epoch: number; metric: MetricName; value: number } | null;
   stoppedEarly: boolean;
+  /** True when the signal stopped training before the last epoch. */
+  interrupted: boolean;
   /** Event-loop delay while fitting, milliseconds. */
   eventLoopDelay: { p50: number; p99: number; max: number };
 }
@@ -71,8 +97,9 @@ export function clipGradNorm(params: Tensor[], maxNorm: number): number {
 }
 
 /** Loss, accuracy, macro-F1, ROC AUC and the confusion matrix over a data source. */
-export async function evaluate(model: Module, data: BatchSource, options: { loss?: LossFn } = {}): Promise<EvalResult> {
+export async function evaluate(model: Module, data: BatchSource, options: { loss?: LossFn; forward?: ForwardFn } = {}): Promise<EvalResult> {
   const lossFn = options.loss ?? ((l: Tensor, t: Tensor) => crossEntropy(l, t));
+  const forward = options.forward ?? ((m: Module, x: Tensor) => m.forwardAsync(x));
   const wasTraining = model.training;
   model.eval();
   const acc = new MetricAccumulator();
@@ -80,7 +107,7 @@ export async function evaluate(model: Module, data: BatchSource, options: { loss
   let n = 0;
   try {
     for await (const { input, target } of data.batches(0)) {
-      const logits = await torch.noGrad(() => model.forwardAsync(input));
+      const logits = await torch.noGrad(() => forward(model, input));
       const l = torch.noGrad(() => lossFn(logits, target));
       const size = target.shape[0];
       lossSum += (l.item() as number) * size;
@@ -96,13 +123,14 @@ export async function evaluate(model: Module, data: BatchSource, options: { loss
 }
 
 /** Class probabilities and predicted classes for every sample. */
-export async function predict(model: Module, data: BatchSource): Promise<{ probabilities: number[][]; predictions: number[] }> {
+export async function predict(model: Module, data: BatchSource, options: { forward?: ForwardFn } = {}): Promise<{ probabilities: number[][]; predictions: number[] }> {
+  const forward = options.forward ?? ((m: Module, x: Tensor) => m.forwardAsync(x));
   const wasTraining = model.training;
   model.eval();
   const probabilities: number[][] = [];
   try {
     for await (const { input, target } of data.batches(0)) {
-      const logits = await torch.noGrad(() => model.forwardAsync(input));
+      const logits = await torch.noGrad(() => forward(model, input));
       const p = logits.softmax(1);
       probabilities.push(...(p.to('cpu', 'float64').toArray() as number[][]));
       for (const t of [logits, p, input, target]) t.dispose();
@@ -158,10 +186,18 @@ function metricOf(r: { trainLoss: number; val: EvalResult | null }, m: MetricNam
   return r.val ? r.val[m] : null;
 }
 
-/** Trains `model`; see FitOptions. Resolves when done or stopped early. */
+/** The torch seed of one training step: dropout masks depend on (seed, epoch, batch) only, so a resumed run draws the same ones. */
+export function stepSeed(seed: number, epoch: number, batch: number): number {
+  return ((seed * 1000 + epoch) * 100_003 + batch) % 2 ** 52;
+}
+
+interface Position { epoch: number; batch: number; lossSum: number; seen: number }
+
+/** Trains `model`; see FitOptions. Resolves when done, stopped early or interrupted by the signal. */
 export async function fit(o: FitOptions): Promise<FitResult> {
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new TypeError(`fit: epochs must be a positive integer, got ${o.epochs}`);
   const lossFn = o.loss ?? ((l: Tensor, t: Tensor) => crossEntropy(l, t));
+  const forward = o.forward ?? ((m: Module, x: Tensor) => m.forwardAsync(x));
   const seed = o.seed ?? 0;
   const monitor: MetricName = o.monitor ?? o.earlyStopping?.metric ?? (o.val ? 'accuracy' : 'loss');
   const mode = o.earlyStopping?.mode ?? (monitor === 'loss' ? 'min' : 'max');
@@ -171,32 +207,63 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   let best: FitResult['best'] = null;
   let sinceBest = 0;
   let startEpoch = 0;
+  let step = 0;
+  let position: Position | null = null;
   if (o.resumeFrom) {
     const state = loadCheckpoint(o.resumeFrom, o.model, o.optimizer);
-    startEpoch = (state.epoch as number) + 1;
+    position = (state.position as Position | undefined) ?? null;
+    startEpoch = position ? position.epoch : (state.epoch as number) + 1;
     best = (state.best as FitResult['best']) ?? null;
+    sinceBest = typeof state.sinceBest === 'number' ? state.sinceBest : 0;
     history.push(...((state.history as FitResult['history']) ?? []));
     if (o.scheduler && typeof state.schedulerStep === 'number') o.scheduler.setStep(state.schedulerStep);
+    step = typeof state.step === 'number' ? state.step : typeof state.schedulerStep === 'number' ? state.schedulerStep : 0;
+    emit({ type: 'resumed', epoch: startEpoch, batch: position?.batch ?? 0, step, path: o.resumeFrom });
   }
   const params = o.model.parameters();
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   let stoppedEarly = false;
-  let step = 0;
+  let interrupted = false;
+  const save = (name: 'last' | 'best', epoch: number, extra: Record<string, unknown> = {}) => {
+    const dir = join(o.checkpointDir!, name);
+    saveCheckpoint(dir, o.model, o.optimizer, { epoch, seed, best, sinceBest, history, step, schedulerStep: o.scheduler?.lastStep ?? null, ...extra });
+    return dir;
+  };
+  const total = typeof o.train.length === 'number' ? o.train.length : null;
   try {
     for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
-      torch.manualSeed(seed * 1000 + epoch); // dropout and friends: reproducible and resumable
+      if (o.signal?.aborted) {
+        // between epochs: last/ already holds the previous epoch
+        interrupted = true;
+        emit({ type: 'interrupted', epoch, batch: 0, step, path: o.checkpointDir && existsSync(join(o.checkpointDir, 'last')) ? join(o.checkpointDir, 'last') : null });
+        break;
+      }
       o.model.train();
       const started = Date.now();
-      let lossSum = 0;
-      let seen = 0;
+      const skip = position && position.epoch === epoch ? position.batch : 0;
+      let lossSum = skip ? position!.lossSum : 0;
+      let seen = skip ? position!.seen : 0;
+      position = null;
+      let batch = 0;
       for await (const { input, target } of o.train.batches(epoch)) {
+        if (batch < skip) {
+          // done before the interruption: the source is deterministic per (seed, epoch), so skip to where it stopped
+          input.dispose();
+          target.dispose();
+          batch++;
+          continue;
+        }
         const t0 = Date.now();
+        torch.manualSeed(stepSeed(seed, epoch, batch)); // dropout and friends: reproducible and resumable mid-epoch
         o.optimizer.zeroGrad();
-        const logits = await o.model.forwardAsync(input);
+        const logits = await forward(o.model, input);
         const loss = lossFn(logits, target);
         const value = loss.item() as number;
-        if (!Number.isFinite(value)) throw new Error(`fit: the loss became ${value} at epoch ${epoch}, step ${step} (training diverged: lower the learning rate)`);
+        if (!Number.isFinite(value)) {
+          for (const t of [logits, loss, input, target]) t.dispose();
+          throw new TrainingDivergedError(epoch, step, value);
+        }
         await loss.backwardAsync();
         if (o.clipGradNorm !== undefined) clipGradNorm(params, o.clipGradNorm);
         await o.optimizer.stepAsync();
@@ -204,10 +271,21 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         const size = target.shape[0];
         lossSum += value * size;
         seen += size;
-        emit({ type: 'step', epoch, step: step++, loss: value, lrs: o.optimizer.paramGroups.map((g) => g.lr), samplesPerSecond: size / Math.max(1e-3, (Date.now() - t0) / 1000) });
+        const lrs = o.optimizer.paramGroups.map((g) => g.lr);
         for (const t of [logits, loss, input, target]) t.dispose();
+        emit({ type: 'step', epoch, step: step++, batch, batches: total, loss: value, lrs, samplesPerSecond: size / Math.max(1e-3, (Date.now() - t0) / 1000) });
+        batch++;
+        if (o.signal?.aborted) {
+          interrupted = true;
+          break;
+        }
       }
-      const val = o.val ? await evaluate(o.model, o.val, { loss: lossFn }) : null;
+      if (interrupted) {
+        const path = o.checkpointDir ? save('last', epoch - 1, { position: { epoch, batch, lossSum, seen } satisfies Position }) : null;
+        emit({ type: 'interrupted', epoch, batch, step, path });
+        break;
+      }
+      const val = o.val ? await evaluate(o.model, o.val, { loss: lossFn, forward }) : null;
       const record = { epoch, trainLoss: lossSum / Math.max(1, seen), val };
       history.push(record);
       const value = metricOf(record, monitor);
@@ -218,13 +296,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       } else sinceBest++;
       emit({ type: 'epoch', epoch, trainLoss: record.trainLoss, val, seconds: (Date.now() - started) / 1000, best: isBest });
       if (o.checkpointDir) {
-        const state = { epoch, seed, best, history, schedulerStep: o.scheduler?.lastStep ?? null };
-        saveCheckpoint(join(o.checkpointDir, 'last'), o.model, o.optimizer, state);
-        emit({ type: 'checkpoint', epoch, path: join(o.checkpointDir, 'last') });
-        if (isBest) {
-          saveCheckpoint(join(o.checkpointDir, 'best'), o.model, o.optimizer, state);
-          emit({ type: 'checkpoint', epoch, path: join(o.checkpointDir, 'best') });
-        }
+        emit({ type: 'checkpoint', epoch, path: save('last', epoch) });
+        if (isBest) emit({ type: 'checkpoint', epoch, path: save('best', epoch) });
       }
       if (o.earlyStopping && sinceBest >= o.earlyStopping.patience) {
         stoppedEarly = true;
@@ -237,7 +310,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   }
   const ms = (ns: number) => ns / 1e6;
   return {
-    epochs: history.length, history, best, stoppedEarly,
+    epochs: history.length, history, best, stoppedEarly, interrupted,
     eventLoopDelay: { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max) },
   };
 }
