@@ -4,6 +4,8 @@
 //   npm run release                      clean build, place, TypeScript, pack
 //   npm run release -- --skip-build      place the existing build/Release/finetorch.node instead
 //   npm run release -- --no-pack         stop after placing (CI jobs that only make a prebuild)
+//   npm run release -- --pack-only       no build, no placing: pack with the prebuilds already in
+//                                        prebuilds/ (CI's packaging job, after collecting them)
 //   npm run release -- --pack-destination DIR   where the .tgz goes (default: the package root)
 //
 // 1. build: scripts/build-native.mjs --out build/release --rebuild, a clean
@@ -66,12 +68,8 @@ function removeStaleDist(root) {
   return removed;
 }
 
-function main() {
-  const { values: args } = parseArgs({
-    options: { 'skip-build': { type: 'boolean' }, 'no-pack': { type: 'boolean' }, 'pack-destination': { type: 'string' } },
-  });
-  const root = packageRoot;
-  const started = Date.now();
+/** Steps 1 and 2: a clean build (or the existing one with --skip-build), placed as a prebuilt. */
+function buildAndPlace(root, args) {
   let buildDir = join(root, 'build');
   if (!args['skip-build']) {
     buildDir = join(root, 'build', 'release');
@@ -83,15 +81,25 @@ function main() {
   const libtorch = existsSync(libtorchJson) ? JSON.parse(readFileSync(libtorchJson, 'utf8')) : {};
   const placed = placePrebuild(binary, { root, libtorch: { source: libtorch.source, cmakePrefix: libtorch.cmakePrefix } });
   console.log(`release: placed ${relative(root, placed.file)} (${(statSync(placed.file).size / 1e6).toFixed(1)} MB)`);
+}
+
+function main() {
+  const { values: args } = parseArgs({
+    options: { 'skip-build': { type: 'boolean' }, 'no-pack': { type: 'boolean' }, 'pack-only': { type: 'boolean' }, 'pack-destination': { type: 'string' } },
+  });
+  const root = packageRoot;
+  const started = Date.now();
+  if (!args['pack-only']) buildAndPlace(root, args);
   if (args['no-pack']) return;
 
+  // Steps 3 and 4.
   const stale = removeStaleDist(root);
   if (stale.length) console.log(`release: removed stale ${stale.join(', ')}`);
   execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
   const dest = resolve(args['pack-destination'] ?? root);
   const pack = packPackage(root, dest);
   const prebuilds = pack.files.filter((f) => f.endsWith('finetorch.node'));
-  console.log(`release: ${relative(process.cwd(), pack.file) || pack.file}: ${(pack.size / 1e6).toFixed(2)} MB packed, ` +
+  console.log(`release: ${pack.file}: ${(pack.size / 1e6).toFixed(2)} MB packed, ` +
     `${(pack.unpackedSize / 1e6).toFixed(2)} MB unpacked, ${pack.files.length} files, in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   console.log(`release: prebuilds in the package:\n  ${prebuilds.join('\n  ') || '(none)'}`);
   console.log(`release: publish with: npm publish ${pack.file}`);

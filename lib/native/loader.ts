@@ -124,7 +124,7 @@ function fixFor(c: Candidate, error: string): string {
   if (c.origin === 'FINETORCH_BINARY') return 'unset FINETORCH_BINARY or point it at a finetorch.node built for this libtorch';
   if (c.origin === 'source build') {
     return 'build from source: npm run build:native in a checkout, npm rebuild finetorch in a project ' +
-      '(npm 11 runs a dependency\'s install script only if package.json "allowScripts" lists it) ' +
+      '(recent npm versions may skip a dependency\'s install script unless package.json "allowScripts" lists it) ' +
       '(needs a libtorch: apt-get install libtorch-dev libopenblas0-pthread, or pip install torch, or FINETORCH_LIBTORCH=/path/to/libtorch)';
   }
   const needs = c.needs ? `libtorch ${c.needs.version} (${c.needs.cuda ? 'CUDA' : 'CPU'})` : 'the libtorch it was built against';
