@@ -22,7 +22,7 @@ export type MetricName = 'loss' | 'accuracy' | 'f1Macro' | 'rocAuc';
 export interface EvalResult { loss: number; accuracy: number; f1Macro: number; rocAuc: number | null; confusionMatrix: number[][]; samples: number }
 
 export type TrainEvent =
-  /** After every optimizer step. `step` counts over the whole run, `batch` within the epoch (of `batches`, when the source knows its length). */
+  /** After every optimizer step. `step` counts over the whole run, `batch` within the epoch (of `batches`, when the source knows its length); `lrs`: the learning rates the step used, per group. */
   | { type: 'step'; epoch: number; step: number; batch: number; batches: number | null; loss: number; lrs: number[]; samplesPerSecond: number }
   | { type: 'epoch'; epoch: number; trainLoss: number; val: EvalResult | null; seconds: number; best: boolean }
   | { type: 'checkpoint'; epoch: number; path: string }
@@ -266,12 +266,12 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         }
         await loss.backwardAsync();
         if (o.clipGradNorm !== undefined) clipGradNorm(params, o.clipGradNorm);
+        const lrs = o.optimizer.paramGroups.map((g) => g.lr); // the LRs this step uses
         await o.optimizer.stepAsync();
         o.scheduler?.step();
         const size = target.shape[0];
         lossSum += value * size;
         seen += size;
-        const lrs = o.optimizer.paramGroups.map((g) => g.lr);
         for (const t of [logits, loss, input, target]) t.dispose();
         emit({ type: 'step', epoch, step: step++, batch, batches: total, loss: value, lrs, samplesPerSecond: size / Math.max(1e-3, (Date.now() - t0) / 1000) });
         batch++;
