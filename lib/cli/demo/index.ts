@@ -186,6 +186,7 @@ export async function runDemo(o: DemoOptions): Promise<{ files: string[]; summar
   const provenance = verifyCheckpoint();
   const seeds = Array.from({ length: o.seeds }, (_, i) => i);
   const testPerClass = o.quick ? 200 : 400;
+  const valPerClass = o.quick ? 50 : 100;
   display.event({ type: 'start', quick: o.quick, seeds: o.seeds, labelsPerClass: o.labelsPerClass, epochs: o.epochs, threads: torch.getNumThreads(), libtorch: loadReport.libtorch.version });
   display.line(`finetorch demo: ${STRATEGIES.length} strategies x ${o.seeds} seed(s), ${o.labelsPerClass * 5} labelled images, ${o.epochs} epochs, ${torch.getNumThreads()} threads`);
   display.line(`pretrained: narrow ResNet-18 on Fashion-MNIST classes 0-4 (${(provenance.test.accuracy * 100).toFixed(1)}% on their test images)`);
@@ -198,7 +199,7 @@ export async function runDemo(o: DemoOptions): Promise<{ files: string[]; summar
   for (const seed of seeds) {
     const taken = new Set<number>();
     const train = subset('train', classes, classes.map(() => o.labelsPerClass), 1000 + seed, taken);
-    const val = subset('train', classes, classes.map(() => 100), 2000 + seed, taken);
+    const val = subset('train', classes, classes.map(() => valPerClass), 2000 + seed, taken);
     for (const s of STRATEGIES) {
       const r = await run(s, { train, val, test }, { epochs: o.epochs, seed, display, label: s.name });
       (perStrategy.get(s.name) ?? perStrategy.set(s.name, []).get(s.name)!).push(r);
@@ -219,7 +220,7 @@ export async function runDemo(o: DemoOptions): Promise<{ files: string[]; summar
   for (const seed of seeds) {
     const taken = new Set<number>();
     const train = subset('train', [0, 6], [400, 20], 3000 + seed, taken);
-    const val = subset('train', [0, 6], [100, 100], 4000 + seed, taken);
+    const val = subset('train', [0, 6], [valPerClass, valPerClass], 4000 + seed, taken);
     for (const [name, loss] of Object.entries(lossFns)) {
       const r = await run(binStrategy, { train, val, test: binTest }, { epochs: o.epochs, seed, loss, display, label: `1:20 ${name.split(' ')[0]}` });
       (binary.get(name) ?? binary.set(name, []).get(name)!).push(r);
