@@ -1,37 +1,69 @@
 #!/usr/bin/env node
-// The `finetorch` command. Subcommands: inspect (more come with the CLI issue).
-import { inspect, formatReport } from './inspect.js';
+// The `finetorch` command. Each subcommand is imported when it runs, so
+// `finetorch doctor` can still report when the native addon does not load.
+import { EXIT } from './errors.js';
 
 const USAGE = `usage: finetorch <command> [options]
 
 commands:
-  inspect <checkpoint> [--json]   format, architecture guess, parameter count, dtypes, blocks and head
+  train --config <recipe.json|yaml>     fine-tune as the recipe says (checkpoints, test metrics); --resume <out>/last continues
+  eval --checkpoint <run|dir|file>      metrics of a trained model on the recipe's test (or --split val|train) data
+  predict --checkpoint <...> <inputs>   classify image files/folders or a CSV/JSONL of texts (or --text "...")
+  inspect <checkpoint> [--json]         format, architecture guess, parameter count, dtypes, blocks and head
+  doctor [--json]                       libtorch (where, version, CPU/CUDA), CUDA devices, threads, BLAS, prebuilt or source build
+  demo                                  the fine-tuning comparison on Fashion-MNIST
+
+Run finetorch <command> --help for its options. Output is JSON Lines when stdout
+is not a terminal (or with --json); exit codes: 0 ok, 1 runtime error, 2 usage or
+bad recipe, 3 data error, 4 training diverged, 130 interrupted (docs/cli.md).
 `;
 
-export function main(argv: string[]): number {
-  const [command, ...rest] = argv;
-  if (!command || command === '--help' || command === '-h') {
-    process.stdout.write(USAGE);
-    return command ? 0 : 2;
+async function inspectCommand(rest: string[]): Promise<number> {
+  const json = rest.includes('--json');
+  const files = rest.filter((a) => a !== '--json');
+  if (files.length !== 1 || files[0].startsWith('--')) {
+    process.stderr.write('finetorch inspect: expected one checkpoint path\n' + USAGE);
+    return EXIT.usage;
   }
-  if (command === 'inspect') {
-    const json = rest.includes('--json');
-    const files = rest.filter((a) => a !== '--json');
-    if (files.length !== 1) {
-      process.stderr.write('finetorch inspect: expected one checkpoint path\n' + USAGE);
-      return 2;
-    }
-    try {
-      const report = inspect(files[0]);
-      process.stdout.write((json ? JSON.stringify(report) : formatReport(report)) + '\n');
-      return 0;
-    } catch (err) {
-      process.stderr.write(`finetorch inspect: ${(err as Error).message}\n`);
-      return 1;
-    }
+  const { inspect, formatReport } = await import('./inspect.js');
+  try {
+    const report = inspect(files[0]);
+    process.stdout.write((json ? JSON.stringify(report) : formatReport(report)) + '\n');
+    return EXIT.ok;
+  } catch (err) {
+    process.stderr.write(`finetorch inspect: ${(err as Error).message}\n`);
+    return EXIT.runtime;
   }
-  process.stderr.write(`finetorch: unknown command '${command}'\n` + USAGE);
-  return 2;
 }
 
-process.exitCode = main(process.argv.slice(2));
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command ? EXIT.ok : EXIT.usage;
+  }
+  if (command === '--version' || command === '-v') {
+    const { finetorchVersion } = await import('./run-record.js');
+    process.stdout.write(finetorchVersion() + '\n');
+    return EXIT.ok;
+  }
+  switch (command) {
+    case 'train': return (await import('./train.js')).trainCommand(rest);
+    case 'eval': return (await import('./evaluate.js')).evalCommand(rest);
+    case 'predict': return (await import('./evaluate.js')).predictCommand(rest);
+    case 'doctor': return (await import('./doctor.js')).doctorCommand(rest);
+    case 'inspect': return inspectCommand(rest);
+    case 'demo': return (await import('./demo/index.js')).demoCommand(rest);
+    default:
+      process.stderr.write(`finetorch: unknown command '${command}'\n` + USAGE);
+      return EXIT.usage;
+  }
+}
+
+const code = await main(process.argv.slice(2)).catch((err) => {
+  process.stderr.write(`finetorch: ${(err as Error)?.stack ?? String(err)}\n`);
+  return EXIT.runtime;
+});
+process.exitCode = code;
+// native worker threads or prefetching loaders must not keep a finished command alive
+setTimeout(() => process.exit(code), 2000).unref();

@@ -1,0 +1,181 @@
+// `finetorch eval` and `finetorch predict`: a trained checkpoint (a run
+// folder, best/ or last/, or a weights file with --config) on a split of the
+// recipe's data, or on new files.
+import { readFileSync } from 'node:fs';
+import { io } from '../io/index.js';
+import { savedArchitecture } from '../models/index.js';
+import type { Architecture } from '../models/architecture.js';
+import { torch } from '../tensor/index.js';
+import { evaluate, predict } from '../train/trainer.js';
+import type { Recipe } from '../train/config.js';
+import { parseArgs, recipeOverrides, usageLines, type FlagSpec, type FlagValues } from './args.js';
+import { OUTPUT_FLAGS, RECIPE_FLAGS, fail, reporterFor, usageFailure } from './command.js';
+import { ConfigError, DataError, EXIT, UsageError } from './errors.js';
+import { buildData, buildFromSpec, buildLoss, checkDevice, predictInputs, textForward, type InputSpec, type ModelSpec, type Part } from './pipeline.js';
+import { loadRecipe } from './recipe-file.js';
+import { resolveCheckpoint, type ResolvedCheckpoint } from './run-record.js';
+
+const COMMON: Record<string, FlagSpec> = {
+  checkpoint: { type: 'string', arg: 'path', help: 'a run folder (uses best/, else last/), a checkpoint folder, or a weights file (then --config is needed)' },
+  config: { type: 'string', arg: 'recipe', help: "the recipe (default: the run's run.json)" },
+};
+
+const EVAL_FLAGS: Record<string, FlagSpec> = {
+  ...COMMON,
+  split: { type: 'string', arg: 'test|val|train', help: "which part of the recipe's data (default test)" },
+  ...RECIPE_FLAGS,
+  ...OUTPUT_FLAGS,
+};
+
+const PREDICT_FLAGS: Record<string, FlagSpec> = {
+  ...COMMON,
+  text: { type: 'string', repeat: true, arg: 'text', help: 'a text to classify (text models; repeatable)' },
+  top: { type: 'positiveInt', arg: 'k', help: 'also list the k most likely classes (default 1)' },
+  ...RECIPE_FLAGS,
+  ...OUTPUT_FLAGS,
+};
+
+export const EVAL_USAGE = `usage: finetorch eval --checkpoint <run|checkpoint|weights> [--config <recipe>] [--split test|val|train] [options]
+
+${usageLines(EVAL_FLAGS)}
+`;
+export const PREDICT_USAGE = `usage: finetorch predict --checkpoint <run|checkpoint|weights> [--config <recipe>] <image|folder|file.csv|file.jsonl>... [--text "..."]
+
+${usageLines(PREDICT_FLAGS)}
+`;
+
+interface Loaded { recipe: Recipe; ck: ResolvedCheckpoint; classes: string[] | null; input: InputSpec | null; spec: ModelSpec }
+
+/** The recipe and the trained model a checkpoint argument stands for. */
+function loadTrained(flags: FlagValues): Loaded {
+  if (!flags.checkpoint) throw new UsageError('give --checkpoint <run folder, best/ or last/, or weights file>');
+  const ck = resolveCheckpoint(flags.checkpoint as string);
+  const overrides = recipeOverrides(flags);
+  let recipe: Recipe;
+  if (flags.config) recipe = loadRecipe({ file: flags.config as string }, overrides);
+  else if (ck.run) recipe = loadRecipe({ object: ck.run.recipe as unknown as Record<string, unknown> }, overrides);
+  else throw new UsageError(`--checkpoint ${flags.checkpoint}: no run.json next to it; give --config <recipe>`);
+  checkDevice(recipe.device);
+  let spec: ModelSpec;
+  if (ck.run) spec = ck.run.model; // how the weights were made, whatever recipe reads the data
+  else {
+    // a bare weights file: the recipe says what it is (or the file's metadata does)
+    const saved = savedArchitecture(ck.weights);
+    const arch = recipe.model.arch ?? saved?.arch ?? (recipe.model.checkpoint ? savedArchitecture(recipe.model.checkpoint)?.arch : undefined);
+    if (!arch) throw new ConfigError('recipe.model.arch', `needed: ${ck.weights} does not name its architecture`);
+    const options: Record<string, unknown> = { ...(saved?.options ?? {}) };
+    for (const k of ['width', 'inChannels', 'smallStem', 'dropout', 'numClasses'] as const) if (recipe.model[k] !== undefined) options[k] = recipe.model[k];
+    const hfConfig = recipe.model.config ? JSON.parse(readFileSync(recipe.model.config, 'utf8')) : undefined;
+    spec = { arch, options, hfConfig };
+  }
+  return { recipe, ck, classes: ck.run?.classes ?? null, input: ck.run?.input ?? null, spec };
+}
+
+function loadWeights(loaded: Loaded, numClasses: number | null): Architecture {
+  const spec = { ...loaded.spec, options: { ...loaded.spec.options } };
+  if (spec.options.numClasses === undefined) {
+    if (numClasses === null) throw new ConfigError('recipe.model.numClasses', 'needed to rebuild the model from a weights file');
+    spec.options.numClasses = numClasses;
+  }
+  const model = buildFromSpec(spec);
+  const sd = io.load(loaded.ck.weights);
+  try {
+    model.loadStateDict(sd);
+  } catch (err) {
+    model.dispose();
+    throw new Error(`${loaded.ck.weights} does not fit ${spec.arch} with ${spec.options.numClasses} classes: ${(err as Error).message}`);
+  } finally {
+    Object.values(sd).forEach((t) => t.dispose());
+  }
+  if (loaded.recipe.device !== 'cpu') model.to(loaded.recipe.device);
+  model.eval();
+  return model;
+}
+
+function parse(command: string, argv: string[], spec: Record<string, FlagSpec>, usage: string) {
+  try {
+    const args = parseArgs(command, argv, spec);
+    if (args.flags.help) {
+      process.stdout.write(usage);
+      return EXIT.ok;
+    }
+    return args;
+  } catch (err) {
+    return usageFailure(command, argv, err, usage);
+  }
+}
+
+export async function evalCommand(argv: string[]): Promise<number> {
+  const started = Date.now();
+  const args = parse('eval', argv, EVAL_FLAGS, EVAL_USAGE);
+  if (typeof args === 'number') return args;
+  const reporter = reporterFor('eval', args.flags);
+  try {
+    if (args.positionals.length) throw new UsageError(`finetorch eval: unexpected argument ${JSON.stringify(args.positionals[0])}`);
+    const split = (args.flags.split as string | undefined) ?? 'test';
+    if (!['train', 'val', 'test'].includes(split)) throw new UsageError(`--split: expected test, val or train, got ${JSON.stringify(split)}`);
+    const loaded = loadTrained(args.flags);
+    torch.manualSeed(loaded.recipe.seed);
+    const data = await buildData(loaded.recipe, [split as Part]);
+    const source = data.parts[split as Part];
+    if (!source) throw new DataError(`the recipe's data has no ${split} part (see recipe.data.split)`);
+    if (loaded.classes && loaded.classes.join('\n') !== data.classes.join('\n'))
+      throw new DataError(`the data's classes (${data.classes.join(', ')}) differ from those the model was trained on (${loaded.classes.join(', ')})`);
+    const model = loadWeights(loaded, data.classes.length);
+    const loss = buildLoss(loaded.recipe, data.classes.length);
+    reporter.emit({ type: 'start', command: 'eval', checkpoint: loaded.ck.weights, split, classes: data.classes, samples: data.sizes[split as Part] });
+    const r = await evaluate(model, source, { loss, forward: data.forward });
+    reporter.evaluation(split, r, { checkpoint: loaded.ck.weights });
+    if (!reporter.json) {
+      const rows = r.confusionMatrix.map((row, i) => ({ 'true \\ predicted': data.classes[i], ...Object.fromEntries(row.map((n, j) => [data.classes[j], n])) }));
+      reporter.table('confusion matrix', rows);
+    }
+    reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: (Date.now() - started) / 1000 });
+    return EXIT.ok;
+  } catch (err) {
+    return fail(reporter, err, started);
+  }
+}
+
+export async function predictCommand(argv: string[]): Promise<number> {
+  const started = Date.now();
+  const args = parse('predict', argv, PREDICT_FLAGS, PREDICT_USAGE);
+  if (typeof args === 'number') return args;
+  const reporter = reporterFor('predict', args.flags);
+  try {
+    const texts = (args.flags.text as string[] | undefined) ?? [];
+    if (!args.positionals.length && !texts.length) throw new UsageError('finetorch predict: give the inputs: image files or folders, a CSV/JSONL file of texts, or --text');
+    const loaded = loadTrained(args.flags);
+    let classes = loaded.classes;
+    let input = loaded.input;
+    let forward = input?.kind === 'text' ? textForward : undefined;
+    if (!classes || !input) {
+      // no run.json: the recipe's data says how inputs are prepared and names the classes
+      const data = await buildData(loaded.recipe, []);
+      classes = data.classes;
+      input = data.input;
+      forward = data.forward;
+    }
+    const model = loadWeights(loaded, classes.length);
+    const top = (args.flags.top as number | undefined) ?? 1;
+    const inputs = await predictInputs(input, args.positionals, texts, loaded.recipe.batchSize, loaded.recipe.device);
+    reporter.emit({ type: 'start', command: 'predict', checkpoint: loaded.ck.weights, classes, inputs: inputs.names.length });
+    const { probabilities, predictions } = await predict(model, inputs.source, { forward });
+    const rows = predictions.map((p, i) => {
+      const probs = probabilities[i];
+      const ranked = probs.map((v, k) => [k, v] as const).sort((a, b) => b[1] - a[1]).slice(0, top);
+      const e = {
+        type: 'prediction', index: i, input: inputs.names[i], prediction: p, class: classes![p], probability: probs[p],
+        ...(top > 1 ? { top: ranked.map(([k, v]) => ({ class: classes![k], probability: v })) } : {}),
+        probabilities: probs, label: inputs.labels[i],
+      };
+      if (reporter.json) reporter.emit(e);
+      return { input: inputs.names[i], class: classes![p], probability: probs[p], ...(top > 1 ? { top: ranked.map(([k, v]) => `${classes![k]} ${(v * 100).toFixed(1)}%`).join(', ') } : {}), ...(inputs.labels.some((l) => l !== null) ? { label: inputs.labels[i] } : {}) };
+    });
+    if (!reporter.json) reporter.table(`predictions (${rows.length})`, rows);
+    reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: (Date.now() - started) / 1000, predictions: rows.length });
+    return EXIT.ok;
+  } catch (err) {
+    return fail(reporter, err, started);
+  }
+}

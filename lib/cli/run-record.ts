@@ -1,0 +1,81 @@
+// The output folder of `finetorch train`: run.json (the resolved recipe, the
+// classes, how to rebuild the model and prepare inputs), best/ and last/
+// (resumable checkpoints), events.jsonl and metrics.json. eval and predict
+// find everything they need from a checkpoint path through it.
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Recipe } from '../train/config.js';
+import { UsageError } from './errors.js';
+import type { InputSpec, ModelSpec } from './pipeline.js';
+
+export const RUN_FILE = 'run.json';
+
+// the package root (lib/cli/ and dist/cli/ are two levels down); not from the native loader, which loads libtorch
+const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface RunRecord {
+  format: 1;
+  finetorch: string;
+  createdAt: string;
+  recipe: Recipe;
+  classes: string[];
+  model: ModelSpec;
+  input: InputSpec;
+}
+
+export function finetorchVersion(): string {
+  try {
+    return JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function writeRun(dir: string, run: Omit<RunRecord, 'format' | 'finetorch' | 'createdAt'>): void {
+  const record: RunRecord = { format: 1, finetorch: finetorchVersion(), createdAt: new Date().toISOString(), ...run };
+  writeFileSync(join(dir, RUN_FILE), JSON.stringify(record, null, 2) + '\n');
+}
+
+export function readRun(dir: string): RunRecord | null {
+  const file = join(dir, RUN_FILE);
+  if (!existsSync(file)) return null;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
+  } catch (err) {
+    throw new UsageError(`${file}: not valid JSON (${(err as Error).message})`);
+  }
+}
+
+const isCheckpointDir = (d: string) => existsSync(join(d, 'model.safetensors')) && existsSync(join(d, 'trainer.json'));
+
+export interface ResolvedCheckpoint {
+  /** The weights file. */
+  weights: string;
+  /** The checkpoint folder (best/, last/) when the weights are in one. */
+  dir: string | null;
+  /** The run folder holding run.json, if any. */
+  runDir: string | null;
+  run: RunRecord | null;
+}
+
+/**
+ * A checkpoint argument: a run folder (its best/, else last/), a checkpoint
+ * folder (best/, last/), or a weights file (.safetensors, .pth).
+ */
+export function resolveCheckpoint(arg: string, flag = '--checkpoint'): ResolvedCheckpoint {
+  const path = resolve(arg);
+  if (!existsSync(path)) throw new UsageError(`${flag}: ${arg} does not exist`);
+  if (statSync(path).isDirectory()) {
+    if (isCheckpointDir(path)) {
+      const runDir = existsSync(join(dirname(path), RUN_FILE)) ? dirname(path) : null;
+      return { weights: join(path, 'model.safetensors'), dir: path, runDir, run: runDir ? readRun(runDir) : null };
+    }
+    const inner = ['best', 'last'].map((n) => join(path, n)).find(isCheckpointDir);
+    if (inner) return { weights: join(inner, 'model.safetensors'), dir: inner, runDir: path, run: readRun(path) };
+    throw new UsageError(`${flag}: ${arg} is neither a run folder (with best/ or last/) nor a checkpoint folder (model.safetensors + trainer.json)`);
+  }
+  const parent = dirname(path);
+  if (basename(path) === 'model.safetensors' && isCheckpointDir(parent)) return resolveCheckpoint(parent, flag);
+  return { weights: path, dir: null, runDir: null, run: null };
+}
