@@ -150,7 +150,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
       model.loadStateDict(sd);
       Object.values(sd).forEach((t) => t.dispose());
       test = await evaluate(model, data.parts.test, { loss: parts.loss, forward: data.forward });
-      if (reporter.json) reporter.evaluation('test', test, { checkpoint: join(weights, 'model.safetensors') });
+      // an event in JSON mode and in events.jsonl; the table below shows it on a terminal
+      reporter.emit({ type: 'eval', split: 'test', checkpoint: join(weights, 'model.safetensors'), ...test });
       rows.push(metricsRow('test', test));
     }
     if (rows.length) reporter.table(`results (${basename(weights)} checkpoint)`, rows);

@@ -76,6 +76,7 @@ beforeAll(async () => {
   expect(pre.status, pre.stderr).toBe(0);
   pretrained = join(dir, 'runs', 'pretrain', 'best', 'model.safetensors');
   expect(existsSync(pretrained)).toBe(true);
+  write('shoes.yaml', fineTuneYaml('runs/shoes'));
 }, 300000);
 
 afterAll(() => {
@@ -109,7 +110,7 @@ describe('finetorch train', () => {
   const out = () => join(dir, 'runs', 'shoes');
 
   it('runs a YAML recipe end to end; the JSON Lines follow the documented schema', () => {
-    const r = cli(['train', '--config', write('shoes.yaml', fineTuneYaml('runs/shoes'))]);
+    const r = cli(['train', '--config', join(dir, 'shoes.yaml')]);
     expect(r.status, r.stderr).toBe(0);
     events = r.events;
     checkSchema(events);
@@ -188,6 +189,10 @@ describe('finetorch train', () => {
     expect(r.stdout).toMatch(/results \(best checkpoint\)\nsplit +samples +loss +accuracy +f1Macro +rocAuc\n[- ]+\nval \(epoch 1\) +12 /);
     expect(r.stdout).toMatch(/\ntest +24 /);
     expect(r.stdout).not.toMatch(/^\{/m);
+    // the events still go to the run's events.jsonl
+    const logged = readFileSync(join(dir, 'runs', 'pretty', 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    checkSchema(logged);
+    expect(logged.map((e: Event) => e.type)).toEqual(expect.arrayContaining(['start', 'step', 'epoch', 'eval', 'table', 'end']));
   }, 180000);
 
   it('flags override the recipe: --epochs, --batch-size, --lr, --seed, --out, --set', () => {
