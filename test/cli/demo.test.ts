@@ -58,7 +58,8 @@ describe('finetorch demo --quick', () => {
     const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(events[0].type).toBe('start');
     const done = events[events.length - 1];
-    expect(done.type).toBe('done');
+    expect([done.type, done.status, done.exitCode]).toEqual(['end', 'ok', 0]);
+    expect(events.filter((e) => e.type === 'table')).toHaveLength(2);
     const results = events.filter((e) => e.type === 'result');
     expect(results.filter((e) => e.task === 'classes 5-9').map((e) => e.run)).toEqual(['from scratch', 'head only', 'freeze first 4 blocks', 'full fine-tuning', 'differential LR + warmup']);
     expect(results.filter((e) => e.task === 'imbalanced 1:20')).toHaveLength(2);

@@ -19,7 +19,8 @@ import { focalLoss } from '../../losses/index.js';
 import { LRScheduler } from '../../recipes/schedules.js';
 import { fit, evaluate, type EvalResult, type LossFn } from '../../train/trainer.js';
 import { subset, FashionLoader, type Subset } from './tasks.js';
-import { curvesSvg, textTable, writeReport, type Table } from './report.js';
+import { curvesSvg, writeReport, type Table } from './report.js';
+import { createReporter, type Reporter } from '../progress.js';
 
 export const DEMO_CHECKPOINT = join(packageRoot, 'assets', 'fashion-resnet18w16-c0-4.safetensors');
 const PROVENANCE = DEMO_CHECKPOINT.replace(/\.safetensors$/, '.json');
@@ -69,7 +70,7 @@ from a few hundred labels, with each strategy against training from scratch, and
 compares cross-entropy with focal loss on a 1:20 imbalanced binary task.
   --quick               one seed, fewer epochs and test images (CI: under 2 minutes)
   --out DIR             report folder (default ./finetorch-demo)
-  --json                JSON Lines events on stdout instead of the progress display
+  --json                JSON Lines events on stdout (also when stdout is not a terminal)
   --seeds N             repeat every run with N seeds and report mean ± sd (default 3, quick 1)
   --labels-per-class N  labelled training images per class (default 40)
   --epochs N            epochs per run (default 12, quick 8)
@@ -93,7 +94,7 @@ export function parseDemoArgs(argv: string[]): DemoOptions {
   };
   const quick = values.quick!;
   return {
-    quick, json: values.json! || !process.stdout.isTTY, out: resolve(values.out ?? 'finetorch-demo'),
+    quick, json: values.json!, out: resolve(values.out ?? 'finetorch-demo'),
     seeds: int('seeds', values.seeds, quick ? 1 : 3, 10),
     labelsPerClass: int('labels-per-class', values['labels-per-class'], 40, 1000),
     epochs: int('epochs', values.epochs, quick ? 8 : 12, 200),
@@ -101,28 +102,6 @@ export function parseDemoArgs(argv: string[]): DemoOptions {
 }
 
 export class UsageError extends Error {}
-
-/** Progress on a terminal (one redrawn line) or JSON Lines events. */
-class Display {
-  private lastDraw = 0;
-  constructor(private readonly json: boolean) {}
-  event(e: Record<string, unknown>): void {
-    if (this.json) process.stdout.write(JSON.stringify(e) + '\n');
-  }
-  progress(label: string, epoch: number, epochs: number, fraction: number, detail: string): void {
-    if (this.json) return;
-    const now = Date.now();
-    if (now - this.lastDraw < 100 && fraction < 1) return;
-    this.lastDraw = now;
-    const width = 20;
-    const done = Math.round(((epoch + fraction) / epochs) * width);
-    process.stdout.write(`\r\x1b[K${label.padEnd(26)} [${'#'.repeat(done)}${'.'.repeat(width - done)}] epoch ${epoch + 1}/${epochs} ${detail}`);
-  }
-  line(text: string): void {
-    if (this.json) return;
-    process.stdout.write(`\r\x1b[K${text}\n`);
-  }
-}
 
 interface RunResult { test: EvalResult; seconds: number; epochs: number; trainableParameters: number; valAccuracy: number[]; trainLoss: number[] }
 
@@ -134,7 +113,7 @@ function loadModel(s: Strategy, numClasses: number, seed: number): Architecture 
   return model;
 }
 
-async function run(s: Strategy, task: { train: Subset; val: Subset; test: Subset }, o: { epochs: number; seed: number; loss?: LossFn; display: Display; label: string }): Promise<RunResult> {
+async function run(s: Strategy, task: { train: Subset; val: Subset; test: Subset }, o: { epochs: number; seed: number; loss?: LossFn; reporter: Reporter; label: string }): Promise<RunResult> {
   const started = Date.now();
   const numClasses = task.train.classNames.length;
   const model = loadModel(s, numClasses, o.seed);
@@ -145,21 +124,19 @@ async function run(s: Strategy, task: { train: Subset; val: Subset; test: Subset
   const scheduler = new LRScheduler(optimizer, { kind: 'cosine', totalSteps: o.epochs * train.length, warmupSteps: s.warmup ? train.length : 0 });
   const valAccuracy: number[] = [];
   const trainLoss: number[] = [];
-  let stepInEpoch = 0;
+  o.reporter.stage(o.label, { epochs: o.epochs });
   await fit({
     model, optimizer, scheduler, train, epochs: o.epochs, seed: o.seed, loss: o.loss,
     val: new FashionLoader(task.val, { batchSize: 500 }),
     onEvent: (e) => {
-      if (e.type === 'step') {
-        o.display.progress(o.label, e.epoch, o.epochs, ++stepInEpoch / train.length, `loss ${e.loss.toFixed(3)} lr ${e.lrs[e.lrs.length - 1].toExponential(1)} ${Math.round(e.samplesPerSecond)} img/s`);
-      } else if (e.type === 'epoch') {
-        stepInEpoch = 0;
+      o.reporter.train(e);
+      if (e.type === 'epoch') {
         valAccuracy.push(e.val!.accuracy);
         trainLoss.push(e.trainLoss);
-        o.display.event({ type: 'epoch', run: o.label, seed: o.seed, epoch: e.epoch, trainLoss: e.trainLoss, valAccuracy: e.val!.accuracy, seconds: e.seconds });
       }
     },
   });
+  o.reporter.stage(null);
   const test = await evaluate(model, new FashionLoader(task.test, { batchSize: 500 }), { loss: o.loss });
   const trainableParameters = model.parameters().filter((p) => p.requiresGrad).reduce((n, p) => n + p.numel(), 0);
   optimizer.dispose();
@@ -180,16 +157,15 @@ function verifyCheckpoint(): Record<string, any> {
   return provenance;
 }
 
-export async function runDemo(o: DemoOptions): Promise<{ files: string[]; summary: Record<string, unknown> }> {
-  const display = new Display(o.json);
+export async function runDemo(o: DemoOptions, reporter: Reporter): Promise<{ files: string[]; summary: Record<string, unknown> }> {
   const started = Date.now();
   const provenance = verifyCheckpoint();
   const seeds = Array.from({ length: o.seeds }, (_, i) => i);
   const testPerClass = o.quick ? 200 : 400;
   const valPerClass = o.quick ? 50 : 100;
-  display.event({ type: 'start', quick: o.quick, seeds: o.seeds, labelsPerClass: o.labelsPerClass, epochs: o.epochs, threads: torch.getNumThreads(), libtorch: loadReport.libtorch.version });
-  display.line(`finetorch demo: ${STRATEGIES.length} strategies x ${o.seeds} seed(s), ${o.labelsPerClass * 5} labelled images, ${o.epochs} epochs, ${torch.getNumThreads()} threads`);
-  display.line(`pretrained: narrow ResNet-18 on Fashion-MNIST classes 0-4 (${(provenance.test.accuracy * 100).toFixed(1)}% on their test images)`);
+  reporter.emit({ type: 'start', command: 'demo', out: o.out, quick: o.quick, seeds: o.seeds, labelsPerClass: o.labelsPerClass, epochs: o.epochs, threads: torch.getNumThreads(), libtorch: loadReport.libtorch.version });
+  reporter.message(`finetorch demo: ${STRATEGIES.length} strategies x ${o.seeds} seed(s), ${o.labelsPerClass * 5} labelled images, ${o.epochs} epochs, ${torch.getNumThreads()} threads`);
+  reporter.message(`pretrained: narrow ResNet-18 on Fashion-MNIST classes 0-4 (${(provenance.test.accuracy * 100).toFixed(1)}% on their test images)`);
 
   // Task 1: classes 5-9 (Sandal, Shirt, Sneaker, Bag, Ankle boot); the test
   // images are the same for every seed, the labelled ones are redrawn.
@@ -201,10 +177,10 @@ export async function runDemo(o: DemoOptions): Promise<{ files: string[]; summar
     const train = subset('train', classes, classes.map(() => o.labelsPerClass), 1000 + seed, taken);
     const val = subset('train', classes, classes.map(() => valPerClass), 2000 + seed, taken);
     for (const s of STRATEGIES) {
-      const r = await run(s, { train, val, test }, { epochs: o.epochs, seed, display, label: s.name });
+      const r = await run(s, { train, val, test }, { epochs: o.epochs, seed, reporter, label: s.name });
       (perStrategy.get(s.name) ?? perStrategy.set(s.name, []).get(s.name)!).push(r);
-      display.event({ type: 'result', task: 'classes 5-9', run: s.name, seed, accuracy: r.test.accuracy, f1Macro: r.test.f1Macro, rocAuc: r.test.rocAuc, seconds: r.seconds });
-      display.line(`${s.name.padEnd(26)} seed ${seed}: accuracy ${(r.test.accuracy * 100).toFixed(1)}%, macro-F1 ${r.test.f1Macro.toFixed(3)}, AUC ${r.test.rocAuc?.toFixed(3)} (${r.seconds.toFixed(1)} s)`);
+      if (reporter.json) reporter.emit({ type: 'result', task: 'classes 5-9', run: s.name, seed, accuracy: r.test.accuracy, f1Macro: r.test.f1Macro, rocAuc: r.test.rocAuc, seconds: r.seconds });
+      else reporter.message(`${s.name.padEnd(26)} seed ${seed}: accuracy ${(r.test.accuracy * 100).toFixed(1)}%, macro-F1 ${r.test.f1Macro.toFixed(3)}, AUC ${r.test.rocAuc?.toFixed(3)} (${r.seconds.toFixed(1)} s)`);
     }
     for (const t of [train, val]) { t.x.dispose(); t.y.dispose(); }
   }
@@ -222,11 +198,11 @@ export async function runDemo(o: DemoOptions): Promise<{ files: string[]; summar
     const train = subset('train', [0, 6], [400, 20], 3000 + seed, taken);
     const val = subset('train', [0, 6], [valPerClass, valPerClass], 4000 + seed, taken);
     for (const [name, loss] of Object.entries(lossFns)) {
-      const r = await run(binStrategy, { train, val, test: binTest }, { epochs: o.epochs, seed, loss, display, label: `1:20 ${name.split(' ')[0]}` });
+      const r = await run(binStrategy, { train, val, test: binTest }, { epochs: o.epochs, seed, loss, reporter, label: `1:20 ${name.split(' ')[0]}` });
       (binary.get(name) ?? binary.set(name, []).get(name)!).push(r);
       const [[, fp], [fn, tp]] = r.test.confusionMatrix;
-      display.event({ type: 'result', task: 'imbalanced 1:20', run: name, seed, accuracy: r.test.accuracy, f1Macro: r.test.f1Macro, rocAuc: r.test.rocAuc, minorityRecall: tp / (tp + fn), falsePositives: fp, seconds: r.seconds });
-      display.line(`1:20 ${name.padEnd(32)} seed ${seed}: macro-F1 ${r.test.f1Macro.toFixed(3)}, minority recall ${(tp / (tp + fn)).toFixed(3)} (${r.seconds.toFixed(1)} s)`);
+      if (reporter.json) reporter.emit({ type: 'result', task: 'imbalanced 1:20', run: name, seed, accuracy: r.test.accuracy, f1Macro: r.test.f1Macro, rocAuc: r.test.rocAuc, minorityRecall: tp / (tp + fn), falsePositives: fp, seconds: r.seconds });
+      else reporter.message(`1:20 ${name.padEnd(32)} seed ${seed}: macro-F1 ${r.test.f1Macro.toFixed(3)}, minority recall ${(tp / (tp + fn)).toFixed(3)} (${r.seconds.toFixed(1)} s)`);
     }
     for (const t of [train, val]) { t.x.dispose(); t.y.dispose(); }
   }
@@ -290,10 +266,11 @@ export async function runDemo(o: DemoOptions): Promise<{ files: string[]; summar
     tables: [strategyTable, binaryTable],
     svg, json: summary,
   });
-  display.event({ type: 'done', seconds, report: o.out, files, fineTunedBeatsScratch: best.accuracy > scratch, best, scratchAccuracy: scratch, focalMacroF1: focalF1, crossEntropyMacroF1: ceF1 });
-  if (!o.json) {
-    process.stdout.write(`\n${strategyTable.title}\n${textTable(strategyTable)}\n\n${binaryTable.title}\n${textTable(binaryTable)}\n\n${verdict.join('\n')}\nreport: ${o.out} (results.md, results.json, curves.png) in ${seconds.toFixed(0)} s\n`);
-  }
+  reporter.table(strategyTable.title, strategyTable.rows, { columns: strategyTable.columns });
+  reporter.table(binaryTable.title, binaryTable.rows, { columns: binaryTable.columns });
+  for (const v of verdict) reporter.message(v);
+  reporter.message(`report: ${o.out} (results.md, results.json, curves.png) in ${seconds.toFixed(0)} s`);
+  reporter.emit({ type: 'end', status: 'ok', exitCode: 0, seconds, report: o.out, files, fineTunedBeatsScratch: best.accuracy > scratch, best, scratchAccuracy: scratch, focalMacroF1: focalF1, crossEntropyMacroF1: ceF1 });
   return { files, summary };
 }
 
@@ -307,11 +284,15 @@ export async function demoCommand(argv: string[]): Promise<number> {
     process.stderr.write((msg ? `finetorch demo: ${msg}\n` : '') + USAGE);
     return msg ? 2 : 0;
   }
+  const reporter = createReporter({ json: options.json || undefined, command: 'demo' });
   try {
-    await runDemo(options);
+    await runDemo(options, reporter);
     return 0;
   } catch (err) {
-    process.stderr.write(`finetorch demo: ${(err as Error).message}\n`);
+    reporter.error((err as Error).message, 'runtime', 1);
+    reporter.emit({ type: 'end', status: 'error', exitCode: 1 });
     return 1;
+  } finally {
+    reporter.close();
   }
 }
