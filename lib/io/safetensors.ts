@@ -23,6 +23,29 @@ export function looksLikeSafetensors(head: Buffer, fileSize: number): boolean {
   return n > 1 && 8 + n <= fileSize && head[8] === 0x7b; // '{'
 }
 
+/** Only the header's __metadata__ (no tensor data is read). */
+export function readSafetensorsMetadata(path: string): Record<string, string> {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const lenBuf = Buffer.alloc(8);
+    if (readSync(fd, lenBuf, 0, 8, 0) !== 8) throw new Error(`${path}: too short for a safetensors file`);
+    const n = Number(lenBuf.readBigUInt64LE(0));
+    if (n <= 0 || n > 100 * 2 ** 20 || 8 + n > size) throw new Error(`${path}: invalid safetensors header length ${n} (file is ${size} bytes; truncated or not safetensors?)`);
+    const json = Buffer.alloc(n);
+    readSync(fd, json, 0, n, 8);
+    let header: Record<string, unknown>;
+    try {
+      header = JSON.parse(json.toString('utf8'));
+    } catch (err) {
+      throw new Error(`${path}: the safetensors header is not valid JSON: ${(err as Error).message}`);
+    }
+    return (header.__metadata__ as Record<string, string>) ?? {};
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function readSafetensors(path: string): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
   const fd = openSync(path, 'r');
   let header: Record<string, unknown>;

@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load as loadStateDict, save as saveStateDict, detectFormat } from '../io/index.js';
-import { readSafetensors } from '../io/safetensors.js';
+import { readSafetensorsMetadata } from '../io/safetensors.js';
 import type { StateDict } from '../nn/module.js';
 import { Architecture } from './architecture.js';
 import * as vision from './vision.js';
@@ -74,8 +74,7 @@ const META_OPTIONS = 'finetorch.options';
 /** The architecture a checkpoint written by models.save declares, if any. */
 export function savedArchitecture(path: string): { arch: ArchitectureName; options: Record<string, unknown> } | null {
   if (detectFormat(path) !== 'safetensors') return null;
-  const { tensors, metadata } = readSafetensors(path);
-  tensors.forEach((t) => t.dispose());
+  const metadata = readSafetensorsMetadata(path);
   if (!metadata[META_ARCH]) return null;
   let options: Record<string, unknown> = {};
   try {
@@ -95,11 +94,13 @@ export function save(model: Architecture, path: string): void {
 }
 
 export function load(path: string, options: LoadOptions = {}): Architecture {
-  if (!options.arch) {
-    const saved = savedArchitecture(path);
-    if (!saved) throw new TypeError(`models.load(${path}): give {arch} (the checkpoint does not name its architecture)`);
+  const saved = existsSync(path) ? savedArchitecture(path) : null;
+  if (!options.arch && !saved) throw new TypeError(`models.load(${path}): give {arch} (the checkpoint does not name its architecture)`);
+  if (saved && (!options.arch || options.arch === saved.arch)) {
     const { numClasses: _n, ...archOptions } = saved.options;
-    options = { ...archOptions, ...options, arch: saved.arch };
+    // options the caller leaves undefined keep the saved ones
+    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+    options = { ...archOptions, ...given, arch: saved.arch };
   }
   const arch = options.arch!;
   const what = `models.load(${path}, ${arch})`;

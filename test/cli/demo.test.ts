@@ -32,6 +32,11 @@ describe('the demo checkpoint', () => {
     expect(model.archOptions()).toMatchObject({ width: 16, inChannels: 1, smallStem: true, numClasses: 5 });
     expect(model.blocks().map((b) => b.name)).toEqual(['stem', 'layer1', 'layer2', 'layer3', 'layer4', 'head']);
     model.dispose();
+    // naming the same arch (options left undefined) keeps the saved options; another arch is an error listing the misfits
+    const named = models.load(checkpoint, { arch: 'resnet18', width: undefined, numClasses: 3 });
+    expect(named.archOptions()).toMatchObject({ width: 16, inChannels: 1, smallStem: true, numClasses: 3 });
+    named.dispose();
+    expect(() => models.load(checkpoint, { arch: 'resnet34' })).toThrow(/does not fit/);
   });
 
   it("gives PyTorch's logits, and PyTorch measures the accuracy its provenance claims", async () => {
