@@ -23,24 +23,27 @@ export function looksLikeSafetensors(head: Buffer, fileSize: number): boolean {
   return n > 1 && 8 + n <= fileSize && head[8] === 0x7b; // '{'
 }
 
+/** The JSON header of an open safetensors file, and where its data starts. */
+function readHeader(fd: number, path: string): { header: Record<string, unknown>; dataStart: number; size: number } {
+  const size = fstatSync(fd).size;
+  const lenBuf = Buffer.alloc(8);
+  if (readSync(fd, lenBuf, 0, 8, 0) !== 8) throw new Error(`${path}: too short for a safetensors file`);
+  const n = Number(lenBuf.readBigUInt64LE(0));
+  if (n <= 0 || n > 100 * 2 ** 20 || 8 + n > size) throw new Error(`${path}: invalid safetensors header length ${n} (file is ${size} bytes; truncated or not safetensors?)`);
+  const json = Buffer.alloc(n);
+  readSync(fd, json, 0, n, 8);
+  try {
+    return { header: JSON.parse(json.toString('utf8')), dataStart: 8 + n, size };
+  } catch (err) {
+    throw new Error(`${path}: the safetensors header is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
 /** Only the header's __metadata__ (no tensor data is read). */
 export function readSafetensorsMetadata(path: string): Record<string, string> {
   const fd = openSync(path, 'r');
   try {
-    const size = fstatSync(fd).size;
-    const lenBuf = Buffer.alloc(8);
-    if (readSync(fd, lenBuf, 0, 8, 0) !== 8) throw new Error(`${path}: too short for a safetensors file`);
-    const n = Number(lenBuf.readBigUInt64LE(0));
-    if (n <= 0 || n > 100 * 2 ** 20 || 8 + n > size) throw new Error(`${path}: invalid safetensors header length ${n} (file is ${size} bytes; truncated or not safetensors?)`);
-    const json = Buffer.alloc(n);
-    readSync(fd, json, 0, n, 8);
-    let header: Record<string, unknown>;
-    try {
-      header = JSON.parse(json.toString('utf8'));
-    } catch (err) {
-      throw new Error(`${path}: the safetensors header is not valid JSON: ${(err as Error).message}`);
-    }
-    return (header.__metadata__ as Record<string, string>) ?? {};
+    return (readHeader(fd, path).header.__metadata__ as Record<string, string>) ?? {};
   } finally {
     closeSync(fd);
   }
@@ -51,19 +54,8 @@ export function readSafetensors(path: string): { tensors: Map<string, Tensor>; m
   let header: Record<string, unknown>;
   let dataStart: number;
   try {
-    const size = fstatSync(fd).size;
-    const lenBuf = Buffer.alloc(8);
-    if (readSync(fd, lenBuf, 0, 8, 0) !== 8) throw new Error(`${path}: too short for a safetensors file`);
-    const n = Number(lenBuf.readBigUInt64LE(0));
-    if (n <= 0 || n > 100 * 2 ** 20 || 8 + n > size) throw new Error(`${path}: invalid safetensors header length ${n} (file is ${size} bytes; truncated or not safetensors?)`);
-    const json = Buffer.alloc(n);
-    readSync(fd, json, 0, n, 8);
-    try {
-      header = JSON.parse(json.toString('utf8'));
-    } catch (err) {
-      throw new Error(`${path}: the safetensors header is not valid JSON: ${(err as Error).message}`);
-    }
-    dataStart = 8 + n;
+    let size: number;
+    ({ header, dataStart, size } = readHeader(fd, path));
     const dataSize = size - dataStart;
     for (const [name, e] of Object.entries(header)) {
       if (name === '__metadata__') continue;
