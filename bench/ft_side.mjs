@@ -209,4 +209,5 @@ if (!tasks[task]) {
   process.exit(2);
 }
 const result = await tasks[task]();
-console.log(JSON.stringify({ ...result, side: 'finetorch' }));
+const cpu = process.cpuUsage();
+console.log(JSON.stringify({ ...result, side: 'finetorch', cpuSeconds: (cpu.user + cpu.system) / 1e6 }));

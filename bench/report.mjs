@@ -53,12 +53,15 @@ export function writeReport(r, path) {
   const S = r.sections;
   const v = r.versions;
   const L = [];
-  const label = r.machineState === 'quiet' ? 'a quiet machine' : r.machineState === 'noisy' ? 'a busy machine (other jobs were running: the figures are noisy)' : 'a machine whose load was not labelled';
+  const label = r.machineState === 'quiet' ? 'a quiet machine' : r.machineState === 'noisy' ? 'a **busy machine** (other jobs were running: the figures are noisy)' : 'a machine whose load was not labelled';
+  const n = r.noise;
+  const noise = n && n.runs ? ` Other processes used a median ${pct(n.foreignCpuShareMedian)} and at most ${pct(n.foreignCpuShareMax)} of the machine's CPU during the ${n.runs} measured processes` +
+    ` (${n.runsOver10Percent} of them over 10%; from /proc/stat minus each run's own CPU time).` : '';
   L.push('# Benchmarks: finetorch vs PyTorch on the same libtorch', '');
   L.push(`These figures come from a **${r.mode}** run of \`npm run bench${r.mode === 'quick' ? ' -- --quick' : ''}\` on ${label}, ` +
     `started ${r.startedAt}, ${f(r.totalSeconds / 60, 1)} minutes in all; load average before ${r.machine.loadAverageBefore.map((x) => f(x, 2)).join(' / ')}, ` +
     `after ${r.machine.loadAverageAfter?.map((x) => f(x, 2)).join(' / ')} (1/5/15 min).` +
-    (r.mode === 'quick' ? ' A quick run uses few steps and rounds: its figures are indicative only.' : ''), '');
+    noise + (r.mode === 'quick' ? ' A quick run uses few steps and rounds: its figures are indicative only.' : ''), '');
   L.push('Both sides run the same models, sizes, optimizer (AdamW, two parameter groups: backbone at 1e-4, head at 1e-3, weight decay 0.01) and loss (cross-entropy) ' +
     'on the same libtorch build. Every measurement is its own process; the finetorch and PyTorch runs of a pair alternate (A B A B) ' +
     `for several rounds, and the tables give the medians and the ratio **finetorch / PyTorch** of the medians, with the range of the per-round ratios.`, '');

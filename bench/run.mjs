@@ -4,8 +4,11 @@
 //   npm run bench -- --quick      development run (under 4 minutes; figures are indicative only)
 //   node bench/run.mjs --only train,latency [--quick]   a subset; written to bench/.cache/only.json
 //   node bench/run.mjs --report   rewrite BENCHMARKS.md from bench/results/latest.json
-//   --quiet-machine / --noisy-machine   how the figures in BENCHMARKS.md are labelled (default: asks
-//                                 nothing, records the load average before and after the run)
+//   --wait-idle[=SECONDS]         before each process, wait (at most SECONDS, default 60) until the CPUs
+//                                 are 90% idle: for a machine shared with other jobs
+//   --quiet-machine / --noisy-machine   force the label of the figures in BENCHMARKS.md; by default it
+//                                 is derived from the CPU time other processes used during each run
+//                                 (/proc/stat minus the run's own CPU time): quiet when under 10% in every run
 //
 // Every measurement runs in its own process: bench/ft_side.mjs (finetorch, Node) and
 // bench/torch_side.py (Debian's /usr/bin/python3 with python3-torch, the same libtorch
@@ -79,8 +82,37 @@ const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)}s`;
 const log = (msg) => process.stderr.write(`[bench ${elapsed()}] ${msg}\n`);
 
-/** Runs one side of one task in a fresh process; resolves to its JSON result. */
-function runSide(side, task, opts, { timeoutS = 900 } = {}) {
+// CPU time of the whole machine, from /proc/stat (USER_HZ ticks): busy and total.
+function cpuTicks() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  const idle = f[3] + f[4];
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+const TICK = 100; // USER_HZ
+
+/** Waits (up to maxS seconds) until the CPUs were at least 90% idle over half a second. */
+async function waitIdle(maxS) {
+  const t0 = Date.now();
+  while (Date.now() - t0 < maxS * 1000) {
+    const a = cpuTicks();
+    await new Promise((r) => setTimeout(r, 500));
+    const b = cpuTicks();
+    if ((b.busy - a.busy) / Math.max(1, b.total - a.total) <= 0.1) return (Date.now() - t0) / 1000;
+  }
+  return (Date.now() - t0) / 1000;
+}
+const waitArg = argv.find((a) => a.startsWith('--wait-idle'));
+const WAIT_IDLE = waitArg ? (waitArg.includes('=') ? Number(waitArg.split('=')[1]) : 60) : 0;
+const waited = [];
+
+/**
+ * Runs one side of one task in a fresh process; resolves to its JSON result,
+ * with the share of the machine's CPU that other processes used meanwhile
+ * (foreignCpuShare: what made this run noisy).
+ */
+async function runSide(side, task, opts, { timeoutS = 900 } = {}) {
+  if (WAIT_IDLE > 0) waited.push(await waitIdle(WAIT_IDLE));
   const env = { ...cleanEnv };
   if (side === 'finetorch' && opts.threads) env.FINETORCH_NUM_THREADS = String(opts.threads);
   const [cmd, args] = side === 'finetorch'
@@ -88,6 +120,7 @@ function runSide(side, task, opts, { timeoutS = 900 } = {}) {
     : [PYTHON, [join(here, 'torch_side.py'), task, JSON.stringify(opts)]];
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
+    const before = cpuTicks();
     const child = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
@@ -96,16 +129,23 @@ function runSide(side, task, opts, { timeoutS = 900 } = {}) {
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutS * 1000);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      const after = cpuTicks();
       const line = out.trim().split('\n').pop();
       if (code !== 0) return reject(new Error(`${side} ${task} failed (${signal ?? `exit ${code}`}):\n${err.trim().split('\n').slice(-15).join('\n')}`));
+      let res;
       try {
-        resolve({ ...JSON.parse(line), processSeconds: (Date.now() - t0) / 1000 });
+        res = JSON.parse(line);
       } catch {
-        reject(new Error(`${side} ${task}: no JSON result on stdout:\n${out.slice(-2000)}\n${err.slice(-2000)}`));
+        return reject(new Error(`${side} ${task}: no JSON result on stdout:\n${out.slice(-2000)}\n${err.slice(-2000)}`));
       }
+      const total = after.total - before.total;
+      const foreign = total > 0 && typeof res.cpuSeconds === 'number' ? Math.max(0, (after.busy - before.busy - res.cpuSeconds * TICK) / total) : null;
+      foreignShares.push(foreign);
+      resolve({ ...res, processSeconds: (Date.now() - t0) / 1000, foreignCpuShare: foreign });
     });
   });
 }
+const foreignShares = [];
 
 // ---- statistics ----
 
@@ -128,7 +168,7 @@ async function interleave(pairs, n) {
         const spec = p[side];
         const res = await runSide(side, spec.task, spec.opts);
         runs[i][side].push(res);
-        log(`${p.key} round ${r + 1}/${n} ${side}: ${p.metric(res).toFixed(2)} ${p.unit} (${res.threads} threads, ${res.processSeconds.toFixed(1)}s)`);
+        log(`${p.key} round ${r + 1}/${n} ${side}: ${p.metric(res).toFixed(2)} ${p.unit} (${res.threads} threads, ${res.processSeconds.toFixed(1)}s, other processes ${(100 * (res.foreignCpuShare ?? 0)).toFixed(0)}% CPU)`);
       }
     }
   }
@@ -211,6 +251,15 @@ async function main() {
     results.finishedAt = new Date().toISOString();
     results.totalSeconds = (Date.now() - started) / 1000;
     results.machine.loadAverageAfter = loadavg();
+    const shares = foreignShares.filter((x) => x !== null);
+    results.noise = {
+      // share of the machine's CPU used by other processes during each measured process
+      foreignCpuShareMedian: median(shares), foreignCpuShareMax: shares.length ? Math.max(...shares) : null,
+      runsOver10Percent: shares.filter((x) => x > 0.1).length, runs: shares.length,
+      waitedForIdleSeconds: waited.reduce((a, b) => a + b, 0),
+    };
+    if (results.machineState === 'unlabelled' && shares.length)
+      results.machineState = results.noise.foreignCpuShareMax < 0.1 ? 'quiet' : 'noisy';
     const file = only ? join(cache, 'only.json') : join(here, 'results', 'latest.json');
     writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
     return file;

@@ -313,4 +313,6 @@ if __name__ == '__main__':
         sys.exit(f'unknown task {task}; one of {", ".join(TASKS)}')
     result = TASKS[task](opts)
     result['side'] = 'pytorch'
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    result['cpuSeconds'] = sum(u.ru_utime + u.ru_stime for u in usage)  # with DataLoader workers
     print(json.dumps(result), flush=True)
