@@ -144,6 +144,7 @@ async function run(s: Strategy, task: { train: Subset; val: Subset; test: Subset
   return { test, seconds: (Date.now() - started) / 1000, epochs: o.epochs, trainableParameters, valAccuracy, trainLoss };
 }
 
+const lrText = (lr: number) => lr.toExponential().replace(/\.0+e/, 'e');
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const sd = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 const fmt = (xs: number[], digits: number, scale = 1) => (xs.length > 1 ? `${(mean(xs) * scale).toFixed(digits)} ± ${(sd(xs) * scale).toFixed(digits)}` : (xs[0] * scale).toFixed(digits));
@@ -219,7 +220,7 @@ export async function runDemo(o: DemoOptions, reporter: Reporter): Promise<{ fil
         'AUC-ROC': fmt(rs.map((r) => r.test.rocAuc ?? NaN), 3), epochs: o.epochs, 'wall time s': fmt(rs.map((r) => r.seconds), 1),
       };
     }),
-    notes: STRATEGIES.map((s) => `${s.name}: ${s.pretrained ? 'pretrained' : 'random init'}, ${s.freezeBlocks ? `first ${s.freezeBlocks} of 6 blocks frozen` : 'all blocks trained'}, AdamW ${s.lr !== undefined ? `lr ${s.lr}` : `lr ${s.bottomLr} (stem) .. ${s.topLr} (head)`}, ${s.warmup ? 'one epoch warmup, ' : ''}cosine decay`),
+    notes: STRATEGIES.map((s) => `${s.name}: ${s.pretrained ? 'pretrained' : 'random init'}, ${s.freezeBlocks ? `first ${s.freezeBlocks} of 6 blocks frozen` : 'all blocks trained'}, AdamW ${s.lr !== undefined ? `lr ${lrText(s.lr)}` : `lr ${lrText(s.bottomLr!)} (stem) .. ${lrText(s.topLr!)} (head)`}, ${s.warmup ? 'one epoch warmup, ' : ''}cosine decay`),
   };
   const binaryTable: Table = {
     title: 'Imbalanced binary 1:20: Shirt (20) vs T-shirt/top (400), tested on 500 + 500',
@@ -230,7 +231,7 @@ export async function runDemo(o: DemoOptions, reporter: Reporter): Promise<{ fil
       'minority recall': fmt(rs.map((r) => { const [, [fn, tp]] = r.test.confusionMatrix; return tp / (tp + fn); }), 3),
       epochs: o.epochs, 'wall time s': fmt(rs.map((r) => r.seconds), 1),
     })),
-    notes: [`both: the pretrained model, head swapped, first ${binStrategy.freezeBlocks} blocks frozen, AdamW lr ${binStrategy.lr}, cosine decay; focal loss alpha weights the minority class 0.75`],
+    notes: [`both: the pretrained model, head swapped, first ${binStrategy.freezeBlocks} blocks frozen, AdamW lr ${lrText(binStrategy.lr!)}, cosine decay; focal loss alpha weights the minority class 0.75`],
   };
   const scratch = mean(perStrategy.get('from scratch')!.map((r) => r.test.accuracy));
   const fineTuned = STRATEGIES.filter((s) => s.pretrained).map((s) => ({ name: s.name, accuracy: mean(perStrategy.get(s.name)!.map((r) => r.test.accuracy)) }));
