@@ -1,14 +1,92 @@
 // Work off the main thread: forward, backward, optimizer step and a whole
-// training step run on libuv's thread pool and settle a Promise, so a training
-// loop never blocks the event loop. JS values are touched only on the main
-// thread (constructor, OnOK, OnError); the worker sees libtorch objects only.
+// training step run off the event loop and settle a Promise, so a training
+// loop never blocks it. JS values are touched only on the main thread
+// (constructor, OnOK, OnError); the worker sees libtorch objects only.
+//
+// All of that work runs on one thread, the "torch thread"; the libuv worker
+// that napi's AsyncWorker runs on only hands the task over and waits. Why:
+// OpenMP (libgomp, under libtorch's intra-op parallelism) keeps a team of
+// threads per thread that starts parallel regions. With tasks spread over
+// libuv's 4 workers, a process had up to 5 teams on 2 cores; libgomp then
+// counts more threads than CPUs and cuts its spin-wait to ~100 iterations,
+// so a team's workers fall asleep between the thousands of short parallel
+// regions of a forward and every region waits for a futex wake-up. Each
+// worker also kept its own cold oneDNN caches. One thread, like Python's
+// single interpreter thread, gives the same threading as PyTorch: ResNet-18
+// batch-1 inference at 2 threads went from 30-35 ms to the 24 ms of a forward
+// on the main thread (and of PyTorch). Tasks from different modules now run
+// one after another instead of side by side; with intra-op parallelism using
+// every core, running them side by side only oversubscribed the cores.
 #include "common.h"
 #include <ATen/Parallel.h>
 #include <ATen/ThreadLocalState.h>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <functional>
+#include <future>
+#include <thread>
 
 namespace ft {
+
+extern std::atomic<int> threadSettingGeneration;  // device.cc
+
 namespace {
+
+// OpenMP's thread count is per thread: the torch thread must apply the count
+// set on the main thread. at::init_num_threads() does that, but it also
+// recreates libtorch's pthreadpool and clears this thread's oneDNN (ideep)
+// computation cache, so calling it before every task rebuilt every
+// convolution's primitives each time (ResNet-18 batch-1 inference ran 2x
+// slower at 2 threads). Apply it only when the count changed since the last task.
+void applyThreadSettings() {
+  thread_local int applied = -1;
+  int current = threadSettingGeneration.load();
+  if (applied != current) {
+    at::init_num_threads();
+    applied = current;
+  }
+}
+
+// The one thread that runs every async task, in submission order. Created on
+// first use and never joined (it waits on its queue when idle; process exit
+// ends it), so it works across Node worker threads and at shutdown.
+class TorchThread {
+ public:
+  static TorchThread& get() {
+    static TorchThread* t = new TorchThread();
+    return *t;
+  }
+  // Runs fn on the torch thread; blocks the caller until it has run.
+  void run(std::function<void()> fn) {
+    std::packaged_task<void()> task(std::move(fn));
+    std::future<void> done = task.get_future();
+    {
+      std::lock_guard<std::mutex> g(mutex_);
+      queue_.push_back(std::move(task));
+    }
+    ready_.notify_one();
+    done.get();
+  }
+
+ private:
+  TorchThread() { std::thread([this] { loop(); }).detach(); }
+  void loop() {
+    for (;;) {
+      std::packaged_task<void()> task;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        ready_.wait(lock, [this] { return !queue_.empty(); });
+        task = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      task();
+    }
+  }
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::packaged_task<void()>> queue_;
+};
 
 class TensorWork : public Napi::AsyncWorker {
  public:
@@ -19,18 +97,24 @@ class TensorWork : public Napi::AsyncWorker {
 
  protected:
   void Execute() override {
-    try {
-      // Grad mode and other thread-local settings of the caller apply here too.
-      at::ThreadLocalStateGuard tls(state_);
-      at::init_num_threads();
-      results_ = fn_();
-    } catch (const c10::Error& e) {
-      SetError(e.what_without_backtrace());
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    } catch (...) {
-      SetError("finetorch: unknown native error");
-    }
+    std::string error;
+    bool failed = true;  // until fn_ returns
+    TorchThread::get().run([this, &error, &failed] {
+      try {
+        // Grad mode and other thread-local settings of the caller apply here too.
+        at::ThreadLocalStateGuard tls(state_);
+        applyThreadSettings();
+        results_ = fn_();
+        failed = false;
+      } catch (const c10::Error& e) {
+        error = e.what_without_backtrace();
+      } catch (const std::exception& e) {
+        error = e.what();
+      } catch (...) {
+        error = "finetorch: unknown native error";
+      }
+    });
+    if (failed) SetError(error.empty() ? "finetorch: native error without a message" : error);
   }
   void OnOK() override { deferred_.Resolve(wrapList(Env(), results_)); }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }

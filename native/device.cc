@@ -1,5 +1,6 @@
 // Devices and threads: CUDA discovery, intra-op threads, build information.
 #include "common.h"
+#include <atomic>
 #include <ATen/Parallel.h>
 #if FT_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -36,10 +37,15 @@ FT_ENTRY(CudaMemory) {
   return out;
 }
 
+// Bumped by every setNumThreads: worker threads apply the new intra-op count
+// before their next task (async.cc; OpenMP's thread count is per thread).
+std::atomic<int> threadSettingGeneration{0};
+
 FT_ENTRY(SetNumThreads) {
   int64_t n = toInt(info[0], "threads");
   if (n < 1 || n > 4096) throw ArgError("setNumThreads: threads must be between 1 and 4096");
   at::set_num_threads(static_cast<int>(n));
+  threadSettingGeneration.fetch_add(1);
   return info.Env().Undefined();
 }
 
