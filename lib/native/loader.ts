@@ -189,7 +189,27 @@ function load(): { binding: NativeBinding; report: LoadReport } {
   );
 }
 
-const loaded = load();
+// OpenMP's spin-wait (libgomp, read once when libtorch loads it). By default
+// an idle team worker spins ~3 ms (300,000 rounds) before sleeping: right
+// for a machine that runs nothing else, but the spinning steals the cores
+// that sharp's decoders, the event loop and other processes need (a PNG
+// epoch ran 132 images/s; ResNet-18 training at 2 threads collapsed from
+// 180 to ~25 images/s next to one busy process, as PyTorch's does). Spinning
+// 10,000 rounds keeps the quiet-machine speed (176-181 images/s), gives the
+// epoch 146 and the busy case ~32; ACTIVE raises libgomp's spin when it has
+// more threads than cores (the main thread also ran a parallel op) from 100
+// to 1,000 rounds. Measured in bench/ (BENCHMARKS.md). The variables are only
+// set for the load and removed after, so child processes do not inherit
+// them; setting either yourself keeps libgomp's own defaults and yours.
+const OMP_TUNING = { OMP_WAIT_POLICY: 'ACTIVE', GOMP_SPINCOUNT: '10000' };
+const ompByUser = Object.keys(OMP_TUNING).some((k) => process.env[k] !== undefined);
+if (!ompByUser) Object.assign(process.env, OMP_TUNING);
+let loaded: ReturnType<typeof load>;
+try {
+  loaded = load();
+} finally {
+  if (!ompByUser) for (const k of Object.keys(OMP_TUNING)) delete process.env[k];
+}
 export const native: NativeBinding = loaded.binding;
 export const loadReport: LoadReport = loaded.report;
 
