@@ -22,6 +22,7 @@
 #include <ATen/ThreadLocalState.h>
 #include <atomic>
 #include <condition_variable>
+#include <dlfcn.h>
 #include <deque>
 #include <functional>
 #include <future>
@@ -126,7 +127,29 @@ class TensorWork : public Napi::AsyncWorker {
   std::vector<torch::Tensor> results_;
 };
 
+// A parallel op run synchronously on the main thread gives the main thread an
+// OpenMP team of its own, and libgomp keeps it for good: from then on it
+// counts more threads than cores and every team, the torch thread's too,
+// spins only briefly before sleeping between parallel regions (ResNet-18
+// training at 2 threads: 125 instead of 150-160 images/s after a single
+// torch.randn([1000, 1000]).add(1) on the main thread). So before handing
+// work to the torch thread, the main thread gives its idle team back
+// (omp_pause_resource_all frees the calling thread's team only; a no-op when
+// it has none). Looked up at run time: a libtorch with another OpenMP runtime
+// simply skips it.
+void releaseMainThreadTeam() {
+  using PauseAll = int (*)(int);
+  static PauseAll pauseAll = [] {
+    void* gomp = dlopen("libgomp.so.1", RTLD_LAZY | RTLD_NOLOAD);
+    void* f = gomp ? dlsym(gomp, "omp_pause_resource_all") : nullptr;
+    return reinterpret_cast<PauseAll>(f);
+  }();
+  constexpr int kPauseSoft = 1;  // omp_pause_soft
+  if (pauseAll) pauseAll(kPauseSoft);
+}
+
 Napi::Value queue(Napi::Env env, TensorWork::Fn fn) {
+  releaseMainThreadTeam();
   auto* work = new TensorWork(env, std::move(fn));
   Napi::Promise p = work->promise();
   work->Queue();  // the worker deletes itself when done
