@@ -13,7 +13,7 @@ const [task, json] = process.argv.slice(2);
 const o = JSON.parse(json ?? '{}');
 
 function statusKb(field) {
-  const m = readFileSync('/proc/self/status', 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
+  const m = readFileSync('/proc/self/status', 'utf8').match(new RegExp(`^${field}:\\s+(\\d+)`, 'm'));
   return m ? Number(m[1]) : null;
 }
 const rssMB = () => statusKb('VmRSS') / 1024;
@@ -59,6 +59,7 @@ const tasks = {
     const optimizer = twoGroups(model);
     const x = torch.randn([o.batch, 3, o.size, o.size]);
     const y = torch.randint(0, 10, [o.batch]);
+    if (o.mainThreadOp) torch.tidy(() => torch.randn([1000, 1000]).add(1).sum().item()); // a parallel op on the main thread
     for (let i = 0; i < o.warmup; i++) await step(model, optimizer, x, y);
     const times = [];
     const t0 = performance.now();
@@ -100,6 +101,7 @@ const tasks = {
     ];
     const dataset = new data.ImageDataset(folder.samples, { channels: 3, transforms });
     const loader = new data.DataLoader(dataset, { batchSize: o.batch, shuffle: true, seed: 1, prefetch: o.prefetch });
+    if (o.mainThreadOp) torch.tidy(() => torch.randn([1000, 1000]).add(1).sum().item()); // a parallel op on the main thread
     const t0 = performance.now();
     const result = await fit({ model, optimizer, train: loader, epochs: 1, seed: 1 });
     const seconds = (performance.now() - t0) / 1000;
@@ -160,7 +162,10 @@ const tasks = {
     };
   },
 
-  /** Batch-1 inference latency (eval mode, no grad): forwardAsync (off the event loop) and forward (on it). */
+  /**
+   * Batch-1 inference latency (eval mode, no grad), per call, in ms: forwardAsync
+   * (off the event loop: what a server would call), or forward with call: 'sync'.
+   */
   async latency() {
     const n = threads();
     torch.manualSeed(0);
@@ -174,23 +179,16 @@ const tasks = {
       inputs = [torch.randn([1, 3, o.size, o.size])];
     }
     model.eval();
-    const measure = async (call) => {
-      for (let i = 0; i < o.warmup; i++) (await call()).dispose();
-      const times = [];
-      for (let i = 0; i < o.iters; i++) {
-        const t = performance.now();
-        const out = await call();
-        times.push(performance.now() - t);
-        out.dispose();
-      }
-      return times;
-    };
-    const asyncTimes = await measure(() => torch.noGrad(() => model.forwardAsync(...inputs)));
-    const syncTimes = await measure(async () => torch.noGrad(() => model.forward(...inputs)));
-    return {
-      threads: n, p50Ms: pct(asyncTimes, 50), p99Ms: pct(asyncTimes, 99), meanMs: asyncTimes.reduce((s, v) => s + v, 0) / asyncTimes.length,
-      sync: { p50Ms: pct(syncTimes, 50), p99Ms: pct(syncTimes, 99) },
-    };
+    const call = o.call === 'sync' ? async () => torch.noGrad(() => model.forward(...inputs)) : () => torch.noGrad(() => model.forwardAsync(...inputs));
+    for (let i = 0; i < o.warmup; i++) (await call()).dispose();
+    const times = [];
+    for (let i = 0; i < o.iters; i++) {
+      const t = performance.now();
+      const out = await call();
+      times.push(performance.now() - t);
+      out.dispose();
+    }
+    return { threads: n, call: o.call ?? 'async', p50Ms: pct(times, 50), p99Ms: pct(times, 99), meanMs: times.reduce((s, v) => s + v, 0) / times.length };
   },
 
   async versions() {
@@ -210,4 +208,4 @@ if (!tasks[task]) {
 }
 const result = await tasks[task]();
 const cpu = process.cpuUsage();
-console.log(JSON.stringify({ ...result, side: 'finetorch', cpuSeconds: (cpu.user + cpu.system) / 1e6 }));
+console.log(JSON.stringify({ ...result, side: 'finetorch', cpuSeconds: (cpu.user + cpu.system) / 1e6, osThreads: statusKb('Threads') }));

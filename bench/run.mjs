@@ -52,7 +52,7 @@ const PLAN = QUICK
       epoch: { images: 256, rounds: 2 },
       memory: { steps: 300, every: 25, warmupSteps: 100 },
       peak: { size: 112, batch: 16, steps: 2, rounds: 1 },
-      latency: { warmup: 3, iters: 20, threads: [2] },
+      latency: { warmup: 3, iters: 20, threads: [2], rounds: 2 },
     }
   : {
       rounds: 5,
@@ -61,7 +61,7 @@ const PLAN = QUICK
       epoch: { images: 2048, rounds: 3 },
       memory: { steps: 2000, every: 50, warmupSteps: 200 },
       peak: { size: 224, batch: 16, steps: 4, rounds: 3 },
-      latency: { warmup: 10, iters: 150, threads: [1, 2] },
+      latency: { warmup: 10, iters: 100, threads: [1, 2], rounds: 3 },
     };
 const rounds = Number(option('--rounds') ?? PLAN.rounds);
 
@@ -114,7 +114,12 @@ const waited = [];
 async function runSide(side, task, opts, { timeoutS = 900 } = {}) {
   if (WAIT_IDLE > 0) waited.push(await waitIdle(WAIT_IDLE));
   const env = { ...cleanEnv };
-  if (side === 'finetorch' && opts.threads) env.FINETORCH_NUM_THREADS = String(opts.threads);
+  if (opts.threads) {
+    if (side === 'finetorch') env.FINETORCH_NUM_THREADS = String(opts.threads);
+    // OpenBLAS (sgemm under both) runs its own threads, as many as cores, whatever
+    // set_num_threads says: pin it too, so "n threads" means n cores on both sides.
+    env.OPENBLAS_NUM_THREADS = String(opts.threads);
+  }
   const [cmd, args] = side === 'finetorch'
     ? [process.execPath, [join(here, 'ft_side.mjs'), task, JSON.stringify(opts)]]
     : [PYTHON, [join(here, 'torch_side.py'), task, JSON.stringify(opts)]];
@@ -352,14 +357,11 @@ async function main() {
         pairs.push({ key: `${key}-t${threads}-p50`, title: `${title}, ${threads} thread(s): p50`, unit: 'ms', better: 'lower', metric: (r) => r.p50Ms, finetorch: { task: 'latency', opts: o }, pytorch: { task: 'latency', opts: o } });
       }
     }
-    const res = await interleave(pairs, rounds);
+    const res = await interleave(pairs, Math.min(rounds, l.rounds));
     // p99 from the same runs
     S.latency = res.map((r) => ({
       ...r,
-      p99: {
-        finetorch: median(r.finetorch.runs.map((x) => x.p99Ms)), pytorch: median(r.pytorch.runs.map((x) => x.p99Ms)),
-        finetorchSyncP50: median(r.finetorch.runs.map((x) => x.sync.p50Ms)), finetorchSyncP99: median(r.finetorch.runs.map((x) => x.sync.p99Ms)),
-      },
+      p99: { finetorch: median(r.finetorch.runs.map((x) => x.p99Ms)), pytorch: median(r.pytorch.runs.map((x) => x.p99Ms)) },
     }));
     save();
   }
