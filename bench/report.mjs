@@ -49,19 +49,40 @@ function pairRow(p, digits = 1) {
   return `| ${p.title} | ${f(p.finetorch.median, digits)} | ${f(p.pytorch.median, digits)} | ${ratio(p.ratio)} | ${f(rr.min, 2)}-${f(rr.max, 2)} | ${p.finetorch.values.length}+${p.pytorch.values.length} |`;
 }
 
+/** The CPU share other processes used during each measured process (from the sections), and the label it earns. */
+export function noiseOf(r) {
+  const shares = [];
+  const walk = (o) => {
+    if (!o || typeof o !== 'object') return;
+    if (typeof o.foreignCpuShare === 'number') shares.push(o.foreignCpuShare);
+    for (const [k, v] of Object.entries(o)) if (k !== 'samples') walk(v);
+  };
+  walk(r.sections);
+  if (!shares.length) return null;
+  const sorted = [...shares].sort((a, b) => a - b);
+  const over = shares.filter((x) => x > 0.1).length;
+  const med = sorted[Math.floor(sorted.length / 2)];
+  const state = r.machineState !== 'unlabelled' && r.machineState ? r.machineState
+    : sorted.at(-1) < 0.1 ? 'quiet' : over <= 0.05 * shares.length && med < 0.05 ? 'mostly quiet' : 'noisy';
+  return { runs: shares.length, median: med, max: sorted.at(-1), over, state };
+}
+
 export function writeReport(r, path) {
   const S = r.sections;
   const v = r.versions;
   const L = [];
-  const label = r.machineState === 'quiet' ? 'a quiet machine' : r.machineState === 'noisy' ? 'a **busy machine** (other jobs were running: the figures are noisy)' : 'a machine whose load was not labelled';
-  const n = r.noise;
-  const noise = n && n.runs ? ` Other processes used a median ${pct(n.foreignCpuShareMedian)} and at most ${pct(n.foreignCpuShareMax)} of the machine's CPU during the ${n.runs} measured processes` +
-    ` (${n.runsOver10Percent} of them over 10%; from /proc/stat minus each run's own CPU time).` : '';
+  const n = noiseOf(r);
+  const state = n?.state ?? r.machineState;
+  const stateText = state === 'quiet' ? '**quiet during every measured process**' : state === 'mostly quiet' ? '**mostly quiet** (a few runs shared the CPU with other jobs)'
+    : state === 'noisy' ? '**busy** (other jobs were running: the figures are noisy)' : 'not labelled';
+  const cmd = `npm run bench${r.mode === 'quick' || r.waitIdle ? ' --' : ''}${r.mode === 'quick' ? ' --quick' : ''}${r.waitIdle ? ` --wait-idle=${r.waitIdle}` : ''}`;
   L.push('# Benchmarks: finetorch vs PyTorch on the same libtorch', '');
-  L.push(`These figures come from a **${r.mode}** run of \`npm run bench${r.mode === 'quick' ? ' -- --quick' : ''}\` on ${label}, ` +
-    `started ${r.startedAt}, ${f(r.totalSeconds / 60, 1)} minutes in all; load average before ${r.machine.loadAverageBefore.map((x) => f(x, 2)).join(' / ')}, ` +
-    `after ${r.machine.loadAverageAfter?.map((x) => f(x, 2)).join(' / ')} (1/5/15 min).` +
-    noise + (r.mode === 'quick' ? ' A quick run uses few steps and rounds: its figures are indicative only.' : ''), '');
+  L.push(`These figures come from a **${r.mode}** run (\`${cmd}\`) started ${r.startedAt}, ${f(r.totalSeconds / 60, 1)} minutes in all.` +
+    (r.mode === 'quick' ? ' A quick run uses few steps and rounds: its figures are indicative only.' : ''), '');
+  L.push(`Machine state: ${stateText}.` + (n ? ` Other processes used a median ${pct(n.median)} and at most ${pct(n.max)} of the machine's CPU during the ${n.runs} measured processes ` +
+    `(${n.over} over 10%; /proc/stat minus each run's own CPU time).` : '') +
+    (r.waitIdle ? ` Other jobs shared this machine, so before each process the suite waited until the CPUs were idle (${f(r.waitedForIdleSeconds, 0)} s in all).` : '') +
+    ` Load average before ${r.machine.loadAverageBefore.map((x) => f(x, 2)).join(' / ')}, after ${r.machine.loadAverageAfter?.map((x) => f(x, 2)).join(' / ')} (1/5/15 min).`, '');
   L.push('Both sides run the same models, sizes, optimizer (AdamW, two parameter groups: backbone at 1e-4, head at 1e-3, weight decay 0.01) and loss (cross-entropy) ' +
     'on the same libtorch build. Every measurement is its own process; the finetorch and PyTorch runs of a pair alternate (A B A B) ' +
     `for several rounds, and the tables give the medians and the ratio **finetorch / PyTorch** of the medians, with the range of the per-round ratios.`, '');
@@ -212,7 +233,7 @@ const ANALYSIS = [
   '4. **libgomp\'s default 3 ms spin-wait starves everything else** (changed, `lib/native/loader.ts`). Idle OpenMP workers spin 300,000 rounds ' +
     'before sleeping. On an idle machine that is what makes PyTorch fast, but the spinning takes the cores that sharp\'s decoders and the event ' +
     'loop need, and next to any other busy process both libraries collapse: with the other jobs on this machine running, PyTorch at 2 threads ' +
-    'trained 5-8 images/s (vs ~150 quiet) and finetorch, while it still spun, ~25. finetorch now loads libtorch with `GOMP_SPINCOUNT=10000` ' +
+    'trained 5-8 images/s (vs ~150 quiet), and finetorch with fixes 1-3 but libgomp\'s default spin ~25 next to one CPU-bound process. finetorch now loads libtorch with `GOMP_SPINCOUNT=10000` ' +
     '(and `OMP_WAIT_POLICY=ACTIVE`, which only lengthens libgomp\'s spin in its more-threads-than-cores mode from 100 to 1,000 rounds), ' +
     'unless the user set either variable; they are removed from the environment after the load. Quiet machine: 176-181 vs 177-182 images/s ' +
     '(unchanged); PNG epoch 146 vs 132 images/s; next to one CPU-bound process ~32 vs ~25 (`PASSIVE` would give 52 there but 150 when quiet).',
@@ -232,8 +253,9 @@ const ANALYSIS = [
     'sharp pipeline (decode, extract, resize, flop, each with a libuv round trip and a copy), so fixed per-call costs dominate on small images. ' +
     'That CPU competes with training for the same two cores; fusing the steps into one sharp pipeline (`lib/data/images.ts`) is the fix, not in the binding.',
   '- **Event-loop delay.** `fit()` keeps forward, backward and the optimizer step off the main thread, so the loop only runs the loss, ' +
-    'batch assembly and sharp\'s callbacks; the p99 includes the 10 ms sampling interval. The occasional max of ~100 ms comes from the main ' +
-    'thread waiting for a core while the torch thread, its OpenMP worker and libvips threads keep both busy, not from blocking work.',
+    'batch assembly and sharp\'s callbacks; the p99 includes the 10 ms sampling interval. The max (a single sample per run, up to ~100 ms) ' +
+    'was not traced; the likely causes are garbage collection and the main thread waiting for a core while the torch thread, its OpenMP ' +
+    'worker and libvips\'s threads keep both busy.',
   '- **Peak RSS.** finetorch keeps freed large buffers in its cache for reuse (up to 1 GiB or 1/8 of RAM) instead of returning them, which ' +
     'is where its RSS after a step sits; the peak is set by the activations of the backward pass, the same tensors in both.',
   '- **OpenBLAS** runs as many threads as cores whatever `torch.set_num_threads` says (sgemm at "1 thread": 200 GFLOP/s, i.e. two cores); ' +

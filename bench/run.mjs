@@ -145,12 +145,10 @@ async function runSide(side, task, opts, { timeoutS = 900 } = {}) {
       }
       const total = after.total - before.total;
       const foreign = total > 0 && typeof res.cpuSeconds === 'number' ? Math.max(0, (after.busy - before.busy - res.cpuSeconds * TICK) / total) : null;
-      foreignShares.push(foreign);
       resolve({ ...res, processSeconds: (Date.now() - t0) / 1000, foreignCpuShare: foreign });
     });
   });
 }
-const foreignShares = [];
 
 // ---- statistics ----
 
@@ -240,14 +238,15 @@ function memoryGrowth(samples, warmupSteps, field) {
 async function main() {
   mkdirSync(join(here, 'results'), { recursive: true });
   log(`${QUICK ? 'quick' : 'full'} run, ${rounds} rounds${only ? `, only ${only.join(',')}` : ''}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  const [ftVersions, pyVersions] = await Promise.all([runSide('finetorch', 'versions', {}), runSide('pytorch', 'versions', {})]);
+  const ftVersions = await runSide('finetorch', 'versions', {});
+  const pyVersions = await runSide('pytorch', 'versions', {});
   const results = {
     mode: QUICK ? 'quick' : 'full',
     machineState: flag('--quiet-machine') ? 'quiet' : flag('--noisy-machine') ? 'noisy' : 'unlabelled',
     startedAt: new Date(started).toISOString(),
     machine: { cpu: cpus()[0].model, cores: availableParallelism(), memoryGiB: +(totalmem() / 2 ** 30).toFixed(1), kernel: release(), loadAverageBefore: loadavg() },
     versions: { finetorch: ftVersions, pytorch: pyVersions },
-    removedEnv, plan: { ...PLAN, rounds },
+    removedEnv, plan: { ...PLAN, rounds }, waitIdle: WAIT_IDLE,
     gpu: 'No GPU on this machine: the CUDA comparisons (issue 7, item 6) were not run.',
     sections: {},
   };
@@ -256,15 +255,7 @@ async function main() {
     results.finishedAt = new Date().toISOString();
     results.totalSeconds = (Date.now() - started) / 1000;
     results.machine.loadAverageAfter = loadavg();
-    const shares = foreignShares.filter((x) => x !== null);
-    results.noise = {
-      // share of the machine's CPU used by other processes during each measured process
-      foreignCpuShareMedian: median(shares), foreignCpuShareMax: shares.length ? Math.max(...shares) : null,
-      runsOver10Percent: shares.filter((x) => x > 0.1).length, runs: shares.length,
-      waitedForIdleSeconds: waited.reduce((a, b) => a + b, 0),
-    };
-    if (results.machineState === 'unlabelled' && shares.length)
-      results.machineState = results.noise.foreignCpuShareMax < 0.1 ? 'quiet' : 'noisy';
+    results.waitedForIdleSeconds = waited.reduce((a, b) => a + b, 0);
     const file = only ? join(cache, 'only.json') : join(here, 'results', 'latest.json');
     writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
     return file;
@@ -326,8 +317,8 @@ async function main() {
     log(`   pytorch: ${py.samples.at(-1)?.step} steps in ${py.seconds.toFixed(0)}s`);
     S.memory = {
       config: opts, warmupSteps: m.warmupSteps,
-      finetorch: { rss: memoryGrowth(ft.samples, m.warmupSteps, 'rssMB'), external: memoryGrowth(ft.samples, m.warmupSteps, 'externalMB'), heapUsed: memoryGrowth(ft.samples, m.warmupSteps, 'heapUsedMB'), seconds: ft.seconds, eventLoopDelayMs: ft.eventLoopDelayMs, cpuCache: ft.cpuCache, samples: ft.samples },
-      pytorch: { rss: memoryGrowth(py.samples, m.warmupSteps, 'rssMB'), seconds: py.seconds, samples: py.samples },
+      finetorch: { rss: memoryGrowth(ft.samples, m.warmupSteps, 'rssMB'), external: memoryGrowth(ft.samples, m.warmupSteps, 'externalMB'), heapUsed: memoryGrowth(ft.samples, m.warmupSteps, 'heapUsedMB'), seconds: ft.seconds, eventLoopDelayMs: ft.eventLoopDelayMs, cpuCache: ft.cpuCache, foreignCpuShare: ft.foreignCpuShare, samples: ft.samples },
+      pytorch: { rss: memoryGrowth(py.samples, m.warmupSteps, 'rssMB'), seconds: py.seconds, foreignCpuShare: py.foreignCpuShare, samples: py.samples },
     };
     save();
   }
