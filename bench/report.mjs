@@ -184,7 +184,7 @@ export function writeReport(r, path) {
     L.push('');
   }
 
-  L.push('## 6. GPU', '', `${r.gpu} The suite is CPU-only; finetorch's CUDA path is exercised by the test suite on GPU machines.`, '');
+  L.push('## 6. GPU', '', `${r.gpu} The suite is CPU-only; finetorch's CUDA path has not been run yet (no GPU machine has been available to the project).`, '');
 
   if (r.notes?.length) L.push('## Notes and analysis', '', ...r.notes.map((n) => `- ${n}`), '');
   L.push(...ANALYSIS, '');
