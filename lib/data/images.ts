@@ -68,8 +68,38 @@ async function raw(img: Sharp, channels: number): Promise<Raw> {
 }
 const fromRaw = (r: Raw) => sharp(r.data, { raw: { width: r.width, height: r.height, channels: r.channels as 1 | 3 } });
 
-function crop(r: Raw, left: number, top: number, w: number, h: number): Promise<Raw> {
-  return raw(fromRaw(r).extract({ left, top, width: w, height: h }), r.channels);
+// Crops and flips only move pixels: done here on the raw buffer, they are
+// exact and skip a sharp round trip each (a fixed cost that dominated small
+// images: BENCHMARKS.md, PNG epoch).
+function crop(r: Raw, left: number, top: number, w: number, h: number): Raw {
+  const C = r.channels;
+  const out = Buffer.allocUnsafe(w * h * C);
+  for (let y = 0; y < h; y++) {
+    const from = ((top + y) * r.width + left) * C;
+    r.data.copy(out, y * w * C, from, from + w * C);
+  }
+  return { data: out, width: w, height: h, channels: C };
+}
+
+/** Mirror left-right (sharp's flop). */
+function flopRaw(r: Raw): Raw {
+  const { width: W, height: H, channels: C } = r;
+  const out = Buffer.allocUnsafe(W * H * C);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      const from = (y * W + x) * C;
+      r.data.copy(out, (y * W + (W - 1 - x)) * C, from, from + C);
+    }
+  }
+  return { data: out, width: W, height: H, channels: C };
+}
+
+/** Mirror top-bottom (sharp's flip). */
+function flipRaw(r: Raw): Raw {
+  const { width: W, height: H, channels: C } = r;
+  const out = Buffer.allocUnsafe(W * H * C);
+  for (let y = 0; y < H; y++) r.data.copy(out, (H - 1 - y) * W * C, y * W * C, (y + 1) * W * C);
+  return { data: out, width: W, height: H, channels: C };
 }
 
 /**
@@ -96,12 +126,12 @@ export async function loadImage(path: string, options: { channels?: 1 | 3; trans
     } else if ('centerCrop' in t) {
       const [h, w] = pair(t.centerCrop);
       if (h > r.height || w > r.width) throw new Error(`${path}: centerCrop ${h}x${w} is larger than the image ${r.height}x${r.width}`);
-      r = await crop(r, Math.round((r.width - w) / 2), Math.round((r.height - h) / 2), w, h);
+      r = crop(r, Math.round((r.width - w) / 2), Math.round((r.height - h) / 2), w, h);
     } else if ('randomCrop' in t) {
       const [h, w] = pair(t.randomCrop);
       if (t.padding) r = await raw(fromRaw(r).extend({ top: t.padding, bottom: t.padding, left: t.padding, right: t.padding, background: { r: 0, g: 0, b: 0 } }), r.channels);
       if (h > r.height || w > r.width) throw new Error(`${path}: randomCrop ${h}x${w} is larger than the image ${r.height}x${r.width}`);
-      r = await crop(r, Math.floor(random() * (r.width - w + 1)), Math.floor(random() * (r.height - h + 1)), w, h);
+      r = crop(r, Math.floor(random() * (r.width - w + 1)), Math.floor(random() * (r.height - h + 1)), w, h);
     } else if ('randomResizedCrop' in t) {
       const [oh, ow] = pair(t.randomResizedCrop);
       const [smin, smax] = t.scale ?? [0.08, 1];
@@ -116,16 +146,16 @@ export async function loadImage(path: string, options: { channels?: 1 | 3; trans
         if (w > 0 && h > 0 && w <= r.width && h <= r.height) box = [Math.floor(random() * (r.width - w + 1)), Math.floor(random() * (r.height - h + 1)), w, h];
       }
       if (!box) { const s = Math.min(r.width, r.height); box = [Math.floor((r.width - s) / 2), Math.floor((r.height - s) / 2), s, s]; }
-      r = await raw(fromRaw(await crop(r, ...box)).resize(ow, oh, { fit: 'fill' }), r.channels);
+      r = await raw(fromRaw(crop(r, ...box)).resize(ow, oh, { fit: 'fill' }), r.channels);
     } else if ('randomRotation' in t) {
       const angle = (random() * 2 - 1) * t.randomRotation;
       const rotated = await raw(fromRaw(r).rotate(angle, { background: { r: 0, g: 0, b: 0 } }), r.channels);
       // keep the original size, as torchvision's RandomRotation(expand=False)
-      r = await crop(rotated, Math.floor((rotated.width - r.width) / 2), Math.floor((rotated.height - r.height) / 2), r.width, r.height);
+      r = crop(rotated, Math.floor((rotated.width - r.width) / 2), Math.floor((rotated.height - r.height) / 2), r.width, r.height);
     } else if ('horizontalFlip' in t) {
-      if (random() < t.horizontalFlip) r = await raw(fromRaw(r).flop(), r.channels);
+      if (random() < t.horizontalFlip) r = flopRaw(r);
     } else if ('verticalFlip' in t) {
-      if (random() < t.verticalFlip) r = await raw(fromRaw(r).flip(), r.channels);
+      if (random() < t.verticalFlip) r = flipRaw(r);
     } else if ('colorJitter' in t) {
       jitter = t.colorJitter;
     } else if ('normalize' in t) {
