@@ -76,13 +76,18 @@ def train_step(model, opt, x, y):
 
 # ---- tasks ----
 
-def task_train(o):
-    """Training throughput on a fixed synthetic batch (images/s)."""
+def training_setup(o):
+    """Threads, a seeded model in train mode and AdamW with two groups: the start of every training task."""
     threads = set_threads(o)
     torch.manual_seed(0)
     model = vision_model(o['model'])
     model.train()
-    opt = two_groups(model)
+    return threads, model, two_groups(model)
+
+
+def task_train(o):
+    """Training throughput on a fixed synthetic batch (images/s)."""
+    threads, model, opt = training_setup(o)
     b, s = o['batch'], o['size']
     x = torch.randn(b, 3, s, s)
     y = torch.randint(0, 10, (b,))
@@ -180,11 +185,7 @@ def task_epoch(o):
 
 def task_memory(o):
     """RSS over many training steps (the same loop as finetorch's memory task), sampled every few steps."""
-    threads = set_threads(o)
-    torch.manual_seed(0)
-    model = vision_model(o['model'])
-    model.train()
-    opt = two_groups(model)
+    threads, model, opt = training_setup(o)
     b, s = o['batch'], o['size']
     xs = torch.randn(o['dataset'], 3, s, s)
     ys = torch.randint(0, 10, (o['dataset'],))

@@ -3,7 +3,7 @@
 // a few hundred labels) and a 1:20 imbalanced binary task. Deterministic:
 // the same seed picks the same images.
 import { fashionMnist, FASHION_MNIST_CLASSES } from '../../data/idx.js';
-import { permutation } from '../../data/loader.js';
+import { permutation, TensorLoader } from '../../data/loader.js';
 import { torch } from '../../tensor/index.js';
 import type { Tensor } from '../../tensor/tensor.js';
 
@@ -76,29 +76,28 @@ export function flipHalf(x: Tensor, seed: number): Tensor {
   });
 }
 
-/** Batches of (x, y), shuffled per epoch, with random horizontal flips when `augment`. */
+/** TensorLoader's batches, with random horizontal flips when `augment` (seeded per epoch and batch). */
 export class FashionLoader {
-  constructor(readonly data: Subset, readonly options: { batchSize: number; shuffle?: boolean; augment?: boolean; seed?: number }) {}
+  private readonly loader: TensorLoader;
+  constructor(readonly data: Subset, readonly options: { batchSize: number; shuffle?: boolean; augment?: boolean; seed?: number }) {
+    this.loader = new TensorLoader(data.x, data.y, options);
+  }
 
-  get length(): number { return Math.ceil(this.data.x.shape[0] / this.options.batchSize); }
+  get length(): number { return this.loader.length; }
 
   *batches(epoch = 0): Generator<{ input: Tensor; target: Tensor }> {
-    const n = this.data.x.shape[0];
-    const b = this.options.batchSize;
     const seed = (this.options.seed ?? 0) * 100003 + epoch;
-    const order = this.options.shuffle ? permutation(n, seed) : Array.from({ length: n }, (_, i) => i);
-    for (let i = 0; i < n; i += b) {
-      const idx = torch.tensor(order.slice(i, i + b));
-      const x = this.data.x.indexSelect(0, idx);
-      const target = this.data.y.indexSelect(0, idx);
-      idx.dispose();
+    let offset = 0;
+    for (const { input, target } of this.loader.batches(epoch)) {
+      const first = offset;
+      offset += target.shape[0];
       if (!this.options.augment) {
-        yield { input: x, target };
+        yield { input, target };
         continue;
       }
-      const input = flipHalf(x, seed * 7919 + i);
-      x.dispose();
-      yield { input, target };
+      const flipped = flipHalf(input, seed * 7919 + first);
+      input.dispose();
+      yield { input: flipped, target };
     }
   }
 }
