@@ -6,7 +6,7 @@ import { mkdirSync, existsSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { torch, models, optim, recipes, data, fit, fashionMnist } from '../dist/index.js';
+import { torch, models, optim, finetune, data, fit, fashionMnist } from '../dist/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const count = Number(process.argv[2] ?? 1024);
@@ -36,7 +36,7 @@ const loaderImagesPerSecond = n / ((performance.now() - t0) / 1000);
 // 2. training with the loader feeding it
 torch.manualSeed(0);
 const model = models.resnet18({ numClasses: 10 });
-const groups = recipes.paramGroups(model, { lrs: [1e-4, 1e-4, 1e-4, 1e-4, 1e-3, 1e-3] });
+const groups = finetune.paramGroups(model, { lrs: [1e-4, 1e-4, 1e-4, 1e-4, 1e-3, 1e-3] });
 const optimizer = new optim.AdamW(groups);
 t0 = performance.now();
 const result = await fit({ model, optimizer, train: loader, epochs: 1, seed: 1 });

@@ -1,6 +1,6 @@
 // The seed's four steps on Fashion-MNIST: load a pretrained generalist, swap its head, freeze and set differential LRs, train and evaluate.
 import { fileURLToPath } from 'node:url';
-import { torch, data, models, recipes, optim, losses, fit, evaluate, TensorLoader, LRScheduler } from 'finetorch';
+import { torch, data, models, finetune, optim, losses, fit, evaluate, TensorLoader, LRScheduler } from 'finetorch';
 
 // Task data: 1,000 images of classes 5-9 (Sandal .. Ankle boot, relabelled 0-4), split 8:1:1 stratified
 const all = data.fashionMnist('train');
@@ -11,9 +11,9 @@ const [train, val, test] = data.split(Array.from(y.dataSync(), Number), [0.8, 0.
   .map((idx, i) => new TensorLoader(x.indexSelect(0, torch.tensor(idx)), y.indexSelect(0, torch.tensor(idx)), { batchSize: 32, shuffle: i === 0, seed: 0 }));
 
 const model = models.load(fileURLToPath(new URL('../assets/fashion-resnet18w16-c0-4.safetensors', import.meta.url))); // 1. pretrained on classes 0-4
-recipes.swapHead(model, 5);                                                                   // 2. a fresh 5-class head
-recipes.freeze(model, { blocks: 2 });                                                         // 3. freeze stem + layer1,
-const optimizer = new optim.AdamW(recipes.paramGroups(model, { bottom: 1e-5, top: 1e-3, weightDecay: 0.01 })); //  differential LRs
+finetune.swapHead(model, 5);                                                                   // 2. a fresh 5-class head
+finetune.freeze(model, { blocks: 2 });                                                         // 3. freeze stem + layer1,
+const optimizer = new optim.AdamW(finetune.paramGroups(model, { bottom: 1e-5, top: 1e-3, weightDecay: 0.01 })); //  differential LRs
 const scheduler = new LRScheduler(optimizer, { kind: 'cosine', warmupSteps: train.length, totalSteps: 10 * train.length });
 const loss = (logits, target) => losses.focalLoss(logits, target, { gamma: 2 });
 await fit({ model, optimizer, scheduler, train, val, epochs: 10, loss });                       // 4. train, then evaluate

@@ -1,6 +1,6 @@
 // Exit codes of the finetorch CLI and the errors that map to them
 // (documented in docs/cli.md).
-import { RecipeError } from '../train/config.js';
+import { RecipeError } from '../recipes/schema.js';
 
 export const EXIT = {
   ok: 0,

@@ -7,7 +7,7 @@ import { savedArchitecture } from '../models/index.js';
 import type { Architecture } from '../models/architecture.js';
 import { torch } from '../tensor/index.js';
 import { evaluate, predict } from '../train/trainer.js';
-import type { Recipe } from '../train/config.js';
+import type { Recipe } from '../recipes/schema.js';
 import { parseArgs, recipeOverrides, usageLines, type FlagSpec, type FlagValues } from './args.js';
 import { OUTPUT_FLAGS, RECIPE_FLAGS, fail, reporterFor, usageFailure } from './command.js';
 import { ConfigError, DataError, EXIT, UsageError } from './errors.js';

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { parseRecipe, RecipeError, formatIssue, type Recipe } from '../train/config.js';
+import { parseRecipe, RecipeError, formatIssue, type Recipe } from '../recipes/schema.js';
 import { ConfigError, UsageError } from './errors.js';
 import { setPath, type Override } from './args.js';
 

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Recipe } from '../train/config.js';
+import type { Recipe } from '../recipes/schema.js';
 import { UsageError } from './errors.js';
 import type { InputSpec, ModelSpec } from './pipeline.js';
 

@@ -7,7 +7,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { io } from '../io/index.js';
 import { torch } from '../tensor/index.js';
 import { evaluate, fit, type EvalResult } from '../train/trainer.js';
-import type { Recipe } from '../train/config.js';
+import type { Recipe } from '../recipes/schema.js';
 import { parseArgs, recipeOverrides, usageLines, type FlagSpec } from './args.js';
 import { OUTPUT_FLAGS, RECIPE_FLAGS, fail, reporterFor, usageFailure } from './command.js';
 import { DataError, EXIT, UsageError } from './errors.js';

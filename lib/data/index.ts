@@ -1,19 +1,19 @@
 // The `data` namespace: datasets, splits, transforms and loaders.
 import { readIdx, fashionMnist, FASHION_MNIST_CLASSES } from './idx.js';
-import { TensorLoader, permutation } from './loader.js';
+import { TensorLoader, permutation } from './tensor-loader.js';
 import { split, kFold, classCounts } from './split.js';
 import { readCsvDataset, readJsonlDataset, readConll, parseCsv } from './text.js';
 import { imageFolder, loadImage, IMAGENET_MEAN, IMAGENET_STD } from './images.js';
-import { DataLoader, ImageDataset } from './dataloader.js';
+import { DataLoader, ImageDataset } from './data-loader.js';
 import { WordNet, synonymReplacement, randomDeletion, randomSwap } from './augment-text.js';
-import { rng } from './loader.js';
+import { rng } from './tensor-loader.js';
 import { WordPieceTokenizer } from './tokenizer.js';
 import { ByteLevelBPETokenizer } from './tokenizer-bpe.js';
 
 export type { ImageSample, ImageFolder, Transform } from './images.js';
 export type { TextDataset, TextDatasetOptions } from './text.js';
-export type { Dataset, Item, DataLoaderOptions } from './dataloader.js';
-export type { Batch } from './loader.js';
+export type { Dataset, Item, DataLoaderOptions } from './data-loader.js';
+export type { Batch } from './tensor-loader.js';
 export type { Encoding, EncodeOptions } from './tokenizer.js';
 
 export const data = {

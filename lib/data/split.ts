@@ -2,7 +2,7 @@
 // for a seed, class proportions kept within one sample, and every class in
 // every part where its count allows (for a class too small to reach every
 // part by proportion, e.g. 3 samples in 8:1:1, presence takes precedence).
-import { permutation, rng } from './loader.js';
+import { permutation, rng } from './tensor-loader.js';
 
 export interface SplitOptions { stratify?: boolean; seed?: number }
 

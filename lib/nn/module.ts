@@ -26,7 +26,7 @@ export function registerKind(kind: string, cls: new (...args: never[]) => Module
 }
 
 // Paths of BatchNorm layers that stay in eval mode when the model trains
-// (set by recipes.freeze for BatchNorm inside frozen blocks).
+// (set by finetune.freeze for BatchNorm inside frozen blocks).
 const frozenBatchNorm = new WeakMap<object, string[]>();
 export function setFrozenBatchNorm(model: Module, paths: string[]): void { frozenBatchNorm.set(model, [...paths]); }
 export function getFrozenBatchNorm(model: Module): string[] { return frozenBatchNorm.get(model) ?? []; }

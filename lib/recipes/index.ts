@@ -1,19 +1,17 @@
-// The fine-tuning recipes of the seed, as small composable functions.
-import { swapHead, resetHead } from './head.js';
-import { freeze, unfreeze } from './freeze.js';
-import { paramGroups, blockLrs } from './groups.js';
-import { LR_PRESETS, recommend, checkPlan } from './strategy.js';
-import { LRScheduler, scheduleFactor } from './schedules.js';
-import { blocksOf, headOf } from './blocks.js';
-import { unfreezeInto } from './unfreeze.js';
+// Recipes: a whole fine-tuning run described as data (the object a recipe
+// file holds), validated, and turned into data, model, optimizer, schedule and
+// loss. The fine-tuning steps themselves live in finetune/.
+import { finetune } from '../finetune/index.js';
+import { LRScheduler, scheduleFactor } from '../optim/lr-scheduler.js';
+import { parseRecipe, RecipeSchema, DataSchema } from './schema.js';
 
-export type { GroupOptions, GroupSpec } from './groups.js';
-export type { FreezeOptions } from './freeze.js';
-export type { Strategy, Recommendation } from './strategy.js';
-export type { ScheduleKind, ScheduleOptions } from './schedules.js';
-export { LRScheduler } from './schedules.js';
+export { parseRecipe, RecipeSchema, RecipeError, DataSchema } from './schema.js';
+export type { Recipe, DataSpec, RecipeIssue } from './schema.js';
 
 export const recipes = {
-  swapHead, resetHead, freeze, unfreeze, unfreezeInto, paramGroups, blockLrs, LR_PRESETS, recommend, checkPlan,
-  LRScheduler, scheduleFactor, blocksOf, headOf,
+  parseRecipe, RecipeSchema, DataSchema,
+  // Before 0.2 the fine-tuning steps lived here; they are finetune.* now.
+  // These aliases keep old scripts working (README, changelog).
+  ...finetune,
+  LRScheduler, scheduleFactor,
 } as const;

@@ -10,10 +10,10 @@ import { MetricAccumulator } from '../metrics/index.js';
 import type { Module } from '../nn/module.js';
 import { crossEntropy } from '../nn/functional.js';
 import type { Optimizer, OptimizerStateDict } from '../optim/optimizer.js';
-import type { LRScheduler } from '../recipes/schedules.js';
+import type { LRScheduler } from '../optim/lr-scheduler.js';
 import { Tensor } from '../tensor/tensor.js';
 import { torch } from '../tensor/index.js';
-import type { Batch } from '../data/loader.js';
+import type { Batch } from '../data/tensor-loader.js';
 
 export type LossFn = (logits: Tensor, target: Tensor) => Tensor;
 export interface BatchSource { batches(epoch: number): Iterable<Batch> | AsyncIterable<Batch>; readonly length?: number }

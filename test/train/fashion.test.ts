@@ -6,7 +6,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { torch, nn, optim, recipes, losses, fit, evaluate, TensorLoader, fashionMnist, LRScheduler, type Tensor, type TrainEvent } from 'finetorch';
+import { torch, nn, optim, finetune, losses, fit, evaluate, TensorLoader, fashionMnist, LRScheduler, type Tensor, type TrainEvent } from 'finetorch';
 import { flat } from '../helpers';
 
 function cnn(numClasses: number): nn.Sequential {
@@ -63,7 +63,7 @@ beforeAll(async () => {
 function loadPretrained(numClasses: number): nn.Sequential {
   const model = cnn(5);
   model.loadStateDict(pretrained);
-  recipes.swapHead(model, numClasses);
+  finetune.swapHead(model, numClasses);
   return model;
 }
 
@@ -72,10 +72,10 @@ type Strategy = 'head-only' | 'frozen-2' | 'full' | 'differential';
 async function fineTune(strategy: Strategy, seed = 7) {
   torch.manualSeed(seed);
   const model = loadPretrained(5);
-  if (strategy === 'head-only') recipes.freeze(model, { blocks: 3 });
-  if (strategy === 'frozen-2') recipes.freeze(model, { blocks: 2 });
+  if (strategy === 'head-only') finetune.freeze(model, { blocks: 3 });
+  if (strategy === 'frozen-2') finetune.freeze(model, { blocks: 2 });
   const lrs = strategy === 'differential' ? { bottom: 1e-4, top: 3e-3 } : { lrs: [3e-3, 3e-3, 3e-3, 3e-3] };
-  const groups = recipes.paramGroups(model, { ...lrs, weightDecay: 1e-4 });
+  const groups = finetune.paramGroups(model, { ...lrs, weightDecay: 1e-4 });
   const optimizer = new optim.AdamW(groups);
   const loader = new TensorLoader(train5.x, train5.y, { batchSize: 32, shuffle: true, seed });
   const epochs = 8;
@@ -150,8 +150,8 @@ describe('fine-tuning Fashion-MNIST classes 5-9 from a model pretrained on 0-4',
     for (const kind of ['crossEntropy', 'focal'] as const) {
       torch.manualSeed(21);
       const model = loadPretrained(2);
-      recipes.freeze(model, { blocks: 1 });
-      const optimizer = new optim.AdamW(recipes.paramGroups(model, { bottom: 1e-4, top: 3e-3 }));
+      finetune.freeze(model, { blocks: 1 });
+      const optimizer = new optim.AdamW(finetune.paramGroups(model, { bottom: 1e-4, top: 3e-3 }));
       const loss = kind === 'focal' ? (l: Tensor, t: Tensor) => losses.focalLoss(l, t, { gamma: 2, alpha: [0.25, 0.75] }) : undefined;
       await fit({ model, optimizer, loss, train: new TensorLoader(trainBin.x, trainBin.y, { batchSize: 32, shuffle: true, seed: 2 }), epochs: 8, seed: 2 });
       const r = await evaluate(model, new TensorLoader(testBin.x, testBin.y, { batchSize: 500 }));

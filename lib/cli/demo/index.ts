@@ -14,9 +14,9 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { optim } from '../../optim/index.js';
 import { models } from '../../models/index.js';
 import type { Architecture } from '../../models/architecture.js';
-import { recipes } from '../../recipes/index.js';
+import { finetune } from '../../finetune/index.js';
 import { focalLoss } from '../../losses/index.js';
-import { LRScheduler } from '../../recipes/schedules.js';
+import { LRScheduler } from '../../optim/lr-scheduler.js';
 import { fit, evaluate, type EvalResult, type LossFn } from '../../train/trainer.js';
 import { subset, FashionLoader, type Subset } from './tasks.js';
 import { curvesSvg, writeReport, type Table } from './report.js';
@@ -109,7 +109,7 @@ function loadModel(s: Strategy, numClasses: number, seed: number): Architecture 
   torch.manualSeed(seed);
   if (!s.pretrained) return models.resnet18({ width: 16, inChannels: 1, smallStem: true, numClasses });
   const model = models.load(DEMO_CHECKPOINT);
-  recipes.swapHead(model, numClasses); // step 2: a fresh head for the new task
+  finetune.swapHead(model, numClasses); // step 2: a fresh head for the new task
   return model;
 }
 
@@ -117,8 +117,8 @@ async function run(s: Strategy, task: { train: Subset; val: Subset; test: Subset
   const started = Date.now();
   const numClasses = task.train.classNames.length;
   const model = loadModel(s, numClasses, o.seed);
-  if (s.freezeBlocks) recipes.freeze(model, { blocks: s.freezeBlocks });
-  const groups = recipes.paramGroups(model, s.lr !== undefined ? { lrs: model.blocks().map(() => s.lr!), weightDecay: 0.01 } : { bottom: s.bottomLr!, top: s.topLr!, weightDecay: 0.01 });
+  if (s.freezeBlocks) finetune.freeze(model, { blocks: s.freezeBlocks });
+  const groups = finetune.paramGroups(model, s.lr !== undefined ? { lrs: model.blocks().map(() => s.lr!), weightDecay: 0.01 } : { bottom: s.bottomLr!, top: s.topLr!, weightDecay: 0.01 });
   const optimizer = new optim.AdamW(groups);
   const train = new FashionLoader(task.train, { batchSize: 32, shuffle: true, augment: true, seed: o.seed });
   const scheduler = new LRScheduler(optimizer, { kind: 'cosine', totalSteps: o.epochs * train.length, warmupSteps: s.warmup ? train.length : 0 });

@@ -3,7 +3,7 @@
 // a few hundred labels) and a 1:20 imbalanced binary task. Deterministic:
 // the same seed picks the same images.
 import { fashionMnist, FASHION_MNIST_CLASSES } from '../../data/idx.js';
-import { permutation, TensorLoader } from '../../data/loader.js';
+import { permutation, TensorLoader } from '../../data/tensor-loader.js';
 import { torch } from '../../tensor/index.js';
 import type { Tensor } from '../../tensor/tensor.js';
 

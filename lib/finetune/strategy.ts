@@ -22,7 +22,7 @@ export interface Recommendation {
 
 /** Picks a strategy from the number of labelled samples (the seed's rule of thumb). */
 export function recommend(numSamples: number): Recommendation {
-  if (!Number.isFinite(numSamples) || numSamples < 1) throw new TypeError(`recipes.recommend: numSamples must be >= 1, got ${numSamples}`);
+  if (!Number.isFinite(numSamples) || numSamples < 1) throw new TypeError(`finetune.recommend: numSamples must be >= 1, got ${numSamples}`);
   if (numSamples < 1000)
     return { strategy: 'head-only', freezeFraction: 1, lr: { all: 1e-3 }, warmup: true,
       reason: `${numSamples} samples: under ~1,000, full fine-tuning overfits; train only the new head (and augment the data)` };

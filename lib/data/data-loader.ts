@@ -4,7 +4,7 @@
 // the bottleneck. Shuffle and augmentation are seeded per epoch.
 import { Tensor } from '../tensor/tensor.js';
 import { torch } from '../tensor/index.js';
-import { permutation, rng, type Batch } from './loader.js';
+import { permutation, rng, type Batch } from './tensor-loader.js';
 import { loadImage, type ImageSample, type Transform } from './images.js';
 
 export interface Item { data: Float32Array; shape: number[]; label: number }

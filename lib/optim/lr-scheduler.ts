@@ -1,6 +1,6 @@
 // Per-step learning-rate schedules that scale every group's base LR by one
 // factor, so differential ratios between groups hold throughout.
-import type { Optimizer } from '../optim/optimizer.js';
+import type { Optimizer } from './optimizer.js';
 
 export type ScheduleKind = 'linear' | 'cosine' | 'constant' | 'onecycle';
 

@@ -1,8 +1,8 @@
-// Recipes: head swap, freezing (with BatchNorm kept in eval), differential
+// Fine-tuning steps: head swap, freezing (with BatchNorm kept in eval), differential
 // learning rates, schedules against PyTorch, the seed's presets and advice.
 import { describe, it, expect } from 'vitest';
 import { join } from 'node:path';
-import { torch, nn, optim, models, jit, recipes, LRScheduler } from 'finetorch';
+import { torch, nn, optim, models, jit, finetune, LRScheduler } from 'finetorch';
 import { fixture, flat } from '../helpers';
 import { reference } from '../reference';
 
@@ -14,7 +14,7 @@ describe('swapHead', () => {
       [models.efficientnetB0({ numClasses: 1000 }), 'classifier.1', [2, 1280]],
     ];
     for (const [model, path, shape] of cases) {
-      const head = recipes.swapHead(model, 2);
+      const head = finetune.swapHead(model, 2);
       expect(model.head().path).toBe(path);
       expect(model.getSubmodule(path)).toBe(head);
       expect(head.parameters()[0].shape).toEqual(shape);
@@ -25,14 +25,14 @@ describe('swapHead', () => {
 
   it('keeps the dtype, handles text heads and TorchScript heads', () => {
     const m = models.resnet18({ numClasses: 10 }).to('float64');
-    expect(recipes.swapHead(m, 3).parameters()[0].dtype).toBe('float64');
+    expect(finetune.swapHead(m, 3).parameters()[0].dtype).toBe('float64');
     const config = { model_type: 'roberta', vocab_size: 50, hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 32, max_position_embeddings: 20, type_vocab_size: 1, pad_token_id: 1 };
     const r = models.roberta(config, { numClasses: 5 });
-    recipes.swapHead(r, 2);
+    finetune.swapHead(r, 2);
     expect(r.forward(torch.tensor([[0, 5, 6, 2]])).shape).toEqual([1, 2]);
     const dir = reference('make-vision-fixtures.py', 'vision-jit', ['resnet18'], ['resnet18.script.pt', 'resnet18.trace.pt', 'resnet18.train.safetensors']);
     const s = jit.load(join(dir, 'resnet18.script.pt'));
-    recipes.swapHead(s, 4, { path: 'fc' });
+    finetune.swapHead(s, 4, { path: 'fc' });
     s.eval();
     expect(s.forward(torch.randn([2, 3, 32, 32])).shape).toEqual([2, 4]);
   });
@@ -42,7 +42,7 @@ describe('freeze', () => {
   it('freezes the first N blocks: no gradients, bit-identical weights and BatchNorm statistics after training', () => {
     torch.manualSeed(0);
     const model = models.resnet18({ numClasses: 3 });
-    const frozen = recipes.freeze(model, { blocks: 3 }); // stem, layer1, layer2
+    const frozen = finetune.freeze(model, { blocks: 3 }); // stem, layer1, layer2
     expect(frozen[0]).toBe('conv1.weight');
     expect(frozen.some((n) => n.startsWith('layer2.'))).toBe(true);
     expect(frozen.some((n) => n.startsWith('layer3.'))).toBe(false);
@@ -67,45 +67,45 @@ describe('freeze', () => {
 
   it('trainBatchNorm keeps frozen BatchNorm statistics updating; patterns freeze by name; unfreeze undoes it', () => {
     const model = models.resnet18({ numClasses: 3 });
-    recipes.freeze(model, { blocks: 1, trainBatchNorm: true });
+    finetune.freeze(model, { blocks: 1, trainBatchNorm: true });
     model.train();
     expect(model.getSubmodule('bn1').training).toBe(true);
     const m2 = models.resnet18({ numClasses: 3 });
-    recipes.freeze(m2, { patterns: ['layer4.*.bn*', /^conv1\./] });
+    finetune.freeze(m2, { patterns: ['layer4.*.bn*', /^conv1\./] });
     expect(m2.namedParameters().filter(([, p]) => !p.requiresGrad).map(([n]) => n)).toEqual([
       'conv1.weight', 'layer4.0.bn1.weight', 'layer4.0.bn1.bias', 'layer4.0.bn2.weight', 'layer4.0.bn2.bias',
       'layer4.1.bn1.weight', 'layer4.1.bn1.bias', 'layer4.1.bn2.weight', 'layer4.1.bn2.bias',
     ]);
-    recipes.freeze(model, { blocks: 2 });
-    recipes.unfreeze(model);
+    finetune.freeze(model, { blocks: 2 });
+    finetune.unfreeze(model);
     model.train();
     expect(model.parameters().every((p) => p.requiresGrad)).toBe(true);
     expect(model.getSubmodule('layer1.0.bn1').training).toBe(true);
-    expect(() => recipes.freeze(model, { blocks: 9 })).toThrow(/blocks must be an integer in 0\.\.6/);
+    expect(() => finetune.freeze(model, { blocks: 9 })).toThrow(/blocks must be an integer in 0\.\.6/);
   });
 });
 
 describe('differential learning rates', () => {
   it('geometric spread (fastai slice), layer decay (timm), per-block LRs, no decay on 1-D parameters', () => {
     const model = models.resnet18({ numClasses: 2 });
-    const lrs = recipes.blockLrs(6, { bottom: 1e-6, top: 1e-4 });
+    const lrs = finetune.blockLrs(6, { bottom: 1e-6, top: 1e-4 });
     [1e-6, 2.5118864315095822e-6, 6.309573444801943e-6, 1.584893192461114e-5, 3.981071705534976e-5, 1e-4].forEach((v, i) => expect(lrs[i]).toBeCloseTo(v, 18));
-    expect(recipes.blockLrs(3, { baseLr: 1e-3, decay: 0.5 })).toEqual([2.5e-4, 5e-4, 1e-3]);
-    recipes.freeze(model, { blocks: 1 });
-    const groups = recipes.paramGroups(model, { bottom: 1e-6, top: 1e-4, weightDecay: 0.01 });
+    expect(finetune.blockLrs(3, { baseLr: 1e-3, decay: 0.5 })).toEqual([2.5e-4, 5e-4, 1e-3]);
+    finetune.freeze(model, { blocks: 1 });
+    const groups = finetune.paramGroups(model, { bottom: 1e-6, top: 1e-4, weightDecay: 0.01 });
     expect(groups.map((g) => g.block)).toEqual(['layer1', 'layer1', 'layer2', 'layer2', 'layer3', 'layer3', 'layer4', 'layer4', 'head', 'head']);
     for (const g of groups) {
       expect(g.weightDecay).toBe(g.params[0].ndim > 1 ? 0.01 : 0);
       expect(g.params.every((p) => p.requiresGrad)).toBe(true);
     }
     expect(groups[groups.length - 1].lr).toBe(1e-4);
-    expect(() => recipes.paramGroups(model, { lrs: [1, 2] })).toThrow(/lrs has 2 entries but the model has 6 blocks/);
+    expect(() => finetune.paramGroups(model, { lrs: [1, 2] })).toThrow(/lrs has 2 entries but the model has 6 blocks/);
   });
 
   it('each group moves with its own LR (plain SGD: update = lr * grad)', () => {
     torch.manualSeed(4);
     const model = new nn.Sequential(new nn.Linear(4, 8), new nn.ReLU(), new nn.Linear(8, 3));
-    const groups = recipes.paramGroups(model, { lrs: [0.01, 0, 0.5], noDecayOn1d: false });
+    const groups = finetune.paramGroups(model, { lrs: [0.01, 0, 0.5], noDecayOn1d: false });
     const opt = new optim.SGD(groups, { lr: 0.1 });
     const before = model.parameters().map((p) => flat(p));
     nn.functional.crossEntropy(model.forward(torch.randn([5, 4])), torch.tensor([0, 1, 2, 1, 0])).backward();
@@ -117,10 +117,10 @@ describe('differential learning rates', () => {
 
   it('unfreezeInto adds a live group for newly unfrozen blocks', () => {
     const model = models.resnet18({ numClasses: 2 });
-    recipes.freeze(model, { blocks: 5 });
-    const opt = new optim.AdamW(recipes.paramGroups(model, { lrs: [0, 0, 0, 0, 0, 1e-3] }));
+    finetune.freeze(model, { blocks: 5 });
+    const opt = new optim.AdamW(finetune.paramGroups(model, { lrs: [0, 0, 0, 0, 0, 1e-3] }));
     const n = opt.paramGroups.length;
-    expect(recipes.unfreezeInto(model, opt, ['layer4'], { lr: 1e-4 })).toBe(model.getSubmodule('layer4').parameters().length);
+    expect(finetune.unfreezeInto(model, opt, ['layer4'], { lr: 1e-4 })).toBe(model.getSubmodule('layer4').parameters().length);
     expect(opt.paramGroups.length).toBe(n + 1);
     expect(opt.paramGroups[n].lr).toBe(1e-4);
     expect(model.getSubmodule('layer4').parameters().every((p) => p.requiresGrad)).toBe(true);
@@ -145,16 +145,27 @@ describe('schedules match PyTorch (OneCycleLR, and LambdaLR with Hugging Face fo
 
 describe("the seed's presets and advice", () => {
   it('recommends a strategy from the sample count and says why', () => {
-    expect(recipes.recommend(500)).toMatchObject({ strategy: 'head-only' });
-    expect(recipes.recommend(500).reason).toMatch(/under ~1,000, full fine-tuning overfits/);
-    expect(recipes.recommend(5000).strategy).toBe('freeze-lower');
-    expect(recipes.recommend(50000).strategy).toBe('differential');
-    expect(recipes.recommend(200000).strategy).toBe('full');
-    expect(recipes.LR_PRESETS.differential.bottom).toEqual([1e-6, 1e-5]);
+    expect(finetune.recommend(500)).toMatchObject({ strategy: 'head-only' });
+    expect(finetune.recommend(500).reason).toMatch(/under ~1,000, full fine-tuning overfits/);
+    expect(finetune.recommend(5000).strategy).toBe('freeze-lower');
+    expect(finetune.recommend(50000).strategy).toBe('differential');
+    expect(finetune.recommend(200000).strategy).toBe('full');
+    expect(finetune.LR_PRESETS.differential.bottom).toEqual([1e-6, 1e-5]);
   });
   it('warns about the pitfalls', () => {
-    expect(recipes.checkPlan({ strategy: 'full', numSamples: 300 })[0]).toMatch(/full fine-tuning on 300 samples/);
-    expect(recipes.checkPlan({ strategy: 'differential', numSamples: 5000, backboneLr: 1e-3 })[0]).toMatch(/>= 1e-3/);
-    expect(recipes.checkPlan({ strategy: 'differential', numSamples: 5000, backboneLr: 1e-5 })).toEqual([]);
+    expect(finetune.checkPlan({ strategy: 'full', numSamples: 300 })[0]).toMatch(/full fine-tuning on 300 samples/);
+    expect(finetune.checkPlan({ strategy: 'differential', numSamples: 5000, backboneLr: 1e-3 })[0]).toMatch(/>= 1e-3/);
+    expect(finetune.checkPlan({ strategy: 'differential', numSamples: 5000, backboneLr: 1e-5 })).toEqual([]);
+  });
+});
+
+describe('recipes (old names)', () => {
+  it('keeps the fine-tuning steps reachable under recipes.* as aliases of finetune.*', async () => {
+    const { recipes, optim: o, LRScheduler: L } = await import('finetorch');
+    expect(recipes.swapHead).toBe(finetune.swapHead);
+    expect(recipes.freeze).toBe(finetune.freeze);
+    expect(recipes.paramGroups).toBe(finetune.paramGroups);
+    expect(recipes.LRScheduler).toBe(L);
+    expect(o.LRScheduler).toBe(L);
   });
 });
