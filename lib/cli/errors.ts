@@ -1,6 +1,9 @@
-// Exit codes of the finetorch CLI and the errors that map to them
-// (documented in docs/cli.md).
-import { RecipeError } from '../recipes/schema.js';
+// Exit codes of the finetorch CLI and how errors map to them (documented in
+// docs/cli.md). The library's errors carry their kind (lib/errors.ts); only
+// UsageError, a bad command line, is the CLI's own.
+import { FinetorchError } from '../errors.js';
+
+export { ConfigError, DataError, CheckpointError, asDataError } from '../errors.js';
 
 export const EXIT = {
   ok: 0,
@@ -18,7 +21,7 @@ export const EXIT = {
 
 export type ErrorKind = 'usage' | 'config' | 'data' | 'diverged' | 'runtime';
 
-/** A bad command line: unknown flag, missing value, value of the wrong type. */
+/** A bad command line: unknown flag, missing value, value of the wrong type, a path argument that is not what the command needs. */
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -26,37 +29,16 @@ export class UsageError extends Error {
   }
 }
 
-/** A recipe that validates field by field but does not fit the model or data (e.g. lrs for 4 blocks on a 6-block model). */
-export class ConfigError extends Error {
-  constructor(readonly field: string, message: string) {
-    super(`${field}: ${message}`);
-    this.name = 'ConfigError';
-  }
-}
-
-/** Missing, unreadable or inconsistent data. */
-export class DataError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'DataError';
-  }
-}
-
 export function classify(err: unknown): { kind: ErrorKind; code: number } {
   if (err instanceof UsageError) return { kind: 'usage', code: EXIT.usage };
-  if (err instanceof RecipeError || err instanceof ConfigError) return { kind: 'config', code: EXIT.usage };
-  if (err instanceof DataError) return { kind: 'data', code: EXIT.data };
-  // TrainingDivergedError (lib/train/trainer.ts), matched by name so this file does not load the native addon
-  if (err instanceof Error && (err.name === 'TrainingDivergedError' || /training diverged/.test(err.message))) return { kind: 'diverged', code: EXIT.diverged };
-  return { kind: 'runtime', code: EXIT.runtime };
-}
-
-/** Runs `fn` and turns whatever it throws into a DataError (for code that only reads data). */
-export async function asDataError<T>(fn: () => T | Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof DataError || err instanceof ConfigError || err instanceof RecipeError || err instanceof UsageError) throw err;
-    throw new DataError((err as Error).message, { cause: err });
+  if (err instanceof FinetorchError) {
+    switch (err.code) {
+      case 'config': case 'argument': return { kind: 'config', code: EXIT.usage };
+      // a checkpoint named on the command line that cannot be used: the user's argument is at fault
+      case 'checkpoint': return { kind: 'usage', code: EXIT.usage };
+      case 'data': return { kind: 'data', code: EXIT.data };
+      case 'diverged': return { kind: 'diverged', code: EXIT.diverged };
+    }
   }
+  return { kind: 'runtime', code: EXIT.runtime };
 }

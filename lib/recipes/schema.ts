@@ -2,6 +2,7 @@
 // freezing, groups/LRs, schedule, loss, data, epochs. Errors name the field,
 // the value and what was expected.
 import { z } from 'zod';
+import { FinetorchError } from '../errors.js';
 
 const positiveInt = z.number().int().positive();
 // no upper bound: a far too large LR is a runtime matter (fit stops with 'training diverged')
@@ -172,9 +173,12 @@ export interface RecipeIssue {
 }
 
 /** A recipe that failed validation; `issues` has one entry per problem. */
-export class RecipeError extends TypeError {
+export class RecipeError extends FinetorchError {
+  /** The first bad field's path (all of them are in `issues`). */
+  readonly field: string;
   constructor(readonly issues: RecipeIssue[], message?: string) {
-    super(message ?? `invalid recipe:\n  ${issues.map(formatIssue).join('\n  ')}`);
+    super('config', message ?? `invalid recipe:\n  ${issues.map(formatIssue).join('\n  ')}`);
+    this.field = issues[0]?.path ?? 'recipe';
     this.name = 'RecipeError';
   }
 }

@@ -14,6 +14,7 @@ import type { LRScheduler } from '../optim/lr-scheduler.js';
 import { Tensor } from '../tensor/tensor.js';
 import { torch } from '../tensor/index.js';
 import type { Batch } from '../data/tensor-loader.js';
+import { FinetorchError } from '../errors.js';
 
 export type LossFn = (logits: Tensor, target: Tensor) => Tensor;
 export interface BatchSource { batches(epoch: number): Iterable<Batch> | AsyncIterable<Batch>; readonly length?: number }
@@ -33,9 +34,9 @@ export type TrainEvent =
   | { type: 'interrupted'; epoch: number; batch: number; step: number; path: string | null };
 
 /** The loss became NaN or infinite: training diverged (the message says so, and what to do). */
-export class TrainingDivergedError extends Error {
+export class TrainingDivergedError extends FinetorchError {
   constructor(readonly epoch: number, readonly step: number, readonly loss: number) {
-    super(`fit: the loss became ${loss} at epoch ${epoch}, step ${step} (training diverged: lower the learning rate)`);
+    super('diverged', `fit: the loss became ${loss} at epoch ${epoch}, step ${step} (training diverged: lower the learning rate)`);
     this.name = 'TrainingDivergedError';
   }
 }
