@@ -53,7 +53,24 @@ function readConfig(config: text.HfConfig | string): text.HfConfig {
   }
 }
 
-const TEXT_ARCHS = ['bert', 'roberta', 'distilbert'] as const;
+/** The text architectures (Hugging Face model_type names). */
+export const TEXT_ARCHS = ['bert', 'roberta', 'distilbert'] as const;
+export const isTextArch = (arch: string): arch is text.TextArch => (TEXT_ARCHS as readonly string[]).includes(arch);
+/** Every architecture name models.load takes. */
+export const ARCHITECTURE_NAMES: readonly string[] = [...Object.keys(architectures), ...TEXT_ARCHS];
+
+/** Options that only the ResNet builders take (the vision options a checkpoint or recipe may set). */
+const RESNET_ONLY = ['width', 'inChannels', 'smallStem'] as const;
+
+/** The ResNet-only options set for a non-ResNet architecture (empty when all is well). */
+export function misplacedResNetOptions(arch: string, options: Partial<Record<(typeof RESNET_ONLY)[number], unknown>>): string[] {
+  return arch.startsWith('resnet') ? [] : RESNET_ONLY.filter((k) => options[k] !== undefined);
+}
+
+/** The weights file of a Hugging Face model folder (model.safetensors, else pytorch_model.bin), or null. */
+export function huggingFaceWeights(dir: string): string | null {
+  return ['model.safetensors', 'pytorch_model.bin'].map((f) => join(dir, f)).find((f) => existsSync(f)) ?? null;
+}
 
 /**
  * Builds `arch` and loads the checkpoint at `path` into it. Vision archs
@@ -104,7 +121,7 @@ export function load(path: string, options: LoadOptions = {}): Architecture {
   }
   const arch = options.arch!;
   const what = `models.load(${path}, ${arch})`;
-  if ((TEXT_ARCHS as readonly string[]).includes(arch)) {
+  if (isTextArch(arch)) {
     if (!options.config) throw new TypeError(`${what}: text models need {config}: the model's config.json (path or parsed object)`);
     const config = readConfig(options.config);
     const sd = text.normaliseTextKeys(arch as text.TextArch, loadStateDict(path));
@@ -115,9 +132,9 @@ export function load(path: string, options: LoadOptions = {}): Architecture {
     return loadInto(model, sd, fresh, what);
   }
   const make = architectures[arch as ArchitectureName];
-  if (!make) throw new TypeError(`models.load: unknown arch ${JSON.stringify(arch)} (expected one of ${[...Object.keys(architectures), ...TEXT_ARCHS].join(', ')})`);
-  const resnetOnly = (['width', 'inChannels', 'smallStem'] as const).filter((k) => options[k] !== undefined);
-  if (!arch.startsWith('resnet') && resnetOnly.length) throw new TypeError(`${what}: ${resnetOnly.join(', ')} apply to ResNets only`);
+  if (!make) throw new TypeError(`models.load: unknown arch ${JSON.stringify(arch)} (expected one of ${ARCHITECTURE_NAMES.join(', ')})`);
+  const resnetOnly = misplacedResNetOptions(arch, options);
+  if (resnetOnly.length) throw new TypeError(`${what}: ${resnetOnly.join(', ')} apply to ResNets only`);
   const sd = loadStateDict(path);
   const checkpointClasses = sd[`${vision.HEAD_PATHS[arch]}.weight`]?.shape[0];
   const numClasses = options.numClasses ?? checkpointClasses ?? 1000;
@@ -141,11 +158,11 @@ export function fromPretrained(dir: string, options: { numClasses?: number } = {
   if (!existsSync(configPath)) throw new Error(`models.fromPretrained: ${dir} has no config.json`);
   const config = readConfig(configPath);
   const arch = config.model_type as string;
-  if (!(TEXT_ARCHS as readonly string[]).includes(arch))
+  if (!isTextArch(arch))
     throw new Error(`models.fromPretrained: model_type ${JSON.stringify(arch)} in ${configPath} is not supported (bert, roberta, distilbert)`);
-  const weights = ['model.safetensors', 'pytorch_model.bin'].map((f) => join(dir, f)).find((f) => existsSync(f));
+  const weights = huggingFaceWeights(dir);
   if (!weights) throw new Error(`models.fromPretrained: ${dir} has neither model.safetensors nor pytorch_model.bin`);
-  return load(weights, { arch: arch as text.TextArch, config, numClasses: options.numClasses });
+  return load(weights, { arch, config, numClasses: options.numClasses });
 }
 
-export const models = { ...vision, bert: text.bert, roberta: text.roberta, distilbert: text.distilbert, architectures, load, save, fromPretrained, savedArchitecture } as const;
+export const models = { ...vision, bert: text.bert, roberta: text.roberta, distilbert: text.distilbert, architectures, load, save, fromPretrained, savedArchitecture, TEXT_ARCHS, ARCHITECTURE_NAMES } as const;
