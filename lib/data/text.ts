@@ -91,36 +91,61 @@ function build(path: string, rows: Array<{ where: string; text: unknown; label: 
   return { texts, labels, classes, counts, skipped };
 }
 
-export function readCsvDataset(path: string, options: TextDatasetOptions = {}) {
-  const rows = parseCsv(readFileSync(path, 'utf8'), path);
+/** One row of a CSV or JSONL text file: its 1-based line, the text and the label fields as found (undefined when absent). */
+export interface TextRow { line: number; where: string; text: unknown; label: unknown }
+
+/** Whether a file holds JSON Lines (by extension; otherwise by its first character) rather than CSV. */
+export function isJsonl(path: string, content: string): boolean {
+  if (/\.(jsonl|ndjson)$/i.test(path)) return true;
+  if (/\.csv$/i.test(path)) return false;
+  return content.trimStart().startsWith('{');
+}
+
+/**
+ * The rows of a CSV (with a header) or JSONL file: the text column must exist;
+ * the label column must too unless `labelOptional` (for prediction inputs).
+ */
+export function readTextRows(path: string, o: { textColumn?: string; labelColumn?: string; labelOptional?: boolean; format?: 'csv' | 'jsonl' } = {}): TextRow[] {
+  const textCol = o.textColumn ?? 'text';
+  const labelCol = o.labelColumn ?? 'label';
+  const content = readFileSync(path, 'utf8');
+  const jsonl = o.format ? o.format === 'jsonl' : isJsonl(path, content);
+  if (jsonl) {
+    return content.split('\n').map((l, i) => ({ l, line: i + 1 })).filter((r) => r.l.trim() !== '').map(({ l, line }) => {
+      let obj: Record<string, unknown>;
+      try {
+        obj = JSON.parse(l);
+      } catch (err) {
+        throw new Error(`${path}:${line}: not valid JSON: ${(err as Error).message}`);
+      }
+      if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw new Error(`${path}:${line}: expected a JSON object`);
+      return { line, where: `${path}:${line}`, text: Object.hasOwn(obj, textCol) ? obj[textCol] : undefined, label: Object.hasOwn(obj, labelCol) ? obj[labelCol] ?? undefined : undefined };
+    });
+  }
+  const rows = parseCsv(content, path);
   if (!rows.length) throw new Error(`${path}: empty file`);
   const header = rows[0].fields.map((h) => h.trim());
-  const textCol = options.textColumn ?? 'text';
-  const labelCol = options.labelColumn ?? 'label';
   const ti = header.indexOf(textCol);
   const li = header.indexOf(labelCol);
-  if (ti < 0 || li < 0) throw new Error(`${path}: no column ${JSON.stringify(ti < 0 ? textCol : labelCol)} in the header (columns: ${header.join(', ')})`);
-  return build(path, rows.slice(1).map((r) => {
+  if (ti < 0 || (li < 0 && !o.labelOptional)) throw new Error(`${path}: no column ${JSON.stringify(ti < 0 ? textCol : labelCol)} in the header (columns: ${header.join(', ')})`);
+  return rows.slice(1).map((r) => {
     if (r.fields.length !== header.length) throw new Error(`${path}:${r.line}: ${r.fields.length} fields, the header has ${header.length}`);
-    return { where: `${path}:${r.line}`, text: r.fields[ti], label: r.fields[li] };
-  }), options);
+    return { line: r.line, where: `${path}:${r.line}`, text: r.fields[ti], label: li >= 0 ? r.fields[li] : undefined };
+  });
+}
+
+function readDataset(path: string, format: 'csv' | 'jsonl', options: TextDatasetOptions) {
+  const rows = readTextRows(path, { textColumn: options.textColumn, labelColumn: options.labelColumn, format });
+  if (!rows.length) throw new Error(`${path}: empty file`);
+  return build(path, rows, options);
+}
+
+export function readCsvDataset(path: string, options: TextDatasetOptions = {}) {
+  return readDataset(path, 'csv', options);
 }
 
 export function readJsonlDataset(path: string, options: TextDatasetOptions = {}) {
-  const textCol = options.textColumn ?? 'text';
-  const labelCol = options.labelColumn ?? 'label';
-  const rows = readFileSync(path, 'utf8').split('\n').map((l, i) => ({ l, line: i + 1 })).filter((r) => r.l.trim() !== '').map(({ l, line }) => {
-    let obj: Record<string, unknown>;
-    try {
-      obj = JSON.parse(l);
-    } catch (err) {
-      throw new Error(`${path}:${line}: not valid JSON: ${(err as Error).message}`);
-    }
-    if (!obj || typeof obj !== 'object') throw new Error(`${path}:${line}: expected a JSON object`);
-    return { where: `${path}:${line}`, text: obj[textCol], label: obj[labelCol] };
-  });
-  if (!rows.length) throw new Error(`${path}: empty file`);
-  return build(path, rows, options);
+  return readDataset(path, 'jsonl', options);
 }
 
 /** CoNLL-style token files: one "token ... tag" per line, blank lines between sentences. */
