@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { Tensor } from '../tensor/tensor.js';
 import { torch } from '../tensor/index.js';
+import { ArgumentError, DataError } from '../errors.js';
 
 /** Reads one IDX file (ubyte data, any number of dimensions). */
 export function readIdx(path: string): Tensor {
@@ -30,4 +31,50 @@ export function fashionMnist(split: 'train' | 'test', dir = FASHION_MNIST_DIR): 
   const long = labels.long();
   labels.dispose();
   return { images, labels: long };
+}
+
+/** Class ids (0-9) for Fashion-MNIST classes given by id or by name (case-insensitive). */
+export function fashionMnistClassIds(classes: Array<number | string>): number[] {
+  const ids = classes.map((c, i) => {
+    const k = typeof c === 'number' ? (Number.isInteger(c) && c >= 0 && c < 10 ? c : -1) : FASHION_MNIST_CLASSES.findIndex((n) => n.toLowerCase() === c.toLowerCase());
+    if (k < 0) throw new ArgumentError('data.fashionMnistClassIds', `unknown Fashion-MNIST class ${JSON.stringify(c)} (classes: ${FASHION_MNIST_CLASSES.join(', ')}, or ids 0-9)`, String(i));
+    return k;
+  });
+  if (new Set(ids).size !== ids.length) throw new ArgumentError('data.fashionMnistClassIds', `a class appears twice (${JSON.stringify(classes)})`);
+  return ids;
+}
+
+export interface ClassSelection {
+  /** Images per class: one limit for all, one per class, or none (all of them). */
+  perClass?: number | Array<number | undefined>;
+  /** The order to draw in (e.g. permutation(n, seed)); default: file order. */
+  order?: number[];
+  /** Indices not to pick; the picked ones are added, so later selections stay disjoint. */
+  exclude?: Set<number>;
+  /** Throw when a class has fewer images than asked (default: take what there is). */
+  exact?: boolean;
+}
+
+/**
+ * The indices of the samples of `classIds` (class classIds[k] relabelled k),
+ * up to `perClass` each, class by class: how a task is cut out of a labelled set.
+ */
+export function selectClasses(labels: ArrayLike<number>, classIds: number[], o: ClassSelection = {}): { indices: number[]; targets: number[] } {
+  const order = o.order ?? Array.from({ length: labels.length }, (_, i) => i);
+  const indices: number[] = [];
+  const targets: number[] = [];
+  classIds.forEach((c, k) => {
+    const limit = (Array.isArray(o.perClass) ? o.perClass[k] : o.perClass) ?? Infinity;
+    let n = 0;
+    for (const i of order) {
+      if (n >= limit) break;
+      if (labels[i] !== c || o.exclude?.has(i)) continue;
+      indices.push(i);
+      targets.push(k);
+      o.exclude?.add(i);
+      n++;
+    }
+    if (o.exact && n < limit) throw new DataError(`only ${n} images of class ${c} are left to pick, ${limit} asked`);
+  });
+  return { indices, targets };
 }

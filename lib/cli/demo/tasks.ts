@@ -2,7 +2,7 @@
 // the pretraining task (classes 0-4), the fine-tuning task (classes 5-9 from
 // a few hundred labels) and a 1:20 imbalanced binary task. Deterministic:
 // the same seed picks the same images.
-import { fashionMnist, FASHION_MNIST_CLASSES } from '../../data/idx.js';
+import { fashionMnist, selectClasses, FASHION_MNIST_CLASSES } from '../../data/idx.js';
 import { permutation, TensorLoader } from '../../data/tensor-loader.js';
 import { torch } from '../../tensor/index.js';
 import type { Tensor } from '../../tensor/tensor.js';
@@ -39,22 +39,13 @@ export function prepare(images: Tensor): Tensor {
  */
 export function subset(split: 'train' | 'test', classes: number[], counts: number[], seed: number, exclude = new Set<number>()): Subset {
   const d = fashion(split);
-  const order = permutation(d.labelArray.length, seed);
-  const picked: number[] = [];
-  const labels: number[] = [];
-  classes.forEach((c, k) => {
-    let n = 0;
-    for (const i of order) {
-      if (n >= counts[k]) break;
-      if (d.labelArray[i] === c && !exclude.has(i)) {
-        picked.push(i);
-        labels.push(k);
-        exclude.add(i);
-        n++;
-      }
-    }
-    if (n < counts[k]) throw new Error(`demo: Fashion-MNIST ${split} has only ${n} free images of class ${c}, ${counts[k]} asked`);
-  });
+  let picked: number[];
+  let labels: number[];
+  try {
+    ({ indices: picked, targets: labels } = selectClasses(d.labelArray, classes, { perClass: counts, order: permutation(d.labelArray.length, seed), exclude, exact: true }));
+  } catch (err) {
+    throw new Error(`demo: Fashion-MNIST ${split}: ${(err as Error).message}`);
+  }
   const idx = torch.tensor(picked);
   const raw = d.images.indexSelect(0, idx);
   idx.dispose();
