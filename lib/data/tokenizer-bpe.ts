@@ -2,11 +2,24 @@
 // Hugging Face tokenizer.json: bytes mapped to printable characters, GPT-2's
 // pre-tokenisation regex, merges applied by rank, <s> ... </s> around a text
 // and <s> A </s></s> B </s> around a pair.
-import { readFileSync } from 'node:fs';
 import { Tensor } from '../tensor/tensor.js';
 import { torch } from '../tensor/index.js';
-import type { Encoding, EncodeOptions } from './tokenizer.js';
-import { truncatePair } from './tokenizer.js';
+import type { Encoding, EncodeOptions, VocabSource } from './tokenizer.js';
+import { readTokenizerFile, readTokenizerJson, tokenIds, truncatePair } from './tokenizer.js';
+
+/** Merges from a merges.txt path or a list ("a b" or ["a", "b"]), checked. */
+function mergeList(who: string, merges: string | Array<[string, string] | string>): Array<[string, string]> {
+  const list: unknown[] = typeof merges === 'string'
+    ? readTokenizerFile(who, merges).split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l && !l.startsWith('#version'))
+    : merges;
+  if (!Array.isArray(list)) throw new TypeError(`${who}: merges must be a merges.txt path or a list of "a b" pairs, got ${typeof merges}`);
+  return list.map((m, i) => {
+    const pair = typeof m === 'string' ? m.split(' ') : m;
+    if (!Array.isArray(pair) || pair.length !== 2 || pair.some((x) => typeof x !== 'string'))
+      throw new TypeError(`${who}: merge ${i + 1} must be "a b" or ["a", "b"], got ${JSON.stringify(m)}`);
+    return pair as [string, string];
+  });
+}
 
 // GPT-2's reversible byte -> unicode table: printable bytes map to themselves.
 function byteToUnicode(): string[] {
@@ -24,6 +37,7 @@ const PRETOKEN = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\
 
 export class ByteLevelBPETokenizer {
   private readonly vocab: Map<string, number>;
+  readonly options: { addPrefixSpace?: boolean };
   private readonly inverse: string[] = [];
   private readonly ranks = new Map<string, number>();
   private readonly cache = new Map<string, string[]>();
@@ -31,12 +45,40 @@ export class ByteLevelBPETokenizer {
   readonly eosId: number;
   readonly padId: number;
 
-  constructor(vocab: Map<string, number>, merges: Array<[string, string]>, readonly options: { addPrefixSpace?: boolean } = {}) {
-    this.vocab = vocab;
-    for (const [t, i] of vocab) this.inverse[i] = t;
-    merges.forEach(([a, b], i) => this.ranks.set(`${a} ${b}`, i));
+  /**
+   * `vocab`: a vocab.json path, a tokenizer.json path (then no `merges`: they
+   * come from the file, with its add_prefix_space), a token list (id =
+   * position), or a Map / object of token -> id. `merges`: a merges.txt path or a list of merges, each
+   * "a b" or ["a", "b"], in rank order.
+   */
+  constructor(vocab: VocabSource, merges?: string | Array<[string, string] | string>, options: { addPrefixSpace?: boolean } = {}) {
+    const who = 'ByteLevelBPETokenizer';
+    let fromFile: { addPrefixSpace?: boolean } = {};
+    if (typeof vocab === 'string' && merges === undefined) {
+      const json = readTokenizerJson(who, vocab, 'BPE');
+      vocab = json.model.vocab as Record<string, number>;
+      merges = json.model.merges as Array<string | [string, string]>;
+      fromFile = { addPrefixSpace: json.pre_tokenizer?.add_prefix_space ?? false };
+      this.vocab = tokenIds(who, vocab, 'model.vocab as token -> id');
+      for (const t of json.added_tokens ?? []) this.vocab.set(t.content, t.id);
+    } else {
+      if (typeof vocab === 'string') {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(readTokenizerFile(who, vocab));
+        } catch (err) {
+          if (err instanceof TypeError) throw err;
+          throw new TypeError(`${who}: ${vocab} is not valid JSON: ${(err as Error).message}`);
+        }
+        this.vocab = tokenIds(`${who}: ${vocab}`, parsed, 'a JSON object of token -> id');
+      } else this.vocab = tokenIds(who, vocab, 'a vocab.json or tokenizer.json path, a token list (string[], id = position), or a Map / object of token -> id');
+      if (merges === undefined) throw new TypeError(`${who}: a vocabulary needs its merges (a merges.txt path or a list of "a b" pairs); or pass one tokenizer.json path`);
+    }
+    this.options = { ...fromFile, ...(options?.addPrefixSpace === undefined ? {} : { addPrefixSpace: options.addPrefixSpace }) };
+    for (const [t, i] of this.vocab) this.inverse[i] = t;
+    mergeList(who, merges).forEach(([a, b], i) => this.ranks.set(`${a} ${b}`, i));
     const id = (t: string) => {
-      const v = vocab.get(t);
+      const v = this.vocab.get(t);
       if (v === undefined) throw new Error(`ByteLevelBPETokenizer: the vocab has no ${t} token`);
       return v;
     };
@@ -46,19 +88,15 @@ export class ByteLevelBPETokenizer {
   }
 
   static fromFiles(vocabJson: string, mergesTxt: string): ByteLevelBPETokenizer {
-    const vocab = new Map<string, number>(Object.entries(JSON.parse(readFileSync(vocabJson, 'utf8')) as Record<string, number>));
-    const merges = readFileSync(mergesTxt, 'utf8').split('\n').filter((l) => l && !l.startsWith('#version')).map((l) => l.split(' ') as [string, string]);
-    return new ByteLevelBPETokenizer(vocab, merges);
+    return new ByteLevelBPETokenizer(vocabJson, mergesTxt);
   }
 
   static fromTokenizerJson(path: string): ByteLevelBPETokenizer {
-    const json = JSON.parse(readFileSync(path, 'utf8'));
-    if (json?.model?.type !== 'BPE') throw new Error(`${path}: not a BPE tokenizer (model.type is ${JSON.stringify(json?.model?.type)})`);
-    const vocab = new Map<string, number>(Object.entries(json.model.vocab as Record<string, number>));
-    for (const t of json.added_tokens ?? []) vocab.set(t.content, t.id);
-    const merges = (json.model.merges as Array<string | [string, string]>).map((m) => (typeof m === 'string' ? (m.split(' ') as [string, string]) : m));
-    return new ByteLevelBPETokenizer(vocab, merges, { addPrefixSpace: json.pre_tokenizer?.add_prefix_space ?? false });
+    return new ByteLevelBPETokenizer(path);
   }
+
+  /** Token ids run from 0 to vocabSize - 1 (the largest id + 1): the embedding rows a model needs. */
+  get vocabSize(): number { return this.inverse.length; }
 
   private bpe(word: string): string[] {
     const cached = this.cache.get(word);

@@ -3,7 +3,7 @@
 // greedy longest-match-first word pieces, [CLS]/[SEP] for single texts and
 // pairs, truncation (longest first), padding, attention masks and token
 // type ids.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { Tensor } from '../tensor/tensor.js';
 import { torch } from '../tensor/index.js';
 
@@ -44,16 +44,103 @@ export function truncatePair(a: string[], b: string[] | null, room: number): [st
   return [a.slice(0, n1), b.slice(0, n2)];
 }
 
+/** What the tokenizer constructors accept as a vocabulary: a file path, a token list (id = position) or token -> id. */
+export type VocabSource = string | string[] | Map<string, number> | Record<string, number>;
+
+export interface WordPieceOptions { lowercase?: boolean; maxInputCharsPerWord?: number; unkToken?: string }
+
+const VOCAB_EXPECTED = 'a vocab.txt or tokenizer.json path, a token list (string[], id = position), or a Map / object of token -> id';
+
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return `a ${(v as object).constructor?.name ?? 'null-prototype object'}`;
+  return typeof v;
+}
+
+/** Reads a text file for a tokenizer, naming the file in every failure. */
+export function readTokenizerFile(who: string, path: string): string {
+  try {
+    if (statSync(path).isDirectory()) throw new Error('it is a folder (pass the file inside it)');
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new TypeError(`${who}: cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** A token -> id Map from a token list, Map or plain object, checked; `who` names the caller in errors. */
+export function tokenIds(who: string, vocab: unknown, expected: string): Map<string, number> {
+  let entries: Array<[unknown, unknown]>;
+  if (Array.isArray(vocab)) entries = vocab.map((t, i) => [t, i]);
+  else if (vocab instanceof Map) entries = [...vocab.entries()];
+  else if (vocab && typeof vocab === 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(vocab))) entries = Object.entries(vocab);
+  else throw new TypeError(`${who}: expected ${expected}; got ${describeValue(vocab)}`);
+  const map = new Map<string, number>();
+  for (const [t, id] of entries) {
+    if (typeof t !== 'string') throw new TypeError(`${who}: vocabulary tokens must be strings, got ${describeValue(t)} (${String(t)})`);
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) throw new TypeError(`${who}: the id of token ${JSON.stringify(t)} must be an integer >= 0, got ${JSON.stringify(id)}`);
+    map.set(t, id);
+  }
+  if (!map.size) throw new TypeError(`${who}: the vocabulary is empty`);
+  return map;
+}
+
+/** Parses a Hugging Face tokenizer.json and checks its model type. */
+export function readTokenizerJson(who: string, path: string, type: 'WordPiece' | 'BPE'): Record<string, any> {
+  let json: Record<string, any>;
+  try {
+    json = JSON.parse(readTokenizerFile(who, path));
+  } catch (err) {
+    if (err instanceof TypeError) throw err;
+    throw new TypeError(`${who}: ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (json?.model?.type !== type) throw new TypeError(`${path}: not a ${type} tokenizer (model.type is ${JSON.stringify(json?.model?.type)})`);
+  return json;
+}
+
+/** The vocabulary and options of a WordPiece tokenizer.json. */
+function wordPieceJson(path: string): { vocab: Map<string, number>; options: WordPieceOptions } {
+  const json = readTokenizerJson('WordPieceTokenizer', path, 'WordPiece');
+  const vocab = tokenIds('WordPieceTokenizer', json.model.vocab, 'model.vocab as token -> id');
+  for (const t of json.added_tokens ?? []) vocab.set(t.content, t.id);
+  const lowercase = json.normalizer?.lowercase ?? json.normalizer?.normalizers?.some((n: { type: string }) => n.type === 'Lowercase') ?? true;
+  return { vocab, options: { lowercase, maxInputCharsPerWord: json.model.max_input_chars_per_word, unkToken: json.model.unk_token } };
+}
+
+/** The tokens of a vocab.txt, one per line (id = line number - 1). */
+function vocabLines(path: string): string[] {
+  const tokens = readTokenizerFile('WordPieceTokenizer', path).split('\n');
+  if (tokens[tokens.length - 1] === '') tokens.pop();
+  return tokens.map((t) => t.replace(/\r$/, ''));
+}
+
+const withoutUndefined = <T extends object>(o: T): Partial<T> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+
 export class WordPieceTokenizer {
   private readonly vocab: Map<string, number>;
   private readonly inverse: string[];
+  readonly options: WordPieceOptions;
   readonly clsId: number;
   readonly sepId: number;
   readonly padId: number;
   readonly unkId: number;
 
-  constructor(vocab: string[] | Map<string, number>, readonly options: { lowercase?: boolean; maxInputCharsPerWord?: number; unkToken?: string } = {}) {
-    this.vocab = vocab instanceof Map ? vocab : new Map(vocab.map((t, i) => [t, i]));
+  /**
+   * `vocab`: a vocab.txt path (one token per line), a tokenizer.json path
+   * (its lowercase and unk token are used unless `options` says otherwise),
+   * a token list (id = position), or a Map / object of token -> id.
+   */
+  constructor(vocab: VocabSource, options: WordPieceOptions = {}) {
+    let fromFile: WordPieceOptions = {};
+    if (typeof vocab === 'string') {
+      if (vocab.toLowerCase().endsWith('.json')) {
+        const json = wordPieceJson(vocab);
+        vocab = json.vocab;
+        fromFile = json.options;
+      } else vocab = vocabLines(vocab);
+    }
+    this.vocab = tokenIds('WordPieceTokenizer', vocab, VOCAB_EXPECTED);
+    this.options = { ...fromFile, ...withoutUndefined(options ?? {}) };
     this.inverse = [];
     for (const [t, i] of this.vocab) this.inverse[i] = t;
     const id = (t: string) => {
@@ -64,27 +151,22 @@ export class WordPieceTokenizer {
     this.clsId = id('[CLS]');
     this.sepId = id('[SEP]');
     this.padId = id('[PAD]');
-    this.unkId = id(options.unkToken ?? '[UNK]');
+    this.unkId = id(this.options.unkToken ?? '[UNK]');
   }
 
   /** One token per line, as BERT's vocab.txt. */
   static fromVocabFile(path: string, options: { lowercase?: boolean } = {}): WordPieceTokenizer {
-    const tokens = readFileSync(path, 'utf8').split('\n');
-    if (tokens[tokens.length - 1] === '') tokens.pop();
-    return new WordPieceTokenizer(tokens.map((t) => t.replace(/\r$/, '')), { lowercase: options.lowercase ?? true });
+    return new WordPieceTokenizer(vocabLines(path), { lowercase: options.lowercase ?? true });
   }
 
   /** A Hugging Face tokenizer.json with a WordPiece model. */
   static fromTokenizerJson(path: string): WordPieceTokenizer {
-    const json = JSON.parse(readFileSync(path, 'utf8'));
-    if (json?.model?.type !== 'WordPiece') throw new Error(`${path}: not a WordPiece tokenizer (model.type is ${JSON.stringify(json?.model?.type)})`);
-    const vocab = new Map<string, number>(Object.entries(json.model.vocab as Record<string, number>));
-    for (const t of json.added_tokens ?? []) vocab.set(t.content, t.id);
-    const lowercase = json.normalizer?.lowercase ?? json.normalizer?.normalizers?.some((n: { type: string }) => n.type === 'Lowercase') ?? true;
-    return new WordPieceTokenizer(vocab, { lowercase, maxInputCharsPerWord: json.model.max_input_chars_per_word, unkToken: json.model.unk_token });
+    const json = wordPieceJson(path);
+    return new WordPieceTokenizer(json.vocab, json.options);
   }
 
-  get vocabSize(): number { return this.vocab.size; }
+  /** Token ids run from 0 to vocabSize - 1 (the largest id + 1): the embedding rows a model needs. */
+  get vocabSize(): number { return this.inverse.length; }
 
   /** BERT's normalisation and pre-tokenisation: words and punctuation marks. */
   basicTokens(text: string): string[] {

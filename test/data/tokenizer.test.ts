@@ -131,3 +131,92 @@ describe("RoBERTa's byte-level BPE matches Hugging Face tokenizers", () => {
     expect(ours.decode(ours.encode(corpus[5]).ids, { skipSpecialTokens: true })).toBe(corpus[5]);
   });
 });
+
+describe('tokenizer constructors take what users pass', () => {
+  let dir = '';
+  let bpeJson = '';
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'finetorch-ctor-'));
+    // a small BPE tokenizer trained by the Rust library, written out as tokenizer.json and as vocab.json + merges.txt
+    const glosses = readFileSync('/usr/share/wordnet/data.noun', 'utf8').split('\n').filter((l) => l.includes(' | ')).map((l) => l.slice(l.indexOf(' | ') + 3).trim());
+    writeFileSync(join(dir, 'corpus.txt'), glosses.filter((_, i) => i % 50 === 0).join('\n'));
+    const t = new hf.Tokenizer(hf.BPE.init({}, []));
+    t.setPreTokenizer(hf.byteLevelPreTokenizer(false, true));
+    t.train([join(dir, 'corpus.txt')]);
+    t.addSpecialTokens(['<s>', '<pad>', '</s>', '<unk>']);
+    bpeJson = join(dir, 'tokenizer.json');
+    t.save(bpeJson);
+    const json = JSON.parse(readFileSync(bpeJson, 'utf8'));
+    const vocab = { ...json.model.vocab };
+    for (const a of json.added_tokens) vocab[a.content] = a.id;
+    writeFileSync(join(dir, 'vocab.json'), JSON.stringify(vocab));
+    const merges = (json.model.merges as Array<string | string[]>).map((m) => (typeof m === 'string' ? m : m.join(' ')));
+    writeFileSync(join(dir, 'merges.txt'), '#version: 0.2\n' + merges.join('\n') + '\n');
+  }, 120000);
+
+  it('WordPieceTokenizer: a vocab.txt path, a tokenizer.json path, a token list, a Map and an object give the factory methods\' ids', () => {
+    const text = sentences.slice(0, 20);
+    const viaFile = data.WordPieceTokenizer.fromVocabFile(vocabFile);
+    const want = text.map((s) => viaFile.encode(s, null).ids);
+    const json = join(dir, 'wordpiece.json');
+    reference(true).save(json);
+    const viaJson = data.WordPieceTokenizer.fromTokenizerJson(json);
+    // the reference tokenizer gives the same ids, so the forms below are checked against Hugging Face too
+    expect(text.map((s) => viaJson.encode(s).ids)).toEqual(want);
+    const forms = [
+      new data.WordPieceTokenizer(vocabFile),
+      new data.WordPieceTokenizer(json),
+      new data.WordPieceTokenizer(vocab),
+      new data.WordPieceTokenizer(new Map(vocab.map((t, i) => [t, i]))),
+      new data.WordPieceTokenizer(Object.fromEntries(vocab.map((t, i) => [t, i]))),
+    ];
+    for (const tok of forms) {
+      expect(tok.vocabSize).toBe(vocab.length);
+      expect(text.map((s) => tok.encode(s).ids)).toEqual(want);
+    }
+    // cased from a path: the option still applies
+    const cased = data.WordPieceTokenizer.fromVocabFile(vocabFile, { lowercase: false });
+    expect(new data.WordPieceTokenizer(vocabFile, { lowercase: false }).encode('UPPER Dog').ids).toEqual(cased.encode('UPPER Dog').ids);
+  });
+
+  it('WordPieceTokenizer: anything else is a TypeError saying what it expects', () => {
+    expect(() => new data.WordPieceTokenizer(42 as never)).toThrow(/expected a vocab\.txt or tokenizer\.json path, a token list.*got number/);
+    expect(() => new data.WordPieceTokenizer(new Set(['a']) as never)).toThrow(/expected .*Map \/ object of token -> id; got a Set/);
+    expect(() => new data.WordPieceTokenizer({ a: 'x' } as never)).toThrow(/id of token "a" must be an integer >= 0, got "x"/);
+    expect(() => new data.WordPieceTokenizer(join(dir, 'missing.txt'))).toThrow(TypeError);
+    expect(() => new data.WordPieceTokenizer(join(dir, 'missing.txt'))).toThrow(/cannot read .*missing\.txt/);
+    expect(() => new data.WordPieceTokenizer(dir)).toThrow(/is a folder/);
+    expect(() => new data.WordPieceTokenizer(bpeJson)).toThrow(/not a WordPiece tokenizer \(model\.type is "BPE"\)/);
+  });
+
+  it('ByteLevelBPETokenizer: a tokenizer.json path, vocab.json + merges.txt paths, and an object/Map with a merge list give the same ids', () => {
+    const ref = data.ByteLevelBPETokenizer.fromTokenizerJson(bpeJson);
+    const want = corpusOf().map((s) => ref.encode(s).ids);
+    const json = JSON.parse(readFileSync(bpeJson, 'utf8'));
+    const vocab = JSON.parse(readFileSync(join(dir, 'vocab.json'), 'utf8')) as Record<string, number>;
+    const merges = readFileSync(join(dir, 'merges.txt'), 'utf8').split('\n').slice(1).filter(Boolean);
+    const forms = [
+      new data.ByteLevelBPETokenizer(bpeJson),
+      data.ByteLevelBPETokenizer.fromFiles(join(dir, 'vocab.json'), join(dir, 'merges.txt')),
+      new data.ByteLevelBPETokenizer(join(dir, 'vocab.json'), join(dir, 'merges.txt')),
+      new data.ByteLevelBPETokenizer(vocab, merges),
+      new data.ByteLevelBPETokenizer(new Map(Object.entries(vocab)), merges.map((m) => m.split(' ') as [string, string])),
+    ];
+    expect(json.model.merges.length).toBeGreaterThan(100);
+    for (const tok of forms) {
+      expect(tok.vocabSize).toBe(Math.max(...Object.values(vocab)) + 1);
+      expect(corpusOf().map((s) => tok.encode(s).ids)).toEqual(want);
+    }
+  });
+
+  it('ByteLevelBPETokenizer: anything else is a TypeError saying what it expects', () => {
+    expect(() => new data.ByteLevelBPETokenizer(7 as never, [])).toThrow(/expected a vocab\.json or tokenizer\.json path, a token list .* or a Map \/ object of token -> id; got number/);
+    expect(() => new data.ByteLevelBPETokenizer({ '<s>': 0 })).toThrow(/needs its merges/);
+    expect(() => new data.ByteLevelBPETokenizer({ '<s>': 0, '<pad>': 1, '</s>': 2 }, ['a b c'])).toThrow(/merge 1 must be "a b" or \["a", "b"\], got "a b c"/);
+    expect(() => new data.ByteLevelBPETokenizer(vocabFile)).toThrow(/is not valid JSON/);
+  });
+
+  function corpusOf(): string[] {
+    return ["it's a dog's life; they'll   see 42 cats", ...sentences.slice(0, 30)];
+  }
+});
