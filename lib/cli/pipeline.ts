@@ -8,6 +8,7 @@ import { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, fashionMnist } from '../data/
 import { IMAGE_EXTENSIONS, IMAGENET_MEAN, IMAGENET_STD, imageFolder, type ImageSample, type Transform } from '../data/images.js';
 import { DataLoader, ImageDataset } from '../data/data-loader.js';
 import { TensorLoader, type Batch } from '../data/tensor-loader.js';
+import { disposeInput, mapInput } from '../data/batch.js';
 import { split } from '../data/split.js';
 import { parseCsv, readCsvDataset, readJsonlDataset } from '../data/text.js';
 import { WordPieceTokenizer } from '../data/tokenizer.js';
@@ -259,8 +260,9 @@ export function encodeTexts(tokenizer: AnyTokenizer, texts: string[], maxLength:
 
 /** Runs a text model on packed [N, 2, L] inputs: forward(inputIds, attentionMask). */
 export const textForward: ForwardFn = async (model, input) => {
-  const ids = input.select(1, 0).contiguous();
-  const mask = input.select(1, 1).contiguous();
+  const packed = input as Tensor;
+  const ids = packed.select(1, 0).contiguous();
+  const mask = packed.select(1, 1).contiguous();
   try {
     return await model.forwardAsync(ids, mask);
   } finally {
@@ -305,8 +307,8 @@ function onDevice(source: Sized, device: string): Sized {
     get length() { return source.length; },
     async *batches(epoch: number) {
       for await (const b of source.batches(epoch)) {
-        const moved = { input: b.input.to(device), target: b.target.to(device) };
-        b.input.dispose();
+        const moved = { input: mapInput(b.input, (t) => t.to(device)), target: b.target.to(device) };
+        disposeInput(b.input);
         b.target.dispose();
         yield moved;
       }

@@ -2,8 +2,9 @@
 // seed and epoch give the same order, also after resuming).
 import { Tensor } from '../tensor/tensor.js';
 import { torch } from '../tensor/index.js';
+import { inputSize, mapInput, type Batch, type ModelInput } from './batch.js';
 
-export interface Batch { input: Tensor; target: Tensor }
+export type { Batch } from './batch.js';
 
 /** A deterministic PRNG (mulberry32) for shuffling. */
 export function rng(seed: number): () => number {
@@ -27,13 +28,19 @@ export function permutation(n: number, seed: number): number[] {
   return p;
 }
 
+/**
+ * Batches of in-memory tensors: `input` is one tensor or named tensors (a
+ * tokenizer's {inputIds, attentionMask}), `target` the labels; all share the
+ * first dimension. Shuffled per epoch from the seed when `shuffle`.
+ */
 export class TensorLoader {
   readonly size: number;
-  constructor(readonly input: Tensor, readonly target: Tensor, readonly options: { batchSize: number; shuffle?: boolean; seed?: number; dropLast?: boolean }) {
-    if (!(input instanceof Tensor) || !(target instanceof Tensor)) throw new TypeError('TensorLoader: input and target must be tensors');
-    if (input.shape[0] !== target.shape[0]) throw new TypeError(`TensorLoader: ${input.shape[0]} inputs but ${target.shape[0]} targets`);
-    if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new TypeError('TensorLoader: batchSize must be a positive integer');
-    this.size = input.shape[0];
+  constructor(readonly input: ModelInput, readonly target: Tensor, readonly options: { batchSize: number; shuffle?: boolean; seed?: number; dropLast?: boolean }) {
+    if (!(target instanceof Tensor)) throw new TypeError('TensorLoader: target must be a Tensor');
+    const n = inputSize(input, 'TensorLoader');
+    if (n !== target.shape[0]) throw new TypeError(`TensorLoader: ${n} inputs but ${target.shape[0]} targets`);
+    if (!Number.isInteger(options?.batchSize) || options.batchSize < 1) throw new TypeError(`TensorLoader: batchSize must be a positive integer, got ${options?.batchSize}`);
+    this.size = n;
   }
 
   /** Number of batches per epoch. */
@@ -48,11 +55,12 @@ export class TensorLoader {
     for (let i = 0; i < this.length * b; i += b) {
       const n = Math.min(b, this.size - i);
       if (order) {
-        const idx = torch.tensor(order.slice(i, i + n));
-        yield { input: this.input.indexSelect(0, idx), target: this.target.indexSelect(0, idx) };
+        // the index lives where the data does (a CUDA tensor needs a CUDA index)
+        const idx = torch.tensor(order.slice(i, i + n), { device: this.target.device });
+        yield { input: mapInput(this.input, (t) => t.indexSelect(0, idx)), target: this.target.indexSelect(0, idx) };
         idx.dispose();
       } else {
-        yield { input: this.input.narrow(0, i, n), target: this.target.narrow(0, i, n) };
+        yield { input: mapInput(this.input, (t) => t.narrow(0, i, n)), target: this.target.narrow(0, i, n) };
       }
     }
   }

@@ -5,6 +5,7 @@
 // training: pass {trainBatchNorm: true}).
 import { Module, setFrozenBatchNorm, getFrozenBatchNorm } from '../nn/module.js';
 import { blocksOf } from './blocks.js';
+import { ArgumentError } from '../errors.js';
 
 export interface FreezeOptions {
   /** Freeze the first `blocks` blocks (stem first). */
@@ -24,13 +25,13 @@ function matches(name: string, p: string | RegExp): boolean {
 
 /** Freezes blocks or named parameters; returns the names of the frozen parameters. */
 export function freeze(model: Module, options: FreezeOptions): string[] {
-  if (!(model instanceof Module)) throw new TypeError('finetune.freeze: model must be an nn.Module');
+  if (!(model instanceof Module)) throw new ArgumentError('finetune.freeze', 'model must be an nn.Module');
   const frozen: string[] = [];
   const bnPaths: string[] = [];
   if (options.blocks !== undefined) {
     const blocks = blocksOf(model);
     if (!Number.isInteger(options.blocks) || options.blocks < 0 || options.blocks > blocks.length)
-      throw new RangeError(`finetune.freeze: blocks must be an integer in 0..${blocks.length} (${blocks.map((b) => b.name).join(', ')}), got ${options.blocks}`);
+      throw new ArgumentError('finetune.freeze', `blocks must be an integer in 0..${blocks.length} (${blocks.map((b) => b.name).join(', ')}), got ${options.blocks}`);
     for (const block of blocks.slice(0, options.blocks)) {
       block.modules.forEach((m, i) => {
         const prefix = block.paths[i];
@@ -50,7 +51,7 @@ export function freeze(model: Module, options: FreezeOptions): string[] {
       }
     }
   }
-  if (options.blocks === undefined && !options.patterns?.length) throw new TypeError('finetune.freeze: pass {blocks: N} or {patterns: [...]}');
+  if (options.blocks === undefined && !options.patterns?.length) throw new ArgumentError('finetune.freeze', 'pass {blocks: N} or {patterns: [...]}');
   setFrozenBatchNorm(model, options.trainBatchNorm ? getFrozenBatchNorm(model) : [...new Set([...getFrozenBatchNorm(model), ...bnPaths])]);
   if (model.training) model.train();
   return frozen;

@@ -5,6 +5,7 @@
 import type { Module } from '../nn/module.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { blocksOf } from './blocks.js';
+import { ArgumentError } from '../errors.js';
 
 export interface GroupOptions {
   /** One LR per block, bottom (stem) to top (head). */
@@ -25,16 +26,16 @@ export interface GroupSpec { params: Tensor[]; lr: number; weightDecay: number; 
 /** The LR of each of `n` blocks for the given options. */
 export function blockLrs(n: number, o: GroupOptions): number[] {
   if (o.lrs) {
-    if (o.lrs.length !== n) throw new TypeError(`finetune.paramGroups: lrs has ${o.lrs.length} entries but the model has ${n} blocks`);
+    if (o.lrs.length !== n) throw new ArgumentError('finetune.paramGroups', `lrs has ${o.lrs.length} entries but the model has ${n} blocks`);
     return [...o.lrs];
   }
   if (o.bottom !== undefined && o.top !== undefined) {
-    if (!(o.bottom > 0 && o.top > 0)) throw new TypeError('finetune.paramGroups: bottom and top must be > 0');
+    if (!(o.bottom > 0 && o.top > 0)) throw new ArgumentError('finetune.paramGroups', 'bottom and top must be > 0');
     if (n === 1) return [o.top];
     return Array.from({ length: n }, (_, i) => o.bottom! * (o.top! / o.bottom!) ** (i / (n - 1)));
   }
   if (o.baseLr !== undefined && o.decay !== undefined) return Array.from({ length: n }, (_, i) => o.baseLr! * o.decay! ** (n - 1 - i));
-  throw new TypeError('finetune.paramGroups: pass {lrs}, {bottom, top} or {baseLr, decay}');
+  throw new ArgumentError('finetune.paramGroups', 'pass {lrs}, {bottom, top} or {baseLr, decay}');
 }
 
 /** Param groups (PyTorch style) for an optimizer: one or two per block. */
@@ -51,6 +52,6 @@ export function paramGroups(model: Module, options: GroupOptions): GroupSpec[] {
     if (decay.length) groups.push({ params: decay, lr: lrs[i], weightDecay: wd, block: b.name });
     if (noDecay.length) groups.push({ params: noDecay, lr: lrs[i], weightDecay: 0, block: b.name });
   });
-  if (!groups.length) throw new Error('finetune.paramGroups: every parameter is frozen; nothing to optimize');
+  if (!groups.length) throw new ArgumentError('finetune.paramGroups', 'every parameter is frozen; nothing to optimize');
   return groups;
 }

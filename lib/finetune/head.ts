@@ -8,14 +8,15 @@ import { Module } from '../nn/module.js';
 import { Linear } from '../nn/layers.js';
 import { torch } from '../tensor/index.js';
 import { headOf } from './blocks.js';
+import { ArgumentError } from '../errors.js';
 
 export function swapHead(model: Module, numClasses: number, options: { path?: string } = {}): Module {
-  if (!(model instanceof Module)) throw new TypeError('finetune.swapHead: model must be an nn.Module');
-  if (!Number.isInteger(numClasses) || numClasses < 1) throw new TypeError(`finetune.swapHead: numClasses must be a positive integer, got ${numClasses}`);
+  if (!(model instanceof Module)) throw new ArgumentError('finetune.swapHead', 'model must be an nn.Module');
+  if (!Number.isInteger(numClasses) || numClasses < 1) throw new ArgumentError('finetune.swapHead', `numClasses must be a positive integer, got ${numClasses}`);
   const path = options.path ?? headOf(model).path;
   const old = model.getSubmodule(path);
   const weight = Object.fromEntries(old.namedParameters({ recurse: false })).weight;
-  if (!weight || weight.ndim !== 2) throw new Error(`finetune.swapHead: '${path}' is not a Linear layer (no 2-D weight); pass {path} of the Linear head`);
+  if (!weight || weight.ndim !== 2) throw new ArgumentError('finetune.swapHead', `'${path}' is not a Linear layer (no 2-D weight); pass {path} of the Linear head`);
   const inFeatures = weight.shape[1];
   const hasBias = old.namedParameters({ recurse: false }).some(([n]) => n === 'bias');
   const fresh = new Linear(inFeatures, numClasses, { bias: hasBias }).to(weight.device, weight.dtype);

@@ -5,10 +5,11 @@ import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { blocksOf } from './blocks.js';
 import { unfreeze } from './freeze.js';
+import { ArgumentError } from '../errors.js';
 
 export function unfreezeInto(model: Module, optimizer: Optimizer, blocks: string[], options: { lr: number; weightDecay?: number }): number {
   const known = blocksOf(model).map((b) => b.name);
-  for (const b of blocks) if (!known.includes(b)) throw new TypeError(`finetune.unfreezeInto: no block '${b}' (blocks: ${known.join(', ')})`);
+  for (const b of blocks) if (!known.includes(b)) throw new ArgumentError('finetune.unfreezeInto', `no block '${b}' (blocks: ${known.join(', ')})`);
   unfreeze(model, { blocks });
   const inOptimizer = new Set(optimizer.paramGroups.flatMap((g) => g.params.map((p) => p.id)));
   const params = blocksOf(model).filter((b) => blocks.includes(b.name)).flatMap((b) => b.modules.flatMap((m) => m.parameters())).filter((p) => !inOptimizer.has(p.id));

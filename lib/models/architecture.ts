@@ -16,6 +16,8 @@ export interface ArchitectureSpec {
   blocks: Block[];
   /** Dotted path of the head (the last block's classifier layer). */
   head: string;
+  /** Names of forward()'s arguments, for models that take named inputs (text models). */
+  inputNames?: readonly string[];
 }
 
 /** A built-in architecture: an nn.Module that knows its blocks and its head. */
@@ -29,6 +31,7 @@ export class Architecture extends Module {
     Object.setPrototypeOf(m, Architecture.prototype);
     Object.defineProperty(m, 'arch', { value: arch, enumerable: true });
     Object.defineProperty(m, 'spec', { value: spec, enumerable: false });
+    if (spec.inputNames) m.inputNames = spec.inputNames;
     return m;
   }
 

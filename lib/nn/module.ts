@@ -40,6 +40,12 @@ export class Module {
   // Wrappers of children registered or looked up through this object, so
   // the same child keeps its JS identity and TypeScript-defined forward.
   protected readonly childWrappers = new Map<string, Module>();
+  /**
+   * The names of forward()'s arguments, for models that take named inputs
+   * (text models: inputIds, attentionMask, tokenTypeIds); fit, evaluate and
+   * predict pass a batch's named inputs in this order. Undefined: positional only.
+   */
+  inputNames?: readonly string[];
 
   /**
    * A user-defined module: subclass, register children in the constructor and

@@ -79,7 +79,9 @@ export class FashionLoader {
   *batches(epoch = 0): Generator<{ input: Tensor; target: Tensor }> {
     const seed = (this.options.seed ?? 0) * 100003 + epoch;
     let offset = 0;
-    for (const { input, target } of this.loader.batches(epoch)) {
+    for (const batch of this.loader.batches(epoch)) {
+      const input = batch.input as Tensor; // the demo's loader holds one image tensor
+      const target = batch.target;
       const first = offset;
       offset += target.shape[0];
       if (!this.options.augment) {
