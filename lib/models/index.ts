@@ -12,6 +12,7 @@ export { Architecture } from './architecture.js';
 export type { Block } from './architecture.js';
 export type { VisionOptions } from './vision.js';
 export type { HfConfig, TextArch } from './text.js';
+export { TextModel, checkVocabulary } from './text.js';
 
 /** Architectures by the names torchvision uses. */
 export const architectures = {
@@ -165,4 +166,4 @@ export function fromPretrained(dir: string, options: { numClasses?: number } = {
   return load(weights, { arch, config, numClasses: options.numClasses });
 }
 
-export const models = { ...vision, bert: text.bert, roberta: text.roberta, distilbert: text.distilbert, architectures, load, save, fromPretrained, savedArchitecture, TEXT_ARCHS, ARCHITECTURE_NAMES } as const;
+export const models = { ...vision, bert: text.bert, roberta: text.roberta, distilbert: text.distilbert, checkVocabulary: text.checkVocabulary, architectures, load, save, fromPretrained, savedArchitecture, TEXT_ARCHS, ARCHITECTURE_NAMES } as const;

@@ -2,7 +2,9 @@
 // from a Hugging Face config.json: BERT, RoBERTa, DistilBERT. Parameter names
 // are Hugging Face's, so model.safetensors / pytorch_model.bin load unchanged.
 import { native } from '../native/loader.js';
-import { Architecture, type Block } from './architecture.js';
+import { ArgumentError, ConfigError } from '../errors.js';
+import { Tensor } from '../tensor/tensor.js';
+import { Architecture, type ArchitectureSpec, type Block } from './architecture.js';
 
 /** A Hugging Face config.json, as parsed JSON (snake_case keys). */
 export type HfConfig = Record<string, unknown>;
@@ -68,18 +70,101 @@ export const TEXT_HEAD_PATHS: Record<TextArch, string> = { bert: 'classifier', r
 
 const KINDS: Record<TextArch, string> = { bert: 'Bert', roberta: 'Roberta', distilbert: 'DistilBert' };
 
+/** What a text model's inputs must fit: ids below vocabSize, sequences within its positions. */
+interface InputLimits { vocabSize: number; maxLength: number; maxPositions: number; typeVocabSize?: number }
+
+/**
+ * A text classifier. Its forward checks the inputs first (one min/max per
+ * batch), so a token id the embedding has no row for or a sequence longer
+ * than the position table is an error naming both numbers instead of
+ * libtorch's "index out of range in self".
+ */
+export class TextModel extends Architecture {
+  private limits!: InputLimits;
+
+  static wrapText(handle: Architecture['handle'], arch: TextArch, spec: ArchitectureSpec): TextModel {
+    const m = Architecture.wrap(handle, arch, spec) as TextModel;
+    Object.setPrototypeOf(m, TextModel.prototype);
+    const o = spec.options as Record<string, number>;
+    // RoBERTa's positions start after padding_idx (fairseq), so two rows of 514 are never used
+    const maxLength = arch === 'roberta' ? o.maxPositionEmbeddings - (o.padTokenId + 1) : o.maxPositionEmbeddings;
+    Object.defineProperty(m, 'limits', { value: { vocabSize: o.vocabSize, maxLength, maxPositions: o.maxPositionEmbeddings, typeVocabSize: o.typeVocabSize }, enumerable: false });
+    return m;
+  }
+
+  /** Throws an ArgumentError when inputIds (or tokenTypeIds) do not fit the model. */
+  checkInputs(inputs: Tensor[]): void {
+    const fn = `${this.arch}.forward`;
+    const [ids, , types] = inputs;
+    if (!(ids instanceof Tensor)) return; // the native forward says what is missing
+    if (ids.dtype !== 'int64' && ids.dtype !== 'int32') throw new ArgumentError(fn, `inputIds must be integer token ids (int64), got ${ids.dtype}`, 'inputIds');
+    const shape = ids.shape;
+    if (shape.length !== 2) return; // the native forward names the shape it expects
+    const { vocabSize, maxLength, maxPositions, typeVocabSize } = this.limits;
+    if (shape[1] > maxLength)
+      throw new ArgumentError(fn, `a sequence of ${shape[1]} tokens is longer than the model's ${maxLength} positions (config max_position_embeddings ${maxPositions}); truncate to ${maxLength} (tokenizer maxLength)`, 'inputIds');
+    if (!ids.numel()) return;
+    const [lo, hi] = minMax(ids);
+    if (lo < 0 || hi >= vocabSize)
+      throw new ArgumentError(fn, `token id ${lo < 0 ? lo : hi} is out of range: the model's vocab_size is ${vocabSize} (ids 0..${vocabSize - 1}); the tokenizer does not match the model's config`, 'inputIds');
+    if (types instanceof Tensor && typeVocabSize !== undefined && types.numel()) {
+      const [tlo, thi] = minMax(types);
+      if (tlo < 0 || thi >= typeVocabSize)
+        throw new ArgumentError(fn, `token type id ${tlo < 0 ? tlo : thi} is out of range: the model's type_vocab_size is ${typeVocabSize}`, 'tokenTypeIds');
+    }
+  }
+
+  forward(...inputs: Tensor[]): Tensor {
+    this.checkInputs(inputs);
+    return super.forward(...inputs);
+  }
+
+  async forwardAsync(...inputs: Tensor[]): Promise<Tensor> {
+    this.checkInputs(inputs);
+    return super.forwardAsync(...inputs);
+  }
+}
+
+function minMax(t: Tensor): [number, number] {
+  const lo = t.min();
+  const hi = t.max();
+  try {
+    return [Number(lo.item()), Number(hi.item())];
+  } finally {
+    lo.dispose();
+    hi.dispose();
+  }
+}
+
+/**
+ * Checks up front that a tokenizer fits a model config: every id the
+ * tokenizer can produce needs a row in the embedding (config vocab_size).
+ * Otherwise training would fail at the first forward with libtorch's "index
+ * out of range in self". `field` names the setting in the error (default
+ * 'config.json').
+ */
+export function checkVocabulary(tokenizer: { vocabSize: number }, config: HfConfig, options: { field?: string } = {}): void {
+  const field = options.field ?? 'config.json';
+  if (!config || typeof config !== 'object') throw new ArgumentError('checkVocabulary', 'config must be a parsed config.json object');
+  if (!tokenizer || typeof tokenizer.vocabSize !== 'number') throw new ArgumentError('checkVocabulary', 'tokenizer must have a vocabSize (a WordPieceTokenizer or ByteLevelBPETokenizer)');
+  const vocabSize = config.vocab_size;
+  if (typeof vocabSize !== 'number' || !Number.isInteger(vocabSize) || vocabSize < 1) throw new ConfigError(field, `vocab_size must be a positive integer, got ${JSON.stringify(vocabSize)}`);
+  if (tokenizer.vocabSize > vocabSize)
+    throw new ConfigError(field, `vocab_size is ${vocabSize} but the tokenizer has ${tokenizer.vocabSize} token ids (0..${tokenizer.vocabSize - 1}): ids from ${vocabSize} on have no embedding row. Use the tokenizer that came with the model, or a config with vocab_size >= ${tokenizer.vocabSize}`);
+}
+
 /**
  * Builds a text classifier from a Hugging Face config. forward(inputIds,
  * attentionMask?, tokenTypeIds?) takes int64 [batch, sequence] tensors and
  * gives logits [batch, numClasses].
  */
-export function textModel(arch: TextArch, config: HfConfig, options: { numClasses?: number } = {}): Architecture {
+export function textModel(arch: TextArch, config: HfConfig, options: { numClasses?: number } = {}): TextModel {
   if (!config || typeof config !== 'object') throw new TypeError(`${arch}: config must be a parsed config.json object`);
   const numClasses = options.numClasses ?? labelCount(config);
   if (!Number.isInteger(numClasses) || numClasses < 1) throw new TypeError(`${arch}: numClasses must be a positive integer, got ${numClasses}`);
   const opts = nativeOptions(arch, config, numClasses);
   const spec = blocks(arch, opts.numHiddenLayers as number);
-  return Architecture.wrap(native.createModule(KINDS[arch], opts), arch, { kind: KINDS[arch], options: opts, ...spec });
+  return TextModel.wrapText(native.createModule(KINDS[arch], opts), arch, { kind: KINDS[arch], options: opts, ...spec });
 }
 
 export const bert = (config: HfConfig, options?: { numClasses?: number }) => textModel('bert', config, options);

@@ -5,7 +5,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { torch, io, models, optim, nn, type Tensor } from 'finetorch';
+import { torch, io, models, optim, nn, data, type Tensor } from 'finetorch';
 import { reference } from '../reference';
 
 const ARCHS = ['bert', 'roberta', 'distilbert'] as const;
@@ -105,8 +105,50 @@ describe('fine-tuning entry points', () => {
     expect(() => models.bert({ ...config, vocab_size: 'many' })).toThrow(/"vocab_size" must be a number/);
     expect(() => models.load(join(dir, 'bert', 'model.safetensors'), { arch: 'bert' })).toThrow(/need \{config\}/);
     const m = models.bert(config);
-    expect(() => m.forward(torch.ones([2, 100], { dtype: 'int64' }))).toThrow(/longer than the model's positions/);
+    expect(() => m.forward(torch.ones([2, 100], { dtype: 'int64' }))).toThrow(new RegExp(`a sequence of 100 tokens is longer than the model's ${config.max_position_embeddings} positions`));
     expect(() => m.forward(torch.ones([4], { dtype: 'int64' }))).toThrow(/must be \[batch, sequence\]/);
     expect(() => models.load(join(dir, 'roberta', 'model.safetensors'), { arch: 'bert', config })).toThrow(/does not fit/);
+  });
+
+  it('token ids the embedding has no row for are errors naming both numbers, not libtorch\'s "index out of range"', async () => {
+    const config = JSON.parse(readFileSync(join(dir, 'bert', 'config.json'), 'utf8'));
+    const V = config.vocab_size as number;
+    const m = models.bert(config);
+    m.eval();
+    const bad = torch.tensor([[2, 5, V, 3]], { dtype: 'int64' });
+    expect(() => m.forward(bad)).toThrow(new RegExp(`token id ${V} is out of range: the model's vocab_size is ${V} \\(ids 0\\.\\.${V - 1}\\)`));
+    await expect(m.forwardAsync(bad)).rejects.toThrow(new RegExp(`token id ${V} is out of range`));
+    expect(() => m.forward(torch.tensor([[2, -1, 3]], { dtype: 'int64' }))).toThrow(/token id -1 is out of range/);
+    expect(() => m.forward(torch.tensor([[2, 5]], { dtype: 'float32' }))).toThrow(/inputIds must be integer token ids \(int64\), got float32/);
+    const ids = torch.tensor([[2, 5, 3]], { dtype: 'int64' });
+    expect(() => m.forward(ids, torch.ones([1, 3], { dtype: 'int64' }), torch.tensor([[0, 0, config.type_vocab_size]], { dtype: 'int64' })))
+      .toThrow(new RegExp(`token type id ${config.type_vocab_size} is out of range: the model's type_vocab_size is ${config.type_vocab_size}`));
+    // RoBERTa: positions start after padding_idx, so the longest sequence is max_position_embeddings - 2
+    const rc = JSON.parse(readFileSync(join(dir, 'roberta', 'config.json'), 'utf8'));
+    const r = models.roberta(rc);
+    const longest = rc.max_position_embeddings - rc.pad_token_id - 1;
+    expect(r.forward(torch.full([1, longest], 5, { dtype: 'int64' })).shape[0]).toBe(1);
+    expect(() => r.forward(torch.full([1, longest + 1], 5, { dtype: 'int64' }))).toThrow(new RegExp(`${longest + 1} tokens is longer than the model's ${longest} positions \\(config max_position_embeddings ${rc.max_position_embeddings}\\)`));
+    // valid ids still give logits
+    expect(m.forward(ids).shape).toEqual([1, models.bert(config).head().module.parameters()[0].shape[0]]);
+  });
+
+  it('checkVocabulary: a tokenizer with more ids than the config\'s vocab_size fails up front, naming both numbers', () => {
+    const config = JSON.parse(readFileSync(join(dir, 'bert', 'config.json'), 'utf8'));
+    const V = config.vocab_size as number;
+    const tokens = (n: number) => ['[PAD]', '[UNK]', '[CLS]', '[SEP]', ...Array.from({ length: n - 4 }, (_, i) => `w${i}`)];
+    expect(() => models.checkVocabulary(new data.WordPieceTokenizer(tokens(V)), config)).not.toThrow();
+    expect(() => models.checkVocabulary(new data.WordPieceTokenizer(tokens(V - 10)), config)).not.toThrow();
+    const big = new data.WordPieceTokenizer(tokens(V + 7));
+    expect(() => models.checkVocabulary(big, config)).toThrow(new RegExp(`^config\\.json: vocab_size is ${V} but the tokenizer has ${V + 7} token ids`));
+    expect(() => models.checkVocabulary(big, config, { field: 'recipe.model.config' })).toThrow(/^recipe\.model\.config: vocab_size/);
+    try {
+      models.checkVocabulary(big, config, { field: 'recipe.model.config' });
+    } catch (err) {
+      expect((err as { field?: string }).field).toBe('recipe.model.config');
+    }
+    // what it prevents: the model fails on the big tokenizer's last id
+    const m = models.bert(config);
+    expect(() => m.forward(torch.tensor([[2, V + 6, 3]], { dtype: 'int64' }))).toThrow(new RegExp(`vocab_size is ${V}`));
   });
 });
