@@ -12,7 +12,7 @@ export { loadReport } from './native/loader.js';
 export type { LoadReport } from './native/loader.js';
 export { trainStepAsync } from './train/step.js';
 export { fit, evaluate, predict, clipGradNorm, TrainingDivergedError } from './train/trainer.js';
-export type { FitOptions, FitResult, TrainEvent, EvalResult, LossFn, BatchSource, MetricName, ForwardFn } from './train/trainer.js';
+export type { FitOptions, FitResult, TrainEvent, EvalResult, LossFn, BuiltinLoss, CrossEntropyLoss, BatchSource, MetricName, ForwardFn } from './train/trainer.js';
 export { recipes, parseRecipe, RecipeSchema, RecipeError, DataSchema } from './recipes/index.js';
 export type { Recipe, DataSpec, RecipeIssue } from './recipes/index.js';
 export { TensorLoader, permutation } from './data/tensor-loader.js';

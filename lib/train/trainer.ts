@@ -1,22 +1,55 @@
-// The trainer: fit() runs epochs of forward / loss / backward / step with the
-// heavy parts on worker threads, evaluates, schedules, clips gradients, stops
-// early, keeps the best checkpoint and resumes from one; evaluate() and
-// predict() for the rest. Progress goes out as events.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+// The trainer: fit() runs epochs of training steps with the heavy parts on
+// the torch thread, evaluates, schedules, clips gradients, stops early, keeps
+// the best checkpoint, resumes from one and ends holding the best weights;
+// evaluate() and predict() for the rest. Progress goes out as events. The
+// checkpoint format is in checkpoint.ts, clipGradNorm in nn/utils.ts.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { io } from '../io/index.js';
 import { MetricAccumulator } from '../metrics/index.js';
-import type { Module } from '../nn/module.js';
+import { native } from '../native/loader.js';
+import type { Module, StateDict } from '../nn/module.js';
 import { crossEntropy } from '../nn/functional.js';
-import type { Optimizer, OptimizerStateDict } from '../optim/optimizer.js';
+import { clipGradNorm } from '../nn/utils.js';
+import type { Optimizer } from '../optim/optimizer.js';
 import type { LRScheduler } from '../optim/lr-scheduler.js';
 import { Tensor } from '../tensor/tensor.js';
 import { torch } from '../tensor/index.js';
 import type { Batch } from '../data/tensor-loader.js';
 import { FinetorchError } from '../errors.js';
+import { forwardInput, type ForwardFn } from './forward.js';
+import { disposeInput, type ModelInput } from '../data/batch.js';
+import { findCheckpoint, loadCheckpoint, loadModelWeights, readBestRecord, recoverCheckpoints, saveCheckpoint, type CheckpointName, type Position } from './checkpoint.js';
+import { trainStepAsync } from './step.js';
+
+/** torch.nn.utils.clip_grad_norm_; also nn.utils.clipGradNorm. */
+export { clipGradNorm } from '../nn/utils.js';
 
 export type LossFn = (logits: Tensor, target: Tensor) => Tensor;
+/** Cross-entropy given as data, so that fit can run it inside the one-call native step. */
+export interface CrossEntropyLoss { type: 'crossEntropy'; /** Per-class weights [C]. */ weight?: Tensor; /** In [0, 1]. */ labelSmoothing?: number }
+/** A built-in loss: 'crossEntropy' is { type: 'crossEntropy' } (no weights, no smoothing). */
+export type BuiltinLoss = 'crossEntropy' | CrossEntropyLoss;
+
+/** The options of a built-in loss, or null for a LossFn function. */
+function builtinLossOptions(loss: LossFn | BuiltinLoss | undefined): Omit<CrossEntropyLoss, 'type'> | null {
+  if (loss === undefined || loss === 'crossEntropy') return {};
+  if (typeof loss === 'function') return null;
+  return { weight: loss.weight, labelSmoothing: loss.labelSmoothing };
+}
+
+/** A loss option as a function (cross-entropy when none is given); a bad value is a TypeError naming what is expected. */
+export function lossFunction(loss: LossFn | BuiltinLoss | undefined, where = 'loss'): LossFn {
+  if (typeof loss === 'function') return loss;
+  if (loss === undefined || loss === 'crossEntropy') return (l, t) => crossEntropy(l, t);
+  if (loss && typeof loss === 'object' && loss.type === 'crossEntropy') {
+    const { weight, labelSmoothing } = loss;
+    if (weight !== undefined && !(weight instanceof Tensor)) throw new TypeError(`${where}: loss.weight must be a Tensor of per-class weights`);
+    if (labelSmoothing !== undefined && !(labelSmoothing >= 0 && labelSmoothing <= 1)) throw new TypeError(`${where}: loss.labelSmoothing must be in [0, 1], got ${labelSmoothing}`);
+    return (l, t) => crossEntropy(l, t, { weight, labelSmoothing });
+  }
+  throw new TypeError(`${where}: loss must be a function (logits, target) => Tensor, 'crossEntropy' or { type: 'crossEntropy', weight?, labelSmoothing? }; got ${typeof loss === 'object' ? JSON.stringify(loss) : String(loss)}`);
+}
 export interface BatchSource { batches(epoch: number): Iterable<Batch> | AsyncIterable<Batch>; readonly length?: number }
 export type MetricName = 'loss' | 'accuracy' | 'f1Macro' | 'rocAuc';
 
@@ -47,18 +80,37 @@ export interface FitOptions {
   train: BatchSource;
   val?: BatchSource;
   epochs: number;
-  /** Default: cross-entropy. */
-  loss?: LossFn;
+  /**
+   * Default: cross-entropy. A function (logits, target) => loss runs in
+   * JavaScript; 'crossEntropy' or { type: 'crossEntropy', weight,
+   * labelSmoothing } can run in the one-call native step (see fit).
+   */
+  loss?: LossFn | BuiltinLoss;
   scheduler?: LRScheduler;
   /** Clip the global gradient norm to this value (clip_grad_norm_). */
   clipGradNorm?: number;
   earlyStopping?: { metric: MetricName; patience: number; mode?: 'max' | 'min' };
   /** The metric that picks the best epoch (default val accuracy, or train loss without val). */
   monitor?: MetricName;
-  /** Folder for the checkpoints: best/ and last/, each resumable. */
+  /**
+   * Folder for the checkpoints: best/ (the best epoch by `monitor`) and last/
+   * (the latest epoch, or the position where the signal stopped training),
+   * each resumable. Written so that a kill at any moment leaves both usable
+   * (see train/checkpoint.ts); a later fit() in the folder restores them and
+   * removes what killed runs left.
+   */
   checkpointDir?: string;
-  /** A checkpoint folder (best/ or last/) to resume from. */
+  /** A checkpoint folder (best/ or last/), or a run folder (its last/), to resume from. */
   resumeFrom?: string;
+  /**
+   * What the model holds after fit. true: the best epoch's weights (from
+   * best/, or a copy in memory without checkpointDir), as Hugging Face's
+   * load_best_model_at_end and fastai's SaveModelCallback do; false: the
+   * last epoch's. Default: true when checkpointDir keeps a best/, else false.
+   * Training stopped by the signal keeps the weights where it stopped.
+   * FitResult.modelEpoch says which epoch the model holds.
+   */
+  restoreBest?: boolean;
   seed?: number;
   onEvent?: (e: TrainEvent) => void;
   /**
@@ -68,16 +120,18 @@ export interface FitOptions {
    * done, so (with a deterministic batch source) it continues exactly.
    */
   signal?: AbortSignal;
-  /** How to run the model on a batch's input (default model.forwardAsync(input)); e.g. to split packed text inputs. */
+  /** How to run the model on a batch's input (default: forwardInput — a tensor as is, named inputs in the order of model.inputNames). */
   forward?: ForwardFn;
 }
 
-export type ForwardFn = (model: Module, input: Tensor) => Promise<Tensor>;
+export type { ForwardFn } from './forward.js';
 
 export interface FitResult {
   epochs: number;
   history: Array<{ epoch: number; trainLoss: number; val: EvalResult | null }>;
   best: { epoch: number; metric: MetricName; value: number } | null;
+  /** The epoch whose weights the model holds after fit (the best one with restoreBest); null when the signal stopped training inside an epoch. */
+  modelEpoch: number | null;
   stoppedEarly: boolean;
   /** True when the signal stopped training before the last epoch. */
   interrupted: boolean;
@@ -85,22 +139,10 @@ export interface FitResult {
   eventLoopDelay: { p50: number; p99: number; max: number };
 }
 
-/** clip_grad_norm_: scales all gradients so their global L2 norm is at most maxNorm; returns the norm before. */
-export function clipGradNorm(params: Tensor[], maxNorm: number): number {
-  return torch.tidy(() => {
-    const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== null);
-    if (!grads.length) return 0;
-    const total = Math.sqrt(grads.reduce((s, g) => s + (g.pow(2).sum().item() as number), 0));
-    const coef = maxNorm / (total + 1e-6);
-    if (coef < 1) for (const g of grads) g.mul_(coef);
-    return total;
-  });
-}
-
 /** Loss, accuracy, macro-F1, ROC AUC and the confusion matrix over a data source. */
-export async function evaluate(model: Module, data: BatchSource, options: { loss?: LossFn; forward?: ForwardFn } = {}): Promise<EvalResult> {
-  const lossFn = options.loss ?? ((l: Tensor, t: Tensor) => crossEntropy(l, t));
-  const forward = options.forward ?? ((m: Module, x: Tensor) => m.forwardAsync(x));
+export async function evaluate(model: Module, data: BatchSource, options: { loss?: LossFn | BuiltinLoss; forward?: ForwardFn } = {}): Promise<EvalResult> {
+  const lossFn = lossFunction(options.loss, 'evaluate');
+  const forward = options.forward ?? forwardInput;
   const wasTraining = model.training;
   model.eval();
   const acc = new MetricAccumulator();
@@ -114,7 +156,8 @@ export async function evaluate(model: Module, data: BatchSource, options: { loss
       lossSum += (l.item() as number) * size;
       n += size;
       acc.update(logits, target);
-      for (const t of [logits, l, input, target]) t.dispose();
+      for (const t of [logits, l, target]) t.dispose();
+      disposeInput(input);
     }
   } finally {
     if (wasTraining) model.train();
@@ -125,7 +168,7 @@ export async function evaluate(model: Module, data: BatchSource, options: { loss
 
 /** Class probabilities and predicted classes for every sample. */
 export async function predict(model: Module, data: BatchSource, options: { forward?: ForwardFn } = {}): Promise<{ probabilities: number[][]; predictions: number[] }> {
-  const forward = options.forward ?? ((m: Module, x: Tensor) => m.forwardAsync(x));
+  const forward = options.forward ?? forwardInput;
   const wasTraining = model.training;
   model.eval();
   const probabilities: number[][] = [];
@@ -134,52 +177,13 @@ export async function predict(model: Module, data: BatchSource, options: { forwa
       const logits = await torch.noGrad(() => forward(model, input));
       const p = logits.softmax(1);
       probabilities.push(...(p.to('cpu', 'float64').toArray() as number[][]));
-      for (const t of [logits, p, input, target]) t.dispose();
+      for (const t of [logits, p, target]) t.dispose();
+      disposeInput(input);
     }
   } finally {
     if (wasTraining) model.train();
   }
   return { probabilities, predictions: probabilities.map((r) => r.indexOf(Math.max(...r))) };
-}
-
-// ---- checkpoints: model.safetensors, optimizer.safetensors, trainer.json ----
-
-function saveCheckpoint(dir: string, model: Module, optimizer: Optimizer, state: Record<string, unknown>): void {
-  const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  io.save(model.stateDict(), join(tmp, 'model.safetensors'));
-  const sd = optimizer.stateDict();
-  const tensors: Record<string, Tensor> = {};
-  const scalars: Record<string, Record<string, number>> = {};
-  for (const [i, s] of Object.entries(sd.state)) {
-    for (const [k, v] of Object.entries(s)) {
-      if (v instanceof Tensor) tensors[`state.${i}.${k}`] = v;
-      else (scalars[i] ??= {})[k] = v;
-    }
-  }
-  io.save(tensors, join(tmp, 'optimizer.safetensors'));
-  writeFileSync(join(tmp, 'trainer.json'), JSON.stringify({ ...state, optimizer: { scalars, paramGroups: sd.paramGroups } }, null, 2));
-  // replace the previous checkpoint only once the new one is complete
-  const old = `${dir}.old-${process.pid}`;
-  if (existsSync(dir)) renameSync(dir, old);
-  renameSync(tmp, dir);
-  rmSync(old, { recursive: true, force: true });
-}
-
-function loadCheckpoint(dir: string, model: Module, optimizer: Optimizer): Record<string, unknown> {
-  if (!existsSync(join(dir, 'trainer.json'))) throw new Error(`resume: ${dir} is not a finetorch checkpoint (no trainer.json)`);
-  const state = JSON.parse(readFileSync(join(dir, 'trainer.json'), 'utf8'));
-  model.loadStateDict(io.load(join(dir, 'model.safetensors')));
-  const tensors = io.load(join(dir, 'optimizer.safetensors'));
-  const opt: OptimizerStateDict = { state: {}, paramGroups: state.optimizer.paramGroups };
-  for (const [key, t] of Object.entries(tensors)) {
-    const [, i, name] = key.split('.');
-    (opt.state[Number(i)] ??= {})[name] = t;
-  }
-  for (const [i, s] of Object.entries(state.optimizer.scalars as Record<string, Record<string, number>>)) Object.assign((opt.state[Number(i)] ??= {}), s);
-  optimizer.loadStateDict(opt);
-  return state;
 }
 
 function metricOf(r: { trainLoss: number; val: EvalResult | null }, m: MetricName): number | null {
@@ -192,17 +196,36 @@ export function stepSeed(seed: number, epoch: number, batch: number): number {
   return ((seed * 1000 + epoch) * 100_003 + batch) % 2 ** 52;
 }
 
-interface Position { epoch: number; batch: number; lossSum: number; seen: number }
-
-/** Trains `model`; see FitOptions. Resolves when done, stopped early or interrupted by the signal. */
+/**
+ * Trains `model`; see FitOptions. Resolves when done, stopped early or
+ * interrupted by the signal.
+ *
+ * Two ways to run a step, with the same results (checked in
+ * test/train/trainer.test.ts, also against PyTorch):
+ * - the one-call native step (trainStepAsync: zero grad, forward, loss,
+ *   backward and optimizer step in one task on the torch thread) when the
+ *   model has a native forward (built-in layers, Sequentials of them, the
+ *   vision and text architectures), the batch input is one tensor, the loss
+ *   is cross-entropy given as data (default, 'crossEntropy' or
+ *   { type: 'crossEntropy', weight, labelSmoothing }), and neither `forward`
+ *   nor `clipGradNorm` is given;
+ * - otherwise forward, the loss in JavaScript, backwardAsync and stepAsync:
+ *   a LossFn function (focal loss, any custom loss), a custom `forward`, named
+ *   inputs, a module with a TypeScript forward(), or clipGradNorm.
+ * A non-finite loss stops training with TrainingDivergedError either way; the
+ * native step has already applied that step's update when it is seen.
+ */
 export async function fit(o: FitOptions): Promise<FitResult> {
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new TypeError(`fit: epochs must be a positive integer, got ${o.epochs}`);
-  const lossFn = o.loss ?? ((l: Tensor, t: Tensor) => crossEntropy(l, t));
-  const forward = o.forward ?? ((m: Module, x: Tensor) => m.forwardAsync(x));
+  const lossFn = lossFunction(o.loss, 'fit');
+  const forward = o.forward ?? forwardInput;
+  const builtin = builtinLossOptions(o.loss);
+  const nativeStep = builtin !== null && o.forward === undefined && o.clipGradNorm === undefined && native.moduleHasNativeForward(o.model.handle);
   const seed = o.seed ?? 0;
   const monitor: MetricName = o.monitor ?? o.earlyStopping?.metric ?? (o.val ? 'accuracy' : 'loss');
   const mode = o.earlyStopping?.mode ?? (monitor === 'loss' ? 'min' : 'max');
   const better = (a: number, b: number) => (mode === 'max' ? a > b : a < b);
+  const restoreBest = o.restoreBest ?? o.checkpointDir !== undefined;
   const emit = (e: TrainEvent) => o.onEvent?.(e);
   const history: FitResult['history'] = [];
   let best: FitResult['best'] = null;
@@ -210,25 +233,32 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   let startEpoch = 0;
   let step = 0;
   let position: Position | null = null;
+  let modelEpoch: number | null = null; // the completed epoch whose weights the model holds
+  // a killed run's checkpoints: put best/ and last/ back if a rename was cut short, remove dead runs' leftovers
+  if (o.checkpointDir) recoverCheckpoints(o.checkpointDir);
   if (o.resumeFrom) {
-    const state = loadCheckpoint(o.resumeFrom, o.model, o.optimizer);
-    position = (state.position as Position | undefined) ?? null;
-    startEpoch = position ? position.epoch : (state.epoch as number) + 1;
-    best = (state.best as FitResult['best']) ?? null;
-    sinceBest = typeof state.sinceBest === 'number' ? state.sinceBest : 0;
-    history.push(...((state.history as FitResult['history']) ?? []));
-    if (o.scheduler && typeof state.schedulerStep === 'number') o.scheduler.setStep(state.schedulerStep);
-    step = typeof state.step === 'number' ? state.step : typeof state.schedulerStep === 'number' ? state.schedulerStep : 0;
-    emit({ type: 'resumed', epoch: startEpoch, batch: position?.batch ?? 0, step, path: o.resumeFrom });
+    const from = findCheckpoint(o.resumeFrom);
+    const state = loadCheckpoint(from, o.model, o.optimizer);
+    position = state.position ?? null;
+    startEpoch = position ? position.epoch : state.epoch + 1;
+    // best/ is the authority on the best epoch: its own record names the weights it holds
+    best = (o.checkpointDir && readBestRecord(o.checkpointDir)) || state.best;
+    sinceBest = state.sinceBest;
+    history.push(...state.history);
+    if (o.scheduler && state.schedulerStep !== null) o.scheduler.setStep(state.schedulerStep);
+    step = state.step;
+    modelEpoch = !position && state.epoch >= 0 ? state.epoch : null;
+    emit({ type: 'resumed', epoch: startEpoch, batch: position?.batch ?? 0, step, path: from });
   }
   const params = o.model.parameters();
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   let stoppedEarly = false;
   let interrupted = false;
-  const save = (name: 'last' | 'best', epoch: number, extra: Record<string, unknown> = {}) => {
+  let bestInMemory: StateDict | null = null; // restoreBest without checkpointDir
+  const save = (name: CheckpointName, epoch: number, at?: Position) => {
     const dir = join(o.checkpointDir!, name);
-    saveCheckpoint(dir, o.model, o.optimizer, { epoch, seed, best, sinceBest, history, step, schedulerStep: o.scheduler?.lastStep ?? null, ...extra });
+    saveCheckpoint(dir, o.model, o.optimizer, { epoch, step, seed, best, sinceBest, history, schedulerStep: o.scheduler?.lastStep ?? null, ...(at ? { position: at } : {}) });
     return dir;
   };
   const total = typeof o.train.length === 'number' ? o.train.length : null;
@@ -250,30 +280,32 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       for await (const { input, target } of o.train.batches(epoch)) {
         if (batch < skip) {
           // done before the interruption: the source is deterministic per (seed, epoch), so skip to where it stopped
-          input.dispose();
+          disposeInput(input);
           target.dispose();
           batch++;
           continue;
         }
         const t0 = Date.now();
         torch.manualSeed(stepSeed(seed, epoch, batch)); // dropout and friends: reproducible and resumable mid-epoch
-        o.optimizer.zeroGrad();
-        const logits = await forward(o.model, input);
-        const loss = lossFn(logits, target);
-        const value = loss.item() as number;
+        const lrs = o.optimizer.paramGroups.map((g) => g.lr); // the LRs this step uses
+        let value: number;
+        try {
+          value = nativeStep && input instanceof Tensor
+            ? await nativeTrainStep(o.model, o.optimizer, input, target, builtin!)
+            : await jsTrainStep(o, forward, lossFn, params, input, target);
+        } finally {
+          disposeInput(input);
+        }
         if (!Number.isFinite(value)) {
-          for (const t of [logits, loss, input, target]) t.dispose();
+          target.dispose();
           throw new TrainingDivergedError(epoch, step, value);
         }
-        await loss.backwardAsync();
-        if (o.clipGradNorm !== undefined) clipGradNorm(params, o.clipGradNorm);
-        const lrs = o.optimizer.paramGroups.map((g) => g.lr); // the LRs this step uses
-        await o.optimizer.stepAsync();
+        modelEpoch = null;
         o.scheduler?.step();
         const size = target.shape[0];
         lossSum += value * size;
         seen += size;
-        for (const t of [logits, loss, input, target]) t.dispose();
+        target.dispose();
         emit({ type: 'step', epoch, step: step++, batch, batches: total, loss: value, lrs, samplesPerSecond: size / Math.max(1e-3, (Date.now() - t0) / 1000) });
         batch++;
         if (o.signal?.aborted) {
@@ -282,23 +314,27 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         }
       }
       if (interrupted) {
-        const path = o.checkpointDir ? save('last', epoch - 1, { position: { epoch, batch, lossSum, seen } satisfies Position }) : null;
+        const path = o.checkpointDir ? save('last', epoch - 1, { epoch, batch, lossSum, seen }) : null;
         emit({ type: 'interrupted', epoch, batch, step, path });
         break;
       }
       const val = o.val ? await evaluate(o.model, o.val, { loss: lossFn, forward }) : null;
       const record = { epoch, trainLoss: lossSum / Math.max(1, seen), val };
       history.push(record);
+      modelEpoch = epoch;
       const value = metricOf(record, monitor);
-      const isBest = value !== null && (best === null || better(value, best.value));
-      if (isBest) {
-        best = { epoch, metric: monitor, value: value! };
-        sinceBest = 0;
-      } else sinceBest++;
+      // (best.epoch === epoch: a resumed run replays the epoch that best/ already holds; best/ then takes the replay)
+      const isBest = value !== null && (best === null || better(value, best.value) || best.epoch === epoch);
+      if (isBest) best = { epoch, metric: monitor, value: value! };
+      sinceBest = best ? epoch - best.epoch : sinceBest + 1;
       emit({ type: 'epoch', epoch, trainLoss: record.trainLoss, val, seconds: (Date.now() - started) / 1000, best: isBest });
       if (o.checkpointDir) {
-        emit({ type: 'checkpoint', epoch, path: save('last', epoch) });
+        // best/ before last/: last/trainer.json names the best epoch, so it must never get ahead of best/
         if (isBest) emit({ type: 'checkpoint', epoch, path: save('best', epoch) });
+        emit({ type: 'checkpoint', epoch, path: save('last', epoch) });
+      } else if (isBest && restoreBest) {
+        disposeStateDict(bestInMemory);
+        bestInMemory = copyStateDict(o.model);
       }
       if (o.earlyStopping && sinceBest >= o.earlyStopping.patience) {
         stoppedEarly = true;
@@ -306,12 +342,62 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         break;
       }
     }
+    if (restoreBest && !interrupted && best && best.epoch !== modelEpoch) {
+      if (o.checkpointDir) {
+        if (readBestRecord(o.checkpointDir)?.epoch === best.epoch) {
+          loadModelWeights(join(o.checkpointDir, 'best'), o.model);
+          modelEpoch = best.epoch;
+        }
+      } else if (bestInMemory) {
+        o.model.loadStateDict(bestInMemory);
+        modelEpoch = best.epoch;
+      }
+    }
   } finally {
     delay.disable();
+    disposeStateDict(bestInMemory);
   }
   const ms = (ns: number) => ns / 1e6;
   return {
-    epochs: history.length, history, best, stoppedEarly, interrupted,
+    epochs: history.length, history, best, modelEpoch, stoppedEarly, interrupted,
     eventLoopDelay: { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max) },
   };
+}
+
+/** One step with the one-call native step; returns the loss. */
+async function nativeTrainStep(model: Module, optimizer: Optimizer, input: Tensor, target: Tensor, loss: Omit<CrossEntropyLoss, 'type'>): Promise<number> {
+  const r = await trainStepAsync({ model, optimizer, input, target, loss: 'crossEntropy', weight: loss.weight, labelSmoothing: loss.labelSmoothing });
+  const value = r.loss.item() as number;
+  r.loss.dispose();
+  r.output.dispose();
+  return value;
+}
+
+/** One step in parts: forward, the loss in JavaScript, backward, clipping, optimizer step; returns the loss (no update when it is not finite). */
+async function jsTrainStep(o: FitOptions, forward: ForwardFn, lossFn: LossFn, params: Tensor[], input: ModelInput, target: Tensor): Promise<number> {
+  o.optimizer.zeroGrad();
+  const logits = await forward(o.model, input);
+  const loss = lossFn(logits, target);
+  try {
+    const value = loss.item() as number;
+    if (!Number.isFinite(value)) return value;
+    await loss.backwardAsync();
+    if (o.clipGradNorm !== undefined) clipGradNorm(params, o.clipGradNorm);
+    await o.optimizer.stepAsync();
+    return value;
+  } finally {
+    logits.dispose();
+    loss.dispose();
+  }
+}
+
+function copyStateDict(model: Module): StateDict {
+  const sd = model.stateDict();
+  const copy = Object.fromEntries(Object.entries(sd).map(([k, t]) => [k, t.clone()]));
+  Object.values(sd).forEach((t) => t.dispose());
+  return copy;
+}
+
+function disposeStateDict(sd: StateDict | null): void {
+  if (sd) Object.values(sd).forEach((t) => t.dispose());
 }

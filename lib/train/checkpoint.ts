@@ -1,0 +1,363 @@
+// The checkpoint format of fit(): a folder (best/ or last/ under the
+// checkpoint folder) holding model.safetensors, optimizer.safetensors and
+// trainer.json. trainer.json is written last, so a folder whose trainer.json
+// is valid is complete.
+//
+// Surviving kill -9 and power cuts: a checkpoint is written to
+// <name>.tmp-PID/ (files fsynced, then the folder), then swapped in with
+// rename(<name>, <name>.old-PID) and rename(<name>.tmp-PID, <name>). A kill
+// between the two renames leaves no <name>/ but complete copies beside it:
+// findCheckpoint and recoverCheckpoints rename the newest complete one back,
+// and remove the leftovers of processes that are no longer alive.
+//
+// Test hook: FINETORCH_TEST_CHECKPOINT_PAUSE=<name>:<phase>[#n] makes the
+// writer print "finetorch-test-pause <name>:<phase>#n" on stderr and block
+// for 60 s the n-th time (default 1st) it reaches that phase, so a test can
+// kill it exactly there. Phases: files-written (tmp has the tensors, no
+// trainer.json), tmp-complete, old-moved (between the two renames),
+// installed (before the old copy is removed), done.
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { io } from '../io/index.js';
+import type { Module } from '../nn/module.js';
+import type { Optimizer, OptimizerStateDict } from '../optim/optimizer.js';
+import { Tensor } from '../tensor/tensor.js';
+import type { EvalResult, MetricName } from './trainer.js';
+
+export const MODEL_FILE = 'model.safetensors';
+export const OPTIMIZER_FILE = 'optimizer.safetensors';
+export const STATE_FILE = 'trainer.json';
+
+/** The checkpoint folders fit() keeps under its checkpointDir. */
+export type CheckpointName = 'best' | 'last';
+
+/** A checkpoint that cannot be read: `path` is the file (or folder) at fault. */
+export class CheckpointError extends Error {
+  constructor(readonly path: string, message: string) {
+    super(`${path}: ${message}`);
+    this.name = 'CheckpointError';
+  }
+}
+
+const evalResult = z.object({
+  loss: z.number().nullable(), // JSON writes NaN as null
+  accuracy: z.number(),
+  f1Macro: z.number(),
+  rocAuc: z.number().nullable(),
+  confusionMatrix: z.array(z.array(z.number())),
+  samples: z.number(),
+}).passthrough();
+
+const metricName = z.enum(['loss', 'accuracy', 'f1Macro', 'rocAuc']);
+
+const TrainerStateSchema = z.object({
+  format: z.literal(1).optional(),
+  epoch: z.number().int().min(-1),
+  step: z.number().int().min(0).optional(),
+  seed: z.number(),
+  best: z.object({ epoch: z.number().int().min(0), metric: metricName, value: z.number().nullable() }).nullable(),
+  sinceBest: z.number().int().min(0).default(0),
+  history: z.array(z.object({ epoch: z.number().int().min(0), trainLoss: z.number().nullable(), val: evalResult.nullable() })),
+  schedulerStep: z.number().int().nullable().default(null),
+  position: z.object({ epoch: z.number().int().min(0), batch: z.number().int().min(0), lossSum: z.number(), seen: z.number().int().min(0) }).optional(),
+  optimizer: z.object({
+    scalars: z.record(z.string(), z.record(z.string(), z.number())),
+    paramGroups: z.array(z.object({ params: z.array(z.number().int()) }).passthrough()),
+  }),
+});
+
+/** Where training stopped inside an epoch (the signal): the batches done and their summed loss. */
+export interface Position { epoch: number; batch: number; lossSum: number; seen: number }
+
+/** What trainer.json holds: everything fit() needs to continue besides the tensors. */
+export interface TrainerState {
+  /** 1; absent in checkpoints written before the format had a number. */
+  format?: 1;
+  /** The last completed epoch (-1: none yet). */
+  epoch: number;
+  /** Optimizer steps done over the whole run. */
+  step: number;
+  seed: number;
+  /** The best epoch so far. In best/'s own trainer.json it is best/'s own epoch and metric. */
+  best: { epoch: number; metric: MetricName; value: number } | null;
+  /** Completed epochs since the best one (early stopping). */
+  sinceBest: number;
+  history: Array<{ epoch: number; trainLoss: number; val: EvalResult | null }>;
+  /** The scheduler's step count (null without a scheduler). */
+  schedulerStep: number | null;
+  /** Set when training stopped inside an epoch: where to continue. */
+  position?: Position;
+  /** The optimizer's non-tensor state (per parameter index) and its param groups; its tensors are in optimizer.safetensors. */
+  optimizer: { scalars: Record<string, Record<string, number>>; paramGroups: OptimizerStateDict['paramGroups'] };
+}
+
+/** The part of TrainerState that fit() provides; saveCheckpoint adds the format and the optimizer's state. */
+export type TrainerProgress = Omit<TrainerState, 'format' | 'optimizer'>;
+
+// ---- atomic files
+
+/** fsync of a folder: makes renames and new entries in it survive a power cut. */
+export function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // some file systems refuse fsync on folders; the rename is still atomic
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Writes a file so that it is either the old or the new content, never a
+ * partial one, even after kill -9 or a power cut: a temporary file in the
+ * same folder, fsync, rename over the target, fsync of the folder.
+ */
+export function writeFileAtomic(path: string, data: string | Buffer): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    let done = 0;
+    while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, path);
+  } catch (err) {
+    try { closeSync(fd); } catch { /* already closed */ }
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  fsyncDir(dirname(path));
+}
+
+// ---- the test hook (see the top of this file)
+
+const pauseSpec = /^([a-z]+:[a-z-]+)(?:#(\d+))?$/.exec(process.env.FINETORCH_TEST_CHECKPOINT_PAUSE ?? '');
+const pauseCounts = new Map<string, number>();
+
+function pausePoint(name: string, phase: string): void {
+  if (!pauseSpec) return;
+  const key = `${name}:${phase}`;
+  if (key !== pauseSpec[1]) return;
+  const n = (pauseCounts.get(key) ?? 0) + 1;
+  pauseCounts.set(key, n);
+  if (n !== Number(pauseSpec[2] ?? 1)) return;
+  writeSync(2, `finetorch-test-pause ${key}#${n}\n`);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60_000);
+}
+
+// ---- writing
+
+/**
+ * Writes a checkpoint folder `dir` (its parent must exist) from the model,
+ * the optimizer and the trainer's progress, replacing any previous one only
+ * once the new one is complete on disk.
+ */
+export function saveCheckpoint(dir: string, model: Module, optimizer: Optimizer, progress: TrainerProgress): void {
+  const name = basename(dir);
+  const tmp = `${dir}.tmp-${process.pid}`;
+  const old = `${dir}.old-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  const sd = model.stateDict();
+  try {
+    io.save(sd, join(tmp, MODEL_FILE));
+  } finally {
+    Object.values(sd).forEach((t) => t.dispose());
+  }
+  const opt = optimizer.stateDict();
+  const tensors: Record<string, Tensor> = {};
+  const scalars: Record<string, Record<string, number>> = {};
+  for (const [i, s] of Object.entries(opt.state)) {
+    for (const [k, v] of Object.entries(s)) {
+      if (v instanceof Tensor) tensors[`state.${i}.${k}`] = v;
+      else (scalars[i] ??= {})[k] = v;
+    }
+  }
+  try {
+    io.save(tensors, join(tmp, OPTIMIZER_FILE));
+  } finally {
+    Object.values(tensors).forEach((t) => t.dispose());
+  }
+  pausePoint(name, 'files-written');
+  const state: TrainerState = { format: 1, ...progress, optimizer: { scalars, paramGroups: opt.paramGroups } };
+  writeFileAtomic(join(tmp, STATE_FILE), JSON.stringify(state, null, 2) + '\n'); // fsyncs tmp/ too
+  pausePoint(name, 'tmp-complete');
+  if (existsSync(dir)) renameSync(dir, old);
+  pausePoint(name, 'old-moved');
+  renameSync(tmp, dir);
+  fsyncDir(dirname(dir));
+  pausePoint(name, 'installed');
+  rmSync(old, { recursive: true, force: true });
+  pausePoint(name, 'done');
+}
+
+// ---- reading
+
+/** Reads and checks a checkpoint's trainer.json; errors name the file and the field. */
+export function readTrainerState(dir: string): TrainerState {
+  const file = join(dir, STATE_FILE);
+  if (!existsSync(file)) throw new CheckpointError(dir, `not a finetorch checkpoint (no ${STATE_FILE})`);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new CheckpointError(file, `not valid JSON (${(err as Error).message})`);
+  }
+  const r = TrainerStateSchema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const field = issue.path.length ? issue.path.join('.') : '(top level)';
+    throw new CheckpointError(file, `${field}: ${issue.message}`);
+  }
+  // JSON has no NaN (a diverged loss is written as null); older checkpoints have no step count
+  const data = r.data as unknown as TrainerState;
+  data.step = r.data.step ?? r.data.schedulerStep ?? 0;
+  return data;
+}
+
+/** True when `dir` is a complete checkpoint: both tensor files and a valid trainer.json. */
+export function isCompleteCheckpoint(dir: string): boolean {
+  if (!existsSync(join(dir, MODEL_FILE)) || !existsSync(join(dir, OPTIMIZER_FILE))) return false;
+  try {
+    readTrainerState(dir);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function loadTensors(file: string): Record<string, Tensor> {
+  if (!existsSync(file)) throw new CheckpointError(file, 'missing from the checkpoint');
+  try {
+    return io.load(file);
+  } catch (err) {
+    const message = (err as Error).message;
+    throw new CheckpointError(file, message.includes(file) ? message.replace(`${file}: `, '') : message);
+  }
+}
+
+/** Loads a checkpoint folder into the model and the optimizer; returns its trainer state. Errors name the file at fault. */
+export function loadCheckpoint(dir: string, model: Module, optimizer: Optimizer): TrainerState {
+  const state = readTrainerState(dir);
+  loadModelWeights(dir, model);
+  const file = join(dir, OPTIMIZER_FILE);
+  const tensors = loadTensors(file);
+  const opt: OptimizerStateDict = { state: {}, paramGroups: state.optimizer.paramGroups };
+  for (const [key, t] of Object.entries(tensors)) {
+    const [prefix, i, name] = key.split('.');
+    if (prefix !== 'state' || !/^\d+$/.test(i ?? '') || !name) throw new CheckpointError(file, `unexpected tensor name '${key}' (expected state.<index>.<name>)`);
+    (opt.state[Number(i)] ??= {})[name] = t;
+  }
+  for (const [i, s] of Object.entries(state.optimizer.scalars)) Object.assign((opt.state[Number(i)] ??= {}), s);
+  try {
+    optimizer.loadStateDict(opt);
+  } catch (err) {
+    throw new CheckpointError(file, `does not fit the optimizer (${(err as Error).message})`);
+  } finally {
+    Object.values(tensors).forEach((t) => t.dispose());
+  }
+  return state;
+}
+
+/** Loads only the model weights of a checkpoint folder. */
+export function loadModelWeights(dir: string, model: Module): void {
+  const file = join(dir, MODEL_FILE);
+  const sd = loadTensors(file);
+  try {
+    model.loadStateDict(sd);
+  } catch (err) {
+    throw new CheckpointError(file, `does not fit the model (${(err as Error).message})`);
+  } finally {
+    Object.values(sd).forEach((t) => t.dispose());
+  }
+}
+
+// ---- finding and recovering
+
+const LEFTOVER = /^(best|last|run\.json|metrics\.json)\.(tmp|old)-(\d+)$/;
+
+function isAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
+  }
+}
+
+function stepOf(dir: string): number {
+  const s = readTrainerState(dir);
+  return s.step ?? s.epoch;
+}
+
+/**
+ * Makes `<checkpointDir>/best` and `/last` reachable after a kill, and tidies
+ * up: when a folder is missing, the newest complete copy left by a dead
+ * process (<name>.tmp-PID, the new one; <name>.old-PID, the previous one) is
+ * renamed into place; then the temporary and old copies of dead processes
+ * are removed. Copies of live processes (this one included) are left alone.
+ */
+export function recoverCheckpoints(checkpointDir: string): void {
+  if (!existsSync(checkpointDir) || !statSync(checkpointDir).isDirectory()) return;
+  const stale = readdirSync(checkpointDir)
+    .map((entry) => ({ entry, m: LEFTOVER.exec(entry) }))
+    .filter((x): x is { entry: string; m: RegExpExecArray } => x.m !== null && !isAlive(Number(x.m[3])));
+  let changed = false;
+  for (const name of ['best', 'last'] as const) {
+    const dir = join(checkpointDir, name);
+    if (existsSync(dir)) continue;
+    const candidates = stale
+      .filter((x) => x.m[1] === name && isCompleteCheckpoint(join(checkpointDir, x.entry)))
+      .map((x) => ({ path: join(checkpointDir, x.entry), step: stepOf(join(checkpointDir, x.entry)), tmp: x.m[2] === 'tmp' }))
+      .sort((a, b) => b.step - a.step || Number(b.tmp) - Number(a.tmp));
+    if (!candidates.length) continue;
+    renameSync(candidates[0].path, dir);
+    changed = true;
+  }
+  for (const { entry } of stale) {
+    const path = join(checkpointDir, entry);
+    if (existsSync(path)) {
+      rmSync(path, { recursive: true, force: true });
+      changed = true;
+    }
+  }
+  if (changed) fsyncDir(checkpointDir);
+}
+
+/**
+ * The checkpoint folder that a path names: a checkpoint folder itself, or a
+ * run / checkpoint folder holding `which` (default last/). A missing
+ * best/ or last/ is recovered first (see recoverCheckpoints). Errors name
+ * the path and what was expected.
+ */
+export function findCheckpoint(path: string, which: CheckpointName = 'last'): string {
+  const full = resolve(path);
+  const name = basename(full);
+  if (!existsSync(full) && (name === 'best' || name === 'last')) recoverCheckpoints(dirname(full));
+  if (!existsSync(full)) throw new CheckpointError(full, 'does not exist');
+  if (!statSync(full).isDirectory()) throw new CheckpointError(full, `is a file; give the checkpoint folder (with ${STATE_FILE}) or the run folder`);
+  if (existsSync(join(full, STATE_FILE))) {
+    readTrainerState(full); // a clear error now rather than a JSON error later
+    return full;
+  }
+  recoverCheckpoints(full);
+  const inner = join(full, which);
+  if (existsSync(join(inner, STATE_FILE))) {
+    readTrainerState(inner);
+    return inner;
+  }
+  throw new CheckpointError(full, `is neither a checkpoint folder (${STATE_FILE}) nor a run folder with a complete ${which}/`);
+}
+
+/** best/'s own record of its epoch and metric, when `<checkpointDir>/best` is a complete checkpoint. */
+export function readBestRecord(checkpointDir: string): TrainerState['best'] {
+  const dir = join(checkpointDir, 'best');
+  if (!isCompleteCheckpoint(dir)) return null;
+  const s = readTrainerState(dir);
+  return s.best && s.best.epoch === s.epoch ? s.best : null;
+}
