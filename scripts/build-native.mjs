@@ -1,44 +1,89 @@
 #!/usr/bin/env node
-// Source build of the addon: locate libtorch, run cmake-js, record what was used.
-//   node scripts/build-native.mjs [--out DIR] [--rebuild]
-// --out builds in DIR instead of build/ (the release script builds its
-// prebuilds apart from the development build); --rebuild starts clean.
+// Source build of the addon: locate libtorch, build, record what was used.
+//   node scripts/build-native.mjs [--out DIR] [--rebuild] [--builder cmake-js|node-gyp]
+// Two builders, one discovery (find-libtorch.mjs):
+//   cmake-js  (CMakeLists.txt) when CMake works: find_package(Torch) knows
+//             every libtorch layout, and a precompiled header for torch.h
+//             halves the build;
+//   node-gyp  (binding.gyp) otherwise: npm ships node-gyp, so a machine with
+//             a compiler, make and python3 but no CMake still builds.
+// --out builds in DIR instead of build/ (cmake-js only: the release script
+// builds its prebuilds apart from the development build; node-gyp always
+// builds in build/); --rebuild starts clean.
 // The binary is DIR/Release/finetorch.node and DIR/libtorch.json records the
-// libtorch it was built against.
-import { execFileSync } from 'node:child_process';
+// libtorch it was built against and the builder.
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { findLibtorch, notFoundMessage } from './find-libtorch.mjs';
+import { packageRoot as root } from './libtorch.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values: args } = parseArgs({ options: { out: { type: 'string' }, rebuild: { type: 'boolean' } } });
+const { values: args } = parseArgs({ options: { out: { type: 'string' }, rebuild: { type: 'boolean' }, builder: { type: 'string' } } });
+const builder = args.builder ?? (cmakeWorks() ? 'cmake-js' : 'node-gyp');
+if (!['cmake-js', 'node-gyp'].includes(builder)) {
+  console.error(`finetorch: --builder must be cmake-js or node-gyp, not '${builder}'`);
+  process.exit(2);
+}
 const out = resolve(root, args.out ?? 'build');
+if (builder === 'node-gyp' && out !== join(root, 'build')) {
+  console.error(`finetorch: node-gyp always builds in ${join(root, 'build')}; --out ${args.out} needs --builder cmake-js`);
+  process.exit(2);
+}
 const found = findLibtorch();
 if (!found.cmakePrefix) {
   console.error(notFoundMessage(found.tried));
   process.exit(1);
 }
-console.log(`finetorch: building against libtorch from ${found.source} (${found.cmakePrefix})`);
+const why = args.builder ? '--builder' : builder === 'cmake-js' ? 'cmake is on PATH' : 'no working cmake on PATH';
+console.log(`finetorch: building with ${builder} (${why}) against libtorch from ${found.source} (${found.cmakePrefix})`);
 const started = Date.now();
-// cmake-js is a dependency: in node_modules here, or hoisted next to finetorch
-// when finetorch is itself installed as a dependency.
-const cmakeJs = join(dirname(createRequire(import.meta.url).resolve('cmake-js/package.json')), 'bin', 'cmake-js');
-// CMake caches Torch_DIR and cmake-js only configures a fresh build folder:
-// when the libtorch found now is another one, start clean.
-const torchDir = join(found.cmakePrefix, 'Torch');
-const cache = join(out, 'CMakeCache.txt');
-const cached = existsSync(cache) ? /^Torch_DIR:PATH=(.*)$/m.exec(readFileSync(cache, 'utf8'))?.[1] : undefined;
-const rebuild = args.rebuild || (cached !== undefined && resolve(cached) !== resolve(torchDir));
-if (rebuild && !args.rebuild) console.log(`finetorch: ${out} was configured for ${cached}; rebuilding`);
-execFileSync(process.execPath, [cmakeJs, rebuild ? 'rebuild' : 'build', '--out', out,
-  '--parallel', String(availableParallelism()), '--log-level', 'warn',
-  `--CDCMAKE_PREFIX_PATH=${found.cmakePrefix}`, `--CDTorch_DIR=${torchDir}`], { cwd: root, stdio: 'inherit' });
+const jobs = String(availableParallelism());
+if (builder === 'cmake-js') buildWithCmakeJs();
+else buildWithNodeGyp();
 mkdirSync(out, { recursive: true });
 writeFileSync(join(out, 'libtorch.json'),
-  JSON.stringify({ source: found.source, cmakePrefix: found.cmakePrefix, builtAt: new Date().toISOString(),
+  JSON.stringify({ source: found.source, cmakePrefix: found.cmakePrefix, builder, builtAt: new Date().toISOString(),
     buildSeconds: (Date.now() - started) / 1000 }, null, 2) + '\n');
 console.log(`finetorch: native build done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+
+function cmakeWorks() {
+  return spawnSync('cmake', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+function buildWithCmakeJs() {
+  // cmake-js is a dependency: in node_modules here, or hoisted next to finetorch
+  // when finetorch is itself installed as a dependency.
+  const cmakeJs = join(dirname(createRequire(import.meta.url).resolve('cmake-js/package.json')), 'bin', 'cmake-js');
+  // CMake caches Torch_DIR and cmake-js only configures a fresh build folder:
+  // when the libtorch found now is another one, start clean.
+  const torchDir = join(found.cmakePrefix, 'Torch');
+  const cache = join(out, 'CMakeCache.txt');
+  const cached = existsSync(cache) ? /^Torch_DIR:PATH=(.*)$/m.exec(readFileSync(cache, 'utf8'))?.[1] : undefined;
+  const rebuild = args.rebuild || (cached !== undefined && resolve(cached) !== resolve(torchDir));
+  if (rebuild && !args.rebuild) console.log(`finetorch: ${out} was configured for ${cached}; rebuilding`);
+  execFileSync(process.execPath, [cmakeJs, rebuild ? 'rebuild' : 'build', '--out', out, '--parallel', jobs, '--log-level', 'warn',
+    `--CDCMAKE_PREFIX_PATH=${found.cmakePrefix}`, `--CDTorch_DIR=${torchDir}`], { cwd: root, stdio: 'inherit' });
+}
+
+function buildWithNodeGyp() {
+  // npm runs install scripts with npm_config_node_gyp set to its bundled
+  // node-gyp; outside npm, the copy bundled with the npm next to this node.
+  const bundled = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+  const nodeGyp = [process.env.npm_config_node_gyp, bundled].find((f) => f && existsSync(f));
+  if (!nodeGyp) throw new Error(`finetorch: node-gyp not found (npm_config_node_gyp is not set and ${bundled} does not exist); install npm or CMake`);
+  // node-gyp downloads Node's headers unless told where they are: the Node
+  // running this has them in <prefix>/include/node (official tarballs and
+  // Debian's nodejs), which makes the build work offline. A nodedir the user
+  // set (npm_config_nodedir) wins.
+  const prefix = resolve(dirname(process.execPath), '..');
+  const nodedir = !process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'common.gypi')) ? [`--nodedir=${prefix}`] : [];
+  // --rebuild: node-gyp rebuild cleans (removes build/), configures and builds.
+  const steps = args.rebuild ? ['rebuild'] : ['configure', 'build'];
+  // binding.gyp asks gyp-libtorch.mjs for each path: hand it the libtorch
+  // found here, so that discovery (which may start Python) runs once.
+  execFileSync(process.execPath, [nodeGyp, ...steps, ...nodedir, `--jobs=${jobs}`, '--loglevel=warn'],
+    { cwd: root, stdio: 'inherit', env: { ...process.env, FINETORCH_LIBTORCH: found.cmakePrefix } });
+}

@@ -9,21 +9,12 @@
 //   3. the system libtorch (Debian's libtorch-dev)
 // Prints JSON {source, cmakePrefix, tried} or exits 1 with every attempt listed
 // and the fix for each.
-import { existsSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { cmakePrefixFor, explicitLibtorch, LIBTORCH_ENV, TORCH_CONFIG as CONFIG } from './libtorch.mjs';
 
-const CONFIG = 'Torch/TorchConfig.cmake';
 const SYSTEM_DIRS = ['/usr/lib/x86_64-linux-gnu/cmake', '/usr/lib/aarch64-linux-gnu/cmake', '/usr/lib/cmake', '/usr/local/lib/cmake', '/usr/local/libtorch'];
-
-// A prefix works if <prefix>/Torch/TorchConfig.cmake or <prefix>/share/cmake/Torch/... exists.
-export function cmakePrefixFor(dir) {
-  for (const p of [dir, join(dir, 'share/cmake'), join(dir, 'lib/cmake'), join(dir, 'lib/x86_64-linux-gnu/cmake')]) {
-    if (existsSync(join(p, CONFIG))) return p;
-  }
-  return null;
-}
 
 function fromPython(tried) {
   for (const py of ['/usr/bin/python3', 'python3']) {
@@ -51,9 +42,13 @@ function fromSystem(tried) {
 
 export function findLibtorch(env = process.env) {
   const tried = [];
-  for (const name of ['FINETORCH_LIBTORCH', 'LIBTORCH']) {
-    const dir = env[name];
-    if (!dir) { tried.push(`${name}: not set`); continue; }
+  const explicit = explicitLibtorch(env);
+  for (const name of LIBTORCH_ENV) {
+    if (name === explicit?.name) break;
+    tried.push(`${name}: not set`);
+  }
+  if (explicit) {
+    const { name, dir } = explicit;
     const prefix = cmakePrefixFor(dir);
     if (prefix) return { source: name, cmakePrefix: prefix, tried };
     tried.push(`${name}=${dir}: no ${CONFIG} under it`);
@@ -65,24 +60,6 @@ export function findLibtorch(env = process.env) {
   }
   const found = fromPython(tried) ?? fromSystem(tried);
   return found ? { ...found, tried } : { source: null, cmakePrefix: null, tried };
-}
-
-/** The directory holding libtorch's shared libraries, for a CMake prefix found above. */
-export function libDirFor(cmakePrefix) {
-  // A libtorch tree (zip download or Python wheel) has lib/ two levels above
-  // share/cmake; Debian keeps cmake/ inside the multiarch lib folder.
-  const tree = resolve(cmakePrefix, '..', '..');
-  if (existsSync(join(tree, 'include', 'torch')) && existsSync(join(tree, 'lib'))) return join(tree, 'lib');
-  return resolve(cmakePrefix, '..');
-}
-
-/** The version a libtorch declares in its CMake files (Debian's 1.13.1 says 1.13.0), or null. */
-export function libtorchVersionAt(cmakePrefix) {
-  try {
-    return /PACKAGE_VERSION "([^"]+)"/.exec(readFileSync(join(cmakePrefix, 'Torch', 'TorchConfigVersion.cmake'), 'utf8'))?.[1] ?? null;
-  } catch {
-    return null;
-  }
 }
 
 /** The fix for one failed attempt, by the kind of attempt. */

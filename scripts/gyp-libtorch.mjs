@@ -1,30 +1,30 @@
 #!/usr/bin/env node
-// Paths for binding.gyp (the node-gyp/prebuildify build), from the same
-// libtorch discovery as the cmake-js build. Usage: gyp-libtorch.mjs include|libdir|libs|cuda
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+// Paths and flags for binding.gyp (the node-gyp source build), from the same
+// libtorch discovery as the cmake-js build. Usage: gyp-libtorch.mjs include|libdir|libs|abi|cuda
+import { join } from 'node:path';
 import { findLibtorch, notFoundMessage } from './find-libtorch.mjs';
+import { libtorchAt, libtorchLibs } from './libtorch.mjs';
 
 const found = findLibtorch();
 if (!found.cmakePrefix) {
   console.error(notFoundMessage(found.tried));
   process.exit(1);
 }
-// A libtorch tree (zip download or Python wheel) has include/ and lib/ two
-// levels above share/cmake; Debian splits them into /usr/include and the
-// multiarch lib folder that holds cmake/.
-const tree = resolve(found.cmakePrefix, '..', '..');
-const isTree = existsSync(join(tree, 'include', 'torch'));
-const include = isTree ? join(tree, 'include') : '/usr/include';
-const libdir = isTree ? join(tree, 'lib') : dirname(found.cmakePrefix);
-const cuda = readdirSync(libdir).some((f) => f.startsWith('libtorch_cuda.'));
-// The C++ ABI libtorch was built with (pip wheels before 2.7 used the old one).
-const config = readFileSync(join(found.cmakePrefix, 'Torch', 'TorchConfig.cmake'), 'utf8');
-const abi = /_GLIBCXX_USE_CXX11_ABI=([01])/.exec(config)?.[1] ?? '1';
+const torch = libtorchAt(found.cmakePrefix);
+// Without --no-as-needed the linker drops torch_cuda (nothing references it
+// directly) and CUDA silently disappears at run time.
+const libs = libtorchLibs(false).map((l) => `-l${l}`);
+if (torch.cuda) libs.push('-Wl,--no-as-needed', ...libtorchLibs(true).slice(libs.length).map((l) => `-l${l}`), '-Wl,--as-needed');
+const answers = {
+  include: [torch.include, join(torch.include, 'torch', 'csrc', 'api', 'include')].join(' '),
+  libdir: torch.libdir,
+  libs: libs.join(' '),
+  abi: torch.abi,
+  cuda: torch.cuda ? 1 : 0,
+};
 const what = process.argv[2];
-if (what === 'include') console.log([include, join(include, 'torch', 'csrc', 'api', 'include')].join(' '));
-else if (what === 'libdir') console.log(libdir);
-else if (what === 'libs') console.log(['-ltorch', '-ltorch_cpu', '-lc10', ...(cuda ? ['-Wl,--no-as-needed', '-ltorch_cuda', '-lc10_cuda', '-Wl,--as-needed'] : [])].join(' '));
-else if (what === 'abi') console.log(abi);
-else if (what === 'cuda') console.log(cuda ? 1 : 0);
-else { console.error('usage: gyp-libtorch.mjs include|libdir|libs|abi|cuda'); process.exit(2); }
+if (!(what in answers)) {
+  console.error(`usage: gyp-libtorch.mjs ${Object.keys(answers).join('|')}`);
+  process.exit(2);
+}
+console.log(answers[what]);

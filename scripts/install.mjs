@@ -6,7 +6,8 @@
 //      LIBTORCH, a Python torch) preloaded, for prebuilds whose rpath points at
 //      the build machine's libtorch; the folder is recorded in
 //      build/prebuilt.json for the loader;
-//   3. otherwise build from source (cmake-js), saying so and why;
+//   3. otherwise build from source (scripts/build-native.mjs: cmake-js when
+//      CMake works, else node-gyp), saying so and why;
 //   4. no libtorch at all: one error with every attempt and the fix for each.
 // In a git checkout (development) the source build is used, and skipped when
 // it is newer than every native source.
@@ -19,11 +20,10 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { findLibtorch, libDirFor, libtorchVersionAt, notFoundMessage } from './find-libtorch.mjs';
-import { flavorFix, listPrebuilds, platformTag, probe } from './prebuild.mjs';
+import { findLibtorch, notFoundMessage } from './find-libtorch.mjs';
+import { flavorFix, libtorchAt, listPrebuilds, packageRoot as root, platformTag } from './libtorch.mjs';
+import { probe } from './prebuild.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const env = process.env;
 const dryRun = Boolean(env.FINETORCH_INSTALL_DRY_RUN);
 if (env.FINETORCH_SKIP_BUILD) {
@@ -33,29 +33,29 @@ if (env.FINETORCH_SKIP_BUILD) {
 const record = join(root, 'build', 'prebuilt.json');
 const checkout = existsSync(join(root, '.git'));
 
-// 1 and 2: prebuilt binaries.
+// 1 and 2: prebuilt binaries. Each attempt: {text, flavor} (flavor when a prebuilt failed).
 const prebuildAttempts = [];
 let found;
 if (env.FINETORCH_FROM_SOURCE) {
-  prebuildAttempts.push('prebuilt binaries: skipped (FINETORCH_FROM_SOURCE is set)');
+  prebuildAttempts.push({ text: 'prebuilt binaries: skipped (FINETORCH_FROM_SOURCE is set)' });
 } else if (checkout) {
-  prebuildAttempts.push('prebuilt binaries: skipped in a git checkout (development builds from source)');
+  prebuildAttempts.push({ text: 'prebuilt binaries: skipped in a git checkout (development builds from source)' });
 } else {
   const prebuilds = listPrebuilds(root);
-  if (prebuilds.length === 0) prebuildAttempts.push(`prebuilt binaries: none for ${platformTag} in this package`);
+  if (prebuilds.length === 0) prebuildAttempts.push({ text: `prebuilt binaries: none for ${platformTag} in this package` });
   for (const p of prebuilds) {
     const r = probe(p.file);
     if (r.ok) use(p, r, null);
-    prebuildAttempts.push(`prebuilt ${platformTag}/${p.flavor}: ${r.error}`);
+    prebuildAttempts.push({ text: `prebuilt ${platformTag}/${p.flavor}: ${r.error}`, flavor: p.flavor });
   }
   if (prebuilds.length > 0) {
     found = findLibtorch();
     if (found.cmakePrefix) {
-      const libdir = libDirFor(found.cmakePrefix);
+      const { libdir } = libtorchAt(found.cmakePrefix);
       for (const p of prebuilds) {
-        const r = probe(p.file, { libdir, cuda: Boolean(p.meta.cuda ?? /-cu/.test(p.flavor)) });
+        const r = probe(p.file, { libdir, cuda: p.cuda });
         if (r.ok) use(p, r, { libdir, source: found.source });
-        prebuildAttempts.push(`prebuilt ${platformTag}/${p.flavor} with libtorch preloaded from ${libdir}: ${r.error}`);
+        prebuildAttempts.push({ text: `prebuilt ${platformTag}/${p.flavor} with libtorch preloaded from ${libdir}: ${r.error}`, flavor: p.flavor });
       }
     }
   }
@@ -78,11 +78,10 @@ function use(p, r, preload) {
 // 3 and 4: build from source.
 found ??= findLibtorch();
 const fixed = new Set();
-const fixes = prebuildAttempts.map((a) => {
-  const flavor = /prebuilt \S+\/(libtorch-\S+?)[: ]/.exec(a)?.[1];
-  if (!flavor || fixed.has(flavor)) return a;
+const fixes = prebuildAttempts.map(({ text, flavor }) => {
+  if (!flavor || fixed.has(flavor)) return text;
   fixed.add(flavor);
-  return `${a}\n      fix: ${flavorFix(flavor)}`;
+  return `${text}\n      fix: ${flavorFix(flavor)}`;
 });
 if (!found.cmakePrefix) {
   console.error(`finetorch: no prebuilt binary loaded and no libtorch to build against. Tried:\n  ${fixes.join('\n  ')}`);
@@ -90,7 +89,7 @@ if (!found.cmakePrefix) {
   console.error('Then run npm rebuild finetorch. FINETORCH_SKIP_BUILD=1 installs the JavaScript without a native binary.');
   process.exit(1);
 }
-const version = libtorchVersionAt(found.cmakePrefix) ?? 'unknown version';
+const version = libtorchAt(found.cmakePrefix).version ?? 'unknown version';
 if (!checkout || env.FINETORCH_FROM_SOURCE) {
   console.log(`finetorch: no prebuilt binary for ${platformTag} with libtorch ${version} (${found.source}) matched; building from source\n  ` +
     fixes.join('\n  '));
@@ -98,7 +97,7 @@ if (!checkout || env.FINETORCH_FROM_SOURCE) {
 
 const built = join(root, 'build', 'Release', 'finetorch.node');
 if (existsSync(built)) {
-  const newest = Math.max(...['CMakeLists.txt', ...readdirSync(join(root, 'native')).map((f) => join('native', f))]
+  const newest = Math.max(...['CMakeLists.txt', 'binding.gyp', ...readdirSync(join(root, 'native')).map((f) => join('native', f))]
     .map((f) => statSync(join(root, f)).mtimeMs));
   if (statSync(built).mtimeMs > newest && probe(built).ok) {
     console.log('finetorch: native addon is up to date');
@@ -113,8 +112,10 @@ try {
   execFileSync(process.execPath, [join(root, 'scripts', 'build-native.mjs')], { stdio: 'inherit', cwd: root });
   rmSync(record, { force: true });
 } catch {
-  console.error('finetorch: the source build failed (output above). It needs a C++17 compiler, CMake >= 3.18 and make or ninja\n' +
-    '  (Debian/Ubuntu: apt-get install g++ cmake make), and the libtorch headers (libtorch-dev, a pip torch or a libtorch zip).\n' +
+  console.error('finetorch: the source build failed (output above). It needs a C++17 compiler and make, and either CMake >= 3.18\n' +
+    '  (cmake-js) or, without CMake, python3 and Node\'s headers (node-gyp; it downloads the headers unless <node prefix>/include/node\n' +
+    '  has them or npm_config_nodedir names them) (Debian/Ubuntu: apt-get install g++ make cmake),\n' +
+    '  and the libtorch headers (libtorch-dev, a pip torch or a libtorch zip).\n' +
     '  Or use a libtorch that a prebuilt binary of this package matches: ' +
     (listPrebuilds(root).map((p) => p.flavor).join(', ') || 'none ship for this platform'));
   process.exit(1);

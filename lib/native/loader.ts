@@ -1,14 +1,19 @@
 // Finds and loads the native addon. Every attempt is recorded, and when none
 // works one error lists them all with what to do (sharp's loader does this).
 import { createRequire } from 'node:module';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { NativeBinding } from './binding.js';
+// The facts about libtorch folders, flavors and preloading are shared with the
+// install and build scripts, which run before TypeScript is compiled: they
+// live in plain JavaScript under scripts/ (shipped in the package; from
+// lib/native/ and dist/native/ alike it is two levels up).
+import {
+  cmakePrefixFor, explicitLibtorch, flavorFix, libtorchAt, listPrebuilds, majorMinor, packageRoot, preloadLibtorch, runtimeMismatch,
+} from '../../scripts/libtorch.mjs';
 
-/** The package root: lib/native/ (sources) and dist/native/ (built) are both two levels down. */
-export const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
+export { packageRoot };
 
 export interface LoadReport {
   /** Path of the .node file that was loaded. */
@@ -17,6 +22,8 @@ export interface LoadReport {
   origin: 'FINETORCH_BINARY' | 'source build' | 'prebuilt';
   /** For a prebuilt binary: its flavor folder, e.g. libtorch-1.13.0-cpu. */
   flavor?: string;
+  /** For a source build: what built it (cmake-js, or node-gyp where CMake was missing). */
+  builder?: 'cmake-js' | 'node-gyp';
   /**
    * Where the libtorch it was built against came from (source builds record
    * this); libdir when finetorch preloaded libtorch from there (a prebuilt
@@ -35,8 +42,6 @@ interface Candidate {
   needs?: { version: string; cuda: boolean };
 }
 
-const platformTag = `${process.platform}-${process.arch}`;
-
 function readJson<T>(file: string): T | undefined {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as T;
@@ -49,38 +54,11 @@ function candidates(): Candidate[] {
   const out: Candidate[] = [];
   if (process.env.FINETORCH_BINARY) out.push({ path: process.env.FINETORCH_BINARY, origin: 'FINETORCH_BINARY' });
   out.push({ path: join(packageRoot, 'build', 'Release', 'finetorch.node'), origin: 'source build' });
-  // prebuilds/<platform>-<arch>/<flavor>/finetorch.node, flavor = libtorch-<version>-<cpu|cuXYZ>;
-  // a flavor whose libtorch is not on this machine fails to load and the next one is tried.
-  const dir = join(packageRoot, 'prebuilds', platformTag);
-  if (existsSync(dir)) {
-    for (const flavor of readdirSync(dir).sort()) {
-      const file = join(dir, flavor, 'finetorch.node');
-      if (!existsSync(file)) continue;
-      const meta = readJson<{ libtorchVersion?: string; cuda?: boolean }>(join(dir, flavor, 'prebuild.json'));
-      const m = /^libtorch-(\d+\.\d+\.\d+)-(\w+)$/.exec(flavor);
-      const version = meta?.libtorchVersion ?? m?.[1];
-      out.push({ path: file, origin: 'prebuilt', flavor, needs: version ? { version, cuda: meta?.cuda ?? m?.[2] !== 'cpu' } : undefined });
-    }
+  // A flavor whose libtorch is not on this machine fails to load and the next one is tried.
+  for (const p of listPrebuilds(packageRoot)) {
+    out.push({ path: p.file, origin: 'prebuilt', flavor: p.flavor, needs: p.version ? { version: p.version, cuda: p.cuda } : undefined });
   }
   return out;
-}
-
-const majorMinor = (v: string | undefined) => /^(\d+\.\d+)/.exec(v ?? '')?.[1];
-
-/** The libtorch version in a libtorch folder (zip: build-version; wheel: version.py; CMake: TorchConfigVersion.cmake). */
-function versionIn(dir: string): string | undefined {
-  const files: Array<[string, RegExp]> = [
-    [join(dir, 'build-version'), /^(\d+\.\d+\.\d+)/],
-    [join(dir, 'version.py'), /__version__ = '(\d+\.\d+\.\d+)/],
-    [join(dir, 'share', 'cmake', 'Torch', 'TorchConfigVersion.cmake'), /PACKAGE_VERSION "(\d+\.\d+\.\d+)/],
-    [join(dir, 'Torch', 'TorchConfigVersion.cmake'), /PACKAGE_VERSION "(\d+\.\d+\.\d+)/],
-  ];
-  for (const [file, re] of files) {
-    const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
-    const v = re.exec(text)?.[1];
-    if (v) return v;
-  }
-  return undefined;
 }
 
 /**
@@ -93,47 +71,22 @@ function versionIn(dir: string): string | undefined {
 function preloadDir(c: Candidate): { libdir: string; source: string } | undefined {
   const record = readJson<{ flavor?: string; libdir?: string; source?: string }>(join(packageRoot, 'build', 'prebuilt.json'));
   if (record?.libdir && record.flavor === c.flavor) return { libdir: record.libdir, source: record.source ?? 'build/prebuilt.json' };
-  for (const name of ['FINETORCH_LIBTORCH', 'LIBTORCH']) {
-    const dir = process.env[name];
-    if (!dir) continue;
-    const libdir = existsSync(join(dir, 'lib')) ? join(dir, 'lib') : dir;
-    const version = versionIn(dir) ?? versionIn(join(dir, '..'));
-    if (c.needs && majorMinor(version) === majorMinor(c.needs.version)) return { libdir, source: name };
-    return undefined;
-  }
-  return undefined;
-}
-
-/** dlopen libtorch's libraries globally and for good (RTLD_NOW | RTLD_GLOBAL | RTLD_NODELETE on glibc). */
-function preload(libdir: string, cuda: boolean): void {
-  for (const name of ['c10', 'torch_cpu', 'torch', ...(cuda ? ['c10_cuda', 'torch_cuda'] : [])]) {
-    const base = `lib${name}.so`;
-    const file = existsSync(join(libdir, base)) ? base : readdirSync(libdir).find((f) => f.startsWith(`${base}.`));
-    if (!file) continue;
-    try {
-      process.dlopen({ exports: {} }, join(libdir, file), 0x2 | 0x100 | 0x1000);
-    } catch (err) {
-      // A plain shared library is not a Node addon: it stays loaded, which is the point.
-      if (!/did not self-register/.test((err as Error).message)) throw err;
-    }
-  }
+  const explicit = explicitLibtorch();
+  const cmakePrefix = explicit && cmakePrefixFor(explicit.dir);
+  if (!explicit || !cmakePrefix || !c.needs) return undefined;
+  const torch = libtorchAt(cmakePrefix);
+  return majorMinor(torch.version) === majorMinor(c.needs.version) ? { libdir: torch.libdir, source: explicit.name } : undefined;
 }
 
 /** What to do about one failed attempt. */
-function fixFor(c: Candidate, error: string): string {
+function fixFor(c: Candidate): string {
   if (c.origin === 'FINETORCH_BINARY') return 'unset FINETORCH_BINARY or point it at a finetorch.node built for this libtorch';
   if (c.origin === 'source build') {
     return 'build from source: npm run build:native in a checkout, npm rebuild finetorch in a project ' +
       '(recent npm versions may skip a dependency\'s install script unless package.json "allowScripts" lists it) ' +
       '(needs a libtorch: apt-get install libtorch-dev libopenblas0-pthread, or pip install torch, or FINETORCH_LIBTORCH=/path/to/libtorch)';
   }
-  const needs = c.needs ? `libtorch ${c.needs.version} (${c.needs.cuda ? 'CUDA' : 'CPU'})` : 'the libtorch it was built against';
-  if (/cannot open shared object file/.test(error)) {
-    return `this binary needs ${needs}: ` + (c.needs && !c.needs.cuda && majorMinor(c.needs.version) === '1.13'
-      ? 'apt-get install libtorch1.13 libopenblas0-pthread (Debian 12)'
-      : `pip install torch==${c.needs?.version ?? '<version>'} and set FINETORCH_LIBTORCH to its folder`);
-  }
-  return `this binary needs ${needs}; with another libtorch, build from source`;
+  return `this binary ${flavorFix(c.flavor ?? '')}; or, with the libtorch you have, build from source (npm rebuild finetorch)`;
 }
 
 function load(): { binding: NativeBinding; report: LoadReport } {
@@ -142,7 +95,7 @@ function load(): { binding: NativeBinding; report: LoadReport } {
   const fixes: string[] = [];
   const fail = (c: Candidate, what: string) => {
     attempts.push(`${c.origin}: ${c.path} ${what}`);
-    fixes.push(`${c.origin}${c.flavor ? ` ${c.flavor}` : ''}: ${fixFor(c, what)}`);
+    fixes.push(`${c.origin}${c.flavor ? ` ${c.flavor}` : ''}: ${fixFor(c)}`);
   };
   for (const c of candidates()) {
     if (!existsSync(c.path)) {
@@ -157,7 +110,7 @@ function load(): { binding: NativeBinding; report: LoadReport } {
       } catch (err) {
         pre = c.origin === 'prebuilt' && /cannot open shared object file/.test((err as Error).message) ? preloadDir(c) : undefined;
         if (!pre) throw err;
-        preload(pre.libdir, c.needs?.cuda ?? false);
+        preloadLibtorch(pre.libdir, c.needs?.cuda ?? false);
         binding = require(c.path) as NativeBinding;
       }
     } catch (err) {
@@ -168,17 +121,22 @@ function load(): { binding: NativeBinding; report: LoadReport } {
     // libtorch has no stable C++ ABI: a binary on another libtorch than its own
     // (possible with unversioned libtorch.so files) must not be used. That
     // libtorch is now in the process, so trying further candidates is unsafe.
-    const runtime = /TORCH_VERSION=(\d+\.\d+)/.exec(info.config)?.[1];
-    if (runtime && runtime !== majorMinor(info.libtorchVersion)) {
-      throw new Error(`finetorch: ${c.path} (${c.origin}) was built for libtorch ${info.libtorchVersion} but libtorch ${runtime} was loaded ` +
+    const mismatch = runtimeMismatch(info);
+    if (mismatch) {
+      throw new Error(`finetorch: ${c.path} (${c.origin}) was ${mismatch} ` +
         '(LD_LIBRARY_PATH or FINETORCH_LIBTORCH points at another libtorch). Rebuild from source against it: npm run build:native, ' +
         `or use libtorch ${info.libtorchVersion}.` + (attempts.length ? '\nEarlier attempts:\n  ' + attempts.join('\n  ') : ''));
     }
-    let recorded: { source?: string; cmakePrefix?: string } = {};
-    if (c.origin === 'source build') recorded = readJson(join(packageRoot, 'build', 'libtorch.json')) ?? {};
-    if (pre) recorded = { source: pre.source };
-    const libtorch = { ...recorded, ...(pre ? { libdir: pre.libdir } : {}), version: info.libtorchVersion };
-    return { binding, report: { path: c.path, origin: c.origin, ...(c.flavor ? { flavor: c.flavor } : {}), libtorch, attempts } };
+    const report: LoadReport = { path: c.path, origin: c.origin, libtorch: { version: info.libtorchVersion }, attempts };
+    if (c.flavor) report.flavor = c.flavor;
+    if (pre) report.libtorch = { source: pre.source, libdir: pre.libdir, version: info.libtorchVersion };
+    if (c.origin === 'source build') {
+      // written by scripts/build-native.mjs
+      const built = readJson<{ source?: string; cmakePrefix?: string; builder?: LoadReport['builder'] }>(join(packageRoot, 'build', 'libtorch.json'));
+      report.libtorch = { source: built?.source, cmakePrefix: built?.cmakePrefix, version: info.libtorchVersion };
+      if (built?.builder) report.builder = built.builder;
+    }
+    return { binding, report };
   }
   throw new Error(
     'finetorch: could not load the native addon. Tried:\n  ' + attempts.join('\n  ') +

@@ -3,10 +3,12 @@
 // it fails with every attempt listed and how to fix it.
 import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, mkdirSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { loadReport } from 'finetorch';
+import { cmakePrefixFor, flavorFix, flavorOf, libtorchAt, listPrebuilds, parseFlavor, platformTag, runtimeMismatch } from '../../scripts/libtorch.mjs';
+import { findLibtorch } from '../../scripts/find-libtorch.mjs';
 
 const root = resolve(__dirname, '..', '..');
 
@@ -55,8 +57,7 @@ describe('loader', () => {
   it('with no loadable binary, one error lists every attempt and the fixes', () => {
     const copy = mkdtempSync(join(tmpdir(), 'finetorch-nobinary-'));
     try {
-      cpSync(join(root, 'dist'), join(copy, 'dist'), { recursive: true });
-      cpSync(join(root, 'package.json'), join(copy, 'package.json'));
+      for (const part of ['dist', 'scripts', 'package.json']) cpSync(join(root, part), join(copy, part), { recursive: true });
       symlinkSync(join(root, 'node_modules'), join(copy, 'node_modules'));
       const r = spawnSync(process.execPath, ['-e', `import('./dist/index.js')`], { cwd: copy, encoding: 'utf8', env: { ...process.env, FINETORCH_BINARY: '' } });
       expect(r.status).not.toBe(0);
@@ -85,5 +86,53 @@ describe('loader', () => {
     const found = JSON.parse(unset.stdout);
     expect(found.tried.slice(0, 2)).toEqual(['FINETORCH_LIBTORCH: not set', 'LIBTORCH: not set']);
     expect(found.cmakePrefix).toBeTruthy();
+  });
+
+  it('reads the libtorch the addon runs on: its library folder, version, headers and ABI', () => {
+    const found = findLibtorch({ ...process.env, FINETORCH_LIBTORCH: '', LIBTORCH: '' });
+    const torch = libtorchAt(found.cmakePrefix as string);
+    // Reference: the libc10 this process has mapped (the addon was loaded by the import above).
+    const maps = readFileSync('/proc/self/maps', 'utf8');
+    const c10 = /\s(\/\S+\/libc10\.so[.\d]*)$/m.exec(maps)?.[1];
+    expect(c10, 'libc10 is mapped').toBeTruthy();
+    expect(resolve(torch.libdir)).toBe(dirname(c10 as string));
+    expect(torch.version).toBe(loadReport.libtorch.version);
+    expect(existsSync(join(torch.include, 'torch', 'csrc', 'api', 'include', 'torch', 'torch.h'))).toBe(true);
+    expect(torch.cuda).toBe(false);
+    // _GLIBCXX_USE_CXX11_ABI the libtorch was built with: its std::string symbols say which.
+    const cxx11 = spawnSync('sh', ['-c', `nm -D --defined-only ${join(torch.libdir, 'libc10.so')} | grep -c __cxx11`], { encoding: 'utf8' });
+    expect(torch.abi).toBe(Number(cxx11.stdout.trim()) > 0 ? '1' : '0');
+    // a folder or prefix: both name the same CMake prefix
+    expect(cmakePrefixFor(found.cmakePrefix as string)).toBe(found.cmakePrefix);
+    expect(cmakePrefixFor('/nonexistent')).toBeNull();
+  });
+
+  it('names, parses and lists prebuilt flavors one way', () => {
+    expect(flavorOf({ libtorchVersion: '1.13.0', cuda: false, config: '' })).toBe('libtorch-1.13.0-cpu');
+    expect(flavorOf({ libtorchVersion: '2.11.0', cuda: true, config: '  - CUDA Runtime 13.0\n' })).toBe('libtorch-2.11.0-cu130');
+    expect(() => flavorOf({ libtorchVersion: '2.11', cuda: false })).toThrow("unexpected libtorch version '2.11'");
+    expect(parseFlavor('libtorch-2.11.0-cu130')).toEqual({ version: '2.11.0', variant: 'cu130', cuda: true });
+    expect(parseFlavor('libtorch-1.13.0-cpu')).toEqual({ version: '1.13.0', variant: 'cpu', cuda: false });
+    expect(parseFlavor('linux-x64')).toBeNull();
+    expect(flavorFix('libtorch-1.13.0-cpu')).toContain('apt-get install libtorch1.13');
+    expect(flavorFix('libtorch-2.11.0-cu130')).toContain('pip install torch==2.11.0 --index-url https://download.pytorch.org/whl/cu130');
+    expect(runtimeMismatch({ libtorchVersion: '2.11.0', config: 'TORCH_VERSION=1.13.0, USE_CUDA=0' }))
+      .toBe('built for libtorch 2.11.0, but the libtorch loaded is 1.13');
+    expect(runtimeMismatch({ libtorchVersion: '1.13.0', config: 'TORCH_VERSION=1.13.1' })).toBeNull();
+    const pkg = mkdtempSync(join(tmpdir(), 'finetorch-prebuilds-'));
+    try {
+      const dir = join(pkg, 'prebuilds', platformTag);
+      for (const f of ['libtorch-2.11.0-cu130', 'libtorch-1.13.0-cpu', 'empty']) mkdirSync(join(dir, f), { recursive: true });
+      writeFileSync(join(dir, 'libtorch-2.11.0-cu130', 'finetorch.node'), '');
+      writeFileSync(join(dir, 'libtorch-1.13.0-cpu', 'finetorch.node'), '');
+      // prebuild.json wins over the folder name
+      writeFileSync(join(dir, 'libtorch-1.13.0-cpu', 'prebuild.json'), JSON.stringify({ libtorchVersion: '1.13.1', cuda: false }));
+      expect(listPrebuilds(pkg).map(({ flavor, version, cuda }) => ({ flavor, version, cuda }))).toEqual([
+        { flavor: 'libtorch-1.13.0-cpu', version: '1.13.1', cuda: false },
+        { flavor: 'libtorch-2.11.0-cu130', version: '2.11.0', cuda: true },
+      ]);
+    } finally {
+      rmSync(pkg, { recursive: true, force: true });
+    }
   });
 });

@@ -204,7 +204,7 @@ describe('npm package', () => {
       expect(r.stderr).toMatch(/source build: \S+build\/Release\/finetorch\.node does not exist/);
       expect(r.stderr).toMatch(new RegExp(`prebuilt: \\S+/prebuilds/${platformTag}/libtorch-0\\.0\\.1-cu999/finetorch\\.node failed to load: `));
       expect(r.stderr).toContain('- source build: build from source: npm run build:native in a checkout, npm rebuild finetorch in a project');
-      expect(r.stderr).toContain('- prebuilt libtorch-0.0.1-cu999: this binary needs libtorch 0.0.1 (CUDA)');
+      expect(r.stderr).toContain('- prebuilt libtorch-0.0.1-cu999: this binary needs libtorch 0.0.1 (cu999): pip install torch==0.0.1');
     });
   });
 });
