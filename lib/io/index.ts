@@ -5,7 +5,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { Tensor } from '../tensor/tensor.js';
 import type { StateDict } from '../nn/module.js';
 import { readSafetensors, writeSafetensors, looksLikeSafetensors } from './safetensors.js';
-import { readTorchZip } from './pth.js';
+import { readTorchZip, TorchStorage } from './pth.js';
 
 export type CheckpointFormat = 'safetensors' | 'torch-zip' | 'torch-legacy' | 'unknown';
 
@@ -27,16 +27,23 @@ export function detectFormat(path: string): CheckpointFormat {
 
 // torch.save files often wrap the state dict: {"state_dict": ...}, {"model": ...}.
 const WRAPPER_KEYS = ['state_dict', 'model_state_dict', 'model', 'module', 'net'];
+/** Wrappers inside wrappers, at most (real files have one or two). */
+const MAX_WRAPPING = 8;
 
 function toStateDict(path: string, value: unknown): StateDict {
-  if (value instanceof Map) {
-    for (const key of WRAPPER_KEYS) {
-      const inner = value.get(key);
-      if (inner instanceof Map && [...inner.values()].some((v) => v instanceof Tensor)) return toStateDict(path, inner);
-    }
+  // a loop, not recursion: the nesting comes from the file
+  for (let depth = 0; value instanceof Map && depth <= MAX_WRAPPING; depth++) {
+    const dict: Map<unknown, unknown> = value;
+    const inner = WRAPPER_KEYS.map((key) => dict.get(key)).find((v) => v instanceof Map && [...v.values()].some((t) => t instanceof Tensor));
+    if (inner) { value = inner; continue; }
     const out: StateDict = {};
-    for (const [k, v] of value) if (v instanceof Tensor) out[String(k)] = v;
+    for (const [k, v] of dict) {
+      if (v instanceof TorchStorage)
+        throw new Error(`${path}: '${String(k)}' holds a bare storage (torch.*Storage), not a tensor; a state dict maps names to tensors`);
+      if (v instanceof Tensor) Object.defineProperty(out, String(k), { value: v, enumerable: true, writable: true, configurable: true });
+    }
     if (Object.keys(out).length) return out;
+    break;
   }
   throw new Error(`${path}: holds no state dict (expected a dict of tensors, or one under ${WRAPPER_KEYS.map((k) => `"${k}"`).join(', ')})`);
 }
@@ -44,12 +51,27 @@ function toStateDict(path: string, value: unknown): StateDict {
 /** Loads a state dict from .safetensors or a torch.save file, whatever the extension. */
 export function load(path: string): StateDict {
   if (typeof path !== 'string') throw new TypeError('io.load(path): path must be a string');
-  const format = detectFormat(path);
-  if (format === 'safetensors') return Object.fromEntries(readSafetensors(path).tensors);
-  if (format === 'torch-zip') return toStateDict(path, readTorchZip(path));
-  if (format === 'torch-legacy')
-    throw new Error(`${path}: the legacy torch.save format (PyTorch < 1.6) is not supported; re-save it with a current PyTorch (torch.save(torch.load(f), f2))`);
-  throw new Error(`${path}: not a checkpoint finetorch can read (expected .safetensors or a torch.save zip file)`);
+  try {
+    const format = detectFormat(path);
+    if (format === 'safetensors') return Object.fromEntries(readSafetensors(path).tensors);
+    if (format === 'torch-zip') return toStateDict(path, readTorchZip(path));
+    if (format === 'torch-legacy')
+      throw new Error(`${path}: the legacy torch.save format (PyTorch < 1.6) is not supported; re-save it with a current PyTorch (torch.save(torch.load(f), f2))`);
+    throw new Error(`${path}: not a checkpoint finetorch can read (expected .safetensors or a torch.save zip file)`);
+  } catch (err) {
+    throw namingFile(path, err);
+  }
+}
+
+/**
+ * Every reader error names the file; this is the net for anything that does
+ * not (a RangeError from a check that was missed): it becomes a plain Error
+ * that says which file could not be read.
+ */
+export function namingFile(path: string, err: unknown): Error {
+  if (err instanceof Error && !(err instanceof RangeError) && err.message.includes(path)) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new Error(`${path}: cannot read the checkpoint (damaged file?): ${message}`, { cause: err });
 }
 
 /** Writes a state dict as .safetensors (atomically: a temporary file renamed into place). */

@@ -1,12 +1,13 @@
 // The `models` namespace: built-in architectures and loading them with weights.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { load as loadStateDict, save as saveStateDict, detectFormat } from '../io/index.js';
+import { load as loadStateDict, save as saveStateDict, detectFormat, namingFile } from '../io/index.js';
 import { readSafetensorsMetadata } from '../io/safetensors.js';
 import type { StateDict } from '../nn/module.js';
 import { Architecture } from './architecture.js';
 import * as vision from './vision.js';
 import * as text from './text.js';
+import { checkSavedOptions, visionCheckpointProblems } from './checkpoint-checks.js';
 
 export { Architecture } from './architecture.js';
 export type { Block } from './architecture.js';
@@ -91,16 +92,23 @@ const META_OPTIONS = 'finetorch.options';
 
 /** The architecture a checkpoint written by models.save declares, if any. */
 export function savedArchitecture(path: string): { arch: ArchitectureName; options: Record<string, unknown> } | null {
-  if (detectFormat(path) !== 'safetensors') return null;
-  const metadata = readSafetensorsMetadata(path);
+  let metadata: Record<string, string>;
+  try {
+    if (detectFormat(path) !== 'safetensors') return null;
+    metadata = readSafetensorsMetadata(path);
+  } catch (err) {
+    throw namingFile(path, err);
+  }
   if (!metadata[META_ARCH]) return null;
-  let options: Record<string, unknown> = {};
+  const arch = metadata[META_ARCH];
+  if (!Object.hasOwn(architectures, arch) && !isTextArch(arch)) throw new Error(`${path}: the metadata ${META_ARCH} names ${JSON.stringify(arch)}, not one of ${ARCHITECTURE_NAMES.join(', ')}`);
+  let options: unknown;
   try {
     options = JSON.parse(metadata[META_OPTIONS] ?? '{}');
   } catch {
     throw new Error(`${path}: the metadata ${META_OPTIONS} is not JSON`);
   }
-  return { arch: metadata[META_ARCH] as ArchitectureName, options };
+  return { arch: arch as ArchitectureName, options: checkSavedOptions(path, META_OPTIONS, options) };
 }
 
 /** Writes a built-in vision model as .safetensors with its architecture in the metadata, so models.load needs no arch. */
@@ -132,7 +140,7 @@ export function load(path: string, options: LoadOptions = {}): Architecture {
     const fresh = !(headKey in sd) || sd[headKey].shape[0] !== numClasses;
     return loadInto(model, sd, fresh, what);
   }
-  const make = architectures[arch as ArchitectureName];
+  const make = Object.hasOwn(architectures, arch) ? architectures[arch as ArchitectureName] : undefined;
   if (!make) throw new TypeError(`models.load: unknown arch ${JSON.stringify(arch)} (expected one of ${ARCHITECTURE_NAMES.join(', ')})`);
   const resnetOnly = misplacedResNetOptions(arch, options);
   if (resnetOnly.length) throw new TypeError(`${what}: ${resnetOnly.join(', ')} apply to ResNets only`);
@@ -140,8 +148,11 @@ export function load(path: string, options: LoadOptions = {}): Architecture {
   const checkpointClasses = sd[`${vision.HEAD_PATHS[arch]}.weight`]?.shape[0];
   const numClasses = options.numClasses ?? checkpointClasses ?? 1000;
   const { arch: _a, config: _c, ...archOptions } = options;
+  // the checkpoint against the architecture's shapes, before anything is allocated for the model
+  const problems = visionCheckpointProblems(path, arch, { ...archOptions, numClasses }, sd, vision.HEAD_PATHS[arch], numClasses !== checkpointClasses);
   let model: Architecture;
   try {
+    if (problems.length) throw new Error(`${what}: the checkpoint does not fit:\n  ${problems.join('\n  ')}`);
     model = make({ ...archOptions, numClasses });
   } catch (err) {
     Object.values(sd).forEach((t) => t.dispose());
