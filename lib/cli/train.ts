@@ -2,18 +2,19 @@
 // pretrained model, new head, freezing, LR groups, schedule, loss, fit with
 // checkpoints, test evaluation of the best checkpoint). Ctrl-C stops after
 // the current step with a resumable last/; `--resume <out>/last` continues.
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { io } from '../io/index.js';
 import { torch } from '../tensor/index.js';
 import { evaluate, fit, type EvalResult } from '../train/trainer.js';
+import { findCheckpoint, writeFileAtomic } from '../train/checkpoint.js';
 import type { Recipe } from '../recipes/schema.js';
 import { parseArgs, recipeOverrides, usageLines, type FlagSpec } from './args.js';
 import { OUTPUT_FLAGS, RECIPE_FLAGS, fail, reporterFor, usageFailure } from './command.js';
 import { DataError, EXIT, UsageError } from './errors.js';
 import { buildData, buildFromSpec, buildModel, buildTraining, checkDevice, type ModelSpec } from './pipeline.js';
 import { loadRecipe } from './recipe-file.js';
-import { RUN_FILE, finetorchVersion, readRun, writeRun } from './run-record.js';
+import { RUN_FILE, finetorchVersion, readRun, writeRun } from '../recipes/run-record.js';
 import type { Row } from './progress.js';
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -57,9 +58,12 @@ export async function trainCommand(argv: string[]): Promise<number> {
     let recipe: Recipe;
     const overrides = recipeOverrides(flags);
     if (flags.resume) {
-      const arg = resolve(flags.resume as string);
-      const dir = existsSync(join(arg, 'trainer.json')) ? arg : existsSync(join(arg, 'last', 'trainer.json')) ? join(arg, 'last') : null;
-      if (!dir) throw new UsageError(`--resume: ${flags.resume} is not a checkpoint folder (trainer.json) nor a run folder with last/`);
+      let dir: string;
+      try {
+        dir = findCheckpoint(flags.resume as string); // also puts back a last/ that a kill left between two renames
+      } catch (err) {
+        throw new UsageError(`--resume: ${(err as Error).message}`);
+      }
       const ck = { dir, runDir: dirname(dir), run: readRun(dirname(dir)) };
       if (!ck.run && !flags.config) throw new UsageError(`--resume: no ${RUN_FILE} in ${ck.runDir}; give --config too`);
       resumeFrom = dir;
@@ -159,7 +163,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       epochs: result.epochs, stoppedEarly: result.stoppedEarly, best: result.best, checkpoint: weights, test,
       classes: data.classes, history: result.history, seconds: (Date.now() - started) / 1000,
     };
-    writeFileSync(join(out, 'metrics.json'), JSON.stringify(summary, null, 2) + '\n');
+    writeFileAtomic(join(out, 'metrics.json'), JSON.stringify(summary, null, 2) + '\n');
     reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: summary.seconds, epochs: result.epochs, best: result.best, checkpoint: weights, test: test && { loss: test.loss, accuracy: test.accuracy, f1Macro: test.f1Macro, rocAuc: test.rocAuc, samples: test.samples } });
     reporter.close();
     return EXIT.ok;

@@ -301,8 +301,10 @@ function stepOf(dir: string): number {
  * process (<name>.tmp-PID, the new one; <name>.old-PID, the previous one) is
  * renamed into place; then the temporary and old copies of dead processes
  * are removed. Copies of live processes (this one included) are left alone.
+ * restore: false only removes (a fresh run must not take up a killed run's copies).
  */
-export function recoverCheckpoints(checkpointDir: string): void {
+export function recoverCheckpoints(checkpointDir: string, options: { restore?: boolean } = {}): void {
+  const restore = options.restore ?? true;
   if (!existsSync(checkpointDir) || !statSync(checkpointDir).isDirectory()) return;
   const stale = readdirSync(checkpointDir)
     .map((entry) => ({ entry, m: LEFTOVER.exec(entry) }))
@@ -310,7 +312,7 @@ export function recoverCheckpoints(checkpointDir: string): void {
   let changed = false;
   for (const name of ['best', 'last'] as const) {
     const dir = join(checkpointDir, name);
-    if (existsSync(dir)) continue;
+    if (!restore || existsSync(dir)) continue;
     const candidates = stale
       .filter((x) => x.m[1] === name && isCompleteCheckpoint(join(checkpointDir, x.entry)))
       .map((x) => ({ path: join(checkpointDir, x.entry), step: stepOf(join(checkpointDir, x.entry)), tmp: x.m[2] === 'tmp' }))

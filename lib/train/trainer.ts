@@ -234,8 +234,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   let step = 0;
   let position: Position | null = null;
   let modelEpoch: number | null = null; // the completed epoch whose weights the model holds
-  // a killed run's checkpoints: put best/ and last/ back if a rename was cut short, remove dead runs' leftovers
-  if (o.checkpointDir) recoverCheckpoints(o.checkpointDir);
+  // a killed run's checkpoints: when resuming, put best/ and last/ back if a rename was cut short; remove dead runs' leftovers
+  if (o.checkpointDir) recoverCheckpoints(o.checkpointDir, { restore: o.resumeFrom !== undefined });
   if (o.resumeFrom) {
     const from = findCheckpoint(o.resumeFrom);
     const state = loadCheckpoint(from, o.model, o.optimizer);
