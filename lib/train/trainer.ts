@@ -130,6 +130,8 @@ export interface FitResult {
   epochs: number;
   history: Array<{ epoch: number; trainLoss: number; val: EvalResult | null }>;
   best: { epoch: number; metric: MetricName; value: number } | null;
+  /** Steps run by the one-call native step (see fit); the others ran in parts. */
+  nativeSteps: number;
   /** The epoch whose weights the model holds after fit (the best one with restoreBest); null when the signal stopped training inside an epoch. */
   modelEpoch: number | null;
   stoppedEarly: boolean;
@@ -234,6 +236,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   let step = 0;
   let position: Position | null = null;
   let modelEpoch: number | null = null; // the completed epoch whose weights the model holds
+  let nativeSteps = 0;
   // a killed run's checkpoints: when resuming, put best/ and last/ back if a rename was cut short; remove dead runs' leftovers
   if (o.checkpointDir) recoverCheckpoints(o.checkpointDir, { restore: o.resumeFrom !== undefined });
   if (o.resumeFrom) {
@@ -290,9 +293,10 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         const lrs = o.optimizer.paramGroups.map((g) => g.lr); // the LRs this step uses
         let value: number;
         try {
-          value = nativeStep && input instanceof Tensor
-            ? await nativeTrainStep(o.model, o.optimizer, input, target, builtin!)
-            : await jsTrainStep(o, forward, lossFn, params, input, target);
+          if (nativeStep && input instanceof Tensor) {
+            value = await nativeTrainStep(o.model, o.optimizer, input, target, builtin!);
+            nativeSteps++;
+          } else value = await jsTrainStep(o, forward, lossFn, params, input, target);
         } finally {
           disposeInput(input);
         }
@@ -359,7 +363,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   }
   const ms = (ns: number) => ns / 1e6;
   return {
-    epochs: history.length, history, best, modelEpoch, stoppedEarly, interrupted,
+    epochs: history.length, history, best, modelEpoch, nativeSteps, stoppedEarly, interrupted,
     eventLoopDelay: { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max) },
   };
 }
