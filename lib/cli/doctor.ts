@@ -90,7 +90,7 @@ export async function collectDoctor(): Promise<DoctorReport> {
     return report;
   }
   const { native, loadReport } = loader;
-  const { finetorchVersion } = await import('./run-record.js');
+  const { finetorchVersion } = await import('../recipes/run-record.js');
   const extra = loadReport as unknown as { flavor?: string; libtorch: { libdir?: string } };
   report.finetorch = { version: finetorchVersion(), addon: loadReport.path, origin: loadReport.origin, prebuiltFlavor: extra.flavor ?? null, attempts: loadReport.attempts };
   const info = native.buildInfo();

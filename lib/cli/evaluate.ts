@@ -1,19 +1,17 @@
 // `finetorch eval` and `finetorch predict`: a trained checkpoint (a run
 // folder, best/ or last/, or a weights file with --config) on a split of the
 // recipe's data, or on new files.
-import { readFileSync } from 'node:fs';
-import { io } from '../io/index.js';
-import { savedArchitecture } from '../models/index.js';
 import type { Architecture } from '../models/architecture.js';
 import { torch } from '../tensor/index.js';
 import { evaluate, predict } from '../train/trainer.js';
 import type { Recipe } from '../recipes/schema.js';
+import { buildData, buildLoss, checkDevice, prepareInputs, type InputSpec, type ModelSpec, type Part } from '../recipes/build.js';
+import { loadTrainedModel, trainedSpec } from '../recipes/load-run.js';
+import { resolveCheckpoint, type ResolvedCheckpoint } from '../recipes/run-record.js';
 import { parseArgs, recipeOverrides, usageLines, type FlagSpec, type FlagValues } from './args.js';
 import { OUTPUT_FLAGS, RECIPE_FLAGS, fail, reporterFor, usageFailure } from './command.js';
-import { ConfigError, DataError, EXIT, UsageError } from './errors.js';
-import { buildData, buildFromSpec, buildLoss, checkDevice, predictInputs, textForward, type InputSpec, type ModelSpec, type Part } from './pipeline.js';
+import { DataError, EXIT, UsageError } from './errors.js';
 import { loadRecipe } from './recipe-file.js';
-import { resolveCheckpoint, type ResolvedCheckpoint } from './run-record.js';
 
 const COMMON: Record<string, FlagSpec> = {
   checkpoint: { type: 'string', arg: 'path', help: 'a run folder (uses best/, else last/), a checkpoint folder, or a weights file (then --config is needed)' },
@@ -56,41 +54,11 @@ function loadTrained(flags: FlagValues): Loaded {
   else if (ck.run) recipe = loadRecipe({ object: ck.run.recipe as unknown as Record<string, unknown> }, overrides);
   else throw new UsageError(`--checkpoint ${flags.checkpoint}: no run.json next to it; give --config <recipe>`);
   checkDevice(recipe.device);
-  let spec: ModelSpec;
-  if (ck.run) spec = ck.run.model; // how the weights were made, whatever recipe reads the data
-  else {
-    // a bare weights file: the recipe says what it is (or the file's metadata does)
-    const saved = savedArchitecture(ck.weights);
-    const arch = recipe.model.arch ?? saved?.arch ?? (recipe.model.checkpoint ? savedArchitecture(recipe.model.checkpoint)?.arch : undefined);
-    if (!arch) throw new ConfigError('recipe.model.arch', `needed: ${ck.weights} does not name its architecture`);
-    const options: Record<string, unknown> = { ...(saved?.options ?? {}) };
-    for (const k of ['width', 'inChannels', 'smallStem', 'dropout', 'numClasses'] as const) if (recipe.model[k] !== undefined) options[k] = recipe.model[k];
-    const hfConfig = recipe.model.config ? JSON.parse(readFileSync(recipe.model.config, 'utf8')) : undefined;
-    spec = { arch, options, hfConfig };
-  }
-  return { recipe, ck, classes: ck.run?.classes ?? null, input: ck.run?.input ?? null, spec };
+  return { recipe, ck, classes: ck.run?.classes ?? null, input: ck.run?.input ?? null, spec: trainedSpec(ck, recipe) };
 }
 
-function loadWeights(loaded: Loaded, numClasses: number | null): Architecture {
-  const spec = { ...loaded.spec, options: { ...loaded.spec.options } };
-  if (spec.options.numClasses === undefined) {
-    if (numClasses === null) throw new ConfigError('recipe.model.numClasses', 'needed to rebuild the model from a weights file');
-    spec.options.numClasses = numClasses;
-  }
-  const model = buildFromSpec(spec);
-  const sd = io.load(loaded.ck.weights);
-  try {
-    model.loadStateDict(sd);
-  } catch (err) {
-    model.dispose();
-    throw new Error(`${loaded.ck.weights} does not fit ${spec.arch} with ${spec.options.numClasses} classes: ${(err as Error).message}`);
-  } finally {
-    Object.values(sd).forEach((t) => t.dispose());
-  }
-  if (loaded.recipe.device !== 'cpu') model.to(loaded.recipe.device);
-  model.eval();
-  return model;
-}
+const loadWeights = (loaded: Loaded, numClasses: number | null): Architecture =>
+  loadTrainedModel(loaded.spec, loaded.ck.weights, { numClasses, device: loaded.recipe.device });
 
 function parse(command: string, argv: string[], spec: Record<string, FlagSpec>, usage: string) {
   try {
@@ -124,7 +92,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     const model = loadWeights(loaded, data.classes.length);
     const loss = buildLoss(loaded.recipe, data.classes.length);
     reporter.emit({ type: 'start', command: 'eval', checkpoint: loaded.ck.weights, split, classes: data.classes, samples: data.sizes[split as Part] });
-    const r = await evaluate(model, source, { loss, forward: data.forward });
+    const r = await evaluate(model, source, { loss });
     reporter.evaluation(split, r, { checkpoint: loaded.ck.weights });
     if (!reporter.json) {
       const rows = r.confusionMatrix.map((row, i) => ({ 'true \\ predicted': data.classes[i], ...Object.fromEntries(row.map((n, j) => [data.classes[j], n])) }));
@@ -148,19 +116,17 @@ export async function predictCommand(argv: string[]): Promise<number> {
     const loaded = loadTrained(args.flags);
     let classes = loaded.classes;
     let input = loaded.input;
-    let forward = input?.kind === 'text' ? textForward : undefined;
     if (!classes || !input) {
       // no run.json: the recipe's data says how inputs are prepared and names the classes
       const data = await buildData(loaded.recipe, []);
       classes = data.classes;
       input = data.input;
-      forward = data.forward;
     }
     const model = loadWeights(loaded, classes.length);
     const top = (args.flags.top as number | undefined) ?? 1;
-    const inputs = await predictInputs(input, args.positionals, texts, loaded.recipe.batchSize, loaded.recipe.device);
+    const inputs = await prepareInputs(input, { paths: args.positionals, texts, batchSize: loaded.recipe.batchSize, device: loaded.recipe.device });
     reporter.emit({ type: 'start', command: 'predict', checkpoint: loaded.ck.weights, classes, inputs: inputs.names.length });
-    const { probabilities, predictions } = await predict(model, inputs.source, { forward });
+    const { probabilities, predictions } = await predict(model, inputs.source);
     const rows = predictions.map((p, i) => {
       const probs = probabilities[i];
       const ranked = probs.map((v, k) => [k, v] as const).sort((a, b) => b[1] - a[1]).slice(0, top);

@@ -43,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
     return command ? EXIT.ok : EXIT.usage;
   }
   if (command === '--version' || command === '-v') {
-    const { finetorchVersion } = await import('./run-record.js');
+    const { finetorchVersion } = await import('../recipes/run-record.js');
     process.stdout.write(finetorchVersion() + '\n');
     return EXIT.ok;
   }

@@ -2,14 +2,14 @@
 // against the file's folder, flag overrides applied, validated. A problem in
 // a field set by a flag names the flag too.
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, extname, isAbsolute, resolve } from 'node:path';
+import { dirname, extname, resolve } from 'node:path';
+import { PATH_FIELDS, resolvePaths } from '../recipes/paths.js';
 import { parse as parseYaml } from 'yaml';
 import { parseRecipe, RecipeError, formatIssue, type Recipe } from '../recipes/schema.js';
 import { ConfigError, UsageError } from './errors.js';
 import { setPath, type Override } from './args.js';
 
-/** Recipe fields that hold paths: relative ones are taken from the recipe file's folder. */
-export const PATH_FIELDS = ['model.checkpoint', 'model.config', 'data.root', 'data.valRoot', 'data.testRoot', 'data.dir', 'data.path', 'data.tokenizer', 'out'];
+export { PATH_FIELDS, resolvePaths } from '../recipes/paths.js';
 
 /** Reads a recipe file (.json, .yaml, .yml; other names: JSON, else YAML) into a plain object. */
 export function readRecipeFile(path: string): Record<string, unknown> {
@@ -32,21 +32,6 @@ export function readRecipeFile(path: string): Record<string, unknown> {
   }
   if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(path, `expected a recipe object at the top level, got ${Array.isArray(value) ? 'a list' : JSON.stringify(value)}`);
   return value as Record<string, unknown>;
-}
-
-function get(obj: Record<string, unknown>, path: string[]): unknown {
-  let v: unknown = obj;
-  for (const k of path) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
-  return v;
-}
-
-/** Makes the path fields absolute, relative to `base`. */
-export function resolvePaths(obj: Record<string, unknown>, base: string): void {
-  for (const f of PATH_FIELDS) {
-    const keys = f.split('.');
-    const v = get(obj, keys);
-    if (typeof v === 'string' && v !== '' && !isAbsolute(v)) setPath(obj, { path: keys, value: resolve(base, v), from: f });
-  }
 }
 
 /**

@@ -2,19 +2,17 @@
 // pretrained model, new head, freezing, LR groups, schedule, loss, fit with
 // checkpoints, test evaluation of the best checkpoint). Ctrl-C stops after
 // the current step with a resumable last/; `--resume <out>/last` continues.
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { io } from '../io/index.js';
-import { torch } from '../tensor/index.js';
-import { evaluate, fit, type EvalResult } from '../train/trainer.js';
-import { findCheckpoint, writeFileAtomic } from '../train/checkpoint.js';
+import type { EvalResult } from '../train/trainer.js';
+import { findCheckpoint } from '../train/checkpoint.js';
 import type { Recipe } from '../recipes/schema.js';
+import { runRecipe } from '../recipes/run.js';
+import { RUN_FILE, finetorchVersion, readRun } from '../recipes/run-record.js';
 import { parseArgs, recipeOverrides, usageLines, type FlagSpec } from './args.js';
 import { OUTPUT_FLAGS, RECIPE_FLAGS, fail, reporterFor, usageFailure } from './command.js';
-import { DataError, EXIT, UsageError } from './errors.js';
-import { buildData, buildFromSpec, buildModel, buildTraining, checkDevice, type ModelSpec } from './pipeline.js';
+import { EXIT, UsageError } from './errors.js';
 import { loadRecipe } from './recipe-file.js';
-import { RUN_FILE, finetorchVersion, readRun, writeRun } from '../recipes/run-record.js';
 import type { Row } from './progress.js';
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -53,64 +51,26 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const onSignal: Array<[NodeJS.Signals, () => void]> = [];
   try {
     // the recipe: from --config, or the run being resumed; flags on top
-    let resumeFrom: string | undefined;
-    let savedSpec: ModelSpec | undefined;
-    let recipe: Recipe;
     const overrides = recipeOverrides(flags);
+    let recipe: Recipe;
+    let resumeFrom: string | undefined;
     if (flags.resume) {
-      let dir: string;
-      try {
-        dir = findCheckpoint(flags.resume as string); // also puts back a last/ that a kill left between two renames
-      } catch (err) {
-        throw new UsageError(`--resume: ${(err as Error).message}`);
-      }
-      const ck = { dir, runDir: dirname(dir), run: readRun(dirname(dir)) };
-      if (!ck.run && !flags.config) throw new UsageError(`--resume: no ${RUN_FILE} in ${ck.runDir}; give --config too`);
-      resumeFrom = dir;
-      savedSpec = ck.run?.model;
-      const out = flags.out ? [] : [{ path: ['out'], value: ck.runDir, from: '--resume' }];
-      recipe = flags.config ? loadRecipe({ file: flags.config as string }, [...out, ...overrides]) : loadRecipe({ object: ck.run!.recipe as unknown as Record<string, unknown> }, [...out, ...overrides]);
+      resumeFrom = findCheckpoint(flags.resume as string, 'last');
+      const runDir = dirname(resumeFrom);
+      const run = readRun(runDir);
+      if (!run && !flags.config) throw new UsageError(`--resume: no ${RUN_FILE} in ${runDir}; give --config too`);
+      const out = flags.out ? [] : [{ path: ['out'], value: runDir, from: '--resume' }];
+      recipe = flags.config ? loadRecipe({ file: flags.config as string }, [...out, ...overrides]) : loadRecipe({ object: run!.recipe as unknown as Record<string, unknown> }, [...out, ...overrides]);
     } else {
       const file = flags.config as string;
       recipe = loadRecipe({ file }, overrides);
       if (!recipe.out) recipe.out = resolve('runs', basename(file, extname(file)));
+      if (existsSync(join(recipe.out, RUN_FILE)) && !flags.force)
+        throw new UsageError(`${recipe.out} already holds a run; continue it with --resume ${join(recipe.out, 'last')}, or start over with --force`);
     }
-    const out = recipe.out!;
-    if (!resumeFrom && existsSync(join(out, RUN_FILE))) {
-      if (!flags.force) throw new UsageError(`${out} already holds a run; continue it with --resume ${join(out, 'last')}, or start over with --force`);
-      for (const f of ['best', 'last', 'events.jsonl', 'metrics.json', RUN_FILE]) rmSync(join(out, f), { recursive: true, force: true });
-    }
+    const out = resolve(recipe.out!);
     mkdirSync(out, { recursive: true });
     reporter = reporterFor('train', flags, join(out, 'events.jsonl'));
-    checkDevice(recipe.device);
-
-    torch.manualSeed(recipe.seed);
-    const data = await buildData(recipe, ['train', 'val', 'test']);
-    const train = data.parts.train;
-    if (!train) throw new DataError('the training part of the data is empty');
-    const numClasses = data.classes.length;
-    const built = savedSpec && !flags.config
-      ? { model: buildFromSpec(savedSpec), spec: savedSpec, pretrained: false }
-      : buildModel(recipe, numClasses);
-    const { model, spec } = built;
-    if (recipe.device !== 'cpu') model.to(recipe.device);
-    const parts = buildTraining(recipe, model, numClasses, train.length);
-    writeRun(out, { recipe, classes: data.classes, model: spec, input: data.input });
-
-    const params = model.parameters();
-    const total = params.reduce((n, p) => n + p.numel(), 0);
-    const trainable = params.filter((p) => p.requiresGrad).reduce((n, p) => n + p.numel(), 0);
-    reporter.emit({
-      type: 'start', command: 'train', finetorch: finetorchVersion(), out, resumeFrom: resumeFrom ?? null, recipe,
-      classes: data.classes, samples: data.sizes, trainCounts: data.trainCounts, batchesPerEpoch: train.length,
-      model: { arch: spec.arch, checkpoint: recipe.model.checkpoint ?? null, parameters: total, trainable },
-      groups: parts.groups, device: recipe.device, threads: torch.getNumThreads(),
-    });
-    if (!reporter.json) {
-      reporter.message(`model ${spec.arch}${recipe.model.checkpoint && !resumeFrom ? ` from ${recipe.model.checkpoint}` : ''}: ${total.toLocaleString('en')} parameters, ${trainable.toLocaleString('en')} trainable`);
-      reporter.message(`data: ${data.classes.length} classes, ${data.sizes.train} train / ${data.sizes.val} val / ${data.sizes.test} test samples; ${train.length} batches of ${recipe.batchSize} per epoch`);
-      reporter.message(`output: ${out}`);
-    }
 
     // Ctrl-C: finish the step, write last/, exit 130; a second Ctrl-C quits at once
     const controller = new AbortController();
@@ -128,13 +88,24 @@ export async function trainCommand(argv: string[]): Promise<number> {
       onSignal.push([sig, handler]);
     }
 
-    reporter.stage(null, { epochs: recipe.epochs });
-    const result = await fit({
-      model, optimizer: parts.optimizer, scheduler: parts.scheduler, loss: parts.loss, forward: data.forward,
-      train, val: data.parts.val, epochs: recipe.epochs, clipGradNorm: recipe.clipGradNorm, earlyStopping: recipe.earlyStopping,
-      checkpointDir: out, resumeFrom, seed: recipe.seed, signal: controller.signal, onEvent: (e) => reporter.train(e),
+    const result = await runRecipe(recipe, {
+      resumeFrom, force: !!flags.force, signal: controller.signal,
+      onEvent: (e) => {
+        if (e.type === 'start') {
+          reporter.emit({ ...e, command: 'train', finetorch: finetorchVersion() });
+          if (!reporter.json) {
+            reporter.message(`model ${e.model.arch}${e.model.checkpoint && !resumeFrom ? ` from ${e.model.checkpoint}` : ''}: ${e.model.parameters.toLocaleString('en')} parameters, ${e.model.trainable.toLocaleString('en')} trainable`);
+            reporter.message(`data: ${e.classes.length} classes, ${e.samples.train} train / ${e.samples.val} val / ${e.samples.test} test samples; ${e.batchesPerEpoch} batches of ${e.recipe.batchSize} per epoch`);
+            reporter.message(`output: ${e.out}`);
+          }
+          reporter.stage(null, { epochs: e.recipe.epochs });
+        } else if (e.type === 'eval') {
+          // an event in JSON mode and in events.jsonl; the table below shows it on a terminal
+          reporter.emit({ ...e });
+        } else reporter.train(e);
+      },
     });
-    if (result.interrupted) {
+    if (result.status === 'interrupted') {
       const resume = `finetorch train --resume ${join(out, 'last')}`;
       if (!reporter.json) reporter.message(`interrupted; continue with: ${resume}`);
       reporter.emit({ type: 'end', status: 'interrupted', exitCode: EXIT.interrupted, seconds: (Date.now() - started) / 1000, checkpoint: join(out, 'last'), resume });
@@ -142,29 +113,13 @@ export async function trainCommand(argv: string[]): Promise<number> {
       return EXIT.interrupted;
     }
 
-    // the final numbers: the best checkpoint on the test part
     const rows: Row[] = [];
-    const bestEpoch = result.best ? result.history.find((h) => h.epoch === result.best!.epoch) : undefined;
-    if (bestEpoch?.val) rows.push(metricsRow(`val (epoch ${bestEpoch.epoch + 1})`, bestEpoch.val));
-    let test: EvalResult | null = null;
-    const bestDir = join(out, 'best');
-    const weights = existsSync(join(bestDir, 'model.safetensors')) ? bestDir : join(out, 'last');
-    if (data.parts.test) {
-      const sd = io.load(join(weights, 'model.safetensors'));
-      model.loadStateDict(sd);
-      Object.values(sd).forEach((t) => t.dispose());
-      test = await evaluate(model, data.parts.test, { loss: parts.loss, forward: data.forward });
-      // an event in JSON mode and in events.jsonl; the table below shows it on a terminal
-      reporter.emit({ type: 'eval', split: 'test', checkpoint: join(weights, 'model.safetensors'), ...test });
-      rows.push(metricsRow('test', test));
-    }
-    if (rows.length) reporter.table(`results (${basename(weights)} checkpoint)`, rows);
-    const summary = {
-      epochs: result.epochs, stoppedEarly: result.stoppedEarly, best: result.best, checkpoint: weights, test,
-      classes: data.classes, history: result.history, seconds: (Date.now() - started) / 1000,
-    };
-    writeFileAtomic(join(out, 'metrics.json'), JSON.stringify(summary, null, 2) + '\n');
-    reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: summary.seconds, epochs: result.epochs, best: result.best, checkpoint: weights, test: test && { loss: test.loss, accuracy: test.accuracy, f1Macro: test.f1Macro, rocAuc: test.rocAuc, samples: test.samples } });
+    const best = result.fit.best;
+    if (best && result.val) rows.push(metricsRow(`val (epoch ${best.epoch + 1})`, result.val));
+    if (result.test) rows.push(metricsRow('test', result.test));
+    if (rows.length) reporter.table(`results (${basename(result.checkpoint)} checkpoint)`, rows);
+    const test = result.test;
+    reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: (Date.now() - started) / 1000, epochs: result.fit.epochs, best, checkpoint: result.checkpoint, test: test && { loss: test.loss, accuracy: test.accuracy, f1Macro: test.f1Macro, rocAuc: test.rocAuc, samples: test.samples } });
     reporter.close();
     return EXIT.ok;
   } catch (err) {

@@ -2,16 +2,17 @@
 // classes, how to rebuild the model and prepare inputs), best/ and last/
 // (resumable checkpoints), events.jsonl and metrics.json. eval and predict
 // find everything they need from a checkpoint path through it.
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Recipe } from '../recipes/schema.js';
-import { UsageError } from './errors.js';
-import type { InputSpec, ModelSpec } from './pipeline.js';
+import type { Recipe } from './schema.js';
+import { writeFileAtomic } from '../train/checkpoint.js';
+import { CheckpointError } from '../errors.js';
+import type { InputSpec, ModelSpec } from './build.js';
 
 export const RUN_FILE = 'run.json';
 
-// the package root (lib/cli/ and dist/cli/ are two levels down); not from the native loader, which loads libtorch
+// the package root (lib/recipes/ and dist/recipes/ are two levels down); not from the native loader, which loads libtorch
 const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface RunRecord {
@@ -34,7 +35,7 @@ export function finetorchVersion(): string {
 
 export function writeRun(dir: string, run: Omit<RunRecord, 'format' | 'finetorch' | 'createdAt'>): void {
   const record: RunRecord = { format: 1, finetorch: finetorchVersion(), createdAt: new Date().toISOString(), ...run };
-  writeFileSync(join(dir, RUN_FILE), JSON.stringify(record, null, 2) + '\n');
+  writeFileAtomic(join(dir, RUN_FILE), JSON.stringify(record, null, 2) + '\n'); // a kill mid-write leaves the old or the new file, never an empty one
 }
 
 export function readRun(dir: string): RunRecord | null {
@@ -43,7 +44,7 @@ export function readRun(dir: string): RunRecord | null {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
   } catch (err) {
-    throw new UsageError(`${file}: not valid JSON (${(err as Error).message})`);
+    throw new CheckpointError(file, `${file}: not valid JSON (${(err as Error).message})`);
   }
 }
 
@@ -65,7 +66,7 @@ export interface ResolvedCheckpoint {
  */
 export function resolveCheckpoint(arg: string, flag = '--checkpoint'): ResolvedCheckpoint {
   const path = resolve(arg);
-  if (!existsSync(path)) throw new UsageError(`${flag}: ${arg} does not exist`);
+  if (!existsSync(path)) throw new CheckpointError(path, `${flag}: ${arg} does not exist`);
   if (statSync(path).isDirectory()) {
     if (isCheckpointDir(path)) {
       const runDir = existsSync(join(dirname(path), RUN_FILE)) ? dirname(path) : null;
@@ -73,7 +74,7 @@ export function resolveCheckpoint(arg: string, flag = '--checkpoint'): ResolvedC
     }
     const inner = ['best', 'last'].map((n) => join(path, n)).find(isCheckpointDir);
     if (inner) return { weights: join(inner, 'model.safetensors'), dir: inner, runDir: path, run: readRun(path) };
-    throw new UsageError(`${flag}: ${arg} is neither a run folder (with best/ or last/) nor a checkpoint folder (model.safetensors + trainer.json)`);
+    throw new CheckpointError(path, `${flag}: ${arg} is neither a run folder (with best/ or last/) nor a checkpoint folder (model.safetensors + trainer.json)`);
   }
   const parent = dirname(path);
   if (basename(path) === 'model.safetensors' && isCheckpointDir(parent)) return resolveCheckpoint(parent, flag);

@@ -1,0 +1,479 @@
+// From a validated recipe to the things fit() needs: the data (split,
+// transformed, batched), the model (pretrained weights, new head), the
+// optimizer (frozen blocks, parameter groups, schedule) and the loss. Each
+// builder works on its own, for scripts that want one part of a recipe;
+// runRecipe (run.ts) puts them together, and the CLI calls runRecipe.
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import { ArgumentError, ConfigError, DataError, asDataError } from '../errors.js';
+import { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, fashionMnist, fashionMnistClassIds, selectClasses } from '../data/idx.js';
+import { IMAGE_EXTENSIONS, IMAGENET_MEAN, IMAGENET_STD, imageFolder, type ImageSample, type Transform } from '../data/images.js';
+import { DataLoader, ImageDataset } from '../data/data-loader.js';
+import { TensorLoader } from '../data/tensor-loader.js';
+import { disposeInput, mapInput, type Batch, type NamedInputs } from '../data/batch.js';
+import { split } from '../data/split.js';
+import { readCsvDataset, readJsonlDataset, readTextRows } from '../data/text.js';
+import { loadTokenizer, type Tokenizer } from '../data/load-tokenizer.js';
+import { focalLoss } from '../losses/index.js';
+import type { Architecture } from '../models/architecture.js';
+import { architectures, huggingFaceWeights, isTextArch, load as loadModel, misplacedResNetOptions, savedArchitecture, ARCHITECTURE_NAMES, type ArchitectureName } from '../models/index.js';
+import { textModel, type HfConfig } from '../models/text.js';
+import { crossEntropy } from '../nn/functional.js';
+import type { Module } from '../nn/module.js';
+import { optim, type Optimizer } from '../optim/index.js';
+import { LRScheduler } from '../optim/lr-scheduler.js';
+import { freeze, unfreeze } from '../finetune/freeze.js';
+import { paramGroups } from '../finetune/groups.js';
+import { blocksOf } from '../finetune/blocks.js';
+import { swapHead } from '../finetune/head.js';
+import { torch } from '../tensor/index.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { cuda } from '../cuda/index.js';
+import type { BatchSource, LossFn } from '../train/trainer.js';
+import type { DataSpec, Recipe } from './schema.js';
+
+export type Part = 'train' | 'val' | 'test';
+export const PARTS: Part[] = ['train', 'val', 'test'];
+
+/** How a raw input becomes a model input: what predict needs to prepare new files like the training data (saved in run.json). */
+export type InputSpec =
+  | { kind: 'image'; channels: 1 | 3; size: [number, number] | null; normalize: { mean: number[]; std: number[] } | null }
+  | { kind: 'text'; tokenizer: string; lowercase?: boolean; maxLength: number; textColumn: string; labelColumn: string };
+
+export interface Sized extends BatchSource { readonly length: number }
+
+export interface DataBundle {
+  classes: string[];
+  /** Batch sources of the parts asked for (a part with no samples is absent). */
+  parts: Partial<Record<Part, Sized>>;
+  sizes: Record<Part, number>;
+  /** Per-class sample counts of the training part. */
+  trainCounts: Record<string, number>;
+  input: InputSpec;
+  /** Text data: the tokenizer the texts were encoded with. */
+  tokenizer?: Tokenizer;
+}
+
+// ---- data
+
+type Normalize = 'imagenet' | 'none' | { mean: number[]; std: number[] };
+
+function normalization(n: Normalize | undefined, channels: 1 | 3, field: string, dflt: 'imagenet' | 'none'): { mean: number[]; std: number[] } | null {
+  const v = n ?? dflt;
+  if (v === 'none') return null;
+  if (v === 'imagenet') {
+    if (channels !== 3) throw new ConfigError(field, `'imagenet' needs 3 channels (got channels ${channels}); give {mean: [m], std: [s]} or 'none'`);
+    return { mean: IMAGENET_MEAN, std: IMAGENET_STD };
+  }
+  if (v.mean.length !== channels || v.std.length !== channels) throw new ConfigError(field, `mean and std need ${channels} value(s) for ${channels} channel(s), got ${v.mean.length} and ${v.std.length}`);
+  return v;
+}
+
+/** Fractions of the parts that are split off the main sample set (parts with their own source or 0 are left out), renormalised. */
+function splitFractions(s: { train: number; val: number; test: number }, separate: Part[]): Array<[Part, number]> {
+  const parts = PARTS.filter((p) => !separate.includes(p) && s[p] > 0).map((p) => [p, s[p]] as [Part, number]);
+  const total = parts.reduce((a, [, f]) => a + f, 0);
+  return parts.map(([p, f]) => [p, f / total]);
+}
+
+function splitIndices(labels: number[], fractions: Array<[Part, number]>, seed: number): Partial<Record<Part, number[]>> {
+  if (fractions.length === 1) return { [fractions[0][0]]: labels.map((_, i) => i) };
+  const parts = split(labels, fractions.map(([, f]) => f), { seed });
+  return Object.fromEntries(fractions.map(([p], i) => [p, parts[i]]));
+}
+
+function counts(labels: number[], classes: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const l of labels) out[classes[l]] = (out[classes[l]] ?? 0) + 1;
+  return out;
+}
+
+type ImageInput = Extract<InputSpec, { kind: 'image' }>;
+
+/** The transforms of a recipe's images: resize (or random resized crop), augmentation for training, normalisation. */
+export function imageTransforms(input: ImageInput, augment: Extract<DataSpec, { kind: 'imageFolder' }>['augment'] | undefined, train: boolean): Transform[] {
+  const t: Transform[] = [];
+  const size = input.size;
+  const a = train ? augment : undefined;
+  if (a?.randomResizedCrop) {
+    if (!size) throw new ConfigError('recipe.data.augment.randomResizedCrop', 'needs recipe.data.imageSize');
+    t.push({ randomResizedCrop: size, scale: a.randomResizedCrop.scale, ...(a.randomResizedCrop.ratio ? { ratio: a.randomResizedCrop.ratio } : {}) });
+  } else if (size) t.push({ resize: size });
+  if (a?.randomCropPadding !== undefined) {
+    if (!size) throw new ConfigError('recipe.data.augment.randomCropPadding', 'needs recipe.data.imageSize');
+    t.push({ randomCrop: size, padding: a.randomCropPadding });
+  }
+  if (a?.rotation) t.push({ randomRotation: a.rotation });
+  if (a?.horizontalFlip) t.push({ horizontalFlip: a.horizontalFlip });
+  if (a?.verticalFlip) t.push({ verticalFlip: a.verticalFlip });
+  if (a?.colorJitter) t.push({ colorJitter: a.colorJitter });
+  if (input.normalize) t.push({ normalize: input.normalize });
+  return t;
+}
+
+/** Wraps a source so a failure while loading a batch (not while training on it) is a DataError. */
+function guarded(source: Sized): Sized {
+  return {
+    get length() { return source.length; },
+    async *batches(epoch: number) {
+      const it = (source.batches(epoch) as AsyncIterable<Batch>)[Symbol.asyncIterator]?.() ?? (source.batches(epoch) as Iterable<Batch>)[Symbol.iterator]();
+      try {
+        for (;;) {
+          let r: IteratorResult<Batch>;
+          try {
+            r = await it.next();
+          } catch (err) {
+            throw err instanceof DataError ? err : new DataError((err as Error).message, { cause: err });
+          }
+          if (r.done) return;
+          yield r.value;
+        }
+      } finally {
+        await it.return?.();
+      }
+    },
+  };
+}
+
+async function imageFolderData(d: Extract<DataSpec, { kind: 'imageFolder' }>, recipe: Recipe, want: Part[]): Promise<DataBundle> {
+  const main = await asDataError(() => imageFolder(d.root), d.root);
+  const separate: Part[] = [];
+  const folders: Partial<Record<Part, ImageSample[]>> = {};
+  for (const [part, root] of [['val', d.valRoot], ['test', d.testRoot]] as const) {
+    if (!root) continue;
+    separate.push(part);
+    const f = await asDataError(() => imageFolder(root), root);
+    if (f.classes.join('\n') !== main.classes.join('\n'))
+      throw new DataError(`${root}: its classes (${f.classes.join(', ')}) differ from ${d.root}'s (${main.classes.join(', ')})`, { path: root });
+    folders[part] = f.samples;
+  }
+  const labels = main.samples.map((s) => s.label);
+  const indices = splitIndices(labels, splitFractions(d.split, separate), d.split.seed ?? recipe.seed);
+  for (const p of PARTS) if (indices[p]) folders[p] = indices[p]!.map((i) => main.samples[i]);
+  const input: InputSpec = { kind: 'image', channels: d.channels, size: d.imageSize ? [d.imageSize, d.imageSize] : null, normalize: normalization(d.normalize, d.channels, 'recipe.data.normalize', d.channels === 3 ? 'imagenet' : 'none') };
+  const parts: Partial<Record<Part, Sized>> = {};
+  for (const p of want) {
+    const samples = folders[p];
+    if (!samples?.length) continue;
+    const dataset = new ImageDataset(samples, { channels: d.channels, transforms: imageTransforms(input, d.augment, p === 'train') });
+    parts[p] = guarded(new DataLoader(dataset, { batchSize: recipe.batchSize, shuffle: p === 'train', seed: recipe.seed, prefetch: d.prefetch }));
+  }
+  const sizes = Object.fromEntries(PARTS.map((p) => [p, folders[p]?.length ?? 0])) as Record<Part, number>;
+  return { classes: main.classes, parts, sizes, trainCounts: counts((folders.train ?? []).map((s) => s.label), main.classes), input };
+}
+
+async function fashionMnistData(d: Extract<DataSpec, { kind: 'fashionMnist' }>, recipe: Recipe, want: Part[]): Promise<DataBundle> {
+  let classIds: number[];
+  try {
+    classIds = d.classes ? fashionMnistClassIds(d.classes) : FASHION_MNIST_CLASSES.map((_, i) => i);
+  } catch (err) {
+    if (!(err instanceof ArgumentError)) throw err;
+    throw new ConfigError(err.argument !== undefined ? `recipe.data.classes.${err.argument}` : 'recipe.data.classes', err.detail);
+  }
+  if (d.counts && d.counts.length !== classIds.length) throw new ConfigError('recipe.data.counts', `has ${d.counts.length} entries for ${classIds.length} classes`);
+  const dir = d.dir ?? FASHION_MNIST_DIR;
+  const classes = classIds.map((c) => FASHION_MNIST_CLASSES[c]);
+  const normalize = normalization(d.normalize, d.channels, 'recipe.data.normalize', 'none');
+  const seed = d.seed ?? recipe.seed;
+  // images uint8 [N,28,28] -> float [N,C,28,28] in [0,1], normalised
+  const prepare = (images: Tensor, picked: number[]) => torch.tidy(() => {
+    let x = images.indexSelect(0, torch.tensor(picked)).unsqueeze(1).float().div(255);
+    if (d.channels === 3) x = x.repeat([1, 3, 1, 1]);
+    if (normalize) x = x.sub(torch.tensor(normalize.mean).reshape([1, -1, 1, 1])).div(torch.tensor(normalize.std).reshape([1, -1, 1, 1]));
+    return x;
+  });
+  const parts: Partial<Record<Part, Sized>> = {};
+  const sizes: Record<Part, number> = { train: 0, val: 0, test: 0 };
+  let trainCounts: Record<string, number> = {};
+  if (want.includes('train') || want.includes('val')) {
+    const raw = await asDataError(() => fashionMnist('train', dir), dir);
+    const { indices: idx, targets: y } = selectClasses(raw.labels.toArray() as number[], classIds, { perClass: d.counts ?? d.perClass });
+    const fractions: Array<[Part, number]> = d.val > 0 ? [['train', 1 - d.val], ['val', d.val]] : [['train', 1]];
+    const at = splitIndices(y, fractions, seed);
+    for (const p of ['train', 'val'] as const) {
+      const picked = at[p];
+      if (!picked?.length) continue;
+      sizes[p] = picked.length;
+      if (p === 'train') trainCounts = counts(picked.map((i) => y[i]), classes);
+      if (!want.includes(p)) continue;
+      const x = prepare(raw.images, picked.map((i) => idx[i]));
+      parts[p] = new TensorLoader(x, torch.tensor(picked.map((i) => y[i])), { batchSize: recipe.batchSize, shuffle: p === 'train', seed: recipe.seed });
+    }
+    raw.images.dispose();
+    raw.labels.dispose();
+  }
+  if (want.includes('test')) {
+    const raw = await asDataError(() => fashionMnist('test', dir), dir);
+    const { indices: idx, targets: y } = selectClasses(raw.labels.toArray() as number[], classIds, { perClass: d.testPerClass });
+    sizes.test = idx.length;
+    parts.test = new TensorLoader(prepare(raw.images, idx), torch.tensor(y), { batchSize: recipe.batchSize });
+    raw.images.dispose();
+    raw.labels.dispose();
+  }
+  return { classes, parts, sizes, trainCounts, input: { kind: 'image', channels: d.channels, size: [28, 28], normalize } };
+}
+
+/** Token ids and attention masks of texts, padded to maxLength: the named inputs of a text model. */
+export function encodeTexts(tokenizer: Tokenizer, texts: string[], maxLength: number): NamedInputs {
+  const enc = tokenizer.encodeBatch(texts, { maxLength, truncation: true, padding: 'max_length' });
+  // token types are all 0 for single texts, the models' default
+  (enc as { tokenTypeIds?: Tensor }).tokenTypeIds?.dispose();
+  return { inputIds: enc.inputIds, attentionMask: enc.attentionMask };
+}
+
+async function textData(d: Extract<DataSpec, { kind: 'csv' | 'jsonl' }>, recipe: Recipe, want: Part[]): Promise<DataBundle> {
+  const options = { textColumn: d.textColumn, labelColumn: d.labelColumn, classes: d.classes };
+  const ds = await asDataError(() => (d.kind === 'csv' ? readCsvDataset(d.path, options) : readJsonlDataset(d.path, options)), d.path);
+  const tokenizer = await asDataError(() => loadTokenizer(d.tokenizer, { lowercase: d.lowercase }), d.tokenizer);
+  const indices = splitIndices(ds.labels, splitFractions(d.split, []), d.split.seed ?? recipe.seed);
+  const parts: Partial<Record<Part, Sized>> = {};
+  for (const p of want) {
+    const at = indices[p];
+    if (!at?.length) continue;
+    const x = encodeTexts(tokenizer, at.map((i) => ds.texts[i]), d.maxLength);
+    parts[p] = new TensorLoader(x, torch.tensor(at.map((i) => ds.labels[i])), { batchSize: recipe.batchSize, shuffle: p === 'train', seed: recipe.seed });
+  }
+  const sizes = Object.fromEntries(PARTS.map((p) => [p, indices[p]?.length ?? 0])) as Record<Part, number>;
+  return {
+    classes: ds.classes, parts, sizes, trainCounts: counts((indices.train ?? []).map((i) => ds.labels[i]), ds.classes), tokenizer,
+    input: { kind: 'text', tokenizer: d.tokenizer, lowercase: d.lowercase, maxLength: d.maxLength, textColumn: d.textColumn, labelColumn: d.labelColumn },
+  };
+}
+
+/** Reads, splits and batches the recipe's data; only the parts in `parts` get loaders (all three by default). */
+export async function buildData(recipe: Recipe, parts: Part[] = PARTS): Promise<DataBundle> {
+  const d = recipe.data;
+  if (!d) throw new ConfigError('recipe.data', 'the recipe has no data section (see docs/cli.md for imageFolder, fashionMnist, csv, jsonl)');
+  const bundle = d.kind === 'imageFolder' ? await imageFolderData(d, recipe, parts)
+    : d.kind === 'fashionMnist' ? await fashionMnistData(d, recipe, parts)
+      : await textData(d, recipe, parts);
+  if (bundle.classes.length < 2) {
+    const where = d.kind === 'imageFolder' ? d.root : d.kind === 'fashionMnist' ? 'recipe.data.classes' : d.path;
+    throw new DataError(`${where}: the data has ${bundle.classes.length} class${bundle.classes.length === 1 ? '' : 'es'} (${bundle.classes.join(', ')}); classification needs at least 2`, { path: where });
+  }
+  if (recipe.device !== 'cpu') for (const p of PARTS) if (bundle.parts[p]) bundle.parts[p] = onDevice(bundle.parts[p]!, recipe.device);
+  return bundle;
+}
+
+function onDevice(source: Sized, device: string): Sized {
+  return {
+    get length() { return source.length; },
+    async *batches(epoch: number) {
+      for await (const b of source.batches(epoch)) {
+        const moved = { input: mapInput(b.input, (t) => t.to(device)), target: b.target.to(device) };
+        disposeInput(b.input);
+        b.target.dispose();
+        yield moved;
+      }
+    },
+  };
+}
+
+// ---- new inputs, prepared as in training (predict)
+
+function walkImages(path: string): string[] {
+  if (!statSync(path).isDirectory()) return [path];
+  return readdirSync(path).sort().flatMap((n) => {
+    const p = join(path, n);
+    return statSync(p).isDirectory() ? walkImages(p) : IMAGE_EXTENSIONS.includes(extname(n).toLowerCase()) ? [p] : [];
+  });
+}
+
+export interface PreparedInputs {
+  source: Sized;
+  /** What each input is: the file, or `file:line` / `text N` for texts. */
+  names: string[];
+  /** Text inputs: the texts themselves. */
+  texts: Array<string | null>;
+  /** Labels found next to the inputs (a CSV/JSONL label column), else null. */
+  labels: Array<string | null>;
+}
+
+/** Turns files (images, folders of images, or CSV/JSONL files of texts) and literal texts into batches prepared as in training. */
+export async function prepareInputs(input: InputSpec, o: { paths?: string[]; texts?: string[]; batchSize?: number; device?: string } = {}): Promise<PreparedInputs> {
+  const paths = o.paths ?? [];
+  const literal = o.texts ?? [];
+  const batchSize = o.batchSize ?? 32;
+  let out: PreparedInputs;
+  if (input.kind === 'image') {
+    if (literal.length) throw new DataError('texts need a text model; this one takes images');
+    const files = await asDataError(() => paths.flatMap((p) => {
+      if (!existsSync(p)) throw new DataError(`${p} does not exist`, { path: p });
+      return walkImages(p);
+    }));
+    if (!files.length) throw new DataError(`no images (${IMAGE_EXTENSIONS.join(', ')}) in ${paths.join(', ') || 'the inputs'}`);
+    const dataset = new ImageDataset(files.map((path) => ({ path, label: 0 })), { channels: input.channels, transforms: imageTransforms(input, undefined, false) });
+    out = { source: guarded(new DataLoader(dataset, { batchSize })), names: files, texts: files.map(() => null), labels: files.map(() => null) };
+  } else {
+    const names: string[] = [];
+    const texts: string[] = [];
+    const labels: Array<string | null> = [];
+    for (const p of paths) {
+      await asDataError(() => {
+        if (!existsSync(p)) throw new DataError(`${p} does not exist`, { path: p });
+        for (const r of readTextRows(p, { textColumn: input.textColumn, labelColumn: input.labelColumn, labelOptional: true })) {
+          if (typeof r.text !== 'string') throw new DataError(`${r.where}: no text in "${input.textColumn}"`, { path: p, row: r.line });
+          names.push(r.where);
+          texts.push(r.text);
+          labels.push(r.label === undefined || r.label === null || r.label === '' ? null : String(r.label));
+        }
+      }, p);
+    }
+    literal.forEach((t, i) => { names.push(`text ${i + 1}`); texts.push(t); labels.push(null); });
+    if (!texts.length) throw new DataError('nothing to predict: give a CSV/JSONL file or texts');
+    const tokenizer = await asDataError(() => loadTokenizer(input.tokenizer, { lowercase: input.lowercase }), input.tokenizer);
+    const x = encodeTexts(tokenizer, texts, input.maxLength);
+    out = { source: new TensorLoader(x, torch.zeros([texts.length], { dtype: 'int64' }), { batchSize }), names, texts, labels };
+  }
+  if (o.device && o.device !== 'cpu') out.source = onDevice(out.source, o.device);
+  return out;
+}
+
+// ---- model
+
+/** What rebuilds the trained model without its pretrained checkpoint (saved in run.json). */
+export interface ModelSpec {
+  arch: string;
+  /** Vision: the builder's options (numClasses, width, ...). Text: {numClasses}. */
+  options: Record<string, unknown>;
+  /** Text architectures: the Hugging Face config.json. */
+  hfConfig?: HfConfig;
+}
+
+function readHfConfig(path: string): HfConfig {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError('recipe.model.config', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function checkArch(arch: string): void {
+  if (!ARCHITECTURE_NAMES.includes(arch))
+    throw new ConfigError('recipe.model.arch', `unknown architecture ${JSON.stringify(arch)} (expected one of ${ARCHITECTURE_NAMES.join(', ')})`);
+}
+
+/** Builds a model from a spec, freshly initialised. */
+export function buildFromSpec(spec: ModelSpec): Architecture {
+  checkArch(spec.arch);
+  if (isTextArch(spec.arch)) return textModel(spec.arch, spec.hfConfig ?? {}, { numClasses: spec.options.numClasses as number });
+  return architectures[spec.arch as ArchitectureName](spec.options as never);
+}
+
+export function specOf(model: Architecture, hfConfig?: HfConfig): ModelSpec {
+  if (isTextArch(model.arch)) return { arch: model.arch, options: { numClasses: model.archOptions().numClasses }, hfConfig };
+  const { depth: _d, ...options } = model.archOptions();
+  return { arch: model.arch, options };
+}
+
+/** The model of a recipe: pretrained weights when it names a checkpoint, the head swapped for numClasses. */
+export function buildModel(recipe: Recipe, numClasses: number): { model: Architecture; spec: ModelSpec; pretrained: boolean } {
+  const m = recipe.model;
+  if (m.numClasses !== undefined && m.numClasses !== numClasses) throw new ConfigError('recipe.model.numClasses', `is ${m.numClasses} but the data has ${numClasses} classes`);
+  let arch = m.arch;
+  const visionOptions: Record<string, unknown> = {};
+  for (const k of ['width', 'inChannels', 'smallStem', 'dropout'] as const) if (m[k] !== undefined) visionOptions[k] = m[k];
+  if (m.checkpoint !== undefined && !existsSync(m.checkpoint)) throw new ConfigError('recipe.model.checkpoint', `${m.checkpoint} does not exist`);
+  if (!arch) {
+    const saved = savedArchitecture(m.checkpoint!);
+    if (!saved) throw new ConfigError('recipe.model.arch', `missing, and ${m.checkpoint} does not name its architecture (only .safetensors written by models.save do)`);
+    arch = saved.arch;
+  }
+  checkArch(arch);
+  const text = isTextArch(arch);
+  const misplaced = misplacedResNetOptions(arch, m);
+  if (!text && misplaced.length) throw new ConfigError('recipe.model', `${misplaced.join(', ')} apply to ResNets only (arch ${arch})`);
+  let hfConfig: HfConfig | undefined;
+  if (text) {
+    const configPath = m.config ?? (m.checkpoint && statSync(m.checkpoint).isDirectory() ? join(m.checkpoint, 'config.json') : undefined);
+    if (!configPath) throw new ConfigError('recipe.model.config', `text architectures (${arch}) need the model's config.json`);
+    hfConfig = readHfConfig(configPath);
+  }
+  let model: Architecture;
+  if (!m.checkpoint) {
+    model = buildFromSpec({ arch, options: { ...visionOptions, numClasses }, hfConfig });
+  } else {
+    let file = m.checkpoint;
+    if (statSync(file).isDirectory()) {
+      const found = huggingFaceWeights(file);
+      if (!found) throw new ConfigError('recipe.model.checkpoint', `folder ${file} has neither model.safetensors nor pytorch_model.bin`);
+      file = found;
+    }
+    model = loadModel(file, { arch: arch as ArchitectureName, config: hfConfig, numClasses, ...visionOptions });
+    if (recipe.head.swap) swapHead(model, numClasses);
+  }
+  return { model, spec: specOf(model, hfConfig), pretrained: !!m.checkpoint };
+}
+
+// ---- optimizer and schedule, loss
+
+export interface OptimizerParts {
+  optimizer: Optimizer;
+  scheduler?: LRScheduler;
+  /** Names of the frozen parameters. */
+  frozen: string[];
+  groups: Array<{ block: string; lr: number; params: number }>;
+}
+
+/**
+ * The recipe's training setup on a model: freezes what `freeze` says, builds
+ * one parameter group per block with the recipe's learning rates (no weight
+ * decay on biases and norms), the optimizer, and the schedule over
+ * epochs x stepsPerEpoch steps.
+ */
+export function buildOptimizer(recipe: Recipe, model: Module, stepsPerEpoch: number): OptimizerParts {
+  let frozen: string[] = [];
+  if (recipe.freeze && (recipe.freeze.blocks !== undefined || recipe.freeze.patterns?.length)) {
+    try {
+      frozen = freeze(model, { blocks: recipe.freeze.blocks, patterns: recipe.freeze.patterns, trainBatchNorm: recipe.freeze.trainBatchNorm });
+    } catch (err) {
+      if (err instanceof ArgumentError) throw new ConfigError(recipe.freeze.blocks !== undefined ? 'recipe.freeze.blocks' : 'recipe.freeze.patterns', err.detail);
+      throw err;
+    }
+  } else unfreeze(model);
+  const o = recipe.optimizer;
+  let groups;
+  try {
+    const lrs = o.lrs ? { lrs: o.lrs } : o.bottomLr !== undefined ? { bottom: o.bottomLr, top: o.topLr! } : { lrs: [] as number[] };
+    if (o.lr !== undefined) lrs.lrs = blocksOf(model).map(() => o.lr!);
+    groups = paramGroups(model, { ...lrs, weightDecay: o.weightDecay });
+  } catch (err) {
+    if (err instanceof ArgumentError) throw new ConfigError(o.lrs ? 'recipe.optimizer.lrs' : 'recipe.freeze', err.detail);
+    throw err;
+  }
+  const specs = groups.map((g) => ({ params: g.params, lr: g.lr, weightDecay: g.weightDecay, block: g.block }));
+  const optimizer = o.type === 'SGD' ? new optim.SGD(specs, { lr: groups[0].lr, momentum: o.momentum ?? 0, weightDecay: o.weightDecay })
+    : o.type === 'Adam' ? new optim.Adam(specs, { weightDecay: o.weightDecay }) : new optim.AdamW(specs, { weightDecay: o.weightDecay });
+  let scheduler: LRScheduler | undefined;
+  if (recipe.schedule) {
+    const totalSteps = recipe.epochs * stepsPerEpoch;
+    const warmupSteps = recipe.schedule.warmupSteps ?? Math.round((recipe.schedule.warmupRatio ?? 0) * totalSteps);
+    if (warmupSteps > totalSteps) throw new ConfigError('recipe.schedule.warmupSteps', `${warmupSteps} is more than the ${totalSteps} steps of training (${recipe.epochs} epochs x ${stepsPerEpoch} batches)`);
+    scheduler = new LRScheduler(optimizer, { kind: recipe.schedule.kind, totalSteps, warmupSteps });
+  }
+  return { optimizer, scheduler, frozen, groups: groups.map((g) => ({ block: g.block, lr: g.lr, params: g.params.reduce((n, p) => n + p.numel(), 0) })) };
+}
+
+/** The recipe's loss function (cross-entropy with class weights / label smoothing, or focal). */
+export function buildLoss(recipe: Recipe, numClasses: number): LossFn {
+  const l = recipe.loss;
+  const perClass = (field: string, v: number[] | undefined) => {
+    if (v && v.length !== numClasses) throw new ConfigError(field, `has ${v.length} entries for ${numClasses} classes`);
+    return v;
+  };
+  if (l.type === 'focal') {
+    const alpha = Array.isArray(l.alpha) ? perClass('recipe.loss.alpha', l.alpha) : l.alpha;
+    return (logits, target) => focalLoss(logits, target, { gamma: l.gamma, alpha });
+  }
+  const weights = perClass('recipe.loss.classWeights', l.classWeights);
+  const weight = weights ? torch.tensor(weights, { dtype: 'float32', device: recipe.device }) : undefined;
+  return (logits, target) => crossEntropy(logits, target, { weight, labelSmoothing: l.labelSmoothing });
+}
+
+/** Checks a device string against this machine. */
+export function checkDevice(device: string): void {
+  if (device === 'cpu') return;
+  if (!cuda.isAvailable()) throw new ConfigError('recipe.device', `${device} asked for, but ${cuda.builtWithCuda() ? 'no CUDA device is visible' : 'this libtorch is a CPU build'} (run finetorch doctor)`);
+  const n = Number(device.split(':')[1] ?? 0);
+  if (n >= cuda.deviceCount()) throw new ConfigError('recipe.device', `${device} asked for, but there are ${cuda.deviceCount()} CUDA devices`);
+}

@@ -1,0 +1,127 @@
+// Loading a trained run back: the model of a run folder (or of a bare weights
+// file plus its recipe) with the preprocessing and class names it was
+// trained with, ready to predict on new files or texts.
+import { readFileSync } from 'node:fs';
+import { ConfigError, DataError } from '../errors.js';
+import { io } from '../io/index.js';
+import { savedArchitecture } from '../models/index.js';
+import type { Architecture } from '../models/architecture.js';
+import { evaluate, predict, type EvalResult } from '../train/trainer.js';
+import { buildData, buildFromSpec, buildLoss, prepareInputs, type InputSpec, type ModelSpec, type Part } from './build.js';
+import type { Recipe } from './schema.js';
+import { resolveCheckpoint, type ResolvedCheckpoint } from './run-record.js';
+
+/**
+ * How to rebuild the model whose weights `ck` holds: the run's own record,
+ * or, for a bare weights file, what the recipe and the file's metadata say.
+ */
+export function trainedSpec(ck: ResolvedCheckpoint, recipe: Recipe | null): ModelSpec {
+  if (ck.run) return ck.run.model; // how the weights were made, whatever recipe reads the data
+  if (!recipe) throw new ConfigError('recipe', `${ck.weights} is a bare weights file: give the recipe it was trained with`);
+  const saved = savedArchitecture(ck.weights);
+  const arch = recipe.model.arch ?? saved?.arch ?? (recipe.model.checkpoint ? savedArchitecture(recipe.model.checkpoint)?.arch : undefined);
+  if (!arch) throw new ConfigError('recipe.model.arch', `needed: ${ck.weights} does not name its architecture`);
+  const options: Record<string, unknown> = { ...(saved?.options ?? {}) };
+  for (const k of ['width', 'inChannels', 'smallStem', 'dropout', 'numClasses'] as const) if (recipe.model[k] !== undefined) options[k] = recipe.model[k];
+  let hfConfig;
+  if (recipe.model.config) {
+    try {
+      hfConfig = JSON.parse(readFileSync(recipe.model.config, 'utf8'));
+    } catch (err) {
+      throw new ConfigError('recipe.model.config', `cannot read ${recipe.model.config}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  return { arch, options, hfConfig };
+}
+
+/** Builds the model of `spec` and loads the trained weights into it, in eval mode on `device`. */
+export function loadTrainedModel(spec: ModelSpec, weights: string, options: { numClasses?: number | null; device?: string } = {}): Architecture {
+  const full = { ...spec, options: { ...spec.options } };
+  if (full.options.numClasses === undefined) {
+    if (options.numClasses == null) throw new ConfigError('recipe.model.numClasses', 'needed to rebuild the model from a weights file');
+    full.options.numClasses = options.numClasses;
+  }
+  const model = buildFromSpec(full);
+  const sd = io.load(weights);
+  try {
+    model.loadStateDict(sd);
+  } catch (err) {
+    model.dispose();
+    throw new Error(`${weights} does not fit ${full.arch} with ${full.options.numClasses} classes: ${(err as Error).message}`);
+  } finally {
+    Object.values(sd).forEach((t) => t.dispose());
+  }
+  if (options.device && options.device !== 'cpu') model.to(options.device);
+  model.eval();
+  return model;
+}
+
+/** One prediction: the input, the predicted class and every class's probability. */
+export interface Prediction {
+  /** The file, `file:line` for a row of a CSV/JSONL file, or `text N`. */
+  input: string;
+  /** Text inputs: the text. */
+  text: string | null;
+  /** The predicted class's name and index. */
+  class: string;
+  index: number;
+  probability: number;
+  /** Probability per class name. */
+  probabilities: Record<string, number>;
+  /** The label found next to the input (a CSV/JSONL label column), else null. */
+  label: string | null;
+}
+
+/** A trained run, ready to use: see loadRun. */
+export interface LoadedRun {
+  model: Architecture;
+  classes: string[];
+  /** How inputs are prepared (image size, channels, normalisation; or tokenizer and length). */
+  input: InputSpec;
+  /** The recipe the run was trained with. */
+  recipe: Recipe;
+  /** The weights file loaded (best/ when the run has one). */
+  weights: string;
+  /**
+   * Class probabilities for new inputs. Image models: image files or folders.
+   * Text models: texts; or `{ files }` for CSV/JSONL files (their text column), `{ texts }` for texts.
+   */
+  predict(inputs: string[] | { files?: string[]; texts?: string[] }, options?: { batchSize?: number }): Promise<Prediction[]>;
+  /** Metrics on a part of the recipe's data (default test), as `finetorch eval` prints them. */
+  evaluate(part?: Part): Promise<EvalResult>;
+  dispose(): void;
+}
+
+/**
+ * Loads a trained run: `path` is a run folder written by runRecipe or
+ * `finetorch train` (its best/, else last/), or one of its checkpoint folders.
+ */
+export function loadRun(path: string, options: { device?: string } = {}): LoadedRun {
+  const ck = resolveCheckpoint(path, 'loadRun');
+  if (!ck.run) throw new ConfigError('path', `${path}: no run.json beside the checkpoint; loadRun needs a run folder written by runRecipe or finetorch train`);
+  const run = ck.run;
+  const device = options.device ?? run.recipe.device ?? 'cpu';
+  const model = loadTrainedModel(run.model, ck.weights, { numClasses: run.classes.length, device });
+  const recipe = run.recipe;
+  return {
+    model, classes: run.classes, input: run.input, recipe, weights: ck.weights,
+    async predict(inputs, o = {}) {
+      const given = Array.isArray(inputs) ? (run.input.kind === 'text' ? { texts: inputs } : { files: inputs }) : inputs;
+      const prepared = await prepareInputs(run.input, { paths: given.files, texts: given.texts, batchSize: o.batchSize ?? recipe.batchSize, device });
+      const { probabilities, predictions } = await predict(model, prepared.source);
+      return predictions.map((p, i) => ({
+        input: prepared.names[i], text: prepared.texts[i], class: run.classes[p], index: p, probability: probabilities[i][p],
+        probabilities: Object.fromEntries(run.classes.map((c, k) => [c, probabilities[i][k]])), label: prepared.labels[i],
+      }));
+    },
+    async evaluate(part = 'test') {
+      const data = await buildData(recipe, [part]);
+      const source = data.parts[part];
+      if (!source) throw new DataError(`the recipe's data has no ${part} part (see recipe.data.split)`);
+      if (data.classes.join('\n') !== run.classes.join('\n'))
+        throw new DataError(`the data's classes (${data.classes.join(', ')}) differ from those the model was trained on (${run.classes.join(', ')})`);
+      return evaluate(model, source, { loss: buildLoss(recipe, data.classes.length) });
+    },
+    dispose() { model.dispose(); },
+  };
+}

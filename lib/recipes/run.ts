@@ -1,0 +1,159 @@
+// runRecipe: a whole fine-tuning run from a recipe object, the library
+// version of `finetorch train`. Data, model, optimizer, schedule and loss come
+// from the builders (build.ts); fit() trains with checkpoints in `out`; the
+// best checkpoint is evaluated on the test part. The run folder it writes
+// (run.json, best/, last/, metrics.json) is what loadRun, `finetorch eval`
+// and `finetorch predict` read.
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { ConfigError, DataError } from '../errors.js';
+import { torch } from '../tensor/index.js';
+import { evaluate, fit, type EvalResult, type FitResult, type TrainEvent } from '../train/trainer.js';
+import { findCheckpoint, loadModelWeights, readBestRecord, recoverCheckpoints, writeFileAtomic } from '../train/checkpoint.js';
+import type { Architecture } from '../models/architecture.js';
+import { buildData, buildFromSpec, buildLoss, buildModel, buildOptimizer, checkDevice, type ModelSpec, type Part } from './build.js';
+import { parseRecipe, type Recipe } from './schema.js';
+import { resolvePaths } from './paths.js';
+import { RUN_FILE, readRun, writeRun } from './run-record.js';
+
+/** What runRecipe reports before training starts (the CLI's `start` event, less the command's own fields). */
+export interface RecipeStartEvent {
+  type: 'start';
+  out: string;
+  resumeFrom: string | null;
+  recipe: Recipe;
+  classes: string[];
+  samples: Record<Part, number>;
+  trainCounts: Record<string, number>;
+  batchesPerEpoch: number;
+  model: { arch: string; checkpoint: string | null; parameters: number; trainable: number };
+  groups: Array<{ block: string; lr: number; params: number }>;
+  device: string;
+  threads: number;
+}
+
+/** The test part's metrics of the checkpoint the run reports. */
+export interface RecipeEvalEvent extends EvalResult { type: 'eval'; split: 'test'; checkpoint: string }
+
+export type RecipeEvent = RecipeStartEvent | TrainEvent | RecipeEvalEvent;
+
+export interface RunRecipeOptions {
+  /** Folder that relative paths in the recipe are relative to (default: the working directory). */
+  baseDir?: string;
+  /** The run folder (default recipe.out; one of them is needed). */
+  out?: string;
+  /** Continue a run: its folder, or its best/ or last/ checkpoint folder. */
+  resumeFrom?: string;
+  /** Start over in an `out` folder that already holds a run (default: refuse). */
+  force?: boolean;
+  /** Stops training after the current step; last/ is then resumable (the result says `interrupted`). */
+  signal?: AbortSignal;
+  onEvent?: (e: RecipeEvent) => void;
+}
+
+export interface RecipeResult {
+  /** 'interrupted' when the signal stopped training (resume from `<out>/last`). */
+  status: 'ok' | 'interrupted';
+  out: string;
+  recipe: Recipe;
+  classes: string[];
+  /** The trained model, holding the weights of `checkpoint` (the best epoch's when there is a best/). */
+  model: Architecture;
+  spec: ModelSpec;
+  fit: FitResult;
+  /** The checkpoint folder whose weights were evaluated (best/, else last/). */
+  checkpoint: string;
+  /** The validation metrics of the best epoch, if there was validation data. */
+  val: EvalResult | null;
+  /** Test-part metrics of `checkpoint`, if the data has a test part. */
+  test: EvalResult | null;
+  seconds: number;
+}
+
+/**
+ * Runs a recipe end to end: validates it (as parseRecipe), reads and splits
+ * the data, builds the model (pretrained weights, new head), freezes,
+ * groups learning rates, trains with best/ and last/ checkpoints in `out`,
+ * and evaluates the best checkpoint on the test part. Writes run.json and
+ * metrics.json into `out`.
+ */
+export async function runRecipe(input: Recipe | Record<string, unknown>, options: RunRecipeOptions = {}): Promise<RecipeResult> {
+  const started = Date.now();
+  const raw = structuredClone(input) as Record<string, unknown>;
+  resolvePaths(raw, resolve(options.baseDir ?? '.'));
+  const recipe = parseRecipe(raw);
+  const emit = (e: RecipeEvent) => options.onEvent?.(e);
+
+  // the run folder, and the checkpoint to resume from
+  let resumeFrom: string | undefined;
+  let savedSpec: ModelSpec | undefined;
+  let out: string;
+  if (options.resumeFrom) {
+    resumeFrom = findCheckpoint(options.resumeFrom, 'last');
+    out = resolve(options.out ?? recipe.out ?? dirname(resumeFrom));
+    savedSpec = readRun(dirname(resumeFrom))?.model;
+  } else {
+    if (!options.out && !recipe.out) throw new ConfigError('recipe.out', 'runRecipe needs an output folder: recipe.out or options.out');
+    out = resolve(options.out ?? recipe.out!);
+    if (existsSync(join(out, RUN_FILE))) {
+      if (!options.force) throw new ConfigError('recipe.out', `${out} already holds a run; continue it with resumeFrom ${join(out, 'last')}, or start over with force`);
+      for (const f of ['best', 'last', 'events.jsonl', 'metrics.json', RUN_FILE]) rmSync(join(out, f), { recursive: true, force: true });
+    }
+    // a fresh run does not take up copies a killed run left; it only removes them
+    recoverCheckpoints(out, { restore: false });
+  }
+  recipe.out = out;
+  mkdirSync(out, { recursive: true });
+  checkDevice(recipe.device);
+
+  torch.manualSeed(recipe.seed);
+  const data = await buildData(recipe, ['train', 'val', 'test']);
+  const train = data.parts.train;
+  if (!train) throw new DataError('the training part of the data is empty');
+  const numClasses = data.classes.length;
+  const built = savedSpec ? { model: buildFromSpec(savedSpec), spec: savedSpec } : buildModel(recipe, numClasses);
+  const { model, spec } = built;
+  if (recipe.device !== 'cpu') model.to(recipe.device);
+  const parts = buildOptimizer(recipe, model, train.length);
+  const loss = buildLoss(recipe, numClasses);
+  writeRun(out, { recipe, classes: data.classes, model: spec, input: data.input });
+
+  const params = model.parameters();
+  emit({
+    type: 'start', out, resumeFrom: resumeFrom ?? null, recipe, classes: data.classes, samples: data.sizes, trainCounts: data.trainCounts,
+    batchesPerEpoch: train.length,
+    model: {
+      arch: spec.arch, checkpoint: recipe.model.checkpoint ?? null,
+      parameters: params.reduce((n, p) => n + p.numel(), 0), trainable: params.filter((p) => p.requiresGrad).reduce((n, p) => n + p.numel(), 0),
+    },
+    groups: parts.groups, device: recipe.device, threads: torch.getNumThreads(),
+  });
+
+  const result = await fit({
+    model, optimizer: parts.optimizer, scheduler: parts.scheduler, loss,
+    train, val: data.parts.val, epochs: recipe.epochs, clipGradNorm: recipe.clipGradNorm, earlyStopping: recipe.earlyStopping,
+    checkpointDir: out, resumeFrom, seed: recipe.seed, signal: options.signal, onEvent: (e) => emit(e),
+  });
+  const base = { out, recipe, classes: data.classes, model, spec, fit: result };
+  if (result.interrupted) {
+    return { ...base, status: 'interrupted', checkpoint: join(out, 'last'), val: null, test: null, seconds: (Date.now() - started) / 1000 };
+  }
+
+  // the final numbers: best/'s weights (its own record names the epoch), else last/'s
+  const bestRecord = readBestRecord(out);
+  const checkpoint = bestRecord ? join(out, 'best') : join(out, 'last');
+  loadModelWeights(checkpoint, model);
+  const bestEpoch = result.best ? result.history.find((h) => h.epoch === result.best!.epoch) : undefined;
+  let test: EvalResult | null = null;
+  if (data.parts.test) {
+    test = await evaluate(model, data.parts.test, { loss });
+    emit({ type: 'eval', split: 'test', checkpoint: join(checkpoint, 'model.safetensors'), ...test });
+  }
+  const seconds = (Date.now() - started) / 1000;
+  const summary = {
+    epochs: result.epochs, stoppedEarly: result.stoppedEarly, best: result.best, checkpoint, test,
+    classes: data.classes, history: result.history, seconds,
+  };
+  writeFileAtomic(join(out, 'metrics.json'), JSON.stringify(summary, null, 2) + '\n');
+  return { ...base, status: 'ok', checkpoint, val: bestEpoch?.val ?? null, test, seconds };
+}
