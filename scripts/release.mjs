@@ -32,7 +32,8 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 /** Paths a published package must not contain, and ones it must. */
 const JUNK = [/^build\//, /^node_modules\//, /^test\//, /^bench\//, /(^|\/)\.cache\//, /^test-results\//, /\.tgz$/, /^\.git\//];
-const REQUIRED = ['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/native/loader.js', 'scripts/install.mjs', 'scripts/prebuild.mjs'];
+// scripts/libtorch.mjs is imported by dist/native/loader.js at run time.
+const REQUIRED = ['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/native/loader.js', 'scripts/install.mjs', 'scripts/prebuild.mjs', 'scripts/libtorch.mjs'];
 
 /**
  * npm pack of `root` into `dest` without lifecycle scripts; returns

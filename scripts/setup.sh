@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 
 # libtorch (CPU) + OpenBLAS (without it matmuls run ~35x slower), a compiler
 # and CMake for the source build, and the PyTorch/scikit-learn references and
-# data sets the tests use.
-PACKAGES=(libtorch-dev libopenblas0-pthread g++ make cmake python3-torch python3-torchvision python3-sklearn dataset-fashion-mnist wordnet-base)
+# data sets the tests use; clang-format for `npm run lint`.
+PACKAGES=(libtorch-dev libopenblas0-pthread g++ make cmake python3-torch python3-torchvision python3-sklearn dataset-fashion-mnist wordnet-base clang-format)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
