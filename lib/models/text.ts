@@ -164,7 +164,9 @@ export function textModel(arch: TextArch, config: HfConfig, options: { numClasse
   if (!Number.isInteger(numClasses) || numClasses < 1) throw new TypeError(`${arch}: numClasses must be a positive integer, got ${numClasses}`);
   const opts = nativeOptions(arch, config, numClasses);
   const spec = blocks(arch, opts.numHiddenLayers as number);
-  return TextModel.wrapText(native.createModule(KINDS[arch], opts), arch, { kind: KINDS[arch], options: opts, ...spec });
+  // forward(inputIds, attentionMask?, tokenTypeIds?); DistilBERT has no token types
+  const inputNames = arch === 'distilbert' ? ['inputIds', 'attentionMask'] : ['inputIds', 'attentionMask', 'tokenTypeIds'];
+  return TextModel.wrapText(native.createModule(KINDS[arch], opts), arch, { kind: KINDS[arch], options: opts, ...spec, inputNames });
 }
 
 export const bert = (config: HfConfig, options?: { numClasses?: number }) => textModel('bert', config, options);
