@@ -15,7 +15,8 @@
 // for 60 s the n-th time (default 1st) it reaches that phase, so a test can
 // kill it exactly there. Phases: files-written (tmp has the tensors, no
 // trainer.json), tmp-complete, old-moved (between the two renames),
-// installed (before the old copy is removed), done.
+// installed (before the old copy is removed), done; and for files written by
+// writeFileAtomic, <file name>:tmp-written (e.g. run.json:tmp-written).
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -124,6 +125,7 @@ export function writeFileAtomic(path: string, data: string | Buffer): void {
     while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
     fsyncSync(fd);
     closeSync(fd);
+    pausePoint(basename(path), 'tmp-written');
     renameSync(tmp, path);
   } catch (err) {
     try { closeSync(fd); } catch { /* already closed */ }
@@ -135,7 +137,7 @@ export function writeFileAtomic(path: string, data: string | Buffer): void {
 
 // ---- the test hook (see the top of this file)
 
-const pauseSpec = /^([a-z]+:[a-z-]+)(?:#(\d+))?$/.exec(process.env.FINETORCH_TEST_CHECKPOINT_PAUSE ?? '');
+const pauseSpec = /^([a-z.]+:[a-z-]+)(?:#(\d+))?$/.exec(process.env.FINETORCH_TEST_CHECKPOINT_PAUSE ?? '');
 const pauseCounts = new Map<string, number>();
 
 function pausePoint(name: string, phase: string): void {
