@@ -21,12 +21,13 @@ import { fit, evaluate, type EvalResult, type LossFn } from '../../train/trainer
 import { subset, FashionLoader, type Subset } from './tasks.js';
 import { curvesSvg, writeReport, type Table } from './report.js';
 import { createReporter, type Reporter } from '../progress.js';
+import { UsageError } from '../errors.js';
 
 export const DEMO_CHECKPOINT = join(packageRoot, 'assets', 'fashion-resnet18w16-c0-4.safetensors');
 const PROVENANCE = DEMO_CHECKPOINT.replace(/\.safetensors$/, '.json');
 
-/** One way to adapt the pretrained model (or not: from scratch). */
-export interface Strategy {
+/** One way the demo adapts the pretrained model (or not: from scratch); the rows of its table. */
+export interface Approach {
   name: string;
   pretrained: boolean;
   /** Blocks frozen from the bottom (stem, layer1..layer4, head). */
@@ -46,7 +47,7 @@ export interface Strategy {
 // the demo uses ten times the seed's values, keeping its ratios. From scratch
 // gets the better of 1e-3 and 3e-3 (3e-3). "Freeze the first 4 blocks" is the
 // seed's pneumonia recipe (stem, layer1..layer3).
-export const STRATEGIES: Strategy[] = [
+export const APPROACHES: Approach[] = [
   { name: 'from scratch', pretrained: false, freezeBlocks: 0, lr: 3e-3, warmup: false },
   { name: 'head only', pretrained: true, freezeBlocks: 5, lr: 1e-2, warmup: false },
   { name: 'freeze first 4 blocks', pretrained: true, freezeBlocks: 4, lr: 3e-3, warmup: false },
@@ -101,11 +102,9 @@ export function parseDemoArgs(argv: string[]): DemoOptions {
   };
 }
 
-export class UsageError extends Error {}
-
 interface RunResult { test: EvalResult; seconds: number; epochs: number; trainableParameters: number; valAccuracy: number[]; trainLoss: number[] }
 
-function loadModel(s: Strategy, numClasses: number, seed: number): Architecture {
+function loadModel(s: Approach, numClasses: number, seed: number): Architecture {
   torch.manualSeed(seed);
   if (!s.pretrained) return models.resnet18({ width: 16, inChannels: 1, smallStem: true, numClasses });
   const model = models.load(DEMO_CHECKPOINT);
@@ -113,7 +112,7 @@ function loadModel(s: Strategy, numClasses: number, seed: number): Architecture 
   return model;
 }
 
-async function run(s: Strategy, task: { train: Subset; val: Subset; test: Subset }, o: { epochs: number; seed: number; loss?: LossFn; reporter: Reporter; label: string }): Promise<RunResult> {
+async function run(s: Approach, task: { train: Subset; val: Subset; test: Subset }, o: { epochs: number; seed: number; loss?: LossFn; reporter: Reporter; label: string }): Promise<RunResult> {
   const started = Date.now();
   const numClasses = task.train.classNames.length;
   const model = loadModel(s, numClasses, o.seed);
@@ -165,21 +164,21 @@ export async function runDemo(o: DemoOptions, reporter: Reporter): Promise<{ fil
   const testPerClass = o.quick ? 200 : 400;
   const valPerClass = o.quick ? 50 : 100;
   reporter.emit({ type: 'start', command: 'demo', out: o.out, quick: o.quick, seeds: o.seeds, labelsPerClass: o.labelsPerClass, epochs: o.epochs, threads: torch.getNumThreads(), libtorch: loadReport.libtorch.version });
-  reporter.message(`finetorch demo: ${STRATEGIES.length} strategies x ${o.seeds} seed(s), ${o.labelsPerClass * 5} labelled images, ${o.epochs} epochs, ${torch.getNumThreads()} threads`);
+  reporter.message(`finetorch demo: ${APPROACHES.length} strategies x ${o.seeds} seed(s), ${o.labelsPerClass * 5} labelled images, ${o.epochs} epochs, ${torch.getNumThreads()} threads`);
   reporter.message(`pretrained: narrow ResNet-18 on Fashion-MNIST classes 0-4 (${(provenance.test.accuracy * 100).toFixed(1)}% on their test images)`);
 
   // Task 1: classes 5-9 (Sandal, Shirt, Sneaker, Bag, Ankle boot); the test
   // images are the same for every seed, the labelled ones are redrawn.
   const classes = [5, 6, 7, 8, 9];
   const test = subset('test', classes, classes.map(() => testPerClass), 12345);
-  const perStrategy = new Map<string, RunResult[]>();
+  const perApproach = new Map<string, RunResult[]>();
   for (const seed of seeds) {
     const taken = new Set<number>();
     const train = subset('train', classes, classes.map(() => o.labelsPerClass), 1000 + seed, taken);
     const val = subset('train', classes, classes.map(() => valPerClass), 2000 + seed, taken);
-    for (const s of STRATEGIES) {
+    for (const s of APPROACHES) {
       const r = await run(s, { train, val, test }, { epochs: o.epochs, seed, reporter, label: s.name });
-      (perStrategy.get(s.name) ?? perStrategy.set(s.name, []).get(s.name)!).push(r);
+      (perApproach.get(s.name) ?? perApproach.set(s.name, []).get(s.name)!).push(r);
       if (reporter.json) reporter.emit({ type: 'result', task: 'classes 5-9', run: s.name, seed, accuracy: r.test.accuracy, f1Macro: r.test.f1Macro, rocAuc: r.test.rocAuc, seconds: r.seconds });
       else reporter.message(`${s.name.padEnd(26)} seed ${seed}: accuracy ${(r.test.accuracy * 100).toFixed(1)}%, macro-F1 ${r.test.f1Macro.toFixed(3)}, AUC ${r.test.rocAuc?.toFixed(3)} (${r.seconds.toFixed(1)} s)`);
     }
@@ -189,7 +188,7 @@ export async function runDemo(o: DemoOptions, reporter: Reporter): Promise<{ fil
   // Task 2: Shirt (minority, 20) vs T-shirt/top (400), tested on a balanced set.
   const binTest = subset('test', [0, 6], [500, 500], 54321);
   const binary = new Map<string, RunResult[]>();
-  const binStrategy: Strategy = STRATEGIES[2];
+  const binApproach: Approach = APPROACHES[2];
   const lossFns: Record<string, LossFn | undefined> = {
     'cross-entropy': undefined,
     'focal (gamma 2, alpha 0.25/0.75)': (l: Tensor, t: Tensor) => focalLoss(l, t, { gamma: 2, alpha: [0.25, 0.75] }),
@@ -199,7 +198,7 @@ export async function runDemo(o: DemoOptions, reporter: Reporter): Promise<{ fil
     const train = subset('train', [0, 6], [400, 20], 3000 + seed, taken);
     const val = subset('train', [0, 6], [valPerClass, valPerClass], 4000 + seed, taken);
     for (const [name, loss] of Object.entries(lossFns)) {
-      const r = await run(binStrategy, { train, val, test: binTest }, { epochs: o.epochs, seed, loss, reporter, label: `1:20 ${name.split(' ')[0]}` });
+      const r = await run(binApproach, { train, val, test: binTest }, { epochs: o.epochs, seed, loss, reporter, label: `1:20 ${name.split(' ')[0]}` });
       (binary.get(name) ?? binary.set(name, []).get(name)!).push(r);
       const [[, fp], [fn, tp]] = r.test.confusionMatrix;
       if (reporter.json) reporter.emit({ type: 'result', task: 'imbalanced 1:20', run: name, seed, accuracy: r.test.accuracy, f1Macro: r.test.f1Macro, rocAuc: r.test.rocAuc, minorityRecall: tp / (tp + fn), falsePositives: fp, seconds: r.seconds });
@@ -212,15 +211,15 @@ export async function runDemo(o: DemoOptions, reporter: Reporter): Promise<{ fil
   const strategyTable: Table = {
     title: `Fine-tuning to classes 5-9 from ${o.labelsPerClass * 5} labels (${testPerClass * 5} test images)`,
     columns: ['strategy', 'trainable params', 'accuracy %', 'macro-F1', 'AUC-ROC', 'epochs', 'wall time s'],
-    rows: STRATEGIES.map((s) => {
-      const rs = perStrategy.get(s.name)!;
+    rows: APPROACHES.map((s) => {
+      const rs = perApproach.get(s.name)!;
       return {
         strategy: s.name, 'trainable params': rs[0].trainableParameters,
         'accuracy %': fmt(rs.map((r) => r.test.accuracy), 1, 100), 'macro-F1': fmt(rs.map((r) => r.test.f1Macro), 3),
         'AUC-ROC': fmt(rs.map((r) => r.test.rocAuc ?? NaN), 3), epochs: o.epochs, 'wall time s': fmt(rs.map((r) => r.seconds), 1),
       };
     }),
-    notes: STRATEGIES.map((s) => `${s.name}: ${s.pretrained ? 'pretrained' : 'random init'}, ${s.freezeBlocks ? `first ${s.freezeBlocks} of 6 blocks frozen` : 'all blocks trained'}, AdamW ${s.lr !== undefined ? `lr ${lrText(s.lr)}` : `lr ${lrText(s.bottomLr!)} (stem) .. ${lrText(s.topLr!)} (head)`}, ${s.warmup ? 'one epoch warmup, ' : ''}cosine decay`),
+    notes: APPROACHES.map((s) => `${s.name}: ${s.pretrained ? 'pretrained' : 'random init'}, ${s.freezeBlocks ? `first ${s.freezeBlocks} of 6 blocks frozen` : 'all blocks trained'}, AdamW ${s.lr !== undefined ? `lr ${lrText(s.lr)}` : `lr ${lrText(s.bottomLr!)} (stem) .. ${lrText(s.topLr!)} (head)`}, ${s.warmup ? 'one epoch warmup, ' : ''}cosine decay`),
   };
   const binaryTable: Table = {
     title: 'Imbalanced binary 1:20: Shirt (20) vs T-shirt/top (400), tested on 500 + 500',
@@ -231,10 +230,10 @@ export async function runDemo(o: DemoOptions, reporter: Reporter): Promise<{ fil
       'minority recall': fmt(rs.map((r) => { const [, [fn, tp]] = r.test.confusionMatrix; return tp / (tp + fn); }), 3),
       epochs: o.epochs, 'wall time s': fmt(rs.map((r) => r.seconds), 1),
     })),
-    notes: [`both: the pretrained model, head swapped, first ${binStrategy.freezeBlocks} blocks frozen, AdamW lr ${lrText(binStrategy.lr!)}, cosine decay; focal loss alpha weights the minority class 0.75`],
+    notes: [`both: the pretrained model, head swapped, first ${binApproach.freezeBlocks} blocks frozen, AdamW lr ${lrText(binApproach.lr!)}, cosine decay; focal loss alpha weights the minority class 0.75`],
   };
-  const scratch = mean(perStrategy.get('from scratch')!.map((r) => r.test.accuracy));
-  const fineTuned = STRATEGIES.filter((s) => s.pretrained).map((s) => ({ name: s.name, accuracy: mean(perStrategy.get(s.name)!.map((r) => r.test.accuracy)) }));
+  const scratch = mean(perApproach.get('from scratch')!.map((r) => r.test.accuracy));
+  const fineTuned = APPROACHES.filter((s) => s.pretrained).map((s) => ({ name: s.name, accuracy: mean(perApproach.get(s.name)!.map((r) => r.test.accuracy)) }));
   const best = fineTuned.reduce((a, b) => (b.accuracy > a.accuracy ? b : a));
   const ceF1 = mean(binary.get('cross-entropy')!.map((r) => r.test.f1Macro));
   const focalF1 = mean([...binary.values()][1].map((r) => r.test.f1Macro));
@@ -246,12 +245,12 @@ export async function runDemo(o: DemoOptions, reporter: Reporter): Promise<{ fil
   const summary = {
     quick: o.quick, seeds: o.seeds, labelsPerClass: o.labelsPerClass, epochs: o.epochs, threads: torch.getNumThreads(), libtorch: loadReport.libtorch.version, seconds,
     pretrained: { file: provenance.file, sha256: provenance.sha256, accuracyOnClasses0to4: provenance.test.accuracy },
-    strategies: Object.fromEntries(STRATEGIES.map((s) => [s.name, { strategy: s, runs: perStrategy.get(s.name)!.map(({ test, ...r }, seed) => ({ seed, ...r, test })) }])),
+    strategies: Object.fromEntries(APPROACHES.map((s) => [s.name, { strategy: s, runs: perApproach.get(s.name)!.map(({ test, ...r }, seed) => ({ seed, ...r, test })) }])),
     imbalanced: Object.fromEntries([...binary.entries()].map(([name, rs]) => [name, rs.map(({ test, ...r }, seed) => ({ seed, ...r, test }))])),
     bestFineTuned: best, scratchAccuracy: scratch, fineTunedBeatsScratch: best.accuracy > scratch, focalMacroF1: focalF1, crossEntropyMacroF1: ceF1,
   };
   const curves = (key: 'valAccuracy' | 'trainLoss') => [
-    ...STRATEGIES.map((s) => ({ label: s.name, values: perStrategy.get(s.name)![0][key] })),
+    ...APPROACHES.map((s) => ({ label: s.name, values: perApproach.get(s.name)![0][key] })),
   ];
   const svg = curvesSvg(
     { title: `Validation accuracy, classes 5-9 (seed 0)`, yLabel: 'accuracy', curves: curves('valAccuracy') },
