@@ -11,6 +11,7 @@ import { torch } from '../tensor/index.js';
 import { evaluate, fit, type EvalResult, type FitResult, type TrainEvent } from '../train/trainer.js';
 import { findCheckpoint, loadModelWeights, readBestRecord, recoverCheckpoints, writeFileAtomic } from '../train/checkpoint.js';
 import type { Architecture } from '../models/architecture.js';
+import { checkVocabulary } from '../models/text.js';
 import { buildData, buildFromSpec, buildLoss, buildModel, buildOptimizer, checkDevice, type ModelSpec, type Part } from './build.js';
 import { parseRecipe, type Recipe } from './schema.js';
 import { resolvePaths } from './paths.js';
@@ -113,6 +114,8 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
   const numClasses = data.classes.length;
   const built = savedSpec ? { model: buildFromSpec(savedSpec), spec: savedSpec } : buildModel(recipe, numClasses);
   const { model, spec } = built;
+  // a tokenizer with more ids than the model's embedding would fail at the first step, with libtorch's "index out of range"
+  if (data.tokenizer && spec.hfConfig) checkVocabulary(data.tokenizer, spec.hfConfig, { field: recipe.model.config ? 'recipe.model.config' : 'recipe.model.checkpoint' });
   if (recipe.device !== 'cpu') model.to(recipe.device);
   const parts = buildOptimizer(recipe, model, train.length);
   const loss = buildLoss(recipe, numClasses);

@@ -3,7 +3,7 @@
 // and the formulas the recipe names; then runRecipe end to end, resuming
 // after an abort, and loadRun predicting on PNG files.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -216,5 +216,40 @@ describe('runRecipe', () => {
   it('needs an output folder', async () => {
     await expect(runRecipe(fashionRecipe())).rejects.toThrow(/recipe\.out: runRecipe needs an output folder/);
     expect(recipes.runRecipe).toBe(runRecipe);
+  });
+});
+
+describe('runRecipe on text', () => {
+  const words = ['good', 'great', 'nice', 'bad', 'awful', 'poor', 'the', 'film', 'was'];
+  const vocab = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', ...words];
+  const config = { model_type: 'bert', hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 32, max_position_embeddings: 16, type_vocab_size: 2 };
+  const setup = (vocabSize: number) => {
+    const base = join(dir, `text-${vocabSize}`);
+    mkdirSync(base, { recursive: true });
+    writeFileSync(join(base, 'vocab.txt'), vocab.join('\n') + '\n');
+    writeFileSync(join(base, 'config.json'), JSON.stringify({ ...config, vocab_size: vocabSize }));
+    const rows = Array.from({ length: 40 }, (_, i) => ({ text: `the film was ${words[i % 6]}`, label: i % 6 < 3 ? 'positive' : 'negative' }));
+    writeFileSync(join(base, 'reviews.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    return { base, recipe: { model: { arch: 'bert', config: 'config.json' }, data: { kind: 'jsonl', path: 'reviews.jsonl', tokenizer: 'vocab.txt', maxLength: 8 }, optimizer: { lr: 1e-3 }, epochs: 1, batchSize: 8, out: 'run' } };
+  };
+
+  it('trains from named inputs (no custom forward) and predicts texts', async () => {
+    const { base, recipe } = setup(vocab.length);
+    const r = await runRecipe(recipe, { baseDir: base });
+    expect(r.status).toBe('ok');
+    const run = loadRun(join(base, 'run'));
+    const preds = await run.predict(['the film was great', 'the film was awful']);
+    expect(preds.map((p) => p.text)).toEqual(['the film was great', 'the film was awful']);
+    expect(preds.every((p) => Math.abs(p.probabilities.negative + p.probabilities.positive - 1) < 1e-6)).toBe(true);
+    run.dispose();
+    r.model.dispose();
+  });
+
+  it('a config vocab_size smaller than the tokenizer is refused before training, naming both numbers', async () => {
+    const { base, recipe } = setup(8);
+    const err = await runRecipe(recipe, { baseDir: base }).catch((e) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.field).toBe('recipe.model.config');
+    expect(err.message).toMatch(/vocab_size is 8 but the tokenizer has 14 token ids/);
   });
 });
