@@ -336,13 +336,19 @@ export function recoverCheckpoints(checkpointDir: string, options: { restore?: b
 /**
  * The checkpoint folder that a path names: a checkpoint folder itself, or a
  * run / checkpoint folder holding `which` (default last/). A missing
- * best/ or last/ is recovered first (see recoverCheckpoints). Errors name
- * the path and what was expected.
+ * best/ or last/ is recovered first (see recoverCheckpoints); a last/ that
+ * was never written (killed between the first best/ and the first last/)
+ * gives best/. Errors name the path and what was expected.
  */
 export function findCheckpoint(path: string, which: CheckpointName = 'last'): string {
   const full = resolve(path);
   const name = basename(full);
-  if (!existsSync(full) && (name === 'best' || name === 'last')) recoverCheckpoints(dirname(full));
+  if (!existsSync(full) && (name === 'best' || name === 'last')) {
+    recoverCheckpoints(dirname(full));
+    // killed after the first best/ was written, before the first last/: best/ is the latest checkpoint
+    const best = join(dirname(full), 'best');
+    if (!existsSync(full) && name === 'last' && isCompleteCheckpoint(best)) return best;
+  }
   if (!existsSync(full)) throw new CheckpointError(full, 'does not exist');
   if (!statSync(full).isDirectory()) throw new CheckpointError(full, `is a file; give the checkpoint folder (with ${STATE_FILE}) or the run folder`);
   if (existsSync(join(full, STATE_FILE))) {
@@ -355,6 +361,7 @@ export function findCheckpoint(path: string, which: CheckpointName = 'last'): st
     readTrainerState(inner);
     return inner;
   }
+  if (which === 'last' && isCompleteCheckpoint(join(full, 'best'))) return join(full, 'best'); // as above
   throw new CheckpointError(full, `is neither a checkpoint folder (${STATE_FILE}) nor a run folder with a complete ${which}/`);
 }
 

@@ -86,6 +86,8 @@ const TRIALS: Trial[] = [
   ]),
   // best/ holds the new best epoch, last/ still the previous epoch (the moment of issue 13 item 3)
   { name: 'between the best/ and the last/ write', pause: 'best:done#2' },
+  // the same at epoch 0: best/ exists, last/ not yet (resumes from best/)
+  { name: 'between the first best/ and the first last/ write', pause: 'best:done#1' },
   // killed in the rename window, then the resume is killed while rewriting run.json
   { name: 'last/ rename window, then run.json rewrite of the resume', pause: 'last:old-moved#2', then: 'run.json:tmp-written#1' },
   { name: 'mid-epoch 1, after step 4', killAtStep: 4 },
@@ -128,5 +130,5 @@ describe('kill -9 during train, then --resume', () => {
     expect(results).toHaveLength(TRIALS.length);
     console.log(results.sort().join('\n'));
     expect(existsSync(reference)).toBe(true);
-  }, 180000); // about 35 s on two quiet cores; 77 s measured with the machine's load average at 11
+  }, 180000); // 33 s measured (load average 6.5 on two cores), 77 s at load average 11
 });
