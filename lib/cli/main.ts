@@ -3,6 +3,19 @@
 // `finetorch doctor` can still report when the native addon does not load.
 import { EXIT } from './errors.js';
 
+// A reader that goes away (`finetorch eval ... | head -1`) ends the command
+// quietly, as Unix tools do: they die of SIGPIPE, which a shell reports as
+// 128 + 13 = 141 (what `set -o pipefail` sees from `yes | head -1`). Node
+// ignores SIGPIPE and reports a failed write as an EPIPE error event instead;
+// unhandled, that was a stack trace and exit 1.
+const EXIT_BROKEN_PIPE = 141;
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT_BROKEN_PIPE);
+    throw err;
+  });
+}
+
 const USAGE = `usage: finetorch <command> [options]
 
 commands:
