@@ -282,13 +282,20 @@ export function loadModelWeights(dir: string, model: Module): void {
 
 const LEFTOVER = /^(best|last|run\.json|metrics\.json)\.(tmp|old)-(\d+)$/;
 
+/** Whether the process that wrote a leftover may still be writing it: alive, and (where /proc tells) a Node.js process like us. */
 function isAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
+  }
+  // after a reboot the id may belong to another program
+  try {
+    const argv0 = basename(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]);
+    return argv0.includes('node') || argv0 === basename(process.execPath);
+  } catch {
+    return true; // no /proc: trust the id
   }
 }
 

@@ -79,13 +79,14 @@ describe('recovery after a kill', () => {
 });
 
 describe('leftovers', () => {
-  it('dead runs\' tmp and old copies are removed; those of live processes and of this one are kept; a fresh run takes none up', () => {
+  it('dead runs\' tmp and old copies are removed (also when the id now belongs to another program); those of live processes and of this one are kept; a fresh run takes none up', () => {
     const dir = copyRun('leftovers');
     const dead = deadPid();
-    const live = spawn('sleep', ['60']);
+    const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    const otherProgram = spawn('sleep', ['60']); // alive, but not a Node.js process: the id was reused (after a reboot)
     try {
       rmSync(join(dir, 'last'), { recursive: true });
-      const names = [`last.old-${dead}`, `best.tmp-${dead}`, `best.old-${dead}`, `last.tmp-${live.pid}`, `last.tmp-${process.pid}`];
+      const names = [`last.old-${dead}`, `best.tmp-${dead}`, `best.old-${dead}`, `best.old-${otherProgram.pid}`, `last.tmp-${live.pid}`, `last.tmp-${process.pid}`];
       for (const n of names) cpSync(join(dir, 'best'), join(dir, n), { recursive: true });
       writeFileSync(join(dir, `run.json.tmp-${dead}`), '{"half');
       writeFileSync(join(dir, 'notes.tmp-1'), 'not ours'); // a name we never write: left alone
@@ -93,6 +94,7 @@ describe('leftovers', () => {
       expect(readdirSync(dir).sort()).toEqual(['best', `last.tmp-${live.pid}`, `last.tmp-${process.pid}`, 'notes.tmp-1'].sort());
     } finally {
       live.kill();
+      otherProgram.kill();
     }
   });
 });
