@@ -15,9 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->tensorCtor = Napi::Persistent(tensorCtor);
   data->moduleCtor = Napi::Persistent(moduleCtor);
   data->optimizerCtor = Napi::Persistent(optimizerCtor);
-  exports.Set("TensorHandle", tensorCtor);
-  exports.Set("ModuleHandle", moduleCtor);
-  exports.Set("OptimizerHandle", optimizerCtor);
+  exports.Set("TensorHandle", tensorCtor);  // for instanceof checks; module and optimizer handles need none
   registerTensor(env, exports);
   registerOps(env, exports);
   registerAutograd(env, exports);

@@ -89,42 +89,51 @@ class TorchThread {
   std::deque<std::packaged_task<void()>> queue_;
 };
 
+// One task: runs `fn` on the torch thread and settles a Promise with its
+// tensors. The claim marks what the task owns (common.h) from now until it
+// settles; the tensors, modules and optimizers fn captured are kept alive by
+// fn itself, so disposing their handles meanwhile frees nothing under it.
 class TensorWork : public Napi::AsyncWorker {
  public:
   using Fn = std::function<std::vector<torch::Tensor>()>;
-  TensorWork(Napi::Env env, Fn fn)
-      : Napi::AsyncWorker(env, "finetorch"), deferred_(Napi::Promise::Deferred::New(env)), fn_(std::move(fn)) {}
+  TensorWork(Napi::Env env, const char* task, std::vector<const void*> owned, Fn fn)
+      : Napi::AsyncWorker(env, task),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        fn_(std::move(fn)),
+        claim_(task, std::move(owned)) {}
   Napi::Promise promise() { return deferred_.Promise(); }
 
  protected:
   void Execute() override {
-    std::string error;
-    bool failed = true;  // until fn_ returns
-    TorchThread::get().run([this, &error, &failed] {
+    TorchThread::get().run([this] {
       try {
         // Grad mode and other thread-local settings of the caller apply here too.
         at::ThreadLocalStateGuard tls(state_);
         applyThreadSettings();
         results_ = fn_();
-        failed = false;
-      } catch (const c10::Error& e) {
-        error = e.what_without_backtrace();
-      } catch (const std::exception& e) {
-        error = e.what();
       } catch (...) {
-        error = "finetorch: unknown native error";
+        error_ = currentError();
+        failed_ = true;
       }
     });
-    if (failed) SetError(error.empty() ? "finetorch: native error without a message" : error);
   }
-  void OnOK() override { deferred_.Resolve(wrapList(Env(), results_)); }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  // Execute never calls SetError: the outcome is settled here, on the main
+  // thread, after the claim is released (so the Promise's continuation may
+  // use everything again).
+  void OnOK() override {
+    claim_.release();
+    if (failed_) deferred_.Reject(toJs(Env(), error_).Value());
+    else deferred_.Resolve(wrapList(Env(), results_));
+  }
 
  private:
   Napi::Promise::Deferred deferred_;
   Fn fn_;
+  AsyncClaim claim_;  // declared after fn_: released before fn_'s references go
   at::ThreadLocalState state_;  // captured on the main thread at construction
   std::vector<torch::Tensor> results_;
+  bool failed_ = false;
+  JsError error_;
 };
 
 // A parallel op run synchronously on the main thread gives the main thread an
@@ -148,45 +157,46 @@ void releaseMainThreadTeam() {
   if (pauseAll) pauseAll(kPauseSoft);
 }
 
-Napi::Value queue(Napi::Env env, TensorWork::Fn fn) {
+Napi::Value queue(Napi::Env env, const char* task, std::vector<const void*> owned, TensorWork::Fn fn) {
   releaseMainThreadTeam();
-  auto* work = new TensorWork(env, std::move(fn));
+  auto* work = new TensorWork(env, task, std::move(owned), std::move(fn));
   Napi::Promise p = work->promise();
   work->Queue();  // the worker deletes itself when done
   return p;
 }
 
-int64_t lossReduction(const std::string& r) {
-  if (r == "mean") return at::Reduction::Mean;
-  if (r == "sum") return at::Reduction::Sum;
-  throw ArgError("trainStep: reduction must be 'mean' or 'sum'");
-}
+// The arguments of async entry points use Access::keep: they are handed to
+// the torch thread, where tasks run one after another, so a task queued
+// behind another on the same module is simply serialised.
 
-}  // namespace
-
-FT_ENTRY(ForwardAsync) {
-  auto m = toModule(info[0], "module");
-  auto inputs = toTensorList(info[1], "inputs");
+// forwardAsync(module, inputs)
+Napi::Value ForwardAsync(const Info& info) {
+  auto m = toModule(info[0], "module", Access::keep);
+  auto inputs = toTensorList(info[1], "inputs", Access::keep);
   if (!hasNativeForward(*m)) throw std::runtime_error("forwardAsync: module '" + m->name() + "' has no native forward");
-  return queue(info.Env(), [m, inputs]() {
-    auto lock = moduleLock(m.get());
-    std::lock_guard<std::mutex> g(*lock);
-    return forwardModule(*m, inputs);
-  });
+  std::vector<const void*> owned;
+  claimModule(owned, *m);
+  return queue(info.Env(), "forwardAsync", std::move(owned), [m, inputs]() { return forwardModule(*m, inputs); });
 }
 
-FT_ENTRY(BackwardAsync) {
-  torch::Tensor t = toTensor(info[0], "tensor");
-  compat::optional<torch::Tensor> gradient = toOptionalTensor(info[1], "gradient");
-  return queue(info.Env(), [t, gradient]() {
+// backwardAsync(tensor, gradient?)
+Napi::Value BackwardAsync(const Info& info) {
+  torch::Tensor t = toTensor(info[0], "tensor", Access::keep);
+  compat::optional<torch::Tensor> gradient = toOptionalTensor(info[1], "gradient", Access::keep);
+  std::vector<const void*> owned;
+  claimGraphLeaves(owned, t);
+  return queue(info.Env(), "backwardAsync", std::move(owned), [t, gradient]() {
     t.backward(gradient.has_value() ? *gradient : torch::Tensor());
     return std::vector<torch::Tensor>{};
   });
 }
 
-FT_ENTRY(StepAsync) {
-  auto opt = toOptimizer(info[0], "optimizer").shared();
-  return queue(info.Env(), [opt]() {
+// stepAsync(optimizer)
+Napi::Value StepAsync(const Info& info) {
+  auto opt = toOptimizer(info[0], "optimizer", Access::keep).shared();
+  std::vector<const void*> owned;
+  claimOptimizer(owned, *opt);
+  return queue(info.Env(), "stepAsync", std::move(owned), [opt]() {
     opt->step();
     return std::vector<torch::Tensor>{};
   });
@@ -195,22 +205,23 @@ FT_ENTRY(StepAsync) {
 // trainStepAsync(module, optimizer, input, target, {loss, reduction, labelSmoothing, weight})
 // One whole supervised step: zero grads, forward, loss, backward, step.
 // Resolves to [loss (detached), logits (detached)].
-FT_ENTRY(TrainStepAsync) {
-  auto m = toModule(info[0], "module");
-  auto opt = toOptimizer(info[1], "optimizer").shared();
-  torch::Tensor input = toTensor(info[2], "input");
-  torch::Tensor target = toTensor(info[3], "target");
+Napi::Value TrainStepAsync(const Info& info) {
+  auto m = toModule(info[0], "module", Access::keep);
+  auto opt = toOptimizer(info[1], "optimizer", Access::keep).shared();
+  torch::Tensor input = toTensor(info[2], "input", Access::keep);
+  torch::Tensor target = toTensor(info[3], "target", Access::keep);
   if (!hasNativeForward(*m)) throw std::runtime_error("trainStepAsync: module '" + m->name() + "' has no native forward");
-  Napi::Object o = info[4].IsObject() ? info[4].As<Napi::Object>() : Napi::Object::New(info.Env());
-  std::string loss = isMissing(o.Get("loss")) ? "crossEntropy" : toString(o.Get("loss"), "loss");
+  Napi::Value o = info[4];
+  std::string loss = optString(field(o, "loss"), "loss", "crossEntropy");
   if (loss != "crossEntropy" && loss != "bceWithLogits" && loss != "mse")
     throw ArgError("trainStep: loss must be 'crossEntropy', 'bceWithLogits' or 'mse'");
-  int64_t reduction = lossReduction(isMissing(o.Get("reduction")) ? "mean" : toString(o.Get("reduction"), "reduction"));
-  double smoothing = isMissing(o.Get("labelSmoothing")) ? 0.0 : toDouble(o.Get("labelSmoothing"), "labelSmoothing");
-  compat::optional<torch::Tensor> weight = toOptionalTensor(o.Get("weight"), "weight");
-  return queue(info.Env(), [=]() {
-    auto lock = moduleLock(m.get());
-    std::lock_guard<std::mutex> g(*lock);
+  int64_t reduction = toReduction(field(o, "reduction"), "trainStep", /*allowNone=*/false);
+  double smoothing = optDouble(field(o, "labelSmoothing"), "labelSmoothing", 0.0);
+  compat::optional<torch::Tensor> weight = toOptionalTensor(field(o, "weight"), "weight", Access::keep);
+  std::vector<const void*> owned;
+  claimModule(owned, *m);
+  claimOptimizer(owned, *opt);
+  return queue(info.Env(), "trainStepAsync", std::move(owned), [=]() {
     for (auto& group : opt->param_groups())
       for (auto& p : group.params()) p.mutable_grad().reset();
     torch::Tensor logits = forwardModule(*m, {input}).at(0);
@@ -224,11 +235,13 @@ FT_ENTRY(TrainStepAsync) {
   });
 }
 
+}  // namespace
+
 void registerAsync(Napi::Env env, Napi::Object e) {
-  e.Set("forwardAsync", Napi::Function::New(env, ForwardAsync));
-  e.Set("backwardAsync", Napi::Function::New(env, BackwardAsync));
-  e.Set("stepAsync", Napi::Function::New(env, StepAsync));
-  e.Set("trainStepAsync", Napi::Function::New(env, TrainStepAsync));
+  def(env, e, "forwardAsync", ForwardAsync);
+  def(env, e, "backwardAsync", BackwardAsync);
+  def(env, e, "stepAsync", StepAsync);
+  def(env, e, "trainStepAsync", TrainStepAsync);
 }
 
 }  // namespace ft

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace ft {
@@ -18,32 +19,53 @@ struct ArgError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Runs `body` and turns every C++ exception into a JS exception with the
-// libtorch message and no C++ backtrace (tch-rs does this with one macro).
+// The exception being handled, as the JS error it becomes: a TypeError for an
+// ArgError, an Error with libtorch's message (without its C++ backtrace) for
+// the rest. Touches no JS value, so worker threads use it too.
+struct JsError {
+  bool typeError = false;
+  std::string message;
+};
+JsError currentError();  // call only inside a catch block
+Napi::Error toJs(Napi::Env env, const JsError& e);
+
+// Runs `body` on the main thread and rethrows any C++ exception as a JS
+// exception (tch-rs does this with one macro).
 template <typename F>
 Napi::Value guard(const Napi::Env& env, F&& body) {
   try {
     return body();
   } catch (const Napi::Error&) {
     throw;
-  } catch (const ArgError& e) {
-    throw Napi::TypeError::New(env, e.what());
-  } catch (const c10::Error& e) {
-    throw Napi::Error::New(env, e.what_without_backtrace());
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, e.what());
   } catch (...) {
-    throw Napi::Error::New(env, "finetorch: unknown native error");
+    throw toJs(env, currentError());
   }
 }
 
-// Declares a native entry point `name(info)` whose body runs inside guard().
-#define FT_ENTRY(name)                                                         \
-  static Napi::Value name##_body(const Napi::CallbackInfo& info);              \
-  Napi::Value name(const Napi::CallbackInfo& info) {                           \
-    return ::ft::guard(info.Env(), [&]() { return name##_body(info); });       \
-  }                                                                            \
-  static Napi::Value name##_body(const Napi::CallbackInfo& info)
+using Info = Napi::CallbackInfo;
+class TensorWrap;
+
+Napi::Value wrap(Napi::Env env, const torch::Tensor& t);  // undefined tensor -> null
+Napi::Array wrapList(Napi::Env env, const std::vector<torch::Tensor>& ts);
+
+// Registers the native entry point `name`: `body(info)` runs inside guard(),
+// and what it returns becomes the JS result (a Tensor or a list of them is
+// wrapped in handles; a Napi::Value is returned as it is).
+template <typename F>
+void def(Napi::Env env, Napi::Object exports, const char* name, F body) {
+  exports.Set(name, Napi::Function::New(
+                        env,
+                        [body](const Info& info) -> Napi::Value {
+                          return guard(info.Env(), [&]() -> Napi::Value {
+                            auto result = body(info);
+                            using R = decltype(result);
+                            if constexpr (std::is_same_v<R, torch::Tensor>) return wrap(info.Env(), result);
+                            else if constexpr (std::is_same_v<R, std::vector<torch::Tensor>>) return wrapList(info.Env(), result);
+                            else return result;
+                          });
+                        },
+                        name));
+}
 
 // ---- wrapped objects -------------------------------------------------------
 
@@ -106,11 +128,18 @@ AddonData& addonData(Napi::Env env);
 
 // ---- argument conversion ---------------------------------------------------
 
-torch::Tensor toTensor(const Napi::Value& v, const char* what);
-compat::optional<torch::Tensor> toOptionalTensor(const Napi::Value& v, const char* what);
-std::vector<torch::Tensor> toTensorList(const Napi::Value& v, const char* what);
-std::shared_ptr<torch::nn::Module> toModule(const Napi::Value& v, const char* what);
-OptimizerWrap& toOptimizer(const Napi::Value& v, const char* what);
+// How an entry point uses a tensor, module or optimizer argument. `use`: it
+// reads or writes it now, on the main thread, so it must not be in use by a
+// pending async task (see "Ownership by async work" below). `keep`: it only
+// keeps a reference, reads metadata that no task changes, or hands it to the
+// torch thread (where tasks run one after another).
+enum class Access { use, keep };
+
+torch::Tensor toTensor(const Napi::Value& v, const char* what, Access access = Access::use);
+compat::optional<torch::Tensor> toOptionalTensor(const Napi::Value& v, const char* what, Access access = Access::use);
+std::vector<torch::Tensor> toTensorList(const Napi::Value& v, const char* what, Access access = Access::use);
+std::shared_ptr<torch::nn::Module> toModule(const Napi::Value& v, const char* what, Access access = Access::use);
+OptimizerWrap& toOptimizer(const Napi::Value& v, const char* what, Access access = Access::use);
 int64_t toInt(const Napi::Value& v, const char* what);
 double toDouble(const Napi::Value& v, const char* what);
 bool toBool(const Napi::Value& v, const char* what);
@@ -120,18 +149,56 @@ c10::Scalar toScalar(const Napi::Value& v, const char* what);
 torch::Dtype toDtype(const Napi::Value& v);
 torch::Device toDevice(const Napi::Value& v);
 bool isMissing(const Napi::Value& v);  // undefined or null
+
+// Optional arguments: the default when the value is undefined or null.
+int64_t optInt(const Napi::Value& v, const char* what, int64_t dflt);
+double optDouble(const Napi::Value& v, const char* what, double dflt);
+bool optBool(const Napi::Value& v, const char* what, bool dflt);
+std::string optString(const Napi::Value& v, const char* what, const std::string& dflt);
+c10::Scalar optScalar(const Napi::Value& v, const char* what, const c10::Scalar& dflt);
+// A field of an options object; undefined when `options` is not an object.
+Napi::Value field(const Napi::Value& options, const char* key);
 // Optional fields of an options object: the default when absent.
 int64_t intField(const Napi::Object& o, const char* key, int64_t dflt);
 double doubleField(const Napi::Object& o, const char* key, double dflt);
 bool boolField(const Napi::Object& o, const char* key, bool dflt);
+// A loss reduction: 'mean' (the default when missing), 'sum' or, where the
+// caller takes per-element losses, 'none'. Returns at::Reduction's value.
+int64_t toReduction(const Napi::Value& v, const char* where, bool allowNone);
 
 std::string dtypeName(torch::Dtype d);
 std::string deviceName(const torch::Device& d);
-Napi::Value wrap(Napi::Env env, const torch::Tensor& t);  // undefined tensor -> null
-Napi::Array wrapList(Napi::Env env, const std::vector<torch::Tensor>& ts);
 
-// One lock per module: async and sync calls on the same module run one at a time.
-std::shared_ptr<std::mutex> moduleLock(const torch::nn::Module* m);
+// ---- ownership by async work -----------------------------------------------
+// A queued or running async task (forwardAsync, backwardAsync, stepAsync,
+// trainStepAsync) owns what it may read or write: the modules it runs with
+// their parameters and buffers, the optimizers it steps with their
+// parameters, the leaf tensors whose gradients its backward accumulates.
+// Until the task settles, a synchronous entry point given one of these (with
+// Access::use) throws "... is busy with an async task" instead of racing with
+// the torch thread (two fit() calls on one model corrupted the heap that
+// way). Tasks themselves never race: they run one after another on one thread.
+class AsyncClaim {
+ public:
+  AsyncClaim(const char* task, std::vector<const void*> keys);
+  ~AsyncClaim() { release(); }
+  AsyncClaim(const AsyncClaim&) = delete;
+  AsyncClaim& operator=(const AsyncClaim&) = delete;
+  void release();  // idempotent
+
+ private:
+  const char* task_;
+  std::vector<const void*> keys_;
+};
+// What a task on each kind of object owns.
+void claimModule(std::vector<const void*>& keys, const torch::nn::Module& m);  // its tree, parameters and buffers
+void claimOptimizer(std::vector<const void*>& keys, const torch::optim::Optimizer& o);  // it and its parameters
+void claimGraphLeaves(std::vector<const void*>& keys, const torch::Tensor& t);  // leaves a backward from t writes
+// Throw when a pending task owns the object (names `what` and the task).
+void checkIdle(const torch::Tensor& t, const char* what);
+void checkIdle(const torch::nn::Module& m, const char* what);
+void checkIdle(const torch::optim::Optimizer& o, const char* what);
+void checkGraphIdle(const torch::Tensor& t, const char* what);  // a synchronous backward from t
 
 // Forward of a native module (built-in layers and containers made of them).
 // Returns the outputs as a list (LSTM gives output, h_n, c_n).

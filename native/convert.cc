@@ -6,19 +6,54 @@
 
 namespace ft {
 
+JsError currentError() {
+  try {
+    throw;
+  } catch (const ArgError& e) {
+    return {true, e.what()};
+  } catch (const c10::Error& e) {
+    return {false, e.what_without_backtrace()};
+  } catch (const std::exception& e) {
+    return {false, e.what()};
+  } catch (...) {
+    return {false, "finetorch: unknown native error"};
+  }
+}
+
+Napi::Error toJs(Napi::Env env, const JsError& e) {
+  const std::string& message = e.message.empty() ? std::string("finetorch: native error without a message") : e.message;
+  if (e.typeError) return Napi::TypeError::New(env, message);
+  return Napi::Error::New(env, message);
+}
+
 bool isMissing(const Napi::Value& v) { return v.IsUndefined() || v.IsNull(); }
 
-int64_t intField(const Napi::Object& o, const char* key, int64_t dflt) {
-  Napi::Value v = o.Get(key);
-  return isMissing(v) ? dflt : toInt(v, key);
+int64_t optInt(const Napi::Value& v, const char* what, int64_t dflt) { return isMissing(v) ? dflt : toInt(v, what); }
+double optDouble(const Napi::Value& v, const char* what, double dflt) { return isMissing(v) ? dflt : toDouble(v, what); }
+bool optBool(const Napi::Value& v, const char* what, bool dflt) { return isMissing(v) ? dflt : toBool(v, what); }
+std::string optString(const Napi::Value& v, const char* what, const std::string& dflt) {
+  return isMissing(v) ? dflt : toString(v, what);
 }
-double doubleField(const Napi::Object& o, const char* key, double dflt) {
-  Napi::Value v = o.Get(key);
-  return isMissing(v) ? dflt : toDouble(v, key);
+c10::Scalar optScalar(const Napi::Value& v, const char* what, const c10::Scalar& dflt) {
+  return isMissing(v) ? dflt : toScalar(v, what);
 }
-bool boolField(const Napi::Object& o, const char* key, bool dflt) {
-  Napi::Value v = o.Get(key);
-  return isMissing(v) ? dflt : toBool(v, key);
+
+Napi::Value field(const Napi::Value& options, const char* key) {
+  if (!options.IsObject()) return options.Env().Undefined();
+  return options.As<Napi::Object>().Get(key);
+}
+
+int64_t intField(const Napi::Object& o, const char* key, int64_t dflt) { return optInt(o.Get(key), key, dflt); }
+double doubleField(const Napi::Object& o, const char* key, double dflt) { return optDouble(o.Get(key), key, dflt); }
+bool boolField(const Napi::Object& o, const char* key, bool dflt) { return optBool(o.Get(key), key, dflt); }
+
+int64_t toReduction(const Napi::Value& v, const char* where, bool allowNone) {
+  std::string r = optString(v, "reduction", "mean");
+  if (r == "mean") return at::Reduction::Mean;
+  if (r == "sum") return at::Reduction::Sum;
+  if (r == "none" && allowNone) return at::Reduction::None;
+  throw ArgError(std::string(where) + ": reduction must be " + (allowNone ? "'mean', 'sum' or 'none'" : "'mean' or 'sum'") +
+                 ", got '" + r + "'");
 }
 
 static std::string describe(const Napi::Value& v) {
@@ -36,37 +71,43 @@ static std::string describe(const Napi::Value& v) {
   throw ArgError(std::string(what) + ": expected " + expected + ", got " + describe(v));
 }
 
-torch::Tensor toTensor(const Napi::Value& v, const char* what) {
+torch::Tensor toTensor(const Napi::Value& v, const char* what, Access access) {
   if (!v.IsObject()) fail(what, "a Tensor", v);
   Napi::Object o = v.As<Napi::Object>();
   if (!o.InstanceOf(addonData(v.Env()).tensorCtor.Value())) fail(what, "a Tensor", v);
-  return TensorWrap::Unwrap(o)->tensor();
+  const torch::Tensor& t = TensorWrap::Unwrap(o)->tensor();
+  if (access == Access::use) checkIdle(t, what);
+  return t;
 }
 
-compat::optional<torch::Tensor> toOptionalTensor(const Napi::Value& v, const char* what) {
+compat::optional<torch::Tensor> toOptionalTensor(const Napi::Value& v, const char* what, Access access) {
   if (isMissing(v)) return compat::nullopt;
-  return toTensor(v, what);
+  return toTensor(v, what, access);
 }
 
-std::vector<torch::Tensor> toTensorList(const Napi::Value& v, const char* what) {
+std::vector<torch::Tensor> toTensorList(const Napi::Value& v, const char* what, Access access) {
   if (!v.IsArray()) fail(what, "an array of Tensors", v);
   Napi::Array a = v.As<Napi::Array>();
   std::vector<torch::Tensor> out;
   out.reserve(a.Length());
-  for (uint32_t i = 0; i < a.Length(); i++) out.push_back(toTensor(a.Get(i), what));
+  for (uint32_t i = 0; i < a.Length(); i++) out.push_back(toTensor(a.Get(i), what, access));
   return out;
 }
 
-std::shared_ptr<torch::nn::Module> toModule(const Napi::Value& v, const char* what) {
+std::shared_ptr<torch::nn::Module> toModule(const Napi::Value& v, const char* what, Access access) {
   if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(addonData(v.Env()).moduleCtor.Value()))
     fail(what, "a Module", v);
-  return ModuleWrap::Unwrap(v.As<Napi::Object>())->module();
+  const std::shared_ptr<torch::nn::Module>& m = ModuleWrap::Unwrap(v.As<Napi::Object>())->module();
+  if (access == Access::use) checkIdle(*m, what);
+  return m;
 }
 
-OptimizerWrap& toOptimizer(const Napi::Value& v, const char* what) {
+OptimizerWrap& toOptimizer(const Napi::Value& v, const char* what, Access access) {
   if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(addonData(v.Env()).optimizerCtor.Value()))
     fail(what, "an Optimizer", v);
-  return *OptimizerWrap::Unwrap(v.As<Napi::Object>());
+  OptimizerWrap& w = *OptimizerWrap::Unwrap(v.As<Napi::Object>());
+  if (access == Access::use) checkIdle(w.optimizer(), what);
+  return w;
 }
 
 int64_t toInt(const Napi::Value& v, const char* what) {
@@ -191,19 +232,6 @@ Napi::Array wrapList(Napi::Env env, const std::vector<torch::Tensor>& ts) {
   Napi::Array a = Napi::Array::New(env, ts.size());
   for (size_t i = 0; i < ts.size(); i++) a.Set(static_cast<uint32_t>(i), wrap(env, ts[i]));
   return a;
-}
-
-std::shared_ptr<std::mutex> moduleLock(const torch::nn::Module* m) {
-  static std::mutex tableLock;
-  static std::unordered_map<const torch::nn::Module*, std::weak_ptr<std::mutex>> table;
-  std::lock_guard<std::mutex> g(tableLock);
-  auto& slot = table[m];
-  auto lock = slot.lock();
-  if (!lock) {
-    lock = std::make_shared<std::mutex>();
-    slot = lock;
-  }
-  return lock;
 }
 
 }  // namespace ft

@@ -144,7 +144,7 @@ size_t cacheCap() {
   return std::min<size_t>(size_t(1) << 30, physical / 8);
 }
 
-FT_ENTRY(CpuCacheStats) {
+static Napi::Value CpuCacheStats(const Info& info) {
   Napi::Object out = Napi::Object::New(info.Env());
   if (!CachingCpuAllocator::instance) {
     out.Set("enabled", false);
@@ -159,7 +159,7 @@ FT_ENTRY(CpuCacheStats) {
   return out;
 }
 
-FT_ENTRY(EmptyCpuCache) {
+static Napi::Value EmptyCpuCache(const Info& info) {
   if (CachingCpuAllocator::instance) CachingCpuAllocator::instance->emptyCache();
   return info.Env().Undefined();
 }
@@ -179,8 +179,8 @@ void installCpuAllocator() {
 }
 
 void registerCpuAllocator(Napi::Env env, Napi::Object exports) {
-  exports.Set("cpuCacheStats", Napi::Function::New(env, CpuCacheStats));
-  exports.Set("emptyCpuCache", Napi::Function::New(env, EmptyCpuCache));
+  def(env, exports, "cpuCacheStats", CpuCacheStats);
+  def(env, exports, "emptyCpuCache", EmptyCpuCache);
 }
 
 }  // namespace ft

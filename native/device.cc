@@ -8,19 +8,19 @@
 
 namespace ft {
 
-FT_ENTRY(CudaIsAvailable) { return Napi::Boolean::New(info.Env(), torch::cuda::is_available()); }
-FT_ENTRY(CudaDeviceCount) { return Napi::Number::New(info.Env(), static_cast<double>(torch::cuda::device_count())); }
+static Napi::Value CudaIsAvailable(const Info& info) { return Napi::Boolean::New(info.Env(), torch::cuda::is_available()); }
+static Napi::Value CudaDeviceCount(const Info& info) { return Napi::Number::New(info.Env(), static_cast<double>(torch::cuda::device_count())); }
 
-FT_ENTRY(CudaSynchronize) {
+static Napi::Value CudaSynchronize(const Info& info) {
   if (!torch::cuda::is_available()) throw std::runtime_error("cuda.synchronize(): CUDA is not available");
-  torch::cuda::synchronize(isMissing(info[0]) ? -1 : toInt(info[0], "device"));
+  torch::cuda::synchronize(optInt(info[0], "device", -1));
   return info.Env().Undefined();
 }
 
 // Allocated / reserved bytes of the caching allocator on one device.
-FT_ENTRY(CudaMemory) {
+static Napi::Value CudaMemory(const Info& info) {
   if (!torch::cuda::is_available()) throw std::runtime_error("cuda.memoryStats(): CUDA is not available");
-  int64_t device = isMissing(info[0]) ? 0 : toInt(info[0], "device");
+  int64_t device = optInt(info[0], "device", 0);
   Napi::Object out = Napi::Object::New(info.Env());
 #if FT_WITH_CUDA
   auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device));
@@ -41,7 +41,7 @@ FT_ENTRY(CudaMemory) {
 // before their next task (async.cc; OpenMP's thread count is per thread).
 std::atomic<int> threadSettingGeneration{0};
 
-FT_ENTRY(SetNumThreads) {
+static Napi::Value SetNumThreads(const Info& info) {
   int64_t n = toInt(info[0], "threads");
   if (n < 1 || n > 4096) throw ArgError("setNumThreads: threads must be between 1 and 4096");
   at::set_num_threads(static_cast<int>(n));
@@ -49,9 +49,9 @@ FT_ENTRY(SetNumThreads) {
   return info.Env().Undefined();
 }
 
-FT_ENTRY(GetNumThreads) { return Napi::Number::New(info.Env(), at::get_num_threads()); }
+static Napi::Value GetNumThreads(const Info& info) { return Napi::Number::New(info.Env(), at::get_num_threads()); }
 
-FT_ENTRY(BuildInfo) {
+static Napi::Value BuildInfo(const Info& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
   out.Set("libtorchVersion", compat::versionString());
@@ -66,13 +66,13 @@ FT_ENTRY(BuildInfo) {
 }
 
 void registerDevice(Napi::Env env, Napi::Object e) {
-  e.Set("cudaIsAvailable", Napi::Function::New(env, CudaIsAvailable));
-  e.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCount));
-  e.Set("cudaSynchronize", Napi::Function::New(env, CudaSynchronize));
-  e.Set("cudaMemory", Napi::Function::New(env, CudaMemory));
-  e.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
-  e.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
-  e.Set("buildInfo", Napi::Function::New(env, BuildInfo));
+  def(env, e, "cudaIsAvailable", CudaIsAvailable);
+  def(env, e, "cudaDeviceCount", CudaDeviceCount);
+  def(env, e, "cudaSynchronize", CudaSynchronize);
+  def(env, e, "cudaMemory", CudaMemory);
+  def(env, e, "setNumThreads", SetNumThreads);
+  def(env, e, "getNumThreads", GetNumThreads);
+  def(env, e, "buildInfo", BuildInfo);
 }
 
 }  // namespace ft

@@ -36,7 +36,7 @@ struct JitModuleImpl : ArchModule {
   }
 };
 
-FT_ENTRY(JitLoad) {
+static Napi::Value JitLoad(const Info& info) {
   std::string path = toString(info[0], "path");
   torch::jit::Module m;
   try {
@@ -47,7 +47,7 @@ FT_ENTRY(JitLoad) {
   return ModuleWrap::New(info.Env(), std::make_shared<JitModuleImpl>(std::move(m)));
 }
 
-FT_ENTRY(JitSave) {
+static Napi::Value JitSave(const Info& info) {
   auto m = toModule(info[0], "module");
   auto* jm = dynamic_cast<JitModuleImpl*>(m.get());
   if (!jm) throw ArgError("jit.save: the module was not loaded with jit.load (only TorchScript modules can be saved as TorchScript)");
@@ -55,16 +55,16 @@ FT_ENTRY(JitSave) {
   return info.Env().Undefined();
 }
 
-FT_ENTRY(IsJitModule) {
-  return Napi::Boolean::New(info.Env(), dynamic_cast<JitModuleImpl*>(toModule(info[0], "module").get()) != nullptr);
+static Napi::Value IsJitModule(const Info& info) {
+  return Napi::Boolean::New(info.Env(), dynamic_cast<JitModuleImpl*>(toModule(info[0], "module", Access::keep).get()) != nullptr);
 }
 
 }  // namespace
 
 void registerJit(Napi::Env env, Napi::Object exports) {
-  exports.Set("jitLoad", Napi::Function::New(env, JitLoad));
-  exports.Set("jitSave", Napi::Function::New(env, JitSave));
-  exports.Set("isJitModule", Napi::Function::New(env, IsJitModule));
+  def(env, exports, "jitLoad", JitLoad);
+  def(env, exports, "jitSave", JitSave);
+  def(env, exports, "isJitModule", IsJitModule);
 }
 
 }  // namespace ft

@@ -55,8 +55,7 @@ ModulePtr create(const std::string& kind, const Napi::Object& o) {
   if (kind == "Dropout") return nn::Dropout(nn::DropoutOptions(doubleField(o, "p", 0.5))).ptr();
   if (kind == "ReLU") return nn::ReLU().ptr();
   if (kind == "GELU") {
-    std::string approximate = isMissing(get(o, "approximate")) ? "none" : toString(get(o, "approximate"), "approximate");
-    return nn::GELU(nn::GELUOptions().approximate(approximate)).ptr();
+    return nn::GELU(nn::GELUOptions().approximate(optString(get(o, "approximate"), "approximate", "none"))).ptr();
   }
   if (kind == "Tanh") return nn::Tanh().ptr();
   if (kind == "SiLU") return nn::SiLU().ptr();
@@ -87,15 +86,12 @@ ModulePtr create(const std::string& kind, const Napi::Object& o) {
         .ptr();
   if (kind == "Sequential") return std::make_shared<SequentialImpl>();
   if (kind == "Identity") return std::make_shared<IdentityImpl>();
-  if (kind == "Container") {
-    std::string name = isMissing(get(o, "name")) ? "Module" : toString(get(o, "name"), "name");
-    return std::make_shared<ContainerImpl>(name);
-  }
+  if (kind == "Container") return std::make_shared<ContainerImpl>(optString(get(o, "name"), "name", "Module"));
   if (auto arch = createArchitecture(kind, o)) return arch;
   throw ArgError("unknown module kind '" + kind + "'");
 }
 
-FT_ENTRY(CreateModule) {
+static Napi::Value CreateModule(const Info& info) {
   std::string kind = toString(info[0], "kind");
   Napi::Object options = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(info.Env());
   return ModuleWrap::New(info.Env(), create(kind, options));
@@ -181,7 +177,7 @@ std::vector<torch::Tensor> forwardModule(torch::nn::Module& m, const std::vector
 }
 
 void registerLayers(Napi::Env env, Napi::Object exports) {
-  exports.Set("createModule", Napi::Function::New(env, CreateModule));
+  def(env, exports, "createModule", CreateModule);
 }
 
 }  // namespace ft

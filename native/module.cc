@@ -31,10 +31,13 @@ Napi::Value ModuleWrap::Dispose(const Napi::CallbackInfo& info) {
 
 namespace {
 
-using Info = Napi::CallbackInfo;
 using ModulePtr = std::shared_ptr<torch::nn::Module>;
 
-ModulePtr M(const Info& a, size_t i = 0) { return toModule(a[i], "module"); }
+// The module argument, for an entry point that runs or changes it (refused
+// while an async task uses it) or, with Access::keep, one that only reads the
+// tree's names, kinds and handles, which no task changes.
+ModulePtr M(const Info& a, size_t i = 0, Access access = Access::use) { return toModule(a[i], "module", access); }
+ModulePtr readM(const Info& a, size_t i = 0) { return M(a, i, Access::keep); }
 
 Napi::Array tensorPairs(Napi::Env env, const std::vector<std::pair<std::string, torch::Tensor>>& items) {
   Napi::Array out = Napi::Array::New(env, items.size());
@@ -89,90 +92,72 @@ std::string kindOf(const torch::nn::Module& m) {
 }  // namespace
 
 void registerModule(Napi::Env env, Napi::Object e) {
-  auto def = [&](const char* name, Napi::Value (*fn)(const Info&)) { e.Set(name, Napi::Function::New(env, fn, name)); };
-#define FT_MODULE_FN(...) [](const Info& a) -> Napi::Value { return guard(a.Env(), [&]() -> Napi::Value { __VA_ARGS__ }); }
-
-  def("moduleKind", FT_MODULE_FN(return Napi::String::New(a.Env(), kindOf(*M(a)));));
-  def("moduleHasNativeForward", FT_MODULE_FN(return Napi::Boolean::New(a.Env(), hasNativeForward(*M(a)));));
-  def("moduleSame", FT_MODULE_FN(return Napi::Boolean::New(a.Env(), M(a, 0).get() == M(a, 1).get());));
-  def("namedParameters", FT_MODULE_FN({
-        bool recurse = isMissing(a[1]) ? true : toBool(a[1], "recurse");
-        return tensorPairs(a.Env(), items(M(a)->named_parameters(recurse)));
-      }));
-  def("namedBuffers", FT_MODULE_FN({
-        bool recurse = isMissing(a[1]) ? true : toBool(a[1], "recurse");
-        return tensorPairs(a.Env(), items(M(a)->named_buffers(recurse)));
-      }));
-  def("namedChildren", FT_MODULE_FN(return modulePairs(a.Env(), M(a)->named_children());));
-  def("namedModules", FT_MODULE_FN(return modulePairs(a.Env(), M(a)->named_modules());));
-  def("stateDict", FT_MODULE_FN(return tensorPairs(a.Env(), stateDict(M(a)));));
-  def("registerModule", FT_MODULE_FN({
-        auto m = M(a);
-        std::string name = toString(a[1], "name");
-        auto child = toModule(a[2], "child");
-        if (m->named_children().contains(name)) throw ArgError("registerModule: a child named '" + name + "' already exists; use replaceChild");
-        m->register_module(name, child);
-        return a.Env().Undefined();
-      }));
-  def("replaceChild", FT_MODULE_FN({
-        auto m = M(a);
-        std::string name = toString(a[1], "name");
-        if (!m->named_children().contains(name)) throw ArgError("replaceChild: no child named '" + name + "'");
-        m->replace_module(name, toModule(a[2], "child"));
-        return a.Env().Undefined();
-      }));
-  def("registerParameter", FT_MODULE_FN({
-        auto m = M(a);
-        torch::Tensor t = toTensor(a[2], "parameter");
-        bool requiresGrad = isMissing(a[3]) ? true : toBool(a[3], "requiresGrad");
-        // A parameter must be a leaf; a tensor with history is detached first (as nn.Parameter does).
-        if (!t.is_leaf()) t = t.detach();
-        std::string name = toString(a[1], "name");
-        if (m->named_parameters(false).contains(name)) {
-          // replacing keeps the registration slot (used for head swaps on TorchScript-like modules)
-          m->named_parameters(false)[name].set_data(t);
-          m->named_parameters(false)[name].set_requires_grad(requiresGrad);
-          return wrap(a.Env(), m->named_parameters(false)[name]);
-        }
-        return wrap(a.Env(), m->register_parameter(name, t, requiresGrad));
-      }));
-  def("registerBuffer", FT_MODULE_FN({
-        auto m = M(a);
-        return wrap(a.Env(), m->register_buffer(toString(a[1], "name"), toTensor(a[2], "buffer")));
-      }));
-  def("moduleTrain", FT_MODULE_FN({
-        M(a)->train(isMissing(a[1]) ? true : toBool(a[1], "mode"));
-        return a.Env().Undefined();
-      }));
+  def(env, e, "moduleKind", [](const Info& a) -> Napi::Value { return Napi::String::New(a.Env(), kindOf(*readM(a))); });
+  def(env, e, "moduleHasNativeForward", [](const Info& a) -> Napi::Value { return Napi::Boolean::New(a.Env(), hasNativeForward(*readM(a))); });
+  def(env, e, "moduleSame", [](const Info& a) -> Napi::Value { return Napi::Boolean::New(a.Env(), readM(a, 0).get() == readM(a, 1).get()); });
+  def(env, e, "namedParameters", [](const Info& a) -> Napi::Value {
+    return tensorPairs(a.Env(), items(readM(a)->named_parameters(optBool(a[1], "recurse", true))));
+  });
+  def(env, e, "namedBuffers", [](const Info& a) -> Napi::Value {
+    return tensorPairs(a.Env(), items(readM(a)->named_buffers(optBool(a[1], "recurse", true))));
+  });
+  def(env, e, "namedChildren", [](const Info& a) -> Napi::Value { return modulePairs(a.Env(), readM(a)->named_children()); });
+  def(env, e, "stateDict", [](const Info& a) -> Napi::Value { return tensorPairs(a.Env(), stateDict(readM(a))); });
+  def(env, e, "registerModule", [](const Info& a) -> Napi::Value {
+    auto m = M(a);
+    std::string name = toString(a[1], "name");
+    auto child = toModule(a[2], "child");
+    if (m->named_children().contains(name)) throw ArgError("registerModule: a child named '" + name + "' already exists; use replaceChild");
+    m->register_module(name, child);
+    return a.Env().Undefined();
+  });
+  def(env, e, "replaceChild", [](const Info& a) -> Napi::Value {
+    auto m = M(a);
+    std::string name = toString(a[1], "name");
+    if (!m->named_children().contains(name)) throw ArgError("replaceChild: no child named '" + name + "'");
+    m->replace_module(name, toModule(a[2], "child"));
+    return a.Env().Undefined();
+  });
+  def(env, e, "registerParameter", [](const Info& a) -> Napi::Value {
+    auto m = M(a);
+    torch::Tensor t = toTensor(a[2], "parameter");
+    bool requiresGrad = optBool(a[3], "requiresGrad", true);
+    // A parameter must be a leaf; a tensor with history is detached first (as nn.Parameter does).
+    if (!t.is_leaf()) t = t.detach();
+    std::string name = toString(a[1], "name");
+    if (m->named_parameters(false).contains(name)) {
+      // replacing keeps the registration slot (used for head swaps on TorchScript-like modules)
+      m->named_parameters(false)[name].set_data(t);
+      m->named_parameters(false)[name].set_requires_grad(requiresGrad);
+      return wrap(a.Env(), m->named_parameters(false)[name]);
+    }
+    return wrap(a.Env(), m->register_parameter(name, t, requiresGrad));
+  });
+  def(env, e, "registerBuffer", [](const Info& a) { return M(a)->register_buffer(toString(a[1], "name"), toTensor(a[2], "buffer")); });
+  def(env, e, "moduleTrain", [](const Info& a) -> Napi::Value {
+    M(a)->train(optBool(a[1], "mode", true));
+    return a.Env().Undefined();
+  });
   // Sets the mode of this module only, not its children (for frozen BatchNorm).
-  def("moduleSetTrainingFlat", FT_MODULE_FN({
-        auto m = M(a);
-        bool on = toBool(a[1], "mode");
-        // Module::train() recurses; keep children as they were.
-        std::vector<std::pair<ModulePtr, bool>> kids;
-        for (const auto& c : m->modules(false)) kids.emplace_back(c, c->is_training());
-        m->train(on);
-        for (auto& k : kids) k.first->train(k.second);
-        return a.Env().Undefined();
-      }));
-  def("moduleIsTraining", FT_MODULE_FN(return Napi::Boolean::New(a.Env(), M(a)->is_training());));
-  def("moduleTo", FT_MODULE_FN({
-        auto m = M(a);
-        auto lock = moduleLock(m.get());
-        std::lock_guard<std::mutex> g(*lock);
-        if (!isMissing(a[1]) && !isMissing(a[2])) m->to(toDevice(a[1]), toDtype(a[2]));
-        else if (!isMissing(a[1])) m->to(toDevice(a[1]));
-        else if (!isMissing(a[2])) m->to(toDtype(a[2]));
-        return a.Env().Undefined();
-      }));
-  def("moduleForward", FT_MODULE_FN({
-        auto m = M(a);
-        std::vector<torch::Tensor> inputs = toTensorList(a[1], "inputs");
-        auto lock = moduleLock(m.get());
-        std::lock_guard<std::mutex> g(*lock);
-        return wrapList(a.Env(), forwardModule(*m, inputs));
-      }));
-#undef FT_MODULE_FN
+  def(env, e, "moduleSetTrainingFlat", [](const Info& a) -> Napi::Value {
+    auto m = M(a);
+    bool on = toBool(a[1], "mode");
+    // Module::train() recurses; keep children as they were.
+    std::vector<std::pair<ModulePtr, bool>> kids;
+    for (const auto& c : m->modules(false)) kids.emplace_back(c, c->is_training());
+    m->train(on);
+    for (auto& k : kids) k.first->train(k.second);
+    return a.Env().Undefined();
+  });
+  def(env, e, "moduleIsTraining", [](const Info& a) -> Napi::Value { return Napi::Boolean::New(a.Env(), readM(a)->is_training()); });
+  def(env, e, "moduleTo", [](const Info& a) -> Napi::Value {
+    auto m = M(a);
+    if (!isMissing(a[1]) && !isMissing(a[2])) m->to(toDevice(a[1]), toDtype(a[2]));
+    else if (!isMissing(a[1])) m->to(toDevice(a[1]));
+    else if (!isMissing(a[2])) m->to(toDtype(a[2]));
+    return a.Env().Undefined();
+  });
+  def(env, e, "moduleForward", [](const Info& a) { return forwardModule(*M(a), toTensorList(a[1], "inputs")); });
 }
 
 }  // namespace ft

@@ -1,26 +1,9 @@
-// Tensor operations. Each entry point is a small lambda registered by name;
-// `defT` wraps lambdas returning a tensor, `def` the rest. All run in guard().
+// Tensor operations. Each entry point is a small lambda registered by name
+// with def() (common.h), which runs it in guard() and wraps the tensors it returns.
 #include "common.h"
 
 namespace ft {
 namespace {
-
-using Info = Napi::CallbackInfo;
-
-template <typename F>
-void def(Napi::Env env, Napi::Object exports, const char* name, F body) {
-  exports.Set(name, Napi::Function::New(
-                        env,
-                        [body](const Info& info) -> Napi::Value {
-                          return guard(info.Env(), [&]() -> Napi::Value { return body(info); });
-                        },
-                        name));
-}
-
-template <typename F>
-void defT(Napi::Env env, Napi::Object exports, const char* name, F body) {
-  def(env, exports, name, [body](const Info& info) -> Napi::Value { return wrap(info.Env(), body(info)); });
-}
 
 torch::Tensor T(const Info& a, size_t i, const char* what = "input") { return toTensor(a[i], what); }
 
@@ -34,31 +17,15 @@ torch::Tensor operand(const Napi::Value& v, const torch::Tensor& like, const cha
   return torch::scalar_tensor(toScalar(v, what), like.options().requires_grad(false));
 }
 
-int64_t reduction(const Napi::Value& v) {
-  if (isMissing(v)) return at::Reduction::Mean;
-  std::string r = toString(v, "reduction");
-  if (r == "mean") return at::Reduction::Mean;
-  if (r == "sum") return at::Reduction::Sum;
-  if (r == "none") return at::Reduction::None;
-  throw ArgError("reduction: expected 'mean', 'sum' or 'none', got '" + r + "'");
-}
-
-Napi::Value opt(const Napi::Value& options, const char* key) {
-  if (!options.IsObject()) return options.Env().Undefined();
-  return options.As<Napi::Object>().Get(key);
-}
-
 // dims: undefined/null = all dims.
 compat::optional<std::vector<int64_t>> optDims(const Napi::Value& v) {
   if (isMissing(v)) return compat::nullopt;
   return toIntList(v, "dim");
 }
 
-bool keepdim(const Napi::Value& v) { return isMissing(v) ? false : toBool(v, "keepdim"); }
+bool keepdim(const Napi::Value& v) { return optBool(v, "keepdim", false); }
 
-Napi::Value pair(Napi::Env env, const std::tuple<torch::Tensor, torch::Tensor>& r) {
-  return wrapList(env, {std::get<0>(r), std::get<1>(r)});
-}
+std::vector<torch::Tensor> pair(const std::tuple<torch::Tensor, torch::Tensor>& r) { return {std::get<0>(r), std::get<1>(r)}; }
 
 // Index specs from JS: number | null (None) | "..." | {slice:[start,stop,step]} | boolean | Tensor.
 std::vector<torch::indexing::TensorIndex> indexSpecs(const Napi::Value& v) {
@@ -92,7 +59,7 @@ std::vector<torch::indexing::TensorIndex> indexSpecs(const Napi::Value& v) {
 
 void registerOps(Napi::Env env, Napi::Object e) {
   // ---- elementwise, unary
-#define FT_UNARY(name, expr) defT(env, e, name, [](const Info& a) { auto t = T(a, 0); return expr; })
+#define FT_UNARY(name, expr) def(env, e, name, [](const Info& a) { auto t = T(a, 0); return expr; })
   FT_UNARY("neg", t.neg());
   FT_UNARY("exp", t.exp());
   FT_UNARY("log", t.log());
@@ -122,7 +89,7 @@ void registerOps(Napi::Env env, Napi::Object e) {
 
   // ---- elementwise, binary (other: Tensor or number; broadcasting as in PyTorch)
 #define FT_BINARY(name, method)                                                         \
-  defT(env, e, name, [](const Info& a) {                                                \
+  def(env, e, name, [](const Info& a) {                                                \
     auto t = T(a, 0);                                                                   \
     return isTensor(a[1]) ? t.method(T(a, 1, "other")) : t.method(toScalar(a[1], "other")); \
   })
@@ -141,21 +108,21 @@ void registerOps(Napi::Env env, Napi::Object e) {
 #undef FT_BINARY
   // add/sub carry alpha: out = input + alpha * other
 #define FT_ALPHA(name, method)                                                                 \
-  defT(env, e, name, [](const Info& a) {                                                       \
+  def(env, e, name, [](const Info& a) {                                                       \
     auto t = T(a, 0);                                                                          \
-    c10::Scalar alpha = isMissing(a[2]) ? c10::Scalar(1) : toScalar(a[2], "alpha");            \
+    c10::Scalar alpha = optScalar(a[2], "alpha", 1);            \
     return isTensor(a[1]) ? t.method(T(a, 1, "other"), alpha) : t.method(toScalar(a[1], "other"), alpha); \
   })
   FT_ALPHA("add", add);
   FT_ALPHA("sub", sub);
   FT_ALPHA("add_", add_);
 #undef FT_ALPHA
-  defT(env, e, "maximum", [](const Info& a) { auto t = T(a, 0); return torch::maximum(t, operand(a[1], t, "other")); });
-  defT(env, e, "minimum", [](const Info& a) { auto t = T(a, 0); return torch::minimum(t, operand(a[1], t, "other")); });
-  defT(env, e, "logicalAnd", [](const Info& a) { return T(a, 0).logical_and(T(a, 1, "other")); });
-  defT(env, e, "logicalOr", [](const Info& a) { return T(a, 0).logical_or(T(a, 1, "other")); });
-  defT(env, e, "matmul", [](const Info& a) { return T(a, 0).matmul(T(a, 1, "other")); });
-  defT(env, e, "clamp", [](const Info& a) {
+  def(env, e, "maximum", [](const Info& a) { auto t = T(a, 0); return torch::maximum(t, operand(a[1], t, "other")); });
+  def(env, e, "minimum", [](const Info& a) { auto t = T(a, 0); return torch::minimum(t, operand(a[1], t, "other")); });
+  def(env, e, "logicalAnd", [](const Info& a) { return T(a, 0).logical_and(T(a, 1, "other")); });
+  def(env, e, "logicalOr", [](const Info& a) { return T(a, 0).logical_or(T(a, 1, "other")); });
+  def(env, e, "matmul", [](const Info& a) { return T(a, 0).matmul(T(a, 1, "other")); });
+  def(env, e, "clamp", [](const Info& a) {
     auto t = T(a, 0);
     compat::optional<c10::Scalar> lo, hi;
     if (!isMissing(a[1])) lo = toScalar(a[1], "min");
@@ -163,7 +130,7 @@ void registerOps(Napi::Env env, Napi::Object e) {
     if (!lo && !hi) throw ArgError("clamp: at least one of min and max must be given");
     return t.clamp(lo, hi);
   });
-  defT(env, e, "where", [](const Info& a) {
+  def(env, e, "where", [](const Info& a) {
     auto cond = T(a, 0, "condition");
     torch::Tensor x = isTensor(a[1]) ? T(a, 1, "input") : torch::Tensor();
     torch::Tensor y = isTensor(a[2]) ? T(a, 2, "other") : torch::Tensor();
@@ -172,46 +139,46 @@ void registerOps(Napi::Env env, Napi::Object e) {
     if (!y.defined()) y = operand(a[2], x, "other");
     return torch::where(cond, x, y);
   });
-  defT(env, e, "copy_", [](const Info& a) {
+  def(env, e, "copy_", [](const Info& a) {
     torch::NoGradGuard g;  // copying into a leaf parameter is a load, not an op to record
     auto dst = T(a, 0, "destination");
     return dst.copy_(T(a, 1, "source"));
   });
 
   // ---- reductions
-  defT(env, e, "sum", [](const Info& a) {
+  def(env, e, "sum", [](const Info& a) {
     auto t = T(a, 0);
     auto dims = optDims(a[1]);
     if (!dims) return t.sum();
     return t.sum(*dims, keepdim(a[2]));
   });
-  defT(env, e, "mean", [](const Info& a) {
+  def(env, e, "mean", [](const Info& a) {
     auto t = T(a, 0);
     auto dims = optDims(a[1]);
     if (!dims) return t.mean();
     return t.mean(*dims, keepdim(a[2]));
   });
-  defT(env, e, "prod", [](const Info& a) {
+  def(env, e, "prod", [](const Info& a) {
     auto t = T(a, 0);
     if (isMissing(a[1])) return t.prod();
     return t.prod(toInt(a[1], "dim"), keepdim(a[2]));
   });
-  defT(env, e, "logsumexp", [](const Info& a) { return T(a, 0).logsumexp(toIntList(a[1], "dim"), keepdim(a[2])); });
-  defT(env, e, "std", [](const Info& a) {
+  def(env, e, "logsumexp", [](const Info& a) { return T(a, 0).logsumexp(toIntList(a[1], "dim"), keepdim(a[2])); });
+  def(env, e, "std", [](const Info& a) {
     auto t = T(a, 0);
-    bool unbiased = isMissing(a[2]) ? true : toBool(a[2], "unbiased");
+    bool unbiased = optBool(a[2], "unbiased", true);
     if (isMissing(a[1])) return t.std(unbiased);
     return t.std(toIntList(a[1], "dim"), unbiased, keepdim(a[3]));
   });
-  defT(env, e, "var", [](const Info& a) {
+  def(env, e, "var", [](const Info& a) {
     auto t = T(a, 0);
-    bool unbiased = isMissing(a[2]) ? true : toBool(a[2], "unbiased");
+    bool unbiased = optBool(a[2], "unbiased", true);
     if (isMissing(a[1])) return t.var(unbiased);
     return t.var(toIntList(a[1], "dim"), unbiased, keepdim(a[3]));
   });
-  defT(env, e, "norm", [](const Info& a) {
+  def(env, e, "norm", [](const Info& a) {
     auto t = T(a, 0);
-    c10::Scalar p = isMissing(a[1]) ? c10::Scalar(2) : toScalar(a[1], "p");
+    c10::Scalar p = optScalar(a[1], "p", 2);
     if (isMissing(a[2])) return t.norm(p);
     return t.norm(p, toIntList(a[2], "dim"), keepdim(a[3]));
   });
@@ -219,79 +186,73 @@ void registerOps(Napi::Env env, Napi::Object e) {
   def(env, e, "max", [](const Info& a) -> Napi::Value {
     auto t = T(a, 0);
     if (isMissing(a[1])) return wrap(a.Env(), t.max());
-    return pair(a.Env(), t.max(toInt(a[1], "dim"), keepdim(a[2])));
+    return wrapList(a.Env(), pair(t.max(toInt(a[1], "dim"), keepdim(a[2]))));
   });
   def(env, e, "min", [](const Info& a) -> Napi::Value {
     auto t = T(a, 0);
     if (isMissing(a[1])) return wrap(a.Env(), t.min());
-    return pair(a.Env(), t.min(toInt(a[1], "dim"), keepdim(a[2])));
+    return wrapList(a.Env(), pair(t.min(toInt(a[1], "dim"), keepdim(a[2]))));
   });
-  defT(env, e, "argmax", [](const Info& a) {
+  def(env, e, "argmax", [](const Info& a) {
     auto t = T(a, 0);
     if (isMissing(a[1])) return t.argmax();
     return t.argmax(toInt(a[1], "dim"), keepdim(a[2]));
   });
-  defT(env, e, "argmin", [](const Info& a) {
+  def(env, e, "argmin", [](const Info& a) {
     auto t = T(a, 0);
     if (isMissing(a[1])) return t.argmin();
     return t.argmin(toInt(a[1], "dim"), keepdim(a[2]));
   });
-  defT(env, e, "all", [](const Info& a) { return T(a, 0).all(); });
-  defT(env, e, "any", [](const Info& a) { return T(a, 0).any(); });
-  defT(env, e, "cumsum", [](const Info& a) { return T(a, 0).cumsum(toInt(a[1], "dim")); });
-  def(env, e, "topk", [](const Info& a) -> Napi::Value {
-    bool largest = isMissing(a[3]) ? true : toBool(a[3], "largest");
-    return pair(a.Env(), T(a, 0).topk(toInt(a[1], "k"), isMissing(a[2]) ? -1 : toInt(a[2], "dim"), largest, true));
+  def(env, e, "all", [](const Info& a) { return T(a, 0).all(); });
+  def(env, e, "any", [](const Info& a) { return T(a, 0).any(); });
+  def(env, e, "cumsum", [](const Info& a) { return T(a, 0).cumsum(toInt(a[1], "dim")); });
+  def(env, e, "topk", [](const Info& a) {
+    return pair(T(a, 0).topk(toInt(a[1], "k"), optInt(a[2], "dim", -1), optBool(a[3], "largest", true), true));
   });
-  def(env, e, "sort", [](const Info& a) -> Napi::Value {
-    bool descending = isMissing(a[2]) ? false : toBool(a[2], "descending");
+  def(env, e, "sort", [](const Info& a) {
     // stable, so ties keep their order (metrics rely on this)
-    return pair(a.Env(), T(a, 0).sort(true, isMissing(a[1]) ? -1 : toInt(a[1], "dim"), descending));
+    return pair(T(a, 0).sort(true, optInt(a[1], "dim", -1), optBool(a[2], "descending", false)));
   });
 
   // ---- shape and indexing
-  defT(env, e, "reshape", [](const Info& a) { return T(a, 0).reshape(toIntList(a[1], "shape")); });
-  defT(env, e, "view", [](const Info& a) { return T(a, 0).view(toIntList(a[1], "shape")); });
-  defT(env, e, "permute", [](const Info& a) { return T(a, 0).permute(toIntList(a[1], "dims")); });
-  defT(env, e, "transpose", [](const Info& a) { return T(a, 0).transpose(toInt(a[1], "dim0"), toInt(a[2], "dim1")); });
-  defT(env, e, "squeeze", [](const Info& a) {
+  def(env, e, "reshape", [](const Info& a) { return T(a, 0).reshape(toIntList(a[1], "shape")); });
+  def(env, e, "view", [](const Info& a) { return T(a, 0).view(toIntList(a[1], "shape")); });
+  def(env, e, "permute", [](const Info& a) { return T(a, 0).permute(toIntList(a[1], "dims")); });
+  def(env, e, "transpose", [](const Info& a) { return T(a, 0).transpose(toInt(a[1], "dim0"), toInt(a[2], "dim1")); });
+  def(env, e, "squeeze", [](const Info& a) {
     auto t = T(a, 0);
     return isMissing(a[1]) ? t.squeeze() : t.squeeze(toInt(a[1], "dim"));
   });
-  defT(env, e, "unsqueeze", [](const Info& a) { return T(a, 0).unsqueeze(toInt(a[1], "dim")); });
-  defT(env, e, "flatten", [](const Info& a) {
-    return T(a, 0).flatten(isMissing(a[1]) ? 0 : toInt(a[1], "startDim"), isMissing(a[2]) ? -1 : toInt(a[2], "endDim"));
+  def(env, e, "unsqueeze", [](const Info& a) { return T(a, 0).unsqueeze(toInt(a[1], "dim")); });
+  def(env, e, "flatten", [](const Info& a) {
+    return T(a, 0).flatten(optInt(a[1], "startDim", 0), optInt(a[2], "endDim", -1));
   });
-  defT(env, e, "expand", [](const Info& a) { return T(a, 0).expand(toIntList(a[1], "shape")); });
-  defT(env, e, "repeat", [](const Info& a) { return T(a, 0).repeat(toIntList(a[1], "repeats")); });
-  defT(env, e, "flip", [](const Info& a) { return T(a, 0).flip(toIntList(a[1], "dims")); });
-  defT(env, e, "narrow", [](const Info& a) { return T(a, 0).narrow(toInt(a[1], "dim"), toInt(a[2], "start"), toInt(a[3], "length")); });
-  defT(env, e, "select", [](const Info& a) { return T(a, 0).select(toInt(a[1], "dim"), toInt(a[2], "index")); });
-  defT(env, e, "index", [](const Info& a) { return T(a, 0).index(indexSpecs(a[1])); });
-  defT(env, e, "indexPut_", [](const Info& a) {
+  def(env, e, "expand", [](const Info& a) { return T(a, 0).expand(toIntList(a[1], "shape")); });
+  def(env, e, "repeat", [](const Info& a) { return T(a, 0).repeat(toIntList(a[1], "repeats")); });
+  def(env, e, "flip", [](const Info& a) { return T(a, 0).flip(toIntList(a[1], "dims")); });
+  def(env, e, "narrow", [](const Info& a) { return T(a, 0).narrow(toInt(a[1], "dim"), toInt(a[2], "start"), toInt(a[3], "length")); });
+  def(env, e, "select", [](const Info& a) { return T(a, 0).select(toInt(a[1], "dim"), toInt(a[2], "index")); });
+  def(env, e, "index", [](const Info& a) { return T(a, 0).index(indexSpecs(a[1])); });
+  def(env, e, "indexPut_", [](const Info& a) {
     auto t = T(a, 0);
     if (isTensor(a[2])) return t.index_put_(indexSpecs(a[1]), T(a, 2, "value"));
     return t.index_put_(indexSpecs(a[1]), toScalar(a[2], "value"));
   });
-  defT(env, e, "indexSelect", [](const Info& a) { return T(a, 0).index_select(toInt(a[1], "dim"), T(a, 2, "index")); });
-  defT(env, e, "gather", [](const Info& a) { return T(a, 0).gather(toInt(a[1], "dim"), T(a, 2, "index")); });
-  defT(env, e, "scatter", [](const Info& a) {
+  def(env, e, "indexSelect", [](const Info& a) { return T(a, 0).index_select(toInt(a[1], "dim"), T(a, 2, "index")); });
+  def(env, e, "gather", [](const Info& a) { return T(a, 0).gather(toInt(a[1], "dim"), T(a, 2, "index")); });
+  def(env, e, "scatter", [](const Info& a) {
     auto t = T(a, 0);
     if (isTensor(a[3])) return t.scatter(toInt(a[1], "dim"), T(a, 2, "index"), T(a, 3, "src"));
     return t.scatter(toInt(a[1], "dim"), T(a, 2, "index"), toScalar(a[3], "value"));
   });
-  defT(env, e, "maskedFill", [](const Info& a) { return T(a, 0).masked_fill(T(a, 1, "mask"), toScalar(a[2], "value")); });
-  defT(env, e, "cat", [](const Info& a) { return torch::cat(toTensorList(a[0], "tensors"), isMissing(a[1]) ? 0 : toInt(a[1], "dim")); });
-  defT(env, e, "stack", [](const Info& a) { return torch::stack(toTensorList(a[0], "tensors"), isMissing(a[1]) ? 0 : toInt(a[1], "dim")); });
-  def(env, e, "chunk", [](const Info& a) -> Napi::Value {
-    return wrapList(a.Env(), T(a, 0).chunk(toInt(a[1], "chunks"), isMissing(a[2]) ? 0 : toInt(a[2], "dim")));
-  });
-  def(env, e, "split", [](const Info& a) -> Napi::Value {
-    return wrapList(a.Env(), T(a, 0).split(toInt(a[1], "splitSize"), isMissing(a[2]) ? 0 : toInt(a[2], "dim")));
-  });
+  def(env, e, "maskedFill", [](const Info& a) { return T(a, 0).masked_fill(T(a, 1, "mask"), toScalar(a[2], "value")); });
+  def(env, e, "cat", [](const Info& a) { return torch::cat(toTensorList(a[0], "tensors"), optInt(a[1], "dim", 0)); });
+  def(env, e, "stack", [](const Info& a) { return torch::stack(toTensorList(a[0], "tensors"), optInt(a[1], "dim", 0)); });
+  def(env, e, "chunk", [](const Info& a) { return T(a, 0).chunk(toInt(a[1], "chunks"), optInt(a[2], "dim", 0)); });
+  def(env, e, "split", [](const Info& a) { return T(a, 0).split(toInt(a[1], "splitSize"), optInt(a[2], "dim", 0)); });
 
   // ---- conversion
-  defT(env, e, "to", [](const Info& a) {
+  def(env, e, "to", [](const Info& a) {
     auto t = T(a, 0);
     torch::Device device = isMissing(a[1]) ? t.device() : toDevice(a[1]);
     torch::Dtype dtype = isMissing(a[2]) ? t.scalar_type() : toDtype(a[2]);
@@ -299,34 +260,33 @@ void registerOps(Napi::Env env, Napi::Object e) {
   });
 
   // ---- neural-network functions
-  defT(env, e, "softmax", [](const Info& a) { return T(a, 0).softmax(toInt(a[1], "dim")); });
-  defT(env, e, "logSoftmax", [](const Info& a) { return T(a, 0).log_softmax(toInt(a[1], "dim")); });
-  defT(env, e, "oneHot", [](const Info& a) { return torch::one_hot(T(a, 0), isMissing(a[1]) ? -1 : toInt(a[1], "numClasses")); });
-  defT(env, e, "linear", [](const Info& a) {
+  def(env, e, "softmax", [](const Info& a) { return T(a, 0).softmax(toInt(a[1], "dim")); });
+  def(env, e, "logSoftmax", [](const Info& a) { return T(a, 0).log_softmax(toInt(a[1], "dim")); });
+  def(env, e, "oneHot", [](const Info& a) { return torch::one_hot(T(a, 0), optInt(a[1], "numClasses", -1)); });
+  def(env, e, "linear", [](const Info& a) {
     return torch::linear(T(a, 0), T(a, 1, "weight"), toOptionalTensor(a[2], "bias"));
   });
-  defT(env, e, "dropout", [](const Info& a) { return torch::dropout(T(a, 0), toDouble(a[1], "p"), toBool(a[2], "training")); });
+  def(env, e, "dropout", [](const Info& a) { return torch::dropout(T(a, 0), toDouble(a[1], "p"), toBool(a[2], "training")); });
   // crossEntropy(input [N,C,...], target (class indices or probabilities), {weight, reduction, ignoreIndex, labelSmoothing})
-  defT(env, e, "crossEntropy", [](const Info& a) {
+  def(env, e, "crossEntropy", [](const Info& a) {
     Napi::Value o = a[2];
-    int64_t ignore = isMissing(opt(o, "ignoreIndex")) ? -100 : toInt(opt(o, "ignoreIndex"), "ignoreIndex");
-    double smoothing = isMissing(opt(o, "labelSmoothing")) ? 0.0 : toDouble(opt(o, "labelSmoothing"), "labelSmoothing");
-    return at::cross_entropy_loss(T(a, 0), T(a, 1, "target"), toOptionalTensor(opt(o, "weight"), "weight"),
-                                  reduction(opt(o, "reduction")), ignore, smoothing);
+    return at::cross_entropy_loss(T(a, 0), T(a, 1, "target"), toOptionalTensor(field(o, "weight"), "weight"),
+                                  toReduction(field(o, "reduction"), "crossEntropy", true),
+                                  optInt(field(o, "ignoreIndex"), "ignoreIndex", -100),
+                                  optDouble(field(o, "labelSmoothing"), "labelSmoothing", 0.0));
   });
-  defT(env, e, "nllLoss", [](const Info& a) {
+  def(env, e, "nllLoss", [](const Info& a) {
     Napi::Value o = a[2];
-    int64_t ignore = isMissing(opt(o, "ignoreIndex")) ? -100 : toInt(opt(o, "ignoreIndex"), "ignoreIndex");
-    return at::nll_loss_nd(T(a, 0), T(a, 1, "target"), toOptionalTensor(opt(o, "weight"), "weight"),
-                           reduction(opt(o, "reduction")), ignore);
+    return at::nll_loss_nd(T(a, 0), T(a, 1, "target"), toOptionalTensor(field(o, "weight"), "weight"),
+                           toReduction(field(o, "reduction"), "nllLoss", true), optInt(field(o, "ignoreIndex"), "ignoreIndex", -100));
   });
-  defT(env, e, "bceWithLogits", [](const Info& a) {
+  def(env, e, "bceWithLogits", [](const Info& a) {
     Napi::Value o = a[2];
-    return at::binary_cross_entropy_with_logits(T(a, 0), T(a, 1, "target"), toOptionalTensor(opt(o, "weight"), "weight"),
-                                                toOptionalTensor(opt(o, "posWeight"), "posWeight"),
-                                                reduction(opt(o, "reduction")));
+    return at::binary_cross_entropy_with_logits(T(a, 0), T(a, 1, "target"), toOptionalTensor(field(o, "weight"), "weight"),
+                                                toOptionalTensor(field(o, "posWeight"), "posWeight"),
+                                                toReduction(field(o, "reduction"), "bceWithLogits", true));
   });
-  defT(env, e, "mseLoss", [](const Info& a) { return at::mse_loss(T(a, 0), T(a, 1, "target"), reduction(opt(a[2], "reduction"))); });
+  def(env, e, "mseLoss", [](const Info& a) { return at::mse_loss(T(a, 0), T(a, 1, "target"), toReduction(field(a[2], "reduction"), "mseLoss", true)); });
 }
 
 }  // namespace ft

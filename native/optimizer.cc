@@ -39,7 +39,6 @@ Napi::Value OptimizerWrap::Dispose(const Napi::CallbackInfo& info) {
 
 namespace {
 
-using Info = Napi::CallbackInfo;
 namespace optim = torch::optim;
 
 std::tuple<double, double> betas(const Napi::Object& o) {
@@ -115,14 +114,14 @@ optim::OptimizerParamGroup& group(OptimizerWrap& w, const Napi::Value& index) {
 }
 
 // createOptimizer(kind, [{params, options}], defaults)
-FT_ENTRY(CreateOptimizer) {
+static Napi::Value CreateOptimizer(const Info& info) {
   std::string kind = toString(info[0], "kind");
   if (!info[1].IsArray()) throw ArgError("param groups: expected an array");
   Napi::Array groupsJs = info[1].As<Napi::Array>();
   std::vector<optim::OptimizerParamGroup> groups;
   for (uint32_t i = 0; i < groupsJs.Length(); i++) {
     Napi::Object g = groupsJs.Get(i).As<Napi::Object>();
-    groups.emplace_back(toTensorList(g.Get("params"), "params"), makeOptions(kind, g.Get("options")));
+    groups.emplace_back(toTensorList(g.Get("params"), "params", Access::keep), makeOptions(kind, g.Get("options")));
   }
   std::shared_ptr<optim::Optimizer> opt;
   if (kind == "SGD") opt = std::make_shared<optim::SGD>(groups, dynamic_cast<optim::SGDOptions&>(*makeOptions(kind, info[2])));
@@ -132,34 +131,33 @@ FT_ENTRY(CreateOptimizer) {
   return OptimizerWrap::New(info.Env(), opt, kind);
 }
 
-FT_ENTRY(AddParamGroup) {
+static Napi::Value AddParamGroup(const Info& info) {
   OptimizerWrap& w = toOptimizer(info[0], "optimizer");
-  w.optimizer().add_param_group(optim::OptimizerParamGroup(toTensorList(info[1], "params"), makeOptions(w.kind(), info[2])));
+  w.optimizer().add_param_group(optim::OptimizerParamGroup(toTensorList(info[1], "params", Access::keep), makeOptions(w.kind(), info[2])));
   return info.Env().Undefined();
 }
 
-FT_ENTRY(GroupCount) {
-  return Napi::Number::New(info.Env(), static_cast<double>(toOptimizer(info[0], "optimizer").optimizer().param_groups().size()));
-}
-
-FT_ENTRY(GroupOptions) {
-  OptimizerWrap& w = toOptimizer(info[0], "optimizer");
+// Group options and parameter lists are changed only here, on the main
+// thread, by entry points that refuse while a step is pending; reading them
+// while one runs is safe.
+static Napi::Value GroupOptions(const Info& info) {
+  OptimizerWrap& w = toOptimizer(info[0], "optimizer", Access::keep);
   return optionsToJs(info.Env(), group(w, info[1]).options());
 }
 
-FT_ENTRY(GroupParams) {
-  OptimizerWrap& w = toOptimizer(info[0], "optimizer");
+static Napi::Value GroupParams(const Info& info) {
+  OptimizerWrap& w = toOptimizer(info[0], "optimizer", Access::keep);
   return wrapList(info.Env(), group(w, info[1]).params());
 }
 
 // setGroupOptions(opt, i, {complete options}): replaces the group's options.
-FT_ENTRY(SetGroupOptions) {
+static Napi::Value SetGroupOptions(const Info& info) {
   OptimizerWrap& w = toOptimizer(info[0], "optimizer");
   group(w, info[1]).set_options(makeOptions(w.kind(), info[2]));
   return info.Env().Undefined();
 }
 
-FT_ENTRY(Step) {
+static Napi::Value Step(const Info& info) {
   OptimizerWrap& w = toOptimizer(info[0], "optimizer");
   w.optimizer().step();
   return info.Env().Undefined();
@@ -167,9 +165,9 @@ FT_ENTRY(Step) {
 
 // Clears gradients; setToNone (the default, as PyTorch 2.x) drops them so that
 // parameters without a new gradient are skipped by step().
-FT_ENTRY(ZeroGrad) {
+static Napi::Value ZeroGrad(const Info& info) {
   OptimizerWrap& w = toOptimizer(info[0], "optimizer");
-  bool setToNone = isMissing(info[1]) ? true : toBool(info[1], "setToNone");
+  bool setToNone = optBool(info[1], "setToNone", true);
   for (auto& g : w.optimizer().param_groups())
     for (auto& p : g.params()) {
       if (!p.grad().defined()) continue;
@@ -209,7 +207,7 @@ std::unique_ptr<State> adamStateFromJs(const Napi::Object& s, const torch::Tenso
 
 // Per-parameter state in PyTorch's layout, one entry per parameter across all
 // groups in order (null where no step has run yet).
-FT_ENTRY(OptimizerState) {
+static Napi::Value OptimizerState(const Info& info) {
   Napi::Env env = info.Env();
   OptimizerWrap& w = toOptimizer(info[0], "optimizer");
   auto& opt = w.optimizer();
@@ -237,7 +235,7 @@ FT_ENTRY(OptimizerState) {
 
 // setOptimizerState(opt, [state | null per parameter]): the inverse of the above.
 // Tensors are cloned so the loaded state does not alias the caller's tensors.
-FT_ENTRY(SetOptimizerState) {
+static Napi::Value SetOptimizerState(const Info& info) {
   OptimizerWrap& w = toOptimizer(info[0], "optimizer");
   auto& opt = w.optimizer();
   if (!info[1].IsArray()) throw ArgError("state: expected an array");
@@ -273,16 +271,15 @@ FT_ENTRY(SetOptimizerState) {
 }  // namespace
 
 void registerOptimizer(Napi::Env env, Napi::Object e) {
-  e.Set("createOptimizer", Napi::Function::New(env, CreateOptimizer));
-  e.Set("addParamGroup", Napi::Function::New(env, AddParamGroup));
-  e.Set("groupCount", Napi::Function::New(env, GroupCount));
-  e.Set("groupOptions", Napi::Function::New(env, GroupOptions));
-  e.Set("groupParams", Napi::Function::New(env, GroupParams));
-  e.Set("setGroupOptions", Napi::Function::New(env, SetGroupOptions));
-  e.Set("optimizerStep", Napi::Function::New(env, Step));
-  e.Set("optimizerZeroGrad", Napi::Function::New(env, ZeroGrad));
-  e.Set("optimizerState", Napi::Function::New(env, OptimizerState));
-  e.Set("setOptimizerState", Napi::Function::New(env, SetOptimizerState));
+  def(env, e, "createOptimizer", CreateOptimizer);
+  def(env, e, "addParamGroup", AddParamGroup);
+  def(env, e, "groupOptions", GroupOptions);
+  def(env, e, "groupParams", GroupParams);
+  def(env, e, "setGroupOptions", SetGroupOptions);
+  def(env, e, "optimizerStep", Step);
+  def(env, e, "optimizerZeroGrad", ZeroGrad);
+  def(env, e, "optimizerState", OptimizerState);
+  def(env, e, "setOptimizerState", SetOptimizerState);
 }
 
 }  // namespace ft

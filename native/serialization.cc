@@ -12,7 +12,7 @@ namespace ft {
 namespace {
 
 // fromFile(path, offset, nbytes, dtype): a 1-D tensor holding those bytes.
-FT_ENTRY(FromFile) {
+static Napi::Value FromFile(const Info& info) {
   std::string path = toString(info[0], "path");
   int64_t offset = toInt(info[1], "offset");
   int64_t nbytes = toInt(info[2], "nbytes");
@@ -42,7 +42,7 @@ FT_ENTRY(FromFile) {
 }
 
 // asStrided(t, size, stride, storageOffset): a view on t's storage, as torch.save records tensors.
-FT_ENTRY(AsStrided) {
+static Napi::Value AsStrided(const Info& info) {
   torch::Tensor t = toTensor(info[0], "storage");
   std::vector<int64_t> size = toIntList(info[1], "size"), stride = toIntList(info[2], "stride");
   int64_t offset = toInt(info[3], "storageOffset");
@@ -61,7 +61,7 @@ FT_ENTRY(AsStrided) {
 }
 
 // rawBytes(t): the tensor's bytes in its own dtype, row-major (for writing files).
-FT_ENTRY(RawBytes) {
+static Napi::Value RawBytes(const Info& info) {
   torch::Tensor t = toTensor(info[0], "tensor").detach().to(torch::kCPU).contiguous();
   size_t n = static_cast<size_t>(t.numel()) * t.element_size();
   Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(info.Env(), n);
@@ -72,9 +72,9 @@ FT_ENTRY(RawBytes) {
 }  // namespace
 
 void registerSerialization(Napi::Env env, Napi::Object exports) {
-  exports.Set("fromFile", Napi::Function::New(env, FromFile));
-  exports.Set("asStrided", Napi::Function::New(env, AsStrided));
-  exports.Set("rawBytes", Napi::Function::New(env, RawBytes));
+  def(env, exports, "fromFile", FromFile);
+  def(env, exports, "asStrided", AsStrided);
+  def(env, exports, "rawBytes", RawBytes);
 }
 
 }  // namespace ft

@@ -96,10 +96,7 @@ static torch::TensorOptions tensorOptions(const Napi::Value& v, torch::Dtype def
 }
 
 static torch::Tensor finish(torch::Tensor t, const Napi::Value& opts) {
-  if (opts.IsObject()) {
-    Napi::Value rg = opts.As<Napi::Object>().Get("requiresGrad");
-    if (!isMissing(rg) && toBool(rg, "requiresGrad")) t.requires_grad_(true);
-  }
+  if (optBool(field(opts, "requiresGrad"), "requiresGrad", false)) t.requires_grad_(true);
   return t;
 }
 
@@ -118,7 +115,7 @@ static torch::Dtype typedArrayDtype(napi_typedarray_type type) {
 }
 
 // fromData(typedArray, shape, options): copies the JS data into a new tensor.
-FT_ENTRY(FromData) {
+static Napi::Value FromData(const Info& info) {
   if (!info[0].IsTypedArray()) throw ArgError("data: expected a TypedArray");
   Napi::TypedArray arr = info[0].As<Napi::TypedArray>();
   std::vector<int64_t> shape = toIntList(info[1], "shape");
@@ -139,56 +136,58 @@ FT_ENTRY(FromData) {
   return wrap(info.Env(), finish(t, info[2]));
 }
 
-FT_ENTRY(Zeros) { return wrap(info.Env(), finish(torch::zeros(toIntList(info[0], "shape"), tensorOptions(info[1])), info[1])); }
-FT_ENTRY(Ones) { return wrap(info.Env(), finish(torch::ones(toIntList(info[0], "shape"), tensorOptions(info[1])), info[1])); }
-FT_ENTRY(Empty) { return wrap(info.Env(), finish(torch::empty(toIntList(info[0], "shape"), tensorOptions(info[1])), info[1])); }
-FT_ENTRY(Full) {
+static Napi::Value Zeros(const Info& info) { return wrap(info.Env(), finish(torch::zeros(toIntList(info[0], "shape"), tensorOptions(info[1])), info[1])); }
+static Napi::Value Ones(const Info& info) { return wrap(info.Env(), finish(torch::ones(toIntList(info[0], "shape"), tensorOptions(info[1])), info[1])); }
+static Napi::Value Empty(const Info& info) { return wrap(info.Env(), finish(torch::empty(toIntList(info[0], "shape"), tensorOptions(info[1])), info[1])); }
+static Napi::Value Full(const Info& info) {
   return wrap(info.Env(), finish(torch::full(toIntList(info[0], "shape"), toScalar(info[1], "fillValue"), tensorOptions(info[2])), info[2]));
 }
-FT_ENTRY(Randn) { return wrap(info.Env(), finish(torch::randn(toIntList(info[0], "shape"), tensorOptions(info[1])), info[1])); }
-FT_ENTRY(Rand) { return wrap(info.Env(), finish(torch::rand(toIntList(info[0], "shape"), tensorOptions(info[1])), info[1])); }
-FT_ENTRY(Randint) {
+static Napi::Value Randn(const Info& info) { return wrap(info.Env(), finish(torch::randn(toIntList(info[0], "shape"), tensorOptions(info[1])), info[1])); }
+static Napi::Value Rand(const Info& info) { return wrap(info.Env(), finish(torch::rand(toIntList(info[0], "shape"), tensorOptions(info[1])), info[1])); }
+static Napi::Value Randint(const Info& info) {
   return wrap(info.Env(), finish(torch::randint(toInt(info[0], "low"), toInt(info[1], "high"), toIntList(info[2], "shape"),
                                                 tensorOptions(info[3], torch::kInt64)),
                                  info[3]));
 }
-FT_ENTRY(Randperm) {
+static Napi::Value Randperm(const Info& info) {
   return wrap(info.Env(), finish(torch::randperm(toInt(info[0], "n"), tensorOptions(info[1], torch::kInt64)), info[1]));
 }
-FT_ENTRY(Arange) {
+static Napi::Value Arange(const Info& info) {
   // Integral start/end/step give int64 as in Python, unless a dtype is given.
   c10::Scalar start = toScalar(info[0], "start"), end = toScalar(info[1], "end"), step = toScalar(info[2], "step");
   bool integral = start.isIntegral(false) && end.isIntegral(false) && step.isIntegral(false);
   torch::TensorOptions o = tensorOptions(info[3], integral ? torch::kInt64 : torch::kFloat32);
   return wrap(info.Env(), finish(torch::arange(start, end, step, o), info[3]));
 }
-FT_ENTRY(Linspace) {
+static Napi::Value Linspace(const Info& info) {
   return wrap(info.Env(), finish(torch::linspace(toScalar(info[0], "start"), toScalar(info[1], "end"), toInt(info[2], "steps"),
                                                  tensorOptions(info[3])),
                                  info[3]));
 }
-FT_ENTRY(Eye) { return wrap(info.Env(), finish(torch::eye(toInt(info[0], "n"), tensorOptions(info[1])), info[1])); }
+static Napi::Value Eye(const Info& info) { return wrap(info.Env(), finish(torch::eye(toInt(info[0], "n"), tensorOptions(info[1])), info[1])); }
 
-FT_ENTRY(ManualSeed) {
+static Napi::Value ManualSeed(const Info& info) {
   torch::manual_seed(static_cast<uint64_t>(toInt(info[0], "seed")));
   return info.Env().Undefined();
 }
 
 // ---- metadata and data out -------------------------------------------------
 
-FT_ENTRY(Shape) {
-  const torch::Tensor& t = toTensor(info[0], "tensor");
+// Metadata (shape, dtype, device, numel, identity) never changes under an
+// async task, so these may be read while one runs.
+static Napi::Value Shape(const Info& info) {
+  torch::Tensor t = toTensor(info[0], "tensor", Access::keep);
   Napi::Array a = Napi::Array::New(info.Env(), t.dim());
   for (int64_t i = 0; i < t.dim(); i++) a.Set(static_cast<uint32_t>(i), Napi::Number::New(info.Env(), static_cast<double>(t.size(i))));
   return a;
 }
-FT_ENTRY(Dtype) { return Napi::String::New(info.Env(), dtypeName(toTensor(info[0], "tensor").scalar_type())); }
-FT_ENTRY(DeviceOf) { return Napi::String::New(info.Env(), deviceName(toTensor(info[0], "tensor").device())); }
-FT_ENTRY(Numel) { return Napi::Number::New(info.Env(), static_cast<double>(toTensor(info[0], "tensor").numel())); }
+static Napi::Value Dtype(const Info& info) { return Napi::String::New(info.Env(), dtypeName(toTensor(info[0], "tensor", Access::keep).scalar_type())); }
+static Napi::Value DeviceOf(const Info& info) { return Napi::String::New(info.Env(), deviceName(toTensor(info[0], "tensor", Access::keep).device())); }
+static Napi::Value Numel(const Info& info) { return Napi::Number::New(info.Env(), static_cast<double>(toTensor(info[0], "tensor", Access::keep).numel())); }
 
 // A copy of the data as a TypedArray (float16/bfloat16 widen to Float32Array,
 // bool to Uint8Array, int64 to BigInt64Array).
-FT_ENTRY(ToTypedArray) {
+static Napi::Value ToTypedArray(const Info& info) {
   Napi::Env env = info.Env();
   torch::Tensor t = toTensor(info[0], "tensor").detach();
   torch::Dtype d = t.scalar_type();
@@ -211,58 +210,49 @@ FT_ENTRY(ToTypedArray) {
   }
 }
 
-FT_ENTRY(Item) {
-  const torch::Tensor& t = toTensor(info[0], "tensor");
-  c10::Scalar s = t.item();
+static Napi::Value Item(const Info& info) {
+  c10::Scalar s = toTensor(info[0], "tensor").item();
   if (s.isBoolean()) return Napi::Boolean::New(info.Env(), s.toBool());
   if (s.isIntegral(false)) return Napi::Number::New(info.Env(), static_cast<double>(s.toLong()));
   return Napi::Number::New(info.Env(), s.toDouble());
 }
 
 // Identity of the underlying tensor (handles are many, the tensor is one).
-FT_ENTRY(TensorId) {
+static Napi::Value TensorId(const Info& info) {
   std::ostringstream os;
-  os << toTensor(info[0], "tensor").unsafeGetTensorImpl();
+  os << toTensor(info[0], "tensor", Access::keep).unsafeGetTensorImpl();
   return Napi::String::New(info.Env(), os.str());
 }
 
-// V8's view of external memory (what the handles above report), for tests.
-FT_ENTRY(ExternalMemory) {
-  int64_t value = 0;
-  napi_adjust_external_memory(info.Env(), 0, &value);
-  return Napi::Number::New(info.Env(), static_cast<double>(value));
-}
-
 // Shows the tensor the way libtorch prints it (for console output).
-FT_ENTRY(Format) {
+static Napi::Value Format(const Info& info) {
   std::ostringstream os;
   os << toTensor(info[0], "tensor");
   return Napi::String::New(info.Env(), os.str());
 }
 
 void registerTensor(Napi::Env env, Napi::Object exports) {
-  exports.Set("fromData", Napi::Function::New(env, FromData));
-  exports.Set("zeros", Napi::Function::New(env, Zeros));
-  exports.Set("ones", Napi::Function::New(env, Ones));
-  exports.Set("empty", Napi::Function::New(env, Empty));
-  exports.Set("full", Napi::Function::New(env, Full));
-  exports.Set("randn", Napi::Function::New(env, Randn));
-  exports.Set("rand", Napi::Function::New(env, Rand));
-  exports.Set("randint", Napi::Function::New(env, Randint));
-  exports.Set("randperm", Napi::Function::New(env, Randperm));
-  exports.Set("arange", Napi::Function::New(env, Arange));
-  exports.Set("linspace", Napi::Function::New(env, Linspace));
-  exports.Set("eye", Napi::Function::New(env, Eye));
-  exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
-  exports.Set("shape", Napi::Function::New(env, Shape));
-  exports.Set("dtype", Napi::Function::New(env, Dtype));
-  exports.Set("device", Napi::Function::New(env, DeviceOf));
-  exports.Set("numel", Napi::Function::New(env, Numel));
-  exports.Set("toTypedArray", Napi::Function::New(env, ToTypedArray));
-  exports.Set("item", Napi::Function::New(env, Item));
-  exports.Set("tensorId", Napi::Function::New(env, TensorId));
-  exports.Set("externalMemory", Napi::Function::New(env, ExternalMemory));
-  exports.Set("format", Napi::Function::New(env, Format));
+  def(env, exports, "fromData", FromData);
+  def(env, exports, "zeros", Zeros);
+  def(env, exports, "ones", Ones);
+  def(env, exports, "empty", Empty);
+  def(env, exports, "full", Full);
+  def(env, exports, "randn", Randn);
+  def(env, exports, "rand", Rand);
+  def(env, exports, "randint", Randint);
+  def(env, exports, "randperm", Randperm);
+  def(env, exports, "arange", Arange);
+  def(env, exports, "linspace", Linspace);
+  def(env, exports, "eye", Eye);
+  def(env, exports, "manualSeed", ManualSeed);
+  def(env, exports, "shape", Shape);
+  def(env, exports, "dtype", Dtype);
+  def(env, exports, "device", DeviceOf);
+  def(env, exports, "numel", Numel);
+  def(env, exports, "toTypedArray", ToTypedArray);
+  def(env, exports, "item", Item);
+  def(env, exports, "tensorId", TensorId);
+  def(env, exports, "format", Format);
 }
 
 }  // namespace ft

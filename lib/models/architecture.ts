@@ -1,6 +1,7 @@
 // What every built-in architecture declares for the recipes: its ordered
 // blocks (stem, stages, head) and which module is its head.
 import { Module } from '../nn/module.js';
+import type { ArchitectureKind } from '../native/binding.js';
 
 export interface Block {
   /** 'stem', 'layer1', ..., 'head'. */
@@ -11,7 +12,7 @@ export interface Block {
 
 export interface ArchitectureSpec {
   /** The native module kind and its options. */
-  kind: string;
+  kind: ArchitectureKind;
   options: Record<string, unknown>;
   blocks: Block[];
   /** Dotted path of the head (the last block's classifier layer). */

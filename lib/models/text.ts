@@ -68,7 +68,7 @@ function blocks(arch: TextArch, layers: number): { blocks: Block[]; head: string
 /** The Linear head of each text architecture. */
 export const TEXT_HEAD_PATHS: Record<TextArch, string> = { bert: 'classifier', roberta: 'classifier.out_proj', distilbert: 'classifier' };
 
-const KINDS: Record<TextArch, string> = { bert: 'Bert', roberta: 'Roberta', distilbert: 'DistilBert' };
+const KINDS: Record<TextArch, 'Bert' | 'Roberta' | 'DistilBert'> = { bert: 'Bert', roberta: 'Roberta', distilbert: 'DistilBert' };
 
 /** What a text model's inputs must fit: ids below vocabSize, sequences within its positions. */
 interface InputLimits { vocabSize: number; maxLength: number; maxPositions: number; typeVocabSize?: number }

@@ -48,7 +48,7 @@ export class Conv2d extends Module {
 }
 
 export interface BatchNormOptions { eps?: number; momentum?: number; affine?: boolean; trackRunningStats?: boolean }
-function batchNorm(kind: string, numFeatures: number, o: BatchNormOptions) {
+function batchNorm(kind: 'BatchNorm1d' | 'BatchNorm2d', numFeatures: number, o: BatchNormOptions) {
   return native.createModule(kind, { numFeatures: posInt(kind, 'numFeatures', numFeatures), ...o });
 }
 export class BatchNorm1d extends Module {

@@ -158,11 +158,11 @@ export class Module {
 
   /** [name, parameter] pairs in PyTorch's order and names. */
   namedParameters(options: { recurse?: boolean } = {}): Array<[string, Tensor]> {
-    return native.namedParameters(this.handle, options.recurse ?? true).map(([n, h]: [string, never]) => [n, new Tensor(h)]);
+    return native.namedParameters(this.handle, options.recurse ?? true).map(([n, h]) => [n, new Tensor(h)]);
   }
   parameters(options: { recurse?: boolean } = {}): Tensor[] { return this.namedParameters(options).map(([, t]) => t); }
   namedBuffers(options: { recurse?: boolean } = {}): Array<[string, Tensor]> {
-    return native.namedBuffers(this.handle, options.recurse ?? true).map(([n, h]: [string, never]) => [n, new Tensor(h)]);
+    return native.namedBuffers(this.handle, options.recurse ?? true).map(([n, h]) => [n, new Tensor(h)]);
   }
   buffers(options: { recurse?: boolean } = {}): Tensor[] { return this.namedBuffers(options).map(([, t]) => t); }
 

@@ -2,7 +2,7 @@
 // Options are validated here (zod) and handed to libtorch's implementations.
 import { z } from 'zod';
 import { native } from '../native/loader.js';
-import type { OptimizerHandle, TensorHandle } from '../native/binding.js';
+import type { NativeOptimizerOptions, NativeParamState, OptimizerHandle, TensorHandle } from '../native/binding.js';
 import { Tensor } from '../tensor/tensor.js';
 
 const nonNeg = z.number().finite().min(0);
@@ -76,7 +76,7 @@ export abstract class Optimizer {
     if (!Array.isArray(params) || params.length === 0) throw new TypeError(`${where}: params must be a non-empty array of Tensors or of param groups`);
     const specs: Array<ParamGroupSpec<AnyOptions>> = params[0] instanceof Tensor ? [{ params: params as Tensor[] }] : (params as Array<ParamGroupSpec<AnyOptions>>);
     const groups = specs.map((g, i) => this.prepare(`${where}: param group ${i}`, g));
-    this.handle = native.createOptimizer(kind, groups, this.defaults);
+    this.handle = native.createOptimizer(kind, groups, this.defaults as NativeOptimizerOptions); // validate() made it
     groups.forEach((g) => this.groups.push(Object.assign(new ParamGroup(this, this.groups.length), g.extra)));
   }
 
@@ -131,7 +131,7 @@ export abstract class Optimizer {
     const states = Array.from({ length: total }, (_, i) => {
       const s = dict.state[i];
       if (!s) return null;
-      const out: Record<string, unknown> = {};
+      const out: NativeParamState = {};
       for (const [k, v] of Object.entries(s)) out[k] = v instanceof Tensor ? v.handle : v;
       return out;
     });
@@ -154,17 +154,17 @@ export abstract class Optimizer {
 
   private groupIndex(g: ParamGroup): number { return this.groups.indexOf(g); }
 
-  private validate(where: string, options: Record<string, unknown>): Record<string, unknown> {
+  private validate(where: string, options: Record<string, unknown>): NativeOptimizerOptions {
     const schema = this.kind === 'SGD' ? sgdOptions : adamOptions;
     if (options.lr === undefined) throw new TypeError(`${where}: lr is required for ${this.kind}`);
     const r = schema.safeParse(options);
     if (!r.success) throw new TypeError(describeIssues(where, r.error));
     if (this.kind === 'SGD' && options.nesterov && (!((options.momentum as number) > 0) || options.dampening !== 0))
       throw new TypeError(`${where}: nesterov needs momentum > 0 and dampening 0`);
-    return r.data as Record<string, unknown>;
+    return r.data as NativeOptimizerOptions;
   }
 
-  private prepare(where: string, group: ParamGroupSpec<AnyOptions>): { params: TensorHandle[]; options: Record<string, unknown>; extra: Record<string, unknown> } {
+  private prepare(where: string, group: ParamGroupSpec<AnyOptions>): { params: TensorHandle[]; options: NativeOptimizerOptions; extra: Record<string, unknown> } {
     if (!group || !Array.isArray(group.params)) throw new TypeError(`${where}: expected {params: Tensor[], ...options}`);
     const { params, ...rest } = group;
     // keys that are not options of this optimizer stay on the group object (PyTorch keeps them in the dict)

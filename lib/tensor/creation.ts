@@ -77,7 +77,7 @@ export function tensor(data: TensorData, options: TensorOptions & { shape?: numb
   return new Tensor(native.fromData(buffer, shape, { ...o, dtype }));
 }
 
-function factory(name: string) {
+function factory(name: 'zeros' | 'ones' | 'empty' | 'randn' | 'rand') {
   return (shape: readonly number[], options?: TensorOptions): Tensor =>
     new Tensor(native[name](checkShape(`torch.${name}`, shape), checkOptions(`torch.${name}`, options)));
 }

@@ -1,6 +1,6 @@
 // The Tensor facade: PyTorch's method names, camelCased, over a native handle.
 import { native } from '../native/loader.js';
-import type { TensorHandle } from '../native/binding.js';
+import type { NativeIndex, TensorHandle } from '../native/binding.js';
 import { track } from './scope.js';
 import { isDType, isDevice, type Device, type DType } from './dtype.js';
 
@@ -35,7 +35,7 @@ function nest(flat: ArrayLike<number | bigint>, shape: number[], bool: boolean):
   return build(0);
 }
 
-function indexSpec(s: IndexSpec): unknown {
+function indexSpec(s: IndexSpec): NativeIndex {
   if (s instanceof Tensor) return s.handle;
   if (typeof s === 'string' && s !== '...') {
     // 'a:b', ':', '::2', '1:' -> slice; a plain integer string is a position

@@ -1,0 +1,349 @@
+// The native addon's entry points as TypeScript sees them, one interface per
+// concern (as node-llama-cpp's AddonTypes does), matching native/*.cc. Handles
+// are opaque; the facades in lib/tensor, lib/nn, lib/optim and lib/io are what
+// users touch. Every function checks its arguments again natively, so a wrong
+// call throws a JS error rather than crashing; these types make a misspelled
+// name or a wrong argument a compile error first.
+import type { Device, DType } from '../tensor/dtype.js';
+
+export interface TensorHandle { dispose(): void; readonly disposed: boolean; readonly __brand?: 'TensorHandle' }
+export interface ModuleHandle { dispose(): void; readonly __brand?: 'ModuleHandle' }
+export interface OptimizerHandle { dispose(): void; readonly __brand?: 'OptimizerHandle' }
+
+/** Creation options; the native side applies requiresGrad after creating the tensor. */
+export interface NativeTensorOptions { dtype?: DType; device?: Device; requiresGrad?: boolean }
+/** A typed array fromData copies from (int64 as BigInt64Array, bool as Uint8Array). */
+export type NativeTypedArray = Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array | Uint8ClampedArray | BigInt64Array;
+/** A Tensor or a number/boolean operand (broadcast as in PyTorch). */
+export type Operand = TensorHandle | number | boolean;
+/** One element of index(): position, null (new axis), '...', boolean, index tensor or {slice: [start, stop, step]}. */
+export type NativeIndex = number | null | '...' | boolean | TensorHandle | { slice: Array<number | null> };
+export type NativeReduction = 'mean' | 'sum' | 'none';
+/** dims of a reduction: one, several, or null for all. */
+type Dims = number | number[] | null;
+/** max/min/topk/sort along a dimension: [values, indices]. */
+type Pair = [TensorHandle, TensorHandle];
+
+/** tensor.cc: creation, metadata and data out. */
+export interface TensorAddon {
+  TensorHandle: new (...args: never[]) => TensorHandle;
+  fromData(data: NativeTypedArray, shape: number[], options?: NativeTensorOptions): TensorHandle;
+  zeros(shape: number[], options?: NativeTensorOptions): TensorHandle;
+  ones(shape: number[], options?: NativeTensorOptions): TensorHandle;
+  empty(shape: number[], options?: NativeTensorOptions): TensorHandle;
+  full(shape: number[], fillValue: number | boolean, options?: NativeTensorOptions): TensorHandle;
+  randn(shape: number[], options?: NativeTensorOptions): TensorHandle;
+  rand(shape: number[], options?: NativeTensorOptions): TensorHandle;
+  randint(low: number, high: number, shape: number[], options?: NativeTensorOptions): TensorHandle;
+  randperm(n: number, options?: NativeTensorOptions): TensorHandle;
+  arange(start: number, end: number, step: number, options?: NativeTensorOptions): TensorHandle;
+  linspace(start: number, end: number, steps: number, options?: NativeTensorOptions): TensorHandle;
+  eye(n: number, options?: NativeTensorOptions): TensorHandle;
+  manualSeed(seed: number): void;
+  shape(t: TensorHandle): number[];
+  dtype(t: TensorHandle): DType;
+  device(t: TensorHandle): Device;
+  numel(t: TensorHandle): number;
+  /** A copy of the data (float16/bfloat16 widen to Float32Array, bool to Uint8Array, int64 to BigInt64Array). */
+  toTypedArray(t: TensorHandle): Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array | BigInt64Array;
+  item(t: TensorHandle): number | boolean;
+  /** Identity of the underlying tensor (many handles, one tensor). */
+  tensorId(t: TensorHandle): string;
+  /** libtorch's printout of the tensor. */
+  format(t: TensorHandle): string;
+}
+
+/** ops.cc: tensor operations. In-place ones (name_) return a new handle on the same tensor. */
+export interface OpsAddon {
+  neg(t: TensorHandle): TensorHandle;
+  exp(t: TensorHandle): TensorHandle;
+  log(t: TensorHandle): TensorHandle;
+  log1p(t: TensorHandle): TensorHandle;
+  sqrt(t: TensorHandle): TensorHandle;
+  rsqrt(t: TensorHandle): TensorHandle;
+  abs(t: TensorHandle): TensorHandle;
+  sign(t: TensorHandle): TensorHandle;
+  sigmoid(t: TensorHandle): TensorHandle;
+  tanh(t: TensorHandle): TensorHandle;
+  relu(t: TensorHandle): TensorHandle;
+  gelu(t: TensorHandle): TensorHandle;
+  floor(t: TensorHandle): TensorHandle;
+  ceil(t: TensorHandle): TensorHandle;
+  round(t: TensorHandle): TensorHandle;
+  sin(t: TensorHandle): TensorHandle;
+  cos(t: TensorHandle): TensorHandle;
+  reciprocal(t: TensorHandle): TensorHandle;
+  erf(t: TensorHandle): TensorHandle;
+  isnan(t: TensorHandle): TensorHandle;
+  logicalNot(t: TensorHandle): TensorHandle;
+  contiguous(t: TensorHandle): TensorHandle;
+  clone(t: TensorHandle): TensorHandle;
+  detach(t: TensorHandle): TensorHandle;
+  zero_(t: TensorHandle): TensorHandle;
+
+  mul(t: TensorHandle, other: Operand): TensorHandle;
+  div(t: TensorHandle, other: Operand): TensorHandle;
+  pow(t: TensorHandle, other: Operand): TensorHandle;
+  remainder(t: TensorHandle, other: Operand): TensorHandle;
+  eq(t: TensorHandle, other: Operand): TensorHandle;
+  ne(t: TensorHandle, other: Operand): TensorHandle;
+  lt(t: TensorHandle, other: Operand): TensorHandle;
+  le(t: TensorHandle, other: Operand): TensorHandle;
+  gt(t: TensorHandle, other: Operand): TensorHandle;
+  ge(t: TensorHandle, other: Operand): TensorHandle;
+  mul_(t: TensorHandle, other: Operand): TensorHandle;
+  fill_(t: TensorHandle, value: Operand): TensorHandle;
+  /** t + alpha * other (alpha null = 1). */
+  add(t: TensorHandle, other: Operand, alpha?: number | null): TensorHandle;
+  sub(t: TensorHandle, other: Operand, alpha?: number | null): TensorHandle;
+  add_(t: TensorHandle, other: Operand, alpha?: number | null): TensorHandle;
+  maximum(t: TensorHandle, other: Operand): TensorHandle;
+  minimum(t: TensorHandle, other: Operand): TensorHandle;
+  logicalAnd(t: TensorHandle, other: TensorHandle): TensorHandle;
+  logicalOr(t: TensorHandle, other: TensorHandle): TensorHandle;
+  matmul(t: TensorHandle, other: TensorHandle): TensorHandle;
+  clamp(t: TensorHandle, min: number | null, max: number | null): TensorHandle;
+  where(condition: TensorHandle, input: Operand, other: Operand): TensorHandle;
+  copy_(destination: TensorHandle, source: TensorHandle): TensorHandle;
+
+  sum(t: TensorHandle, dim?: Dims, keepdim?: boolean): TensorHandle;
+  mean(t: TensorHandle, dim?: Dims, keepdim?: boolean): TensorHandle;
+  prod(t: TensorHandle, dim?: number | null, keepdim?: boolean): TensorHandle;
+  logsumexp(t: TensorHandle, dim: number | number[], keepdim?: boolean): TensorHandle;
+  std(t: TensorHandle, dim: Dims, unbiased?: boolean, keepdim?: boolean): TensorHandle;
+  var(t: TensorHandle, dim: Dims, unbiased?: boolean, keepdim?: boolean): TensorHandle;
+  norm(t: TensorHandle, p: number, dim?: Dims, keepdim?: boolean): TensorHandle;
+  max(t: TensorHandle): TensorHandle;
+  max(t: TensorHandle, dim: number, keepdim?: boolean): Pair;
+  min(t: TensorHandle): TensorHandle;
+  min(t: TensorHandle, dim: number, keepdim?: boolean): Pair;
+  argmax(t: TensorHandle, dim?: number | null, keepdim?: boolean): TensorHandle;
+  argmin(t: TensorHandle, dim?: number | null, keepdim?: boolean): TensorHandle;
+  all(t: TensorHandle): TensorHandle;
+  any(t: TensorHandle): TensorHandle;
+  cumsum(t: TensorHandle, dim: number): TensorHandle;
+  topk(t: TensorHandle, k: number, dim?: number | null, largest?: boolean): Pair;
+  /** Stable. */
+  sort(t: TensorHandle, dim?: number | null, descending?: boolean): Pair;
+
+  reshape(t: TensorHandle, shape: number[]): TensorHandle;
+  view(t: TensorHandle, shape: number[]): TensorHandle;
+  permute(t: TensorHandle, dims: number[]): TensorHandle;
+  transpose(t: TensorHandle, dim0: number, dim1: number): TensorHandle;
+  squeeze(t: TensorHandle, dim?: number | null): TensorHandle;
+  unsqueeze(t: TensorHandle, dim: number): TensorHandle;
+  flatten(t: TensorHandle, startDim?: number | null, endDim?: number | null): TensorHandle;
+  expand(t: TensorHandle, shape: number[]): TensorHandle;
+  repeat(t: TensorHandle, repeats: number[]): TensorHandle;
+  flip(t: TensorHandle, dims: number[]): TensorHandle;
+  narrow(t: TensorHandle, dim: number, start: number, length: number): TensorHandle;
+  select(t: TensorHandle, dim: number, index: number): TensorHandle;
+  index(t: TensorHandle, indices: NativeIndex[]): TensorHandle;
+  indexPut_(t: TensorHandle, indices: NativeIndex[], value: Operand): TensorHandle;
+  indexSelect(t: TensorHandle, dim: number, index: TensorHandle): TensorHandle;
+  gather(t: TensorHandle, dim: number, index: TensorHandle): TensorHandle;
+  scatter(t: TensorHandle, dim: number, index: TensorHandle, src: Operand): TensorHandle;
+  maskedFill(t: TensorHandle, mask: TensorHandle, value: number | boolean): TensorHandle;
+  cat(tensors: TensorHandle[], dim?: number | null): TensorHandle;
+  stack(tensors: TensorHandle[], dim?: number | null): TensorHandle;
+  chunk(t: TensorHandle, chunks: number, dim?: number | null): TensorHandle[];
+  split(t: TensorHandle, splitSize: number, dim?: number | null): TensorHandle[];
+  /** null keeps the tensor's device or dtype. */
+  to(t: TensorHandle, device: Device | null, dtype?: DType | null): TensorHandle;
+
+  softmax(t: TensorHandle, dim: number): TensorHandle;
+  logSoftmax(t: TensorHandle, dim: number): TensorHandle;
+  oneHot(t: TensorHandle, numClasses?: number | null): TensorHandle;
+  linear(x: TensorHandle, weight: TensorHandle, bias?: TensorHandle | null): TensorHandle;
+  dropout(x: TensorHandle, p: number, training: boolean): TensorHandle;
+  crossEntropy(input: TensorHandle, target: TensorHandle, options?: { weight?: TensorHandle | null; reduction?: NativeReduction; ignoreIndex?: number; labelSmoothing?: number }): TensorHandle;
+  nllLoss(input: TensorHandle, target: TensorHandle, options?: { weight?: TensorHandle | null; reduction?: NativeReduction; ignoreIndex?: number }): TensorHandle;
+  bceWithLogits(input: TensorHandle, target: TensorHandle, options?: { weight?: TensorHandle | null; posWeight?: TensorHandle | null; reduction?: NativeReduction }): TensorHandle;
+  mseLoss(input: TensorHandle, target: TensorHandle, options?: { reduction?: NativeReduction }): TensorHandle;
+}
+
+/** autograd.cc: backward, gradients, leaf flags and the global grad mode. */
+export interface AutogradAddon {
+  backward(t: TensorHandle, gradient?: TensorHandle | null, retainGraph?: boolean): void;
+  grad(t: TensorHandle): TensorHandle | null;
+  /** null clears the gradient (set to none). */
+  setGrad(t: TensorHandle, grad: TensorHandle | null): void;
+  requiresGrad(t: TensorHandle): boolean;
+  requiresGrad_(t: TensorHandle, requiresGrad?: boolean): void;
+  isLeaf(t: TensorHandle): boolean;
+  isGradEnabled(): boolean;
+  setGradEnabled(enabled: boolean): void;
+}
+
+/** module.cc: the module tree, modes, devices, state dict and forward. */
+export interface ModuleAddon {
+  /** PyTorch's class name: Linear, Conv2d, ResNet, or the Container's name. */
+  moduleKind(m: ModuleHandle): string;
+  moduleHasNativeForward(m: ModuleHandle): boolean;
+  /** Whether two handles refer to one native module. */
+  moduleSame(a: ModuleHandle, b: ModuleHandle): boolean;
+  namedParameters(m: ModuleHandle, recurse?: boolean): Array<[string, TensorHandle]>;
+  namedBuffers(m: ModuleHandle, recurse?: boolean): Array<[string, TensorHandle]>;
+  namedChildren(m: ModuleHandle): Array<[string, ModuleHandle]>;
+  /** Parameters and buffers in PyTorch's state_dict order and names. */
+  stateDict(m: ModuleHandle): Array<[string, TensorHandle]>;
+  registerModule(m: ModuleHandle, name: string, child: ModuleHandle): void;
+  replaceChild(m: ModuleHandle, name: string, child: ModuleHandle): void;
+  registerParameter(m: ModuleHandle, name: string, tensor: TensorHandle, requiresGrad?: boolean): TensorHandle;
+  registerBuffer(m: ModuleHandle, name: string, tensor: TensorHandle): TensorHandle;
+  moduleTrain(m: ModuleHandle, mode?: boolean): void;
+  /** This module's mode only, not its children's. */
+  moduleSetTrainingFlat(m: ModuleHandle, mode: boolean): void;
+  moduleIsTraining(m: ModuleHandle): boolean;
+  moduleTo(m: ModuleHandle, device: Device | null, dtype?: DType | null): void;
+  /** The outputs as a list (LSTM: output, h_n, c_n). */
+  moduleForward(m: ModuleHandle, inputs: TensorHandle[]): TensorHandle[];
+}
+
+/** Options of the built-in layers (layers.cc); validated in lib/nn. */
+export interface LayerOptions {
+  Linear: { inFeatures: number; outFeatures: number; bias?: boolean };
+  Conv2d: { inChannels: number; outChannels: number; kernelSize?: number | number[]; stride?: number | number[]; padding?: number | number[]; dilation?: number | number[]; groups?: number; bias?: boolean };
+  BatchNorm1d: { numFeatures: number; eps?: number; momentum?: number; affine?: boolean; trackRunningStats?: boolean };
+  BatchNorm2d: { numFeatures: number; eps?: number; momentum?: number; affine?: boolean; trackRunningStats?: boolean };
+  LayerNorm: { normalizedShape: number | number[]; eps?: number; elementwiseAffine?: boolean };
+  Embedding: { numEmbeddings: number; embeddingDim: number; paddingIdx?: number | null };
+  Dropout: { p?: number };
+  ReLU: Record<string, never>;
+  GELU: { approximate?: 'none' | 'tanh' };
+  Tanh: Record<string, never>;
+  SiLU: Record<string, never>;
+  Sigmoid: Record<string, never>;
+  MaxPool2d: { kernelSize?: number | number[]; stride?: number | number[] | null; padding?: number | number[]; dilation?: number | number[]; ceilMode?: boolean };
+  AdaptiveAvgPool2d: { outputSize?: number | number[] };
+  Flatten: { startDim?: number; endDim?: number };
+  LSTM: { inputSize: number; hiddenSize: number; numLayers?: number; bias?: boolean; batchFirst?: boolean; dropout?: number; bidirectional?: boolean };
+  Sequential: Record<string, never>;
+  Identity: Record<string, never>;
+  /** A module whose forward is written in TypeScript; name is what moduleKind reports. */
+  Container: { name?: string };
+}
+
+/** Options of the native architectures (vision.cc, text.cc); validated in lib/models. */
+export interface ArchitectureOptions {
+  ResNet: { depth?: number; numClasses?: number; width?: number; inChannels?: number; smallStem?: boolean };
+  VGG: { depth?: number; batchNorm?: boolean; numClasses?: number; dropout?: number };
+  EfficientNetB0: { numClasses?: number; dropout?: number; stochasticDepthProb?: number };
+  Bert: TextArchitectureOptions;
+  Roberta: TextArchitectureOptions;
+  DistilBert: TextArchitectureOptions;
+}
+
+/** A Hugging Face text encoder's config, camelCased (vocab_size -> vocabSize). */
+export interface TextArchitectureOptions {
+  numClasses?: number;
+  vocabSize?: number;
+  hiddenSize?: number;
+  numHiddenLayers?: number;
+  numAttentionHeads?: number;
+  intermediateSize?: number;
+  maxPositionEmbeddings?: number;
+  typeVocabSize?: number;
+  padTokenId?: number;
+  hiddenDropoutProb?: number;
+  attentionProbsDropoutProb?: number;
+  classifierDropout?: number;
+  layerNormEps?: number;
+}
+
+export type LayerKind = keyof LayerOptions;
+export type ArchitectureKind = keyof ArchitectureOptions;
+export type ModuleKind = LayerKind | ArchitectureKind;
+
+/** layers.cc, vision.cc, text.cc: building modules by kind. */
+export interface LayersAddon {
+  createModule<K extends LayerKind>(kind: K, options: LayerOptions[K]): ModuleHandle;
+  /** Architectures: lib/models builds their options from configs and checks them natively too. */
+  createModule<K extends ArchitectureKind>(kind: K, options: ArchitectureOptions[K] | Record<string, unknown>): ModuleHandle;
+}
+
+export type OptimizerKind = 'SGD' | 'Adam' | 'AdamW';
+/** One group's complete options (TypeScript merges the defaults in); fields by optimizer kind. */
+export type NativeOptimizerOptions = {
+  lr: number;
+  momentum?: number;
+  dampening?: number;
+  weightDecay?: number;
+  nesterov?: boolean;
+  betas?: [number, number];
+  eps?: number;
+  amsgrad?: boolean;
+};
+/** Per-parameter state in PyTorch's layout (SGD: momentumBuffer; Adam/AdamW: step, expAvg, expAvgSq, maxExpAvgSq). */
+export type NativeParamState = Record<string, TensorHandle | number>;
+
+/** optimizer.cc: SGD, Adam and AdamW with parameter groups. */
+export interface OptimAddon {
+  createOptimizer(kind: OptimizerKind, groups: Array<{ params: TensorHandle[]; options: NativeOptimizerOptions }>, defaults: NativeOptimizerOptions): OptimizerHandle;
+  addParamGroup(o: OptimizerHandle, params: TensorHandle[], options: NativeOptimizerOptions): void;
+  groupOptions(o: OptimizerHandle, group: number): NativeOptimizerOptions;
+  groupParams(o: OptimizerHandle, group: number): TensorHandle[];
+  setGroupOptions(o: OptimizerHandle, group: number, options: NativeOptimizerOptions): void;
+  optimizerStep(o: OptimizerHandle): void;
+  optimizerZeroGrad(o: OptimizerHandle, setToNone?: boolean): void;
+  /** One entry per parameter across all groups; null where no step has run. */
+  optimizerState(o: OptimizerHandle): Array<NativeParamState | null>;
+  setOptimizerState(o: OptimizerHandle, states: Array<NativeParamState | null>): void;
+}
+
+/**
+ * async.cc: work on the torch thread, settling a Promise. While a task is
+ * pending, what it uses (the module with its parameters and buffers, the
+ * optimizer with its parameters, the leaves a backward writes) is refused to
+ * synchronous calls with "... is busy with an async task".
+ */
+export interface AsyncAddon {
+  forwardAsync(m: ModuleHandle, inputs: TensorHandle[]): Promise<TensorHandle[]>;
+  backwardAsync(t: TensorHandle, gradient?: TensorHandle | null): Promise<[]>;
+  stepAsync(o: OptimizerHandle): Promise<[]>;
+  /** Zero grads, forward, loss, backward, step; resolves to [loss, logits], both detached. */
+  trainStepAsync(
+    m: ModuleHandle,
+    o: OptimizerHandle,
+    input: TensorHandle,
+    target: TensorHandle,
+    options?: { loss?: 'crossEntropy' | 'bceWithLogits' | 'mse'; reduction?: 'mean' | 'sum'; labelSmoothing?: number; weight?: TensorHandle | null },
+  ): Promise<[TensorHandle, TensorHandle]>;
+}
+
+export interface BuildInfo { libtorchVersion: string; cuda: boolean; parallelInfo: string; config: string }
+export interface CudaMemory { allocated: number; maxAllocated: number; reserved: number; maxReserved: number }
+export interface CpuCacheStats { enabled: boolean; cachedBytes?: number; liveBytes?: number; hits?: number; misses?: number }
+
+/** device.cc and cpu_allocator.cc: devices, threads, build information, the CPU buffer cache. */
+export interface DeviceAddon {
+  cudaIsAvailable(): boolean;
+  cudaDeviceCount(): number;
+  cudaSynchronize(device?: number | null): void;
+  cudaMemory(device?: number | null): CudaMemory;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  buildInfo(): BuildInfo;
+  cpuCacheStats(): CpuCacheStats;
+  emptyCpuCache(): void;
+}
+
+/** serialization.cc: raw tensor bytes to and from checkpoint files. */
+export interface IoAddon {
+  /** A 1-D tensor of `nbytes` read from `path` at `offset`. */
+  fromFile(path: string, offset: number, nbytes: number, dtype: DType): TensorHandle;
+  /** A view on storage's elements, as torch.save records tensors (bounds checked). */
+  asStrided(storage: TensorHandle, size: number[], stride: number[], storageOffset: number): TensorHandle;
+  /** The tensor's bytes in its own dtype, row-major. */
+  rawBytes(t: TensorHandle): Buffer;
+}
+
+/** jit.cc: TorchScript modules. */
+export interface JitAddon {
+  jitLoad(path: string): ModuleHandle;
+  jitSave(m: ModuleHandle, path: string): void;
+  isJitModule(m: ModuleHandle): boolean;
+}
+
+export interface NativeBinding
+  extends TensorAddon, OpsAddon, AutogradAddon, ModuleAddon, LayersAddon, OptimAddon, AsyncAddon, DeviceAddon, IoAddon, JitAddon {}
