@@ -8,6 +8,7 @@ import { jit } from '../io/jit.js';
 import { models, type ArchitectureName } from '../models/index.js';
 import type { StateDict } from '../nn/module.js';
 import { HEAD_PATHS } from '../models/vision.js';
+import { visionCheckpointProblems } from '../models/checkpoint-checks.js';
 
 export interface InspectReport {
   path: string;
@@ -78,7 +79,9 @@ export function inspect(path: string): InspectReport {
   if (architecture && architecture in models.architectures) {
     const make = models.architectures[architecture as ArchitectureName];
     const headWeight = sd[`${HEAD_PATHS[architecture]}.weight`];
-    fill(report, make({ numClasses: headWeight?.shape[0] ?? 1000 }));
+    const numClasses = headWeight?.shape[0] ?? 1000;
+    // built only when the checkpoint has the architecture's shapes (a head declared [N, 0] must not build N outputs)
+    if (!visionCheckpointProblems(path, architecture, { numClasses }, sd, HEAD_PATHS[architecture], false).length) fill(report, make({ numClasses }));
   } else if (architecture && format !== 'torchscript' && ['bert', 'roberta', 'distilbert'].includes(architecture)) {
     const config = join(dirname(path), 'config.json');
     if (existsSync(config)) fill(report, models.load(path, { arch: architecture as 'bert', config }));

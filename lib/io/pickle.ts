@@ -30,15 +30,15 @@ export interface UnpickleLimits {
 
 /**
  * The default limits for `bytes` of pickle: far above what a state dict
- * needs (about 1 KB of objects per tensor, from about 150 bytes of pickle),
- * far below what exhausts the JS heap.
+ * needs (about 1 KB of objects per tensor, from about 150 bytes of pickle:
+ * 256 MB is 250,000 tensors), far below what exhausts the JS heap.
  */
 export function defaultLimits(bytes: number): UnpickleLimits {
-  return { maxBuiltBytes: Math.min(32 * 2 ** 20 + 16 * bytes, 512 * 2 ** 20), maxDepth: 1000, maxCallArgs: 16 };
+  return { maxBuiltBytes: Math.min(32 * 2 ** 20 + 16 * bytes, 256 * 2 ** 20), maxDepth: 1000, maxCallArgs: 16 };
 }
 
 // Rough sizes of what the unpickler builds, in bytes of JS heap.
-const COST = { dict: 160, list: 48, item: 8, dictItem: 48, string: 32, bytes: 96, memo: 48 } as const;
+const COST = { dict: 256, list: 48, item: 8, dictItem: 48, string: 32, bytes: 96, memo: 48 } as const;
 
 const MARK = Symbol('mark');
 
