@@ -18,7 +18,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
-import { findLibtorch, notFoundMessage } from './find-libtorch.mjs';
+import { findLibtorchOrExit } from './find-libtorch.mjs';
 import { packageRoot as root } from './libtorch.mjs';
 
 const { values: args } = parseArgs({ options: { out: { type: 'string' }, rebuild: { type: 'boolean' }, builder: { type: 'string' } } });
@@ -32,11 +32,7 @@ if (builder === 'node-gyp' && out !== join(root, 'build')) {
   console.error(`finetorch: node-gyp always builds in ${join(root, 'build')}; --out ${args.out} needs --builder cmake-js`);
   process.exit(2);
 }
-const found = findLibtorch();
-if (!found.cmakePrefix) {
-  console.error(notFoundMessage(found.tried));
-  process.exit(1);
-}
+const found = findLibtorchOrExit();
 const why = args.builder ? '--builder' : builder === 'cmake-js' ? 'cmake is on PATH' : 'no working cmake on PATH';
 console.log(`finetorch: building with ${builder} (${why}) against libtorch from ${found.source} (${found.cmakePrefix})`);
 const started = Date.now();

@@ -87,11 +87,16 @@ export function notFoundMessage(tried) {
     '  pip install torch (its bundled libtorch is used)\n  or set FINETORCH_LIBTORCH=/path/to/libtorch';
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+/** findLibtorch() for the build scripts: with no libtorch, print every attempt and its fix and exit 1. */
+export function findLibtorchOrExit() {
   const found = findLibtorch();
   if (!found.cmakePrefix) {
     console.error(notFoundMessage(found.tried));
     process.exit(1);
   }
-  console.log(JSON.stringify(found));
+  return found;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  console.log(JSON.stringify(findLibtorchOrExit()));
 }

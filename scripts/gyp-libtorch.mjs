@@ -2,14 +2,10 @@
 // Paths and flags for binding.gyp (the node-gyp source build), from the same
 // libtorch discovery as the cmake-js build. Usage: gyp-libtorch.mjs include|libdir|libs|abi|cuda
 import { join } from 'node:path';
-import { findLibtorch, notFoundMessage } from './find-libtorch.mjs';
+import { findLibtorchOrExit } from './find-libtorch.mjs';
 import { libtorchAt, libtorchLibs } from './libtorch.mjs';
 
-const found = findLibtorch();
-if (!found.cmakePrefix) {
-  console.error(notFoundMessage(found.tried));
-  process.exit(1);
-}
+const found = findLibtorchOrExit();
 const torch = libtorchAt(found.cmakePrefix);
 // Without --no-as-needed the linker drops torch_cuda (nothing references it
 // directly) and CUDA silently disappears at run time.
