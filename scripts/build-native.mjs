@@ -4,7 +4,8 @@
 // Two builders, one discovery (find-libtorch.mjs):
 //   cmake-js  (CMakeLists.txt) when CMake works: find_package(Torch) knows
 //             every libtorch layout, and a precompiled header for torch.h
-//             halves the build;
+//             about halves the build (full build on 2 cores: 90 s, against
+//             182 s with node-gyp, which has no precompiled headers);
 //   node-gyp  (binding.gyp) otherwise: npm ships node-gyp, so a machine with
 //             a compiler, make and python3 but no CMake still builds.
 // --out builds in DIR instead of build/ (cmake-js only: the release script
