@@ -6,7 +6,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Recipe } from './schema.js';
-import { writeFileAtomic } from '../train/checkpoint.js';
+import { recoverCheckpoints, writeFileAtomic } from '../train/checkpoint.js';
 import { CheckpointError } from '../errors.js';
 import type { InputSpec, ModelSpec } from './build.js';
 
@@ -66,8 +66,11 @@ export interface ResolvedCheckpoint {
  */
 export function resolveCheckpoint(arg: string, flag = '--checkpoint'): ResolvedCheckpoint {
   const path = resolve(arg);
+  // a best/ or last/ that a killed training left between two renames comes back first
+  if (!existsSync(path) && (basename(path) === 'best' || basename(path) === 'last')) recoverCheckpoints(dirname(path));
   if (!existsSync(path)) throw new CheckpointError(path, `${flag}: ${arg} does not exist`);
   if (statSync(path).isDirectory()) {
+    if (!isCheckpointDir(path)) recoverCheckpoints(path);
     if (isCheckpointDir(path)) {
       const runDir = existsSync(join(dirname(path), RUN_FILE)) ? dirname(path) : null;
       return { weights: join(path, 'model.safetensors'), dir: path, runDir, run: runDir ? readRun(runDir) : null };

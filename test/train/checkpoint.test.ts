@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { torch, nn, optim, fit, TensorLoader } from 'finetorch';
 import { findCheckpoint, loadCheckpoint, readTrainerState, recoverCheckpoints, writeFileAtomic } from '../../dist/train/checkpoint.js';
+import { resolveCheckpoint } from '../../dist/recipes/run-record.js';
 
 /** A process id that is no longer alive (a child that has exited). */
 const deadPid = () => spawnSync(process.execPath, ['-e', '']).pid!;
@@ -65,6 +66,17 @@ describe('recovery after a kill', () => {
     expect(findCheckpoint(join(dir, 'best'))).toBe(join(dir, 'best'));
     expect(readTrainerState(join(dir, 'best')).best).toMatchObject({ epoch: readTrainerState(join(dir, 'best')).epoch });
     expect(readdirSync(dir).sort()).toEqual(['best', 'last']);
+  });
+
+  it('eval and predict (resolveCheckpoint) find best/ in the rename window, for the run folder and for <run>/best', () => {
+    for (const arg of ['run', 'best'] as const) {
+      const dir = copyRun(`eval-${arg}`);
+      const pid = deadPid();
+      renameSync(join(dir, 'best'), join(dir, `best.tmp-${pid}`));
+      cpSync(epoch0, join(dir, `best.old-${pid}`), { recursive: true });
+      expect(resolveCheckpoint(arg === 'run' ? dir : join(dir, 'best')).dir).toBe(join(dir, 'best'));
+      expect(readdirSync(dir).sort()).toEqual(['best', 'last']);
+    }
   });
 
   it('a resumed fit restores a missing last/ and continues from it', async () => {
