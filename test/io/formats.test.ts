@@ -155,6 +155,8 @@ describe('corrupted files', () => {
           io.load(file);
         } catch (err) {
           expect(err).toBeInstanceOf(Error);
+          expect(err).not.toBeInstanceOf(RangeError);
+          expect((err as Error).message).toContain(file);
           errors++;
         }
         rmSync(file);
