@@ -3,6 +3,7 @@
 // recipe overrides (--epochs, --lr, ..., --set a.b.c=value). Every problem is
 // a UsageError that names the flag, the value and what was expected.
 import { UsageError } from './errors.js';
+import { PROTOTYPE_KEYS } from '../recipes/schema.js';
 
 export type FlagType = 'boolean' | 'string' | 'int' | 'positiveInt' | 'positiveNumber';
 
@@ -112,6 +113,8 @@ export function parseSet(arg: string): Override {
   const eq = arg.indexOf('=');
   if (eq <= 0) throw new UsageError(`--set: expected field.path=value, got ${JSON.stringify(arg)}`);
   const path = arg.slice(0, eq).split('.');
+  const proto = path.find((p) => PROTOTYPE_KEYS.includes(p));
+  if (proto !== undefined) throw new UsageError(`--set: "${proto}" in ${JSON.stringify(arg.slice(0, eq))} is not a recipe field (prototype keys are refused)`);
   const bad = path.find((p) => !SEGMENT.test(p));
   if (bad !== undefined) throw new UsageError(`--set: ${JSON.stringify(arg.slice(0, eq))} is not a field path (expected names joined by dots, e.g. optimizer.lr)`);
   return { path, value: parseSetValue(arg.slice(eq + 1)), from: `--set ${arg}` };
@@ -119,6 +122,8 @@ export function parseSet(arg: string): Override {
 
 /** Writes value at path (creating objects on the way); a non-object in the way is a UsageError. */
 export function setPath(target: Record<string, unknown>, o: Override): void {
+  const proto = o.path.find((k) => PROTOTYPE_KEYS.includes(k));
+  if (proto !== undefined) throw new UsageError(`${o.from}: "${proto}" is not a recipe field (prototype keys are refused)`);
   let node: Record<string, unknown> = target;
   for (let i = 0; i < o.path.length - 1; i++) {
     const k = o.path[i];

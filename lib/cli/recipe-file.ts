@@ -1,7 +1,7 @@
 // Recipe files (JSON or YAML) for the CLI: read, relative paths resolved
 // against the file's folder, flag overrides applied, validated. A problem in
 // a field set by a flag names the flag too.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 import { PATH_FIELDS, resolvePaths } from '../recipes/paths.js';
 import { parse as parseYaml } from 'yaml';
@@ -14,7 +14,13 @@ export { PATH_FIELDS, resolvePaths } from '../recipes/paths.js';
 /** Reads a recipe file (.json, .yaml, .yml; other names: JSON, else YAML) into a plain object. */
 export function readRecipeFile(path: string): Record<string, unknown> {
   if (!existsSync(path)) throw new UsageError(`--config: ${path} does not exist`);
-  const text = readFileSync(path, 'utf8');
+  if (statSync(path).isDirectory()) throw new UsageError(`--config: ${path} is a folder; give the recipe file (.json, .yaml or .yml)`);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--config: cannot read ${path}: ${(err as Error).message}`);
+  }
   const ext = extname(path).toLowerCase();
   let value: unknown;
   if (ext === '.json' || (ext !== '.yaml' && ext !== '.yml' && text.trimStart().startsWith('{'))) {

@@ -5,6 +5,22 @@ import { z } from 'zod';
 import { FinetorchError } from '../errors.js';
 
 const positiveInt = z.number().int().positive();
+/**
+ * Every field that sizes an allocation (pixels, padding, batch, epochs,
+ * widths, counts, list lengths) has a maximum, so a typo cannot ask for
+ * gigabytes: imageSize 20000 or randomCropPadding 20000 used to run out of
+ * memory instead of failing here.
+ */
+const atMost = (n: number, what: string) => positiveInt.max(n, { message: `must be at most ${n.toLocaleString('en-US')} (${what})` });
+const countUpTo = (n: number, what: string) => z.number().int().min(0).max(n, { message: `must be at most ${n.toLocaleString('en-US')} (${what})` });
+const listUpTo = <T extends z.ZodType>(item: T, n: number, what: string) => z.array(item).max(n, { message: `must have at most ${n.toLocaleString('en-US')} entries (${what})` });
+const MAX_CLASSES = 100_000;
+const MAX_SAMPLES = 10_000_000;
+
+/** A string choice matched case-insensitively and normalised to its canonical spelling ('adamw' -> 'AdamW'). */
+function choice<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.preprocess((v) => (typeof v === 'string' ? values.find((x) => x.toLowerCase() === v.toLowerCase()) ?? v : v), z.enum(values));
+}
 // no upper bound: a far too large LR is a runtime matter (fit stops with 'training diverged')
 const lr = z.number().positive().finite();
 const fraction = z.number().min(0).max(1);
@@ -15,14 +31,14 @@ const SplitSchema = z.object({
   val: fraction.default(0.1),
   test: fraction.default(0.1),
   /** Seed of the split (default: the recipe's seed). */
-  seed: z.number().int().min(0).optional(),
+  seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
 }).strict().refine((s) => Math.abs(s.train + s.val + s.test - 1) < 1e-9, { message: 'train + val + test must sum to 1' })
   .refine((s) => s.train > 0, { message: 'train must be > 0' });
 
 /** Pixel normalisation: ImageNet's mean/std, none (values in [0, 1]), or explicit per-channel values. */
 const NormalizeSchema = z.union([
-  z.enum(['imagenet', 'none']),
-  z.object({ mean: z.array(z.number()).min(1), std: z.array(z.number().positive()).min(1) }).strict(),
+  choice(['imagenet', 'none']),
+  z.object({ mean: listUpTo(z.number(), 64, 'one per channel').min(1), std: listUpTo(z.number().positive(), 64, 'one per channel').min(1) }).strict(),
 ]);
 
 /** Training-time augmentation (seeded per sample and epoch). */
@@ -31,7 +47,7 @@ const AugmentSchema = z.object({
   horizontalFlip: fraction.optional(),
   verticalFlip: fraction.optional(),
   /** Random crop of imageSize after padding by this many pixels (torchvision RandomCrop(size, padding)). */
-  randomCropPadding: z.number().int().min(0).optional(),
+  randomCropPadding: countUpTo(1024, 'pixels on each side; the padded image is held in memory').optional(),
   /** RandomResizedCrop to imageSize with this area range (instead of a plain resize). */
   randomResizedCrop: z.object({ scale: z.tuple([fraction, fraction]).default([0.08, 1]), ratio: z.tuple([z.number().positive(), z.number().positive()]).optional() }).strict().optional(),
   /** Random rotation in [-degrees, degrees]. */
@@ -48,13 +64,13 @@ const ImageFolderData = z.object({
   testRoot: z.string().min(1).optional(),
   split: SplitSchema.default({ train: 0.8, val: 0.1, test: 0.1 }),
   /** Images are resized to imageSize x imageSize (default: left as they are; they must then share one size). */
-  imageSize: positiveInt.optional(),
+  imageSize: atMost(4096, 'pixels a side; a 4096x4096 RGB image is 200 MB as float32').optional(),
   channels: z.union([z.literal(1), z.literal(3)]).default(3),
   /** Default: 'imagenet' for 3 channels, 'none' for 1. */
   normalize: NormalizeSchema.optional(),
   augment: AugmentSchema.optional(),
   /** Batches decoded ahead of training (sharp runs on its own threads). */
-  prefetch: z.number().int().min(0).max(64).default(2),
+  prefetch: countUpTo(64, 'batches decoded ahead').default(2),
 }).strict();
 
 const FashionMnistData = z.object({
@@ -62,20 +78,20 @@ const FashionMnistData = z.object({
   /** The IDX files' folder (Debian's dataset-fashion-mnist by default). */
   dir: z.string().min(1).optional(),
   /** Classes to use, by index (0-9) or name ('Sneaker'); relabelled 0..k-1 in this order. Default: all ten. */
-  classes: z.array(z.union([z.number().int().min(0).max(9), z.string().min(1)])).min(2).optional(),
+  classes: listUpTo(z.union([z.number().int().min(0).max(9), z.string().min(1)]), 10, 'Fashion-MNIST has 10 classes').min(2).optional(),
   /** Training images per class (the first ones of the official training set, in file order); default all. Split into train/val by `val`. */
-  perClass: positiveInt.optional(),
+  perClass: atMost(MAX_SAMPLES, 'images per class').optional(),
   /** Per-class counts instead of perClass (same order as classes), e.g. an imbalanced [400, 20]. */
-  counts: z.array(positiveInt).optional(),
+  counts: listUpTo(atMost(MAX_SAMPLES, 'images per class'), 10, 'one per class').optional(),
   /** Fraction of the training images kept for validation (stratified). */
   val: fraction.default(0.1),
   /** Test images per class from the official test set (first ones); default all. */
-  testPerClass: positiveInt.optional(),
+  testPerClass: atMost(MAX_SAMPLES, 'images per class').optional(),
   /** 3 repeats the grey channel (for RGB models). */
   channels: z.union([z.literal(1), z.literal(3)]).default(1),
   /** Default 'none': pixel values in [0, 1]. */
   normalize: NormalizeSchema.optional(),
-  seed: z.number().int().min(0).optional(),
+  seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
 }).strict();
 
 const textData = {
@@ -87,9 +103,9 @@ const textData = {
   tokenizer: z.string().min(1),
   /** WordPiece only: lowercase (uncased models); default true for vocab.txt, tokenizer.json says for itself. */
   lowercase: z.boolean().optional(),
-  maxLength: z.number().int().min(2).max(4096).default(128),
+  maxLength: z.number().int().min(2).max(4096, { message: 'must be at most 4,096 (tokens per text; BERT-style models have 512 positions)' }).default(128),
   /** Class names in id order (default: the sorted distinct labels). */
-  classes: z.array(z.string()).min(2).optional(),
+  classes: listUpTo(z.string(), MAX_CLASSES, 'class names').min(2).optional(),
   split: SplitSchema.default({ train: 0.8, val: 0.1, test: 0.1 }),
 };
 const CsvData = z.object({ kind: z.literal('csv'), ...textData }).strict();
@@ -107,27 +123,27 @@ export const RecipeSchema = z.object({
     /** Hugging Face config.json for text architectures. */
     config: z.string().min(1).optional(),
     /** Default: the number of classes in the data. */
-    numClasses: positiveInt.optional(),
+    numClasses: atMost(MAX_CLASSES, 'classes; the head has one output per class').optional(),
     /** ResNet only: layer1 width, input channels, the small-image stem. */
-    width: positiveInt.optional(),
-    inChannels: positiveInt.optional(),
+    width: atMost(256, 'layer1 channels; 64 is standard, and the parameters grow with its square').optional(),
+    inChannels: atMost(64, 'input channels').optional(),
     smallStem: z.boolean().optional(),
     /** Classifier dropout (VGG, EfficientNet). */
     dropout: fraction.optional(),
   }).strict().refine((m) => m.arch !== undefined || m.checkpoint !== undefined, { message: 'give arch, or a checkpoint that names its architecture' }),
   head: z.object({ swap: z.boolean().default(true) }).strict().default({ swap: true }),
   freeze: z.object({
-    blocks: z.number().int().min(0).optional(),
-    patterns: z.array(z.string()).optional(),
+    blocks: countUpTo(1000, 'blocks').optional(),
+    patterns: listUpTo(z.string(), 1000, 'patterns').optional(),
     trainBatchNorm: z.boolean().default(false),
   }).strict().optional(),
   optimizer: z.object({
-    type: z.enum(['AdamW', 'Adam', 'SGD']).default('AdamW'),
+    type: choice(['AdamW', 'Adam', 'SGD']).default('AdamW'),
     lr: lr.optional(),
     /** differential learning rates: bottom and top block (geometric in between), or one per block */
     bottomLr: lr.optional(),
     topLr: lr.optional(),
-    lrs: z.array(z.number().min(0)).optional(),
+    lrs: listUpTo(z.number().min(0), 1000, 'one per block').optional(),
     weightDecay: z.number().min(0).default(0.01),
     momentum: z.number().min(0).max(1).optional(),
   }).strict().refine((o) => o.lr !== undefined || (o.bottomLr !== undefined && o.topLr !== undefined) || o.lrs !== undefined, {
@@ -136,23 +152,23 @@ export const RecipeSchema = z.object({
     message: 'give only one of lr, bottomLr/topLr, lrs',
   }),
   schedule: z.object({
-    kind: z.enum(['linear', 'cosine', 'constant', 'onecycle']),
-    warmupSteps: z.number().int().min(0).optional(),
+    kind: choice(['linear', 'cosine', 'constant', 'onecycle']),
+    warmupSteps: countUpTo(1_000_000_000, 'steps').optional(),
     warmupRatio: z.number().min(0).max(1).optional(),
   }).strict().optional(),
   loss: z.object({
-    type: z.enum(['crossEntropy', 'focal']).default('crossEntropy'),
+    type: choice(['crossEntropy', 'focal']).default('crossEntropy'),
     gamma: z.number().min(0).default(2),
-    alpha: z.union([z.number(), z.array(z.number())]).optional(),
+    alpha: z.union([z.number(), listUpTo(z.number(), MAX_CLASSES, 'one per class')]).optional(),
     labelSmoothing: z.number().min(0).max(1).optional(),
-    classWeights: z.array(z.number().min(0)).optional(),
+    classWeights: listUpTo(z.number().min(0), MAX_CLASSES, 'one per class').optional(),
   }).strict().default({ type: 'crossEntropy', gamma: 2 }),
   /** Where the samples come from and how they are split and prepared (see docs/cli.md). */
   data: DataSchema.optional(),
-  epochs: positiveInt,
-  batchSize: positiveInt.default(32),
+  epochs: atMost(100_000, 'epochs'),
+  batchSize: atMost(65_536, 'samples per batch; a batch is held in memory at once').default(32),
   clipGradNorm: z.number().positive().optional(),
-  earlyStopping: z.object({ metric: z.enum(['loss', 'accuracy', 'f1Macro', 'rocAuc']), patience: positiveInt }).strict().optional(),
+  earlyStopping: z.object({ metric: choice(['loss', 'accuracy', 'f1Macro', 'rocAuc']), patience: atMost(100_000, 'epochs') }).strict().optional(),
   seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
   /** Output folder of `finetorch train` (checkpoints, run.json, events.jsonl, metrics.json). */
   out: z.string().min(1).optional(),
@@ -193,8 +209,25 @@ export function formatIssue(i: RecipeIssue): string {
   return `${i.path}: ${i.message} (got ${describe(i.value)})`;
 }
 
+/** Keys that reach Object.prototype when a recipe is copied or merged (prototype pollution): never recipe fields. */
+export const PROTOTYPE_KEYS: readonly string[] = ['__proto__', 'constructor', 'prototype'];
+
+/** Every own key of the recipe (at any depth) that is a prototype key, as issues. */
+function prototypeKeyIssues(value: unknown, keys: Array<string | number>, seen = new Set<object>()): RecipeIssue[] {
+  if (!value || typeof value !== 'object' || seen.has(value)) return [];
+  seen.add(value);
+  return Object.keys(value).flatMap((k) => {
+    const at = [...keys, Array.isArray(value) ? Number(k) : k];
+    const v = (value as Record<string, unknown>)[k];
+    if (PROTOTYPE_KEYS.includes(k)) return [{ path: ['recipe', ...at.map(String)].join('.'), keys: at, message: `"${k}" is not allowed as a field name (it would reach Object.prototype)`, value: v }];
+    return prototypeKeyIssues(v, at, seen);
+  });
+}
+
 /** Validates a recipe object; throws one RecipeError listing every problem with its field path. */
 export function parseRecipe(input: unknown): Recipe {
+  const unsafe = prototypeKeyIssues(input, []);
+  if (unsafe.length) throw new RecipeError(unsafe);
   const r = RecipeSchema.safeParse(input);
   if (r.success) return r.data;
   const issues = r.error.issues.flatMap((i): RecipeIssue[] => {
