@@ -41,9 +41,14 @@ const jobs = String(availableParallelism());
 if (builder === 'cmake-js') buildWithCmakeJs();
 else buildWithNodeGyp();
 mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'libtorch.json'),
-  JSON.stringify({ source: found.source, cmakePrefix: found.cmakePrefix, builder, builtAt: new Date().toISOString(),
-    buildSeconds: (Date.now() - started) / 1000 }, null, 2) + '\n');
+writeFileSync(
+  join(out, 'libtorch.json'),
+  JSON.stringify(
+    { source: found.source, cmakePrefix: found.cmakePrefix, builder, builtAt: new Date().toISOString(), buildSeconds: (Date.now() - started) / 1000 },
+    null,
+    2,
+  ) + '\n',
+);
 console.log(`finetorch: native build done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
 function cmakeWorks() {
@@ -61,8 +66,22 @@ function buildWithCmakeJs() {
   const cached = existsSync(cache) ? /^Torch_DIR:PATH=(.*)$/m.exec(readFileSync(cache, 'utf8'))?.[1] : undefined;
   const rebuild = args.rebuild || (cached !== undefined && resolve(cached) !== resolve(torchDir));
   if (rebuild && !args.rebuild) console.log(`finetorch: ${out} was configured for ${cached}; rebuilding`);
-  execFileSync(process.execPath, [cmakeJs, rebuild ? 'rebuild' : 'build', '--out', out, '--parallel', jobs, '--log-level', 'warn',
-    `--CDCMAKE_PREFIX_PATH=${found.cmakePrefix}`, `--CDTorch_DIR=${torchDir}`], { cwd: root, stdio: 'inherit' });
+  execFileSync(
+    process.execPath,
+    [
+      cmakeJs,
+      rebuild ? 'rebuild' : 'build',
+      '--out',
+      out,
+      '--parallel',
+      jobs,
+      '--log-level',
+      'warn',
+      `--CDCMAKE_PREFIX_PATH=${found.cmakePrefix}`,
+      `--CDTorch_DIR=${torchDir}`,
+    ],
+    { cwd: root, stdio: 'inherit' },
+  );
 }
 
 function buildWithNodeGyp() {
@@ -81,6 +100,9 @@ function buildWithNodeGyp() {
   const steps = args.rebuild ? ['rebuild'] : ['configure', 'build'];
   // binding.gyp asks gyp-libtorch.mjs for each path: hand it the libtorch
   // found here, so that discovery (which may start Python) runs once.
-  execFileSync(process.execPath, [nodeGyp, ...steps, ...nodedir, `--jobs=${jobs}`, '--loglevel=warn'],
-    { cwd: root, stdio: 'inherit', env: { ...process.env, FINETORCH_LIBTORCH: found.cmakePrefix } });
+  execFileSync(process.execPath, [nodeGyp, ...steps, ...nodedir, `--jobs=${jobs}`, '--loglevel=warn'], {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, FINETORCH_LIBTORCH: found.cmakePrefix },
+  });
 }

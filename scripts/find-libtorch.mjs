@@ -19,8 +19,13 @@ const SYSTEM_DIRS = ['/usr/lib/x86_64-linux-gnu/cmake', '/usr/lib/aarch64-linux-
 function fromPython(tried) {
   for (const py of ['/usr/bin/python3', 'python3']) {
     try {
-      const out = execFileSync(py, ['-c', 'import torch, torch.utils; print(torch.utils.cmake_prefix_path); print(torch.__version__)'],
-        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60000 }).trim().split('\n');
+      const out = execFileSync(py, ['-c', 'import torch, torch.utils; print(torch.utils.cmake_prefix_path); print(torch.__version__)'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+        timeout: 60000,
+      })
+        .trim()
+        .split('\n');
       const prefix = cmakePrefixFor(out[0]);
       if (prefix) return { source: `python (${py}, torch ${out[1]})`, cmakePrefix: prefix };
       tried.push(`${py}: torch ${out[1]} has no ${CONFIG} under ${out[0]}`);
@@ -82,9 +87,12 @@ export function notFoundMessage(tried) {
     const fix = /: not set$/.test(t) ? null : fixFor(t);
     return fix ? `${t}\n      fix: ${fix}` : t;
   });
-  return 'finetorch: no libtorch found. Tried:\n  ' + lines.join('\n  ') +
+  return (
+    'finetorch: no libtorch found. Tried:\n  ' +
+    lines.join('\n  ') +
     '\nInstall one of:\n  Debian/Ubuntu: apt-get install libtorch-dev libopenblas0-pthread\n' +
-    '  pip install torch (its bundled libtorch is used)\n  or set FINETORCH_LIBTORCH=/path/to/libtorch';
+    '  pip install torch (its bundled libtorch is used)\n  or set FINETORCH_LIBTORCH=/path/to/libtorch'
+  );
 }
 
 /** findLibtorch() for the build scripts: with no libtorch, print every attempt and its fix and exit 1. */

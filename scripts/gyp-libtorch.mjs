@@ -10,7 +10,14 @@ const torch = libtorchAt(found.cmakePrefix);
 // Without --no-as-needed the linker drops torch_cuda (nothing references it
 // directly) and CUDA silently disappears at run time.
 const libs = libtorchLibs(false).map((l) => `-l${l}`);
-if (torch.cuda) libs.push('-Wl,--no-as-needed', ...libtorchLibs(true).slice(libs.length).map((l) => `-l${l}`), '-Wl,--as-needed');
+if (torch.cuda)
+  libs.push(
+    '-Wl,--no-as-needed',
+    ...libtorchLibs(true)
+      .slice(libs.length)
+      .map((l) => `-l${l}`),
+    '-Wl,--as-needed',
+  );
 const answers = {
   include: [torch.include, join(torch.include, 'torch', 'csrc', 'api', 'include')].join(' '),
   libdir: torch.libdir,

@@ -91,32 +91,40 @@ if (!found.cmakePrefix) {
 }
 const version = libtorchAt(found.cmakePrefix).version ?? 'unknown version';
 if (!checkout || env.FINETORCH_FROM_SOURCE) {
-  console.log(`finetorch: no prebuilt binary for ${platformTag} with libtorch ${version} (${found.source}) matched; building from source\n  ` +
-    fixes.join('\n  '));
+  console.log(
+    `finetorch: no prebuilt binary for ${platformTag} with libtorch ${version} (${found.source}) matched; building from source\n  ` + fixes.join('\n  '),
+  );
 }
 
 const built = join(root, 'build', 'Release', 'finetorch.node');
 if (existsSync(built)) {
-  const newest = Math.max(...['CMakeLists.txt', 'binding.gyp', ...readdirSync(join(root, 'native')).map((f) => join('native', f))]
-    .map((f) => statSync(join(root, f)).mtimeMs));
+  const newest = Math.max(
+    ...['CMakeLists.txt', 'binding.gyp', ...readdirSync(join(root, 'native')).map((f) => join('native', f))].map((f) => statSync(join(root, f)).mtimeMs),
+  );
   if (statSync(built).mtimeMs > newest && probe(built).ok) {
     console.log('finetorch: native addon is up to date');
     process.exit(0);
   }
 }
 if (dryRun) {
-  console.log(`finetorch: dry run (FINETORCH_INSTALL_DRY_RUN): would build against ${found.cmakePrefix} with node ${relative(root, join(root, 'scripts', 'build-native.mjs'))}`);
+  console.log(
+    `finetorch: dry run (FINETORCH_INSTALL_DRY_RUN): would build against ${found.cmakePrefix} with node ${relative(root, join(root, 'scripts', 'build-native.mjs'))}`,
+  );
   process.exit(0);
 }
 try {
   execFileSync(process.execPath, [join(root, 'scripts', 'build-native.mjs')], { stdio: 'inherit', cwd: root });
   rmSync(record, { force: true });
 } catch {
-  console.error('finetorch: the source build failed (output above). It needs a C++17 compiler and make, and either CMake >= 3.18\n' +
-    '  (cmake-js) or, without CMake, python3 and Node\'s headers (node-gyp; it downloads the headers unless <node prefix>/include/node\n' +
-    '  has them or npm_config_nodedir names them) (Debian/Ubuntu: apt-get install g++ make cmake),\n' +
-    '  and the libtorch headers (libtorch-dev, a pip torch or a libtorch zip).\n' +
-    '  Or use a libtorch that a prebuilt binary of this package matches: ' +
-    (listPrebuilds(root).map((p) => p.flavor).join(', ') || 'none ship for this platform'));
+  console.error(
+    'finetorch: the source build failed (output above). It needs a C++17 compiler and make, and either CMake >= 3.18\n' +
+      "  (cmake-js) or, without CMake, python3 and Node's headers (node-gyp; it downloads the headers unless <node prefix>/include/node\n" +
+      '  has them or npm_config_nodedir names them) (Debian/Ubuntu: apt-get install g++ make cmake),\n' +
+      '  and the libtorch headers (libtorch-dev, a pip torch or a libtorch zip).\n' +
+      '  Or use a libtorch that a prebuilt binary of this package matches: ' +
+      (listPrebuilds(root)
+        .map((p) => p.flavor)
+        .join(', ') || 'none ship for this platform'),
+  );
   process.exit(1);
 }

@@ -114,8 +114,10 @@ export function flavorFix(flavor) {
   if (!f.cuda && majorMinor(f.version) === '1.13') {
     return 'needs libtorch 1.13 (cpu): apt-get install libtorch1.13 libopenblas0-pthread (Debian 12)';
   }
-  return `needs libtorch ${f.version} (${f.variant}): pip install torch==${f.version} --index-url https://download.pytorch.org/whl/${f.variant}, ` +
-    'then set FINETORCH_LIBTORCH to its folder (python3 -c "import torch, os; print(os.path.dirname(torch.__file__))")';
+  return (
+    `needs libtorch ${f.version} (${f.variant}): pip install torch==${f.version} --index-url https://download.pytorch.org/whl/${f.variant}, ` +
+    'then set FINETORCH_LIBTORCH to its folder (python3 -c "import torch, os; print(os.path.dirname(torch.__file__))")'
+  );
 }
 
 /**
@@ -127,18 +129,20 @@ export function flavorFix(flavor) {
 export function listPrebuilds(root) {
   const dir = join(root, 'prebuilds', platformTag);
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).sort().flatMap((flavor) => {
-    const file = join(dir, flavor, 'finetorch.node');
-    if (!existsSync(file)) return [];
-    let meta = {};
-    try {
-      meta = JSON.parse(readFileSync(join(dir, flavor, 'prebuild.json'), 'utf8'));
-    } catch {
-      // no or unreadable prebuild.json: the flavor name says what it needs
-    }
-    const named = parseFlavor(flavor);
-    return [{ flavor, file, version: meta.libtorchVersion ?? named?.version ?? null, cuda: meta.cuda ?? named?.cuda ?? false, meta }];
-  });
+  return readdirSync(dir)
+    .sort()
+    .flatMap((flavor) => {
+      const file = join(dir, flavor, 'finetorch.node');
+      if (!existsSync(file)) return [];
+      let meta = {};
+      try {
+        meta = JSON.parse(readFileSync(join(dir, flavor, 'prebuild.json'), 'utf8'));
+      } catch {
+        // no or unreadable prebuild.json: the flavor name says what it needs
+      }
+      const named = parseFlavor(flavor);
+      return [{ flavor, file, version: meta.libtorchVersion ?? named?.version ?? null, cuda: meta.cuda ?? named?.cuda ?? false, meta }];
+    });
 }
 
 /** The package root: scripts/ is one level down. */

@@ -11,7 +11,9 @@ import { packageRoot as root } from './libtorch.mjs';
 
 const { values: args } = parseArgs({ options: { fix: { type: 'boolean' } } });
 const biome = join(root, 'node_modules', '@biomejs', 'biome', 'bin', 'biome');
-const native = readdirSync(join(root, 'native')).filter((f) => /\.(cc|h)$/.test(f)).map((f) => join('native', f));
+const native = readdirSync(join(root, 'native'))
+  .filter((f) => /\.(cc|h)$/.test(f))
+  .map((f) => join('native', f));
 
 let failed = false;
 const run = (what, cmd, cmdArgs) => {

@@ -40,8 +40,11 @@ function probeScript(file, libdir, cuda) {
  */
 export function probe(file, { libdir, cuda = false } = {}) {
   try {
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', probeScript(file, libdir, cuda)],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120000 });
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', probeScript(file, libdir, cuda)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 120000,
+    });
     const info = JSON.parse(out);
     const mismatch = runtimeMismatch(info);
     return mismatch ? { ok: false, error: mismatch, info } : { ok: true, info };
@@ -49,7 +52,13 @@ export function probe(file, { libdir, cuda = false } = {}) {
     const stderr = String(err.stderr ?? '');
     const line = stderr.split('\n').find((l) => /Error|error:|cannot open|undefined symbol/.test(l)) ?? stderr.split('\n')[0] ?? '';
     // dlopen repeats the file name: "<file>: cannot open shared object file" etc.
-    return { ok: false, error: (line || err.message).trim().replace(/^Error: /, '').replace(`${file}: `, '') };
+    return {
+      ok: false,
+      error: (line || err.message)
+        .trim()
+        .replace(/^Error: /, '')
+        .replace(`${file}: `, ''),
+    };
   }
 }
 

@@ -33,15 +33,26 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 /** Paths a published package must not contain, and ones it must. */
 const JUNK = [/^build\//, /^node_modules\//, /^test\//, /^bench\//, /(^|\/)\.cache\//, /^test-results\//, /\.tgz$/, /^\.git\//];
 // scripts/libtorch.mjs is imported by dist/native/loader.js at run time.
-const REQUIRED = ['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/native/loader.js', 'scripts/install.mjs', 'scripts/prebuild.mjs', 'scripts/libtorch.mjs'];
+const REQUIRED = [
+  'package.json',
+  'dist/index.js',
+  'dist/index.d.ts',
+  'dist/native/loader.js',
+  'scripts/install.mjs',
+  'scripts/prebuild.mjs',
+  'scripts/libtorch.mjs',
+];
 
 /**
  * npm pack of `root` into `dest` without lifecycle scripts; returns
  * {file, size, unpackedSize, files} and throws when the contents are wrong.
  */
 export function packPackage(root = packageRoot, dest = root) {
-  const out = execFileSync(npm, ['pack', '--ignore-scripts', '--json', '--pack-destination', dest],
-    { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = execFileSync(npm, ['pack', '--ignore-scripts', '--json', '--pack-destination', dest], {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const [info] = JSON.parse(out);
   const files = info.files.map((f) => f.path);
   const problems = [
@@ -60,9 +71,15 @@ function removeStaleDist(root) {
   const walk = (dir) => {
     for (const name of readdirSync(dir)) {
       const file = join(dir, name);
-      if (statSync(file).isDirectory()) { walk(file); continue; }
+      if (statSync(file).isDirectory()) {
+        walk(file);
+        continue;
+      }
       const m = /^(.*)\.(js|js\.map|d\.ts)$/.exec(relative(dist, file));
-      if (m && !existsSync(join(root, 'lib', `${m[1]}.ts`))) { rmSync(file); removed.push(relative(root, file)); }
+      if (m && !existsSync(join(root, 'lib', `${m[1]}.ts`))) {
+        rmSync(file);
+        removed.push(relative(root, file));
+      }
     }
   };
   walk(dist);
@@ -100,8 +117,10 @@ function main() {
   const dest = resolve(args['pack-destination'] ?? root);
   const pack = packPackage(root, dest);
   const prebuilds = pack.files.filter((f) => f.endsWith('finetorch.node'));
-  console.log(`release: ${pack.file}: ${(pack.size / 1e6).toFixed(2)} MB packed, ` +
-    `${(pack.unpackedSize / 1e6).toFixed(2)} MB unpacked, ${pack.files.length} files, in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  console.log(
+    `release: ${pack.file}: ${(pack.size / 1e6).toFixed(2)} MB packed, ` +
+      `${(pack.unpackedSize / 1e6).toFixed(2)} MB unpacked, ${pack.files.length} files, in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+  );
   console.log(`release: prebuilds in the package:\n  ${prebuilds.join('\n  ') || '(none)'}`);
   console.log(`release: publish with: npm publish ${pack.file}`);
 }

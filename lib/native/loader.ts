@@ -10,7 +10,15 @@ import type { NativeBinding } from './binding.js';
 // live in plain JavaScript under scripts/ (shipped in the package; from
 // lib/native/ and dist/native/ alike it is two levels up).
 import {
-  cmakePrefixFor, explicitLibtorch, flavorFix, libtorchAt, listPrebuilds, majorMinor, packageRoot, preloadLibtorch, runtimeMismatch,
+  cmakePrefixFor,
+  explicitLibtorch,
+  flavorFix,
+  libtorchAt,
+  listPrebuilds,
+  majorMinor,
+  packageRoot,
+  preloadLibtorch,
+  runtimeMismatch,
 } from '../../scripts/libtorch.mjs';
 
 export { packageRoot };
@@ -82,9 +90,11 @@ function preloadDir(c: Candidate): { libdir: string; source: string } | undefine
 function fixFor(c: Candidate): string {
   if (c.origin === 'FINETORCH_BINARY') return 'unset FINETORCH_BINARY or point it at a finetorch.node built for this libtorch';
   if (c.origin === 'source build') {
-    return 'build from source: npm run build:native in a checkout, npm rebuild finetorch in a project ' +
+    return (
+      'build from source: npm run build:native in a checkout, npm rebuild finetorch in a project ' +
       '(recent npm versions may skip a dependency\'s install script unless package.json "allowScripts" lists it) ' +
-      '(needs a libtorch: apt-get install libtorch-dev libopenblas0-pthread, or pip install torch, or FINETORCH_LIBTORCH=/path/to/libtorch)';
+      '(needs a libtorch: apt-get install libtorch-dev libopenblas0-pthread, or pip install torch, or FINETORCH_LIBTORCH=/path/to/libtorch)'
+    );
   }
   return `this binary ${flavorFix(c.flavor ?? '')}; or, with the libtorch you have, build from source (npm rebuild finetorch)`;
 }
@@ -123,9 +133,12 @@ function load(): { binding: NativeBinding; report: LoadReport } {
     // libtorch is now in the process, so trying further candidates is unsafe.
     const mismatch = runtimeMismatch(info);
     if (mismatch) {
-      throw new Error(`finetorch: ${c.path} (${c.origin}) was ${mismatch} ` +
-        '(LD_LIBRARY_PATH or FINETORCH_LIBTORCH points at another libtorch). Rebuild from source against it: npm run build:native, ' +
-        `or use libtorch ${info.libtorchVersion}.` + (attempts.length ? '\nEarlier attempts:\n  ' + attempts.join('\n  ') : ''));
+      throw new Error(
+        `finetorch: ${c.path} (${c.origin}) was ${mismatch} ` +
+          '(LD_LIBRARY_PATH or FINETORCH_LIBTORCH points at another libtorch). Rebuild from source against it: npm run build:native, ' +
+          `or use libtorch ${info.libtorchVersion}.` +
+          (attempts.length ? '\nEarlier attempts:\n  ' + attempts.join('\n  ') : ''),
+      );
     }
     const report: LoadReport = { path: c.path, origin: c.origin, libtorch: { version: info.libtorchVersion }, attempts };
     if (c.flavor) report.flavor = c.flavor;
@@ -139,8 +152,10 @@ function load(): { binding: NativeBinding; report: LoadReport } {
     return { binding, report };
   }
   throw new Error(
-    'finetorch: could not load the native addon. Tried:\n  ' + attempts.join('\n  ') +
-      '\nTo fix:\n  - ' + fixes.join('\n  - ') +
+    'finetorch: could not load the native addon. Tried:\n  ' +
+      attempts.join('\n  ') +
+      '\nTo fix:\n  - ' +
+      fixes.join('\n  - ') +
       '\n  - "libtorch*.so: cannot open shared object file": the libtorch the binary was built against is missing;\n' +
       '    reinstall it or rebuild against the one you have (npm run build:native; needs a libtorch:\n' +
       '    apt-get install libtorch-dev libopenblas0-pthread, or pip install torch, or FINETORCH_LIBTORCH=/path/to/libtorch)',

@@ -24,12 +24,15 @@ describe('loader', () => {
     try {
       mkdirSync(join(project, 'node_modules'));
       symlinkSync(root, join(project, 'node_modules', 'finetorch'));
-      writeFileSync(join(project, 'main.mjs'), `
+      writeFileSync(
+        join(project, 'main.mjs'),
+        `
         import { torch, nn, optim, cuda } from 'finetorch';
         const m = new nn.Linear(3, 2);
         const opt = new optim.SGD(m.parameters(), { lr: 0.1 });
         console.log(JSON.stringify({ shape: m.forward(torch.ones([4, 3])).shape, groups: opt.paramGroups.length, cuda: cuda.isAvailable() }));
-      `);
+      `,
+      );
       const r = spawnSync(process.execPath, ['main.mjs'], { cwd: project, encoding: 'utf8' });
       expect(r.status, r.stderr).toBe(0);
       expect(JSON.parse(r.stdout)).toEqual({ shape: [4, 2], groups: 1, cuda: false });
@@ -43,8 +46,11 @@ describe('loader', () => {
     try {
       const bogus = join(dir, 'bogus.node');
       writeFileSync(bogus, 'not a shared object');
-      const r = spawnSync(process.execPath, ['-e', `import('finetorch').then(f => console.log(JSON.stringify(f.loadReport)))`],
-        { cwd: root, encoding: 'utf8', env: { ...process.env, FINETORCH_BINARY: bogus } });
+      const r = spawnSync(process.execPath, ['-e', `import('finetorch').then(f => console.log(JSON.stringify(f.loadReport)))`], {
+        cwd: root,
+        encoding: 'utf8',
+        env: { ...process.env, FINETORCH_BINARY: bogus },
+      });
       expect(r.status, r.stderr).toBe(0);
       const report = JSON.parse(r.stdout);
       expect(report.attempts[0]).toContain(`FINETORCH_BINARY: ${bogus} failed to load`);
@@ -59,7 +65,11 @@ describe('loader', () => {
     try {
       for (const part of ['dist', 'scripts', 'package.json']) cpSync(join(root, part), join(copy, part), { recursive: true });
       symlinkSync(join(root, 'node_modules'), join(copy, 'node_modules'));
-      const r = spawnSync(process.execPath, ['-e', `import('./dist/index.js')`], { cwd: copy, encoding: 'utf8', env: { ...process.env, FINETORCH_BINARY: '' } });
+      const r = spawnSync(process.execPath, ['-e', `import('./dist/index.js')`], {
+        cwd: copy,
+        encoding: 'utf8',
+        env: { ...process.env, FINETORCH_BINARY: '' },
+      });
       expect(r.status).not.toBe(0);
       expect(r.stderr).toContain('finetorch: could not load the native addon. Tried:');
       expect(r.stderr).toMatch(/source build: .*build\/Release\/finetorch\.node does not exist/);
@@ -71,17 +81,23 @@ describe('loader', () => {
   });
 
   it('libtorch discovery obeys FINETORCH_LIBTORCH and says what it tried', () => {
-    const r = spawnSync(process.execPath, [join(root, 'scripts', 'find-libtorch.mjs')],
-      { encoding: 'utf8', env: { ...process.env, FINETORCH_LIBTORCH: '/nonexistent/libtorch', LIBTORCH: '' } });
+    const r = spawnSync(process.execPath, [join(root, 'scripts', 'find-libtorch.mjs')], {
+      encoding: 'utf8',
+      env: { ...process.env, FINETORCH_LIBTORCH: '/nonexistent/libtorch', LIBTORCH: '' },
+    });
     // an explicit setting that holds no libtorch is an error, not a silent fall back
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain('finetorch: no libtorch found. Tried:\n  FINETORCH_LIBTORCH=/nonexistent/libtorch: no Torch/TorchConfig.cmake under it\n' +
-      '      fix: point FINETORCH_LIBTORCH at a libtorch folder');
+    expect(r.stderr).toContain(
+      'finetorch: no libtorch found. Tried:\n  FINETORCH_LIBTORCH=/nonexistent/libtorch: no Torch/TorchConfig.cmake under it\n' +
+        '      fix: point FINETORCH_LIBTORCH at a libtorch folder',
+    );
     // the other steps are still reported, each with its fix
     expect(r.stderr).toMatch(/python3: .*\n {6}fix: /);
     expect(r.stderr).toMatch(/system: (libtorch at .* not used because FINETORCH_LIBTORCH is set|no Torch\/TorchConfig.cmake in .*)\n {6}fix: /);
-    const unset = spawnSync(process.execPath, [join(root, 'scripts', 'find-libtorch.mjs')],
-      { encoding: 'utf8', env: { ...process.env, FINETORCH_LIBTORCH: '', LIBTORCH: '' } });
+    const unset = spawnSync(process.execPath, [join(root, 'scripts', 'find-libtorch.mjs')], {
+      encoding: 'utf8',
+      env: { ...process.env, FINETORCH_LIBTORCH: '', LIBTORCH: '' },
+    });
     expect(unset.status, unset.stderr).toBe(0);
     const found = JSON.parse(unset.stdout);
     expect(found.tried.slice(0, 2)).toEqual(['FINETORCH_LIBTORCH: not set', 'LIBTORCH: not set']);
@@ -116,8 +132,9 @@ describe('loader', () => {
     expect(parseFlavor('linux-x64')).toBeNull();
     expect(flavorFix('libtorch-1.13.0-cpu')).toContain('apt-get install libtorch1.13');
     expect(flavorFix('libtorch-2.11.0-cu130')).toContain('pip install torch==2.11.0 --index-url https://download.pytorch.org/whl/cu130');
-    expect(runtimeMismatch({ libtorchVersion: '2.11.0', config: 'TORCH_VERSION=1.13.0, USE_CUDA=0' }))
-      .toBe('built for libtorch 2.11.0, but the libtorch loaded is 1.13');
+    expect(runtimeMismatch({ libtorchVersion: '2.11.0', config: 'TORCH_VERSION=1.13.0, USE_CUDA=0' })).toBe(
+      'built for libtorch 2.11.0, but the libtorch loaded is 1.13',
+    );
     expect(runtimeMismatch({ libtorchVersion: '1.13.0', config: 'TORCH_VERSION=1.13.1' })).toBeNull();
     const pkg = mkdtempSync(join(tmpdir(), 'finetorch-prebuilds-'));
     try {

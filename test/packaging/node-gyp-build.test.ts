@@ -68,16 +68,26 @@ describe('source build without CMake', () => {
   });
 
   it('the node-gyp binary loads as the source build and runs a forward pass that matches values computed by hand', () => {
-    const W = [[0.5, -1, 2], [1.5, 0.25, -0.75]];
+    const W = [
+      [0.5, -1, 2],
+      [1.5, 0.25, -0.75],
+    ];
     const b = [0.125, -2];
-    const x = [[1, 2, 3], [-4, 0, 8], [0.5, -0.5, 0.25]];
-    writeFileSync(join(pkg, 'main.mjs'), `
+    const x = [
+      [1, 2, 3],
+      [-4, 0, 8],
+      [0.5, -0.5, 0.25],
+    ];
+    writeFileSync(
+      join(pkg, 'main.mjs'),
+      `
       import { torch, nn, loadReport } from './dist/index.js';
       const m = new nn.Linear(3, 2);
       m.loadStateDict({ weight: torch.tensor(${JSON.stringify(W)}, { dtype: 'float32' }), bias: torch.tensor(${JSON.stringify(b)}, { dtype: 'float32' }) });
       const y = m.forward(torch.tensor(${JSON.stringify(x)}, { dtype: 'float32' }));
       console.log(JSON.stringify({ report: loadReport, y: y.toArray() }));
-    `);
+    `,
+    );
     const r = spawnSync(process.execPath, ['main.mjs'], { cwd: pkg, encoding: 'utf8', env });
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
@@ -86,7 +96,11 @@ describe('source build without CMake', () => {
     expect(out.report.path).toBe(join(pkg, 'build', 'Release', 'finetorch.node'));
     // y = x W^T + b, by hand (every value here is exact in float32)
     const expected = x.map((row) => W.map((w, j) => row.reduce((s, v, k) => s + v * w[k], b[j])));
-    expect(expected).toEqual([[4.625, -2.25], [14.125, -14], [1.375, -1.5625]]);
+    expect(expected).toEqual([
+      [4.625, -2.25],
+      [14.125, -14],
+      [1.375, -1.5625],
+    ]);
     expect(out.y).toEqual(expected);
   });
 

@@ -45,8 +45,10 @@ beforeAll(() => {
   rmSync(join(staged, 'prebuilds'), { recursive: true, force: true }); // only the one placed below
   const record = join(root, 'build', 'libtorch.json'); // written by the source build, if it ran through build-native.mjs
   const libtorch = existsSync(record) ? JSON.parse(readFileSync(record, 'utf8')) : {};
-  flavor = placePrebuild(join(root, 'build', 'Release', 'finetorch.node'),
-    { root: staged, libtorch: { source: libtorch.source, cmakePrefix: libtorch.cmakePrefix } }).flavor;
+  flavor = placePrebuild(join(root, 'build', 'Release', 'finetorch.node'), {
+    root: staged,
+    libtorch: { source: libtorch.source, cmakePrefix: libtorch.cmakePrefix },
+  }).flavor;
   pack = packPackage(staged, tmp);
 
   // 2. Shims that record any compiler or build-tool call and fail it.
@@ -58,12 +60,13 @@ beforeAll(() => {
     chmodSync(join(shims, tool), 0o755);
   }
   // npm runs node-gyp through its own bundled copy, named by npm_config_node_gyp.
-  writeFileSync(join(shims, 'node-gyp.cjs'),
-    `require('fs').appendFileSync(${JSON.stringify(compilerLog)}, 'node-gyp ' + process.argv.slice(2).join(' ') + '\\n'); process.exit(1);\n`);
+  writeFileSync(
+    join(shims, 'node-gyp.cjs'),
+    `require('fs').appendFileSync(${JSON.stringify(compilerLog)}, 'node-gyp ' + process.argv.slice(2).join(' ') + '\\n'); process.exit(1);\n`,
+  );
   // The parent `npm test` exports npm_* settings (npm_config_local_prefix names this repository): drop them,
   // and anything that could pick a binary or a compiler behind the package's back.
-  env = Object.fromEntries(Object.entries(process.env).filter(([k]) =>
-    !/^(npm_|FINETORCH_|LIBTORCH$|CC$|CXX$|NODE_OPTIONS$|LD_PRELOAD$)/i.test(k)));
+  env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(npm_|FINETORCH_|LIBTORCH$|CC$|CXX$|NODE_OPTIONS$|LD_PRELOAD$)/i.test(k)));
   env.PATH = `${shims}:${process.env.PATH}`;
   env.npm_config_node_gyp = join(shims, 'node-gyp.cjs');
   env.npm_config_update_notifier = 'false';
@@ -76,8 +79,15 @@ beforeAll(() => {
   const repoLock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8'));
   const packages: Record<string, unknown> = {
     '': { name: 'consumer', version: '1.0.0', dependencies: { finetorch: tgz } },
-    'node_modules/finetorch': { version: pkg.version, resolved: tgz, hasInstallScript: true, license: pkg.license,
-      dependencies: pkg.dependencies, bin: pkg.bin, engines: pkg.engines },
+    'node_modules/finetorch': {
+      version: pkg.version,
+      resolved: tgz,
+      hasInstallScript: true,
+      license: pkg.license,
+      dependencies: pkg.dependencies,
+      bin: pkg.bin,
+      engines: pkg.engines,
+    },
   };
   for (const [path, entry] of Object.entries(repoLock.packages as Record<string, { dev?: boolean; devOptional?: boolean }>)) {
     if (!path || entry.dev) continue; // the runtime dependencies are what the consumer gets
@@ -85,9 +95,18 @@ beforeAll(() => {
     packages[path] = rest;
   }
   // npm 11 runs a dependency's install script only when allowScripts lists it.
-  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module',
-    dependencies: { finetorch: tgz }, allowScripts: { finetorch: true } }, null, 2));
-  writeFileSync(join(project, 'package-lock.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', lockfileVersion: 3, requires: true, packages }, null, 2));
+  writeFileSync(
+    join(project, 'package.json'),
+    JSON.stringify(
+      { name: 'consumer', version: '1.0.0', private: true, type: 'module', dependencies: { finetorch: tgz }, allowScripts: { finetorch: true } },
+      null,
+      2,
+    ),
+  );
+  writeFileSync(
+    join(project, 'package-lock.json'),
+    JSON.stringify({ name: 'consumer', version: '1.0.0', lockfileVersion: 3, requires: true, packages }, null, 2),
+  );
 
   // 4. Install: offline from the lockfile; if the cache lacks something, say so and let npm use the registry.
   const started = Date.now();
@@ -114,7 +133,15 @@ describe('npm package', () => {
     expect(flavor).toMatch(/^libtorch-\d+\.\d+\.\d+-(cpu|cu\d+|cuda)$/);
     expect(pack.files).toContain(`prebuilds/${platformTag}/${flavor}/finetorch.node`);
     expect(pack.files).toContain(`prebuilds/${platformTag}/${flavor}/prebuild.json`);
-    for (const f of ['dist/index.js', 'dist/index.d.ts', 'CMakeLists.txt', 'binding.gyp', 'native/addon.cc', 'scripts/build-native.mjs', 'scripts/find-libtorch.mjs']) {
+    for (const f of [
+      'dist/index.js',
+      'dist/index.d.ts',
+      'CMakeLists.txt',
+      'binding.gyp',
+      'native/addon.cc',
+      'scripts/build-native.mjs',
+      'scripts/find-libtorch.mjs',
+    ]) {
       expect(pack.files).toContain(f);
     }
     expect(pack.files.filter((f) => /^(build|node_modules|test|bench)\/|\.cache\//.test(f))).toEqual([]);
@@ -129,16 +156,26 @@ describe('npm package', () => {
   });
 
   it('loads the prebuilt and runs a forward pass that matches values computed by hand', () => {
-    const W = [[0.5, -1, 2], [1.5, 0.25, -0.75]];
+    const W = [
+      [0.5, -1, 2],
+      [1.5, 0.25, -0.75],
+    ];
     const b = [0.125, -2];
-    const x = [[1, 2, 3], [-4, 0, 8], [0.5, -0.5, 0.25]];
-    writeFileSync(join(project, 'main.mjs'), `
+    const x = [
+      [1, 2, 3],
+      [-4, 0, 8],
+      [0.5, -0.5, 0.25],
+    ];
+    writeFileSync(
+      join(project, 'main.mjs'),
+      `
       import { torch, nn, loadReport } from 'finetorch';
       const m = new nn.Linear(3, 2);
       m.loadStateDict({ weight: torch.tensor(${JSON.stringify(W)}, { dtype: 'float32' }), bias: torch.tensor(${JSON.stringify(b)}, { dtype: 'float32' }) });
       const y = m.forward(torch.tensor(${JSON.stringify(x)}, { dtype: 'float32' }));
       console.log(JSON.stringify({ report: loadReport, shape: y.shape, y: y.toArray() }));
-    `);
+    `,
+    );
     const started = Date.now();
     const r = run(process.execPath, ['main.mjs']);
     expect(r.status, r.stderr).toBe(0);
@@ -149,7 +186,11 @@ describe('npm package', () => {
     expect(out.shape).toEqual([3, 2]);
     // y = x W^T + b, by hand (every value here is exact in float32)
     const expected = x.map((row) => W.map((w, j) => row.reduce((s, v, k) => s + v * w[k], b[j])));
-    expect(expected).toEqual([[4.625, -2.25], [14.125, -14], [1.375, -1.5625]]);
+    expect(expected).toEqual([
+      [4.625, -2.25],
+      [14.125, -14],
+      [1.375, -1.5625],
+    ]);
     expect(out.y).toEqual(expected);
     expect(compilerCalls()).toBe('');
     console.log(`import + forward in the installed project: ${((Date.now() - started) / 1000).toFixed(2)} s`);
