@@ -49,10 +49,12 @@ export class DataError extends FinetorchError {
   }
 }
 
-/** A checkpoint or run folder that is missing, incomplete or unreadable; `path` names it. */
+/** A checkpoint or run folder (or one of its files) that is missing, incomplete or unreadable. The message is `path: detail`. */
 export class CheckpointError extends FinetorchError {
-  constructor(readonly path: string, message: string, options?: { cause?: unknown }) {
-    super('checkpoint', message, options);
+  readonly detail: string;
+  constructor(readonly path: string, detail: string, options?: { cause?: unknown }) {
+    super('checkpoint', `${path}: ${detail}`, options);
+    this.detail = detail;
     this.name = 'CheckpointError';
   }
 }

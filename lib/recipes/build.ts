@@ -18,7 +18,6 @@ import { focalLoss } from '../losses/index.js';
 import type { Architecture } from '../models/architecture.js';
 import { architectures, huggingFaceWeights, isTextArch, load as loadModel, misplacedResNetOptions, savedArchitecture, ARCHITECTURE_NAMES, type ArchitectureName } from '../models/index.js';
 import { textModel, type HfConfig } from '../models/text.js';
-import { crossEntropy } from '../nn/functional.js';
 import type { Module } from '../nn/module.js';
 import { optim, type Optimizer } from '../optim/index.js';
 import { LRScheduler } from '../optim/lr-scheduler.js';
@@ -29,7 +28,7 @@ import { swapHead } from '../finetune/head.js';
 import { torch } from '../tensor/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { cuda } from '../cuda/index.js';
-import type { BatchSource, LossFn } from '../train/trainer.js';
+import type { BatchSource, BuiltinLoss, LossFn } from '../train/trainer.js';
 import type { DataSpec, Recipe } from './schema.js';
 
 export type Part = 'train' | 'val' | 'test';
@@ -454,8 +453,11 @@ export function buildOptimizer(recipe: Recipe, model: Module, stepsPerEpoch: num
   return { optimizer, scheduler, frozen, groups: groups.map((g) => ({ block: g.block, lr: g.lr, params: g.params.reduce((n, p) => n + p.numel(), 0) })) };
 }
 
-/** The recipe's loss function (cross-entropy with class weights / label smoothing, or focal). */
-export function buildLoss(recipe: Recipe, numClasses: number): LossFn {
+/**
+ * The recipe's loss: cross-entropy (class weights, label smoothing) as fit's
+ * built-in loss, which lets fit run whole steps natively; focal loss as a function.
+ */
+export function buildLoss(recipe: Recipe, numClasses: number): LossFn | BuiltinLoss {
   const l = recipe.loss;
   const perClass = (field: string, v: number[] | undefined) => {
     if (v && v.length !== numClasses) throw new ConfigError(field, `has ${v.length} entries for ${numClasses} classes`);
@@ -467,7 +469,7 @@ export function buildLoss(recipe: Recipe, numClasses: number): LossFn {
   }
   const weights = perClass('recipe.loss.classWeights', l.classWeights);
   const weight = weights ? torch.tensor(weights, { dtype: 'float32', device: recipe.device }) : undefined;
-  return (logits, target) => crossEntropy(logits, target, { weight, labelSmoothing: l.labelSmoothing });
+  return { type: 'crossEntropy', weight, labelSmoothing: l.labelSmoothing };
 }
 
 /** Checks a device string against this machine. */

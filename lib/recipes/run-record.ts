@@ -44,7 +44,7 @@ export function readRun(dir: string): RunRecord | null {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
   } catch (err) {
-    throw new CheckpointError(file, `${file}: not valid JSON (${(err as Error).message})`);
+    throw new CheckpointError(file, `not valid JSON (${(err as Error).message})`);
   }
 }
 
@@ -68,7 +68,7 @@ export function resolveCheckpoint(arg: string, flag = '--checkpoint'): ResolvedC
   const path = resolve(arg);
   // a best/ or last/ that a killed training left between two renames comes back first
   if (!existsSync(path) && (basename(path) === 'best' || basename(path) === 'last')) recoverCheckpoints(dirname(path));
-  if (!existsSync(path)) throw new CheckpointError(path, `${flag}: ${arg} does not exist`);
+  if (!existsSync(path)) throw new CheckpointError(path, `does not exist (${flag} ${arg})`);
   if (statSync(path).isDirectory()) {
     if (!isCheckpointDir(path)) recoverCheckpoints(path);
     if (isCheckpointDir(path)) {
@@ -77,7 +77,7 @@ export function resolveCheckpoint(arg: string, flag = '--checkpoint'): ResolvedC
     }
     const inner = ['best', 'last'].map((n) => join(path, n)).find(isCheckpointDir);
     if (inner) return { weights: join(inner, 'model.safetensors'), dir: inner, runDir: path, run: readRun(path) };
-    throw new CheckpointError(path, `${flag}: ${arg} is neither a run folder (with best/ or last/) nor a checkpoint folder (model.safetensors + trainer.json)`);
+    throw new CheckpointError(path, `(${flag}) is neither a run folder (with best/ or last/) nor a checkpoint folder (model.safetensors + trainer.json)`);
   }
   const parent = dirname(path);
   if (basename(path) === 'model.safetensors' && isCheckpointDir(parent)) return resolveCheckpoint(parent, flag);

@@ -25,6 +25,9 @@ import type { Module } from '../nn/module.js';
 import type { Optimizer, OptimizerStateDict } from '../optim/optimizer.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { EvalResult, MetricName } from './trainer.js';
+import { CheckpointError } from '../errors.js';
+
+export { CheckpointError } from '../errors.js';
 
 export const MODEL_FILE = 'model.safetensors';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
@@ -32,14 +35,6 @@ export const STATE_FILE = 'trainer.json';
 
 /** The checkpoint folders fit() keeps under its checkpointDir. */
 export type CheckpointName = 'best' | 'last';
-
-/** A checkpoint that cannot be read: `path` is the file (or folder) at fault. */
-export class CheckpointError extends Error {
-  constructor(readonly path: string, message: string) {
-    super(`${path}: ${message}`);
-    this.name = 'CheckpointError';
-  }
-}
 
 const evalResult = z.object({
   loss: z.number().nullable(), // JSON writes NaN as null
