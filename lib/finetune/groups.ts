@@ -10,7 +10,10 @@ import { ArgumentError } from '../errors.js';
 export interface GroupOptions {
   /** One LR per block, bottom (stem) to top (head). */
   lrs?: number[];
-  /** Geometric spread: the first block gets bottom, the last top (fastai `slice(bottom, top)`). */
+  /** Geometric spread: the first block gets bottomLr, the last topLr (fastai `slice(bottom, top)`); a recipe's optimizer.bottomLr / topLr. */
+  bottomLr?: number;
+  topLr?: number;
+  /** Older names of bottomLr and topLr (still accepted). */
   bottom?: number;
   top?: number;
   /** Layer-wise decay (timm): block i of L gets baseLr * decay^(L-1-i). */
@@ -29,13 +32,23 @@ export function blockLrs(n: number, o: GroupOptions): number[] {
     if (o.lrs.length !== n) throw new ArgumentError('finetune.paramGroups', `lrs has ${o.lrs.length} entries but the model has ${n} blocks`);
     return [...o.lrs];
   }
-  if (o.bottom !== undefined && o.top !== undefined) {
-    if (!(o.bottom > 0 && o.top > 0)) throw new ArgumentError('finetune.paramGroups', 'bottom and top must be > 0');
-    if (n === 1) return [o.top];
-    return Array.from({ length: n }, (_, i) => o.bottom! * (o.top! / o.bottom!) ** (i / (n - 1)));
+  const bottom = alias(o, 'bottomLr', 'bottom');
+  const top = alias(o, 'topLr', 'top');
+  if (bottom !== undefined && top !== undefined) {
+    if (!(bottom > 0 && top > 0)) throw new ArgumentError('finetune.paramGroups', `bottomLr and topLr must be > 0, got ${bottom} and ${top}`);
+    if (n === 1) return [top];
+    return Array.from({ length: n }, (_, i) => bottom * (top / bottom) ** (i / (n - 1)));
   }
   if (o.baseLr !== undefined && o.decay !== undefined) return Array.from({ length: n }, (_, i) => o.baseLr! * o.decay! ** (n - 1 - i));
-  throw new ArgumentError('finetune.paramGroups', 'pass {lrs}, {bottom, top} or {baseLr, decay}');
+  if (bottom !== undefined || top !== undefined) throw new ArgumentError('finetune.paramGroups', `give both bottomLr and topLr (got only ${bottom !== undefined ? 'bottomLr' : 'topLr'})`);
+  throw new ArgumentError('finetune.paramGroups', 'pass {lrs}, {bottomLr, topLr} or {baseLr, decay}');
+}
+
+/** An option under its name or its older alias; both with different values is an error. */
+function alias(o: GroupOptions, name: 'bottomLr' | 'topLr', old: 'bottom' | 'top'): number | undefined {
+  if (o[name] !== undefined && o[old] !== undefined && o[name] !== o[old])
+    throw new ArgumentError('finetune.paramGroups', `${name} (${o[name]}) and its older name ${old} (${o[old]}) disagree; give ${name} only`);
+  return o[name] ?? o[old];
 }
 
 /** Param groups (PyTorch style) for an optimizer: one or two per block. */

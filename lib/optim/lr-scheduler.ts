@@ -7,16 +7,29 @@ export type ScheduleKind = 'linear' | 'cosine' | 'constant' | 'onecycle';
 export interface ScheduleOptions {
   kind: ScheduleKind;
   totalSteps: number;
+  /** Linear warmup over this many steps (default 0) ... */
   warmupSteps?: number;
+  /** ... or over this fraction of totalSteps (rounded), as a recipe's schedule.warmupRatio. Give one of the two. */
+  warmupRatio?: number;
   /** one-cycle only (PyTorch OneCycleLR's names): fraction of steps rising, start and end divisors. */
   pctStart?: number;
   divFactor?: number;
   finalDivFactor?: number;
 }
 
+/** The warmup length in steps: warmupSteps, or warmupRatio x totalSteps rounded to the nearest step. */
+export function warmupStepsOf(o: ScheduleOptions): number {
+  if (o.warmupSteps !== undefined && o.warmupRatio !== undefined) throw new TypeError('LRScheduler: give warmupSteps or warmupRatio, not both');
+  if (o.warmupRatio !== undefined) {
+    if (typeof o.warmupRatio !== 'number' || !(o.warmupRatio >= 0 && o.warmupRatio <= 1)) throw new TypeError(`LRScheduler: warmupRatio must be a number in 0..1, got ${o.warmupRatio}`);
+    return Math.round(o.warmupRatio * o.totalSteps);
+  }
+  return o.warmupSteps ?? 0;
+}
+
 /** The factor (0..1) applied to the base LRs at `step` (0-based). Hugging Face's and PyTorch's formulas. */
 export function scheduleFactor(o: ScheduleOptions, step: number): number {
-  const warm = o.warmupSteps ?? 0;
+  const warm = warmupStepsOf(o);
   const total = o.totalSteps;
   switch (o.kind) {
     case 'constant':
@@ -51,8 +64,8 @@ export class LRScheduler {
 
   constructor(private readonly optimizer: Optimizer, readonly options: ScheduleOptions) {
     if (!Number.isInteger(options.totalSteps) || options.totalSteps < 1) throw new TypeError(`LRScheduler: totalSteps must be a positive integer, got ${options.totalSteps}`);
-    const warm = options.warmupSteps ?? 0;
-    if (!Number.isInteger(warm) || warm < 0 || warm > options.totalSteps) throw new TypeError(`LRScheduler: warmupSteps must be an integer in 0..totalSteps, got ${warm}`);
+    const warm = warmupStepsOf(options);
+    if (!Number.isInteger(warm) || warm < 0 || warm > options.totalSteps) throw new TypeError(`LRScheduler: warmupSteps must be an integer in 0..totalSteps (${options.totalSteps}), got ${warm}`);
     // base LRs live on the groups as initialLr (PyTorch's initial_lr) so resumed runs keep them
     this.baseLrs = optimizer.paramGroups.map((g) => {
       if (typeof g.initialLr !== 'number') g.initialLr = g.lr;

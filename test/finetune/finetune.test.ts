@@ -102,6 +102,21 @@ describe('differential learning rates', () => {
     expect(() => finetune.paramGroups(model, { lrs: [1, 2] })).toThrow(/lrs has 2 entries but the model has 6 blocks/);
   });
 
+  it("takes the recipe's names bottomLr / topLr (bottom / top still work)", () => {
+    const want = [0, 1, 2, 3, 4, 5].map((i) => 1e-6 * 100 ** (i / 5)); // geometric from 1e-6 to 1e-4
+    const lrs = finetune.blockLrs(6, { bottomLr: 1e-6, topLr: 1e-4 });
+    want.forEach((w, i) => expect(lrs[i]).toBeCloseTo(w, 18));
+    expect(finetune.blockLrs(6, { bottom: 1e-6, top: 1e-4 })).toEqual(lrs);
+    expect(finetune.blockLrs(6, { bottomLr: 1e-6, top: 1e-4 })).toEqual(lrs);
+    const model = models.resnet18({ numClasses: 2 });
+    const a = finetune.paramGroups(model, { bottomLr: 1e-6, topLr: 1e-4, weightDecay: 0.01 });
+    const b = finetune.paramGroups(model, { bottom: 1e-6, top: 1e-4, weightDecay: 0.01 });
+    expect(a.map((g) => [g.block, g.lr, g.weightDecay])).toEqual(b.map((g) => [g.block, g.lr, g.weightDecay]));
+    expect(() => finetune.blockLrs(6, { bottomLr: 1e-6, bottom: 1e-5, topLr: 1e-4 })).toThrow(/bottomLr \(0\.000001\) and its older name bottom \(0\.00001\) disagree/);
+    expect(() => finetune.blockLrs(6, { bottomLr: 1e-6 })).toThrow(/give both bottomLr and topLr \(got only bottomLr\)/);
+    expect(() => finetune.blockLrs(6, {})).toThrow(/pass \{lrs\}, \{bottomLr, topLr\} or \{baseLr, decay\}/);
+  });
+
   it('each group moves with its own LR (plain SGD: update = lr * grad)', () => {
     torch.manualSeed(4);
     const model = new nn.Sequential(new nn.Linear(4, 8), new nn.ReLU(), new nn.Linear(8, 3));
@@ -143,10 +158,37 @@ describe('schedules match PyTorch (OneCycleLR, and LambdaLR with Hugging Face fo
   }
 });
 
+describe('LRScheduler takes warmupRatio (the recipe\'s name) as well as warmupSteps', () => {
+  it('warmupRatio r over T steps warms up over round(r * T) steps, exactly as warmupSteps does', () => {
+    for (const [kind, total, ratio] of [['linear', 100, 0.1], ['cosine', 37, 0.25], ['constant', 10, 0.05]] as const) {
+      const run = (o: { warmupSteps?: number; warmupRatio?: number }) => {
+        const p = torch.zeros([1], { requiresGrad: true });
+        const s = new LRScheduler(new optim.SGD([p], { lr: 0.1 }), { kind, totalSteps: total, ...o });
+        return Array.from({ length: total }, () => { const lr = s.currentLrs()[0]; s.step(); return lr; });
+      };
+      const steps = Math.round(ratio * total);
+      expect(run({ warmupRatio: ratio })).toEqual(run({ warmupSteps: steps }));
+      // the warmup is linear from 0: step k < steps has lr 0.1 * k / steps
+      expect(run({ warmupRatio: ratio }).slice(0, steps)).toEqual(Array.from({ length: steps }, (_, k) => 0.1 * (k / steps)));
+    }
+    const p = torch.zeros([1], { requiresGrad: true });
+    expect(() => new LRScheduler(new optim.SGD([p], { lr: 0.1 }), { kind: 'linear', totalSteps: 10, warmupSteps: 1, warmupRatio: 0.1 })).toThrow(/give warmupSteps or warmupRatio, not both/);
+    expect(() => new LRScheduler(new optim.SGD([p], { lr: 0.1 }), { kind: 'linear', totalSteps: 10, warmupRatio: 1.5 })).toThrow(/warmupRatio must be a number in 0\.\.1, got 1\.5/);
+  });
+});
+
 describe("the seed's presets and advice", () => {
-  it('recommends a strategy from the sample count and says why', () => {
-    expect(finetune.recommend(500)).toMatchObject({ strategy: 'head-only' });
-    expect(finetune.recommend(500).reason).toMatch(/under ~1,000, full fine-tuning overfits/);
+  it('recommends a strategy from the sample count and says why; under ~1,000 samples it follows the demo, not the seed', () => {
+    // the demo (README): 200 labels, freezing 4 of 6 blocks at lr 3e-3 without warmup was best (90.7%), head only worst (63.1%)
+    for (const n of [200, 240, 999]) {
+      const r = finetune.recommend(n);
+      expect(r).toMatchObject({ strategy: 'freeze-lower', optimizer: { lr: 3e-3 }, lr: { all: 3e-3 }, warmup: false });
+      expect(Math.round(r.freezeFraction * 6)).toBe(4);
+      expect(r.reason).toMatch(new RegExp(`^${n} samples: under ~1,000, freeze the lower two thirds`));
+      expect(r.reason).toMatch(/The seed advises training only the head here.*head only was worst \(63% accuracy\) and freezing 4 of 6 blocks best \(91%\)/);
+      expect(finetune.checkPlan({ strategy: r.strategy, numSamples: n, backboneLr: 3e-3, warmup: r.warmup })).toEqual([]);
+    }
+    expect(finetune.recommend(5000)).toMatchObject({ strategy: 'freeze-lower', optimizer: { bottomLr: 1e-5, topLr: 1e-3 }, lr: { bottom: 1e-5, top: 1e-3 } });
     expect(finetune.recommend(5000).strategy).toBe('freeze-lower');
     expect(finetune.recommend(50000).strategy).toBe('differential');
     expect(finetune.recommend(200000).strategy).toBe('full');
@@ -156,6 +198,7 @@ describe("the seed's presets and advice", () => {
     expect(finetune.checkPlan({ strategy: 'full', numSamples: 300 })[0]).toMatch(/full fine-tuning on 300 samples/);
     expect(finetune.checkPlan({ strategy: 'differential', numSamples: 5000, backboneLr: 1e-3 })[0]).toMatch(/>= 1e-3/);
     expect(finetune.checkPlan({ strategy: 'differential', numSamples: 5000, backboneLr: 1e-5 })).toEqual([]);
+    expect(finetune.checkPlan({ strategy: 'full', numSamples: 5000, warmup: false })[0]).toMatch(/no warmup/);
   });
 });
 
