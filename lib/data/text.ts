@@ -2,6 +2,7 @@
 // column; labels as names or ids), and token-level BIO tags from CoNLL-style
 // files. Problems name the file and the row.
 import { readFileSync } from 'node:fs';
+import { DataError } from '../errors.js';
 
 export interface TextDataset {
   texts: string[];
@@ -136,8 +137,11 @@ export function readTextRows(path: string, o: { textColumn?: string; labelColumn
 
 function readDataset(path: string, format: 'csv' | 'jsonl', options: TextDatasetOptions) {
   const rows = readTextRows(path, { textColumn: options.textColumn, labelColumn: options.labelColumn, format });
-  if (!rows.length) throw new Error(`${path}: empty file`);
-  return build(path, rows, options);
+  // a header alone (CSV) or blank lines (JSONL) used to surface later as "the data has 0 class"
+  if (!rows.length) throw new DataError(`${path}: no data rows${format === 'csv' ? ' (only a header)' : ''}`, { path });
+  const d = build(path, rows, options);
+  if (!d.texts.length) throw new DataError(`${path}: no usable rows (all ${d.skipped} have an empty or missing text or label)`, { path });
+  return d;
 }
 
 export function readCsvDataset(path: string, options: TextDatasetOptions = {}) {

@@ -25,6 +25,14 @@ describe('CSV and JSONL', () => {
     expect(d.classes).toEqual(['negative', 'positive']);
   });
 
+  it('a file without data rows names the file (a header-only CSV was "the data has 0 class" later)', () => {
+    expect(() => data.readCsvDataset(file('header.csv', 'text,label\n'))).toThrow(/header\.csv: no data rows \(only a header\)/);
+    expect(() => data.readCsvDataset(file('header2.csv', 'text,label'))).toThrow(/header2\.csv: no data rows \(only a header\)/);
+    expect(() => data.readJsonlDataset(file('blank.jsonl', '\n  \n'))).toThrow(/blank\.jsonl: no data rows/);
+    expect(() => data.readCsvDataset(file('empty.csv', ''))).toThrow(/empty\.csv: empty file/);
+    expect(() => data.readCsvDataset(file('skipped.csv', 'text,label\n,a\nx,\n'), { skipInvalid: true })).toThrow(/skipped\.csv: no usable rows \(all 2 have an empty or missing text or label\)/);
+  });
+
   it('bad input names the file and the row', () => {
     expect(() => data.readCsvDataset(file('b.csv', 'txt,label\nx,1\n'))).toThrow(/b\.csv: no column "text" in the header \(columns: txt, label\)/);
     expect(() => data.readCsvDataset(file('c.csv', 'text,label\nx,1\ny\n'))).toThrow(/c\.csv:3: 1 fields, the header has 2/);
