@@ -7,7 +7,13 @@ import { torch } from '../tensor/index.js';
 import { permutation, rng, type Batch } from './tensor-loader.js';
 import { loadImage, type ImageSample, type Transform } from './images.js';
 
-export interface Item { data: Float32Array; shape: number[]; label: number }
+export interface Item {
+  data: Float32Array;
+  shape: number[];
+  label: number;
+  /** Where the item came from (an image's path), for errors. */
+  source?: string;
+}
 export interface Dataset { readonly length: number; get(index: number, random: () => number): Promise<Item> }
 
 /** An image dataset over samples from imageFolder (or any {path, label} list). */
@@ -17,7 +23,7 @@ export class ImageDataset implements Dataset {
   async get(index: number, random: () => number): Promise<Item> {
     const s = this.samples[index];
     const { data, shape } = await loadImage(s.path, { channels: this.options.channels, transforms: this.options.transforms, random });
-    return { data, shape, label: s.label };
+    return { data, shape, label: s.label, source: s.path };
   }
   /** The same samples at the given indices (for splits). */
   subset(indices: number[]): ImageDataset { return new ImageDataset(indices.map((i) => this.samples[i]), this.options); }
@@ -53,8 +59,11 @@ export class DataLoader {
     const shape = items[0].shape;
     const per = items[0].data.length;
     const all = new Float32Array(per * items.length);
+    const name = (k: number) => items[k].source ?? `item ${indices[k]}`;
+    const size = (s: number[]) => `${s.join('x')} (${s.length === 3 ? 'channels x height x width' : 'shape'})`;
     items.forEach((it, k) => {
-      if (it.data.length !== per) throw new Error(`DataLoader: item ${indices[k]} has shape [${it.shape}] but the batch has [${shape}] (add a resize/crop transform)`);
+      if (it.data.length !== per || it.shape.length !== shape.length || it.shape.some((d, i) => d !== shape[i]))
+        throw new Error(`DataLoader: ${name(k)} is ${size(it.shape)} but ${name(0)} in the same batch is ${size(shape)}: a batch needs one size, so resize the images (recipe data.imageSize, or a resize/crop transform)`);
       all.set(it.data, k * per);
     });
     let input = torch.tensor(all, { shape: [items.length, ...shape] });

@@ -61,6 +61,31 @@ interface Raw { data: Buffer; width: number; height: number; channels: number }
 
 const pair = (s: number | [number, number]): [number, number] => (Array.isArray(s) ? s : [s, s]);
 
+/**
+ * The largest image decoded or produced by a transform: 8192 x 8192 pixels
+ * (768 MB as float32 RGB). Beyond it libvips would try to allocate
+ * gigabytes (resize to 20000 was killed at 4 GB); checked before sharp runs.
+ */
+export const MAX_IMAGE_PIXELS = 8192 * 8192;
+const MAX_IMAGE_SIDE = 65535;
+
+/** Throws naming the file, the step and the size when a step would make an image too big (or not a size at all). */
+function checkSize(path: string, step: string, w: number, h: number): void {
+  if (!Number.isInteger(w) || !Number.isInteger(h) || w < 1 || h < 1)
+    throw new RangeError(`${path}: ${step} to ${w}x${h} (width x height) is not a size: expected positive integers`);
+  if (w * h > MAX_IMAGE_PIXELS || w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE)
+    throw new RangeError(`${path}: ${step} to ${w}x${h} (width x height) is too big: ${(w * h).toLocaleString('en-US')} pixels, at most ${MAX_IMAGE_PIXELS.toLocaleString('en-US')} (8192x8192)`);
+}
+
+/** Runs a sharp step, naming the file and the step when libvips fails. */
+async function sharpStep<T>(path: string, step: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new Error(`${path}: ${step} failed: ${(err as Error).message}`);
+  }
+}
+
 // Every step keeps the channel count (libvips may widen greyscale to sRGB on output).
 async function raw(img: Sharp, channels: number): Promise<Raw> {
   const { data, info } = await img.toColourspace(channels === 1 ? 'b-w' : 'srgb').raw().toBuffer({ resolveWithObject: true });
@@ -111,9 +136,16 @@ export async function loadImage(path: string, options: { channels?: 1 | 3; trans
   const random = options.random ?? Math.random;
   let r: Raw;
   try {
-    r = await raw(sharp(path).removeAlpha(), channels);
+    r = await raw(sharp(path, { limitInputPixels: MAX_IMAGE_PIXELS }).removeAlpha(), channels);
   } catch (err) {
-    throw new Error(`${path}: cannot decode image: ${(err as Error).message}`);
+    const message = (err as Error).message;
+    if (/pixel limit/i.test(message)) {
+      // say how big it is (the header alone is read for that)
+      const m = await sharp(path, { limitInputPixels: false }).metadata().catch(() => null);
+      const size = m?.width && m?.height ? `${m.width}x${m.height} (width x height), ${(m.width * m.height).toLocaleString('en-US')} pixels` : 'larger than the limit';
+      throw new RangeError(`${path}: the image is too big to decode: ${size}; at most ${MAX_IMAGE_PIXELS.toLocaleString('en-US')} pixels (8192x8192)`);
+    }
+    throw new Error(`${path}: cannot decode image: ${message}`);
   }
   let normalize: { mean: number[]; std: number[] } | null = null;
   let jitter: { brightness?: number; contrast?: number } | null = null;
@@ -122,18 +154,27 @@ export async function loadImage(path: string, options: { channels?: 1 | 3; trans
       const [h, w] = typeof t.resize === 'number'
         ? (r.height <= r.width ? [t.resize, Math.round((t.resize * r.width) / r.height)] : [Math.round((t.resize * r.height) / r.width), t.resize])
         : t.resize;
-      r = await raw(fromRaw(r).resize(w, h, { fit: 'fill' }), r.channels);
+      checkSize(path, 'resize', w, h);
+      const from = r;
+      r = await sharpStep(path, `resize to ${w}x${h}`, () => raw(fromRaw(from).resize(w, h, { fit: 'fill' }), from.channels));
     } else if ('centerCrop' in t) {
       const [h, w] = pair(t.centerCrop);
       if (h > r.height || w > r.width) throw new Error(`${path}: centerCrop ${h}x${w} is larger than the image ${r.height}x${r.width}`);
       r = crop(r, Math.round((r.width - w) / 2), Math.round((r.height - h) / 2), w, h);
     } else if ('randomCrop' in t) {
       const [h, w] = pair(t.randomCrop);
-      if (t.padding) r = await raw(fromRaw(r).extend({ top: t.padding, bottom: t.padding, left: t.padding, right: t.padding, background: { r: 0, g: 0, b: 0 } }), r.channels);
+      const p = t.padding;
+      if (p) {
+        if (!Number.isInteger(p) || p < 0) throw new RangeError(`${path}: randomCrop padding must be a non-negative integer, got ${p}`);
+        checkSize(path, `randomCrop padding ${p}`, r.width + 2 * p, r.height + 2 * p);
+        const from = r;
+        r = await sharpStep(path, `randomCrop padding ${p}`, () => raw(fromRaw(from).extend({ top: p, bottom: p, left: p, right: p, background: { r: 0, g: 0, b: 0 } }), from.channels));
+      }
       if (h > r.height || w > r.width) throw new Error(`${path}: randomCrop ${h}x${w} is larger than the image ${r.height}x${r.width}`);
       r = crop(r, Math.floor(random() * (r.width - w + 1)), Math.floor(random() * (r.height - h + 1)), w, h);
     } else if ('randomResizedCrop' in t) {
       const [oh, ow] = pair(t.randomResizedCrop);
+      checkSize(path, 'randomResizedCrop', ow, oh);
       const [smin, smax] = t.scale ?? [0.08, 1];
       const [rmin, rmax] = t.ratio ?? [3 / 4, 4 / 3];
       const area = r.width * r.height;
@@ -146,10 +187,12 @@ export async function loadImage(path: string, options: { channels?: 1 | 3; trans
         if (w > 0 && h > 0 && w <= r.width && h <= r.height) box = [Math.floor(random() * (r.width - w + 1)), Math.floor(random() * (r.height - h + 1)), w, h];
       }
       if (!box) { const s = Math.min(r.width, r.height); box = [Math.floor((r.width - s) / 2), Math.floor((r.height - s) / 2), s, s]; }
-      r = await raw(fromRaw(crop(r, ...box)).resize(ow, oh, { fit: 'fill' }), r.channels);
+      const cropped = crop(r, ...box);
+      r = await sharpStep(path, `randomResizedCrop to ${ow}x${oh}`, () => raw(fromRaw(cropped).resize(ow, oh, { fit: 'fill' }), cropped.channels));
     } else if ('randomRotation' in t) {
       const angle = (random() * 2 - 1) * t.randomRotation;
-      const rotated = await raw(fromRaw(r).rotate(angle, { background: { r: 0, g: 0, b: 0 } }), r.channels);
+      const from = r;
+      const rotated = await sharpStep(path, `randomRotation by ${angle.toFixed(1)} degrees`, () => raw(fromRaw(from).rotate(angle, { background: { r: 0, g: 0, b: 0 } }), from.channels));
       // keep the original size, as torchvision's RandomRotation(expand=False)
       r = crop(rotated, Math.floor((rotated.width - r.width) / 2), Math.floor((rotated.height - r.height) / 2), r.width, r.height);
     } else if ('horizontalFlip' in t) {

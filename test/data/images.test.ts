@@ -5,6 +5,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { torch, nn, optim, data, fit, fashionMnist, type Tensor } from 'finetorch';
 import { flat } from '../helpers';
@@ -111,6 +112,54 @@ describe('image folders', () => {
     expect(() => data.imageFolder(join(bad, 'missing'))).toThrow(/cannot read/);
     rmSync(bad, { recursive: true, force: true });
   });
+
+  it('images of different sizes in one batch: the error names both files and both sizes', async () => {
+    const mixed = mkdtempSync(join(tmpdir(), 'finetorch-mixed-'));
+    mkdirSync(join(mixed, 'a'));
+    const png = (w: number, h: number, name: string) => sharp({ create: { width: w, height: h, channels: 3, background: { r: 9, g: 9, b: 9 } } }).png().toFile(join(mixed, 'a', name));
+    await png(28, 28, 'first.png');
+    await png(28, 28, 'second.png');
+    await png(40, 30, 'wide.png');
+    const f = data.imageFolder(mixed);
+    const loader = new data.DataLoader(new data.ImageDataset(f.samples, { channels: 1 }), { batchSize: 3 });
+    await expect((async () => { for await (const _ of loader.batches(0)) { /* consume */ } })())
+      .rejects.toThrow(/DataLoader: .*a\/wide\.png is 1x30x40 \(channels x height x width\) but .*a\/first\.png in the same batch is 1x28x28 .*resize the images/);
+    // with a resize they batch
+    const resized = new data.DataLoader(new data.ImageDataset(f.samples, { channels: 1, transforms: [{ resize: [28, 28] }] }), { batchSize: 3 });
+    for await (const b of resized.batches(0)) expect(b.input.shape).toEqual([3, 1, 28, 28]);
+    rmSync(mixed, { recursive: true, force: true });
+  });
+
+  it('sizes too big for memory fail at once, naming the file, the step and the size (not libvips after gigabytes)', async () => {
+    const one = join(root, 'bag', 'img000.png');
+    const t0 = Date.now();
+    await expect(data.loadImage(one, { transforms: [{ resize: 20000 }] })).rejects.toThrow(/bag\/img000\.png: resize to 20000x20000 \(width x height\) is too big: 400,000,000 pixels, at most 67,108,864/);
+    await expect(data.loadImage(one, { transforms: [{ randomCrop: 28, padding: 20000 }] })).rejects.toThrow(/img000\.png: randomCrop padding 20000 to 40028x40028 \(width x height\) is too big/);
+    await expect(data.loadImage(one, { transforms: [{ randomResizedCrop: [9000, 9000] }] })).rejects.toThrow(/img000\.png: randomResizedCrop to 9000x9000 .* is too big/);
+    await expect(data.loadImage(one, { transforms: [{ resize: [0, 28] }] })).rejects.toThrow(/img000\.png: resize to 28x0 \(width x height\) is not a size/);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    // a file whose header declares more pixels than the limit: refused from the header, with its size
+    const big = join(mkdtempSync(join(tmpdir(), 'finetorch-big-')), 'huge.png');
+    writeFileSync(big, pngHeaderOnly(8200, 8200));
+    await expect(data.loadImage(big)).rejects.toThrow(/huge\.png: the image is too big to decode: 8200x8200 \(width x height\), 67,240,000 pixels; at most 67,108,864/);
+    rmSync(big, { force: true });
+  }, 60000);
 });
+
+/** A small PNG whose IHDR declares width x height 8-bit grey, with one row of pixel data (the decoder reads the header first). */
+function pngHeaderOnly(width: number, height: number): Buffer {
+  const chunk = (type: string, body: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(body.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(Buffer.concat([Buffer.from(type, 'ascii'), body])));
+    return Buffer.concat([len, Buffer.from(type, 'ascii'), body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth; colour type 0 (grey), compression, filter, interlace 0
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(width + 1))), chunk('IEND', Buffer.alloc(0))]);
+}
 
 export type { Tensor };
