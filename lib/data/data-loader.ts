@@ -6,6 +6,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { torch } from '../tensor/index.js';
 import { permutation, rng, type Batch } from './tensor-loader.js';
 import { loadImage, type ImageSample, type Transform } from './images.js';
+import { DataError } from '../errors.js';
 
 export interface Item {
   data: Float32Array;
@@ -63,7 +64,7 @@ export class DataLoader {
     const size = (s: number[]) => `${s.join('x')} (${s.length === 3 ? 'channels x height x width' : 'shape'})`;
     items.forEach((it, k) => {
       if (it.data.length !== per || it.shape.length !== shape.length || it.shape.some((d, i) => d !== shape[i]))
-        throw new Error(`DataLoader: ${name(k)} is ${size(it.shape)} but ${name(0)} in the same batch is ${size(shape)}: a batch needs one size, so resize the images (recipe data.imageSize, or a resize/crop transform)`);
+        throw new DataError(`DataLoader: ${name(k)} is ${size(it.shape)} but ${name(0)} in the same batch is ${size(shape)}: a batch needs one size, so resize the images (recipe data.imageSize, or a resize/crop transform)`, { path: it.source });
       all.set(it.data, k * per);
     });
     let input = torch.tensor(all, { shape: [items.length, ...shape] });

@@ -5,6 +5,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
+import { DataError } from '../errors.js';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp'];
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
@@ -143,9 +144,9 @@ export async function loadImage(path: string, options: { channels?: 1 | 3; trans
       // say how big it is (the header alone is read for that)
       const m = await sharp(path, { limitInputPixels: false }).metadata().catch(() => null);
       const size = m?.width && m?.height ? `${m.width}x${m.height} (width x height), ${(m.width * m.height).toLocaleString('en-US')} pixels` : 'larger than the limit';
-      throw new RangeError(`${path}: the image is too big to decode: ${size}; at most ${MAX_IMAGE_PIXELS.toLocaleString('en-US')} pixels (8192x8192)`);
+      throw new DataError(`${path}: the image is too big to decode: ${size}; at most ${MAX_IMAGE_PIXELS.toLocaleString('en-US')} pixels (8192x8192)`, { path });
     }
-    throw new Error(`${path}: cannot decode image: ${message}`);
+    throw new DataError(`${path}: cannot decode image: ${message}`, { path, cause: err });
   }
   let normalize: { mean: number[]; std: number[] } | null = null;
   let jitter: { brightness?: number; contrast?: number } | null = null;
