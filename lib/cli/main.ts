@@ -28,7 +28,8 @@ commands:
 
 Run finetorch <command> --help for its options. Output is JSON Lines when stdout
 is not a terminal (or with --json); exit codes: 0 ok, 1 runtime error, 2 usage or
-bad recipe, 3 data error, 4 training diverged, 130 interrupted (docs/cli.md).
+bad recipe, 3 data error, 4 training diverged, 130 interrupted, 141 the reader of
+stdout went away (docs/cli.md).
 `;
 
 async function inspectCommand(rest: string[]): Promise<number> {
