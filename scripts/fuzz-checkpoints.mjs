@@ -471,9 +471,11 @@ async function worker({ seed, indices, dir }) {
     process.stdout.write(`${JSON.stringify({ start: i })}\n`);
     const result = await tryLoad(file, m.modelsOptions);
     rmSync(file, { force: true });
+    // let the event loop turn: native finalizers of released tensors run there, not in a synchronous loop
+    await new Promise((r) => setImmediate(r));
     const broken = [contractBroken(result.io), result.models && contractBroken(result.models)].filter(Boolean);
     const status = (o) => (o === undefined ? undefined : o === 'ok' ? 'ok' : 'error');
-    process.stdout.write(`${JSON.stringify({ done: i, kind: m.kind, io: status(result.io), models: status(result.models), broken })}\n`);
+    process.stdout.write(`${JSON.stringify({ done: i, kind: m.kind, io: status(result.io), models: status(result.models), broken, rssMb: Math.round(process.memoryUsage().rss / 2 ** 20), heapMb: Math.round(process.memoryUsage().heapUsed / 2 ** 20) })}\n`);
   }
   process.stdout.write(`${JSON.stringify({ finished: true, peakRssMb: peakRss() })}\n`);
 }

@@ -149,7 +149,8 @@ export function load(path: string, options: LoadOptions = {}): Architecture {
   const numClasses = options.numClasses ?? checkpointClasses ?? 1000;
   const { arch: _a, config: _c, ...archOptions } = options;
   // the checkpoint against the architecture's shapes, before anything is allocated for the model
-  const problems = visionCheckpointProblems(path, arch, { ...archOptions, numClasses }, sd, vision.HEAD_PATHS[arch], numClasses !== checkpointClasses);
+  const problems = numClasses === 0 ? [`the head ${vision.HEAD_PATHS[arch]}.weight declares 0 classes (give numClasses for a new head)`]
+    : visionCheckpointProblems(path, arch, { ...archOptions, numClasses }, sd, vision.HEAD_PATHS[arch], numClasses !== checkpointClasses);
   let model: Architecture;
   try {
     if (problems.length) throw new Error(`${what}: the checkpoint does not fit:\n  ${problems.join('\n  ')}`);

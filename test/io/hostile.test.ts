@@ -124,6 +124,15 @@ describe('item 7: declared shapes checked against the bytes and the architecture
     expect(r.peakRssMb).toBeLessThan(600);
   });
 
+  it('a head of 0 classes ([0, C]) is named as such, not left to the builder', () => {
+    const { tensors, metadata } = resnetTensors();
+    tensors['fc.weight'] = { dtype: 'F32', shape: [0, 32], bytes: Buffer.alloc(0) };
+    tensors['fc.bias'] = { dtype: 'F32', shape: [0], bytes: Buffer.alloc(0) };
+    const path = file('zero-head.safetensors', safetensorsOf(tensors, metadata));
+    expect(() => models.load(path)).toThrow(/zero-head\.safetensors.*does not fit:\n  the head fc\.weight declares 0 classes/);
+    models.load(path, { numClasses: 5 }).dispose(); // a new head: the rest of the file loads
+  });
+
   it('finetorch inspect does not build the N-class head either', async () => {
     const { tensors } = resnetTensors();
     tensors['fc.weight'] = { dtype: 'F32', shape: [1e8, 0], bytes: Buffer.alloc(0) };
