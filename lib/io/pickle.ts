@@ -37,8 +37,9 @@ export function defaultLimits(bytes: number): UnpickleLimits {
   return { maxBuiltBytes: Math.min(32 * 2 ** 20 + 16 * bytes, 256 * 2 ** 20), maxDepth: 1000, maxCallArgs: 16 };
 }
 
-// Rough sizes of what the unpickler builds, in bytes of JS heap.
-const COST = { dict: 256, list: 48, item: 8, dictItem: 48, string: 32, bytes: 96, memo: 48 } as const;
+// Rough sizes of what the unpickler builds, in bytes of JS heap (an item: a
+// pointer, plus the slack of a growing array and the copy a MARK pop makes).
+const COST = { dict: 256, list: 48, item: 16, dictItem: 48, string: 32, bytes: 96, memo: 48 } as const;
 
 const MARK = Symbol('mark');
 

@@ -74,11 +74,13 @@ export function readTorchZip(path: string): unknown {
       // exact bounds check: elements needed, and the furthest element, in BigInt (no int64 overflow in the native check)
       const available = BigInt(storage.tensor.numel());
       let numel = 1n;
+      let dims = 1n; // libtorch multiplies all dims even when one is 0: their product must stay exact
       let last = BigInt(offset);
       for (let i = 0; i < size.length; i++) {
         numel *= BigInt(size[i]);
-        if (size[i] > 0) last += BigInt(size[i] - 1) * BigInt(stride[i]);
+        if (size[i] > 0) { dims *= BigInt(size[i]); last += BigInt(size[i] - 1) * BigInt(stride[i]); }
       }
+      if (dims > BigInt(Number.MAX_SAFE_INTEGER)) throw new PickleError(`${what} declares shape [${size}], whose size overflows`);
       // a view with more elements than its storage (strides of 0) would let a few bytes declare any size
       if (numel > 0n && (last >= available || numel > available))
         throw new PickleError(`${what} declares shape [${size}] with stride [${stride}] at offset ${offset}, which needs more than the ${available} elements its storage holds`);

@@ -100,7 +100,9 @@ function checkedEntries(path: string, header: Record<string, unknown>, dataSize:
     const where = `${path}: tensor '${name}'`;
     if (!isObject(entry)) throw new Error(`${where} is not described by an object`);
     if (typeof entry.dtype !== 'string' || !Object.hasOwn(ELEMENT_SIZE, entry.dtype)) throw new Error(`${where} has unsupported dtype ${JSON.stringify(entry.dtype)}`);
-    if (!Array.isArray(entry.shape) || entry.shape.length > MAX_DIMS || !entry.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+    // libtorch multiplies all dims even when one is 0: their product must stay an exact integer
+    if (!Array.isArray(entry.shape) || entry.shape.length > MAX_DIMS || !entry.shape.every((d) => Number.isSafeInteger(d) && d >= 0)
+      || entry.shape.reduce((a, d) => a * Math.max(d, 1), 1) > Number.MAX_SAFE_INTEGER)
       throw new Error(`${where} has an invalid shape ${JSON.stringify(entry.shape)}`);
     const offsets = entry.data_offsets;
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0))

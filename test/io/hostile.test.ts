@@ -34,6 +34,7 @@ async function loadWatched(path: string, modelsOptions?: object, limits = { rssL
   expect(res.killedFor, `${path}: killed (${res.killedFor}), peak RSS ${Math.round(res.peakRssMb)} MB`).toBeNull();
   expect(res.code, res.stderr.slice(-2000)).toBe(0);
   const out = JSON.parse(res.stdout.trim().split('\n').pop()!);
+  console.log(`${path.split('/').pop()}: refused=${out.io !== 'ok'}, peak RSS ${Math.round(res.peakRssMb)} MB, ${res.ms} ms`);
   return { io: out.io as Outcome | 'ok', models: out.models as Outcome | 'ok' | undefined, peakRssMb: res.peakRssMb as number, ms: res.ms as number };
 }
 
@@ -152,10 +153,11 @@ describe('item 7: declared shapes checked against the bytes and the architecture
       ['offset past the end', { key: '0', numel: 1, offset: 5, size: [1], stride: [1] }],
       ['negative size', { key: '0', numel: 1, size: [-1], stride: [1] }],
       ['2^53 size', { key: '0', numel: 1, size: [2 ** 53 + 2], stride: [1] }],
+      ['dims whose product overflows, next to a 0', { key: '0', numel: 1, size: [2 ** 53 - 1, 2 ** 53 - 1, 0], stride: [1, 1, 1] }],
     ];
     for (const [what, spec] of views) {
       const path = file('view.pth', torchZip(stateDictPickle({ w: spec }), { 0: Buffer.alloc(4) }));
-      expect(() => io.load(path), what).toThrow(new RegExp(`${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*(needs more than the 1 elements its storage holds|invalid shape, stride or offset)`));
+      expect(() => io.load(path), what).toThrow(new RegExp(`${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*(needs more than the 1 elements its storage holds|invalid shape, stride or offset|whose size overflows)`));
     }
     // a storage must hold the elements it declares
     const path = file('storages.pth', torchZip(stateDictPickle({ a: { key: '0', numel: 1e6, size: [1e6], stride: [1] } }), { 0: Buffer.alloc(16) }));
@@ -262,6 +264,8 @@ describe('item 10: safetensors headers: bounded parsing, offsets in range, no ov
     expect(() => io.load(tail)).toThrow(/data bytes 4\.\.8 belong to no tensor/);
     const past = file('past.safetensors', safetensorsFile({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 12] } }, Buffer.alloc(8)));
     expect(() => io.load(past)).toThrow(/data_offsets \[0,12\] that do not fit/);
+    const overflow = file('overflow.safetensors', safetensorsFile({ a: { dtype: 'F32', shape: [2 ** 53 - 1, 2 ** 53 - 1, 0], data_offsets: [0, 0] } }));
+    expect(() => io.load(overflow)).toThrow(/tensor 'a' has an invalid shape \[9007199254740991,9007199254740991,0\]/);
     const proto = file('proto.safetensors', safetensorsFile({ a: { dtype: 'constructor', shape: [1], data_offsets: [0, 4] } }, Buffer.alloc(4)));
     expect(() => io.load(proto)).toThrow(/unsupported dtype "constructor"/);
   });
