@@ -7,6 +7,8 @@ export type { StateDict, LoadStateDictResult, Reduction, CrossEntropyOptions } f
 export { optim, LRScheduler } from './optim/index.js';
 export type { Optimizer, SGD, Adam, AdamW, ParamGroup, SGDOptions, AdamOptions, ParamGroupSpec, OptimizerStateDict, ScheduleKind, ScheduleOptions } from './optim/index.js';
 export { cuda } from './cuda/index.js';
+export { amp, GradScaler } from './amp/index.js';
+export type { AutocastDeviceType, AutocastDtype, AutocastOptions, GradScalerOptions, GradScalerState } from './amp/index.js';
 export type { CudaMemoryStats } from './cuda/index.js';
 export { loadReport } from './native/loader.js';
 export type { LoadReport } from './native/loader.js';

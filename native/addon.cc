@@ -1,5 +1,6 @@
 // Addon entry point: defines the wrapped classes and registers each concern.
 #include "common.h"
+#include "autocast.h"
 
 namespace ft {
 
@@ -27,6 +28,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerCpuAllocator(env, exports);
   registerSerialization(env, exports);
   registerJit(env, exports);
+  registerAutocast(env, exports);
+  registerTransfer(env, exports);
   return exports;
 }
 

@@ -18,6 +18,7 @@
 // one after another instead of side by side; with intra-op parallelism using
 // every core, running them side by side only oversubscribed the cores.
 #include "common.h"
+#include "autocast.h"
 #include <ATen/Parallel.h>
 #include <ATen/ThreadLocalState.h>
 #include <atomic>
@@ -57,6 +58,14 @@ class TorchThread {
   static TorchThread& get() {
     static TorchThread* t = new TorchThread();
     return *t;
+  }
+  // Runs fn on the torch thread after what is queued; returns at once.
+  void post(std::function<void()> fn) {
+    {
+      std::lock_guard<std::mutex> g(mutex_);
+      queue_.push_back(std::packaged_task<void()>(std::move(fn)));
+    }
+    ready_.notify_one();
   }
   // Runs fn on the torch thread; blocks the caller until it has run.
   void run(std::function<void()> fn) {
@@ -109,6 +118,9 @@ class TensorWork : public Napi::AsyncWorker {
       try {
         // Grad mode and other thread-local settings of the caller apply here too.
         at::ThreadLocalStateGuard tls(state_);
+        // so does the caller's autocast region (ThreadLocalState carries its
+        // enabled flags but, in 1.13, not its dtypes, nesting or cache switch)
+        AutocastTaskGuard autocast(autocast_);
         applyThreadSettings();
         results_ = fn_();
       } catch (...) {
@@ -131,6 +143,7 @@ class TensorWork : public Napi::AsyncWorker {
   Fn fn_;
   AsyncClaim claim_;  // declared after fn_: released before fn_'s references go
   at::ThreadLocalState state_;  // captured on the main thread at construction
+  AutocastState autocast_ = currentAutocast();  // likewise
   std::vector<torch::Tensor> results_;
   bool failed_ = false;
   JsError error_;
@@ -204,6 +217,8 @@ Napi::Value StepAsync(const Info& info) {
 
 // trainStepAsync(module, optimizer, input, target, {loss, reduction, labelSmoothing, weight})
 // One whole supervised step: zero grads, forward, loss, backward, step.
+// Called inside an autocast region, the forward and the loss run under it and
+// backward and step outside it, as in PyTorch's AMP recipe.
 // Resolves to [loss (detached), logits (detached)].
 Napi::Value TrainStepAsync(const Info& info) {
   auto m = toModule(info[0], "module", Access::keep);
@@ -229,13 +244,26 @@ Napi::Value TrainStepAsync(const Info& info) {
     if (loss == "crossEntropy") l = at::cross_entropy_loss(logits, target, weight, reduction, -100, smoothing);
     else if (loss == "bceWithLogits") l = at::binary_cross_entropy_with_logits(logits, target, weight, compat::nullopt, reduction);
     else l = at::mse_loss(logits, target, reduction);
+    AutocastOff off;
     l.backward();
     opt->step();
+    // the step changed the weights in place: casts cached by the forward are stale
+    clearAutocastCache();
     return std::vector<torch::Tensor>{l.detach(), logits.detach()};
   });
 }
 
 }  // namespace
+
+void postToTorchThread(std::function<void()> fn) {
+  TorchThread::get().post([fn = std::move(fn)] {
+    try {
+      fn();
+    } catch (...) {
+      // nothing waits for a posted task: its errors have nowhere to go
+    }
+  });
+}
 
 void registerAsync(Napi::Env env, Napi::Object e) {
   def(env, e, "forwardAsync", ForwardAsync);

@@ -345,5 +345,25 @@ export interface JitAddon {
   isJitModule(m: ModuleHandle): boolean;
 }
 
+/** The thread-local autocast state (torch.is_autocast_enabled and friends); dtypes are 'bfloat16' or 'float16'. */
+export interface NativeAutocastState { cpuEnabled: boolean; cpuDtype: DType; cudaEnabled: boolean; cudaDtype: DType; cacheEnabled: boolean }
+
+/** autocast.cc and transfer.cc: mixed precision and batches on their way to the device. */
+export interface AmpAddon {
+  autocastState(): NativeAutocastState;
+  setAutocastState(state: NativeAutocastState): void;
+  /** One more autocast nesting level on this thread; returns the level. */
+  autocastEnter(): number;
+  /** One level less; at 0 the cast caches (this thread's and the torch thread's) are cleared. Returns the level. */
+  autocastExit(): number;
+  /** cpuFloat16: float16 autocast on the CPU (libtorch 2.3+); cpuAmpKernels: the scaler's fused kernels on the CPU (2.3+). */
+  autocastSupport(): { cpuFloat16: boolean; cpuAmpKernels: boolean };
+  /** Multiplies the gradients by invScale in place; true when any held an inf or NaN. */
+  ampUnscale(grads: TensorHandle[], invScale: number): boolean;
+  /** The tensor on `device` (pinned and non-blocking from CPU to CUDA), 4-D ones channels-last when asked. */
+  moveBatchTensor(t: TensorHandle, device: Device, options?: { channelsLast?: boolean }): TensorHandle;
+  pinMemoryAvailable(): boolean;
+}
+
 export interface NativeBinding
-  extends TensorAddon, OpsAddon, AutogradAddon, ModuleAddon, LayersAddon, OptimAddon, AsyncAddon, DeviceAddon, IoAddon, JitAddon {}
+  extends TensorAddon, OpsAddon, AutogradAddon, ModuleAddon, LayersAddon, OptimAddon, AsyncAddon, DeviceAddon, IoAddon, JitAddon, AmpAddon {}

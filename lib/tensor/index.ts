@@ -4,6 +4,7 @@ import { native } from '../native/loader.js';
 import { Tensor, type Scalar, type TensorOrScalar } from './tensor.js';
 import * as creation from './creation.js';
 import { tidy, keep } from './scope.js';
+import { autocast, isAutocastEnabled, getAutocastDtype } from '../amp/autocast.js';
 
 export { Tensor } from './tensor.js';
 export type { NestedArray, IndexSpec, Scalar, TensorOrScalar } from './tensor.js';
@@ -62,6 +63,10 @@ export const torch = {
   isTensor: (x: unknown): x is Tensor => x instanceof Tensor,
   noGrad,
   isGradEnabled: (): boolean => native.isGradEnabled(),
+  /** torch.autocast(deviceType, { dtype, enabled, cacheEnabled }, fn): mixed precision for what fn runs (see amp/autocast.ts). */
+  autocast,
+  isAutocastEnabled,
+  getAutocastDtype,
   setGradEnabled: (enabled: boolean): void => native.setGradEnabled(enabled),
   tidy,
   keep,
