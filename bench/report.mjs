@@ -2,6 +2,7 @@
 // machine, versions and thread counts, how to reproduce, and each goal of
 // issue 7 as met or missed.
 import { writeFileSync } from 'node:fs';
+import { benchTables } from '../scripts/check-gpu.mjs';
 
 const f = (x, d = 1) => (x === null || x === undefined || Number.isNaN(x) ? 'n/a' : Number(x).toFixed(d));
 const ratio = (x) => (x === null || x === undefined ? 'n/a' : `${Number(x).toFixed(2)}x`);
@@ -184,7 +185,7 @@ export function writeReport(r, path) {
     L.push('');
   }
 
-  L.push('## 6. GPU', '', `${r.gpu} The suite is CPU-only; finetorch's CUDA path has not been run yet (no GPU machine has been available to the project).`, '');
+  L.push(...gpuSection(r));
 
   if (r.notes?.length) L.push('## Notes and analysis', '', ...r.notes.map((n) => `- ${n}`), '');
   L.push(...ANALYSIS, '');
@@ -197,6 +198,24 @@ export function writeReport(r, path) {
     'OpenMP\'s spinning threads wait on each other and the figures meaningless. Pass `--quiet-machine` or `--noisy-machine` to label the run in this file.',
     `Plan of this run (${r.mode}): ${JSON.stringify(r.plan)}.`, '');
   writeFileSync(path, L.join('\n'));
+}
+
+/** Section 6: the GPU rows measured by `npm run bench -- --device cuda`, or why they were not run. */
+function gpuSection(r) {
+  const L = ['## 6. GPU (training throughput, finetorch beside PyTorch on the same GPU)', ''];
+  const g = r.gpuBench;
+  if (g?.bench?.rows) {
+    L.push(`Measured ${g.measuredAt} by \`npm run bench -- --device cuda\`${g.quick ? ' (quick: tiny sizes, figures meaningless)' : ''} (scripts/check-gpu.mjs, its bench part): ` +
+      'each finetorch variant in its own process (peak memory is its own), PyTorch\'s variants in one Python process with the peak reset between them.', '');
+    L.push(benchTables(g), '');
+    return L;
+  }
+  L.push(`**Not run.** ${r.gpu ?? 'No GPU rows have been measured.'}`, '');
+  L.push('| workload | finetorch | PyTorch default | PyTorch fused AdamW | + bf16 autocast | + channels_last |', '|---|---:|---:|---:|---:|---:|');
+  for (const w of ['ResNet-50 224x224 batch 64, img/s', 'ResNet-18 224x224 batch 128, img/s', 'BERT-base seq 128 batch 32, seq/s']) L.push(`| ${w} | not run | not run | not run | not run | not run |`);
+  L.push('', 'To fill these rows on a CUDA machine: `npm run bench -- --device cuda` (about 2 minutes on one H200; it also needs the GPU machine\'s Python torch, torchvision and transformers: ' +
+    '`--python PATH` or `FINETORCH_CHECK_PYTHON`). `npm run check:gpu` prints the same table together with the CUDA correctness checks.', '');
+  return L;
 }
 
 function medianOf(values) {

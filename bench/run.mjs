@@ -6,6 +6,12 @@
 //   node bench/run.mjs --report   rewrite BENCHMARKS.md from bench/results/latest.json
 //   --wait-idle[=SECONDS]         before each process, wait (at most SECONDS, default 60) until the CPUs
 //                                 are 90% idle: for a machine shared with other jobs
+//   npm run bench -- --device cuda      the GPU rows only (about 2 minutes on one H200): training throughput
+//                                 and peak memory, finetorch beside PyTorch (default, fused AdamW, + bf16, +
+//                                 channels_last), measured by scripts/check-gpu.mjs --only bench; merged into
+//                                 bench/results/latest.json and BENCHMARKS.md's GPU section. Without a CUDA
+//                                 device the section says "not run" and why. Python: --python PATH, else
+//                                 FINETORCH_CHECK_PYTHON, else python3 (the GPU machine's torch)
 //   --quiet-machine / --noisy-machine   force the label of the figures in BENCHMARKS.md; by default it
 //                                 is derived from the CPU time other processes used during each run
 //                                 (/proc/stat minus the run's own CPU time): quiet when under 10% in every run
@@ -35,6 +41,49 @@ if (flag('--report')) {
   writeReport(results, join(root, 'BENCHMARKS.md'));
   console.log('wrote BENCHMARKS.md from bench/results/latest.json');
   process.exit(0);
+}
+
+if (option('--device') !== undefined && option('--device') !== 'cpu') {
+  process.exit(await gpuRows(option('--device')));
+}
+
+/**
+ * The GPU rows: scripts/check-gpu.mjs measures them (its bench part), and they are merged into
+ * bench/results/latest.json (the CPU sections stay as they are) and BENCHMARKS.md. Without a CUDA
+ * device the GPU section records that it was not run, and why.
+ */
+async function gpuRows(device) {
+  if (device !== 'cuda') {
+    console.error(`--device must be cpu or cuda, not ${device}`);
+    return 2;
+  }
+  const out = join(cache, 'gpu');
+  mkdirSync(out, { recursive: true });
+  const args = [join(root, 'scripts', 'check-gpu.mjs'), '--only', 'bench', '--device', 'cuda', '--out', out];
+  if (flag('--quick')) args.push('--quick');
+  if (option('--python')) args.push('--python', option('--python'));
+  const r = spawnSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8' });
+  process.stderr.write(r.stderr ?? '');
+  const latest = join(here, 'results', 'latest.json');
+  const results = existsSync(latest) ? JSON.parse(readFileSync(latest, 'utf8')) : null;
+  if (!results) {
+    console.error('bench --device cuda: no bench/results/latest.json to add the GPU rows to; run the CPU suite first (npm run bench)');
+    return 2;
+  }
+  const file = join(out, 'check-gpu.json');
+  const report = r.status === 0 || r.status === 1 ? JSON.parse(readFileSync(file, 'utf8')) : null;
+  if (report?.bench?.rows) {
+    results.gpuBench = { ...report, measuredAt: report.startedAt };
+    results.gpu = null;
+  } else {
+    const reason = (r.stderr ?? '').split('\n').find((l) => l.startsWith('check:gpu:'))?.replace(/^check:gpu: /, '') ?? `scripts/check-gpu.mjs exited with ${r.status ?? r.signal}`;
+    results.gpu = `GPU rows not run (${new Date().toISOString().slice(0, 10)}): ${reason}`;
+    results.gpuBench = null;
+  }
+  writeFileSync(latest, JSON.stringify(results, null, 2) + '\n');
+  writeReport(results, join(root, 'BENCHMARKS.md'));
+  console.log(`wrote the GPU section of BENCHMARKS.md and bench/results/latest.json (${results.gpuBench ? 'measured' : 'not run'})`);
+  return results.gpuBench ? 0 : 2;
 }
 
 const QUICK = flag('--quick');
@@ -235,6 +284,13 @@ function memoryGrowth(samples, warmupSteps, field) {
   return { fromStep: after[0].step, toStep: after.at(-1).step, baseMB: base, endMB: end, maxMB: Math.max(...after.map((s) => s[field])), growth: (end - base) / base, slopeMBPer1000Steps: slope * 1000 };
 }
 
+function previousGpu() {
+  const latest = join(here, 'results', 'latest.json');
+  if (!existsSync(latest)) return {};
+  const { gpu, gpuBench } = JSON.parse(readFileSync(latest, 'utf8'));
+  return { gpu, gpuBench };
+}
+
 async function main() {
   mkdirSync(join(here, 'results'), { recursive: true });
   log(`${QUICK ? 'quick' : 'full'} run, ${rounds} rounds${only ? `, only ${only.join(',')}` : ''}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
@@ -247,7 +303,9 @@ async function main() {
     machine: { cpu: cpus()[0].model, cores: availableParallelism(), memoryGiB: +(totalmem() / 2 ** 30).toFixed(1), kernel: release(), loadAverageBefore: loadavg() },
     versions: { finetorch: ftVersions, pytorch: pyVersions },
     removedEnv, plan: { ...PLAN, rounds }, waitIdle: WAIT_IDLE,
-    gpu: 'No GPU on this machine: the CUDA comparisons (issue 7, item 6) were not run.',
+    // the GPU rows come from `--device cuda` (another machine, another run): kept across CPU runs
+    gpu: previousGpu().gpu ?? 'GPU rows not run: this suite measures the CPU; run `npm run bench -- --device cuda` on a CUDA machine.',
+    gpuBench: previousGpu().gpuBench ?? null,
     sections: {},
   };
   const S = results.sections;
