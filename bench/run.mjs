@@ -77,7 +77,7 @@ async function gpuRows(device) {
     results.gpu = null;
   } else {
     const reason = (r.stderr ?? '').split('\n').find((l) => l.startsWith('check:gpu:'))?.replace(/^check:gpu: /, '') ?? `scripts/check-gpu.mjs exited with ${r.status ?? r.signal}`;
-    results.gpu = `GPU rows not run (${new Date().toISOString().slice(0, 10)}): ${reason}`;
+    results.gpu = `GPU rows not run (${new Date().toISOString().slice(0, 10)}): ${reason.replaceAll(`${root}/`, '')}`;
     results.gpuBench = null;
   }
   writeFileSync(latest, JSON.stringify(results, null, 2) + '\n');
