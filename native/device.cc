@@ -24,8 +24,9 @@ static Napi::Value CudaMemory(const Info& info) {
   Napi::Object out = Napi::Object::New(info.Env());
 #if FT_WITH_CUDA
   auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device));
-  using c10::cuda::CUDACachingAllocator::StatType;
-  auto agg = static_cast<size_t>(StatType::AGGREGATE);
+  // Index 0 of the stats arrays is StatType::AGGREGATE in every release; the
+  // enum itself moved (c10::cuda::CUDACachingAllocator in 1.13, c10::CachingAllocator in 2.x).
+  constexpr size_t agg = 0;
   out.Set("allocated", static_cast<double>(stats.allocated_bytes[agg].current));
   out.Set("maxAllocated", static_cast<double>(stats.allocated_bytes[agg].peak));
   out.Set("reserved", static_cast<double>(stats.reserved_bytes[agg].current));

@@ -20,7 +20,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { findLibtorchOrExit } from './find-libtorch.mjs';
-import { packageRoot as root } from './libtorch.mjs';
+import { libtorchAt, packageRoot as root } from './libtorch.mjs';
 
 const { values: args } = parseArgs({ options: { out: { type: 'string' }, rebuild: { type: 'boolean' }, builder: { type: 'string' } } });
 const builder = args.builder ?? (cmakeWorks() ? 'cmake-js' : 'node-gyp');
@@ -79,6 +79,8 @@ function buildWithCmakeJs() {
       'warn',
       `--CDCMAKE_PREFIX_PATH=${found.cmakePrefix}`,
       `--CDTorch_DIR=${torchDir}`,
+      // link this libtorch's libraries, not a system libtorch's (CMakeLists.txt)
+      `--CDFINETORCH_LIBTORCH_LIBDIR=${libtorchAt(found.cmakePrefix).libdir}`,
     ],
     { cwd: root, stdio: 'inherit' },
   );

@@ -1,9 +1,8 @@
 // Finds and loads the native addon. Every attempt is recorded, and when none
 // works one error lists them all with what to do (sharp's loader does this).
-import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { availableParallelism, constants } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import type { NativeBinding } from './binding.js';
 // The facts about libtorch folders, flavors and preloading are shared with the
 // install and build scripts, which run before TypeScript is compiled: they
@@ -60,7 +59,8 @@ function readJson<T>(file: string): T | undefined {
 
 function candidates(): Candidate[] {
   const out: Candidate[] = [];
-  if (process.env.FINETORCH_BINARY) out.push({ path: process.env.FINETORCH_BINARY, origin: 'FINETORCH_BINARY' });
+  // resolved against the working directory, as a user who typed a relative path means
+  if (process.env.FINETORCH_BINARY) out.push({ path: resolve(process.env.FINETORCH_BINARY), origin: 'FINETORCH_BINARY' });
   out.push({ path: join(packageRoot, 'build', 'Release', 'finetorch.node'), origin: 'source build' });
   // A flavor whose libtorch is not on this machine fails to load and the next one is tried.
   for (const p of listPrebuilds(packageRoot)) {
@@ -88,7 +88,6 @@ function preloadDir(c: Candidate): { libdir: string; source: string } | undefine
 
 /** What to do about one failed attempt. */
 function fixFor(c: Candidate): string {
-  if (c.origin === 'FINETORCH_BINARY') return 'unset FINETORCH_BINARY or point it at a finetorch.node built for this libtorch';
   if (c.origin === 'source build') {
     return (
       'build from source: npm run build:native in a checkout, npm rebuild finetorch in a project ' +
@@ -99,16 +98,36 @@ function fixFor(c: Candidate): string {
   return `this binary ${flavorFix(c.flavor ?? '')}; or, with the libtorch you have, build from source (npm rebuild finetorch)`;
 }
 
+/**
+ * dlopen the addon with every symbol bound now (require() binds lazily): a
+ * binary linked against another libtorch then fails here, as an error this
+ * loader reports, instead of killing the process at the first call of a
+ * missing symbol ("symbol lookup error").
+ */
+function loadAddon(path: string): NativeBinding {
+  const mod = { exports: {} };
+  process.dlopen(mod, path, constants.dlopen.RTLD_NOW);
+  return mod.exports as NativeBinding;
+}
+
 function load(): { binding: NativeBinding; report: LoadReport } {
-  const require = createRequire(import.meta.url);
   const attempts: string[] = [];
   const fixes: string[] = [];
   const fail = (c: Candidate, what: string) => {
     attempts.push(`${c.origin}: ${c.path} ${what}`);
     fixes.push(`${c.origin}${c.flavor ? ` ${c.flavor}` : ''}: ${fixFor(c)}`);
   };
+  // FINETORCH_BINARY is an explicit choice: when it does not load, that is the
+  // error (falling back would silently run another binary, on another libtorch).
+  const explicitFailed = (c: Candidate, what: string) =>
+    new Error(
+      `finetorch: FINETORCH_BINARY=${c.path} ${what}.\n` +
+        'Point FINETORCH_BINARY at a finetorch.node built for a libtorch on this machine ' +
+        '(node scripts/build-native.mjs --out DIR builds DIR/Release/finetorch.node), or unset it to use the default binary.',
+    );
   for (const c of candidates()) {
     if (!existsSync(c.path)) {
+      if (c.origin === 'FINETORCH_BINARY') throw explicitFailed(c, 'does not exist');
       fail(c, 'does not exist');
       continue;
     }
@@ -116,14 +135,15 @@ function load(): { binding: NativeBinding; report: LoadReport } {
     let binding: NativeBinding;
     try {
       try {
-        binding = require(c.path) as NativeBinding;
+        binding = loadAddon(c.path);
       } catch (err) {
         pre = c.origin === 'prebuilt' && /cannot open shared object file/.test((err as Error).message) ? preloadDir(c) : undefined;
         if (!pre) throw err;
         preloadLibtorch(pre.libdir, c.needs?.cuda ?? false);
-        binding = require(c.path) as NativeBinding;
+        binding = loadAddon(c.path);
       }
     } catch (err) {
+      if (c.origin === 'FINETORCH_BINARY') throw explicitFailed(c, `failed to load: ${(err as Error).message.split('\n')[0]}`);
       fail(c, `failed to load${pre ? ` (libtorch preloaded from ${pre.libdir})` : ''}: ${(err as Error).message.split('\n')[0]}`);
       continue;
     }
@@ -143,9 +163,9 @@ function load(): { binding: NativeBinding; report: LoadReport } {
     const report: LoadReport = { path: c.path, origin: c.origin, libtorch: { version: info.libtorchVersion }, attempts };
     if (c.flavor) report.flavor = c.flavor;
     if (pre) report.libtorch = { source: pre.source, libdir: pre.libdir, version: info.libtorchVersion };
-    if (c.origin === 'source build') {
-      // written by scripts/build-native.mjs
-      const built = readJson<{ source?: string; cmakePrefix?: string; builder?: LoadReport['builder'] }>(join(packageRoot, 'build', 'libtorch.json'));
+    if (c.origin === 'source build' || c.origin === 'FINETORCH_BINARY') {
+      // written by scripts/build-native.mjs next to DIR/Release/finetorch.node
+      const built = readJson<{ source?: string; cmakePrefix?: string; builder?: LoadReport['builder'] }>(join(dirname(c.path), '..', 'libtorch.json'));
       report.libtorch = { source: built?.source, cmakePrefix: built?.cmakePrefix, version: info.libtorchVersion };
       if (built?.builder) report.builder = built.builder;
     }

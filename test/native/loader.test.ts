@@ -5,7 +5,7 @@ import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { loadReport } from 'finetorch';
 import { cmakePrefixFor, flavorFix, flavorOf, libtorchAt, listPrebuilds, parseFlavor, platformTag, runtimeMismatch } from '../../scripts/libtorch.mjs';
 import { findLibtorch } from '../../scripts/find-libtorch.mjs';
@@ -41,23 +41,72 @@ describe('loader', () => {
     }
   });
 
-  it('a bad FINETORCH_BINARY is recorded and the next candidate is used', () => {
+  const loadWith = (binary: string, cwd = root) =>
+    spawnSync(process.execPath, ['-e', `import('finetorch').then(f => console.log(JSON.stringify(f.loadReport)))`], {
+      cwd,
+      encoding: 'utf8',
+      env: { ...process.env, FINETORCH_BINARY: binary },
+    });
+
+  it('a FINETORCH_BINARY that does not load is an error naming the path and why, not a fall back', () => {
     const dir = mkdtempSync(join(tmpdir(), 'finetorch-bad-'));
     try {
       const bogus = join(dir, 'bogus.node');
       writeFileSync(bogus, 'not a shared object');
-      const r = spawnSync(process.execPath, ['-e', `import('finetorch').then(f => console.log(JSON.stringify(f.loadReport)))`], {
-        cwd: root,
-        encoding: 'utf8',
-        env: { ...process.env, FINETORCH_BINARY: bogus },
-      });
-      expect(r.status, r.stderr).toBe(0);
-      const report = JSON.parse(r.stdout);
-      expect(report.attempts[0]).toContain(`FINETORCH_BINARY: ${bogus} failed to load`);
-      expect(report.origin).not.toBe('FINETORCH_BINARY');
+      const bad = loadWith(bogus);
+      expect(bad.status).not.toBe(0);
+      expect(bad.stdout).toBe('');
+      // the dynamic linker's own reason for this file (glibc: "invalid ELF header" or "file too short")
+      expect(bad.stderr).toMatch(new RegExp(`finetorch: FINETORCH_BINARY=${bogus} failed to load: ${bogus}: (invalid ELF header|file too short)`));
+      expect(bad.stderr).toContain('or unset it to use the default binary');
+      const missing = join(dir, 'missing.node');
+      const gone = loadWith(missing);
+      expect(gone.status).not.toBe(0);
+      expect(gone.stderr).toContain(`finetorch: FINETORCH_BINARY=${missing} does not exist.`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('a FINETORCH_BINARY with a missing library or an unresolved symbol fails to load, naming it', () => {
+    // A real shared object whose NEEDED entry names a library that is nowhere.
+    const dir = mkdtempSync(join(tmpdir(), 'finetorch-needs-'));
+    try {
+      writeFileSync(join(dir, 'x.c'), 'int x(void) { return 1; }\n');
+      const cc = (args: string[]) => spawnSync('cc', ['-shared', '-fPIC', ...args, join(dir, 'x.c')], { encoding: 'utf8' });
+      const lib = cc(['-o', join(dir, 'libmissingtorch.so')]);
+      expect(lib.status, lib.stderr).toBe(0);
+      const needs = cc(['-o', join(dir, 'needs.node'), `-L${dir}`, '-Wl,--no-as-needed', '-lmissingtorch']);
+      expect(needs.status, needs.stderr).toBe(0);
+      rmSync(join(dir, 'libmissingtorch.so'));
+      const r = loadWith(join(dir, 'needs.node'));
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain(`finetorch: FINETORCH_BINARY=${join(dir, 'needs.node')} failed to load: libmissingtorch.so: cannot open shared object file`);
+      // An unresolved function (a binary built against another libtorch: issue 14's
+      // "undefined symbol: ...is_simple_data_ptr...") fails the load instead of
+      // killing the process at its first call, as lazy binding would.
+      writeFileSync(join(dir, 'y.c'), 'void ftMissingSymbol(void);\nint y(void) { ftMissingSymbol(); return 1; }\n');
+      const undef = spawnSync('cc', ['-shared', '-fPIC', '-o', join(dir, 'undef.node'), join(dir, 'y.c')], { encoding: 'utf8' });
+      expect(undef.status, undef.stderr).toBe(0);
+      const u = loadWith(join(dir, 'undef.node'));
+      expect(u.status).not.toBe(0);
+      expect(u.stderr).toContain(`finetorch: FINETORCH_BINARY=${join(dir, 'undef.node')} failed to load: ${join(dir, 'undef.node')}: undefined symbol: ftMissingSymbol`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a relative FINETORCH_BINARY is taken from the working directory and reports the libtorch it was built against', () => {
+    // the binary this process runs on, named relative to the repository root
+    const r = loadWith(relative(root, loadReport.path));
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.origin).toBe('FINETORCH_BINARY');
+    expect(report.path).toBe(loadReport.path);
+    expect(report.attempts).toEqual([]);
+    // build-native.mjs writes DIR/libtorch.json next to DIR/Release/finetorch.node
+    const record = join(dirname(loadReport.path), '..', 'libtorch.json');
+    if (existsSync(record)) expect(report.libtorch.cmakePrefix).toBe(JSON.parse(readFileSync(record, 'utf8')).cmakePrefix);
   });
 
   it('with no loadable binary, one error lists every attempt and the fixes', () => {
@@ -105,7 +154,11 @@ describe('loader', () => {
   });
 
   it('reads the libtorch the addon runs on: its library folder, version, headers and ABI', () => {
-    const found = findLibtorch({ ...process.env, FINETORCH_LIBTORCH: '', LIBTORCH: '' });
+    // the libtorch the loaded binary was built against (a FINETORCH_BINARY build
+    // records it, as the source build does), else the one discovery finds
+    const found = loadReport.libtorch.cmakePrefix
+      ? { cmakePrefix: loadReport.libtorch.cmakePrefix }
+      : findLibtorch({ ...process.env, FINETORCH_LIBTORCH: '', LIBTORCH: '' });
     const torch = libtorchAt(found.cmakePrefix as string);
     // Reference: the libc10 this process has mapped (the addon was loaded by the import above).
     const maps = readFileSync('/proc/self/maps', 'utf8');
