@@ -16,9 +16,23 @@ namespace ft {
 namespace ac = at::autocast;
 
 namespace {
-// Autocast regions open on the main thread(s) now: while one is open, the
-// torch thread keeps its cast cache between the region's tasks.
-std::atomic<int> openRegions{0};
+// The outermost autocast region open on the main thread now (0: none); each
+// gets a new number. Tasks carry the number of the region they were started
+// in, and the torch thread keeps its cast cache only for the tasks of the
+// region still open, so no cast outlives its region (as in Python, where
+// leaving the outermost region clears the cache).
+std::atomic<uint64_t> openRegion{0};
+std::atomic<uint64_t> regionCount{0};
+// The region whose casts the torch thread's cache holds (touched only there).
+thread_local uint64_t cacheRegion = 0;
+
+// On the torch thread: forget casts made for a region that has ended.
+void dropCastsOfEndedRegion() {
+  if (cacheRegion != 0 && cacheRegion != openRegion.load()) {
+    ac::clear_cache();
+    cacheRegion = 0;
+  }
+}
 }  // namespace
 
 // libtorch 2.4 replaced the per-device functions by ones taking a DeviceType.
@@ -36,6 +50,7 @@ AutocastState currentAutocast() {
   s.cudaDtype = ac::get_autocast_gpu_dtype();
 #endif
   s.cacheEnabled = ac::is_autocast_cache_enabled();
+  s.region = openRegion.load();
   return s;
 }
 
@@ -57,14 +72,22 @@ void applyAutocast(const AutocastState& s) {
 void clearAutocastCache() { ac::clear_cache(); }
 
 AutocastTaskGuard::AutocastTaskGuard(const AutocastState& s) : saved_(currentAutocast()), nested_(s.any()) {
+  if (nested_) {
+    if (cacheRegion != s.region) {
+      ac::clear_cache();  // casts of another region
+      cacheRegion = s.region;
+    }
+    ac::increment_nesting();
+  }
   applyAutocast(s);
-  if (nested_) ac::increment_nesting();
 }
 
 AutocastTaskGuard::~AutocastTaskGuard() {
-  // decrement_nesting() reaching 0 ends the torch thread's own region; its
-  // casts stay cached only while the main thread's region is still open
-  if (nested_ && ac::decrement_nesting() == 0 && openRegions.load() == 0) ac::clear_cache();
+  if (nested_) {
+    ac::decrement_nesting();
+    if (cacheRegion == 0) ac::clear_cache();  // started outside any region (e.g. a task's own)
+    else dropCastsOfEndedRegion();
+  }
   applyAutocast(saved_);
 }
 
@@ -110,20 +133,19 @@ Napi::Value SetAutocastState(const Info& info) {
 
 // autocastEnter(): one more nesting level on this thread; returns the level.
 Napi::Value AutocastEnter(const Info& info) {
-  openRegions.fetch_add(1);
-  return Napi::Number::New(info.Env(), ac::increment_nesting());
+  int level = ac::increment_nesting();
+  if (level == 1) openRegion.store(++regionCount);
+  return Napi::Number::New(info.Env(), level);
 }
 
 // autocastExit(): one level less; the outermost exit clears the cast caches
 // of this thread and (after the tasks queued so far) of the torch thread.
 Napi::Value AutocastExit(const Info& info) {
   int level = ac::decrement_nesting();
-  if (openRegions.load() > 0) openRegions.fetch_sub(1);
   if (level == 0) {
+    openRegion.store(0);
     ac::clear_cache();
-    postToTorchThread([] {
-      if (openRegions.load() == 0) ac::clear_cache();
-    });
+    postToTorchThread(dropCastsOfEndedRegion);
   }
   return Napi::Number::New(info.Env(), level);
 }

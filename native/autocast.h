@@ -14,6 +14,7 @@ struct AutocastState {
   bool cudaEnabled = false;
   at::ScalarType cudaDtype = at::kHalf;
   bool cacheEnabled = true;
+  uint64_t region = 0;  // the main thread's outermost region open when captured (0: none)
   bool any() const { return cpuEnabled || cudaEnabled; }
 };
 
@@ -22,10 +23,10 @@ void applyAutocast(const AutocastState& s);  // sets this thread's state
 void clearAutocastCache();                   // this thread's cast cache
 
 // What a task on the torch thread runs under: the submitting thread's
-// autocast state, as one more nesting level (restored afterwards). The cast
-// cache of the torch thread is kept between tasks while a region is open on
-// the main thread (so a region's second forward reuses the casts, as in
-// Python) and cleared after the task otherwise.
+// autocast state, as one more nesting level (restored afterwards). The torch
+// thread's cast cache is kept between the tasks of one region while it is
+// open on the main thread (a region's second forward reuses the casts, as in
+// Python) and dropped once that region has ended.
 class AutocastTaskGuard {
  public:
   explicit AutocastTaskGuard(const AutocastState& s);
