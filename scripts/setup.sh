@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 
 # libtorch (CPU) + OpenBLAS (without it matmuls run ~35x slower), a compiler
 # and CMake for the source build, and the PyTorch/scikit-learn references and
-# data sets the tests use; clang-format for `npm run lint`.
-PACKAGES=(libtorch-dev libopenblas0-pthread g++ make cmake python3-torch python3-torchvision python3-sklearn dataset-fashion-mnist wordnet-base clang-format)
+# data sets the tests use; clang-format for `npm run lint`; python3-venv for
+# the torch 2.x venv (below).
+PACKAGES=(libtorch-dev libopenblas0-pthread g++ make cmake python3-torch python3-torchvision python3-sklearn python3-venv dataset-fashion-mnist wordnet-base clang-format)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -29,4 +30,11 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
 else
   node scripts/install.mjs
   npx tsc -p tsconfig.json
+fi
+
+# FINETORCH_SETUP_TORCH2=1 (CI): also .venv-torch2, PyTorch 2.x with transformers
+# from the machine's local package locations, for CI's libtorch 2.x leg and the
+# tests that compare against transformers itself (scripts/test-torch2.mjs).
+if [ "${FINETORCH_SETUP_TORCH2:-}" = 1 ]; then
+  node scripts/test-torch2.mjs venv
 fi
