@@ -4,6 +4,8 @@
 // the bottleneck. Shuffle and augmentation are seeded per epoch.
 import { Tensor } from '../tensor/tensor.js';
 import { torch } from '../tensor/index.js';
+import type { Device } from '../tensor/dtype.js';
+import { checkDevice, moveBatch } from '../train/device.js';
 import { permutation, rng, type Batch } from './tensor-loader.js';
 import { loadImage, type ImageSample, type Transform } from './images.js';
 import { DataError } from '../errors.js';
@@ -37,7 +39,7 @@ export interface DataLoaderOptions {
   dropLast?: boolean;
   /** Batches loaded ahead of the one being used (default 2). */
   prefetch?: number;
-  /** Move batches to this device. */
+  /** Move batches to this device ('cpu', 'cuda', 'cuda:N'); to CUDA through pinned memory without blocking. fit/evaluate/predict also move batches to the model's device, so this is optional. */
   device?: string;
 }
 
@@ -48,7 +50,9 @@ export class DataLoader {
   constructor(readonly dataset: Dataset, readonly options: DataLoaderOptions) {
     if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new TypeError('DataLoader: batchSize must be a positive integer');
     if (dataset.length === 0) throw new Error('DataLoader: the dataset is empty');
+    this.device = options.device === undefined ? null : checkDevice(options.device, 'DataLoader');
   }
+  private readonly device: Device | null;
 
   get length(): number {
     const b = this.options.batchSize;
@@ -67,15 +71,10 @@ export class DataLoader {
         throw new DataError(`DataLoader: ${name(k)} is ${size(it.shape)} but ${name(0)} in the same batch is ${size(shape)}: a batch needs one size, so resize the images (recipe data.imageSize, or a resize/crop transform)`, { path: it.source });
       all.set(it.data, k * per);
     });
-    let input = torch.tensor(all, { shape: [items.length, ...shape] });
-    let target = torch.tensor(items.map((it) => it.label));
-    if (this.options.device && this.options.device !== 'cpu') {
-      const [i, t] = [input.to(this.options.device), target.to(this.options.device)];
-      input.dispose();
-      target.dispose();
-      [input, target] = [i, t];
-    }
-    return { input, target };
+    const input = torch.tensor(all, { shape: [items.length, ...shape] });
+    const target = torch.tensor(items.map((it) => it.label));
+    // to CUDA through pinned memory, without blocking (as fit's device option does)
+    return this.device ? moveBatch({ input, target }, this.device, 'contiguous') : { input, target };
   }
 
   async *batches(epoch = 0): AsyncGenerator<Batch> {

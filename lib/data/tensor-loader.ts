@@ -55,10 +55,16 @@ export class TensorLoader {
     for (let i = 0; i < this.length * b; i += b) {
       const n = Math.min(b, this.size - i);
       if (order) {
-        // the index lives where the data does (a CUDA tensor needs a CUDA index)
-        const idx = torch.tensor(order.slice(i, i + n), { device: this.target.device });
-        yield { input: mapInput(this.input, (t) => t.indexSelect(0, idx)), target: this.target.indexSelect(0, idx) };
-        idx.dispose();
+        // the index lives where the data does (a CUDA tensor needs a CUDA index); inputs and target may be on different devices
+        const indices = new Map<string, Tensor>();
+        const select = (t: Tensor) => {
+          let idx = indices.get(t.device);
+          if (!idx) indices.set(t.device, (idx = torch.tensor(order.slice(i, i + n), { dtype: 'int64', device: t.device })));
+          return t.indexSelect(0, idx);
+        };
+        const batch = { input: mapInput(this.input, select), target: select(this.target) };
+        for (const idx of indices.values()) idx.dispose();
+        yield batch;
       } else {
         yield { input: mapInput(this.input, (t) => t.narrow(0, i, n)), target: this.target.narrow(0, i, n) };
       }

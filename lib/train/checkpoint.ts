@@ -25,6 +25,7 @@ import type { Module } from '../nn/module.js';
 import type { Optimizer, OptimizerStateDict } from '../optim/optimizer.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { EvalResult, MetricName } from './trainer.js';
+import type { GradScalerState } from '../amp/grad-scaler.js';
 import { CheckpointError } from '../errors.js';
 
 export { CheckpointError } from '../errors.js';
@@ -57,6 +58,13 @@ const TrainerStateSchema = z.object({
   history: z.array(z.object({ epoch: z.number().int().min(0), trainLoss: z.number().nullable(), val: evalResult.nullable() })),
   schedulerStep: z.number().int().nullable().default(null),
   position: z.object({ epoch: z.number().int().min(0), batch: z.number().int().min(0), lossSum: z.number(), seen: z.number().int().min(0) }).optional(),
+  scaler: z.object({
+    scale: z.number().positive(),
+    growthFactor: z.number().gt(1),
+    backoffFactor: z.number().gt(0).lt(1),
+    growthInterval: z.number().int().min(1),
+    growthTracker: z.number().int().min(0),
+  }).optional(),
   optimizer: z.object({
     scalars: z.record(z.string(), z.record(z.string(), z.number())),
     paramGroups: z.array(z.object({ params: z.array(z.number().int()) }).passthrough()),
@@ -84,6 +92,8 @@ export interface TrainerState {
   schedulerStep: number | null;
   /** Set when training stopped inside an epoch: where to continue. */
   position?: Position;
+  /** The GradScaler's state (precision 'fp16'), restored on resume. */
+  scaler?: GradScalerState;
   /** The optimizer's non-tensor state (per parameter index) and its param groups; its tensors are in optimizer.safetensors. */
   optimizer: { scalars: Record<string, Record<string, number>>; paramGroups: OptimizerStateDict['paramGroups'] };
 }

@@ -21,6 +21,12 @@ import { forwardInput, type ForwardFn } from './forward.js';
 import { disposeInput, type ModelInput } from '../data/batch.js';
 import { findCheckpoint, loadCheckpoint, loadModelWeights, readBestRecord, recoverCheckpoints, saveCheckpoint, type CheckpointName, type Position } from './checkpoint.js';
 import { trainStepAsync } from './step.js';
+import { autocast } from '../amp/autocast.js';
+import { GradScaler } from '../amp/grad-scaler.js';
+import { autocastFor, checkMemoryFormat, checkPrecision, moveBatch, resolveDevice, type MemoryFormat, type Precision } from './device.js';
+import type { Device } from '../tensor/dtype.js';
+
+export type { Precision, MemoryFormat } from './device.js';
 
 /** torch.nn.utils.clip_grad_norm_; also nn.utils.clipGradNorm. */
 export { clipGradNorm } from '../nn/utils.js';
@@ -122,7 +128,29 @@ export interface FitOptions {
   signal?: AbortSignal;
   /** How to run the model on a batch's input (default: forwardInput — a tensor as is, named inputs in the order of model.inputNames). */
   forward?: ForwardFn;
+  /**
+   * Where the batches go: 'cpu', 'cuda' or 'cuda:N'. The model must already
+   * be there (move it before creating the optimizer). Default: the model's
+   * device. Batches from anywhere are moved to it (CPU to CUDA through pinned
+   * memory, without blocking); a 'cuda' device on a CPU build is an error.
+   */
+  device?: Device;
+  /**
+   * Mixed precision: 'bf16' or 'fp16' run the forward and the loss under
+   * torch.autocast (bfloat16 / float16 on the model's device type), backward
+   * and the optimizer step outside it, as PyTorch's AMP recipe does; 'fp16'
+   * scales the loss with a GradScaler. Default 'fp32'. CPU autocast on
+   * libtorch 1.13 is bfloat16 only: 'fp16' there is an error.
+   */
+  precision?: Precision;
+  /** The scaler of precision 'fp16' (default: new GradScaler()); its state is saved in checkpoints and restored on resume. */
+  gradScaler?: GradScaler;
+  /** 'channelsLast': the model is converted with model.toMemoryFormat('channelsLast') and so is every 4-D input batch. Default 'contiguous'. */
+  memoryFormat?: MemoryFormat;
 }
+
+/** The device, precision and memory format options of evaluate and predict (as in fit). */
+export interface RunOptions { device?: Device; precision?: Precision; memoryFormat?: MemoryFormat }
 
 export type { ForwardFn } from './forward.js';
 
@@ -132,6 +160,8 @@ export interface FitResult {
   best: { epoch: number; metric: MetricName; value: number } | null;
   /** Steps run by the one-call native step (see fit); the others ran in parts. */
   nativeSteps: number;
+  /** Steps whose update the GradScaler skipped (precision 'fp16': an inf/NaN gradient). */
+  skippedSteps: number;
   /** The epoch whose weights the model holds after fit (the best one with restoreBest); null when the signal stopped training inside an epoch. */
   modelEpoch: number | null;
   stoppedEarly: boolean;
@@ -142,23 +172,28 @@ export interface FitResult {
 }
 
 /** Loss, accuracy, macro-F1, ROC AUC and the confusion matrix over a data source. */
-export async function evaluate(model: Module, data: BatchSource, options: { loss?: LossFn | BuiltinLoss; forward?: ForwardFn } = {}): Promise<EvalResult> {
+export async function evaluate(model: Module, data: BatchSource, options: { loss?: LossFn | BuiltinLoss; forward?: ForwardFn } & RunOptions = {}): Promise<EvalResult> {
   const lossFn = lossFunction(options.loss, 'evaluate');
   const forward = options.forward ?? forwardInput;
+  const run = runSettings(model, options, 'evaluate');
   const wasTraining = model.training;
   model.eval();
   const acc = new MetricAccumulator();
   let lossSum = 0;
   let n = 0;
   try {
-    for await (const { input, target } of data.batches(0)) {
-      const logits = await torch.noGrad(() => forward(model, input));
-      const l = torch.noGrad(() => lossFn(logits, target));
+    for await (const batch of data.batches(0)) {
+      const { input, target } = moveBatch(batch, run.device, run.memoryFormat);
+      const { logits, loss: l } = await run.autocast(async () => {
+        const logits = await torch.noGrad(() => forward(model, input));
+        return { logits, loss: torch.noGrad(() => lossFn(logits, target)) };
+      });
       const size = target.shape[0];
       lossSum += (l.item() as number) * size;
       n += size;
-      acc.update(logits, target);
-      for (const t of [logits, l, target]) t.dispose();
+      const wide = logits.to('float32'); // metrics in float32 (under autocast the logits may be bfloat16/float16)
+      acc.update(wide, target);
+      for (const t of [logits, wide, l, target]) t.dispose();
       disposeInput(input);
     }
   } finally {
@@ -169,23 +204,55 @@ export async function evaluate(model: Module, data: BatchSource, options: { loss
 }
 
 /** Class probabilities and predicted classes for every sample. */
-export async function predict(model: Module, data: BatchSource, options: { forward?: ForwardFn } = {}): Promise<{ probabilities: number[][]; predictions: number[] }> {
+export async function predict(model: Module, data: BatchSource, options: { forward?: ForwardFn } & RunOptions = {}): Promise<{ probabilities: number[][]; predictions: number[] }> {
   const forward = options.forward ?? forwardInput;
+  const run = runSettings(model, options, 'predict');
   const wasTraining = model.training;
   model.eval();
   const probabilities: number[][] = [];
   try {
-    for await (const { input, target } of data.batches(0)) {
-      const logits = await torch.noGrad(() => forward(model, input));
-      const p = logits.softmax(1);
+    for await (const batch of data.batches(0)) {
+      const { input, target } = moveBatch(batch, run.device, run.memoryFormat);
+      const logits = await run.autocast(() => torch.noGrad(() => forward(model, input)));
+      // softmax in float32 (under autocast the logits may be bfloat16/float16)
+      const wide = logits.to('float32');
+      const p = wide.softmax(1);
       probabilities.push(...(p.to('cpu', 'float64').toArray() as number[][]));
-      for (const t of [logits, p, target]) t.dispose();
+      for (const t of [logits, wide, p, target]) t.dispose();
       disposeInput(input);
     }
   } finally {
     if (wasTraining) model.train();
   }
   return { probabilities, predictions: probabilities.map((r) => r.indexOf(Math.max(...r))) };
+}
+
+/** The checked device, precision and memory format of a run, with the autocast region its forward runs in. */
+interface RunSettings {
+  device: Device | null;
+  precision: Precision;
+  memoryFormat: MemoryFormat;
+  /** Runs fn under the precision's autocast (as it is for fp32); a Promise keeps the region open until it settles. */
+  autocast<T>(fn: () => T): T;
+}
+
+function runSettings(model: Module, o: RunOptions, where: string): RunSettings {
+  const device = resolveDevice(model, o.device, where);
+  const precision = checkPrecision(o.precision, where);
+  const memoryFormat = checkMemoryFormat(o.memoryFormat, where);
+  const cast = autocastFor(precision, device, where);
+  return {
+    device, precision, memoryFormat,
+    autocast: cast ? (fn) => autocast(cast.deviceType, { dtype: cast.dtype }, fn) : (fn) => fn(),
+  };
+}
+
+/** Converts the model to channels-last (the nn engineer's Module.toMemoryFormat). */
+function convertModel(model: Module, format: MemoryFormat, where: string): void {
+  if (format !== 'channelsLast') return;
+  const convert = (model as unknown as { toMemoryFormat?: (f: MemoryFormat) => unknown }).toMemoryFormat;
+  if (typeof convert !== 'function') throw new Error(`${where}: memoryFormat 'channelsLast' needs Module.toMemoryFormat, which this build lacks`);
+  convert.call(model, format);
 }
 
 function metricOf(r: { trainLoss: number; val: EvalResult | null }, m: MetricName): number | null {
@@ -222,7 +289,13 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   const lossFn = lossFunction(o.loss, 'fit');
   const forward = o.forward ?? forwardInput;
   const builtin = builtinLossOptions(o.loss);
-  const nativeStep = builtin !== null && o.forward === undefined && o.clipGradNorm === undefined && native.moduleHasNativeForward(o.model.handle);
+  const run = runSettings(o.model, o, 'fit');
+  if (o.gradScaler !== undefined && !(o.gradScaler instanceof GradScaler)) throw new TypeError('fit: gradScaler must be a GradScaler');
+  // fp16 needs loss scaling; a scaler given with another precision is used as given
+  const scaler = o.gradScaler ?? (run.precision === 'fp16' ? new GradScaler() : null);
+  const scaling = scaler !== null && scaler.isEnabled();
+  convertModel(o.model, run.memoryFormat, 'fit');
+  const nativeStep = builtin !== null && o.forward === undefined && o.clipGradNorm === undefined && !scaling && native.moduleHasNativeForward(o.model.handle);
   const seed = o.seed ?? 0;
   const monitor: MetricName = o.monitor ?? o.earlyStopping?.metric ?? (o.val ? 'accuracy' : 'loss');
   const mode = o.earlyStopping?.mode ?? (monitor === 'loss' ? 'min' : 'max');
@@ -237,6 +310,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   let position: Position | null = null;
   let modelEpoch: number | null = null; // the completed epoch whose weights the model holds
   let nativeSteps = 0;
+  let skippedSteps = 0;
   // a killed run's checkpoints: when resuming, put best/ and last/ back if a rename was cut short; remove dead runs' leftovers
   if (o.checkpointDir) recoverCheckpoints(o.checkpointDir, { restore: o.resumeFrom !== undefined });
   if (o.resumeFrom) {
@@ -249,6 +323,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     sinceBest = state.sinceBest;
     history.push(...state.history);
     if (o.scheduler && state.schedulerStep !== null) o.scheduler.setStep(state.schedulerStep);
+    if (scaler && state.scaler) scaler.loadStateDict(state.scaler, join(from, 'trainer.json'));
     step = state.step;
     modelEpoch = !position && state.epoch >= 0 ? state.epoch : null;
     emit({ type: 'resumed', epoch: startEpoch, batch: position?.batch ?? 0, step, path: from });
@@ -261,7 +336,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   let bestInMemory: StateDict | null = null; // restoreBest without checkpointDir
   const save = (name: CheckpointName, epoch: number, at?: Position) => {
     const dir = join(o.checkpointDir!, name);
-    saveCheckpoint(dir, o.model, o.optimizer, { epoch, step, seed, best, sinceBest, history, schedulerStep: o.scheduler?.lastStep ?? null, ...(at ? { position: at } : {}) });
+    saveCheckpoint(dir, o.model, o.optimizer, { epoch, step, seed, best, sinceBest, history, schedulerStep: o.scheduler?.lastStep ?? null, ...(scaling ? { scaler: scaler!.stateDict() } : {}), ...(at ? { position: at } : {}) });
     return dir;
   };
   const total = typeof o.train.length === 'number' ? o.train.length : null;
@@ -280,8 +355,9 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       let seen = skip ? position!.seen : 0;
       position = null;
       let batch = 0;
-      for await (const { input, target } of o.train.batches(epoch)) {
+      for await (const raw of o.train.batches(epoch)) {
         if (batch < skip) {
+          const { input, target } = raw;
           // done before the interruption: the source is deterministic per (seed, epoch), so skip to where it stopped
           disposeInput(input);
           target.dispose();
@@ -289,14 +365,20 @@ export async function fit(o: FitOptions): Promise<FitResult> {
           continue;
         }
         const t0 = Date.now();
+        const { input, target } = moveBatch(raw, run.device, run.memoryFormat);
         torch.manualSeed(stepSeed(seed, epoch, batch)); // dropout and friends: reproducible and resumable mid-epoch
         const lrs = o.optimizer.paramGroups.map((g) => g.lr); // the LRs this step uses
         let value: number;
         try {
           if (nativeStep && input instanceof Tensor) {
-            value = await nativeTrainStep(o.model, o.optimizer, input, target, builtin!);
+            // under autocast, the native step runs forward and loss in the region and backward and step outside it
+            value = await run.autocast(() => nativeTrainStep(o.model, o.optimizer, input, target, builtin!));
             nativeSteps++;
-          } else value = await jsTrainStep(o, forward, lossFn, params, input, target);
+          } else {
+            const r = await jsTrainStep(o, run, scaling ? scaler : null, forward, lossFn, params, input, target);
+            value = r.value;
+            if (!r.stepped) skippedSteps++;
+          }
         } finally {
           disposeInput(input);
         }
@@ -322,7 +404,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         emit({ type: 'interrupted', epoch, batch, step, path });
         break;
       }
-      const val = o.val ? await evaluate(o.model, o.val, { loss: lossFn, forward }) : null;
+      const val = o.val ? await evaluate(o.model, o.val, { loss: lossFn, forward, device: run.device ?? undefined, precision: run.precision, memoryFormat: run.memoryFormat }) : null;
       const record = { epoch, trainLoss: lossSum / Math.max(1, seen), val };
       history.push(record);
       modelEpoch = epoch;
@@ -363,7 +445,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   }
   const ms = (ns: number) => ns / 1e6;
   return {
-    epochs: history.length, history, best, modelEpoch, nativeSteps, stoppedEarly, interrupted,
+    epochs: history.length, history, best, modelEpoch, nativeSteps, skippedSteps, stoppedEarly, interrupted,
     eventLoopDelay: { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max) },
   };
 }
@@ -377,18 +459,41 @@ async function nativeTrainStep(model: Module, optimizer: Optimizer, input: Tenso
   return value;
 }
 
-/** One step in parts: forward, the loss in JavaScript, backward, clipping, optimizer step; returns the loss (no update when it is not finite). */
-async function jsTrainStep(o: FitOptions, forward: ForwardFn, lossFn: LossFn, params: Tensor[], input: ModelInput, target: Tensor): Promise<number> {
+/**
+ * One step in parts: forward and the loss in JavaScript (under the run's
+ * autocast), backward, clipping, optimizer step, outside it. With a scaler
+ * (fp16): backward from the scaled loss, unscale before clipping, the step
+ * skipped on an inf/NaN gradient, the scale updated. Returns the loss (no
+ * update when it is not finite) and whether the optimizer stepped.
+ */
+async function jsTrainStep(o: FitOptions, run: RunSettings, scaler: GradScaler | null, forward: ForwardFn, lossFn: LossFn, params: Tensor[], input: ModelInput, target: Tensor): Promise<{ value: number; stepped: boolean }> {
   o.optimizer.zeroGrad();
-  const logits = await forward(o.model, input);
-  const loss = lossFn(logits, target);
+  const { logits, loss } = await run.autocast(async () => {
+    const logits = await forward(o.model, input);
+    return { logits, loss: lossFn(logits, target) };
+  });
   try {
     const value = loss.item() as number;
-    if (!Number.isFinite(value)) return value;
-    await loss.backwardAsync();
-    if (o.clipGradNorm !== undefined) clipGradNorm(params, o.clipGradNorm);
-    await o.optimizer.stepAsync();
-    return value;
+    if (!Number.isFinite(value)) return { value, stepped: false };
+    if (!scaler) {
+      await loss.backwardAsync();
+      if (o.clipGradNorm !== undefined) clipGradNorm(params, o.clipGradNorm);
+      await o.optimizer.stepAsync();
+      return { value, stepped: true };
+    }
+    const scaled = scaler.scale(loss);
+    try {
+      await scaled.backwardAsync();
+    } finally {
+      if (scaled !== loss) scaled.dispose();
+    }
+    if (o.clipGradNorm !== undefined) {
+      scaler.unscale(o.optimizer);
+      clipGradNorm(params, o.clipGradNorm);
+    }
+    const stepped = await scaler.step(o.optimizer);
+    scaler.update();
+    return { value, stepped };
   } finally {
     logits.dispose();
     loss.dispose();
