@@ -3,9 +3,19 @@
 // DistilBertForSequenceClassification. Module and parameter names follow the
 // Hugging Face checkpoints exactly ("bert.encoder.layer.0.attention.self.query.weight").
 // Dropout is applied functionally (it has no parameters), active in train mode.
+// Attention runs as at::scaled_dot_product_attention on libtorch 2.x (fused
+// kernels: flash / memory-efficient / cuDNN on CUDA, a fused CPU kernel), and
+// as softmax(QK^T/sqrt(d) + mask) V on 1.13, which has no public SDPA.
 #include "modules.h"
+#include <torch/version.h>
 #include <cmath>
 #include <limits>
+
+#if TORCH_VERSION_MAJOR >= 2
+#define FT_TEXT_SDPA 1
+#else
+#define FT_TEXT_SDPA 0
+#endif
 
 namespace ft {
 namespace {
@@ -56,24 +66,44 @@ std::shared_ptr<nn::EmbeddingImpl> embedding(int64_t n, int64_t d, int64_t paddi
   return nn::Embedding(o).ptr();
 }
 
-// [B, T] mask of 1 (attend) / 0 (pad) -> additive [B, 1, 1, T] (0 or the lowest float).
-torch::Tensor additiveMask(const torch::Tensor& mask, const torch::Tensor& like) {
+// The [B, T] attention mask (1 = attend, 0 = padding; undefined = no mask) in
+// the form attend() takes, computed once per forward for all layers.
+// SDPA: bool [B, 1, 1, T], true = attend, as transformers passes it, and none
+// at all when nothing is padded (then the flash kernel can run; this costs one
+// host sync, as it does in transformers). Old path: additive [B, 1, 1, T] of 0
+// or the lowest float, in the dtype of the scores.
+torch::Tensor attentionMask(const torch::Tensor& mask, const torch::Tensor& like) {
+  if (!mask.defined()) return {};
+#if FT_TEXT_SDPA
+  torch::Tensor attend = mask.ne(0);
+  if (attend.all().item<bool>()) return {};
+  return attend.unsqueeze(1).unsqueeze(2);
+#else
   torch::Tensor m = mask.to(like.scalar_type()).unsqueeze(1).unsqueeze(2);
   return (1.0 - m) * std::numeric_limits<float>::lowest();
+#endif
 }
 
-// Scaled dot-product attention over heads; q, k, v are [B, T, H].
-// BERT scales the scores by 1/sqrt(d); DistilBERT scales the queries first (as each does in Hugging Face).
-torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& maskAdd,
+// Scaled dot-product attention over heads; q, k, v are [B, T, H]; mask from attentionMask().
+// Old path: BERT scales the scores by 1/sqrt(d); DistilBERT scales the queries first
+// (as each does in Hugging Face's eager attention). SDPA scales by 1/sqrt(d) itself.
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& mask,
                      int64_t heads, double dropout, bool training, bool scaleQueries = false) {
   int64_t B = q.size(0), T = q.size(1), H = q.size(2), d = H / heads;
-  double scale = std::sqrt(static_cast<double>(d));
   auto split = [&](const torch::Tensor& x) { return x.view({B, -1, heads, d}).transpose(1, 2); };
+#if FT_TEXT_SDPA
+  compat::optional<torch::Tensor> attnMask;
+  if (mask.defined()) attnMask = mask;
+  torch::Tensor ctx = at::scaled_dot_product_attention(split(q), split(k), split(v), attnMask, training ? dropout : 0.0);
+  return ctx.transpose(1, 2).reshape({B, T, H});
+#else
+  double scale = std::sqrt(static_cast<double>(d));
   torch::Tensor scores = scaleQueries ? (split(q) / scale).matmul(split(k).transpose(-1, -2))
                                       : split(q).matmul(split(k).transpose(-1, -2)) / scale;
-  if (maskAdd.defined()) scores = scores + maskAdd;
+  if (mask.defined()) scores = scores + mask;
   torch::Tensor probs = F::dropout(scores.softmax(-1), F::DropoutFuncOptions().p(dropout).training(training));
   return probs.matmul(split(v)).transpose(1, 2).contiguous().view({B, T, H});
+#endif
 }
 
 // One BERT/RoBERTa encoder layer (BertLayer).
@@ -97,9 +127,9 @@ struct BertLayerImpl : ArchModule {
   torch::Tensor forward(const torch::Tensor& x) override { return forwardMany({x}).at(0); }
   std::vector<torch::Tensor> forwardMany(const std::vector<torch::Tensor>& in) override {
     const torch::Tensor& x = in.at(0);
-    torch::Tensor maskAdd = in.size() > 1 ? in[1] : torch::Tensor();
+    torch::Tensor mask = in.size() > 1 ? in[1] : torch::Tensor();
     auto drop = [&](const torch::Tensor& t) { return F::dropout(t, F::DropoutFuncOptions().p(c.dropout).training(is_training())); };
-    torch::Tensor ctx = attend(run("attention.self.query", x), run("attention.self.key", x), run("attention.self.value", x), maskAdd, c.heads,
+    torch::Tensor ctx = attend(run("attention.self.query", x), run("attention.self.key", x), run("attention.self.value", x), mask, c.heads,
                                c.attentionDropout, is_training());
     torch::Tensor a = run("attention.output.LayerNorm", drop(run("attention.output.dense", ctx)) + x);
     torch::Tensor h = torch::gelu(run("intermediate.dense", a));
@@ -142,7 +172,7 @@ struct BertFamilyImpl : ArchModule {
     TORCH_CHECK(ids.dim() == 2, name(), ".forward: inputIds must be [batch, sequence], got ", ids.sizes());
     int64_t T = ids.size(1);
     TORCH_CHECK(T <= c.maxPositions - (roberta ? c.padId + 1 : 0), name(), ": sequence of ", T, " tokens is longer than the model's positions");
-    torch::Tensor mask = in.size() > 1 && in[1].defined() ? in[1] : torch::ones_like(ids);
+    torch::Tensor mask = in.size() > 1 ? in[1] : torch::Tensor();
     torch::Tensor types = in.size() > 2 && in[2].defined() ? in[2] : torch::zeros_like(ids);
     torch::Tensor positions;
     if (roberta) {
@@ -155,9 +185,9 @@ struct BertFamilyImpl : ArchModule {
     const std::string e = base + ".embeddings.";
     torch::Tensor x = run(e + "word_embeddings", ids) + run(e + "token_type_embeddings", types) + run(e + "position_embeddings", positions);
     x = F::dropout(run(e + "LayerNorm", x), F::DropoutFuncOptions().p(c.dropout).training(is_training()));
-    torch::Tensor maskAdd = additiveMask(mask, x);
+    torch::Tensor attnMask = attentionMask(mask, x);
     auto layers = named_children()[base]->named_children()["encoder"]->named_children()["layer"]->children();
-    for (auto& layer : layers) x = forwardModule(*layer, {x, maskAdd}).at(0);
+    for (auto& layer : layers) x = forwardModule(*layer, {x, attnMask}).at(0);
     auto drop = [&](const torch::Tensor& t, double p) { return F::dropout(t, F::DropoutFuncOptions().p(p).training(is_training())); };
     torch::Tensor first = x.select(1, 0);
     if (roberta) {
@@ -182,9 +212,9 @@ struct DistilLayerImpl : ArchModule {
   torch::Tensor forward(const torch::Tensor& x) override { return forwardMany({x}).at(0); }
   std::vector<torch::Tensor> forwardMany(const std::vector<torch::Tensor>& in) override {
     const torch::Tensor& x = in.at(0);
-    torch::Tensor maskAdd = in.size() > 1 ? in[1] : torch::Tensor();
+    torch::Tensor mask = in.size() > 1 ? in[1] : torch::Tensor();
     auto drop = [&](const torch::Tensor& t) { return F::dropout(t, F::DropoutFuncOptions().p(c.dropout).training(is_training())); };
-    torch::Tensor ctx = attend(run("attention.q_lin", x), run("attention.k_lin", x), run("attention.v_lin", x), maskAdd, c.heads, c.attentionDropout, is_training(), true);
+    torch::Tensor ctx = attend(run("attention.q_lin", x), run("attention.k_lin", x), run("attention.v_lin", x), mask, c.heads, c.attentionDropout, is_training(), true);
     torch::Tensor a = run("sa_layer_norm", run("attention.out_lin", ctx) + x);
     torch::Tensor h = run("ffn.lin2", torch::gelu(run("ffn.lin1", a)));
     return {run("output_layer_norm", drop(h) + a)};
@@ -216,13 +246,13 @@ struct DistilBertImpl : ArchModule {
     TORCH_CHECK(ids.dim() == 2, name(), ".forward: inputIds must be [batch, sequence], got ", ids.sizes());
     int64_t T = ids.size(1);
     TORCH_CHECK(T <= c.maxPositions, name(), ": sequence of ", T, " tokens is longer than the model's positions");
-    torch::Tensor mask = in.size() > 1 && in[1].defined() ? in[1] : torch::ones_like(ids);
+    torch::Tensor mask = in.size() > 1 ? in[1] : torch::Tensor();
     torch::Tensor positions = torch::arange(T, ids.options().dtype(torch::kLong)).unsqueeze(0).expand_as(ids);
     torch::Tensor x = run("distilbert.embeddings.word_embeddings", ids) + run("distilbert.embeddings.position_embeddings", positions);
     x = F::dropout(run("distilbert.embeddings.LayerNorm", x), F::DropoutFuncOptions().p(c.dropout).training(is_training()));
-    torch::Tensor maskAdd = additiveMask(mask, x);
+    torch::Tensor attnMask = attentionMask(mask, x);
     auto layers = named_children()["distilbert"]->named_children()["transformer"]->named_children()["layer"]->children();
-    for (auto& layer : layers) x = forwardModule(*layer, {x, maskAdd}).at(0);
+    for (auto& layer : layers) x = forwardModule(*layer, {x, attnMask}).at(0);
     torch::Tensor h = torch::relu(run("pre_classifier", x.select(1, 0)));
     return {run("classifier", F::dropout(h, F::DropoutFuncOptions().p(c.classifierDropout).training(is_training())))};
   }
