@@ -34,6 +34,23 @@ describe('text encoders match the reference', () => {
     }
   }
 
+  it('attention dropout is active in train mode only (SDPA gets dropout_p in training, 0 in eval)', () => {
+    const config = JSON.parse(readFileSync(join(dir, 'bert', 'config.json'), 'utf8'));
+    // only the attention probabilities are dropped: any difference between two calls comes from there
+    const m = models.bert({ ...config, hidden_dropout_prob: 0, classifier_dropout: 0, attention_probs_dropout_prob: 0.5 });
+    const r = io.load(join(dir, 'bert', 'io.safetensors'));
+    const run = () => torch.noGrad(() => m.forward(r.input_ids, r.attention_mask, r.token_type_ids));
+    m.train();
+    expect(run().sub(run()).abs().max().item()).toBeGreaterThan(1e-4);
+    m.eval();
+    expect(run().sub(run()).abs().max().item()).toBe(0);
+    const none = models.bert({ ...config, hidden_dropout_prob: 0, classifier_dropout: 0, attention_probs_dropout_prob: 0 });
+    none.train();
+    const a = torch.noGrad(() => none.forward(r.input_ids, r.attention_mask, r.token_type_ids));
+    none.eval();
+    expect(a.sub(torch.noGrad(() => none.forward(r.input_ids, r.attention_mask, r.token_type_ids))).abs().max().item()).toBeLessThan(1e-6);
+  });
+
   it('padding positions do not change the logits of the other tokens', () => {
     const model = models.fromPretrained(join(dir, 'bert'));
     model.eval();
