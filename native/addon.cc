@@ -4,6 +4,8 @@
 
 namespace ft {
 
+void registerMemoryFormat(Napi::Env env, Napi::Object exports);  // memory_format.cc
+
 AddonData& addonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -28,6 +30,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerCpuAllocator(env, exports);
   registerSerialization(env, exports);
   registerJit(env, exports);
+  registerMemoryFormat(env, exports);
   registerAutocast(env, exports);
   registerTransfer(env, exports);
   return exports;

@@ -66,6 +66,59 @@ static Napi::Value BuildInfo(const Info& info) {
   return out;
 }
 
+// ---- backend switches (torch.backends): process-wide flags of at::globalContext(),
+// present in CPU builds too, with PyTorch's defaults (Python reads the same context).
+
+// flag: 'cudnn.enabled' | 'cudnn.benchmark' | 'cudnn.deterministic' |
+// 'cudnn.allowTF32' | 'cuda.matmul.allowTF32'.
+static Napi::Value BackendFlag(const Info& info) {
+  std::string flag = toString(info[0], "flag");
+  auto& ctx = at::globalContext();
+  bool value;
+  if (flag == "cudnn.enabled") value = ctx.userEnabledCuDNN();
+  else if (flag == "cudnn.benchmark") value = ctx.benchmarkCuDNN();
+  else if (flag == "cudnn.deterministic") value = ctx.deterministicCuDNN();
+  else if (flag == "cudnn.allowTF32") value = ctx.allowTF32CuDNN();
+  else if (flag == "cuda.matmul.allowTF32") value = ctx.allowTF32CuBLAS();
+  else throw ArgError("torch.backends: unknown flag '" + flag + "'");
+  return Napi::Boolean::New(info.Env(), value);
+}
+
+static Napi::Value SetBackendFlag(const Info& info) {
+  std::string flag = toString(info[0], "flag");
+  bool value = toBool(info[1], flag.c_str());
+  auto& ctx = at::globalContext();
+  if (flag == "cudnn.enabled") ctx.setUserEnabledCuDNN(value);
+  else if (flag == "cudnn.benchmark") ctx.setBenchmarkCuDNN(value);
+  else if (flag == "cudnn.deterministic") ctx.setDeterministicCuDNN(value);
+  else if (flag == "cudnn.allowTF32") ctx.setAllowTF32CuDNN(value);
+  else if (flag == "cuda.matmul.allowTF32") ctx.setAllowTF32CuBLAS(value);  // also sets the float32 matmul precision, as in PyTorch
+  else throw ArgError("torch.backends: unknown flag '" + flag + "'");
+  return info.Env().Undefined();
+}
+
+static Napi::Value Float32MatmulPrecision(const Info& info) {
+  switch (at::globalContext().float32MatmulPrecision()) {
+    case at::Float32MatmulPrecision::HIGH: return Napi::String::New(info.Env(), "high");
+    case at::Float32MatmulPrecision::MEDIUM: return Napi::String::New(info.Env(), "medium");
+    default: return Napi::String::New(info.Env(), "highest");
+  }
+}
+
+static Napi::Value SetFloat32MatmulPrecision(const Info& info) {
+  std::string p = toString(info[0], "precision");
+  if (p != "highest" && p != "high" && p != "medium")
+    throw ArgError("setFloat32MatmulPrecision: expected 'highest', 'high' or 'medium', got '" + p + "'");
+  at::globalContext().setFloat32MatmulPrecision(p);
+  return info.Env().Undefined();
+}
+
+// cuDNN's version (e.g. 90100), or null where this libtorch has no cuDNN.
+static Napi::Value CudnnVersion(const Info& info) {
+  if (!at::Context::hasCuDNN()) return info.Env().Null();
+  return Napi::Number::New(info.Env(), static_cast<double>(at::Context::versionCuDNN()));
+}
+
 void registerDevice(Napi::Env env, Napi::Object e) {
   def(env, e, "cudaIsAvailable", CudaIsAvailable);
   def(env, e, "cudaDeviceCount", CudaDeviceCount);
@@ -74,6 +127,11 @@ void registerDevice(Napi::Env env, Napi::Object e) {
   def(env, e, "setNumThreads", SetNumThreads);
   def(env, e, "getNumThreads", GetNumThreads);
   def(env, e, "buildInfo", BuildInfo);
+  def(env, e, "backendFlag", BackendFlag);
+  def(env, e, "setBackendFlag", SetBackendFlag);
+  def(env, e, "float32MatmulPrecision", Float32MatmulPrecision);
+  def(env, e, "setFloat32MatmulPrecision", SetFloat32MatmulPrecision);
+  def(env, e, "cudnnVersion", CudnnVersion);
 }
 
 }  // namespace ft

@@ -2,6 +2,7 @@
 // has its own options, readable and writable at any time, and groups can be
 // added to a live optimizer (gradual unfreezing).
 #include "common.h"
+#include "multi_tensor.h"
 
 namespace ft {
 
@@ -113,27 +114,44 @@ optim::OptimizerParamGroup& group(OptimizerWrap& w, const Napi::Value& index) {
   return groups[static_cast<size_t>(i)];
 }
 
-// createOptimizer(kind, [{params, options}], defaults)
+// How steps run: {foreach?: boolean | null, fused?: boolean} (multi_tensor.h).
+StepMode stepMode(const Napi::Value& v) {
+  StepMode mode;
+  if (isMissing(v)) return mode;
+  if (!v.IsObject()) throw ArgError("optimizer step mode: expected {foreach, fused}");
+  Napi::Object o = v.As<Napi::Object>();
+  if (!isMissing(o.Get("foreach"))) mode.foreach = toBool(o.Get("foreach"), "foreach");
+  mode.fused = boolField(o, "fused", false);
+  return mode;
+}
+
+// createOptimizer(kind, [{params, options}], defaults, {foreach, fused})
 static Napi::Value CreateOptimizer(const Info& info) {
   std::string kind = toString(info[0], "kind");
   if (!info[1].IsArray()) throw ArgError("param groups: expected an array");
   Napi::Array groupsJs = info[1].As<Napi::Array>();
   std::vector<optim::OptimizerParamGroup> groups;
   for (uint32_t i = 0; i < groupsJs.Length(); i++) {
-    Napi::Object g = groupsJs.Get(i).As<Napi::Object>();
-    groups.emplace_back(toTensorList(g.Get("params"), "params", Access::keep), makeOptions(kind, g.Get("options")));
+    Napi::Value g = groupsJs.Get(i);
+    if (!g.IsObject()) throw ArgError("param groups[" + std::to_string(i) + "]: expected {params, options}");
+    groups.emplace_back(toTensorList(g.As<Napi::Object>().Get("params"), "params", Access::keep),
+                        makeOptions(kind, g.As<Napi::Object>().Get("options")));
   }
-  std::shared_ptr<optim::Optimizer> opt;
-  if (kind == "SGD") opt = std::make_shared<optim::SGD>(groups, dynamic_cast<optim::SGDOptions&>(*makeOptions(kind, info[2])));
-  else if (kind == "Adam") opt = std::make_shared<optim::Adam>(groups, dynamic_cast<optim::AdamOptions&>(*makeOptions(kind, info[2])));
-  else if (kind == "AdamW") opt = std::make_shared<optim::AdamW>(groups, dynamic_cast<optim::AdamWOptions&>(*makeOptions(kind, info[2])));
-  else throw ArgError("unknown optimizer '" + kind + "'");
+  auto opt = makeMultiTensorOptimizer(kind, std::move(groups), *makeOptions(kind, info[2]), stepMode(info[3]));
   return OptimizerWrap::New(info.Env(), opt, kind);
+}
+
+// 'forLoop', 'foreach' or 'fused': how the next step() runs.
+static Napi::Value StepImplementation(const Info& info) {
+  OptimizerWrap& w = toOptimizer(info[0], "optimizer", Access::keep);
+  return Napi::String::New(info.Env(), stepImplName(nextStepImpl(w.optimizer())));
 }
 
 static Napi::Value AddParamGroup(const Info& info) {
   OptimizerWrap& w = toOptimizer(info[0], "optimizer");
-  w.optimizer().add_param_group(optim::OptimizerParamGroup(toTensorList(info[1], "params", Access::keep), makeOptions(w.kind(), info[2])));
+  auto params = toTensorList(info[1], "params", Access::keep);
+  checkFusedParams(w.optimizer(), params);
+  w.optimizer().add_param_group(optim::OptimizerParamGroup(params, makeOptions(w.kind(), info[2])));
   return info.Env().Undefined();
 }
 
@@ -187,12 +205,15 @@ void adamStateToJs(Napi::Object& s, const State& st) {
   if (st.max_exp_avg_sq().defined()) s.Set("maxExpAvgSq", wrap(env, st.max_exp_avg_sq()));
 }
 
-// A state tensor for parameter `like`, copied so it does not alias the caller's.
+// A state tensor for parameter `like`, copied so it does not alias the
+// caller's, with the parameter's device, dtype and strides (as a step makes
+// it: zeros_like keeps a channels_last layout, which fused kernels need).
 torch::Tensor stateTensor(const Napi::Value& v, const torch::Tensor& like, const char* what) {
   torch::Tensor t = toTensor(v, what);
   if (t.sizes() != like.sizes())
     throw ArgError(std::string("state: ") + what + " has shape " + c10::str(t.sizes()) + " but the parameter has " + c10::str(like.sizes()));
-  return t.detach().to(like.device(), like.scalar_type()).clone();
+  torch::NoGradGuard noGrad;
+  return torch::empty_like(like, at::MemoryFormat::Preserve).copy_(t.detach());
 }
 
 template <typename State>
@@ -277,6 +298,7 @@ void registerOptimizer(Napi::Env env, Napi::Object e) {
   def(env, e, "groupParams", GroupParams);
   def(env, e, "setGroupOptions", SetGroupOptions);
   def(env, e, "optimizerStep", Step);
+  def(env, e, "optimizerStepImplementation", StepImplementation);
   def(env, e, "optimizerZeroGrad", ZeroGrad);
   def(env, e, "optimizerState", OptimizerState);
   def(env, e, "setOptimizerState", SetOptimizerState);

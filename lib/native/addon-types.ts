@@ -274,12 +274,27 @@ export type NativeOptimizerOptions = {
   eps?: number;
   amsgrad?: boolean;
 };
+/**
+ * How steps run (PyTorch's foreach/fused options, for the whole optimizer).
+ * foreach unset: multi-tensor when every parameter is on CUDA, else the for-loop.
+ */
+export interface NativeStepMode { foreach?: boolean | null; fused?: boolean }
+/** forLoop: libtorch's per-parameter loop; foreach: _foreach_* kernels; fused: _fused_adamw_ etc. */
+export type StepImplementation = 'forLoop' | 'foreach' | 'fused';
 /** Per-parameter state in PyTorch's layout (SGD: momentumBuffer; Adam/AdamW: step, expAvg, expAvgSq, maxExpAvgSq). */
 export type NativeParamState = Record<string, TensorHandle | number>;
 
-/** optimizer.cc: SGD, Adam and AdamW with parameter groups. */
+/** optimizer.cc and multi_tensor.cc: SGD, Adam and AdamW with parameter groups, for-loop, foreach or fused. */
 export interface OptimAddon {
-  createOptimizer(kind: OptimizerKind, groups: Array<{ params: TensorHandle[]; options: NativeOptimizerOptions }>, defaults: NativeOptimizerOptions): OptimizerHandle;
+  /** Throws when fused is asked for and a parameter's device has no fused kernel in this libtorch. */
+  createOptimizer(
+    kind: OptimizerKind,
+    groups: Array<{ params: TensorHandle[]; options: NativeOptimizerOptions }>,
+    defaults: NativeOptimizerOptions,
+    mode?: NativeStepMode,
+  ): OptimizerHandle;
+  /** How the next step() runs. */
+  optimizerStepImplementation(o: OptimizerHandle): StepImplementation;
   addParamGroup(o: OptimizerHandle, params: TensorHandle[], options: NativeOptimizerOptions): void;
   groupOptions(o: OptimizerHandle, group: number): NativeOptimizerOptions;
   groupParams(o: OptimizerHandle, group: number): TensorHandle[];
@@ -311,6 +326,10 @@ export interface AsyncAddon {
   ): Promise<[TensorHandle, TensorHandle]>;
 }
 
+/** The boolean switches of torch.backends (at::globalContext(), process-wide). */
+export type BackendFlag = 'cudnn.enabled' | 'cudnn.benchmark' | 'cudnn.deterministic' | 'cudnn.allowTF32' | 'cuda.matmul.allowTF32';
+export type Float32MatmulPrecision = 'highest' | 'high' | 'medium';
+
 export interface BuildInfo { libtorchVersion: string; cuda: boolean; parallelInfo: string; config: string }
 export interface CudaMemory { allocated: number; maxAllocated: number; reserved: number; maxReserved: number }
 export interface CpuCacheStats { enabled: boolean; cachedBytes?: number; liveBytes?: number; hits?: number; misses?: number }
@@ -326,6 +345,27 @@ export interface DeviceAddon {
   buildInfo(): BuildInfo;
   cpuCacheStats(): CpuCacheStats;
   emptyCpuCache(): void;
+  backendFlag(flag: BackendFlag): boolean;
+  setBackendFlag(flag: BackendFlag, value: boolean): void;
+  float32MatmulPrecision(): Float32MatmulPrecision;
+  setFloat32MatmulPrecision(precision: Float32MatmulPrecision): void;
+  /** cuDNN's version number, or null where this libtorch has no cuDNN. */
+  cudnnVersion(): number | null;
+}
+
+/** torch.channels_last and torch.contiguous_format. */
+export type MemoryFormat = 'channelsLast' | 'contiguous';
+
+/** memory_format.cc: channels_last models and tensors. */
+export interface MemoryFormatAddon {
+  /** Every 4-D parameter (and its gradient) and buffer in `format`, in place (set_data: same tensors). */
+  moduleToMemoryFormat(m: ModuleHandle, format: MemoryFormat): void;
+  /** The tensor in `format` (the same tensor when it already is); channelsLast needs 4-D. */
+  contiguousAs(t: TensorHandle, format: MemoryFormat): TensorHandle;
+  /** A model input in `format`: 4-D tensors converted, others returned as they are. */
+  inputInMemoryFormat(t: TensorHandle, format: MemoryFormat): TensorHandle;
+  isContiguousAs(t: TensorHandle, format: MemoryFormat): boolean;
+  strides(t: TensorHandle): number[];
 }
 
 /** serialization.cc: raw tensor bytes to and from checkpoint files. */
@@ -366,4 +406,4 @@ export interface AmpAddon {
 }
 
 export interface NativeBinding
-  extends TensorAddon, OpsAddon, AutogradAddon, ModuleAddon, LayersAddon, OptimAddon, AsyncAddon, DeviceAddon, IoAddon, JitAddon, AmpAddon {}
+  extends TensorAddon, OpsAddon, AutogradAddon, ModuleAddon, LayersAddon, OptimAddon, AsyncAddon, DeviceAddon, IoAddon, JitAddon, MemoryFormatAddon, AmpAddon {}

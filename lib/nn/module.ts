@@ -4,6 +4,7 @@
 // TypeScript for user-defined modules.
 import { native } from '../native/loader.js';
 import type { ModuleHandle } from '../native/binding.js';
+import type { MemoryFormat } from '../native/addon-types.js';
 import { Tensor } from '../tensor/tensor.js';
 import { isDType, isDevice, type Device, type DType } from '../tensor/dtype.js';
 
@@ -33,6 +34,24 @@ export function getFrozenBatchNorm(model: Module): string[] { return frozenBatch
 
 // Wrappers a module made for its own children (released with it).
 const ownedWrappers = new WeakSet<object>();
+
+export type { MemoryFormat };
+const MEMORY_FORMATS: readonly string[] = ['channelsLast', 'contiguous'];
+function checkMemoryFormat(format: unknown, where: string): asserts format is MemoryFormat {
+  if (!MEMORY_FORMATS.includes(format as string))
+    throw new TypeError(`${where}: memory format must be 'channelsLast' or 'contiguous', got ${JSON.stringify(format)}`);
+}
+
+/**
+ * A model input in `format`: a 4-D tensor (N, C, H, W) converted (itself when
+ * it already is), any other tensor returned as it is, so whole batches can go
+ * through it.
+ */
+export function inputToMemoryFormat(input: Tensor, format: MemoryFormat): Tensor {
+  checkMemoryFormat(format, 'inputToMemoryFormat');
+  if (!(input instanceof Tensor)) throw new TypeError('inputToMemoryFormat: input must be a Tensor');
+  return new Tensor(native.inputInMemoryFormat(input.handle, format));
+}
 
 export class Module {
   /** The native module (several wrappers may share one). */
@@ -186,6 +205,18 @@ export class Module {
     if (isDType(deviceOrDtype)) native.moduleTo(this.handle, null, deviceOrDtype);
     else if (isDevice(deviceOrDtype)) native.moduleTo(this.handle, deviceOrDtype, dtype ?? null);
     else throw new TypeError(`to(): '${deviceOrDtype}' is neither a device ('cpu', 'cuda:N') nor a dtype`);
+    return this;
+  }
+  /**
+   * Every 4-D parameter (with its gradient) and buffer in `format`, in place:
+   * 'channelsLast' (NHWC strides, PyTorch's model.to(memory_format=torch.channels_last))
+   * or 'contiguous' (back to NCHW). The tensors stay the same objects, so an
+   * optimizer made before keeps working; feed inputs in the same format
+   * (inputToMemoryFormat). Pays off on CUDA with bf16/fp16 convolutions.
+   */
+  toMemoryFormat(format: MemoryFormat): this {
+    checkMemoryFormat(format, 'toMemoryFormat');
+    native.moduleToMemoryFormat(this.handle, format);
     return this;
   }
   cpu(): this { return this.to('cpu'); }

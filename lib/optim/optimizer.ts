@@ -1,8 +1,11 @@
 // Optimizers with PyTorch's parameter groups: optim.SGD, optim.Adam, optim.AdamW.
-// Options are validated here (zod) and handed to libtorch's implementations.
+// Options are validated here (zod) and handed to libtorch's implementations;
+// `foreach` / `fused` choose multi-tensor or fused kernels for the step
+// (native/multi_tensor.cc).
 import { z } from 'zod';
 import { native } from '../native/loader.js';
 import type { NativeOptimizerOptions, NativeParamState, OptimizerHandle, TensorHandle } from '../native/binding.js';
+import type { StepImplementation } from '../native/addon-types.js';
 import { Tensor } from '../tensor/tensor.js';
 
 const nonNeg = z.number().finite().min(0);
@@ -15,11 +18,24 @@ const adamOptions = z.object({
   eps: nonNeg, weightDecay: nonNeg, amsgrad: z.boolean(),
 }).strict();
 
-export interface SGDOptions { lr?: number; momentum?: number; dampening?: number; weightDecay?: number; nesterov?: boolean }
-export interface AdamOptions { lr?: number; betas?: [number, number]; eps?: number; weightDecay?: number; amsgrad?: boolean }
+/**
+ * How the step runs, for the whole optimizer (PyTorch's options of the same names):
+ * - `foreach`: true runs each param group as multi-tensor `_foreach_*` kernels
+ *   (grouped by device and dtype); false runs libtorch's per-parameter loop;
+ *   unset (the default, as PyTorch 2.x) is foreach when every parameter is on
+ *   CUDA and the loop otherwise, so CPU results stay what they always were.
+ * - `fused`: one fused kernel per device and dtype (`_fused_adamw_`, `_fused_adam_`,
+ *   `_fused_sgd_`), where this libtorch has one: CUDA from libtorch 2.0 (SGD 2.3),
+ *   CPU from 2.4. Asking for it elsewhere throws. Default false.
+ * All three keep the same state (stateDict() is the same whichever ran).
+ */
+export interface StepModeOptions { foreach?: boolean; fused?: boolean }
+export interface SGDOptions extends StepModeOptions { lr?: number; momentum?: number; dampening?: number; weightDecay?: number; nesterov?: boolean }
+export interface AdamOptions extends StepModeOptions { lr?: number; betas?: [number, number]; eps?: number; weightDecay?: number; amsgrad?: boolean }
 type AnyOptions = SGDOptions & AdamOptions;
+export type { StepImplementation };
 /** A parameter group as in PyTorch: its params plus options that override the defaults. */
-export type ParamGroupSpec<O> = { params: Tensor[] } & Partial<O>;
+export type ParamGroupSpec<O> = { params: Tensor[] } & Partial<Omit<O, keyof StepModeOptions>>;
 
 type Kind = 'SGD' | 'Adam' | 'AdamW';
 const DEFAULTS: Record<Kind, Record<string, unknown>> = {
@@ -66,27 +82,49 @@ export abstract class Optimizer {
   readonly handle: OptimizerHandle;
   readonly defaults: Record<string, unknown>;
   readonly kind: Kind;
+  /** As given (undefined: foreach on CUDA, the loop elsewhere); see StepModeOptions. */
+  readonly foreach: boolean | undefined;
+  readonly fused: boolean;
   private readonly groups: ParamGroup[] = [];
   private readonly seen = new Set<string>();
 
   protected constructor(kind: Kind, params: Tensor[] | Array<ParamGroupSpec<AnyOptions>>, options: AnyOptions) {
     this.kind = kind;
     const where = `optim.${kind}`;
-    this.defaults = this.validate(where, { ...DEFAULTS[kind], ...options });
+    const { foreach, fused, ...groupOptions } = options ?? {};
+    for (const [name, value] of [['foreach', foreach], ['fused', fused]] as const)
+      if (value !== undefined && typeof value !== 'boolean') throw new TypeError(`${where}: ${name} must be a boolean, got ${JSON.stringify(value)}`);
+    if (foreach === true && fused === true) throw new TypeError(`${where}: foreach and fused cannot both be true (fused is a single kernel, foreach a set of multi-tensor ones)`);
+    this.foreach = foreach;
+    this.fused = fused ?? false;
+    this.defaults = this.validate(where, { ...DEFAULTS[kind], ...groupOptions });
     if (!Array.isArray(params) || params.length === 0) throw new TypeError(`${where}: params must be a non-empty array of Tensors or of param groups`);
     const specs: Array<ParamGroupSpec<AnyOptions>> = params[0] instanceof Tensor ? [{ params: params as Tensor[] }] : (params as Array<ParamGroupSpec<AnyOptions>>);
     const groups = specs.map((g, i) => this.prepare(`${where}: param group ${i}`, g));
-    this.handle = native.createOptimizer(kind, groups, this.defaults as NativeOptimizerOptions); // validate() made it
+    try {
+      this.handle = native.createOptimizer(kind, groups, this.defaults as NativeOptimizerOptions, { foreach: this.foreach ?? null, fused: this.fused }); // validate() made it
+    } catch (e) {
+      throw new TypeError(`${where}: ${(e as Error).message}`);
+    }
     groups.forEach((g) => this.groups.push(Object.assign(new ParamGroup(this, this.groups.length), g.extra)));
   }
 
   /** The groups, each with live `lr`, `weightDecay`, ... (PyTorch's param_groups). */
   get paramGroups(): readonly ParamGroup[] { return this.groups; }
 
+  /** How the next step() runs: 'forLoop', 'foreach' or 'fused' (see StepModeOptions). */
+  get stepImplementation(): StepImplementation { return native.optimizerStepImplementation(this.handle); }
+
   /** Adds a group to the live optimizer (gradual unfreezing); its options default to the optimizer's. */
   addParamGroup(group: ParamGroupSpec<AnyOptions>): ParamGroup {
-    const g = this.prepare(`optim.${this.kind}.addParamGroup`, group);
-    native.addParamGroup(this.handle, g.params, g.options);
+    const where = `optim.${this.kind}.addParamGroup`;
+    const g = this.prepare(where, group);
+    try {
+      native.addParamGroup(this.handle, g.params, g.options);
+    } catch (e) {
+      for (const p of group.params) this.seen.delete(p.id);
+      throw new TypeError(`${where}: ${(e as Error).message}`);
+    }
     const pg = Object.assign(new ParamGroup(this, this.groups.length), g.extra);
     this.groups.push(pg);
     return pg;
@@ -166,6 +204,8 @@ export abstract class Optimizer {
 
   private prepare(where: string, group: ParamGroupSpec<AnyOptions>): { params: TensorHandle[]; options: NativeOptimizerOptions; extra: Record<string, unknown> } {
     if (!group || !Array.isArray(group.params)) throw new TypeError(`${where}: expected {params: Tensor[], ...options}`);
+    for (const name of ['foreach', 'fused'])
+      if (name in group) throw new TypeError(`${where}: ${name} applies to the whole optimizer; pass it in the optimizer's options, not in a param group`);
     const { params, ...rest } = group;
     // keys that are not options of this optimizer stay on the group object (PyTorch keeps them in the dict)
     const known = Object.keys(this.kind === 'SGD' ? sgdOptions.shape : adamOptions.shape);

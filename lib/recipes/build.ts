@@ -10,7 +10,7 @@ import { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, fashionMnist, fashionMnistCla
 import { IMAGE_EXTENSIONS, IMAGENET_MEAN, IMAGENET_STD, imageFolder, type ImageSample, type Transform } from '../data/images.js';
 import { DataLoader, ImageDataset } from '../data/data-loader.js';
 import { TensorLoader } from '../data/tensor-loader.js';
-import { disposeInput, mapInput, type Batch, type NamedInputs } from '../data/batch.js';
+import type { Batch, NamedInputs } from '../data/batch.js';
 import { split } from '../data/split.js';
 import { readCsvDataset, readJsonlDataset, readTextRows } from '../data/text.js';
 import { loadTokenizer, type Tokenizer } from '../data/load-tokenizer.js';
@@ -250,22 +250,8 @@ export async function buildData(recipe: Recipe, parts: Part[] = PARTS): Promise<
     const where = d.kind === 'imageFolder' ? d.root : d.kind === 'fashionMnist' ? 'recipe.data.classes' : d.path;
     throw new DataError(`${where}: the data has ${bundle.classes.length} class${bundle.classes.length === 1 ? '' : 'es'} (${bundle.classes.join(', ')}); classification needs at least 2`, { path: where });
   }
-  if (recipe.device !== 'cpu') for (const p of PARTS) if (bundle.parts[p]) bundle.parts[p] = onDevice(bundle.parts[p]!, recipe.device);
+  // (batches stay on the CPU here: fit, evaluate and predict move them to the model's device, recipe.device)
   return bundle;
-}
-
-function onDevice(source: Sized, device: string): Sized {
-  return {
-    get length() { return source.length; },
-    async *batches(epoch: number) {
-      for await (const b of source.batches(epoch)) {
-        const moved = { input: mapInput(b.input, (t) => t.to(device)), target: b.target.to(device) };
-        disposeInput(b.input);
-        b.target.dispose();
-        yield moved;
-      }
-    },
-  };
 }
 
 // ---- new inputs, prepared as in training (predict)
@@ -288,7 +274,12 @@ export interface PreparedInputs {
   labels: Array<string | null>;
 }
 
-/** Turns files (images, folders of images, or CSV/JSONL files of texts) and literal texts into batches prepared as in training. */
+/**
+ * Turns files (images, folders of images, or CSV/JSONL files of texts) and
+ * literal texts into batches prepared as in training. The batches are on the
+ * CPU: predict and evaluate move them to the model's device (`device` is
+ * accepted for the callers that pass it and changes nothing).
+ */
 export async function prepareInputs(input: InputSpec, o: { paths?: string[]; texts?: string[]; batchSize?: number; device?: string } = {}): Promise<PreparedInputs> {
   const paths = o.paths ?? [];
   const literal = o.texts ?? [];
@@ -324,7 +315,6 @@ export async function prepareInputs(input: InputSpec, o: { paths?: string[]; tex
     const x = encodeTexts(tokenizer, texts, input.maxLength);
     out = { source: new TensorLoader(x, torch.zeros([texts.length], { dtype: 'int64' }), { batchSize }), names, texts, labels };
   }
-  if (o.device && o.device !== 'cpu') out.source = onDevice(out.source, o.device);
   return out;
 }
 

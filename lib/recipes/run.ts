@@ -136,6 +136,7 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
     model, optimizer: parts.optimizer, scheduler: parts.scheduler, loss,
     train, val: data.parts.val, epochs: recipe.epochs, clipGradNorm: recipe.clipGradNorm, earlyStopping: recipe.earlyStopping,
     checkpointDir: out, resumeFrom, seed: recipe.seed, signal: options.signal, onEvent: (e) => emit(e),
+    device: recipe.device, precision: recipe.precision, memoryFormat: recipe.memoryFormat,
   });
   const base = { out, recipe, classes: data.classes, model, spec, fit: result };
   if (result.interrupted) {
@@ -149,7 +150,7 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
   const bestEpoch = result.best ? result.history.find((h) => h.epoch === result.best!.epoch) : undefined;
   let test: EvalResult | null = null;
   if (data.parts.test) {
-    test = await evaluate(model, data.parts.test, { loss });
+    test = await evaluate(model, data.parts.test, { loss, device: recipe.device, precision: recipe.precision, memoryFormat: recipe.memoryFormat });
     emit({ type: 'eval', split: 'test', checkpoint: join(checkpoint, 'model.safetensors'), ...test });
   }
   const seconds = (Date.now() - started) / 1000;

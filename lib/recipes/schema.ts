@@ -174,6 +174,10 @@ export const RecipeSchema = z.object({
   out: z.string().min(1).optional(),
   /** 'cpu', 'cuda' or 'cuda:N'. */
   device: z.string().regex(/^(cpu|cuda(:\d+)?)$/, { message: "expected 'cpu', 'cuda' or 'cuda:N'" }).default('cpu'),
+  /** Mixed precision of fit: 'bf16' or 'fp16' (with a GradScaler) run forward and loss under autocast; 'fp32' none. */
+  precision: choice(['fp32', 'bf16', 'fp16']).default('fp32'),
+  /** 'channelsLast': the model's convolution weights and the image batches in NHWC layout (faster with bf16/fp16 on GPUs). */
+  memoryFormat: choice(['contiguous', 'channelsLast']).default('contiguous'),
 }).strict();
 
 export type Recipe = z.infer<typeof RecipeSchema>;

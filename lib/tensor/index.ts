@@ -4,6 +4,7 @@ import { native } from '../native/loader.js';
 import { Tensor, type Scalar, type TensorOrScalar } from './tensor.js';
 import * as creation from './creation.js';
 import { tidy, keep } from './scope.js';
+import { backends, setFloat32MatmulPrecision, getFloat32MatmulPrecision } from '../backends/index.js';
 import { autocast, isAutocastEnabled, getAutocastDtype } from '../amp/autocast.js';
 
 export { Tensor } from './tensor.js';
@@ -76,6 +77,10 @@ export const torch = {
   cpuCacheStats: (): { enabled: boolean; cachedBytes?: number; liveBytes?: number; hits?: number; misses?: number } => native.cpuCacheStats(),
   /** Returns the cached free CPU buffers to the operating system. */
   emptyCpuCache: (): void => native.emptyCpuCache(),
+  /** cuDNN and cuBLAS switches (lib/backends). */
+  backends,
+  setFloat32MatmulPrecision,
+  getFloat32MatmulPrecision,
 } as const;
 
 export type { Scalar as ScalarValue };

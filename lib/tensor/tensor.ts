@@ -148,7 +148,19 @@ export class Tensor {
   expand(...shape: Array<number | readonly number[]>): Tensor { return new Tensor(native.expand(this.handle, shapeArgs(shape))); }
   repeat(...repeats: Array<number | readonly number[]>): Tensor { return new Tensor(native.repeat(this.handle, shapeArgs(repeats))); }
   flip(...dims: Array<number | readonly number[]>): Tensor { return new Tensor(native.flip(this.handle, shapeArgs(dims))); }
-  contiguous(): Tensor { return new Tensor(native.contiguous(this.handle)); }
+  /** The tensor laid out in memoryFormat ('contiguous', the default, or 'channelsLast' for 4-D); itself when it already is. */
+  contiguous(memoryFormat: 'contiguous' | 'channelsLast' = 'contiguous'): Tensor {
+    if (memoryFormat === 'contiguous') return new Tensor(native.contiguous(this.handle));
+    if (memoryFormat !== 'channelsLast') throw new TypeError(`contiguous: memoryFormat must be 'contiguous' or 'channelsLast', got ${JSON.stringify(memoryFormat)}`);
+    return new Tensor(native.contiguousAs(this.handle, memoryFormat));
+  }
+  /** Whether the tensor is laid out in memoryFormat (PyTorch's is_contiguous(memory_format=...)). */
+  isContiguous(memoryFormat: 'contiguous' | 'channelsLast' = 'contiguous'): boolean {
+    if (memoryFormat !== 'contiguous' && memoryFormat !== 'channelsLast') throw new TypeError(`isContiguous: memoryFormat must be 'contiguous' or 'channelsLast', got ${JSON.stringify(memoryFormat)}`);
+    return native.isContiguousAs(this.handle, memoryFormat);
+  }
+  /** Elements to step in each dimension (PyTorch's stride()). */
+  stride(): number[] { return native.strides(this.handle); }
   narrow(dim: number, start: number, length: number): Tensor { return new Tensor(native.narrow(this.handle, dim, start, length)); }
   select(dim: number, index: number): Tensor { return new Tensor(native.select(this.handle, dim, index)); }
   chunk(chunks: number, dim = 0): Tensor[] { return native.chunk(this.handle, chunks, dim).map((h: TensorHandle) => new Tensor(h)); }

@@ -293,7 +293,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   if (o.gradScaler !== undefined && !(o.gradScaler instanceof GradScaler)) throw new TypeError('fit: gradScaler must be a GradScaler');
   // fp16 needs loss scaling; a scaler given with another precision is used as given
   const scaler = o.gradScaler ?? (run.precision === 'fp16' ? new GradScaler() : null);
-  const scaling = scaler !== null && scaler.isEnabled();
+  const scaling = scaler?.isEnabled() ?? false;
   convertModel(o.model, run.memoryFormat, 'fit');
   const nativeStep = builtin !== null && o.forward === undefined && o.clipGradNorm === undefined && !scaling && native.moduleHasNativeForward(o.model.handle);
   const seed = o.seed ?? 0;

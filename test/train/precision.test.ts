@@ -6,8 +6,8 @@ import { describe, it, expect } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { torch, nn, optim, fit, evaluate, predict, cuda, loadReport, GradScaler, TensorLoader, type TrainEvent } from 'finetorch';
+import { join, resolve } from 'node:path';
+import { torch, nn, optim, fit, evaluate, predict, cuda, loadReport, GradScaler, TensorLoader, parseRecipe, runRecipe, RecipeError, type TrainEvent } from 'finetorch';
 import { flat } from '../helpers';
 
 const convNet = () => new nn.Sequential(new nn.Conv2d(2, 4, 3, { padding: 1 }), new nn.ReLU(), new nn.AdaptiveAvgPool2d(1), new nn.Flatten(), new nn.Linear(4, 8), new nn.ReLU(), new nn.Linear(8, 3));
@@ -149,5 +149,42 @@ describe('devices and precisions a build cannot do', () => {
       weights.push(weightsOf(m));
     }
     expect(maxDiff(weights[0], weights[1])).toBe(0);
+  });
+});
+
+describe('recipe fields precision and memoryFormat', () => {
+  const recipe = (extra: Record<string, unknown>) => parseRecipe({
+    model: { checkpoint: resolve(__dirname, '..', '..', 'assets', 'fashion-resnet18w16-c0-4.safetensors') },
+    data: { kind: 'fashionMnist', classes: ['Sandal', 'Sneaker', 'Ankle boot'], perClass: 40, testPerClass: 10, val: 0.25 },
+    freeze: { blocks: 4 }, optimizer: { lr: 1e-2 }, batchSize: 30, epochs: 1, seed: 3, ...extra,
+  });
+
+  it('are checked, case-insensitively, with fp32 and contiguous as defaults', () => {
+    expect(recipe({})).toMatchObject({ precision: 'fp32', memoryFormat: 'contiguous' });
+    expect(recipe({ precision: 'BF16', memoryFormat: 'channelslast' })).toMatchObject({ precision: 'bf16', memoryFormat: 'channelsLast' });
+    expect(() => recipe({ precision: 'half' })).toThrow(RecipeError);
+    expect(() => recipe({ precision: 'half' })).toThrow(/recipe\.precision/);
+  });
+
+  it('runRecipe trains under bf16 autocast in the one-call native step (weights differ from an fp32 run)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'finetorch-amp-recipe-'));
+    try {
+      const fc = async (precision: string) => {
+        const r = await runRecipe(recipe({ precision }), { out: join(dir, precision) });
+        expect(r.status).toBe('ok');
+        expect(r.fit.nativeSteps).toBe(3);
+        const w = flat(r.model.stateDict()['fc.weight']);
+        r.model.dispose();
+        return w;
+      };
+      const half = await fc('bf16');
+      const full = await fc('fp32');
+      const diff = Math.max(...half.map((v, i) => Math.abs(v - full[i])));
+      expect(diff).toBeGreaterThan(1e-5);
+      expect(diff).toBeLessThan(0.05);
+      expect(JSON.parse(readFileSync(join(dir, 'bf16', 'run.json'), 'utf8')).recipe.precision).toBe('bf16');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
