@@ -145,7 +145,7 @@ export interface FitOptions {
   precision?: Precision;
   /** The scaler of precision 'fp16' (default: new GradScaler()); its state is saved in checkpoints and restored on resume. */
   gradScaler?: GradScaler;
-  /** 'channelsLast': the model is converted with model.toMemoryFormat('channelsLast') and so is every 4-D input batch. Default 'contiguous'. */
+  /** 'channelsLast': the model is converted with model.toMemoryFormat('channelsLast') and so is every 4-D input batch (also in evaluate and predict). Default 'contiguous' (the model is left as it is). */
   memoryFormat?: MemoryFormat;
 }
 
@@ -241,18 +241,12 @@ function runSettings(model: Module, o: RunOptions, where: string): RunSettings {
   const precision = checkPrecision(o.precision, where);
   const memoryFormat = checkMemoryFormat(o.memoryFormat, where);
   const cast = autocastFor(precision, device, where);
+  // channels-last: the model's 4-D weights in NHWC too (identity kept, so the optimizer stays valid)
+  if (memoryFormat === 'channelsLast') model.toMemoryFormat('channelsLast');
   return {
     device, precision, memoryFormat,
     autocast: cast ? (fn) => autocast(cast.deviceType, { dtype: cast.dtype }, fn) : (fn) => fn(),
   };
-}
-
-/** Converts the model to channels-last (the nn engineer's Module.toMemoryFormat). */
-function convertModel(model: Module, format: MemoryFormat, where: string): void {
-  if (format !== 'channelsLast') return;
-  const convert = (model as unknown as { toMemoryFormat?: (f: MemoryFormat) => unknown }).toMemoryFormat;
-  if (typeof convert !== 'function') throw new Error(`${where}: memoryFormat 'channelsLast' needs Module.toMemoryFormat, which this build lacks`);
-  convert.call(model, format);
 }
 
 function metricOf(r: { trainLoss: number; val: EvalResult | null }, m: MetricName): number | null {
@@ -294,7 +288,6 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   // fp16 needs loss scaling; a scaler given with another precision is used as given
   const scaler = o.gradScaler ?? (run.precision === 'fp16' ? new GradScaler() : null);
   const scaling = scaler?.isEnabled() ?? false;
-  convertModel(o.model, run.memoryFormat, 'fit');
   const nativeStep = builtin !== null && o.forward === undefined && o.clipGradNorm === undefined && !scaling && native.moduleHasNativeForward(o.model.handle);
   const seed = o.seed ?? 0;
   const monitor: MetricName = o.monitor ?? o.earlyStopping?.metric ?? (o.val ? 'accuracy' : 'loss');

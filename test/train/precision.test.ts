@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { torch, nn, optim, fit, evaluate, predict, cuda, loadReport, GradScaler, TensorLoader, parseRecipe, runRecipe, RecipeError, type TrainEvent } from 'finetorch';
+import { torch, nn, optim, fit, evaluate, predict, cuda, loadReport, GradScaler, TensorLoader, parseRecipe, runRecipe, RecipeError, type Tensor, type TrainEvent } from 'finetorch';
 import { flat } from '../helpers';
 
 const convNet = () => new nn.Sequential(new nn.Conv2d(2, 4, 3, { padding: 1 }), new nn.ReLU(), new nn.AdaptiveAvgPool2d(1), new nn.Flatten(), new nn.Linear(4, 8), new nn.ReLU(), new nn.Linear(8, 3));
@@ -83,6 +83,27 @@ print(json.dumps({'losses': losses, 'weights': {k: v.reshape(-1).tolist() for k,
     expect(Math.abs(e32.loss - e16.loss)).toBeLessThan(2e-2);
     expect(e16.samples).toBe(24);
     expect(torch.isAutocastEnabled('cpu')).toBe(false);
+  });
+});
+
+describe('fit with memoryFormat channelsLast', () => {
+  it('converts the model and every input batch, and trains as the contiguous layout does', async () => {
+    const { x, y } = data(15);
+    const init = convNet();
+    const run = async (memoryFormat?: 'channelsLast') => {
+      const model = convNet();
+      model.loadStateDict(init.stateDict());
+      const layouts: boolean[] = [];
+      await fit({ model, optimizer: new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 }), train: new TensorLoader(x, y, { batchSize: 8 }), epochs: 2, memoryFormat,
+        forward: (m, input) => { layouts.push((input as Tensor).isContiguous('channelsLast')); return m.forwardAsync(input as Tensor); } });
+      return { model, layouts, weights: weightsOf(model) };
+    };
+    const nhwc = await run('channelsLast');
+    const nchw = await run();
+    expect(nhwc.layouts).toEqual(Array(6).fill(true));
+    expect(nchw.layouts).toEqual(Array(6).fill(false));
+    expect(nhwc.model.parameters()[0].isContiguous('channelsLast')).toBe(true); // the conv weight
+    expect(maxDiff(nhwc.weights, nchw.weights)).toBeLessThan(1e-5);
   });
 });
 
