@@ -595,7 +595,7 @@ async function main() {
     const checks = res.checks ?? [];
     for (const c of checks) {
       const status = c.skipped ? 'SKIP' : c.ok ? 'ok  ' : 'FAIL';
-      const fig = c.error ? `error: ${c.error}` : c.skipped ? c.skipped : `max abs diff ${sci(c.maxAbs)}, relative ${sci(c.rel)} (tolerance ${c.metric === 'abs' ? 'abs' : 'rel'} ${sci(c.tol)})${c.note ? `; ${c.note}` : ''}`;
+      const fig = c.error ? `error: ${c.error}` : c.skipped ? c.skipped : c.maxAbs === undefined ? (c.ok ? 'yes' : 'no') : `max abs diff ${sci(c.maxAbs)}, relative ${sci(c.rel)} (tolerance ${c.metric === 'abs' ? 'abs' : 'rel'} ${sci(c.tol)})${c.note ? `; ${c.note}` : ''}`;
       console.log(`${status} ${part}: ${c.name}: ${fig}`);
     }
     if (res.error) console.log(`FAIL ${part}: ${res.error}${res.stderr ? `\n     ${res.stderr.split('\n').join('\n     ')}` : ''}`);
@@ -693,7 +693,8 @@ export async function bench({ device, quick, python, log, left = () => Infinity 
 /** The throughput tables in Markdown: per variant, and in the shape of issue 14's table. */
 export function benchTables(report) {
   const rows = report.bench.rows;
-  const cell = (s) => (s?.perSecond ? fmt(s.perSecond, 0) : s?.skipped ? `skipped: ${s.skipped}` : s?.error ? `error: ${s.error}` : 'n/a');
+  const short = (text) => (text.length > 90 ? `${text.slice(0, 87)}...` : text);
+  const cell = (s) => (s?.perSecond ? fmt(s.perSecond, 0) : s?.skipped ? `skipped: ${short(s.skipped)}` : s?.error ? `error: ${short(s.error)}` : 'n/a');
   const mem = (s) => (s?.peakMB ? fmt(s.peakMB, 0) : 'n/a');
   const L = [];
   const dev = report.python?.deviceName ?? report.device;

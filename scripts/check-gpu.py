@@ -279,7 +279,14 @@ def run_timed(step, warmup, steps, device):
 
 
 def bench_one(w, variant, o):
-    """One workload in one variant: {'perSecond', 'peakMB'} or {'skipped': why}."""
+    """One workload in one variant: {'perSecond', 'peakMB'} or {'skipped': why} (an option this torch lacks)."""
+    try:
+        return bench_run(w, variant, o)
+    except (RuntimeError, TypeError, ValueError) as e:
+        return {'skipped': f'{type(e).__name__}: {str(e).splitlines()[0][:200]}'}
+
+
+def bench_run(w, variant, o):
     dev = o['device']
     fused = variant in ('fused', 'fused+bf16', 'fused+bf16+cl')
     bf16 = variant in ('fused+bf16', 'fused+bf16+cl')
@@ -322,10 +329,7 @@ def bench_one(w, variant, o):
         loss.backward()
         opt.step()
 
-    try:
-        seconds = run_timed(step, o['warmup'], o['steps'], dev)
-    except (RuntimeError, TypeError, ValueError) as e:
-        return {'skipped': f'{type(e).__name__}: {str(e).splitlines()[0][:200]}'}
+    seconds = run_timed(step, o['warmup'], o['steps'], dev)
     per = w['batch'] * o['steps'] / seconds
     peak = torch.cuda.max_memory_allocated() / 2 ** 20 if dev != 'cpu' else None
     return {'perSecond': per, 'peakMB': peak, 'seconds': seconds}
