@@ -205,7 +205,7 @@ function gpuSection(r) {
   const L = ['## 6. GPU (training throughput, finetorch beside PyTorch on the same GPU)', ''];
   const g = r.gpuBench;
   if (g?.bench?.rows) {
-    L.push(`Measured ${g.measuredAt} by \`npm run bench -- --device cuda\`${g.quick ? ' (quick: tiny sizes, figures meaningless)' : ''} (scripts/check-gpu.mjs, its bench part): ` +
+    L.push(`Measured ${g.measuredAt} by \`${g.measuredBy ?? 'npm run bench -- --device cuda'}\`${g.quick ? ' (quick: tiny sizes, figures meaningless)' : ''} (scripts/check-gpu.mjs, its bench part): ` +
       'each finetorch variant in its own process (peak memory is its own), PyTorch\'s variants in one Python process with the peak reset between them.', '');
     L.push(benchTables(g), '');
     return L;

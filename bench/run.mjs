@@ -12,6 +12,8 @@
 //                                 bench/results/latest.json and BENCHMARKS.md's GPU section. Without a CUDA
 //                                 device the section says "not run" and why. Python: --python PATH, else
 //                                 FINETORCH_CHECK_PYTHON, else python3 (the GPU machine's torch)
+//   node bench/run.mjs --device cuda --from DIR/check-gpu.json   the same rows from a check:gpu run made
+//                                 elsewhere (one GPU run gives both the checks and the rows)
 //   --quiet-machine / --noisy-machine   force the label of the figures in BENCHMARKS.md; by default it
 //                                 is derived from the CPU time other processes used during each run
 //                                 (/proc/stat minus the run's own CPU time): quiet when under 10% in every run
@@ -59,21 +61,32 @@ async function gpuRows(device) {
   }
   const out = join(cache, 'gpu');
   mkdirSync(out, { recursive: true });
-  const args = [join(root, 'scripts', 'check-gpu.mjs'), '--only', 'bench', '--device', 'cuda', '--out', out];
-  if (flag('--quick')) args.push('--quick');
-  if (option('--python')) args.push('--python', option('--python'));
-  const r = spawnSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8' });
-  process.stderr.write(r.stderr ?? '');
+  const from = option('--from');
+  let r = { status: 0, stderr: '' };
+  if (!from) {
+    const args = [join(root, 'scripts', 'check-gpu.mjs'), '--only', 'bench', '--device', 'cuda', '--out', out];
+    if (flag('--quick')) args.push('--quick');
+    if (option('--python')) args.push('--python', option('--python'));
+    r = spawnSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8' });
+    process.stderr.write(r.stderr ?? '');
+  } else if (!existsSync(from)) {
+    console.error(`bench --device cuda --from: ${from} does not exist (the check-gpu.json of a check:gpu run)`);
+    return 2;
+  }
   const latest = join(here, 'results', 'latest.json');
   const results = existsSync(latest) ? JSON.parse(readFileSync(latest, 'utf8')) : null;
   if (!results) {
     console.error('bench --device cuda: no bench/results/latest.json to add the GPU rows to; run the CPU suite first (npm run bench)');
     return 2;
   }
-  const file = join(out, 'check-gpu.json');
+  const file = from ?? join(out, 'check-gpu.json');
   const report = r.status === 0 || r.status === 1 ? JSON.parse(readFileSync(file, 'utf8')) : null;
+  if (from && report?.device !== 'cuda') {
+    console.error(`bench --device cuda --from: ${from} is a run on ${report?.device ?? 'no device'}, not cuda`);
+    return 2;
+  }
   if (report?.bench?.rows) {
-    results.gpuBench = { ...report, measuredAt: report.startedAt };
+    results.gpuBench = { ...report, measuredAt: report.startedAt, measuredBy: from ? 'npm run check:gpu' : 'npm run bench -- --device cuda' };
     results.gpu = null;
   } else {
     const reason = (r.stderr ?? '').split('\n').find((l) => l.startsWith('check:gpu:'))?.replace(/^check:gpu: /, '') ?? `scripts/check-gpu.mjs exited with ${r.status ?? r.signal}`;
