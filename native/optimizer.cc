@@ -138,6 +138,12 @@ static Napi::Value CreateOptimizer(const Info& info) {
                         makeOptions(kind, g.As<Napi::Object>().Get("options")));
   }
   auto opt = makeMultiTensorOptimizer(kind, std::move(groups), *makeOptions(kind, info[2]), stepMode(info[3]));
+  // libtorch 2.x merges a group's options with the optimizer's defaults, taking
+  // the default wherever the group's value equals the options constructor's
+  // (an explicit weight_decay 0 or AdamW lr 1e-3 became the optimizer's value);
+  // TypeScript sends every group complete, so set them as given.
+  for (uint32_t i = 0; i < groupsJs.Length(); i++)
+    opt->param_groups()[i].set_options(makeOptions(kind, groupsJs.Get(i).As<Napi::Object>().Get("options")));
   return OptimizerWrap::New(info.Env(), opt, kind);
 }
 
@@ -152,6 +158,7 @@ static Napi::Value AddParamGroup(const Info& info) {
   auto params = toTensorList(info[1], "params", Access::keep);
   checkFusedParams(w.optimizer(), params);
   w.optimizer().add_param_group(optim::OptimizerParamGroup(params, makeOptions(w.kind(), info[2])));
+  w.optimizer().param_groups().back().set_options(makeOptions(w.kind(), info[2]));  // as given (see CreateOptimizer)
   return info.Env().Undefined();
 }
 

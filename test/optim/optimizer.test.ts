@@ -31,6 +31,19 @@ describe('optimizers match PyTorch with two param groups', () => {
 });
 
 describe('param groups', () => {
+  it('a group keeps an explicit option equal to libtorch\'s own default (libtorch 2.x would take the optimizer\'s instead)', () => {
+    const p = () => torch.zeros([1], { requiresGrad: true });
+    const sgd = new optim.SGD([{ params: [p()] }, { params: [p()], weightDecay: 0, momentum: 0 }], { lr: 0.1, momentum: 0.9, weightDecay: 0.01 });
+    expect(sgd.paramGroups.map((g) => [g.weightDecay, g.momentum])).toEqual([[0.01, 0.9], [0, 0]]);
+    const adamw = new optim.AdamW([{ params: [p()], lr: 1e-3, weightDecay: 1e-2 }], { lr: 0.05, weightDecay: 0.2 });
+    expect([adamw.paramGroups[0].lr, adamw.paramGroups[0].weightDecay]).toEqual([1e-3, 1e-2]);
+    const g = adamw.addParamGroup({ params: [p()], lr: 1e-3, eps: 1e-8, betas: [0.9, 0.999] });
+    expect([g.lr, g.weightDecay]).toEqual([1e-3, 0.2]);
+    adamw.paramGroups[0].lr = 0.01;
+    adamw.paramGroups[0].lr = 1e-3;
+    expect(adamw.paramGroups[0].lr).toBe(1e-3);
+  });
+
   it('lr is readable and writable at runtime and changes the next step', () => {
     const p = torch.tensor([1, 2, 3], { dtype: 'float32', requiresGrad: true });
     const opt = new optim.SGD([p], { lr: 0.1 });
