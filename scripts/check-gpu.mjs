@@ -13,7 +13,7 @@
 //   --only a,b          some parts: ops, optim, train, autocast, text, vision, bench
 //   --budget SECONDS    stop starting new parts after this long (default 450), so one call under an
 //                       8-minute limit still prints what it has
-//   --keep              keep the models and reference files (DIR/work)
+//   --keep              keep the models and reference files (a temporary folder, printed)
 //
 // It needs only the built package (dist/ and a finetorch.node; FINETORCH_BINARY picks one) and a
 // Python with torch: no dev dependencies. Every finetorch part runs in its own child process
@@ -36,7 +36,7 @@
 //             ResNet-50 224 b64, ResNet-18 224 b128, BERT-base seq 128 b32; PyTorch default (foreach
 //             AdamW), fused AdamW, + bf16 autocast, + channels_last; finetorch the same where it has the API
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -530,8 +530,7 @@ async function main() {
   const quick = a.quick;
   const python = a.python ?? process.env.FINETORCH_CHECK_PYTHON ?? 'python3';
   const outDir = resolve(a.out ?? mkdtempSync(join(tmpdir(), 'finetorch-check-gpu-')));
-  const work = join(outDir, 'work');
-  mkdirSync(work, { recursive: true });
+  mkdirSync(outDir, { recursive: true });
   const started = Date.now();
   const left = () => budget - (Date.now() - started) / 1000;
   const log = (m) => process.stderr.write(`[check:gpu ${((Date.now() - started) / 1000).toFixed(0)}s] ${m}\n`);
@@ -559,6 +558,9 @@ async function main() {
     save();
     return 2;
   }
+
+  // models and references (GBs with the VGGs) go to a temporary folder, never into --out
+  const work = mkdtempSync(join(tmpdir(), 'finetorch-check-gpu-work-'));
 
   // 2. Python: versions
   const pv = await pythonTask(python, 'versions', {}, 180);
@@ -653,6 +655,7 @@ async function main() {
   save();
   if (table) writeFileSync(join(outDir, 'check-gpu.md'), `${summary}\n\n${table}\n`);
   if (!a.keep) rmSync(work, { recursive: true, force: true });
+  else console.log(`models and references kept in ${work}`);
   return failed.length ? 1 : 0;
 }
 
