@@ -68,12 +68,19 @@ function regionState(deviceType: unknown, options: AutocastOptions, where: strin
   return state;
 }
 
-/** Throws an Error saying why when this build cannot autocast `deviceType` to `dtype`. */
-export function checkAutocastSupported(deviceType: AutocastDeviceType, dtype: AutocastDtype, where = 'torch.autocast'): void {
+/** Why this build cannot autocast `deviceType` to `dtype`, or null when it can. */
+export function autocastUnsupported(deviceType: AutocastDeviceType, dtype: AutocastDtype): string | null {
   if (deviceType === 'cuda' && !native.cudaIsAvailable())
-    throw new Error(`${where}: 'cuda' autocast asked for, but ${native.buildInfo().cuda ? 'no CUDA device is visible' : 'this libtorch is a CPU build'} (use 'cpu')`);
+    return `'cuda' autocast asked for, but ${native.buildInfo().cuda ? 'no CUDA device is visible' : 'this libtorch is a CPU build'}`;
   if (deviceType === 'cpu' && dtype === 'float16' && !native.autocastSupport().cpuFloat16)
-    throw new Error(`${where}: float16 autocast on the CPU needs libtorch 2.3 or later (this is ${native.buildInfo().libtorchVersion}, whose CPU autocast casts to bfloat16 only): use 'bfloat16'`);
+    return `float16 autocast on the CPU needs libtorch 2.3 or later (this is ${native.buildInfo().libtorchVersion}, whose CPU autocast casts to bfloat16 only)`;
+  return null;
+}
+
+/** Throws an Error saying why when this build cannot autocast `deviceType` to `dtype`. */
+export function checkAutocastSupported(deviceType: AutocastDeviceType, dtype: AutocastDtype, where = 'torch.autocast', instead = deviceType === 'cuda' ? "use 'cpu'" : "use 'bfloat16'"): void {
+  const why = autocastUnsupported(deviceType, dtype);
+  if (why) throw new Error(`${where}: ${why}: ${instead}`);
 }
 
 /**

@@ -10,6 +10,7 @@ import { ConfigError, DataError } from '../errors.js';
 import { torch } from '../tensor/index.js';
 import { evaluate, fit, type EvalResult, type FitResult, type TrainEvent } from '../train/trainer.js';
 import { findCheckpoint, loadModelWeights, readBestRecord, recoverCheckpoints, writeFileAtomic } from '../train/checkpoint.js';
+import { precisionUnsupported } from '../train/device.js';
 import type { Architecture } from '../models/architecture.js';
 import { checkVocabulary } from '../models/text.js';
 import { buildData, buildFromSpec, buildLoss, buildModel, buildOptimizer, checkDevice, type ModelSpec, type Part } from './build.js';
@@ -106,6 +107,8 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
   recipe.out = out;
   mkdirSync(out, { recursive: true });
   checkDevice(recipe.device);
+  const noPrecision = precisionUnsupported(recipe.precision, recipe.device);
+  if (noPrecision) throw new ConfigError('recipe.precision', noPrecision);
 
   torch.manualSeed(recipe.seed);
   const data = await buildData(recipe, ['train', 'val', 'test']);

@@ -7,7 +7,7 @@ import { native } from '../native/loader.js';
 import type { Module } from '../nn/module.js';
 import { Tensor } from '../tensor/tensor.js';
 import { isDevice, type Device } from '../tensor/dtype.js';
-import { checkAutocastSupported, type AutocastDeviceType, type AutocastDtype } from '../amp/autocast.js';
+import { autocastUnsupported, checkAutocastSupported, type AutocastDeviceType, type AutocastDtype } from '../amp/autocast.js';
 import { mapInput, type Batch, type ModelInput } from '../data/batch.js';
 
 /** 'fp32': no autocast. 'bf16' / 'fp16': forward and loss under torch.autocast to bfloat16 / float16 (fp16 with a GradScaler). */
@@ -73,8 +73,16 @@ export function autocastFor(precision: Precision, device: Device | null, where: 
   if (precision === 'fp32') return null;
   const deviceType: AutocastDeviceType = device?.startsWith('cuda') ? 'cuda' : 'cpu';
   const dtype: AutocastDtype = precision === 'bf16' ? 'bfloat16' : 'float16';
-  checkAutocastSupported(deviceType, dtype, `${where}: precision '${precision}'`);
+  checkAutocastSupported(deviceType, dtype, `${where}: precision '${precision}'`, deviceType === 'cpu' ? "use precision 'bf16' on the CPU" : "use device 'cpu'");
   return { deviceType, dtype };
+}
+
+/** Why this build cannot train in `precision` on `device`, or null when it can (for config checks before a run). */
+export function precisionUnsupported(precision: Precision, device: Device): string | null {
+  if (precision === 'fp32') return null;
+  const deviceType: AutocastDeviceType = device.startsWith('cuda') ? 'cuda' : 'cpu';
+  const why = autocastUnsupported(deviceType, precision === 'bf16' ? 'bfloat16' : 'float16');
+  return why && `${precision} on ${device}: ${why}${deviceType === 'cpu' ? "; use 'bf16' on the CPU" : ''}`;
 }
 
 /** One tensor on `device` (4-D ones channels-last when asked); the same tensor when nothing changes, else a new one and `t` is disposed. */

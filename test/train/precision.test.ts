@@ -155,7 +155,7 @@ describe('devices and precisions a build cannot do', () => {
     await expect(fitWith({ memoryFormat: 'nhwc' })).rejects.toThrow(/fit: memoryFormat must be 'contiguous' or 'channelsLast', got "nhwc"/);
     const [major, minor] = loadReport.libtorch.version.split('.').map(Number);
     if (major < 2 || (major === 2 && minor < 3))
-      await expect(fitWith({ precision: 'fp16' })).rejects.toThrow(/fit: precision 'fp16': float16 autocast on the CPU needs libtorch 2.3 or later/);
+      await expect(fitWith({ precision: 'fp16' })).rejects.toThrow(/fit: precision 'fp16': float16 autocast on the CPU needs libtorch 2.3 or later .*: use precision 'bf16' on the CPU/);
   });
 
   it('device cpu given explicitly trains as the default does', async () => {
@@ -204,6 +204,9 @@ describe('recipe fields precision and memoryFormat', () => {
       expect(diff).toBeGreaterThan(1e-5);
       expect(diff).toBeLessThan(0.05);
       expect(JSON.parse(readFileSync(join(dir, 'bf16', 'run.json'), 'utf8')).recipe.precision).toBe('bf16');
+      const [major, minor] = loadReport.libtorch.version.split('.').map(Number);
+      if (major < 2 || (major === 2 && minor < 3))
+        await expect(runRecipe(recipe({ precision: 'fp16' }), { out: join(dir, 'fp16') })).rejects.toMatchObject({ name: 'ConfigError', field: 'recipe.precision', message: expect.stringMatching(/fp16 on cpu: float16 autocast on the CPU needs libtorch 2.3 or later .*; use 'bf16' on the CPU/) });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
