@@ -667,7 +667,7 @@ function usage(message) {
 /** Throughput: PyTorch's variants in one Python process, each finetorch variant in its own process. */
 export async function bench({ device, quick, python, log, left = () => Infinity }) {
   const ws = workloads(quick);
-  const plan = quick ? { warmup: 1, steps: 2 } : { warmup: 8, steps: 30 };
+  const plan = quick ? { warmup: 1, steps: 2 } : { warmup: 10, steps: 50 };
   const rows = [];
   let py = {};
   if (python) {
