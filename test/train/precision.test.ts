@@ -43,7 +43,7 @@ for epoch in range(2):
         with torch.autocast('cpu', dtype=torch.bfloat16):
             loss = torch.nn.functional.cross_entropy(m(x[b*8:(b+1)*8]), y[b*8:(b+1)*8])
         loss.backward(); opt.step(); losses.append(loss.item())
-print(json.dumps({'losses': losses, 'weights': {k: v.reshape(-1).tolist() for k, v in m.state_dict().items()}}))`;
+print(json.dumps({'version': torch.__version__, 'losses': losses, 'weights': {k: v.reshape(-1).tolist() for k, v in m.state_dict().items()}}))`;
     const ref = JSON.parse(execFileSync('/usr/bin/python3', ['-c', script], { input: JSON.stringify({ weights: weightsOf(init), x: flat(x), y: flat(y) }), encoding: 'utf8' }));
     const run = async (loss: Parameters<typeof fit>[0]['loss']) => {
       const model = convNet();
@@ -59,9 +59,14 @@ print(json.dumps({'losses': losses, 'weights': {k: v.reshape(-1).tolist() for k,
     expect(inParts.r.nativeSteps).toBe(0);
     const lossDiff = Math.max(...nativeStep.losses.map((l, i) => Math.max(Math.abs(l - ref.losses[i]), Math.abs(inParts.losses[i] - ref.losses[i]))));
     const weightDiff = Math.max(maxDiff(nativeStep.weights, ref.weights), maxDiff(inParts.weights, ref.weights));
-    console.log(`fit bf16 vs PyTorch AMP: losses ${lossDiff}, weights after 6 AdamW steps ${weightDiff}`);
-    expect(lossDiff).toBeLessThan(1e-5);
-    expect(weightDiff).toBeLessThan(1e-5);
+    console.log(`fit bf16 vs PyTorch ${ref.version} AMP: losses ${lossDiff}, weights after 6 AdamW steps ${weightDiff}`);
+    // the two step paths run the same kernels
+    expect(maxDiff(nativeStep.weights, inParts.weights)).toBeLessThan(1e-6);
+    // against PyTorch: the same libtorch release runs the same bfloat16 kernels; another release (CI's 2.x build) rounds
+    // differently, within bfloat16's 2^-8 relative step on the losses and a few of those over six AdamW steps of 0.01
+    const sameRelease = ref.version.split('.').slice(0, 2).join('.') === loadReport.libtorch.version.split('.').slice(0, 2).join('.');
+    expect(lossDiff).toBeLessThan(sameRelease ? 1e-5 : 2 ** -8);
+    expect(weightDiff).toBeLessThan(sameRelease ? 1e-5 : 5e-3);
     // and it is not fp32 training: the bf16 run differs from an fp32 one
     const fp32 = convNet();
     fp32.loadStateDict(init.stateDict());
