@@ -36,7 +36,10 @@ const cache = join(here, '.cache');
 const PYTHON = process.env.FINETORCH_BENCH_PYTHON ?? '/usr/bin/python3';
 const argv = process.argv.slice(2);
 const flag = (name) => argv.includes(name);
-const option = (name) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : undefined; };
+const option = (name) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
 
 if (flag('--report')) {
   const results = JSON.parse(readFileSync(join(here, 'results', 'latest.json'), 'utf8'));
@@ -89,7 +92,11 @@ async function gpuRows(device) {
     results.gpuBench = { ...report, measuredAt: report.startedAt, measuredBy: from ? 'npm run check:gpu' : 'npm run bench -- --device cuda' };
     results.gpu = null;
   } else {
-    const reason = (r.stderr ?? '').split('\n').find((l) => l.startsWith('check:gpu:'))?.replace(/^check:gpu: /, '') ?? `scripts/check-gpu.mjs exited with ${r.status ?? r.signal}`;
+    const reason =
+      (r.stderr ?? '')
+        .split('\n')
+        .find((l) => l.startsWith('check:gpu:'))
+        ?.replace(/^check:gpu: /, '') ?? `scripts/check-gpu.mjs exited with ${r.status ?? r.signal}`;
     results.gpu = `GPU rows not run (${new Date().toISOString().slice(0, 10)}): ${reason.replaceAll(`${root}/`, '')}`;
     results.gpuBench = null;
   }
@@ -109,7 +116,8 @@ const wanted = (s) => !only || only.includes(s);
 const PLAN = QUICK
   ? {
       rounds: 2,
-      train: { warmup: 1, steps: 3 }, train50: { warmup: 1, steps: 2 },
+      train: { warmup: 1, steps: 3 },
+      train50: { warmup: 1, steps: 2 },
       matmul: { n: 1024, iters: 5, rounds: 1 },
       epoch: { images: 256, rounds: 2 },
       memory: { steps: 300, every: 25, warmupSteps: 100 },
@@ -118,7 +126,8 @@ const PLAN = QUICK
     }
   : {
       rounds: 5,
-      train: { warmup: 3, steps: 12 }, train50: { warmup: 2, steps: 6 },
+      train: { warmup: 3, steps: 12 },
+      train50: { warmup: 2, steps: 6 },
       matmul: { n: 2048, iters: 10, rounds: 2 },
       epoch: { images: 2048, rounds: 3 },
       memory: { steps: 2000, every: 50, warmupSteps: 200 },
@@ -129,8 +138,17 @@ const rounds = Number(option('--rounds') ?? PLAN.rounds);
 
 // BERT-small: 4 layers, hidden 256, 4 heads, FFN 1024, BERT's vocabulary, sequence 128.
 const BERT_SMALL = {
-  model_type: 'bert', vocab_size: 30522, hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 1024,
-  max_position_embeddings: 512, type_vocab_size: 2, layer_norm_eps: 1e-12, pad_token_id: 0, num_labels: 2,
+  model_type: 'bert',
+  vocab_size: 30522,
+  hidden_size: 256,
+  num_hidden_layers: 4,
+  num_attention_heads: 4,
+  intermediate_size: 1024,
+  max_position_embeddings: 512,
+  type_vocab_size: 2,
+  layer_norm_eps: 1e-12,
+  pad_token_id: 0,
+  num_labels: 2,
 };
 
 // ---- processes ----
@@ -182,17 +200,22 @@ async function runSide(side, task, opts, { timeoutS = 900 } = {}) {
     // set_num_threads says: pin it too, so "n threads" means n cores on both sides.
     env.OPENBLAS_NUM_THREADS = String(opts.threads);
   }
-  const [cmd, args] = side === 'finetorch'
-    ? [process.execPath, [join(here, 'ft_side.mjs'), task, JSON.stringify(opts)]]
-    : [PYTHON, [join(here, 'torch_side.py'), task, JSON.stringify(opts)]];
+  const [cmd, args] =
+    side === 'finetorch'
+      ? [process.execPath, [join(here, 'ft_side.mjs'), task, JSON.stringify(opts)]]
+      : [PYTHON, [join(here, 'torch_side.py'), task, JSON.stringify(opts)]];
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
     const before = cpuTicks();
     const child = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutS * 1000);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -233,7 +256,9 @@ async function interleave(pairs, n) {
         const spec = p[side];
         const res = await runSide(side, spec.task, spec.opts);
         runs[i][side].push(res);
-        log(`${p.key} round ${r + 1}/${n} ${side}: ${p.metric(res).toFixed(2)} ${p.unit} (${res.threads} threads, ${res.processSeconds.toFixed(1)}s, other processes ${(100 * (res.foreignCpuShare ?? 0)).toFixed(0)}% CPU)`);
+        log(
+          `${p.key} round ${r + 1}/${n} ${side}: ${p.metric(res).toFixed(2)} ${p.unit} (${res.threads} threads, ${res.processSeconds.toFixed(1)}s, other processes ${(100 * (res.foreignCpuShare ?? 0)).toFixed(0)}% CPU)`,
+        );
       }
     }
   }
@@ -243,10 +268,14 @@ async function interleave(pairs, n) {
 function summarize(p, runs) {
   const ft = runs.finetorch.map(p.metric);
   const py = runs.pytorch.map(p.metric);
-  const mf = median(ft), mp = median(py);
+  const mf = median(ft),
+    mp = median(py);
   const perRound = ft.map((v, k) => (py[k] ? v / py[k] : null)).filter((x) => x !== null);
   return {
-    key: p.key, title: p.title, unit: p.unit, better: p.better,
+    key: p.key,
+    title: p.title,
+    unit: p.unit,
+    better: p.better,
     finetorch: { median: mf, values: ft, threads: runs.finetorch[0]?.threads, runs: runs.finetorch },
     pytorch: { median: mp, values: py, threads: runs.pytorch[0]?.threads, runs: runs.pytorch },
     ratio: mf !== null && mp ? mf / mp : null,
@@ -278,7 +307,11 @@ async function prepareCheckpoint() {
 // ---- the suite ----
 
 const trainPair = (key, title, model, size, batch, threads, plan) => ({
-  key, title, unit: 'images/s', better: 'higher', metric: (r) => r.imagesPerSecond,
+  key,
+  title,
+  unit: 'images/s',
+  better: 'higher',
+  metric: (r) => r.imagesPerSecond,
   finetorch: { task: 'train', opts: { model, size, batch, threads: threads.finetorch, ...plan } },
   pytorch: { task: 'train', opts: { model, size, batch, threads: threads.pytorch, ...plan } },
 });
@@ -294,7 +327,15 @@ function memoryGrowth(samples, warmupSteps, field) {
   const mx = after.reduce((s, a) => s + a.step, 0) / n;
   const my = after.reduce((s, a) => s + a[field], 0) / n;
   const slope = after.reduce((s, a) => s + (a.step - mx) * (a[field] - my), 0) / after.reduce((s, a) => s + (a.step - mx) ** 2, 0);
-  return { fromStep: after[0].step, toStep: after.at(-1).step, baseMB: base, endMB: end, maxMB: Math.max(...after.map((s) => s[field])), growth: (end - base) / base, slopeMBPer1000Steps: slope * 1000 };
+  return {
+    fromStep: after[0].step,
+    toStep: after.at(-1).step,
+    baseMB: base,
+    endMB: end,
+    maxMB: Math.max(...after.map((s) => s[field])),
+    growth: (end - base) / base,
+    slopeMBPer1000Steps: slope * 1000,
+  };
 }
 
 function previousGpu() {
@@ -306,16 +347,28 @@ function previousGpu() {
 
 async function main() {
   mkdirSync(join(here, 'results'), { recursive: true });
-  log(`${QUICK ? 'quick' : 'full'} run, ${rounds} rounds${only ? `, only ${only.join(',')}` : ''}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  log(
+    `${QUICK ? 'quick' : 'full'} run, ${rounds} rounds${only ? `, only ${only.join(',')}` : ''}; load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
   const ftVersions = await runSide('finetorch', 'versions', {});
   const pyVersions = await runSide('pytorch', 'versions', {});
   const results = {
     mode: QUICK ? 'quick' : 'full',
     machineState: flag('--quiet-machine') ? 'quiet' : flag('--noisy-machine') ? 'noisy' : 'unlabelled',
     startedAt: new Date(started).toISOString(),
-    machine: { cpu: cpus()[0].model, cores: availableParallelism(), memoryGiB: +(totalmem() / 2 ** 30).toFixed(1), kernel: release(), loadAverageBefore: loadavg() },
+    machine: {
+      cpu: cpus()[0].model,
+      cores: availableParallelism(),
+      memoryGiB: +(totalmem() / 2 ** 30).toFixed(1),
+      kernel: release(),
+      loadAverageBefore: loadavg(),
+    },
     versions: { finetorch: ftVersions, pytorch: pyVersions },
-    removedEnv, plan: { ...PLAN, rounds }, waitIdle: WAIT_IDLE,
+    removedEnv,
+    plan: { ...PLAN, rounds },
+    waitIdle: WAIT_IDLE,
     // the GPU rows come from `--device cuda` (another machine, another run): kept across CPU runs
     gpu: previousGpu().gpu ?? 'GPU rows not run: this suite measures the CPU; run `npm run bench -- --device cuda` on a CUDA machine.',
     gpuBench: previousGpu().gpuBench ?? null,
@@ -336,26 +389,49 @@ async function main() {
   if (wanted('train')) {
     log('1. training throughput: ResNet-18 64x64 batch 32, AdamW with two param groups');
     const t = PLAN.train;
-    S.train = await interleave([
-      trainPair('resnet18-t1', 'ResNet-18 64x64 b32, 1 thread each', 'resnet18', 64, 32, { finetorch: 1, pytorch: 1 }, t),
-      trainPair('resnet18-t2', 'ResNet-18 64x64 b32, 2 threads each', 'resnet18', 64, 32, { finetorch: 2, pytorch: 2 }, t),
-      trainPair('resnet18-default', 'ResNet-18 64x64 b32, each at its default threads', 'resnet18', 64, 32, { finetorch: null, pytorch: null }, t),
-    ], rounds);
-    S.train.push(...await interleave([
-      trainPair('resnet50-t2', 'ResNet-50 112x112 b32, 2 threads each', 'resnet50', 112, 32, { finetorch: 2, pytorch: 2 }, PLAN.train50),
-    ], Math.max(2, rounds - 2)));
+    S.train = await interleave(
+      [
+        trainPair('resnet18-t1', 'ResNet-18 64x64 b32, 1 thread each', 'resnet18', 64, 32, { finetorch: 1, pytorch: 1 }, t),
+        trainPair('resnet18-t2', 'ResNet-18 64x64 b32, 2 threads each', 'resnet18', 64, 32, { finetorch: 2, pytorch: 2 }, t),
+        trainPair('resnet18-default', 'ResNet-18 64x64 b32, each at its default threads', 'resnet18', 64, 32, { finetorch: null, pytorch: null }, t),
+      ],
+      rounds,
+    );
+    S.train.push(
+      ...(await interleave(
+        [trainPair('resnet50-t2', 'ResNet-50 112x112 b32, 2 threads each', 'resnet50', 112, 32, { finetorch: 2, pytorch: 2 }, PLAN.train50)],
+        Math.max(2, rounds - 2),
+      )),
+    );
     save();
   }
   if (wanted('peak-flops')) {
     log('1b. FLOPs per image and the matmul peak of this libtorch');
-    const flops = (await runSide('pytorch', 'flops', { models: [['resnet18', 64], ['resnet50', 112]] })).forwardFlopsPerImage;
+    const flops = (
+      await runSide('pytorch', 'flops', {
+        models: [
+          ['resnet18', 64],
+          ['resnet50', 112],
+        ],
+      })
+    ).forwardFlopsPerImage;
     const mm = {};
     for (const threads of [1, 2]) {
       const key = `t${threads}`;
-      const pairs = await interleave([{
-        key: `sgemm-${key}`, title: `float32 matmul ${PLAN.matmul.n}^3, ${threads} thread(s)`, unit: 'GFLOP/s', better: 'higher', metric: (r) => r.gflops,
-        finetorch: { task: 'matmul', opts: { ...PLAN.matmul, threads } }, pytorch: { task: 'matmul', opts: { ...PLAN.matmul, threads } },
-      }], PLAN.matmul.rounds);
+      const pairs = await interleave(
+        [
+          {
+            key: `sgemm-${key}`,
+            title: `float32 matmul ${PLAN.matmul.n}^3, ${threads} thread(s)`,
+            unit: 'GFLOP/s',
+            better: 'higher',
+            metric: (r) => r.gflops,
+            finetorch: { task: 'matmul', opts: { ...PLAN.matmul, threads } },
+            pytorch: { task: 'matmul', opts: { ...PLAN.matmul, threads } },
+          },
+        ],
+        PLAN.matmul.rounds,
+      );
       mm[key] = pairs[0];
     }
     S.flops = { forwardFlopsPerImage: flops, trainFlopsFactor: 3, matmul: mm };
@@ -368,12 +444,29 @@ async function main() {
     log(`2. end-to-end epoch: ${PLAN.epoch.images} PNG files, ResNet-18 64x64 b32, 2 threads each`);
     const common = { root: dir, batch: 32, crop: 64, threads: 2 };
     const ipsOf = (r) => r.imagesPerSecond;
-    S.epoch = await interleave([
-      { key: 'epoch-w0', title: 'PNG epoch: finetorch DataLoader vs torch DataLoader (num_workers=0)', unit: 'images/s', better: 'higher', metric: ipsOf,
-        finetorch: { task: 'epoch', opts: common }, pytorch: { task: 'epoch', opts: { ...common, workers: 0 } } },
-      { key: 'epoch-w2', title: 'PNG epoch: finetorch DataLoader vs torch DataLoader (num_workers=2)', unit: 'images/s', better: 'higher', metric: ipsOf,
-        finetorch: { task: 'epoch', opts: common }, pytorch: { task: 'epoch', opts: { ...common, workers: 2 } } },
-    ], PLAN.epoch.rounds);
+    S.epoch = await interleave(
+      [
+        {
+          key: 'epoch-w0',
+          title: 'PNG epoch: finetorch DataLoader vs torch DataLoader (num_workers=0)',
+          unit: 'images/s',
+          better: 'higher',
+          metric: ipsOf,
+          finetorch: { task: 'epoch', opts: common },
+          pytorch: { task: 'epoch', opts: { ...common, workers: 0 } },
+        },
+        {
+          key: 'epoch-w2',
+          title: 'PNG epoch: finetorch DataLoader vs torch DataLoader (num_workers=2)',
+          unit: 'images/s',
+          better: 'higher',
+          metric: ipsOf,
+          finetorch: { task: 'epoch', opts: common },
+          pytorch: { task: 'epoch', opts: { ...common, workers: 2 } },
+        },
+      ],
+      PLAN.epoch.rounds,
+    );
     save();
   }
 
@@ -387,8 +480,18 @@ async function main() {
     const py = await runSide('pytorch', 'memory', opts);
     log(`   pytorch: ${py.samples.at(-1)?.step} steps in ${py.seconds.toFixed(0)}s`);
     S.memory = {
-      config: opts, warmupSteps: m.warmupSteps,
-      finetorch: { rss: memoryGrowth(ft.samples, m.warmupSteps, 'rssMB'), external: memoryGrowth(ft.samples, m.warmupSteps, 'externalMB'), heapUsed: memoryGrowth(ft.samples, m.warmupSteps, 'heapUsedMB'), seconds: ft.seconds, eventLoopDelayMs: ft.eventLoopDelayMs, cpuCache: ft.cpuCache, foreignCpuShare: ft.foreignCpuShare, samples: ft.samples },
+      config: opts,
+      warmupSteps: m.warmupSteps,
+      finetorch: {
+        rss: memoryGrowth(ft.samples, m.warmupSteps, 'rssMB'),
+        external: memoryGrowth(ft.samples, m.warmupSteps, 'externalMB'),
+        heapUsed: memoryGrowth(ft.samples, m.warmupSteps, 'heapUsedMB'),
+        seconds: ft.seconds,
+        eventLoopDelayMs: ft.eventLoopDelayMs,
+        cpuCache: ft.cpuCache,
+        foreignCpuShare: ft.foreignCpuShare,
+        samples: ft.samples,
+      },
       pytorch: { rss: memoryGrowth(py.samples, m.warmupSteps, 'rssMB'), seconds: py.seconds, foreignCpuShare: py.foreignCpuShare, samples: py.samples },
     };
     save();
@@ -398,10 +501,22 @@ async function main() {
     const p = PLAN.peak;
     log(`3b. peak RSS of a ResNet-50 fine-tune (${p.size}x${p.size}, batch ${p.batch}, ${p.steps} steps), separate processes`);
     const opts = { checkpoint, size: p.size, batch: p.batch, steps: p.steps, threads: 2 };
-    S.peakRss = (await interleave([{
-      key: 'resnet50-peak-rss', title: `Peak RSS, ResNet-50 fine-tune ${p.size}x${p.size} b${p.batch}`, unit: 'MB', better: 'lower', metric: (r) => r.peakRssMB,
-      finetorch: { task: 'peak', opts }, pytorch: { task: 'peak', opts },
-    }], p.rounds))[0];
+    S.peakRss = (
+      await interleave(
+        [
+          {
+            key: 'resnet50-peak-rss',
+            title: `Peak RSS, ResNet-50 fine-tune ${p.size}x${p.size} b${p.batch}`,
+            unit: 'MB',
+            better: 'lower',
+            metric: (r) => r.peakRssMB,
+            finetorch: { task: 'peak', opts },
+            pytorch: { task: 'peak', opts },
+          },
+        ],
+        p.rounds,
+      )
+    )[0];
     save();
   }
 
@@ -416,7 +531,15 @@ async function main() {
         ['bert-small', 'BERT-small seq 128', { model: 'bert', config: BERT_SMALL, seq: 128 }],
       ]) {
         const o = { ...opts, warmup: l.warmup, iters: l.iters, threads };
-        pairs.push({ key: `${key}-t${threads}-p50`, title: `${title}, ${threads} thread(s): p50`, unit: 'ms', better: 'lower', metric: (r) => r.p50Ms, finetorch: { task: 'latency', opts: o }, pytorch: { task: 'latency', opts: o } });
+        pairs.push({
+          key: `${key}-t${threads}-p50`,
+          title: `${title}, ${threads} thread(s): p50`,
+          unit: 'ms',
+          better: 'lower',
+          metric: (r) => r.p50Ms,
+          finetorch: { task: 'latency', opts: o },
+          pytorch: { task: 'latency', opts: o },
+        });
       }
     }
     const res = await interleave(pairs, Math.min(rounds, l.rounds));

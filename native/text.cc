@@ -98,8 +98,8 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   return ctx.transpose(1, 2).reshape({B, T, H});
 #else
   double scale = std::sqrt(static_cast<double>(d));
-  torch::Tensor scores = scaleQueries ? (split(q) / scale).matmul(split(k).transpose(-1, -2))
-                                      : split(q).matmul(split(k).transpose(-1, -2)) / scale;
+  torch::Tensor scores =
+      scaleQueries ? (split(q) / scale).matmul(split(k).transpose(-1, -2)) : split(q).matmul(split(k).transpose(-1, -2)) / scale;
   if (mask.defined()) scores = scores + mask;
   torch::Tensor probs = F::dropout(scores.softmax(-1), F::DropoutFuncOptions().p(dropout).training(training));
   return probs.matmul(split(v)).transpose(1, 2).contiguous().view({B, T, H});
@@ -110,7 +110,8 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
 struct BertLayerImpl : ArchModule {
   TextConfig c;
   explicit BertLayerImpl(const TextConfig& cfg) : ArchModule("BertLayer"), c(cfg) {
-    auto self = group<nn::LinearImpl>({{"query", linear(c.hidden, c.hidden)}, {"key", linear(c.hidden, c.hidden)}, {"value", linear(c.hidden, c.hidden)}});
+    auto self = group<nn::LinearImpl>(
+        {{"query", linear(c.hidden, c.hidden)}, {"key", linear(c.hidden, c.hidden)}, {"value", linear(c.hidden, c.hidden)}});
     auto attnOut = std::make_shared<GroupImpl>();
     attnOut->register_module("dense", linear(c.hidden, c.hidden));
     attnOut->register_module("LayerNorm", layerNorm(c.hidden, c.eps));
@@ -128,9 +129,11 @@ struct BertLayerImpl : ArchModule {
   std::vector<torch::Tensor> forwardMany(const std::vector<torch::Tensor>& in) override {
     const torch::Tensor& x = in.at(0);
     torch::Tensor mask = in.size() > 1 ? in[1] : torch::Tensor();
-    auto drop = [&](const torch::Tensor& t) { return F::dropout(t, F::DropoutFuncOptions().p(c.dropout).training(is_training())); };
-    torch::Tensor ctx = attend(run("attention.self.query", x), run("attention.self.key", x), run("attention.self.value", x), mask, c.heads,
-                               c.attentionDropout, is_training());
+    auto drop = [&](const torch::Tensor& t) {
+      return F::dropout(t, F::DropoutFuncOptions().p(c.dropout).training(is_training()));
+    };
+    torch::Tensor ctx = attend(run("attention.self.query", x), run("attention.self.key", x), run("attention.self.value", x), mask,
+                               c.heads, c.attentionDropout, is_training());
     torch::Tensor a = run("attention.output.LayerNorm", drop(run("attention.output.dense", ctx)) + x);
     torch::Tensor h = torch::gelu(run("intermediate.dense", a));
     return {run("output.LayerNorm", drop(run("output.dense", h)) + a)};
@@ -143,7 +146,8 @@ struct BertFamilyImpl : ArchModule {
   bool roberta;
   std::string base;  // "bert" or "roberta"
 
-  BertFamilyImpl(const TextConfig& cfg, bool isRoberta) : ArchModule(isRoberta ? "RobertaForSequenceClassification" : "BertForSequenceClassification"), c(cfg), roberta(isRoberta) {
+  BertFamilyImpl(const TextConfig& cfg, bool isRoberta)
+      : ArchModule(isRoberta ? "RobertaForSequenceClassification" : "BertForSequenceClassification"), c(cfg), roberta(isRoberta) {
     base = roberta ? "roberta" : "bert";
     auto model = std::make_shared<GroupImpl>();
     auto emb = std::make_shared<GroupImpl>();
@@ -159,7 +163,9 @@ struct BertFamilyImpl : ArchModule {
     model->register_module("encoder", encoder);
     if (!roberta) model->register_module("pooler", group<nn::LinearImpl>({{"dense", linear(c.hidden, c.hidden)}}));
     register_module(base, model);
-    if (roberta) register_module("classifier", group<nn::LinearImpl>({{"dense", linear(c.hidden, c.hidden)}, {"out_proj", linear(c.hidden, c.numClasses)}}));
+    if (roberta)
+      register_module("classifier", group<nn::LinearImpl>(
+                                        {{"dense", linear(c.hidden, c.hidden)}, {"out_proj", linear(c.hidden, c.numClasses)}}));
     else register_module("classifier", linear(c.hidden, c.numClasses));
   }
 
@@ -171,7 +177,8 @@ struct BertFamilyImpl : ArchModule {
     const torch::Tensor& ids = in[0];
     TORCH_CHECK(ids.dim() == 2, name(), ".forward: inputIds must be [batch, sequence], got ", ids.sizes());
     int64_t T = ids.size(1);
-    TORCH_CHECK(T <= c.maxPositions - (roberta ? c.padId + 1 : 0), name(), ": sequence of ", T, " tokens is longer than the model's positions");
+    TORCH_CHECK(T <= c.maxPositions - (roberta ? c.padId + 1 : 0), name(), ": sequence of ", T,
+                " tokens is longer than the model's positions");
     torch::Tensor mask = in.size() > 1 ? in[1] : torch::Tensor();
     torch::Tensor types = in.size() > 2 && in[2].defined() ? in[2] : torch::zeros_like(ids);
     torch::Tensor positions;
@@ -183,12 +190,15 @@ struct BertFamilyImpl : ArchModule {
       positions = torch::arange(T, ids.options().dtype(torch::kLong)).unsqueeze(0).expand_as(ids);
     }
     const std::string e = base + ".embeddings.";
-    torch::Tensor x = run(e + "word_embeddings", ids) + run(e + "token_type_embeddings", types) + run(e + "position_embeddings", positions);
+    torch::Tensor x =
+        run(e + "word_embeddings", ids) + run(e + "token_type_embeddings", types) + run(e + "position_embeddings", positions);
     x = F::dropout(run(e + "LayerNorm", x), F::DropoutFuncOptions().p(c.dropout).training(is_training()));
     torch::Tensor attnMask = attentionMask(mask, x);
     auto layers = named_children()[base]->named_children()["encoder"]->named_children()["layer"]->children();
     for (auto& layer : layers) x = forwardModule(*layer, {x, attnMask}).at(0);
-    auto drop = [&](const torch::Tensor& t, double p) { return F::dropout(t, F::DropoutFuncOptions().p(p).training(is_training())); };
+    auto drop = [&](const torch::Tensor& t, double p) {
+      return F::dropout(t, F::DropoutFuncOptions().p(p).training(is_training()));
+    };
     torch::Tensor first = x.select(1, 0);
     if (roberta) {
       torch::Tensor h = torch::tanh(run("classifier.dense", drop(first, c.classifierDropout)));
@@ -203,18 +213,24 @@ struct BertFamilyImpl : ArchModule {
 struct DistilLayerImpl : ArchModule {
   TextConfig c;
   explicit DistilLayerImpl(const TextConfig& cfg) : ArchModule("TransformerBlock"), c(cfg) {
-    register_module("attention", group<nn::LinearImpl>({{"q_lin", linear(c.hidden, c.hidden)}, {"k_lin", linear(c.hidden, c.hidden)},
-                                                        {"v_lin", linear(c.hidden, c.hidden)}, {"out_lin", linear(c.hidden, c.hidden)}}));
+    register_module("attention", group<nn::LinearImpl>({{"q_lin", linear(c.hidden, c.hidden)},
+                                                        {"k_lin", linear(c.hidden, c.hidden)},
+                                                        {"v_lin", linear(c.hidden, c.hidden)},
+                                                        {"out_lin", linear(c.hidden, c.hidden)}}));
     register_module("sa_layer_norm", layerNorm(c.hidden, c.eps));
-    register_module("ffn", group<nn::LinearImpl>({{"lin1", linear(c.hidden, c.intermediate)}, {"lin2", linear(c.intermediate, c.hidden)}}));
+    register_module(
+        "ffn", group<nn::LinearImpl>({{"lin1", linear(c.hidden, c.intermediate)}, {"lin2", linear(c.intermediate, c.hidden)}}));
     register_module("output_layer_norm", layerNorm(c.hidden, c.eps));
   }
   torch::Tensor forward(const torch::Tensor& x) override { return forwardMany({x}).at(0); }
   std::vector<torch::Tensor> forwardMany(const std::vector<torch::Tensor>& in) override {
     const torch::Tensor& x = in.at(0);
     torch::Tensor mask = in.size() > 1 ? in[1] : torch::Tensor();
-    auto drop = [&](const torch::Tensor& t) { return F::dropout(t, F::DropoutFuncOptions().p(c.dropout).training(is_training())); };
-    torch::Tensor ctx = attend(run("attention.q_lin", x), run("attention.k_lin", x), run("attention.v_lin", x), mask, c.heads, c.attentionDropout, is_training(), true);
+    auto drop = [&](const torch::Tensor& t) {
+      return F::dropout(t, F::DropoutFuncOptions().p(c.dropout).training(is_training()));
+    };
+    torch::Tensor ctx = attend(run("attention.q_lin", x), run("attention.k_lin", x), run("attention.v_lin", x), mask, c.heads,
+                               c.attentionDropout, is_training(), true);
     torch::Tensor a = run("sa_layer_norm", run("attention.out_lin", ctx) + x);
     torch::Tensor h = run("ffn.lin2", torch::gelu(run("ffn.lin1", a)));
     return {run("output_layer_norm", drop(h) + a)};
@@ -241,14 +257,16 @@ struct DistilBertImpl : ArchModule {
   }
   torch::Tensor forward(const torch::Tensor& ids) override { return forwardMany({ids}).at(0); }
   std::vector<torch::Tensor> forwardMany(const std::vector<torch::Tensor>& in) override {
-    TORCH_CHECK(!in.empty() && in.size() <= 2, name(), ".forward: expected inputIds, attentionMask? (DistilBERT has no token type ids)");
+    TORCH_CHECK(!in.empty() && in.size() <= 2, name(),
+                ".forward: expected inputIds, attentionMask? (DistilBERT has no token type ids)");
     const torch::Tensor& ids = in[0];
     TORCH_CHECK(ids.dim() == 2, name(), ".forward: inputIds must be [batch, sequence], got ", ids.sizes());
     int64_t T = ids.size(1);
     TORCH_CHECK(T <= c.maxPositions, name(), ": sequence of ", T, " tokens is longer than the model's positions");
     torch::Tensor mask = in.size() > 1 ? in[1] : torch::Tensor();
     torch::Tensor positions = torch::arange(T, ids.options().dtype(torch::kLong)).unsqueeze(0).expand_as(ids);
-    torch::Tensor x = run("distilbert.embeddings.word_embeddings", ids) + run("distilbert.embeddings.position_embeddings", positions);
+    torch::Tensor x =
+        run("distilbert.embeddings.word_embeddings", ids) + run("distilbert.embeddings.position_embeddings", positions);
     x = F::dropout(run("distilbert.embeddings.LayerNorm", x), F::DropoutFuncOptions().p(c.dropout).training(is_training()));
     torch::Tensor attnMask = attentionMask(mask, x);
     auto layers = named_children()["distilbert"]->named_children()["transformer"]->named_children()["layer"]->children();

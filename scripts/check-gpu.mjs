@@ -52,23 +52,95 @@ const PARTS = ['ops', 'optim', 'train', 'autocast', 'text', 'vision', 'bench'];
 const TOL = { sameDevice: 1e-3, crossDevice: 2e-2, exactOp: 1e-4, convOp: 5e-3, optim: 1e-5, bf16: 2e-2 };
 
 // BERT-base, as transformers' BertConfig defaults.
-const BERT_BASE = { vocab_size: 30522, hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12, intermediate_size: 3072, max_position_embeddings: 512, type_vocab_size: 2, layer_norm_eps: 1e-12, pad_token_id: 0, num_labels: 2, hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1 };
+const BERT_BASE = {
+  vocab_size: 30522,
+  hidden_size: 768,
+  num_hidden_layers: 12,
+  num_attention_heads: 12,
+  intermediate_size: 3072,
+  max_position_embeddings: 512,
+  type_vocab_size: 2,
+  layer_norm_eps: 1e-12,
+  pad_token_id: 0,
+  num_labels: 2,
+  hidden_dropout_prob: 0.1,
+  attention_probs_dropout_prob: 0.1,
+};
 const BERT_TINY = { ...BERT_BASE, vocab_size: 2000, hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 128 };
 
 function workloads(quick) {
   return quick
     ? [
-        { key: 'resnet50', title: 'ResNet-50 32x32 b4 (quick)', unit: 'img/s', kind: 'vision', model: 'resnet50', size: 32, batch: 4, variants: ['default', 'fused', 'fused+bf16', 'fused+bf16+cl'] },
-        { key: 'resnet18', title: 'ResNet-18 32x32 b8 (quick)', unit: 'img/s', kind: 'vision', model: 'resnet18', size: 32, batch: 8, variants: ['default', 'fused+bf16+cl'] },
-        { key: 'bert', title: 'BERT-tiny seq 16 b4 (quick)', unit: 'seq/s', kind: 'text', config: BERT_TINY, seq: 16, batch: 4, variants: ['default', 'fused+bf16'] },
+        {
+          key: 'resnet50',
+          title: 'ResNet-50 32x32 b4 (quick)',
+          unit: 'img/s',
+          kind: 'vision',
+          model: 'resnet50',
+          size: 32,
+          batch: 4,
+          variants: ['default', 'fused', 'fused+bf16', 'fused+bf16+cl'],
+        },
+        {
+          key: 'resnet18',
+          title: 'ResNet-18 32x32 b8 (quick)',
+          unit: 'img/s',
+          kind: 'vision',
+          model: 'resnet18',
+          size: 32,
+          batch: 8,
+          variants: ['default', 'fused+bf16+cl'],
+        },
+        {
+          key: 'bert',
+          title: 'BERT-tiny seq 16 b4 (quick)',
+          unit: 'seq/s',
+          kind: 'text',
+          config: BERT_TINY,
+          seq: 16,
+          batch: 4,
+          variants: ['default', 'fused+bf16'],
+        },
       ]
     : [
-        { key: 'resnet50', title: 'ResNet-50 224x224 batch 64', unit: 'img/s', kind: 'vision', model: 'resnet50', size: 224, batch: 64, variants: ['default', 'fused', 'fused+bf16', 'fused+bf16+cl'] },
-        { key: 'resnet18', title: 'ResNet-18 224x224 batch 128', unit: 'img/s', kind: 'vision', model: 'resnet18', size: 224, batch: 128, variants: ['default', 'fused+bf16+cl'] },
-        { key: 'bert', title: 'BERT-base seq 128 batch 32', unit: 'seq/s', kind: 'text', config: BERT_BASE, seq: 128, batch: 32, variants: ['default', 'fused+bf16'] },
+        {
+          key: 'resnet50',
+          title: 'ResNet-50 224x224 batch 64',
+          unit: 'img/s',
+          kind: 'vision',
+          model: 'resnet50',
+          size: 224,
+          batch: 64,
+          variants: ['default', 'fused', 'fused+bf16', 'fused+bf16+cl'],
+        },
+        {
+          key: 'resnet18',
+          title: 'ResNet-18 224x224 batch 128',
+          unit: 'img/s',
+          kind: 'vision',
+          model: 'resnet18',
+          size: 224,
+          batch: 128,
+          variants: ['default', 'fused+bf16+cl'],
+        },
+        {
+          key: 'bert',
+          title: 'BERT-base seq 128 batch 32',
+          unit: 'seq/s',
+          kind: 'text',
+          config: BERT_BASE,
+          seq: 128,
+          batch: 32,
+          variants: ['default', 'fused+bf16'],
+        },
       ];
 }
-const VARIANT_TITLES = { default: 'fp32, AdamW default (foreach)', fused: 'fp32, fused AdamW', 'fused+bf16': 'fused AdamW + bf16 autocast', 'fused+bf16+cl': 'fused AdamW + bf16 + channels_last' };
+const VARIANT_TITLES = {
+  default: 'fp32, AdamW default (foreach)',
+  fused: 'fp32, fused AdamW',
+  'fused+bf16': 'fused AdamW + bf16 autocast',
+  'fused+bf16+cl': 'fused AdamW + bf16 + channels_last',
+};
 
 // =====================================================================================
 // Workers: each runs one part in its own process and prints one JSON line.
@@ -79,7 +151,7 @@ async function loadFinetorch() {
 }
 
 /** Max abs diff and its ratio to the reference's largest magnitude; both tensors are brought to the CPU in float32. */
-function compare(ft, got, want) {
+function compare(got, want) {
   const a = got.to('cpu').to('float32');
   const b = want.to('cpu').to('float32');
   if (a.shape.join('x') !== b.shape.join('x')) return { maxAbs: Infinity, rel: Infinity, note: `shape ${a.shape} vs ${b.shape}` };
@@ -114,11 +186,34 @@ const workers = {
   async probe() {
     const ft = await loadFinetorch();
     const { cuda, loadReport } = ft;
-    let available = false, count = 0, builtWithCuda = null, why = null;
-    try { builtWithCuda = cuda.builtWithCuda(); } catch (e) { why = e.message; }
-    try { available = cuda.isAvailable(); count = available ? cuda.deviceCount() : 0; } catch (e) { why = e.message; }
+    let available = false,
+      count = 0,
+      builtWithCuda = null,
+      why = null;
+    try {
+      builtWithCuda = cuda.builtWithCuda();
+    } catch (e) {
+      why = e.message;
+    }
+    try {
+      available = cuda.isAvailable();
+      count = available ? cuda.deviceCount() : 0;
+    } catch (e) {
+      why = e.message;
+    }
     const pkg = JSON.parse(await (await import('node:fs/promises')).readFile(join(root, 'package.json'), 'utf8'));
-    return { finetorch: pkg.version, binary: loadReport.path, origin: loadReport.origin, libtorch: loadReport.libtorch?.version ?? null, builtWithCuda, cudaAvailable: available, deviceCount: count, why, features: features(ft), node: process.version };
+    return {
+      finetorch: pkg.version,
+      binary: loadReport.path,
+      origin: loadReport.origin,
+      libtorch: loadReport.libtorch?.version ?? null,
+      builtWithCuda,
+      cudaAvailable: available,
+      deviceCount: count,
+      why,
+      features: features(ft),
+      node: process.version,
+    };
   },
 
   async ops(o) {
@@ -132,12 +227,13 @@ const workers = {
       try {
         const want = torch.noGrad(() => fn('cpu'));
         const got = torch.noGrad(() => fn(dev));
-        checks.push(check(`${name}: ${dev} vs cpu`, compare(ft, got, want), tol));
+        checks.push(check(`${name}: ${dev} vs cpu`, compare(got, want), tol));
       } catch (e) {
         checks.push({ name, ok: false, error: e.message.split('\n')[0] });
       }
     };
-    const a = torch.randn([96, 256]), b = torch.randn([256, 64]);
+    const a = torch.randn([96, 256]),
+      b = torch.randn([256, 64]);
     const img = torch.randn([4, 8, 20, 20]);
     const ids = torch.randint(0, 50, [4, 7]);
     const target = torch.randint(0, 10, [16]);
@@ -146,18 +242,48 @@ const workers = {
     pair('matmul', (d) => x(d, a).matmul(x(d, b)), TOL.exactOp);
     pair('softmax / logSoftmax', (d) => x(d, logits).softmax(-1).add(x(d, logits).logSoftmax(1)), TOL.exactOp);
     pair('sum / mean / var / cumsum', (d) => torch.stack([x(d, a).sum(), x(d, a).mean(), x(d, a).var(), x(d, a).cumsum(1).sum()]), TOL.exactOp);
-    pair('exp / log1p / erf / sqrt / tanh', (d) => x(d, a).exp().add(x(d, a).abs().log1p()).add(x(d, a).erf()).add(x(d, a).abs().sqrt()).add(x(d, a).tanh()), TOL.exactOp);
-    pair('sort / topk / argmax', (d) => torch.cat([x(d, logits).sort(1, true)[0].flatten(), x(d, logits).topk(3, 1)[0].flatten(), x(d, logits).argmax(1).to('float32')]), TOL.exactOp);
-    pair('indexSelect / gather', (d) => x(d, a).indexSelect(0, x(d, torch.tensor([5, 0, 95, 3], { dtype: 'int64' }))).sum(1).add(x(d, logits).gather(1, x(d, target.unsqueeze(1))).sum()), TOL.exactOp);
+    pair(
+      'exp / log1p / erf / sqrt / tanh',
+      (d) => x(d, a).exp().add(x(d, a).abs().log1p()).add(x(d, a).erf()).add(x(d, a).abs().sqrt()).add(x(d, a).tanh()),
+      TOL.exactOp,
+    );
+    pair(
+      'sort / topk / argmax',
+      (d) => torch.cat([x(d, logits).sort(1, true)[0].flatten(), x(d, logits).topk(3, 1)[0].flatten(), x(d, logits).argmax(1).to('float32')]),
+      TOL.exactOp,
+    );
+    pair(
+      'indexSelect / gather',
+      (d) =>
+        x(d, a)
+          .indexSelect(0, x(d, torch.tensor([5, 0, 95, 3], { dtype: 'int64' })))
+          .sum(1)
+          .add(
+            x(d, logits)
+              .gather(1, x(d, target.unsqueeze(1)))
+              .sum(),
+          ),
+      TOL.exactOp,
+    );
     pair('crossEntropy (label smoothing)', (d) => nn.functional.crossEntropy(x(d, logits), x(d, target), { labelSmoothing: 0.1 }), TOL.exactOp);
     const modules = {
-      conv: new nn.Conv2d(8, 16, 3, { padding: 1 }), bn: new nn.BatchNorm2d(8), ln: new nn.LayerNorm(256), gelu: new nn.GELU(),
-      emb: new nn.Embedding(50, 12), pool: new nn.MaxPool2d(2), avg: new nn.AdaptiveAvgPool2d(1),
+      conv: new nn.Conv2d(8, 16, 3, { padding: 1 }),
+      bn: new nn.BatchNorm2d(8),
+      ln: new nn.LayerNorm(256),
+      gelu: new nn.GELU(),
+      emb: new nn.Embedding(50, 12),
+      pool: new nn.MaxPool2d(2),
+      avg: new nn.AdaptiveAvgPool2d(1),
     };
     // the same modules on the device: same weights, moved
     const devModules = {
-      conv: new nn.Conv2d(8, 16, 3, { padding: 1 }), bn: new nn.BatchNorm2d(8), ln: new nn.LayerNorm(256), gelu: new nn.GELU(),
-      emb: new nn.Embedding(50, 12), pool: new nn.MaxPool2d(2), avg: new nn.AdaptiveAvgPool2d(1),
+      conv: new nn.Conv2d(8, 16, 3, { padding: 1 }),
+      bn: new nn.BatchNorm2d(8),
+      ln: new nn.LayerNorm(256),
+      gelu: new nn.GELU(),
+      emb: new nn.Embedding(50, 12),
+      pool: new nn.MaxPool2d(2),
+      avg: new nn.AdaptiveAvgPool2d(1),
     };
     for (const [k, m] of Object.entries(devModules)) {
       m.loadStateDict(modules[k].stateDict());
@@ -168,7 +294,14 @@ const workers = {
     pair('batchNorm2d (train mode)', (d) => mod(d, 'bn').train().forward(x(d, img)), TOL.exactOp);
     pair('layerNorm + gelu', (d) => mod(d, 'gelu').forward(mod(d, 'ln').forward(x(d, a))), TOL.exactOp);
     pair('embedding', (d) => mod(d, 'emb').forward(x(d, ids)), TOL.exactOp);
-    pair('maxPool2d / adaptiveAvgPool2d', (d) => mod(d, 'avg').forward(mod(d, 'pool').forward(x(d, img))).flatten(), TOL.exactOp);
+    pair(
+      'maxPool2d / adaptiveAvgPool2d',
+      (d) =>
+        mod(d, 'avg')
+          .forward(mod(d, 'pool').forward(x(d, img)))
+          .flatten(),
+      TOL.exactOp,
+    );
     // a backward through conv, batch norm and a loss: the gradient of the conv weight
     try {
       const grads = {};
@@ -180,7 +313,7 @@ const workers = {
         loss.backward();
         grads[d] = conv.parameters()[0].grad;
       }
-      checks.push(check(`conv + batch norm backward (weight gradient): ${dev} vs cpu`, compare(ft, grads[dev], grads.cpu), TOL.convOp));
+      checks.push(check(`conv + batch norm backward (weight gradient): ${dev} vs cpu`, compare(grads[dev], grads.cpu), TOL.convOp));
     } catch (e) {
       checks.push({ name: 'conv + batch norm backward', ok: false, error: e.message.split('\n')[0] });
     }
@@ -189,21 +322,29 @@ const workers = {
 
   async optim(o) {
     const ft = await loadFinetorch();
-    const { torch, nn, optim, io } = ft;
+    const { nn, optim, io } = ft;
     const { dev } = devices(o);
     const r = io.load(join(o.dir, 'optim.pth'));
-    const start = Object.fromEntries(Object.entries(r).filter(([k]) => k.startsWith('start.')).map(([k, v]) => [k.slice(6), v]));
+    const start = Object.fromEntries(
+      Object.entries(r)
+        .filter(([k]) => k.startsWith('start.'))
+        .map(([k, v]) => [k.slice(6), v]),
+    );
     const run = (device, stepOptions) => {
       const model = new nn.Sequential(new nn.Linear(32, 64), new nn.ReLU(), new nn.Linear(64, 10));
       model.loadStateDict(start);
       model.to(device);
       const named = model.namedParameters();
       const isHead = ([n]) => n.startsWith('2.');
-      const opt = new optim.AdamW([
-        { params: named.filter((e) => !isHead(e)).map(([, p]) => p), lr: 1e-3 },
-        { params: named.filter(isHead).map(([, p]) => p), lr: 1e-2 },
-      ], { weightDecay: 0.01, ...stepOptions });
-      const xb = r.x.to(device), yb = r.y.to(device);
+      const opt = new optim.AdamW(
+        [
+          { params: named.filter((e) => !isHead(e)).map(([, p]) => p), lr: 1e-3 },
+          { params: named.filter(isHead).map(([, p]) => p), lr: 1e-2 },
+        ],
+        { weightDecay: 0.01, ...stepOptions },
+      );
+      const xb = r.x.to(device),
+        yb = r.y.to(device);
       for (let i = 0; i < o.steps; i++) {
         opt.zeroGrad();
         nn.functional.crossEntropy(model.forward(xb), yb).backward();
@@ -214,10 +355,15 @@ const workers = {
     const checks = [];
     const against = (label, got, impl, tol) => {
       const keys = Object.keys(got);
-      if (!keys.some((k) => r[`${impl}.${k}`])) return checks.push({ name: `${label} vs PyTorch ${impl}`, ok: true, skipped: `PyTorch ${impl} did not run (${o.unavailable?.[impl] ?? 'unavailable'})` });
+      if (!keys.some((k) => r[`${impl}.${k}`]))
+        return checks.push({
+          name: `${label} vs PyTorch ${impl}`,
+          ok: true,
+          skipped: `PyTorch ${impl} did not run (${o.unavailable?.[impl] ?? 'unavailable'})`,
+        });
       let worst = { maxAbs: 0, rel: 0 };
       for (const k of keys) {
-        const c = compare(ft, got[k], r[`${impl}.${k}`]);
+        const c = compare(got[k], r[`${impl}.${k}`]);
         if (!(c.maxAbs <= worst.maxAbs)) worst = c;
       }
       checks.push(check(`${label} vs PyTorch AdamW ${impl} (${o.steps} steps, two groups)`, worst, tol, 'abs'));
@@ -231,7 +377,10 @@ const workers = {
     } catch (e) {
       checks.push({ name: `finetorch AdamW on ${dev}`, ok: false, error: e.message.split('\n')[0] });
     }
-    for (const [label, opts, impl] of [['foreach', { foreach: true }, 'foreach'], ['fused', { fused: true }, 'fused']]) {
+    for (const [label, opts, impl] of [
+      ['foreach', { foreach: true }, 'foreach'],
+      ['fused', { fused: true }, 'fused'],
+    ]) {
       try {
         const got = run(dev, opts);
         against(`finetorch AdamW ${label} on ${dev}`, got, impl, TOL.optim);
@@ -239,7 +388,12 @@ const workers = {
         const msg = e.message.split('\n')[0];
         // an option this build does not have, or a kernel this libtorch/device lacks: reported, not a failure
         const unsupported = /not (available|supported)|unknown|unrecognized|needs libtorch|has no/i.test(msg);
-        checks.push({ name: `finetorch AdamW ${label} on ${dev}`, ok: unsupported, skipped: unsupported ? msg : undefined, error: unsupported ? undefined : msg });
+        checks.push({
+          name: `finetorch AdamW ${label} on ${dev}`,
+          ok: unsupported,
+          skipped: unsupported ? msg : undefined,
+          error: unsupported ? undefined : msg,
+        });
       }
     }
     if (onDev && o.device !== 'cpu') {
@@ -247,7 +401,7 @@ const workers = {
         const onCpu = run('cpu', {});
         let worst = { maxAbs: 0, rel: 0 };
         for (const k of Object.keys(onCpu)) {
-          const c = compare(ft, onDev[k], onCpu[k]);
+          const c = compare(onDev[k], onCpu[k]);
           if (!(c.maxAbs <= worst.maxAbs)) worst = c;
         }
         checks.push(check(`finetorch AdamW ${dev} vs cpu`, worst, TOL.optim, 'abs'));
@@ -260,7 +414,7 @@ const workers = {
 
   async train(o) {
     const ft = await loadFinetorch();
-    const { torch, optim, io, models, trainStepAsync } = ft;
+    const { optim, io, models, trainStepAsync } = ft;
     const { dev } = devices(o);
     const r = io.load(join(o.dir, 'train.pth'));
     const model = models.load(join(o.dir, 'train-start.pth'), { arch: 'resnet18' });
@@ -269,21 +423,27 @@ const workers = {
     const optimizer = new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
     const { loss, output } = await trainStepAsync({ model, optimizer, input: r.x.to(dev), target: r.y.to(dev) });
     const checks = [];
-    checks.push(check(`ResNet-18 train step on ${dev}: loss vs PyTorch`, compare(ft, loss.reshape([1]), r.loss), TOL.sameDevice));
-    checks.push(check(`ResNet-18 train step on ${dev}: train-mode logits vs PyTorch`, compare(ft, output, r.logits), TOL.sameDevice));
-    let worstGrad = { maxAbs: 0, rel: 0 }, gradName = '';
+    checks.push(check(`ResNet-18 train step on ${dev}: loss vs PyTorch`, compare(loss.reshape([1]), r.loss), TOL.sameDevice));
+    checks.push(check(`ResNet-18 train step on ${dev}: train-mode logits vs PyTorch`, compare(output, r.logits), TOL.sameDevice));
+    let worstGrad = { maxAbs: 0, rel: 0 },
+      gradName = '';
     for (const [name, p] of model.namedParameters()) {
       const want = r[`grad.${name}`];
-      if (!want || !p.grad) { worstGrad = { maxAbs: Infinity, rel: Infinity, note: `no gradient for ${name}` }; gradName = name; break; }
-      const c = compare(ft, p.grad, want);
+      if (!want || !p.grad) {
+        worstGrad = { maxAbs: Infinity, rel: Infinity, note: `no gradient for ${name}` };
+        gradName = name;
+        break;
+      }
+      const c = compare(p.grad, want);
       if (!(c.rel <= worstGrad.rel)) [worstGrad, gradName] = [c, name];
     }
     checks.push(check(`ResNet-18 train step on ${dev}: gradients vs PyTorch (worst: ${gradName})`, worstGrad, TOL.sameDevice));
-    let worst = { maxAbs: 0, rel: 0 }, worstName = '';
+    let worst = { maxAbs: 0, rel: 0 },
+      worstName = '';
     for (const [name, t] of Object.entries(model.stateDict())) {
       const want = r[`after.${name}`];
       if (!want) continue;
-      const c = compare(ft, t, want);
+      const c = compare(t, want);
       if (!(c.maxAbs <= worst.maxAbs)) [worst, worstName] = [c, name];
     }
     checks.push(check(`ResNet-18 train step on ${dev}: parameters and running stats after SGD vs PyTorch (worst: ${worstName})`, worst, 1e-4, 'abs'));
@@ -293,25 +453,39 @@ const workers = {
   async autocast(o) {
     const ft = await loadFinetorch();
     const { torch, nn, io } = ft;
-    if (typeof torch.autocast !== 'function') return { checks: [{ name: 'bf16 autocast vs Python torch.autocast', ok: true, skipped: 'not available yet: this build of finetorch has no torch.autocast' }] };
+    if (typeof torch.autocast !== 'function')
+      return {
+        checks: [{ name: 'bf16 autocast vs Python torch.autocast', ok: true, skipped: 'not available yet: this build of finetorch has no torch.autocast' }],
+      };
     const { dev, acType } = devices(o);
     const r = io.load(join(o.dir, 'autocast.pth'));
     const model = new nn.Sequential(new nn.Linear(64, 128), new nn.GELU(), new nn.Linear(128, 10));
-    model.loadStateDict(Object.fromEntries(Object.entries(r).filter(([k]) => k.startsWith('start.')).map(([k, v]) => [k.slice(6), v])));
+    model.loadStateDict(
+      Object.fromEntries(
+        Object.entries(r)
+          .filter(([k]) => k.startsWith('start.'))
+          .map(([k, v]) => [k.slice(6), v]),
+      ),
+    );
     model.to(dev);
     model.eval();
     const x = r.x.to(dev);
-    const [logits, probs] = torch.noGrad(() => torch.autocast(acType, { dtype: 'bfloat16' }, () => {
-      const l = model.forward(x);
-      return [l, l.softmax(-1)];
-    }));
+    const [logits, probs] = torch.noGrad(() =>
+      torch.autocast(acType, { dtype: 'bfloat16' }, () => {
+        const l = model.forward(x);
+        return [l, l.softmax(-1)];
+      }),
+    );
     const checks = [
-      check(`bf16 autocast MLP logits on ${dev} vs Python (dtype ${logits.dtype}, Python ${o.dtypes?.logits ?? '?'})`, compare(ft, logits, r.logits), TOL.bf16),
-      check(`bf16 autocast softmax on ${dev} vs Python (dtype ${probs.dtype}, Python ${o.dtypes?.softmax ?? '?'})`, compare(ft, probs, r.probs), TOL.bf16),
+      check(`bf16 autocast MLP logits on ${dev} vs Python (dtype ${logits.dtype}, Python ${o.dtypes?.logits ?? '?'})`, compare(logits, r.logits), TOL.bf16),
+      check(`bf16 autocast softmax on ${dev} vs Python (dtype ${probs.dtype}, Python ${o.dtypes?.softmax ?? '?'})`, compare(probs, r.probs), TOL.bf16),
     ];
     const pyDtype = (s) => s?.replace('torch.', '');
     if (o.dtypes) {
-      checks.push({ name: `autocast output dtypes as Python's (logits ${logits.dtype}, softmax ${probs.dtype})`, ok: logits.dtype === pyDtype(o.dtypes.logits) && probs.dtype === pyDtype(o.dtypes.softmax) });
+      checks.push({
+        name: `autocast output dtypes as Python's (logits ${logits.dtype}, softmax ${probs.dtype})`,
+        ok: logits.dtype === pyDtype(o.dtypes.logits) && probs.dtype === pyDtype(o.dtypes.softmax),
+      });
     }
     return { checks };
   },
@@ -333,12 +507,12 @@ const workers = {
         model.eval();
         const inputs = (d) => (arch === 'distilbert' ? [r.input_ids, r.attention_mask] : [r.input_ids, r.attention_mask, r.token_type_ids]).map((t) => t.to(d));
         const onCpu = torch.noGrad(() => model.forward(...inputs('cpu')));
-        checks.push(check(`${arch} (padded batch) cpu vs transformers cpu`, compare(ft, onCpu, r.logits_cpu), 1e-4, 'abs'));
+        checks.push(check(`${arch} (padded batch) cpu vs transformers cpu`, compare(onCpu, r.logits_cpu), 1e-4, 'abs'));
         if (o.device !== 'cpu') {
           model.to(dev);
           const onDev = torch.noGrad(() => model.forward(...inputs(dev)));
-          checks.push(check(`${arch} (padded batch) ${dev} vs transformers ${dev}`, compare(ft, onDev, r.logits_device), 1e-4, 'abs'));
-          checks.push(check(`${arch} (padded batch) ${dev} vs transformers cpu`, compare(ft, onDev, r.logits_cpu), 1e-4, 'abs'));
+          checks.push(check(`${arch} (padded batch) ${dev} vs transformers ${dev}`, compare(onDev, r.logits_device), 1e-4, 'abs'));
+          checks.push(check(`${arch} (padded batch) ${dev} vs transformers cpu`, compare(onDev, r.logits_cpu), 1e-4, 'abs'));
         }
       } catch (e) {
         checks.push({ name: `${arch} eval logits`, ok: false, error: e.message.split('\n')[0] });
@@ -357,19 +531,20 @@ const workers = {
     const model = models.load(join(o.dir, 'vision', `${arch}.pth`), { arch });
     model.eval();
     const onCpu = torch.noGrad(() => model.forward(r.input));
-    checks.push(check(`${arch} cpu vs torchvision cpu`, compare(ft, onCpu, r.logits_cpu), TOL.sameDevice));
+    checks.push(check(`${arch} cpu vs torchvision cpu`, compare(onCpu, r.logits_cpu), TOL.sameDevice));
     if (o.device !== 'cpu') {
       model.to(dev);
       const onDev = torch.noGrad(() => model.forward(r.input.to(dev)));
-      checks.push(check(`${arch} ${dev} vs torchvision ${dev}`, compare(ft, onDev, r.logits_device), TOL.sameDevice));
-      checks.push(check(`${arch} ${dev} vs torchvision cpu`, compare(ft, onDev, r.logits_cpu), TOL.crossDevice));
+      checks.push(check(`${arch} ${dev} vs torchvision ${dev}`, compare(onDev, r.logits_device), TOL.sameDevice));
+      checks.push(check(`${arch} ${dev} vs torchvision cpu`, compare(onDev, r.logits_cpu), TOL.crossDevice));
     }
     if (r.logits_bf16) {
-      if (typeof torch.autocast !== 'function') checks.push({ name: `${arch} bf16 autocast`, ok: true, skipped: 'not available yet: no torch.autocast in this build' });
+      if (typeof torch.autocast !== 'function')
+        checks.push({ name: `${arch} bf16 autocast`, ok: true, skipped: 'not available yet: no torch.autocast in this build' });
       else {
         try {
           const bf = torch.noGrad(() => torch.autocast(acType, { dtype: 'bfloat16' }, () => model.forward(r.input.to(dev))));
-          checks.push(check(`${arch} bf16 autocast on ${dev} vs torchvision under torch.autocast`, compare(ft, bf, r.logits_bf16), TOL.bf16 * 2.5));
+          checks.push(check(`${arch} bf16 autocast on ${dev} vs torchvision under torch.autocast`, compare(bf, r.logits_bf16), TOL.bf16 * 2.5));
         } catch (e) {
           checks.push({ name: `${arch} bf16 autocast on ${dev}`, ok: false, error: e.message.split('\n')[0] });
         }
@@ -396,10 +571,13 @@ const workers = {
       const named = model.namedParameters();
       const isHead = ([n]) => n.startsWith(`${head}.`);
       try {
-        return new optim.AdamW([
-          { params: named.filter((e) => !isHead(e)).map(([, p]) => p), lr: 1e-4 },
-          { params: named.filter(isHead).map(([, p]) => p), lr: 1e-3 },
-        ], { weightDecay: 0.01, ...(fused ? { fused: true } : {}) });
+        return new optim.AdamW(
+          [
+            { params: named.filter((e) => !isHead(e)).map(([, p]) => p), lr: 1e-4 },
+            { params: named.filter(isHead).map(([, p]) => p), lr: 1e-3 },
+          ],
+          { weightDecay: 0.01, ...(fused ? { fused: true } : {}) },
+        );
       } catch (e) {
         if (fused) throw Object.assign(new Error(`fused AdamW: ${e.message.split('\n')[0]}`), { skip: true });
         throw e;
@@ -449,7 +627,9 @@ const workers = {
       if (e.skip) return { skipped: e.message };
       throw e;
     }
-    const sync = () => { if (o.device !== 'cpu') cuda.synchronize(); };
+    const sync = () => {
+      if (o.device !== 'cpu') cuda.synchronize();
+    };
     for (let i = 0; i < o.warmup; i++) await step();
     sync();
     const t0 = performance.now();
@@ -474,11 +654,20 @@ function runChild(cmd, args, { timeoutS, env = process.env, label }) {
     } catch (e) {
       return resolvePromise({ error: `${label}: could not start ${cmd}: ${e.message}` });
     }
-    let out = '', err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; if (err.length > 200000) err = err.slice(-100000); });
+    let out = '',
+      err = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
+      if (err.length > 200000) err = err.slice(-100000);
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutS * 1000);
-    child.on('error', (e) => { clearTimeout(timer); resolvePromise({ error: `${label}: could not start ${cmd}: ${e.message}` }); });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolvePromise({ error: `${label}: could not start ${cmd}: ${e.message}` });
+    });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const seconds = (Date.now() - t0) / 1000;
@@ -506,18 +695,27 @@ function pythonTask(python, task, opts, timeoutS) {
   return runChild(python, [join(here, 'check-gpu.py'), task, JSON.stringify(opts)], { timeoutS, label: `python ${task}` });
 }
 
-const fmt = (x, d = 1) => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }));
+const fmt = (x, d = 1) =>
+  x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
 const sci = (x) => (x === null || x === undefined ? 'n/a' : !Number.isFinite(x) ? String(x) : x.toExponential(2));
 
 async function main() {
   const { values: a } = parseArgs({
     options: {
-      device: { type: 'string', default: 'cuda' }, quick: { type: 'boolean', default: false }, python: { type: 'string' }, out: { type: 'string' },
-      only: { type: 'string' }, budget: { type: 'string', default: '450' }, keep: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
+      device: { type: 'string', default: 'cuda' },
+      quick: { type: 'boolean', default: false },
+      python: { type: 'string' },
+      out: { type: 'string' },
+      only: { type: 'string' },
+      budget: { type: 'string', default: '450' },
+      keep: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
     },
   });
   if (a.help) {
-    console.log('usage: node scripts/check-gpu.mjs [--device cuda|cpu] [--quick] [--python PATH] [--out DIR] [--only ops,optim,train,autocast,text,vision,bench] [--budget SECONDS] [--keep]');
+    console.log(
+      'usage: node scripts/check-gpu.mjs [--device cuda|cpu] [--quick] [--python PATH] [--out DIR] [--only ops,optim,train,autocast,text,vision,bench] [--budget SECONDS] [--keep]',
+    );
     return 0;
   }
   const device = a.device;
@@ -549,12 +747,17 @@ async function main() {
   }
   const ftInfo = probe.result;
   report.finetorch = ftInfo;
-  log(`finetorch ${ftInfo.finetorch}, binary ${ftInfo.binary} (${ftInfo.origin}), libtorch ${ftInfo.libtorch}, built with CUDA: ${ftInfo.builtWithCuda}, CUDA available: ${ftInfo.cudaAvailable} (${ftInfo.deviceCount} device(s)); features ${JSON.stringify(ftInfo.features)}`);
+  log(
+    `finetorch ${ftInfo.finetorch}, binary ${ftInfo.binary} (${ftInfo.origin}), libtorch ${ftInfo.libtorch}, built with CUDA: ${ftInfo.builtWithCuda}, CUDA available: ${ftInfo.cudaAvailable} (${ftInfo.deviceCount} device(s)); features ${JSON.stringify(ftInfo.features)}`,
+  );
   if (device === 'cuda' && !ftInfo.cudaAvailable) {
-    const why = ftInfo.builtWithCuda === false
-      ? `this finetorch binary (${ftInfo.binary}) was built against a CPU-only libtorch ${ftInfo.libtorch}; build against a CUDA libtorch (FINETORCH_LIBTORCH=<torch's folder> node scripts/build-native.mjs) or install the CUDA prebuilt`
-      : `no CUDA device is visible to libtorch ${ftInfo.libtorch}${ftInfo.why ? ` (${ftInfo.why})` : ''} (check nvidia-smi and CUDA_VISIBLE_DEVICES)`;
-    console.error(`check:gpu: no CUDA device: ${why}.\nOn a machine without a GPU, run the smoke test instead: node scripts/check-gpu.mjs --device cpu --quick`);
+    const why =
+      ftInfo.builtWithCuda === false
+        ? `this finetorch binary (${ftInfo.binary}) was built against a CPU-only libtorch ${ftInfo.libtorch}; build against a CUDA libtorch (FINETORCH_LIBTORCH=<torch's folder> node scripts/build-native.mjs) or install the CUDA prebuilt`
+        : `no CUDA device is visible to libtorch ${ftInfo.libtorch}${ftInfo.why ? ` (${ftInfo.why})` : ''} (check nvidia-smi and CUDA_VISIBLE_DEVICES)`;
+    console.error(
+      `check:gpu: no CUDA device: ${why}.\nOn a machine without a GPU, run the smoke test instead: node scripts/check-gpu.mjs --device cpu --quick`,
+    );
     save();
     return 2;
   }
@@ -568,22 +771,38 @@ async function main() {
   if (pv.error) log(`no usable Python torch (${python}): ${pv.error}\n${pv.stderr ?? ''}\n  -> the comparisons with PyTorch are skipped; pass --python PATH`);
   else {
     report.python = pv.result;
-    log(`Python ${pv.result.python}: torch ${pv.result.torch}, torchvision ${pv.result.torchvision ?? 'not installed'}, transformers ${pv.result.transformers ?? 'not installed'}, CUDA ${pv.result.cuda ? `${pv.result.cudaVersion} on ${pv.result.deviceName}` : 'not available'}`);
+    log(
+      `Python ${pv.result.python}: torch ${pv.result.torch}, torchvision ${pv.result.torchvision ?? 'not installed'}, transformers ${pv.result.transformers ?? 'not installed'}, CUDA ${pv.result.cuda ? `${pv.result.cudaVersion} on ${pv.result.deviceName}` : 'not available'}`,
+    );
   }
   const pyDevice = havePython && (device === 'cpu' || pv.result.cuda);
   if (havePython && !pyDevice) log(`Python's torch sees no CUDA device: the comparisons with PyTorch on the device are skipped`);
 
   // 3. Python writes the models and references
-  const visionArchs = quick ? ['resnet18', 'resnet50', 'vgg11_bn', 'efficientnet_b0'] : ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'vgg11', 'vgg11_bn', 'vgg16', 'vgg16_bn', 'efficientnet_b0'];
+  const visionArchs = quick
+    ? ['resnet18', 'resnet50', 'vgg11_bn', 'efficientnet_b0']
+    : ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'vgg11', 'vgg11_bn', 'vgg16', 'vgg16_bn', 'efficientnet_b0'];
   const optimSteps = quick ? 3 : 5;
   let prepared = {};
   const needsPrepare = only.filter((p) => ['optim', 'train', 'autocast', 'text', 'vision'].includes(p));
   if (pyDevice && needsPrepare.length) {
     log(`Python: writing models and references for ${needsPrepare.join(', ')} into ${work}`);
-    const pr = await pythonTask(python, 'prepare', {
-      dir: work, device, parts: needsPrepare, vision: visionArchs, visionSize: quick ? 64 : 224, textSize: quick ? 'tiny' : 'small',
-      optimSteps, trainSize: quick ? 32 : 64, autocast: true,
-    }, Math.max(60, Math.min(400, left())));
+    const pr = await pythonTask(
+      python,
+      'prepare',
+      {
+        dir: work,
+        device,
+        parts: needsPrepare,
+        vision: visionArchs,
+        visionSize: quick ? 64 : 224,
+        textSize: quick ? 'tiny' : 'small',
+        optimSteps,
+        trainSize: quick ? 32 : 64,
+        autocast: true,
+      },
+      Math.max(60, Math.min(400, left())),
+    );
     if (pr.error) log(`Python prepare failed: ${pr.error}\n${pr.stderr ?? ''}`);
     else prepared = pr.result;
     report.prepared = prepared;
@@ -597,7 +816,15 @@ async function main() {
     const checks = res.checks ?? [];
     for (const c of checks) {
       const status = c.skipped ? 'SKIP' : c.ok ? 'ok  ' : 'FAIL';
-      const fig = c.error ? `error: ${c.error}` : c.skipped ? c.skipped : c.maxAbs === undefined ? (c.ok ? 'yes' : 'no') : `max abs diff ${sci(c.maxAbs)}, relative ${sci(c.rel)} (tolerance ${c.metric === 'abs' ? 'abs' : 'rel'} ${sci(c.tol)})${c.note ? `; ${c.note}` : ''}`;
+      const fig = c.error
+        ? `error: ${c.error}`
+        : c.skipped
+          ? c.skipped
+          : c.maxAbs === undefined
+            ? c.ok
+              ? 'yes'
+              : 'no'
+            : `max abs diff ${sci(c.maxAbs)}, relative ${sci(c.rel)} (tolerance ${c.metric === 'abs' ? 'abs' : 'rel'} ${sci(c.tol)})${c.note ? `; ${c.note}` : ''}`;
       console.log(`${status} ${part}: ${c.name}: ${fig}`);
     }
     if (res.error) console.log(`FAIL ${part}: ${res.error}${res.stderr ? `\n     ${res.stderr.split('\n').join('\n     ')}` : ''}`);
@@ -614,13 +841,30 @@ async function main() {
     }
   };
   const fromWorker = (w) => (w.error ? { error: w.error, stderr: w.stderr } : w.result);
-  const notPrepared = (part) => (!havePython ? 'no Python torch' : !pyDevice ? 'Python torch has no CUDA' : prepared[part]?.skipped ?? (prepared[part]?.error ? `Python failed: ${prepared[part].error}` : null));
+  const notPrepared = (part) =>
+    !havePython
+      ? 'no Python torch'
+      : !pyDevice
+        ? 'Python torch has no CUDA'
+        : (prepared[part]?.skipped ?? (prepared[part]?.error ? `Python failed: ${prepared[part].error}` : null));
 
   await partRun('ops', async () => fromWorker(await nodeWorker('ops', { device }, 180)));
-  await partRun('optim', async () => notPrepared('optim') ? { skipped: notPrepared('optim') } : fromWorker(await nodeWorker('optim', { device, dir: work, steps: optimSteps, unavailable: prepared.optim?.unavailable }, 180)));
-  await partRun('train', async () => notPrepared('train') ? { skipped: notPrepared('train') } : fromWorker(await nodeWorker('train', { device, dir: work }, 180)));
-  await partRun('autocast', async () => notPrepared('autocast') ? { skipped: notPrepared('autocast') } : fromWorker(await nodeWorker('autocast', { device, dir: work, dtypes: prepared.autocast?.dtypes }, 120)));
-  await partRun('text', async () => notPrepared('text') ? { skipped: notPrepared('text') } : fromWorker(await nodeWorker('text', { device, dir: work }, 180)));
+  await partRun('optim', async () =>
+    notPrepared('optim')
+      ? { skipped: notPrepared('optim') }
+      : fromWorker(await nodeWorker('optim', { device, dir: work, steps: optimSteps, unavailable: prepared.optim?.unavailable }, 180)),
+  );
+  await partRun('train', async () =>
+    notPrepared('train') ? { skipped: notPrepared('train') } : fromWorker(await nodeWorker('train', { device, dir: work }, 180)),
+  );
+  await partRun('autocast', async () =>
+    notPrepared('autocast')
+      ? { skipped: notPrepared('autocast') }
+      : fromWorker(await nodeWorker('autocast', { device, dir: work, dtypes: prepared.autocast?.dtypes }, 120)),
+  );
+  await partRun('text', async () =>
+    notPrepared('text') ? { skipped: notPrepared('text') } : fromWorker(await nodeWorker('text', { device, dir: work }, 180)),
+  );
 
   // 5. throughput, finetorch beside PyTorch
   if (only.includes('bench')) {
@@ -634,8 +878,14 @@ async function main() {
     if (notPrepared('vision')) return { skipped: notPrepared('vision') };
     const checks = [];
     for (const arch of visionArchs) {
-      if (prepared.vision?.[arch]?.error) { checks.push({ name: arch, ok: false, error: `Python: ${prepared.vision[arch].error}` }); continue; }
-      if (left() < 15) { checks.push({ name: arch, ok: true, skipped: 'time budget spent' }); continue; }
+      if (prepared.vision?.[arch]?.error) {
+        checks.push({ name: arch, ok: false, error: `Python: ${prepared.vision[arch].error}` });
+        continue;
+      }
+      if (left() < 15) {
+        checks.push({ name: arch, ok: true, skipped: 'time budget spent' });
+        continue;
+      }
       const res = fromWorker(await nodeWorker('vision', { device, dir: work, arch }, Math.max(30, Math.min(180, left()))));
       if (res.error) checks.push({ name: arch, ok: false, error: `${res.error}${res.stderr ? ` (${res.stderr.split('\n')[0].trim()})` : ''}` });
       else checks.push(...res.checks);
@@ -644,7 +894,7 @@ async function main() {
   });
 
   // 7. summary
-  const all = Object.values(report.parts).flatMap((p) => (p.error ? [{ ok: false }] : p.checks ?? []));
+  const all = Object.values(report.parts).flatMap((p) => (p.error ? [{ ok: false }] : (p.checks ?? [])));
   const failed = all.filter((c) => !c.ok);
   const skipped = all.filter((c) => c.skipped).length + Object.values(report.parts).filter((p) => p.skipped).length;
   const table = report.bench?.rows ? benchTables(report) : null;
@@ -685,9 +935,19 @@ export async function bench({ device, quick, python, log, left = () => Infinity 
         const r = await nodeWorker('bench', { device, workload: w, variant, ...plan }, Math.max(30, Math.min(180, left())));
         ft = r.error ? { error: `${r.error}${r.stderr ? `: ${r.stderr.split('\n')[0].trim()}` : ''}` } : r.result;
       }
-      const p = python ? py[`${w.key}/${variant}`] ?? { error: 'no result' } : { skipped: 'no Python torch' };
-      rows.push({ workload: w.key, title: w.title, unit: w.unit, variant, finetorch: ft, pytorch: p, ratio: ft.perSecond && p.perSecond ? ft.perSecond / p.perSecond : null });
-      log(`  ${w.key} ${variant}: finetorch ${ft.perSecond ? fmt(ft.perSecond) : ft.skipped ?? ft.error}, PyTorch ${p.perSecond ? fmt(p.perSecond) : p.skipped ?? p.error}`);
+      const p = python ? (py[`${w.key}/${variant}`] ?? { error: 'no result' }) : { skipped: 'no Python torch' };
+      rows.push({
+        workload: w.key,
+        title: w.title,
+        unit: w.unit,
+        variant,
+        finetorch: ft,
+        pytorch: p,
+        ratio: ft.perSecond && p.perSecond ? ft.perSecond / p.perSecond : null,
+      });
+      log(
+        `  ${w.key} ${variant}: finetorch ${ft.perSecond ? fmt(ft.perSecond) : (ft.skipped ?? ft.error)}, PyTorch ${p.perSecond ? fmt(p.perSecond) : (p.skipped ?? p.error)}`,
+      );
     }
   }
   return { device, quick, plan, rows };
@@ -701,18 +961,29 @@ export function benchTables(report) {
   const mem = (s) => (s?.peakMB ? fmt(s.peakMB, 0) : 'n/a');
   const L = [];
   const dev = report.python?.deviceName ?? report.device;
-  L.push(`Training throughput on ${dev} (${report.device}), same run; PyTorch ${report.python?.torch ?? 'n/a'}, finetorch ${report.finetorch?.finetorch ?? ''} on libtorch ${report.finetorch?.libtorch ?? 'n/a'}. ` +
-    `AdamW with two param groups, synthetic fixed batches, ${report.bench.plan.warmup} warm-up + ${report.bench.plan.steps} timed steps.`, '');
+  L.push(
+    `Training throughput on ${dev} (${report.device}), same run; PyTorch ${report.python?.torch ?? 'n/a'}, finetorch ${report.finetorch?.finetorch ?? ''} on libtorch ${report.finetorch?.libtorch ?? 'n/a'}. ` +
+      `AdamW with two param groups, synthetic fixed batches, ${report.bench.plan.warmup} warm-up + ${report.bench.plan.steps} timed steps.`,
+    '',
+  );
   L.push('| workload | variant | finetorch | PyTorch | finetorch / PyTorch | peak MB finetorch | peak MB PyTorch |', '|---|---|---:|---:|---:|---:|---:|');
-  for (const r of rows) L.push(`| ${r.title}, ${r.unit} | ${VARIANT_TITLES[r.variant]} | ${cell(r.finetorch)} | ${cell(r.pytorch)} | ${r.ratio ? `${r.ratio.toFixed(2)}x` : 'n/a'} | ${mem(r.finetorch)} | ${mem(r.pytorch)} |`);
+  for (const r of rows)
+    L.push(
+      `| ${r.title}, ${r.unit} | ${VARIANT_TITLES[r.variant]} | ${cell(r.finetorch)} | ${cell(r.pytorch)} | ${r.ratio ? `${r.ratio.toFixed(2)}x` : 'n/a'} | ${mem(r.finetorch)} | ${mem(r.pytorch)} |`,
+    );
   L.push('', 'As issue 14 (finetorch at its default, and at its best where it has the API):', '');
-  L.push('| workload | finetorch default | finetorch best | PyTorch default | PyTorch fused AdamW | + bf16 autocast | + channels_last |', '|---|---:|---:|---:|---:|---:|---:|');
+  L.push(
+    '| workload | finetorch default | finetorch best | PyTorch default | PyTorch fused AdamW | + bf16 autocast | + channels_last |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  );
   const by = (w, v, side) => rows.find((r) => r.workload === w && r.variant === v)?.[side];
   const num = (s) => (s?.perSecond ? fmt(s.perSecond, 0) : '');
   for (const w of [...new Set(rows.map((r) => r.workload))]) {
     const first = rows.find((r) => r.workload === w);
     const best = rows.filter((r) => r.workload === w && r.finetorch?.perSecond).sort((x, y) => y.finetorch.perSecond - x.finetorch.perSecond)[0];
-    L.push(`| ${first.title}, ${first.unit} | ${num(by(w, 'default', 'finetorch'))} | ${best ? `${num(best.finetorch)} (${best.variant})` : ''} | ${num(by(w, 'default', 'pytorch'))} | ${num(by(w, 'fused', 'pytorch'))} | ${num(by(w, 'fused+bf16', 'pytorch'))} | ${num(by(w, 'fused+bf16+cl', 'pytorch'))} |`);
+    L.push(
+      `| ${first.title}, ${first.unit} | ${num(by(w, 'default', 'finetorch'))} | ${best ? `${num(best.finetorch)} (${best.variant})` : ''} | ${num(by(w, 'default', 'pytorch'))} | ${num(by(w, 'fused', 'pytorch'))} | ${num(by(w, 'fused+bf16', 'pytorch'))} | ${num(by(w, 'fused+bf16+cl', 'pytorch'))} |`,
+    );
   }
   return L.join('\n');
 }

@@ -64,8 +64,10 @@ describe.skipIf(!python)(`text encoders match transformers (${attentionPath}, li
       const logits = torch.noGrad(() => forward(model, arch, r.input_ids, r.attention_mask, r.token_type_ids));
       const dSdpa = maxDiff(logits, r.logits_sdpa);
       const dEager = maxDiff(logits, r.logits_eager);
-      console.log(`transformers parity ${arch} [${attentionPath}]: max abs diff ${dSdpa.toExponential(2)} vs transformers ${versions.transformers} sdpa, ` +
-        `${dEager.toExponential(2)} vs eager (torch ${versions.torch}; logits up to ${(r.logits_sdpa.abs().max().item() as number).toFixed(3)})`);
+      console.log(
+        `transformers parity ${arch} [${attentionPath}]: max abs diff ${dSdpa.toExponential(2)} vs transformers ${versions.transformers} sdpa, ` +
+          `${dEager.toExponential(2)} vs eager (torch ${versions.torch}; logits up to ${(r.logits_sdpa.abs().max().item() as number).toFixed(3)})`,
+      );
       expect(dSdpa).toBeLessThanOrEqual(1e-5);
       expect(dEager).toBeLessThanOrEqual(1e-5);
       // the mask matters here: ignoring it changes the padded rows' logits by far more than the tolerance

@@ -11,7 +11,12 @@ import { reference } from '../reference';
 const ARCHS = ['bert', 'roberta', 'distilbert'] as const;
 let dir = '';
 beforeAll(() => {
-  dir = reference('make-text-fixtures.py', 'text', [], ARCHS.flatMap((a) => [`${a}/io.safetensors`, `${a}/pytorch_model.bin`]));
+  dir = reference(
+    'make-text-fixtures.py',
+    'text',
+    [],
+    ARCHS.flatMap((a) => [`${a}/io.safetensors`, `${a}/pytorch_model.bin`]),
+  );
 }, 300000);
 
 function inputs(arch: string, r: Record<string, Tensor>): Tensor[] {
@@ -48,7 +53,13 @@ describe('text encoders match the reference', () => {
     none.train();
     const a = torch.noGrad(() => none.forward(r.input_ids, r.attention_mask, r.token_type_ids));
     none.eval();
-    expect(a.sub(torch.noGrad(() => none.forward(r.input_ids, r.attention_mask, r.token_type_ids))).abs().max().item()).toBeLessThan(1e-6);
+    expect(
+      a
+        .sub(torch.noGrad(() => none.forward(r.input_ids, r.attention_mask, r.token_type_ids)))
+        .abs()
+        .max()
+        .item(),
+    ).toBeLessThan(1e-6);
   });
 
   it('padding positions do not change the logits of the other tokens', () => {
@@ -100,8 +111,20 @@ describe('fine-tuning entry points', () => {
     const r = io.load(join(dir, 'distilbert', 'io.safetensors'));
     const target = torch.tensor([0, 1]);
     const opt = new optim.AdamW([
-      { params: model.blocks().filter((b) => b.name !== 'head').flatMap((b) => b.modules.flatMap((m) => m.parameters())), lr: 2e-5 },
-      { params: model.blocks().find((b) => b.name === 'head')!.modules.flatMap((m) => m.parameters()), lr: 1e-3 },
+      {
+        params: model
+          .blocks()
+          .filter((b) => b.name !== 'head')
+          .flatMap((b) => b.modules.flatMap((m) => m.parameters())),
+        lr: 2e-5,
+      },
+      {
+        params: model
+          .blocks()
+          .find((b) => b.name === 'head')!
+          .modules.flatMap((m) => m.parameters()),
+        lr: 1e-3,
+      },
     ]);
     model.train();
     const losses: number[] = [];
@@ -122,7 +145,9 @@ describe('fine-tuning entry points', () => {
     expect(() => models.bert({ ...config, vocab_size: 'many' })).toThrow(/"vocab_size" must be a number/);
     expect(() => models.load(join(dir, 'bert', 'model.safetensors'), { arch: 'bert' })).toThrow(/need \{config\}/);
     const m = models.bert(config);
-    expect(() => m.forward(torch.ones([2, 100], { dtype: 'int64' }))).toThrow(new RegExp(`a sequence of 100 tokens is longer than the model's ${config.max_position_embeddings} positions`));
+    expect(() => m.forward(torch.ones([2, 100], { dtype: 'int64' }))).toThrow(
+      new RegExp(`a sequence of 100 tokens is longer than the model's ${config.max_position_embeddings} positions`),
+    );
     expect(() => m.forward(torch.ones([4], { dtype: 'int64' }))).toThrow(/must be \[batch, sequence\]/);
     expect(() => models.load(join(dir, 'roberta', 'model.safetensors'), { arch: 'bert', config })).toThrow(/does not fit/);
   });
@@ -138,19 +163,22 @@ describe('fine-tuning entry points', () => {
     expect(() => m.forward(torch.tensor([[2, -1, 3]], { dtype: 'int64' }))).toThrow(/token id -1 is out of range/);
     expect(() => m.forward(torch.tensor([[2, 5]], { dtype: 'float32' }))).toThrow(/inputIds must be integer token ids \(int64\), got float32/);
     const ids = torch.tensor([[2, 5, 3]], { dtype: 'int64' });
-    expect(() => m.forward(ids, torch.ones([1, 3], { dtype: 'int64' }), torch.tensor([[0, 0, config.type_vocab_size]], { dtype: 'int64' })))
-      .toThrow(new RegExp(`token type id ${config.type_vocab_size} is out of range: the model's type_vocab_size is ${config.type_vocab_size}`));
+    expect(() => m.forward(ids, torch.ones([1, 3], { dtype: 'int64' }), torch.tensor([[0, 0, config.type_vocab_size]], { dtype: 'int64' }))).toThrow(
+      new RegExp(`token type id ${config.type_vocab_size} is out of range: the model's type_vocab_size is ${config.type_vocab_size}`),
+    );
     // RoBERTa: positions start after padding_idx, so the longest sequence is max_position_embeddings - 2
     const rc = JSON.parse(readFileSync(join(dir, 'roberta', 'config.json'), 'utf8'));
     const r = models.roberta(rc);
     const longest = rc.max_position_embeddings - rc.pad_token_id - 1;
     expect(r.forward(torch.full([1, longest], 5, { dtype: 'int64' })).shape[0]).toBe(1);
-    expect(() => r.forward(torch.full([1, longest + 1], 5, { dtype: 'int64' }))).toThrow(new RegExp(`${longest + 1} tokens is longer than the model's ${longest} positions \\(config max_position_embeddings ${rc.max_position_embeddings}\\)`));
+    expect(() => r.forward(torch.full([1, longest + 1], 5, { dtype: 'int64' }))).toThrow(
+      new RegExp(`${longest + 1} tokens is longer than the model's ${longest} positions \\(config max_position_embeddings ${rc.max_position_embeddings}\\)`),
+    );
     // valid ids still give logits
     expect(m.forward(ids).shape).toEqual([1, models.bert(config).head().module.parameters()[0].shape[0]]);
   });
 
-  it('checkVocabulary: a tokenizer with more ids than the config\'s vocab_size fails up front, naming both numbers', () => {
+  it("checkVocabulary: a tokenizer with more ids than the config's vocab_size fails up front, naming both numbers", () => {
     const config = JSON.parse(readFileSync(join(dir, 'bert', 'config.json'), 'utf8'));
     const V = config.vocab_size as number;
     const tokens = (n: number) => ['[PAD]', '[UNK]', '[CLS]', '[SEP]', ...Array.from({ length: n - 4 }, (_, i) => `w${i}`)];

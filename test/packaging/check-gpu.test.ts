@@ -44,7 +44,10 @@ describe('check:gpu smoke mode on the CPU', () => {
     for (const part of ['ops', 'optim', 'train']) {
       const checks = report.parts[part].checks as Array<{ ok: boolean; skipped?: string; maxAbs?: number }>;
       expect(checks.filter((c) => !c.skipped).length, part).toBeGreaterThan(0);
-      expect(checks.every((c) => c.ok), part).toBe(true);
+      expect(
+        checks.every((c) => c.ok),
+        part,
+      ).toBe(true);
     }
     // the optimizer comparison really ran against PyTorch's AdamW
     expect(r.stdout).toMatch(/ok {3}optim: finetorch AdamW default on cpu vs PyTorch AdamW forloop \(3 steps, two groups\): max abs diff/);
