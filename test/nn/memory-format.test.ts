@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, expect } from 'vitest';
-import { torch, nn, optim, models, io, type Tensor } from 'finetorch';
+import { torch, nn, optim, models, io, loadReport, type Tensor } from 'finetorch';
 
 // PyTorch's strides for every parameter of ResNet-18 after
 // model.to(memory_format=torch.channels_last), and for a channels_last input.
@@ -61,7 +61,10 @@ describe('model.toMemoryFormat', () => {
   it('ResNet-18: strides as PyTorch\'s, the same parameter tensors, an optimizer made before keeps stepping them', () => {
     const m = models.resnet18({ numClasses: 10 });
     const before = m.namedParameters();
-    const opt = new optim.AdamW(m.parameters(), { lr: 1e-3, foreach: true });
+    // fused kernels need state laid out like the parameters: use them where this libtorch has them (CPU: 2.4+)
+    const [major, minor] = loadReport.libtorch.version.split('.').map(Number);
+    const mode = major > 2 || (major === 2 && minor >= 4) ? { fused: true } : { foreach: true };
+    const opt = new optim.AdamW(m.parameters(), { lr: 1e-3, ...mode });
     expect(m.toMemoryFormat('channelsLast')).toBe(m);
     const after = m.namedParameters();
     expect(after.map(([n, p]) => [n, p.id])).toEqual(before.map(([n, p]) => [n, p.id]));
@@ -75,6 +78,7 @@ describe('model.toMemoryFormat', () => {
     expect(w.grad!.isContiguous('channelsLast')).toBe(true);
     const w0 = values(w);
     opt.step();
+    expect(opt.stepImplementation).toBe(Object.keys(mode)[0]);
     expect(values(w)).not.toEqual(w0);
     const state = opt.stateDict().state[0];
     expect((state.expAvg as Tensor).stride()).toEqual(ref.params['conv1.weight']);

@@ -164,7 +164,7 @@ describe(`fused on the CPU (libtorch ${loadReport.libtorch.version}: ${cpuFused 
         let worst = 0;
         fused.forEach((params, s) => params.forEach((p, i) => { worst = Math.max(worst, maxDiff(p, ref.runs[ci][s][i])); }));
         console.log(`max |finetorch fused - PyTorch foreach| ${c.kind} config ${ci}: ${worst.toExponential(2)}`);
-        expect(worst).toBeLessThan(1e-5);
+        expect(worst).toBeLessThan(1e-6);
       });
     });
   } else {
