@@ -13,7 +13,7 @@
     "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "FT_WITH_CUDA=<!(node scripts/gyp-libtorch.mjs cuda)"],
     "cflags!": ["-fno-exceptions", "-fno-rtti"],
     "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
-    "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-D_GLIBCXX_USE_CXX11_ABI=<!(node scripts/gyp-libtorch.mjs abi)", "-Wall", "-Wno-unused-parameter"],
+    "cflags_cc": ["-std=<!(node scripts/gyp-libtorch.mjs std)", "-fexceptions", "-frtti", "-O2", "-D_GLIBCXX_USE_CXX11_ABI=<!(node scripts/gyp-libtorch.mjs abi)", "-Wall", "-Wno-unused-parameter"],
     "libraries": [
       "-L<!(node scripts/gyp-libtorch.mjs libdir)",
       "<!@(node scripts/gyp-libtorch.mjs libs)",

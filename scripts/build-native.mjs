@@ -81,9 +81,30 @@ function buildWithCmakeJs() {
       `--CDTorch_DIR=${torchDir}`,
       // link this libtorch's libraries, not a system libtorch's (CMakeLists.txt)
       `--CDFINETORCH_LIBTORCH_LIBDIR=${libtorchAt(found.cmakePrefix).libdir}`,
+      ...cudaToolkitArgs(),
     ],
     { cwd: root, stdio: 'inherit' },
   );
+}
+
+/**
+ * A CUDA libtorch's CMake files look for the CUDA toolkit (headers, cudart,
+ * nvcc). CMake guesses its root from the nvcc on PATH, which is wrong for a
+ * wrapper such as /usr/local/bin/nvcc: name it (CUDA_HOME, else CUDA_PATH,
+ * else /usr/local/cuda).
+ */
+function cudaToolkitArgs() {
+  if (!libtorchAt(found.cmakePrefix).cuda) return [];
+  const root = [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda'].find((d) => d && existsSync(join(d, 'bin', 'nvcc')));
+  if (!root) {
+    console.error(
+      `finetorch: the libtorch at ${found.cmakePrefix} is a CUDA build and its CMake files need the CUDA toolkit ` +
+        '(nvcc, headers, cudart): none found in CUDA_HOME, CUDA_PATH or /usr/local/cuda; install it or set CUDA_HOME',
+    );
+    process.exit(1);
+  }
+  console.log(`finetorch: CUDA toolkit ${root}`);
+  return [`--CDCUDA_TOOLKIT_ROOT_DIR=${root}`, `--CDCUDAToolkit_ROOT=${root}`, `--CDCMAKE_CUDA_COMPILER=${join(root, 'bin', 'nvcc')}`];
 }
 
 function buildWithNodeGyp() {

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Paths and flags for binding.gyp (the node-gyp source build), from the same
-// libtorch discovery as the cmake-js build. Usage: gyp-libtorch.mjs include|libdir|libs|abi|cuda
+// libtorch discovery as the cmake-js build. Usage: gyp-libtorch.mjs include|libdir|libs|abi|cuda|std
 import { join } from 'node:path';
 import { findLibtorchOrExit } from './find-libtorch.mjs';
-import { libtorchAt, libtorchLibs } from './libtorch.mjs';
+import { cxxStandardFor, libtorchAt, libtorchLibs } from './libtorch.mjs';
 
 const found = findLibtorchOrExit();
 const torch = libtorchAt(found.cmakePrefix);
@@ -24,6 +24,7 @@ const answers = {
   libs: libs.join(' '),
   abi: torch.abi,
   cuda: torch.cuda ? 1 : 0,
+  std: cxxStandardFor(torch.version),
 };
 const what = process.argv[2];
 if (!(what in answers)) {

@@ -7,6 +7,7 @@ export declare function explicitLibtorch(env?: NodeJS.ProcessEnv): { name: strin
 export declare function cmakePrefixFor(dir: string): string | null;
 export declare function libtorchAt(cmakePrefix: string): { include: string; libdir: string; version: string | null; cuda: boolean; abi: string };
 export declare function majorMinor(version: string | null | undefined): string | undefined;
+export declare function cxxStandardFor(version: string | null | undefined): 'c++17' | 'c++20';
 export declare function libtorchLibs(cuda: boolean): string[];
 export declare function preloadLibtorch(libdir: string, cuda: boolean): void;
 export declare function runtimeMismatch(info: { libtorchVersion?: string; config?: string }): string | null;

@@ -54,6 +54,12 @@ export function majorMinor(version) {
   return /^(\d+\.\d+)/.exec(version ?? '')?.[1];
 }
 
+/** The C++ standard a libtorch's headers need: c++20 from 2.14, c++17 before (CMakeLists.txt says the same). */
+export function cxxStandardFor(version) {
+  const [major, minor] = (majorMinor(version) ?? '0.0').split('.').map(Number);
+  return major > 2 || (major === 2 && minor >= 14) ? 'c++20' : 'c++17';
+}
+
 /** The shared libraries a finetorch binary links, in dependency order. */
 export function libtorchLibs(cuda) {
   return ['c10', 'torch_cpu', 'torch', ...(cuda ? ['c10_cuda', 'torch_cuda'] : [])];
@@ -93,11 +99,15 @@ export function runtimeMismatch(info) {
 // Flavors: libtorch-<version>-<cpu|cuXYZ>, e.g. libtorch-1.13.0-cpu or
 // libtorch-2.11.0-cu130 ("cuda" when the CUDA runtime version is unknown).
 
-/** The flavor of a binary, from its buildInfo(). */
+/**
+ * The flavor of a binary, from its buildInfo(): the CUDA version libtorch was
+ * built with (CUDA_VERSION in its build settings, there with or without a GPU),
+ * else the "CUDA Runtime" line (only printed where a GPU is present).
+ */
 export function flavorOf(info) {
   if (!/^\d+\.\d+\.\d+$/.test(info.libtorchVersion ?? '')) throw new Error(`unexpected libtorch version '${info.libtorchVersion}'`);
   if (!info.cuda) return `libtorch-${info.libtorchVersion}-cpu`;
-  const m = /CUDA Runtime (\d+)\.(\d+)/.exec(info.config ?? '');
+  const m = /CUDA_VERSION=(\d+)\.(\d+)/.exec(info.config ?? '') ?? /CUDA Runtime (\d+)\.(\d+)/.exec(info.config ?? '');
   return `libtorch-${info.libtorchVersion}-${m ? `cu${m[1]}${m[2]}` : 'cuda'}`;
 }
 

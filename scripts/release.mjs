@@ -7,6 +7,14 @@
 //   npm run release -- --pack-only       no build, no placing: pack with the prebuilds already in
 //                                        prebuilds/ (CI's packaging job, after collecting them)
 //   npm run release -- --pack-destination DIR   where the .tgz goes (default: the package root)
+//   npm run release -- --out DIR         build in DIR (default build/release); with
+//                                        --skip-build, place DIR's existing build
+//
+// The flavor is the libtorch it is built against: FINETORCH_LIBTORCH selects it,
+// e.g. the CUDA flavor from a pip torch (CUDA toolkit from CUDA_HOME, else
+// /usr/local/cuda):
+//   FINETORCH_LIBTORCH=$(python -c 'import os, torch; print(os.path.dirname(torch.__file__))') \
+//     npm run release -- --out build-cuda      -> prebuilds/linux-x64/libtorch-2.14.1-cu130
 //
 // 1. build: scripts/build-native.mjs --out build/release --rebuild, a clean
 //    cmake-js build against the libtorch that discovery finds (FINETORCH_LIBTORCH,
@@ -88,9 +96,9 @@ function removeStaleDist(root) {
 
 /** Steps 1 and 2: a clean build (or the existing one with --skip-build), placed as a prebuilt. */
 function buildAndPlace(root, args) {
-  let buildDir = join(root, 'build');
+  let buildDir = args.out ? resolve(args.out) : join(root, 'build');
   if (!args['skip-build']) {
-    buildDir = join(root, 'build', 'release');
+    buildDir = args.out ? resolve(args.out) : join(root, 'build', 'release');
     execFileSync(process.execPath, [join(root, 'scripts', 'build-native.mjs'), '--out', buildDir, '--rebuild'], { cwd: root, stdio: 'inherit' });
   }
   const binary = join(buildDir, 'Release', 'finetorch.node');
@@ -103,7 +111,13 @@ function buildAndPlace(root, args) {
 
 function main() {
   const { values: args } = parseArgs({
-    options: { 'skip-build': { type: 'boolean' }, 'no-pack': { type: 'boolean' }, 'pack-only': { type: 'boolean' }, 'pack-destination': { type: 'string' } },
+    options: {
+      'skip-build': { type: 'boolean' },
+      'no-pack': { type: 'boolean' },
+      'pack-only': { type: 'boolean' },
+      'pack-destination': { type: 'string' },
+      out: { type: 'string' },
+    },
   });
   const root = packageRoot;
   const started = Date.now();

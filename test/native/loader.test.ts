@@ -7,7 +7,7 @@ import { cpSync, existsSync, mkdtempSync, mkdirSync, readFileSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { loadReport } from 'finetorch';
-import { cmakePrefixFor, flavorFix, flavorOf, libtorchAt, listPrebuilds, parseFlavor, platformTag, runtimeMismatch } from '../../scripts/libtorch.mjs';
+import { cmakePrefixFor, cxxStandardFor, flavorFix, flavorOf, libtorchAt, listPrebuilds, parseFlavor, platformTag, runtimeMismatch } from '../../scripts/libtorch.mjs';
 import { findLibtorch } from '../../scripts/find-libtorch.mjs';
 
 const root = resolve(__dirname, '..', '..');
@@ -179,6 +179,11 @@ describe('loader', () => {
   it('names, parses and lists prebuilt flavors one way', () => {
     expect(flavorOf({ libtorchVersion: '1.13.0', cuda: false, config: '' })).toBe('libtorch-1.13.0-cpu');
     expect(flavorOf({ libtorchVersion: '2.11.0', cuda: true, config: '  - CUDA Runtime 13.0\n' })).toBe('libtorch-2.11.0-cu130');
+    // without a GPU there is no "CUDA Runtime" line; the build settings name the CUDA version (torch 2.14.1+cu130's)
+    const settings = '  - Build settings: BLAS_INFO=mkl, BUILD_TYPE=Release, CUDA_VERSION=13.0, CUDNN_VERSION=9.24.0, TORCH_VERSION=2.14.1, USE_CUDA=1,\n';
+    expect(flavorOf({ libtorchVersion: '2.14.1', cuda: true, config: settings })).toBe('libtorch-2.14.1-cu130');
+    expect(flavorOf({ libtorchVersion: '2.14.1', cuda: true, config: '' })).toBe('libtorch-2.14.1-cuda');
+    expect([cxxStandardFor('1.13.0'), cxxStandardFor('2.13.0'), cxxStandardFor('2.14.1'), cxxStandardFor('3.0.0')]).toEqual(['c++17', 'c++17', 'c++20', 'c++20']);
     expect(() => flavorOf({ libtorchVersion: '2.11', cuda: false })).toThrow("unexpected libtorch version '2.11'");
     expect(parseFlavor('libtorch-2.11.0-cu130')).toEqual({ version: '2.11.0', variant: 'cu130', cuda: true });
     expect(parseFlavor('libtorch-1.13.0-cpu')).toEqual({ version: '1.13.0', variant: 'cpu', cuda: false });
