@@ -11,6 +11,7 @@ export declare function cxxStandardFor(version: string | null | undefined): 'c++
 export declare function libtorchLibs(cuda: boolean): string[];
 export declare function preloadLibtorch(libdir: string, cuda: boolean): void;
 export declare function runtimeMismatch(info: { libtorchVersion?: string; config?: string }): string | null;
+export declare function cudaVersionOf(info: { config?: string }): string | null;
 export declare function flavorOf(info: { libtorchVersion?: string; cuda?: boolean; config?: string }): string;
 export declare function parseFlavor(flavor: string): { version: string; variant: string; cuda: boolean } | null;
 export declare function flavorFix(flavor: string): string;

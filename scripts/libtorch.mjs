@@ -107,8 +107,14 @@ export function runtimeMismatch(info) {
 export function flavorOf(info) {
   if (!/^\d+\.\d+\.\d+$/.test(info.libtorchVersion ?? '')) throw new Error(`unexpected libtorch version '${info.libtorchVersion}'`);
   if (!info.cuda) return `libtorch-${info.libtorchVersion}-cpu`;
-  const m = /CUDA_VERSION=(\d+)\.(\d+)/.exec(info.config ?? '') ?? /CUDA Runtime (\d+)\.(\d+)/.exec(info.config ?? '');
-  return `libtorch-${info.libtorchVersion}-${m ? `cu${m[1]}${m[2]}` : 'cuda'}`;
+  const v = cudaVersionOf(info);
+  return `libtorch-${info.libtorchVersion}-${v ? `cu${v.replace('.', '')}` : 'cuda'}`;
+}
+
+/** "13.0": the CUDA version a CUDA libtorch was built with (see flavorOf), or null. */
+export function cudaVersionOf(info) {
+  const config = info.config ?? '';
+  return (/CUDA_VERSION=(\d+\.\d+)/.exec(config) ?? /CUDA Runtime (\d+\.\d+)/.exec(config))?.[1] ?? null;
 }
 
 /** {version, variant, cuda} of a flavor name, or null when it is not one. */

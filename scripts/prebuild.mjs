@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { flavorOf, packageRoot, platformTag, runtimeMismatch } from './libtorch.mjs';
+import { cudaVersionOf, flavorOf, packageRoot, platformTag, runtimeMismatch } from './libtorch.mjs';
 
 export { packageRoot, platformTag };
 
@@ -83,7 +83,7 @@ export function placePrebuild(binary, { root = packageRoot, libtorch = {} } = {}
     napi: 8,
     libtorchVersion: p.info.libtorchVersion,
     cuda: p.info.cuda,
-    cudaRuntime: /CUDA Runtime (\d+\.\d+)/.exec(p.info.config ?? '')?.[1] ?? null,
+    cudaRuntime: p.info.cuda ? cudaVersionOf(p.info) : null,
     builtAgainst: libtorch,
     builtWith: `node ${process.version}`,
     builtAt: new Date().toISOString(),
