@@ -7,7 +7,17 @@ import { cpSync, existsSync, mkdtempSync, mkdirSync, readFileSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { loadReport } from 'finetorch';
-import { cmakePrefixFor, cxxStandardFor, flavorFix, flavorOf, libtorchAt, listPrebuilds, parseFlavor, platformTag, runtimeMismatch } from '../../scripts/libtorch.mjs';
+import {
+  cmakePrefixFor,
+  cxxStandardFor,
+  flavorFix,
+  flavorOf,
+  libtorchAt,
+  listPrebuilds,
+  parseFlavor,
+  platformTag,
+  runtimeMismatch,
+} from '../../scripts/libtorch.mjs';
 import { findLibtorch } from '../../scripts/find-libtorch.mjs';
 
 const root = resolve(__dirname, '..', '..');
@@ -90,7 +100,9 @@ describe('loader', () => {
       expect(undef.status, undef.stderr).toBe(0);
       const u = loadWith(join(dir, 'undef.node'));
       expect(u.status).not.toBe(0);
-      expect(u.stderr).toContain(`finetorch: FINETORCH_BINARY=${join(dir, 'undef.node')} failed to load: ${join(dir, 'undef.node')}: undefined symbol: ftMissingSymbol`);
+      expect(u.stderr).toContain(
+        `finetorch: FINETORCH_BINARY=${join(dir, 'undef.node')} failed to load: ${join(dir, 'undef.node')}: undefined symbol: ftMissingSymbol`,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -183,7 +195,12 @@ describe('loader', () => {
     const settings = '  - Build settings: BLAS_INFO=mkl, BUILD_TYPE=Release, CUDA_VERSION=13.0, CUDNN_VERSION=9.24.0, TORCH_VERSION=2.14.1, USE_CUDA=1,\n';
     expect(flavorOf({ libtorchVersion: '2.14.1', cuda: true, config: settings })).toBe('libtorch-2.14.1-cu130');
     expect(flavorOf({ libtorchVersion: '2.14.1', cuda: true, config: '' })).toBe('libtorch-2.14.1-cuda');
-    expect([cxxStandardFor('1.13.0'), cxxStandardFor('2.13.0'), cxxStandardFor('2.14.1'), cxxStandardFor('3.0.0')]).toEqual(['c++17', 'c++17', 'c++20', 'c++20']);
+    expect([cxxStandardFor('1.13.0'), cxxStandardFor('2.13.0'), cxxStandardFor('2.14.1'), cxxStandardFor('3.0.0')]).toEqual([
+      'c++17',
+      'c++17',
+      'c++20',
+      'c++20',
+    ]);
     expect(() => flavorOf({ libtorchVersion: '2.11', cuda: false })).toThrow("unexpected libtorch version '2.11'");
     expect(parseFlavor('libtorch-2.11.0-cu130')).toEqual({ version: '2.11.0', variant: 'cu130', cuda: true });
     expect(parseFlavor('libtorch-1.13.0-cpu')).toEqual({ version: '1.13.0', variant: 'cpu', cuda: false });
