@@ -104,14 +104,17 @@ describe('finetorch doctor and usage', () => {
     for (const p of d.blas.paths) expect(existsSync(p)).toBe(true);
   });
 
-  it('doctor as text; attempts that failed before the addon that loaded', () => {
+  it('doctor as text; an explicit FINETORCH_BINARY that fails is reported, not replaced by another binary', () => {
     const text = cli(['doctor']);
     expect(text.status).toBe(0);
     for (const k of ['node', 'finetorch', 'native addon', 'libtorch', 'libtorch path', 'threads', 'BLAS', 'CUDA']) expect(text.stdout).toMatch(new RegExp(`^${k} +\\S`, 'm'));
     const env = { ...process.env, FINETORCH_BINARY: join(root, 'no-such.node') };
     const r = spawnSync(process.execPath, [join(root, 'dist', 'cli', 'main.js'), 'doctor', '--json'], { encoding: 'utf8', env });
+    expect(r.status).toBe(1);
     const d = JSON.parse(r.stdout);
-    expect(d.finetorch.attempts[0]).toMatch(/^FINETORCH_BINARY: .*no-such\.node does not exist/);
+    expect(d.ok).toBe(false);
+    expect(d.finetorch.addon).toBeNull();
+    expect(d.finetorch.error).toMatch(/FINETORCH_BINARY=.*no-such\.node does not exist/);
   });
 
   it('usage: help, unknown commands and options', () => {
