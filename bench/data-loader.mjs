@@ -18,7 +18,11 @@ if (!existsSync(join(root, 'done'))) {
     const dir = join(root, `class${y[i]}`);
     mkdirSync(dir, { recursive: true });
     const px = Buffer.from(images.index(i).dataSync());
-    await sharp(px, { raw: { width: 28, height: 28, channels: 1 } }).resize(64, 64).toColourspace('srgb').png().toFile(join(dir, `${i}.png`));
+    await sharp(px, { raw: { width: 28, height: 28, channels: 1 } })
+      .resize(64, 64)
+      .toColourspace('srgb')
+      .png()
+      .toFile(join(dir, `${i}.png`));
   }
   writeFileSync(join(root, 'done'), '');
 }
@@ -30,7 +34,11 @@ const dataset = new data.ImageDataset(folder.samples, { channels: 3, transforms 
 const loader = new data.DataLoader(dataset, { batchSize: 32, shuffle: true, seed: 1, prefetch: 4 });
 let t0 = performance.now();
 let n = 0;
-for await (const b of loader.batches(0)) { n += b.target.shape[0]; b.input.dispose(); b.target.dispose(); }
+for await (const b of loader.batches(0)) {
+  n += b.target.shape[0];
+  b.input.dispose();
+  b.target.dispose();
+}
 const loaderImagesPerSecond = n / ((performance.now() - t0) / 1000);
 
 // 2. training with the loader feeding it
@@ -43,11 +51,13 @@ const result = await fit({ model, optimizer, train: loader, epochs: 1, seed: 1 }
 const trainMs = performance.now() - t0;
 const out = {
   machine: `${(await import('node:os')).cpus()[0].model}, ${(await import('node:os')).availableParallelism()} cores`,
-  images: folder.samples.length, threads: torch.getNumThreads(),
+  images: folder.samples.length,
+  threads: torch.getNumThreads(),
   loaderImagesPerSecond: +loaderImagesPerSecond.toFixed(1),
   trainImagesPerSecond: +(loader.stats.samples / (trainMs / 1000)).toFixed(1),
   dataWaitShare: +(loader.stats.waitMs / trainMs).toFixed(4),
-  dataWaitMs: +loader.stats.waitMs.toFixed(1), trainMs: +trainMs.toFixed(1),
+  dataWaitMs: +loader.stats.waitMs.toFixed(1),
+  trainMs: +trainMs.toFixed(1),
   eventLoopDelayMs: result.eventLoopDelay,
 };
 console.log(JSON.stringify(out, null, 2));

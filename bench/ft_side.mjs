@@ -27,7 +27,8 @@ function threads() {
 function pct(values, p) {
   const v = [...values].sort((a, b) => a - b);
   const k = ((v.length - 1) * p) / 100;
-  const lo = Math.floor(k), hi = Math.ceil(k);
+  const lo = Math.floor(k),
+    hi = Math.ceil(k);
   return v[lo] + (v[hi] - v[lo]) * (k - lo);
 }
 
@@ -35,10 +36,13 @@ function pct(values, p) {
 function twoGroups(model, head = 'fc') {
   const named = model.namedParameters();
   const isHead = ([name]) => name.startsWith(`${head}.`);
-  return new optim.AdamW([
-    { params: named.filter((e) => !isHead(e)).map(([, p]) => p), lr: 1e-4 },
-    { params: named.filter(isHead).map(([, p]) => p), lr: 1e-3 },
-  ], { weightDecay: 0.01 });
+  return new optim.AdamW(
+    [
+      { params: named.filter((e) => !isHead(e)).map(([, p]) => p), lr: 1e-4 },
+      { params: named.filter(isHead).map(([, p]) => p), lr: 1e-3 },
+    ],
+    { weightDecay: 0.01 },
+  );
 }
 
 async function step(model, optimizer, input, target) {
@@ -75,7 +79,8 @@ const tasks = {
   /** float32 matmul (sgemm) GFLOP/s through finetorch (same libtorch as Python). */
   async matmul() {
     const n = threads();
-    const a = torch.randn([o.n, o.n]), b = torch.randn([o.n, o.n]);
+    const a = torch.randn([o.n, o.n]),
+      b = torch.randn([o.n, o.n]);
     for (let i = 0; i < 2; i++) a.matmul(b).dispose();
     let best = 0;
     for (let i = 0; i < o.iters; i++) {
@@ -96,7 +101,8 @@ const tasks = {
     const optimizer = twoGroups(model);
     const folder = data.imageFolder(o.root);
     const transforms = [
-      { randomResizedCrop: o.crop, scale: [0.8, 1] }, { horizontalFlip: 0.5 },
+      { randomResizedCrop: o.crop, scale: [0.8, 1] },
+      { horizontalFlip: 0.5 },
       { normalize: { mean: data.IMAGENET_MEAN, std: data.IMAGENET_STD } },
     ];
     const dataset = new data.ImageDataset(folder.samples, { channels: 3, transforms });
@@ -106,8 +112,12 @@ const tasks = {
     const result = await fit({ model, optimizer, train: loader, epochs: 1, seed: 1 });
     const seconds = (performance.now() - t0) / 1000;
     return {
-      threads: n, images: loader.stats.samples, seconds, imagesPerSecond: loader.stats.samples / seconds,
-      dataWaitShare: loader.stats.waitMs / 1000 / seconds, eventLoopDelayMs: result.eventLoopDelay,
+      threads: n,
+      images: loader.stats.samples,
+      seconds,
+      imagesPerSecond: loader.stats.samples / seconds,
+      dataWaitShare: loader.stats.waitMs / 1000 / seconds,
+      eventLoopDelayMs: result.eventLoopDelay,
     };
   },
 
@@ -125,7 +135,11 @@ const tasks = {
     let steps = 0;
     const t0 = performance.now();
     const result = await fit({
-      model, optimizer, train, epochs, seed: 1,
+      model,
+      optimizer,
+      train,
+      epochs,
+      seed: 1,
       onEvent: (e) => {
         if (e.type !== 'step') return;
         steps++;
@@ -136,8 +150,12 @@ const tasks = {
       },
     });
     return {
-      threads: n, steps, seconds: (performance.now() - t0) / 1000, samples,
-      cpuCache: torch.cpuCacheStats(), eventLoopDelayMs: result.eventLoopDelay,
+      threads: n,
+      steps,
+      seconds: (performance.now() - t0) / 1000,
+      samples,
+      cpuCache: torch.cpuCacheStats(),
+      eventLoopDelayMs: result.eventLoopDelay,
     };
   },
 
@@ -157,8 +175,12 @@ const tasks = {
       y.dispose();
     }
     return {
-      threads: n, peakRssMB: peakRssMB(), rssAfterLoadMB: afterLoad, rssEndMB: rssMB(),
-      maxRssGetrusageMB: process.resourceUsage().maxRSS / 1024, cpuCache: torch.cpuCacheStats(),
+      threads: n,
+      peakRssMB: peakRssMB(),
+      rssAfterLoadMB: afterLoad,
+      rssEndMB: rssMB(),
+      maxRssGetrusageMB: process.resourceUsage().maxRSS / 1024,
+      cpuCache: torch.cpuCacheStats(),
     };
   },
 
@@ -195,8 +217,14 @@ const tasks = {
     const sharp = (await import('sharp')).default;
     const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
     return {
-      finetorch: pkg.version, node: process.version, libtorch: loadReport.libtorch?.version ?? null, libtorchSource: loadReport.libtorch?.source ?? null,
-      sharp: sharp.versions.sharp, vips: sharp.versions.vips, defaultThreads: torch.getNumThreads(), cores: availableParallelism(),
+      finetorch: pkg.version,
+      node: process.version,
+      libtorch: loadReport.libtorch?.version ?? null,
+      libtorchSource: loadReport.libtorch?.source ?? null,
+      sharp: sharp.versions.sharp,
+      vips: sharp.versions.vips,
+      defaultThreads: torch.getNumThreads(),
+      cores: availableParallelism(),
       uvThreadpool: Number(process.env.UV_THREADPOOL_SIZE ?? 4),
     };
   },

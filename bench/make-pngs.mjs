@@ -15,6 +15,10 @@ for (let i = 0; i < count; i++) {
   const dir = join(out, `class${y[i]}`);
   mkdirSync(dir, { recursive: true });
   const px = Buffer.from(all.subarray(i * 784, (i + 1) * 784));
-  await sharp(px, { raw: { width: 28, height: 28, channels: 1 } }).resize(64, 64).toColourspace('srgb').png().toFile(join(dir, `${i}.png`));
+  await sharp(px, { raw: { width: 28, height: 28, channels: 1 } })
+    .resize(64, 64)
+    .toColourspace('srgb')
+    .png()
+    .toFile(join(dir, `${i}.png`));
 }
 writeFileSync(join(out, 'done'), '');

@@ -16,12 +16,17 @@ const test = makeData(500);
 const backbone = new nn.Sequential(new nn.Linear(2, 64), new nn.ReLU(), new nn.Linear(64, 64), new nn.ReLU());
 const head = new nn.Linear(64, 2);
 const model = new nn.Sequential({ backbone, head });
-const opt = new optim.AdamW([
-  { params: backbone.parameters(), lr: 5e-3 },
-  { params: head.parameters(), lr: 1e-2 },
-], { weightDecay: 1e-4 });
+const opt = new optim.AdamW(
+  [
+    { params: backbone.parameters(), lr: 5e-3 },
+    { params: head.parameters(), lr: 1e-2 },
+  ],
+  { weightDecay: 1e-4 },
+);
 
-console.log(`finetorch ${loadReport.origin} binary on libtorch ${loadReport.libtorch.version} (${loadReport.libtorch.source ?? 'prebuilt'}), ${torch.getNumThreads()} threads`);
+console.log(
+  `finetorch ${loadReport.origin} binary on libtorch ${loadReport.libtorch.version} (${loadReport.libtorch.source ?? 'prebuilt'}), ${torch.getNumThreads()} threads`,
+);
 const started = Date.now();
 for (let epoch = 1; epoch <= 30; epoch++) {
   const perm = torch.randperm(2000);

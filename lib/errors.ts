@@ -7,7 +7,11 @@ export type ErrorCode = 'argument' | 'config' | 'data' | 'checkpoint' | 'diverge
 
 /** Base class of finetorch's own errors. `code` says which kind; the subclasses add where. */
 export class FinetorchError extends Error {
-  constructor(readonly code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = 'FinetorchError';
   }
@@ -20,7 +24,11 @@ export class FinetorchError extends Error {
  */
 export class ArgumentError extends FinetorchError {
   readonly detail: string;
-  constructor(readonly fn: string, detail: string, readonly argument?: string) {
+  constructor(
+    readonly fn: string,
+    detail: string,
+    readonly argument?: string,
+  ) {
     super('argument', `${fn}: ${detail}`);
     this.detail = detail;
     this.name = 'ArgumentError';
@@ -30,7 +38,11 @@ export class ArgumentError extends FinetorchError {
 /** A recipe (or other configuration) field whose value does not fit the model or the data; `field` is its path, e.g. `recipe.freeze.blocks`. */
 export class ConfigError extends FinetorchError {
   readonly detail: string;
-  constructor(readonly field: string, detail: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly field: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
     super('config', `${field}: ${detail}`, options);
     this.detail = detail;
     this.name = 'ConfigError';
@@ -52,7 +64,11 @@ export class DataError extends FinetorchError {
 /** A checkpoint or run folder (or one of its files) that is missing, incomplete or unreadable. The message is `path: detail`. */
 export class CheckpointError extends FinetorchError {
   readonly detail: string;
-  constructor(readonly path: string, detail: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly path: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
     super('checkpoint', `${path}: ${detail}`, options);
     this.detail = detail;
     this.name = 'CheckpointError';

@@ -5,7 +5,19 @@ export type { DType, Device, NestedArray, IndexSpec, TensorOptions, TensorData }
 export { nn, Module } from './nn/index.js';
 export type { StateDict, LoadStateDictResult, Reduction, CrossEntropyOptions } from './nn/index.js';
 export { optim, LRScheduler } from './optim/index.js';
-export type { Optimizer, SGD, Adam, AdamW, ParamGroup, SGDOptions, AdamOptions, ParamGroupSpec, OptimizerStateDict, ScheduleKind, ScheduleOptions } from './optim/index.js';
+export type {
+  Optimizer,
+  SGD,
+  Adam,
+  AdamW,
+  ParamGroup,
+  SGDOptions,
+  AdamOptions,
+  ParamGroupSpec,
+  OptimizerStateDict,
+  ScheduleKind,
+  ScheduleOptions,
+} from './optim/index.js';
 export { cuda } from './cuda/index.js';
 export { amp, GradScaler } from './amp/index.js';
 export type { AutocastDeviceType, AutocastDtype, AutocastOptions, GradScalerOptions, GradScalerState } from './amp/index.js';
@@ -14,15 +26,58 @@ export { loadReport } from './native/loader.js';
 export type { LoadReport } from './native/loader.js';
 export { trainStepAsync } from './train/step.js';
 export { fit, evaluate, predict, clipGradNorm, TrainingDivergedError } from './train/trainer.js';
-export type { FitOptions, FitResult, TrainEvent, EvalResult, LossFn, BuiltinLoss, CrossEntropyLoss, BatchSource, MetricName, ForwardFn } from './train/trainer.js';
-export { recipes, parseRecipe, RecipeSchema, RecipeError, DataSchema, runRecipe, loadRun, buildData, buildModel, buildOptimizer, buildLoss, prepareInputs } from './recipes/index.js';
-export type { Recipe, DataSpec, RecipeIssue, RunRecipeOptions, RecipeResult, RecipeEvent, RecipeStartEvent, RecipeEvalEvent, DataBundle, InputSpec, ModelSpec, OptimizerParts, Part, PreparedInputs, LoadedRun, Prediction, RunRecord, ResolvedCheckpoint } from './recipes/index.js';
+export type {
+  FitOptions,
+  FitResult,
+  TrainEvent,
+  EvalResult,
+  LossFn,
+  BuiltinLoss,
+  CrossEntropyLoss,
+  BatchSource,
+  MetricName,
+  ForwardFn,
+} from './train/trainer.js';
+export {
+  recipes,
+  parseRecipe,
+  RecipeSchema,
+  RecipeError,
+  DataSchema,
+  runRecipe,
+  loadRun,
+  buildData,
+  buildModel,
+  buildOptimizer,
+  buildLoss,
+  prepareInputs,
+} from './recipes/index.js';
+export type {
+  Recipe,
+  DataSpec,
+  RecipeIssue,
+  RunRecipeOptions,
+  RecipeResult,
+  RecipeEvent,
+  RecipeStartEvent,
+  RecipeEvalEvent,
+  DataBundle,
+  InputSpec,
+  ModelSpec,
+  OptimizerParts,
+  Part,
+  PreparedInputs,
+  LoadedRun,
+  Prediction,
+  RunRecord,
+  ResolvedCheckpoint,
+} from './recipes/index.js';
 export { FinetorchError, ArgumentError, ConfigError, DataError, CheckpointError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { TensorLoader, permutation } from './data/tensor-loader.js';
 export type { Batch } from './data/tensor-loader.js';
 export { readIdx, fashionMnist, FASHION_MNIST_CLASSES } from './data/idx.js';
-export { data, } from './data/index.js';
+export { data } from './data/index.js';
 export type { ImageSample, ImageFolder, Transform, TextDataset, TextDatasetOptions, Dataset, Item, DataLoaderOptions } from './data/index.js';
 export type { TrainStepOptions, TrainStepResult } from './train/step.js';
 export { io } from './io/index.js';

@@ -80,7 +80,9 @@ class TorchThread {
   }
 
  private:
-  TorchThread() { std::thread([this] { loop(); }).detach(); }
+  TorchThread() {
+    std::thread([this] { loop(); }).detach();
+  }
   void loop() {
     for (;;) {
       std::packaged_task<void()> task;
@@ -242,7 +244,8 @@ Napi::Value TrainStepAsync(const Info& info) {
     torch::Tensor logits = forwardModule(*m, {input}).at(0);
     torch::Tensor l;
     if (loss == "crossEntropy") l = at::cross_entropy_loss(logits, target, weight, reduction, -100, smoothing);
-    else if (loss == "bceWithLogits") l = at::binary_cross_entropy_with_logits(logits, target, weight, compat::nullopt, reduction);
+    else if (loss == "bceWithLogits")
+      l = at::binary_cross_entropy_with_logits(logits, target, weight, compat::nullopt, reduction);
     else l = at::mse_loss(logits, target, reduction);
     AutocastOff off;
     l.backward();

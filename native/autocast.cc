@@ -172,7 +172,9 @@ Napi::Value AmpUnscale(const Info& info) {
   for (const auto& g : grads) {
     if (!g.defined()) continue;
     if (!g.is_floating_point()) throw ArgError("ampUnscale: gradients must be floating point, got " + dtypeName(g.scalar_type()));
-    auto same = [&](const std::vector<torch::Tensor>& grp) { return grp[0].device() == g.device() && grp[0].scalar_type() == g.scalar_type(); };
+    auto same = [&](const std::vector<torch::Tensor>& grp) {
+      return grp[0].device() == g.device() && grp[0].scalar_type() == g.scalar_type();
+    };
     auto it = std::find_if(groups.begin(), groups.end(), same);
     if (it == groups.end()) groups.push_back({g});
     else it->push_back(g);

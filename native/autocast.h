@@ -18,9 +18,9 @@ struct AutocastState {
   bool any() const { return cpuEnabled || cudaEnabled; }
 };
 
-AutocastState currentAutocast();            // this thread's state
+AutocastState currentAutocast();  // this thread's state
 void applyAutocast(const AutocastState& s);  // sets this thread's state
-void clearAutocastCache();                   // this thread's cast cache
+void clearAutocastCache();  // this thread's cast cache
 
 // What a task on the torch thread runs under: the submitting thread's
 // autocast state, as one more nesting level (restored afterwards). The torch

@@ -23,7 +23,9 @@ static Napi::Value SetGrad(const Info& info) {
 }
 
 // requires_grad and is_leaf of a tensor never change under an async task.
-static Napi::Value RequiresGrad(const Info& info) { return Napi::Boolean::New(info.Env(), toTensor(info[0], "tensor", Access::keep).requires_grad()); }
+static Napi::Value RequiresGrad(const Info& info) {
+  return Napi::Boolean::New(info.Env(), toTensor(info[0], "tensor", Access::keep).requires_grad());
+}
 
 static Napi::Value RequiresGradInplace(const Info& info) {
   torch::Tensor t = toTensor(info[0], "tensor");
@@ -31,7 +33,9 @@ static Napi::Value RequiresGradInplace(const Info& info) {
   return info.Env().Undefined();
 }
 
-static Napi::Value IsLeaf(const Info& info) { return Napi::Boolean::New(info.Env(), toTensor(info[0], "tensor", Access::keep).is_leaf()); }
+static Napi::Value IsLeaf(const Info& info) {
+  return Napi::Boolean::New(info.Env(), toTensor(info[0], "tensor", Access::keep).is_leaf());
+}
 
 static Napi::Value IsGradEnabled(const Info& info) { return Napi::Boolean::New(info.Env(), torch::GradMode::is_enabled()); }
 

@@ -14,7 +14,10 @@ namespace {
 
 std::mutex registryLock;
 // object (module, optimizer or TensorImpl) -> pending tasks that own it, and the latest task's name
-struct Owners { int count = 0; const char* task = ""; };
+struct Owners {
+  int count = 0;
+  const char* task = "";
+};
 std::unordered_map<const void*, Owners> owned;
 std::atomic<size_t> claims{0};  // nothing to check while no task is pending
 

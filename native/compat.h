@@ -7,8 +7,7 @@
 #include <string>
 
 #define FT_TORCH_AT_LEAST(major, minor) \
-  (TORCH_VERSION_MAJOR > (major) ||     \
-   (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
 
 namespace ft::compat {
 
@@ -38,9 +37,7 @@ inline constexpr c10::nullopt_t nullopt = c10::nullopt;
 #if FT_TORCH_AT_LEAST(2, 1)
 inline void* stateKey(const torch::Tensor& p) { return p.unsafeGetTensorImpl(); }
 #else
-inline std::string stateKey(const torch::Tensor& p) {
-  return c10::guts::to_string(p.unsafeGetTensorImpl());
-}
+inline std::string stateKey(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
 #endif
 
 inline std::string versionString() {

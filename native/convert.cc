@@ -95,16 +95,14 @@ std::vector<torch::Tensor> toTensorList(const Napi::Value& v, const char* what, 
 }
 
 std::shared_ptr<torch::nn::Module> toModule(const Napi::Value& v, const char* what, Access access) {
-  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(addonData(v.Env()).moduleCtor.Value()))
-    fail(what, "a Module", v);
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(addonData(v.Env()).moduleCtor.Value())) fail(what, "a Module", v);
   const std::shared_ptr<torch::nn::Module>& m = ModuleWrap::Unwrap(v.As<Napi::Object>())->module();
   if (access == Access::use) checkIdle(*m, what);
   return m;
 }
 
 OptimizerWrap& toOptimizer(const Napi::Value& v, const char* what, Access access) {
-  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(addonData(v.Env()).optimizerCtor.Value()))
-    fail(what, "an Optimizer", v);
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(addonData(v.Env()).optimizerCtor.Value())) fail(what, "an Optimizer", v);
   OptimizerWrap& w = *OptimizerWrap::Unwrap(v.As<Napi::Object>());
   if (access == Access::use) checkIdle(w.optimizer(), what);
   return w;
@@ -155,18 +153,16 @@ c10::Scalar toScalar(const Napi::Value& v, const char* what) {
   if (!v.IsNumber()) fail(what, "a number", v);
   double d = v.As<Napi::Number>().DoubleValue();
   // Integral values stay integral so int tensors keep their dtype (as in Python).
-  if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9007199254740992.0)
-    return c10::Scalar(static_cast<int64_t>(d));
+  if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9007199254740992.0) return c10::Scalar(static_cast<int64_t>(d));
   return c10::Scalar(d);
 }
 
 static const std::unordered_map<std::string, torch::Dtype>& dtypeTable() {
   static const std::unordered_map<std::string, torch::Dtype> table = {
-      {"float32", torch::kFloat32}, {"float", torch::kFloat32},   {"float64", torch::kFloat64},
-      {"double", torch::kFloat64},  {"float16", torch::kFloat16}, {"half", torch::kFloat16},
-      {"bfloat16", torch::kBFloat16}, {"int64", torch::kInt64},   {"long", torch::kInt64},
-      {"int32", torch::kInt32},     {"int", torch::kInt32},       {"int16", torch::kInt16},
-      {"int8", torch::kInt8},       {"uint8", torch::kUInt8},     {"bool", torch::kBool},
+      {"float32", torch::kFloat32}, {"float", torch::kFloat32}, {"float64", torch::kFloat64},   {"double", torch::kFloat64},
+      {"float16", torch::kFloat16}, {"half", torch::kFloat16},  {"bfloat16", torch::kBFloat16}, {"int64", torch::kInt64},
+      {"long", torch::kInt64},      {"int32", torch::kInt32},   {"int", torch::kInt32},         {"int16", torch::kInt16},
+      {"int8", torch::kInt8},       {"uint8", torch::kUInt8},   {"bool", torch::kBool},
   };
   return table;
 }
@@ -182,17 +178,28 @@ torch::Dtype toDtype(const Napi::Value& v) {
 
 std::string dtypeName(torch::Dtype d) {
   switch (d) {
-    case torch::kFloat32: return "float32";
-    case torch::kFloat64: return "float64";
-    case torch::kFloat16: return "float16";
-    case torch::kBFloat16: return "bfloat16";
-    case torch::kInt64: return "int64";
-    case torch::kInt32: return "int32";
-    case torch::kInt16: return "int16";
-    case torch::kInt8: return "int8";
-    case torch::kUInt8: return "uint8";
-    case torch::kBool: return "bool";
-    default: return std::string(c10::toString(d));
+    case torch::kFloat32:
+      return "float32";
+    case torch::kFloat64:
+      return "float64";
+    case torch::kFloat16:
+      return "float16";
+    case torch::kBFloat16:
+      return "bfloat16";
+    case torch::kInt64:
+      return "int64";
+    case torch::kInt32:
+      return "int32";
+    case torch::kInt16:
+      return "int16";
+    case torch::kInt8:
+      return "int8";
+    case torch::kUInt8:
+      return "uint8";
+    case torch::kBool:
+      return "bool";
+    default:
+      return std::string(c10::toString(d));
   }
 }
 

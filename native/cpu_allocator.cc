@@ -43,7 +43,9 @@ class CachingCpuAllocator final : public c10::Allocator {
   // it frees our blocks and hands any other pointer to the fallback's.
   c10::DeleterFnPtr raw_deleter() const override { return &CachingCpuAllocator::releaseAny; }
 
-  struct Stats { size_t cachedBytes, liveBytes, hits, misses; };
+  struct Stats {
+    size_t cachedBytes, liveBytes, hits, misses;
+  };
   Stats stats() {
     std::lock_guard<std::mutex> g(mutex_);
     return {cached_, live_, hits_, misses_};
@@ -130,7 +132,7 @@ class CachingCpuAllocator final : public c10::Allocator {
   size_t cap_;
   std::mutex mutex_;
   std::unordered_map<size_t, std::vector<void*>> free_;  // size class -> free blocks
-  std::unordered_map<void*, size_t> sizes_;               // live block -> size class
+  std::unordered_map<void*, size_t> sizes_;  // live block -> size class
   size_t cached_ = 0, live_ = 0, hits_ = 0, misses_ = 0;
 };
 

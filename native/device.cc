@@ -9,7 +9,9 @@
 namespace ft {
 
 static Napi::Value CudaIsAvailable(const Info& info) { return Napi::Boolean::New(info.Env(), torch::cuda::is_available()); }
-static Napi::Value CudaDeviceCount(const Info& info) { return Napi::Number::New(info.Env(), static_cast<double>(torch::cuda::device_count())); }
+static Napi::Value CudaDeviceCount(const Info& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(torch::cuda::device_count()));
+}
 
 static Napi::Value CudaSynchronize(const Info& info) {
   if (!torch::cuda::is_available()) throw std::runtime_error("cuda.synchronize(): CUDA is not available");
@@ -92,16 +94,20 @@ static Napi::Value SetBackendFlag(const Info& info) {
   else if (flag == "cudnn.benchmark") ctx.setBenchmarkCuDNN(value);
   else if (flag == "cudnn.deterministic") ctx.setDeterministicCuDNN(value);
   else if (flag == "cudnn.allowTF32") ctx.setAllowTF32CuDNN(value);
-  else if (flag == "cuda.matmul.allowTF32") ctx.setAllowTF32CuBLAS(value);  // also sets the float32 matmul precision, as in PyTorch
+  else if (flag == "cuda.matmul.allowTF32")
+    ctx.setAllowTF32CuBLAS(value);  // also sets the float32 matmul precision, as in PyTorch
   else throw ArgError("torch.backends: unknown flag '" + flag + "'");
   return info.Env().Undefined();
 }
 
 static Napi::Value Float32MatmulPrecision(const Info& info) {
   switch (at::globalContext().float32MatmulPrecision()) {
-    case at::Float32MatmulPrecision::HIGH: return Napi::String::New(info.Env(), "high");
-    case at::Float32MatmulPrecision::MEDIUM: return Napi::String::New(info.Env(), "medium");
-    default: return Napi::String::New(info.Env(), "highest");
+    case at::Float32MatmulPrecision::HIGH:
+      return Napi::String::New(info.Env(), "high");
+    case at::Float32MatmulPrecision::MEDIUM:
+      return Napi::String::New(info.Env(), "medium");
+    default:
+      return Napi::String::New(info.Env(), "highest");
   }
 }
 

@@ -50,7 +50,8 @@ static Napi::Value JitLoad(const Info& info) {
 static Napi::Value JitSave(const Info& info) {
   auto m = toModule(info[0], "module");
   auto* jm = dynamic_cast<JitModuleImpl*>(m.get());
-  if (!jm) throw ArgError("jit.save: the module was not loaded with jit.load (only TorchScript modules can be saved as TorchScript)");
+  if (!jm)
+    throw ArgError("jit.save: the module was not loaded with jit.load (only TorchScript modules can be saved as TorchScript)");
   jm->jit.save(toString(info[1], "path"));
   return info.Env().Undefined();
 }

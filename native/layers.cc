@@ -48,7 +48,8 @@ ModulePtr create(const std::string& kind, const Napi::Object& o) {
                              .elementwise_affine(boolField(o, "elementwiseAffine", true)))
         .ptr();
   if (kind == "Embedding") {
-    auto opts = nn::EmbeddingOptions(toInt(get(o, "numEmbeddings"), "numEmbeddings"), toInt(get(o, "embeddingDim"), "embeddingDim"));
+    auto opts =
+        nn::EmbeddingOptions(toInt(get(o, "numEmbeddings"), "numEmbeddings"), toInt(get(o, "embeddingDim"), "embeddingDim"));
     if (!isMissing(get(o, "paddingIdx"))) opts.padding_idx(toInt(get(o, "paddingIdx"), "paddingIdx"));
     return nn::Embedding(opts).ptr();
   }
@@ -176,8 +177,6 @@ std::vector<torch::Tensor> forwardModule(torch::nn::Module& m, const std::vector
   throw std::runtime_error("module '" + m.name() + "' has no native forward; its forward() is defined in TypeScript");
 }
 
-void registerLayers(Napi::Env env, Napi::Object exports) {
-  def(env, exports, "createModule", CreateModule);
-}
+void registerLayers(Napi::Env env, Napi::Object exports) { def(env, exports, "createModule", CreateModule); }
 
 }  // namespace ft

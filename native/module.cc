@@ -93,8 +93,10 @@ std::string kindOf(const torch::nn::Module& m) {
 
 void registerModule(Napi::Env env, Napi::Object e) {
   def(env, e, "moduleKind", [](const Info& a) -> Napi::Value { return Napi::String::New(a.Env(), kindOf(*readM(a))); });
-  def(env, e, "moduleHasNativeForward", [](const Info& a) -> Napi::Value { return Napi::Boolean::New(a.Env(), hasNativeForward(*readM(a))); });
-  def(env, e, "moduleSame", [](const Info& a) -> Napi::Value { return Napi::Boolean::New(a.Env(), readM(a, 0).get() == readM(a, 1).get()); });
+  def(env, e, "moduleHasNativeForward",
+      [](const Info& a) -> Napi::Value { return Napi::Boolean::New(a.Env(), hasNativeForward(*readM(a))); });
+  def(env, e, "moduleSame",
+      [](const Info& a) -> Napi::Value { return Napi::Boolean::New(a.Env(), readM(a, 0).get() == readM(a, 1).get()); });
   def(env, e, "namedParameters", [](const Info& a) -> Napi::Value {
     return tensorPairs(a.Env(), items(readM(a)->named_parameters(optBool(a[1], "recurse", true))));
   });
@@ -107,7 +109,8 @@ void registerModule(Napi::Env env, Napi::Object e) {
     auto m = M(a);
     std::string name = toString(a[1], "name");
     auto child = toModule(a[2], "child");
-    if (m->named_children().contains(name)) throw ArgError("registerModule: a child named '" + name + "' already exists; use replaceChild");
+    if (m->named_children().contains(name))
+      throw ArgError("registerModule: a child named '" + name + "' already exists; use replaceChild");
     m->register_module(name, child);
     return a.Env().Undefined();
   });
@@ -133,7 +136,8 @@ void registerModule(Napi::Env env, Napi::Object e) {
     }
     return wrap(a.Env(), m->register_parameter(name, t, requiresGrad));
   });
-  def(env, e, "registerBuffer", [](const Info& a) { return M(a)->register_buffer(toString(a[1], "name"), toTensor(a[2], "buffer")); });
+  def(env, e, "registerBuffer",
+      [](const Info& a) { return M(a)->register_buffer(toString(a[1], "name"), toTensor(a[2], "buffer")); });
   def(env, e, "moduleTrain", [](const Info& a) -> Napi::Value {
     M(a)->train(optBool(a[1], "mode", true));
     return a.Env().Undefined();
@@ -149,7 +153,8 @@ void registerModule(Napi::Env env, Napi::Object e) {
     for (auto& k : kids) k.first->train(k.second);
     return a.Env().Undefined();
   });
-  def(env, e, "moduleIsTraining", [](const Info& a) -> Napi::Value { return Napi::Boolean::New(a.Env(), readM(a)->is_training()); });
+  def(env, e, "moduleIsTraining",
+      [](const Info& a) -> Napi::Value { return Napi::Boolean::New(a.Env(), readM(a)->is_training()); });
   def(env, e, "moduleTo", [](const Info& a) -> Napi::Value {
     auto m = M(a);
     if (!isMissing(a[1]) && !isMissing(a[2])) m->to(toDevice(a[1]), toDtype(a[2]));

@@ -15,9 +15,12 @@ using TensorVec = std::vector<Tensor>;
 
 const char* stepImplName(StepImpl impl) {
   switch (impl) {
-    case StepImpl::foreach: return "foreach";
-    case StepImpl::fused: return "fused";
-    default: return "forLoop";
+    case StepImpl::foreach:
+      return "foreach";
+    case StepImpl::fused:
+      return "fused";
+    default:
+      return "forLoop";
   }
 }
 
@@ -56,9 +59,11 @@ class MultiTensorBase {
     for (const auto& p : params) {
       if (!hasFusedKernel(kind_, p.device()))
         throw ArgError("fused: libtorch " + compat::versionString() + " has no fused " + kind_ + " kernel for parameters on " +
-                       deviceName(p.device()) + " (fused kernels: CUDA from libtorch 2.0, SGD 2.3; CPU from 2.4); use foreach: true instead");
+                       deviceName(p.device()) +
+                       " (fused kernels: CUDA from libtorch 2.0, SGD 2.3; CPU from 2.4); use foreach: true instead");
       if (!at::isFloatingType(p.scalar_type()))
-        throw ArgError("fused: the fused " + kind_ + " kernel needs floating-point parameters, but one is " + dtypeName(p.scalar_type()));
+        throw ArgError("fused: the fused " + kind_ + " kernel needs floating-point parameters, but one is " +
+                       dtypeName(p.scalar_type()));
     }
   }
 
@@ -303,13 +308,17 @@ using AdamW = MultiTensor<optim::AdamW, optim::AdamWOptions, optim::AdamWParamSt
 
 }  // namespace
 
-std::shared_ptr<optim::Optimizer> makeMultiTensorOptimizer(const std::string& kind, std::vector<optim::OptimizerParamGroup> groups,
+std::shared_ptr<optim::Optimizer> makeMultiTensorOptimizer(const std::string& kind,
+                                                           std::vector<optim::OptimizerParamGroup> groups,
                                                            const optim::OptimizerOptions& defaults, StepMode mode) {
   if (mode.fused && mode.foreach.value_or(false)) throw ArgError("foreach and fused cannot both be true (as in PyTorch)");
   for (const auto& g : groups) MultiTensorBase(kind, mode).checkFused(g.params());
-  if (kind == "SGD") return std::make_shared<SGD>(std::move(groups), dynamic_cast<const optim::SGDOptions&>(defaults), kind, mode);
-  if (kind == "Adam") return std::make_shared<Adam>(std::move(groups), dynamic_cast<const optim::AdamOptions&>(defaults), kind, mode);
-  if (kind == "AdamW") return std::make_shared<AdamW>(std::move(groups), dynamic_cast<const optim::AdamWOptions&>(defaults), kind, mode);
+  if (kind == "SGD")
+    return std::make_shared<SGD>(std::move(groups), dynamic_cast<const optim::SGDOptions&>(defaults), kind, mode);
+  if (kind == "Adam")
+    return std::make_shared<Adam>(std::move(groups), dynamic_cast<const optim::AdamOptions&>(defaults), kind, mode);
+  if (kind == "AdamW")
+    return std::make_shared<AdamW>(std::move(groups), dynamic_cast<const optim::AdamWOptions&>(defaults), kind, mode);
   throw ArgError("unknown optimizer '" + kind + "' (expected SGD, Adam or AdamW)");
 }
 

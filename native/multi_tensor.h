@@ -26,8 +26,7 @@ struct StepMode {
 // and a parameter's device has no fused kernel in this libtorch.
 std::shared_ptr<torch::optim::Optimizer> makeMultiTensorOptimizer(const std::string& kind,
                                                                   std::vector<torch::optim::OptimizerParamGroup> groups,
-                                                                  const torch::optim::OptimizerOptions& defaults,
-                                                                  StepMode mode);
+                                                                  const torch::optim::OptimizerOptions& defaults, StepMode mode);
 
 // What the next step() of `opt` runs (the for-loop for optimizers not made above).
 StepImpl nextStepImpl(const torch::optim::Optimizer& opt);

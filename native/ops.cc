@@ -59,7 +59,11 @@ std::vector<torch::indexing::TensorIndex> indexSpecs(const Napi::Value& v) {
 
 void registerOps(Napi::Env env, Napi::Object e) {
   // ---- elementwise, unary
-#define FT_UNARY(name, expr) def(env, e, name, [](const Info& a) { auto t = T(a, 0); return expr; })
+#define FT_UNARY(name, expr)            \
+  def(env, e, name, [](const Info& a) { \
+    auto t = T(a, 0);                   \
+    return expr;                        \
+  })
   FT_UNARY("neg", t.neg());
   FT_UNARY("exp", t.exp());
   FT_UNARY("log", t.log());
@@ -88,9 +92,9 @@ void registerOps(Napi::Env env, Napi::Object e) {
 #undef FT_UNARY
 
   // ---- elementwise, binary (other: Tensor or number; broadcasting as in PyTorch)
-#define FT_BINARY(name, method)                                                         \
-  def(env, e, name, [](const Info& a) {                                                \
-    auto t = T(a, 0);                                                                   \
+#define FT_BINARY(name, method)                                                             \
+  def(env, e, name, [](const Info& a) {                                                     \
+    auto t = T(a, 0);                                                                       \
     return isTensor(a[1]) ? t.method(T(a, 1, "other")) : t.method(toScalar(a[1], "other")); \
   })
   FT_BINARY("mul", mul);
@@ -107,18 +111,24 @@ void registerOps(Napi::Env env, Napi::Object e) {
   FT_BINARY("fill_", fill_);
 #undef FT_BINARY
   // add/sub carry alpha: out = input + alpha * other
-#define FT_ALPHA(name, method)                                                                 \
-  def(env, e, name, [](const Info& a) {                                                       \
-    auto t = T(a, 0);                                                                          \
-    c10::Scalar alpha = optScalar(a[2], "alpha", 1);            \
+#define FT_ALPHA(name, method)                                                                            \
+  def(env, e, name, [](const Info& a) {                                                                   \
+    auto t = T(a, 0);                                                                                     \
+    c10::Scalar alpha = optScalar(a[2], "alpha", 1);                                                      \
     return isTensor(a[1]) ? t.method(T(a, 1, "other"), alpha) : t.method(toScalar(a[1], "other"), alpha); \
   })
   FT_ALPHA("add", add);
   FT_ALPHA("sub", sub);
   FT_ALPHA("add_", add_);
 #undef FT_ALPHA
-  def(env, e, "maximum", [](const Info& a) { auto t = T(a, 0); return torch::maximum(t, operand(a[1], t, "other")); });
-  def(env, e, "minimum", [](const Info& a) { auto t = T(a, 0); return torch::minimum(t, operand(a[1], t, "other")); });
+  def(env, e, "maximum", [](const Info& a) {
+    auto t = T(a, 0);
+    return torch::maximum(t, operand(a[1], t, "other"));
+  });
+  def(env, e, "minimum", [](const Info& a) {
+    auto t = T(a, 0);
+    return torch::minimum(t, operand(a[1], t, "other"));
+  });
   def(env, e, "logicalAnd", [](const Info& a) { return T(a, 0).logical_and(T(a, 1, "other")); });
   def(env, e, "logicalOr", [](const Info& a) { return T(a, 0).logical_or(T(a, 1, "other")); });
   def(env, e, "matmul", [](const Info& a) { return T(a, 0).matmul(T(a, 1, "other")); });
@@ -224,13 +234,12 @@ void registerOps(Napi::Env env, Napi::Object e) {
     return isMissing(a[1]) ? t.squeeze() : t.squeeze(toInt(a[1], "dim"));
   });
   def(env, e, "unsqueeze", [](const Info& a) { return T(a, 0).unsqueeze(toInt(a[1], "dim")); });
-  def(env, e, "flatten", [](const Info& a) {
-    return T(a, 0).flatten(optInt(a[1], "startDim", 0), optInt(a[2], "endDim", -1));
-  });
+  def(env, e, "flatten", [](const Info& a) { return T(a, 0).flatten(optInt(a[1], "startDim", 0), optInt(a[2], "endDim", -1)); });
   def(env, e, "expand", [](const Info& a) { return T(a, 0).expand(toIntList(a[1], "shape")); });
   def(env, e, "repeat", [](const Info& a) { return T(a, 0).repeat(toIntList(a[1], "repeats")); });
   def(env, e, "flip", [](const Info& a) { return T(a, 0).flip(toIntList(a[1], "dims")); });
-  def(env, e, "narrow", [](const Info& a) { return T(a, 0).narrow(toInt(a[1], "dim"), toInt(a[2], "start"), toInt(a[3], "length")); });
+  def(env, e, "narrow",
+      [](const Info& a) { return T(a, 0).narrow(toInt(a[1], "dim"), toInt(a[2], "start"), toInt(a[3], "length")); });
   def(env, e, "select", [](const Info& a) { return T(a, 0).select(toInt(a[1], "dim"), toInt(a[2], "index")); });
   def(env, e, "index", [](const Info& a) { return T(a, 0).index(indexSpecs(a[1])); });
   def(env, e, "indexPut_", [](const Info& a) {
@@ -263,9 +272,7 @@ void registerOps(Napi::Env env, Napi::Object e) {
   def(env, e, "softmax", [](const Info& a) { return T(a, 0).softmax(toInt(a[1], "dim")); });
   def(env, e, "logSoftmax", [](const Info& a) { return T(a, 0).log_softmax(toInt(a[1], "dim")); });
   def(env, e, "oneHot", [](const Info& a) { return torch::one_hot(T(a, 0), optInt(a[1], "numClasses", -1)); });
-  def(env, e, "linear", [](const Info& a) {
-    return torch::linear(T(a, 0), T(a, 1, "weight"), toOptionalTensor(a[2], "bias"));
-  });
+  def(env, e, "linear", [](const Info& a) { return torch::linear(T(a, 0), T(a, 1, "weight"), toOptionalTensor(a[2], "bias")); });
   def(env, e, "dropout", [](const Info& a) { return torch::dropout(T(a, 0), toDouble(a[1], "p"), toBool(a[2], "training")); });
   // crossEntropy(input [N,C,...], target (class indices or probabilities), {weight, reduction, ignoreIndex, labelSmoothing})
   def(env, e, "crossEntropy", [](const Info& a) {
@@ -278,7 +285,8 @@ void registerOps(Napi::Env env, Napi::Object e) {
   def(env, e, "nllLoss", [](const Info& a) {
     Napi::Value o = a[2];
     return at::nll_loss_nd(T(a, 0), T(a, 1, "target"), toOptionalTensor(field(o, "weight"), "weight"),
-                           toReduction(field(o, "reduction"), "nllLoss", true), optInt(field(o, "ignoreIndex"), "ignoreIndex", -100));
+                           toReduction(field(o, "reduction"), "nllLoss", true),
+                           optInt(field(o, "ignoreIndex"), "ignoreIndex", -100));
   });
   def(env, e, "bceWithLogits", [](const Info& a) {
     Napi::Value o = a[2];
@@ -286,7 +294,9 @@ void registerOps(Napi::Env env, Napi::Object e) {
                                                 toOptionalTensor(field(o, "posWeight"), "posWeight"),
                                                 toReduction(field(o, "reduction"), "bceWithLogits", true));
   });
-  def(env, e, "mseLoss", [](const Info& a) { return at::mse_loss(T(a, 0), T(a, 1, "target"), toReduction(field(a[2], "reduction"), "mseLoss", true)); });
+  def(env, e, "mseLoss", [](const Info& a) {
+    return at::mse_loss(T(a, 0), T(a, 1, "target"), toReduction(field(a[2], "reduction"), "mseLoss", true));
+  });
 }
 
 }  // namespace ft

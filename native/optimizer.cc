@@ -218,7 +218,8 @@ void adamStateToJs(Napi::Object& s, const State& st) {
 torch::Tensor stateTensor(const Napi::Value& v, const torch::Tensor& like, const char* what) {
   torch::Tensor t = toTensor(v, what);
   if (t.sizes() != like.sizes())
-    throw ArgError(std::string("state: ") + what + " has shape " + c10::str(t.sizes()) + " but the parameter has " + c10::str(like.sizes()));
+    throw ArgError(std::string("state: ") + what + " has shape " + c10::str(t.sizes()) + " but the parameter has " +
+                   c10::str(like.sizes()));
   torch::NoGradGuard noGrad;
   return torch::empty_like(like, at::MemoryFormat::Preserve).copy_(t.detach());
 }

@@ -20,7 +20,8 @@ static Napi::Value FromFile(const Info& info) {
   if (offset < 0 || nbytes < 0) throw ArgError("fromFile: offset and nbytes must be >= 0");
   int64_t elem = static_cast<int64_t>(c10::elementSize(dtype));
   if (nbytes % elem != 0)
-    throw std::runtime_error(path + ": a " + dtypeName(dtype) + " tensor of " + std::to_string(nbytes) + " bytes is not a whole number of elements");
+    throw std::runtime_error(path + ": a " + dtypeName(dtype) + " tensor of " + std::to_string(nbytes) +
+                             " bytes is not a whole number of elements");
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw std::runtime_error(path + ": " + std::strerror(errno));
   torch::Tensor t = torch::empty({nbytes / elem}, torch::TensorOptions().dtype(dtype));
@@ -33,7 +34,8 @@ static Napi::Value FromFile(const Info& info) {
       int err = errno;
       close(fd);
       throw std::runtime_error(path + ": truncated or unreadable: wanted " + std::to_string(nbytes) + " bytes at offset " +
-                               std::to_string(offset) + ", got " + std::to_string(done) + (n < 0 ? std::string(" (") + std::strerror(err) + ")" : ""));
+                               std::to_string(offset) + ", got " + std::to_string(done) +
+                               (n < 0 ? std::string(" (") + std::strerror(err) + ")" : ""));
     }
     done += n;
   }
@@ -51,12 +53,16 @@ static Napi::Value AsStrided(const Info& info) {
   int64_t last = offset;
   for (size_t i = 0; i < size.size(); i++) {
     if (size[i] < 0 || stride[i] < 0) throw ArgError("asStrided: negative size or stride");
-    if (size[i] == 0) { last = -1; break; }
+    if (size[i] == 0) {
+      last = -1;
+      break;
+    }
     last += (size[i] - 1) * stride[i];
   }
   if (offset < 0 || last >= t.numel())
-    throw std::runtime_error("tensor view [size " + c10::str(c10::IntArrayRef(size)) + ", stride " + c10::str(c10::IntArrayRef(stride)) +
-                             ", offset " + std::to_string(offset) + "] does not fit in its storage of " + std::to_string(t.numel()) + " elements");
+    throw std::runtime_error("tensor view [size " + c10::str(c10::IntArrayRef(size)) + ", stride " +
+                             c10::str(c10::IntArrayRef(stride)) + ", offset " + std::to_string(offset) +
+                             "] does not fit in its storage of " + std::to_string(t.numel()) + " elements");
   return wrap(info.Env(), t.as_strided(size, stride, offset));
 }
 

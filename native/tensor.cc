@@ -8,9 +8,9 @@ namespace ft {
 // ---- TensorWrap ------------------------------------------------------------
 
 Napi::Function TensorWrap::Define(Napi::Env env) {
-  return DefineClass(env, "TensorHandle",
-                     {InstanceMethod("dispose", &TensorWrap::Dispose),
-                      InstanceAccessor("disposed", &TensorWrap::IsDisposed, nullptr)});
+  return DefineClass(
+      env, "TensorHandle",
+      {InstanceMethod("dispose", &TensorWrap::Dispose), InstanceAccessor("disposed", &TensorWrap::IsDisposed, nullptr)});
 }
 
 Napi::Object TensorWrap::New(Napi::Env env, torch::Tensor t) {
@@ -21,7 +21,10 @@ Napi::Object TensorWrap::New(Napi::Env env, torch::Tensor t) {
 // CPU storage while at least one JS handle refers to it (views and parameter
 // handles share one entry), so GC pressure follows the memory JS keeps alive.
 namespace {
-struct StorageUse { int64_t handles = 0; int64_t bytes = 0; };
+struct StorageUse {
+  int64_t handles = 0;
+  int64_t bytes = 0;
+};
 std::mutex storageUseLock;
 std::unordered_map<const void*, StorageUse> storageUse;
 
@@ -78,9 +81,7 @@ Napi::Value TensorWrap::Dispose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value TensorWrap::IsDisposed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), !tensor_.defined());
-}
+Napi::Value TensorWrap::IsDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !tensor_.defined()); }
 
 // ---- creation --------------------------------------------------------------
 
@@ -102,15 +103,25 @@ static torch::Tensor finish(torch::Tensor t, const Napi::Value& opts) {
 
 static torch::Dtype typedArrayDtype(napi_typedarray_type type) {
   switch (type) {
-    case napi_float32_array: return torch::kFloat32;
-    case napi_float64_array: return torch::kFloat64;
-    case napi_int32_array: return torch::kInt32;
-    case napi_int16_array: return torch::kInt16;
-    case napi_int8_array: return torch::kInt8;
+    case napi_float32_array:
+      return torch::kFloat32;
+    case napi_float64_array:
+      return torch::kFloat64;
+    case napi_int32_array:
+      return torch::kInt32;
+    case napi_int16_array:
+      return torch::kInt16;
+    case napi_int8_array:
+      return torch::kInt8;
     case napi_uint8_array:
-    case napi_uint8_clamped_array: return torch::kUInt8;
-    case napi_bigint64_array: return torch::kInt64;
-    default: throw ArgError("data: unsupported TypedArray (use Float32Array, Float64Array, Int32Array, BigInt64Array, Int16Array, Int8Array or Uint8Array)");
+    case napi_uint8_clamped_array:
+      return torch::kUInt8;
+    case napi_bigint64_array:
+      return torch::kInt64;
+    default:
+      throw ArgError(
+          "data: unsupported TypedArray (use Float32Array, Float64Array, Int32Array, BigInt64Array, Int16Array, Int8Array or "
+          "Uint8Array)");
   }
 }
 
@@ -136,14 +147,25 @@ static Napi::Value FromData(const Info& info) {
   return wrap(info.Env(), finish(t, info[2]));
 }
 
-static Napi::Value Zeros(const Info& info) { return wrap(info.Env(), finish(torch::zeros(toIntList(info[0], "shape"), tensorOptions(info[1])), info[1])); }
-static Napi::Value Ones(const Info& info) { return wrap(info.Env(), finish(torch::ones(toIntList(info[0], "shape"), tensorOptions(info[1])), info[1])); }
-static Napi::Value Empty(const Info& info) { return wrap(info.Env(), finish(torch::empty(toIntList(info[0], "shape"), tensorOptions(info[1])), info[1])); }
-static Napi::Value Full(const Info& info) {
-  return wrap(info.Env(), finish(torch::full(toIntList(info[0], "shape"), toScalar(info[1], "fillValue"), tensorOptions(info[2])), info[2]));
+static Napi::Value Zeros(const Info& info) {
+  return wrap(info.Env(), finish(torch::zeros(toIntList(info[0], "shape"), tensorOptions(info[1])), info[1]));
 }
-static Napi::Value Randn(const Info& info) { return wrap(info.Env(), finish(torch::randn(toIntList(info[0], "shape"), tensorOptions(info[1])), info[1])); }
-static Napi::Value Rand(const Info& info) { return wrap(info.Env(), finish(torch::rand(toIntList(info[0], "shape"), tensorOptions(info[1])), info[1])); }
+static Napi::Value Ones(const Info& info) {
+  return wrap(info.Env(), finish(torch::ones(toIntList(info[0], "shape"), tensorOptions(info[1])), info[1]));
+}
+static Napi::Value Empty(const Info& info) {
+  return wrap(info.Env(), finish(torch::empty(toIntList(info[0], "shape"), tensorOptions(info[1])), info[1]));
+}
+static Napi::Value Full(const Info& info) {
+  return wrap(info.Env(),
+              finish(torch::full(toIntList(info[0], "shape"), toScalar(info[1], "fillValue"), tensorOptions(info[2])), info[2]));
+}
+static Napi::Value Randn(const Info& info) {
+  return wrap(info.Env(), finish(torch::randn(toIntList(info[0], "shape"), tensorOptions(info[1])), info[1]));
+}
+static Napi::Value Rand(const Info& info) {
+  return wrap(info.Env(), finish(torch::rand(toIntList(info[0], "shape"), tensorOptions(info[1])), info[1]));
+}
 static Napi::Value Randint(const Info& info) {
   return wrap(info.Env(), finish(torch::randint(toInt(info[0], "low"), toInt(info[1], "high"), toIntList(info[2], "shape"),
                                                 tensorOptions(info[3], torch::kInt64)),
@@ -164,7 +186,9 @@ static Napi::Value Linspace(const Info& info) {
                                                  tensorOptions(info[3])),
                                  info[3]));
 }
-static Napi::Value Eye(const Info& info) { return wrap(info.Env(), finish(torch::eye(toInt(info[0], "n"), tensorOptions(info[1])), info[1])); }
+static Napi::Value Eye(const Info& info) {
+  return wrap(info.Env(), finish(torch::eye(toInt(info[0], "n"), tensorOptions(info[1])), info[1]));
+}
 
 static Napi::Value ManualSeed(const Info& info) {
   torch::manual_seed(static_cast<uint64_t>(toInt(info[0], "seed")));
@@ -178,12 +202,19 @@ static Napi::Value ManualSeed(const Info& info) {
 static Napi::Value Shape(const Info& info) {
   torch::Tensor t = toTensor(info[0], "tensor", Access::keep);
   Napi::Array a = Napi::Array::New(info.Env(), t.dim());
-  for (int64_t i = 0; i < t.dim(); i++) a.Set(static_cast<uint32_t>(i), Napi::Number::New(info.Env(), static_cast<double>(t.size(i))));
+  for (int64_t i = 0; i < t.dim(); i++)
+    a.Set(static_cast<uint32_t>(i), Napi::Number::New(info.Env(), static_cast<double>(t.size(i))));
   return a;
 }
-static Napi::Value Dtype(const Info& info) { return Napi::String::New(info.Env(), dtypeName(toTensor(info[0], "tensor", Access::keep).scalar_type())); }
-static Napi::Value DeviceOf(const Info& info) { return Napi::String::New(info.Env(), deviceName(toTensor(info[0], "tensor", Access::keep).device())); }
-static Napi::Value Numel(const Info& info) { return Napi::Number::New(info.Env(), static_cast<double>(toTensor(info[0], "tensor", Access::keep).numel())); }
+static Napi::Value Dtype(const Info& info) {
+  return Napi::String::New(info.Env(), dtypeName(toTensor(info[0], "tensor", Access::keep).scalar_type()));
+}
+static Napi::Value DeviceOf(const Info& info) {
+  return Napi::String::New(info.Env(), deviceName(toTensor(info[0], "tensor", Access::keep).device()));
+}
+static Napi::Value Numel(const Info& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(toTensor(info[0], "tensor", Access::keep).numel()));
+}
 
 // A copy of the data as a TypedArray (float16/bfloat16 widen to Float32Array,
 // bool to Uint8Array, int64 to BigInt64Array).
@@ -199,14 +230,22 @@ static Napi::Value ToTypedArray(const Info& info) {
   Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, bytes);
   if (bytes > 0) std::memcpy(buf.Data(), t.data_ptr(), bytes);
   switch (d) {
-    case torch::kFloat32: return Napi::Float32Array::New(env, n, buf, 0);
-    case torch::kFloat64: return Napi::Float64Array::New(env, n, buf, 0);
-    case torch::kInt64: return Napi::TypedArrayOf<int64_t>::New(env, n, buf, 0, napi_bigint64_array);
-    case torch::kInt32: return Napi::Int32Array::New(env, n, buf, 0);
-    case torch::kInt16: return Napi::Int16Array::New(env, n, buf, 0);
-    case torch::kInt8: return Napi::Int8Array::New(env, n, buf, 0);
-    case torch::kUInt8: return Napi::Uint8Array::New(env, n, buf, 0);
-    default: throw std::runtime_error("toTypedArray: unsupported dtype " + dtypeName(d));
+    case torch::kFloat32:
+      return Napi::Float32Array::New(env, n, buf, 0);
+    case torch::kFloat64:
+      return Napi::Float64Array::New(env, n, buf, 0);
+    case torch::kInt64:
+      return Napi::TypedArrayOf<int64_t>::New(env, n, buf, 0, napi_bigint64_array);
+    case torch::kInt32:
+      return Napi::Int32Array::New(env, n, buf, 0);
+    case torch::kInt16:
+      return Napi::Int16Array::New(env, n, buf, 0);
+    case torch::kInt8:
+      return Napi::Int8Array::New(env, n, buf, 0);
+    case torch::kUInt8:
+      return Napi::Uint8Array::New(env, n, buf, 0);
+    default:
+      throw std::runtime_error("toTypedArray: unsupported dtype " + dtypeName(d));
   }
 }
 

@@ -31,7 +31,8 @@ torch::Tensor MoveBatchTensor(const Info& info) {
 
 void registerTransfer(Napi::Env env, Napi::Object e) {
   def(env, e, "moveBatchTensor", MoveBatchTensor);
-  def(env, e, "pinMemoryAvailable", [](const Info& info) -> Napi::Value { return Napi::Boolean::New(info.Env(), pinningAvailable()); });
+  def(env, e, "pinMemoryAvailable",
+      [](const Info& info) -> Napi::Value { return Napi::Boolean::New(info.Env(), pinningAvailable()); });
 }
 
 }  // namespace ft

@@ -10,7 +10,8 @@ namespace {
 namespace nn = torch::nn;
 using ModulePtr = std::shared_ptr<torch::nn::Module>;
 
-nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride = 1, int64_t padding = 0, int64_t groups = 1, bool bias = false) {
+nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride = 1, int64_t padding = 0, int64_t groups = 1,
+                bool bias = false) {
   return nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(padding).groups(groups).bias(bias));
 }
 nn::BatchNorm2d bn(int64_t c) { return nn::BatchNorm2d(nn::BatchNormOptions(c)); }
@@ -104,12 +105,23 @@ struct ResNetImpl : ArchModule {
     if (width < 1 || width > 4096) throw ArgError("ResNet: width must be in 1..4096");
     if (inChannels < 1 || inChannels > 4096) throw ArgError("ResNet: inChannels must be in 1..4096");
     switch (depth) {
-      case 18: build<BasicBlockImpl>({2, 2, 2, 2}, numClasses, width, inChannels, smallStem); break;
-      case 34: build<BasicBlockImpl>({3, 4, 6, 3}, numClasses, width, inChannels, smallStem); break;
-      case 50: build<BottleneckImpl>({3, 4, 6, 3}, numClasses, width, inChannels, smallStem); break;
-      case 101: build<BottleneckImpl>({3, 4, 23, 3}, numClasses, width, inChannels, smallStem); break;
-      case 152: build<BottleneckImpl>({3, 8, 36, 3}, numClasses, width, inChannels, smallStem); break;
-      default: throw ArgError("ResNet: depth must be 18, 34, 50, 101 or 152");
+      case 18:
+        build<BasicBlockImpl>({2, 2, 2, 2}, numClasses, width, inChannels, smallStem);
+        break;
+      case 34:
+        build<BasicBlockImpl>({3, 4, 6, 3}, numClasses, width, inChannels, smallStem);
+        break;
+      case 50:
+        build<BottleneckImpl>({3, 4, 6, 3}, numClasses, width, inChannels, smallStem);
+        break;
+      case 101:
+        build<BottleneckImpl>({3, 4, 23, 3}, numClasses, width, inChannels, smallStem);
+        break;
+      case 152:
+        build<BottleneckImpl>({3, 8, 36, 3}, numClasses, width, inChannels, smallStem);
+        break;
+      default:
+        throw ArgError("ResNet: depth must be 18, 34, 50, 101 or 152");
     }
   }
 
@@ -222,7 +234,7 @@ struct MBConvImpl : ArchModule {
 struct EfficientNetImpl : ArchModule {
   EfficientNetImpl(int64_t numClasses, double dropout, double stochasticDepthProb) : ArchModule("EfficientNet") {
     // expand ratio, kernel, stride, in, out, layers (EfficientNet-B0, Table 1)
-    const int64_t stages[7][6] = {{1, 3, 1, 32, 16, 1},  {6, 3, 2, 16, 24, 2},   {6, 5, 2, 24, 40, 2},   {6, 3, 2, 40, 80, 3},
+    const int64_t stages[7][6] = {{1, 3, 1, 32, 16, 1},  {6, 3, 2, 16, 24, 2},   {6, 5, 2, 24, 40, 2},  {6, 3, 2, 40, 80, 3},
                                   {6, 5, 1, 80, 112, 3}, {6, 5, 2, 112, 192, 4}, {6, 3, 1, 192, 320, 1}};
     int64_t total = 0;
     for (auto& s : stages) total += s[5];
@@ -255,10 +267,15 @@ struct EfficientNetImpl : ArchModule {
 std::shared_ptr<torch::nn::Module> createArchitecture(const std::string& kind, const Napi::Object& o) {
   int64_t numClasses = intField(o, "numClasses", 1000);
   if (numClasses < 1) throw ArgError(kind + ": numClasses must be >= 1");
-  if (kind == "ResNet") return std::make_shared<ResNetImpl>(intField(o, "depth", 50), numClasses, intField(o, "width", 64), intField(o, "inChannels", 3), boolField(o, "smallStem", false));
-  if (kind == "VGG") return std::make_shared<VGGImpl>(intField(o, "depth", 16), boolField(o, "batchNorm", false), numClasses, doubleField(o, "dropout", 0.5));
+  if (kind == "ResNet")
+    return std::make_shared<ResNetImpl>(intField(o, "depth", 50), numClasses, intField(o, "width", 64),
+                                        intField(o, "inChannels", 3), boolField(o, "smallStem", false));
+  if (kind == "VGG")
+    return std::make_shared<VGGImpl>(intField(o, "depth", 16), boolField(o, "batchNorm", false), numClasses,
+                                     doubleField(o, "dropout", 0.5));
   if (kind == "EfficientNetB0")
-    return std::make_shared<EfficientNetImpl>(numClasses, doubleField(o, "dropout", 0.2), doubleField(o, "stochasticDepthProb", 0.2));
+    return std::make_shared<EfficientNetImpl>(numClasses, doubleField(o, "dropout", 0.2),
+                                              doubleField(o, "stochasticDepthProb", 0.2));
   return createTextArchitecture(kind, o);
 }
 

@@ -28,7 +28,11 @@ let crcTable;
 /** CRC-32 of a buffer (zlib's when the Node version has it). */
 export function crc32(buf) {
   if (zlibCrc32) return zlibCrc32(buf);
-  crcTable ??= Array.from({ length: 256 }, (_, n) => { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; return c >>> 0; });
+  crcTable ??= Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
   let c = 0xffffffff;
   for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
@@ -49,11 +53,22 @@ export function writeZip(entries) {
     const size = e.size ?? e.data?.length ?? 0;
     const crc = e.data ? crc32(e.data) : 0;
     const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0); local.writeUInt16LE(20, 4); local.writeUInt16LE(method, 8);
-    local.writeUInt32LE(crc, 14); local.writeUInt32LE(body.length, 18); local.writeUInt32LE(size, 22); local.writeUInt16LE(name.length, 26);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(method, 8);
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(body.length, 18);
+    local.writeUInt32LE(size, 22);
+    local.writeUInt16LE(name.length, 26);
     const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0); central.writeUInt16LE(20, 4); central.writeUInt16LE(20, 6); central.writeUInt16LE(method, 10);
-    central.writeUInt32LE(crc, 16); central.writeUInt32LE(body.length, 20); central.writeUInt32LE(size, 24); central.writeUInt16LE(name.length, 28);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(20, 4);
+    central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(method, 10);
+    central.writeUInt32LE(crc, 16);
+    central.writeUInt32LE(body.length, 20);
+    central.writeUInt32LE(size, 24);
+    central.writeUInt16LE(name.length, 28);
     central.writeUInt32LE(offset, 42);
     parts.push(local, name, body);
     dir.push(central, name);
@@ -61,8 +76,11 @@ export function writeZip(entries) {
   }
   const dirBuf = Buffer.concat(dir);
   const eocd = Buffer.alloc(22);
-  eocd.writeUInt32LE(0x06054b50, 0); eocd.writeUInt16LE(entries.length, 8); eocd.writeUInt16LE(entries.length, 10);
-  eocd.writeUInt32LE(dirBuf.length, 12); eocd.writeUInt32LE(offset, 16);
+  eocd.writeUInt32LE(0x06054b50, 0);
+  eocd.writeUInt16LE(entries.length, 8);
+  eocd.writeUInt16LE(entries.length, 10);
+  eocd.writeUInt32LE(dirBuf.length, 12);
+  eocd.writeUInt32LE(offset, 16);
   return Buffer.concat([...parts, dirBuf, eocd]);
 }
 
@@ -74,8 +92,12 @@ export function readZip(buf) {
   let p = buf.readUInt32LE(eocd + 16);
   const out = [];
   for (let i = 0; i < count; i++) {
-    const method = buf.readUInt16LE(p + 10), csize = buf.readUInt32LE(p + 20), nameLen = buf.readUInt16LE(p + 28);
-    const extra = buf.readUInt16LE(p + 30), comment = buf.readUInt16LE(p + 32), off = buf.readUInt32LE(p + 42);
+    const method = buf.readUInt16LE(p + 10),
+      csize = buf.readUInt32LE(p + 20),
+      nameLen = buf.readUInt16LE(p + 28);
+    const extra = buf.readUInt16LE(p + 30),
+      comment = buf.readUInt16LE(p + 32),
+      off = buf.readUInt32LE(p + 42);
     const name = buf.toString('utf8', p + 46, p + 46 + nameLen);
     const start = off + 30 + buf.readUInt16LE(off + 26) + buf.readUInt16LE(off + 28);
     out.push({ name, method, data: buf.subarray(start, start + csize) });
@@ -86,26 +108,77 @@ export function readZip(buf) {
 
 /** Pickle opcodes, for building hostile pickles. */
 export const OP = {
-  PROTO: 0x80, STOP: 0x2e, MARK: 0x28, EMPTY_DICT: 0x7d, EMPTY_LIST: 0x5d, EMPTY_TUPLE: 0x29, TUPLE: 0x74, LIST: 0x6c, DICT: 0x64,
-  APPEND: 0x61, APPENDS: 0x65, SETITEM: 0x73, SETITEMS: 0x75, BININT: 0x4a, BININT1: 0x4b, BININT2: 0x4d, LONG1: 0x8a,
-  BINPUT: 0x71, BINGET: 0x68, GLOBAL: 0x63, REDUCE: 0x52, BINPERSID: 0x51, NEWFALSE: 0x89, NONE: 0x4e, SHORT_BINUNICODE: 0x8c, BINUNICODE: 0x58,
+  PROTO: 0x80,
+  STOP: 0x2e,
+  MARK: 0x28,
+  EMPTY_DICT: 0x7d,
+  EMPTY_LIST: 0x5d,
+  EMPTY_TUPLE: 0x29,
+  TUPLE: 0x74,
+  LIST: 0x6c,
+  DICT: 0x64,
+  APPEND: 0x61,
+  APPENDS: 0x65,
+  SETITEM: 0x73,
+  SETITEMS: 0x75,
+  BININT: 0x4a,
+  BININT1: 0x4b,
+  BININT2: 0x4d,
+  LONG1: 0x8a,
+  BINPUT: 0x71,
+  BINGET: 0x68,
+  GLOBAL: 0x63,
+  REDUCE: 0x52,
+  BINPERSID: 0x51,
+  NEWFALSE: 0x89,
+  NONE: 0x4e,
+  SHORT_BINUNICODE: 0x8c,
+  BINUNICODE: 0x58,
 };
 
 /** A small pickle writer: call methods in pickle order, then `bytes()`. */
 export class PickleWriter {
-  constructor() { this.parts = [Buffer.from([OP.PROTO, 2])]; }
-  op(...codes) { this.parts.push(Buffer.from(codes)); return this; }
-  raw(buf) { this.parts.push(buf); return this; }
+  constructor() {
+    this.parts = [Buffer.from([OP.PROTO, 2])];
+  }
+  op(...codes) {
+    this.parts.push(Buffer.from(codes));
+    return this;
+  }
+  raw(buf) {
+    this.parts.push(buf);
+    return this;
+  }
   int(v) {
-    if (Number.isInteger(v) && v >= -(2 ** 31) && v < 2 ** 31) { const b = Buffer.alloc(5); b[0] = OP.BININT; b.writeInt32LE(v, 1); return this.raw(b); }
+    if (Number.isInteger(v) && v >= -(2 ** 31) && v < 2 ** 31) {
+      const b = Buffer.alloc(5);
+      b[0] = OP.BININT;
+      b.writeInt32LE(v, 1);
+      return this.raw(b);
+    }
     let x = BigInt(v); // LONG1, little-endian two's complement
     const bytes = [];
-    for (let i = 0; i < 9; i++) { bytes.push(Number(x & 0xffn)); x >>= 8n; }
+    for (let i = 0; i < 9; i++) {
+      bytes.push(Number(x & 0xffn));
+      x >>= 8n;
+    }
     return this.raw(Buffer.from([OP.LONG1, bytes.length, ...bytes]));
   }
-  str(s) { const b = Buffer.from(s); const h = Buffer.alloc(5); h[0] = OP.BINUNICODE; h.writeUInt32LE(b.length, 1); return this.raw(Buffer.concat([h, b])); }
-  global(module, name) { return this.raw(Buffer.from([OP.GLOBAL, ...Buffer.from(`${module}\n${name}\n`)])); }
-  tuple(items, each) { this.op(OP.MARK); for (const v of items) each(v); return this.op(OP.TUPLE); }
+  str(s) {
+    const b = Buffer.from(s);
+    const h = Buffer.alloc(5);
+    h[0] = OP.BINUNICODE;
+    h.writeUInt32LE(b.length, 1);
+    return this.raw(Buffer.concat([h, b]));
+  }
+  global(module, name) {
+    return this.raw(Buffer.from([OP.GLOBAL, ...Buffer.from(`${module}\n${name}\n`)]));
+  }
+  tuple(items, each) {
+    this.op(OP.MARK);
+    for (const v of items) each(v);
+    return this.op(OP.TUPLE);
+  }
   /** A storage reference, as torch.save writes it: BINPERSID of ('storage', torch.<Type>, key, 'cpu', numel). */
   storage(type, key, numel) {
     this.op(OP.MARK).str('storage').global('torch', type).str(key).str('cpu').int(numel).op(OP.TUPLE);
@@ -119,7 +192,9 @@ export class PickleWriter {
     this.op(OP.NEWFALSE).global('collections', 'OrderedDict').op(OP.EMPTY_TUPLE, OP.REDUCE);
     return this.op(OP.TUPLE, OP.REDUCE);
   }
-  bytes() { return Buffer.concat([...this.parts, Buffer.from([OP.STOP])]); }
+  bytes() {
+    return Buffer.concat([...this.parts, Buffer.from([OP.STOP])]);
+  }
 }
 
 /** Contiguous strides for a shape. */
@@ -140,7 +215,11 @@ export function torchZip(pickle, storages = {}, { compressPickle = false, pickle
 /** A pickle of a state dict {name: tensor spec} (see PickleWriter.tensor). */
 export function stateDictPickle(tensors) {
   const w = new PickleWriter().global('collections', 'OrderedDict').op(OP.EMPTY_TUPLE, OP.REDUCE);
-  for (const [name, spec] of Object.entries(tensors)) { w.str(name); w.tensor(spec); w.op(OP.SETITEM); }
+  for (const [name, spec] of Object.entries(tensors)) {
+    w.str(name);
+    w.tensor(spec);
+    w.op(OP.SETITEM);
+  }
   return w.bytes();
 }
 
@@ -164,7 +243,9 @@ const rssOf = (pid) => {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) / 1024 : 0;
-  } catch { return 0; }
+  } catch {
+    return 0;
+  }
 };
 
 /**
@@ -174,10 +255,22 @@ const rssOf = (pid) => {
  */
 export function runWatched(args, { rssLimitMb = 1024, timeoutMs = 60000, heapMb = 1024, onLine, hung } = {}) {
   return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [`--max-old-space-size=${heapMb}`, fileURLToPath(import.meta.url), ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: root });
-    let stdout = '', stderr = '', peakRssMb = 0, killedFor = null, pending = '';
+    const child = spawn(process.execPath, [`--max-old-space-size=${heapMb}`, fileURLToPath(import.meta.url), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: root,
+    });
+    let stdout = '',
+      stderr = '',
+      peakRssMb = 0,
+      killedFor = null,
+      pending = '';
     const started = Date.now();
-    const kill = (why) => { if (!killedFor) { killedFor = why; child.kill('SIGKILL'); } };
+    const kill = (why) => {
+      if (!killedFor) {
+        killedFor = why;
+        child.kill('SIGKILL');
+      }
+    };
     const timer = setInterval(() => {
       const rss = rssOf(child.pid);
       peakRssMb = Math.max(peakRssMb, rss);
@@ -192,7 +285,10 @@ export function runWatched(args, { rssLimitMb = 1024, timeoutMs = 60000, heapMb 
       pending = lines.pop();
       for (const l of lines) onLine(l);
     });
-    child.stderr.on('data', (d) => { stderr += d; if (stderr.length > 100000) stderr = stderr.slice(-50000); });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (stderr.length > 100000) stderr = stderr.slice(-50000);
+    });
     child.on('close', (code, signal) => {
       clearInterval(timer);
       const reported = /"peakRssMb":([\d.]+)/.exec(stdout.slice(-500));
@@ -227,11 +323,18 @@ export async function tryLoad(file, modelsOptions) {
       return 'ok';
     } catch (err) {
       const isError = err instanceof Error;
-      return { name: isError ? err.constructor.name : typeof err, message: String(isError ? err.message : err).slice(0, 20000), namesFile: isError && err.message.includes(file), isError };
+      return {
+        name: isError ? err.constructor.name : typeof err,
+        message: String(isError ? err.message : err).slice(0, 20000),
+        namesFile: isError && err.message.includes(file),
+        isError,
+      };
     }
   };
   const result = {
-    io: outcome(() => { for (const t of Object.values(io.load(file))) t.dispose(); }),
+    io: outcome(() => {
+      for (const t of Object.values(io.load(file))) t.dispose();
+    }),
   };
   if (modelsOptions) result.models = outcome(() => models.load(file, modelsOptions).dispose());
   return result;
@@ -250,7 +353,14 @@ export function contractBroken(outcome) {
 
 function rng(seed) {
   let s = seed >>> 0 || 1;
-  const next = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s / 2 ** 32; };
+  const next = () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 2 ** 32;
+  };
   return { next, int: (n) => Math.floor(next() * n), pick: (a) => a[Math.floor(next() * a.length)] };
 }
 
@@ -270,7 +380,16 @@ function mutateSafetensors(r, buf) {
   const n = Number(buf.readBigUInt64LE(0));
   const kind = r.pick(['truncate', 'flip', 'length', 'shape', 'dtype', 'offsets', 'entries', 'metadata', 'metadata']);
   if (kind === 'truncate') return { kind, bytes: buf.subarray(0, r.next() < 0.5 ? r.int(8 + n + 64) : r.int(buf.length)) };
-  if (kind === 'flip') return { kind, bytes: flipBytes(r, buf, [[0, 8], [8, 8 + n], [8, 8 + n], [8 + n, buf.length]]) };
+  if (kind === 'flip')
+    return {
+      kind,
+      bytes: flipBytes(r, buf, [
+        [0, 8],
+        [8, 8 + n],
+        [8, 8 + n],
+        [8 + n, buf.length],
+      ]),
+    };
   if (kind === 'length') {
     const copy = Buffer.from(buf);
     copy.writeBigUInt64LE(BigInt(Math.max(0, r.pick([n - 1, n + 1, n - 8, n + 8, 0, 1, 2 ** 27, buf.length, r.int(2 ** 30), 2 ** 52]))), 0);
@@ -297,12 +416,13 @@ function mutateSafetensors(r, buf) {
     if (choice === 0) delete header[name];
     else if (choice === 1) header[`${name}.copy`] = { ...e };
     else if (choice === 2) header[name] = r.pick([null, 1, [], 'x', {}]);
-    else header['__proto__x'] = { dtype: 'F32', shape: [1], data_offsets: [0, 4] };
+    else header.__proto__x = { dtype: 'F32', shape: [1], data_offsets: [0, 4] };
   } else {
     const md = (header.__metadata__ ??= {});
     const choice = r.int(6);
     if (choice === 0) md['finetorch.options'] = JSON.stringify({ width: r.pick([1024, 4096, 100000, 0, -1, 3.5]) });
-    else if (choice === 1) md['finetorch.options'] = r.pick(['{', '[]', 'null', '"x"', '{"numClasses": -1}', '{"depth": "x"}', '{"foo": 1}', '{"inChannels": 4096}']);
+    else if (choice === 1)
+      md['finetorch.options'] = r.pick(['{', '[]', 'null', '"x"', '{"numClasses": -1}', '{"depth": "x"}', '{"foo": 1}', '{"inChannels": 4096}']);
     else if (choice === 2) md['finetorch.arch'] = r.pick(['resnet50', 'vgg16', 'bert', 'constructor', '__proto__', 'x']);
     else if (choice === 3) header.__metadata__ = r.pick([null, 1, 'x', [], { a: 1 }]);
     else if (choice === 4) md['finetorch.options'] = JSON.stringify({ smallStem: true });
@@ -314,16 +434,26 @@ function mutateSafetensors(r, buf) {
 /** The offsets of BININT* opcode arguments in a pickle, found by walking its opcodes (protocol-2 subset). */
 function pickleInts(pkl) {
   const out = [];
-  for (let p = 2; p < pkl.length;) {
+  for (let p = 2; p < pkl.length; ) {
     const op = pkl[p++];
-    if (op === OP.BININT1) { out.push([p, 1]); p += 1; }
-    else if (op === OP.BININT2) { out.push([p, 2]); p += 2; }
-    else if (op === OP.BININT) { out.push([p, 4]); p += 4; }
-    else if (op === OP.LONG1) { out.push([p + 1, pkl[p]]); p += 1 + pkl[p]; }
-    else if (op === 0x58) p += 4 + pkl.readUInt32LE(p);
+    if (op === OP.BININT1) {
+      out.push([p, 1]);
+      p += 1;
+    } else if (op === OP.BININT2) {
+      out.push([p, 2]);
+      p += 2;
+    } else if (op === OP.BININT) {
+      out.push([p, 4]);
+      p += 4;
+    } else if (op === OP.LONG1) {
+      out.push([p + 1, pkl[p]]);
+      p += 1 + pkl[p];
+    } else if (op === 0x58) p += 4 + pkl.readUInt32LE(p);
     else if (op === 0x8c) p += 1 + pkl[p];
-    else if (op === 0x63) { p = pkl.indexOf(0x0a, pkl.indexOf(0x0a, p) + 1) + 1; if (p === 0) break; }
-    else if (op === OP.BINPUT || op === OP.BINGET) p += 1;
+    else if (op === 0x63) {
+      p = pkl.indexOf(0x0a, pkl.indexOf(0x0a, p) + 1) + 1;
+      if (p === 0) break;
+    } else if (op === OP.BINPUT || op === OP.BINGET) p += 1;
     else if (op === 0x72 || op === 0x6a) p += 4;
     else if (op === 0x80) p += 1;
     else if (op === 0x95) p += 8;
@@ -338,7 +468,14 @@ function mutatePth(r, buf) {
   if (kind === 'truncate') return { kind, bytes: buf.subarray(0, r.int(buf.length)) };
   if (kind === 'flip') {
     const pklStart = pklEntry.data.byteOffset - buf.byteOffset;
-    return { kind, bytes: flipBytes(r, buf, [[0, 64], [pklStart, pklStart + pklEntry.data.length], [buf.length - 1024, buf.length]]) };
+    return {
+      kind,
+      bytes: flipBytes(r, buf, [
+        [0, 64],
+        [pklStart, pklStart + pklEntry.data.length],
+        [buf.length - 1024, buf.length],
+      ]),
+    };
   }
   if (kind === 'directory') {
     const copy = Buffer.from(buf);
@@ -346,20 +483,34 @@ function mutatePth(r, buf) {
     while (copy.readUInt32LE(eocd) !== 0x06054b50) eocd--;
     const v = r.pick(EDGE_INTS.filter((x) => x >= 0 && x < 2 ** 32));
     if (r.next() < 0.3) {
-      const field = r.pick([[8, 2], [10, 2], [12, 4], [16, 4]]);
+      const field = r.pick([
+        [8, 2],
+        [10, 2],
+        [12, 4],
+        [16, 4],
+      ]);
       field[1] === 2 ? copy.writeUInt16LE(v & 0xffff, eocd + field[0]) : copy.writeUInt32LE(v >>> 0, eocd + field[0]);
     } else {
       // a field of one central directory record: method, sizes, name/extra/comment lengths, header offset
       const count = copy.readUInt16LE(eocd + 10);
       let p = copy.readUInt32LE(eocd + 16);
       for (let i = r.int(count); i > 0; i--) p += 46 + copy.readUInt16LE(p + 28) + copy.readUInt16LE(p + 30) + copy.readUInt16LE(p + 32);
-      const field = r.pick([[10, 2], [20, 4], [24, 4], [28, 2], [30, 2], [32, 2], [42, 4]]);
+      const field = r.pick([
+        [10, 2],
+        [20, 4],
+        [24, 4],
+        [28, 2],
+        [30, 2],
+        [32, 2],
+        [42, 4],
+      ]);
       field[1] === 2 ? copy.writeUInt16LE(v & 0xffff, p + field[0]) : copy.writeUInt32LE(v >>> 0, p + field[0]);
     }
     return { kind, bytes: copy };
   }
   let pkl = Buffer.from(pklEntry.data);
-  let compressPickle = false, pickleSize;
+  let compressPickle = false,
+    pickleSize;
   const storages = Object.fromEntries(entries.filter((e) => e.name.includes('/data/')).map((e) => [e.name.slice(e.name.lastIndexOf('/') + 1), e.data]));
   if (kind === 'ints') {
     const ints = pickleInts(pkl);
@@ -396,7 +547,13 @@ export function mutation(bases, seed, i) {
   const r = rng((seed * 1_000_003 + i * 7919) ^ 0x9e3779b9);
   const base = bases[i % bases.length];
   const { kind, bytes } = base.type === 'safetensors' ? mutateSafetensors(r, base.bytes) : mutatePth(r, base.bytes);
-  return { base: base.name, kind: `${base.type}:${kind}`, bytes, ext: base.type === 'safetensors' ? '.safetensors' : '.pth', modelsOptions: base.modelsOptions };
+  return {
+    base: base.name,
+    kind: `${base.type}:${kind}`,
+    bytes,
+    ext: base.type === 'safetensors' ? '.safetensors' : '.pth',
+    modelsOptions: base.modelsOptions,
+  };
 }
 
 // ------------------------------------------------------------- base files
@@ -439,18 +596,23 @@ torch.save({'f': torch.randn(2, 3), 'd': torch.randn(4, dtype=torch.float64), 'h
     try {
       execFileSync(python, ['-c', script, st, dir], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 120000 });
       pythonOk = true;
-    } catch { /* no torch: fall back to files written here */ }
+    } catch {
+      /* no torch: fall back to files written here */
+    }
   }
   if (!pythonOk) {
     // the same weights in a torch.save-shaped zip written by this script
     const { header, data } = parseSafetensors(readFileSync(st));
-    const tensors = {}, storages = {};
-    Object.entries(header).filter(([name]) => name !== '__metadata__').forEach(([name, e], k) => {
-      const [a, b] = e.data_offsets;
-      const type = e.dtype === 'I64' ? 'LongStorage' : 'FloatStorage';
-      tensors[name] = { type, key: String(k), numel: (b - a) / (e.dtype === 'I64' ? 8 : 4), size: e.shape, stride: contiguous(e.shape) };
-      storages[String(k)] = data.subarray(a, b);
-    });
+    const tensors = {},
+      storages = {};
+    Object.entries(header)
+      .filter(([name]) => name !== '__metadata__')
+      .forEach(([name, e], k) => {
+        const [a, b] = e.data_offsets;
+        const type = e.dtype === 'I64' ? 'LongStorage' : 'FloatStorage';
+        tensors[name] = { type, key: String(k), numel: (b - a) / (e.dtype === 'I64' ? 8 : 4), size: e.shape, stride: contiguous(e.shape) };
+        storages[String(k)] = data.subarray(a, b);
+      });
     writeFileSync(join(dir, 'resnet18-w4.pth'), torchZip(stateDictPickle(tensors), storages));
   }
   bases.push({ name: 'resnet18-w4.pth', type: 'pth', bytes: readFileSync(join(dir, 'resnet18-w4.pth')), modelsOptions: { arch: 'resnet18', width: 4 } });
@@ -475,7 +637,9 @@ async function worker({ seed, indices, dir }) {
     await new Promise((r) => setImmediate(r));
     const broken = [contractBroken(result.io), result.models && contractBroken(result.models)].filter(Boolean);
     const status = (o) => (o === undefined ? undefined : o === 'ok' ? 'ok' : 'error');
-    process.stdout.write(`${JSON.stringify({ done: i, kind: m.kind, io: status(result.io), models: status(result.models), broken, rssMb: Math.round(process.memoryUsage().rss / 2 ** 20), heapMb: Math.round(process.memoryUsage().heapUsed / 2 ** 20) })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ done: i, kind: m.kind, io: status(result.io), models: status(result.models), broken, rssMb: Math.round(process.memoryUsage().rss / 2 ** 20), heapMb: Math.round(process.memoryUsage().heapUsed / 2 ** 20) })}\n`,
+    );
   }
   process.stdout.write(`${JSON.stringify({ finished: true, peakRssMb: peakRss() })}\n`);
 }
@@ -485,7 +649,23 @@ async function campaign({ files, seed, jobs, rssLimitMb, heapMb, timeoutMs, json
   const started = Date.now();
   const { bases, fromPyTorch } = await makeBaseFiles(dir);
   writeFileSync(join(dir, 'bases.json'), JSON.stringify({ bases: bases.map(({ bytes, ...b }) => b) }));
-  const summary = { files, tried: 0, ioLoaded: 0, ioRefused: 0, modelsLoaded: 0, modelsRefused: 0, crashes: [], hangs: [], memory: [], broken: [], peakRssMb: 0, seconds: 0, bases: bases.map((b) => b.name), basesFromPyTorch: fromPyTorch, kinds: {} };
+  const summary = {
+    files,
+    tried: 0,
+    ioLoaded: 0,
+    ioRefused: 0,
+    modelsLoaded: 0,
+    modelsRefused: 0,
+    crashes: [],
+    hangs: [],
+    memory: [],
+    broken: [],
+    peakRssMb: 0,
+    seconds: 0,
+    bases: bases.map((b) => b.name),
+    basesFromPyTorch: fromPyTorch,
+    kinds: {},
+  };
   const failuresDir = join(root, 'test', '.cache', 'fuzz-failures');
   const saveFailure = (i) => {
     const m = mutation(bases, seed, i);
@@ -503,30 +683,40 @@ async function campaign({ files, seed, jobs, rssLimitMb, heapMb, timeoutMs, json
       // a worker processes a contiguous run of its indices; with jobs > 1 they interleave as i = job + k*jobs
       let current = null;
       let lastProgress = Date.now();
-      const res = await runWatched(['--worker', '--seed', String(seed), '--dir', dir, '--first', String(mine[next]), '--step', String(jobs), '--to', String(files)], {
-        rssLimitMb, heapMb, timeoutMs: 10 ** 9,
-        onLine: (line) => {
-          if (!line.startsWith('{')) return;
-          const msg = JSON.parse(line);
-          if (msg.start !== undefined) { current = msg.start; lastProgress = Date.now(); }
-          if (msg.done !== undefined) {
-            current = null;
-            next++;
-            summary.tried++;
-            summary.kinds[msg.kind] = (summary.kinds[msg.kind] ?? 0) + 1;
-            if (msg.io === 'ok') summary.ioLoaded++; else summary.ioRefused++;
-            if (msg.models === 'ok') summary.modelsLoaded++; else if (msg.models === 'error') summary.modelsRefused++;
-            if (msg.broken.length) summary.broken.push({ ...saveFailure(msg.done), why: msg.broken });
-          }
+      const res = await runWatched(
+        ['--worker', '--seed', String(seed), '--dir', dir, '--first', String(mine[next]), '--step', String(jobs), '--to', String(files)],
+        {
+          rssLimitMb,
+          heapMb,
+          timeoutMs: 10 ** 9,
+          onLine: (line) => {
+            if (!line.startsWith('{')) return;
+            const msg = JSON.parse(line);
+            if (msg.start !== undefined) {
+              current = msg.start;
+              lastProgress = Date.now();
+            }
+            if (msg.done !== undefined) {
+              current = null;
+              next++;
+              summary.tried++;
+              summary.kinds[msg.kind] = (summary.kinds[msg.kind] ?? 0) + 1;
+              if (msg.io === 'ok') summary.ioLoaded++;
+              else summary.ioRefused++;
+              if (msg.models === 'ok') summary.modelsLoaded++;
+              else if (msg.models === 'error') summary.modelsRefused++;
+              if (msg.broken.length) summary.broken.push({ ...saveFailure(msg.done), why: msg.broken });
+            }
+          },
+          // a hang: no result for one file within timeoutMs
+          hung: () => current !== null && Date.now() - lastProgress > timeoutMs,
         },
-        // a hang: no result for one file within timeoutMs
-        hung: () => current !== null && Date.now() - lastProgress > timeoutMs,
-      });
+      );
       summary.peakRssMb = Math.max(summary.peakRssMb, res.peakRssMb);
       if (current !== null) {
         summary.tried++;
         next++;
-        const failure = { ...saveFailure(current), exit: res.killedFor ?? (res.signal ?? `code ${res.code}`), stderr: res.stderr.slice(-600) };
+        const failure = { ...saveFailure(current), exit: res.killedFor ?? res.signal ?? `code ${res.code}`, stderr: res.stderr.slice(-600) };
         if (res.killedFor === 'memory') summary.memory.push(failure);
         else if (res.killedFor === 'timeout') summary.hangs.push(failure);
         else summary.crashes.push(failure);
@@ -605,5 +795,13 @@ async function main(argv) {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err) => { console.error(err); process.exitCode = 2; });
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      console.error(err);
+      process.exitCode = 2;
+    },
+  );
 }

@@ -15,7 +15,14 @@ import { torch, optim, models, fit, evaluate, LRScheduler, loadReport } from '..
 import { subset, FashionLoader, FASHION_MEAN, FASHION_STD } from '../dist/cli/demo/tasks.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({ options: { 'per-class': { type: 'string', default: '3000' }, epochs: { type: 'string', default: '4' }, seed: { type: 'string', default: '0' }, out: { type: 'string', default: join(root, 'assets') } } });
+const { values } = parseArgs({
+  options: {
+    'per-class': { type: 'string', default: '3000' },
+    epochs: { type: 'string', default: '4' },
+    seed: { type: 'string', default: '0' },
+    out: { type: 'string', default: join(root, 'assets') },
+  },
+});
 const perClass = Number(values['per-class']);
 const epochs = Number(values.epochs);
 const seed = Number(values.seed);
@@ -24,15 +31,32 @@ const name = 'fashion-resnet18w16-c0-4';
 
 const started = Date.now();
 torch.manualSeed(seed);
-const train = subset('train', classes, classes.map(() => perClass), seed);
-const test = subset('test', classes, classes.map(() => 1000), seed);
+const train = subset(
+  'train',
+  classes,
+  classes.map(() => perClass),
+  seed,
+);
+const test = subset(
+  'test',
+  classes,
+  classes.map(() => 1000),
+  seed,
+);
 const model = models.resnet18({ width: 16, inChannels: 1, smallStem: true, numClasses: classes.length });
 const optimizer = new optim.AdamW(model.parameters(), { lr: 2e-3, weightDecay: 0.05 });
 const loader = new FashionLoader(train, { batchSize: 128, shuffle: true, augment: true, seed });
 const scheduler = new LRScheduler(optimizer, { kind: 'cosine', totalSteps: epochs * loader.length, warmupSteps: Math.round(loader.length / 2) });
 await fit({
-  model, optimizer, scheduler, train: loader, epochs, seed,
-  onEvent: (e) => { if (e.type === 'epoch') console.log(`epoch ${e.epoch + 1}/${epochs}: train loss ${e.trainLoss.toFixed(4)} (${e.seconds.toFixed(0)} s)`); },
+  model,
+  optimizer,
+  scheduler,
+  train: loader,
+  epochs,
+  seed,
+  onEvent: (e) => {
+    if (e.type === 'epoch') console.log(`epoch ${e.epoch + 1}/${epochs}: train loss ${e.trainLoss.toFixed(4)} (${e.seconds.toFixed(0)} s)`);
+  },
 });
 const r = await evaluate(model, new FashionLoader(test, { batchSize: 500 }));
 console.log(`test accuracy on classes 0-4 (5,000 images): ${(r.accuracy * 100).toFixed(2)}%`);
@@ -44,10 +68,23 @@ const provenance = {
   file: `${name}.safetensors`,
   sha256: createHash('sha256').update(readFileSync(file)).digest('hex'),
   architecture: { arch: 'resnet18', ...model.archOptions(), parameters: model.parameters().reduce((s, p) => s + p.numel(), 0) },
-  data: { dataset: 'Fashion-MNIST (Debian dataset-fashion-mnist)', classes, imagesPerClass: perClass, draw: `random, seed ${seed}`, normalise: { mean: FASHION_MEAN, std: FASHION_STD }, augment: 'random horizontal flip' },
+  data: {
+    dataset: 'Fashion-MNIST (Debian dataset-fashion-mnist)',
+    classes,
+    imagesPerClass: perClass,
+    draw: `random, seed ${seed}`,
+    normalise: { mean: FASHION_MEAN, std: FASHION_STD },
+    augment: 'random horizontal flip',
+  },
   training: { epochs, batchSize: 128, optimizer: 'AdamW lr 2e-3 weight decay 0.05', schedule: 'cosine, warmup half an epoch', seed },
   test: { images: 5000, accuracy: r.accuracy, f1Macro: r.f1Macro, loss: r.loss },
-  madeWith: { command: `node scripts/make-demo-checkpoint.mjs --per-class ${perClass} --epochs ${epochs} --seed ${seed}`, libtorch: loadReport.libtorch.version, threads: torch.getNumThreads(), cores: availableParallelism(), seconds: Math.round((Date.now() - started) / 1000) },
+  madeWith: {
+    command: `node scripts/make-demo-checkpoint.mjs --per-class ${perClass} --epochs ${epochs} --seed ${seed}`,
+    libtorch: loadReport.libtorch.version,
+    threads: torch.getNumThreads(),
+    cores: availableParallelism(),
+    seconds: Math.round((Date.now() - started) / 1000),
+  },
 };
 writeFileSync(join(values.out, `${name}.json`), JSON.stringify(provenance, null, 2) + '\n');
 console.log(`wrote ${file} (${provenance.architecture.parameters} parameters) in ${provenance.madeWith.seconds} s`);

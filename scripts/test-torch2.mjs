@@ -19,10 +19,11 @@
 // transformers-based tests use the venv's Python (FINETORCH_TRANSFORMERS_PYTHON)
 // and must not skip here (FINETORCH_REQUIRE_TRANSFORMERS=1).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packageRoot as root } from './libtorch.mjs';
+import { runVitest } from './run-tests.mjs';
 
 /** Folders and files the 2.x leg runs (relative to the repository root). */
 export const TORCH2_TESTS = [
@@ -119,38 +120,9 @@ function test() {
   execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
   const files = testFiles();
   console.log(`torch2: ${files.length} test files on libtorch ${version} (${binary})`);
-  mkdirSync(join(root, 'test-results'), { recursive: true });
-  const report = join(root, 'test-results', 'vitest-torch2.json');
-  const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
-  const run = spawnSync(process.execPath, [vitest, 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...files], {
-    cwd: root,
-    env,
-    stdio: 'inherit',
-  });
-  // Counted as run-tests.mjs counts: per test, a suite that died counts as a
-  // failure, and a test that did not run is one too.
-  let passed = 0;
-  let failed = 0;
-  let skipped = 0;
-  try {
-    const r = JSON.parse(readFileSync(report, 'utf8'));
-    for (const s of r.testResults ?? []) {
-      const results = s.assertionResults ?? [];
-      if (s.status === 'failed' && results.length === 0) failed++;
-      for (const a of results) {
-        if (a.status === 'passed') passed++;
-        else if (a.status === 'failed') failed++;
-        else skipped++;
-      }
-    }
-    failed += r.numRuntimeErrorTestSuites ?? 0;
-  } catch {
-    failed = Math.max(1, failed);
-  }
-  if (skipped > 0) console.log(`${skipped} tests did not run (no test in this suite is skipped on purpose): counted as failures`);
-  failed += skipped;
-  console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
-  return run.status === 0 && failed === 0 ? 0 : 1;
+  const r = runVitest({ files, env, report: 'vitest-torch2.json' });
+  console.log(`${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped`);
+  return r.ok ? 0 : 1;
 }
 
 function main(step) {

@@ -4,7 +4,11 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { torch, type Tensor, type DType } from 'finetorch';
 
-export interface Encoded { dtype: string; shape: number[]; data: Array<number | boolean> }
+export interface Encoded {
+  dtype: string;
+  shape: number[];
+  data: Array<number | boolean>;
+}
 
 export function fixture<T = unknown>(name: string): T {
   return JSON.parse(readFileSync(join(__dirname, 'fixtures', name), 'utf8')) as T;

@@ -27,7 +27,9 @@ export interface AutocastOptions {
   cacheEnabled?: boolean;
 }
 
-interface Region { state: NativeAutocastState }
+interface Region {
+  state: NativeAutocastState;
+}
 const open: Region[] = [];
 let outside: NativeAutocastState | null = null; // the state before the first open region
 
@@ -59,7 +61,8 @@ function regionState(deviceType: unknown, options: AutocastOptions, where: strin
   const { dtype = DEFAULT_DTYPE[deviceType], enabled = true, cacheEnabled } = options;
   if (dtype !== 'bfloat16' && dtype !== 'float16') throw new TypeError(`${where}: dtype must be 'bfloat16' or 'float16', got ${JSON.stringify(dtype)}`);
   if (typeof enabled !== 'boolean') throw new TypeError(`${where}: enabled must be a boolean, got ${JSON.stringify(enabled)}`);
-  if (cacheEnabled !== undefined && typeof cacheEnabled !== 'boolean') throw new TypeError(`${where}: cacheEnabled must be a boolean, got ${JSON.stringify(cacheEnabled)}`);
+  if (cacheEnabled !== undefined && typeof cacheEnabled !== 'boolean')
+    throw new TypeError(`${where}: cacheEnabled must be a boolean, got ${JSON.stringify(cacheEnabled)}`);
   if (enabled) checkAutocastSupported(deviceType, dtype, where);
   const state = { ...native.autocastState() };
   if (deviceType === 'cpu') Object.assign(state, { cpuEnabled: enabled, cpuDtype: dtype });
@@ -78,7 +81,12 @@ export function autocastUnsupported(deviceType: AutocastDeviceType, dtype: Autoc
 }
 
 /** Throws an Error saying why when this build cannot autocast `deviceType` to `dtype`. */
-export function checkAutocastSupported(deviceType: AutocastDeviceType, dtype: AutocastDtype, where = 'torch.autocast', instead = deviceType === 'cuda' ? "use 'cpu'" : "use 'bfloat16'"): void {
+export function checkAutocastSupported(
+  deviceType: AutocastDeviceType,
+  dtype: AutocastDtype,
+  where = 'torch.autocast',
+  instead = deviceType === 'cuda' ? "use 'cpu'" : "use 'bfloat16'",
+): void {
   const why = autocastUnsupported(deviceType, dtype);
   if (why) throw new Error(`${where}: ${why}: ${instead}`);
 }

@@ -30,15 +30,25 @@ export interface GradScalerOptions {
 }
 
 /** What stateDict() returns and checkpoints keep (PyTorch's keys, camelCased). */
-export interface GradScalerState { scale: number; growthFactor: number; backoffFactor: number; growthInterval: number; growthTracker: number }
+export interface GradScalerState {
+  scale: number;
+  growthFactor: number;
+  backoffFactor: number;
+  growthInterval: number;
+  growthTracker: number;
+}
 
 type Stage = 'ready' | 'unscaled' | 'stepped';
-interface PerOptimizer { stage: Stage; foundInf: boolean }
+interface PerOptimizer {
+  stage: Stage;
+  foundInf: boolean;
+}
 
 const f32 = Math.fround;
 
 function positive(v: unknown, name: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new TypeError(`GradScaler: ${name} must be a positive finite number, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+    throw new TypeError(`GradScaler: ${name} must be a positive finite number, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -58,16 +68,23 @@ export class GradScaler {
     this.backoffFactor = positive(backoffFactor, 'backoffFactor');
     if (this.growthFactor <= 1) throw new TypeError(`GradScaler: growthFactor must be > 1, got ${growthFactor}`);
     if (this.backoffFactor >= 1) throw new TypeError(`GradScaler: backoffFactor must be < 1, got ${backoffFactor}`);
-    if (!Number.isInteger(growthInterval) || growthInterval < 1) throw new TypeError(`GradScaler: growthInterval must be a positive integer, got ${growthInterval}`);
+    if (!Number.isInteger(growthInterval) || growthInterval < 1)
+      throw new TypeError(`GradScaler: growthInterval must be a positive integer, got ${growthInterval}`);
     this.growthInterval = growthInterval;
     if (typeof enabled !== 'boolean') throw new TypeError(`GradScaler: enabled must be a boolean, got ${JSON.stringify(enabled)}`);
     this.enabled = enabled;
   }
 
-  isEnabled(): boolean { return this.enabled; }
+  isEnabled(): boolean {
+    return this.enabled;
+  }
   /** The current scale (1 when disabled). */
-  getScale(): number { return this.enabled ? this.scaleValue : 1; }
-  getGrowthTracker(): number { return this.growthTracker; }
+  getScale(): number {
+    return this.enabled ? this.scaleValue : 1;
+  }
+  getGrowthTracker(): number {
+    return this.growthTracker;
+  }
 
   /** loss * scale, a new tensor (the loss itself when disabled). */
   scale(loss: Tensor): Tensor {
@@ -93,12 +110,16 @@ export class GradScaler {
     if (s.stage === 'unscaled') throw new Error('GradScaler.unscale: already called on this optimizer since the last update()');
     if (s.stage === 'stepped') throw new Error('GradScaler.unscale: called after step() (call update() first)');
     const grads: Tensor[] = [];
-    for (const g of optimizer.paramGroups) for (const p of g.params) {
-      const grad = p.grad;
-      if (grad) grads.push(grad);
-    }
+    for (const g of optimizer.paramGroups)
+      for (const p of g.params) {
+        const grad = p.grad;
+        if (grad) grads.push(grad);
+      }
     // PyTorch: inv_scale = scale.double().reciprocal().float()
-    s.foundInf = native.ampUnscale(grads.map((t) => t.handle), f32(1 / this.scaleValue));
+    s.foundInf = native.ampUnscale(
+      grads.map((t) => t.handle),
+      f32(1 / this.scaleValue),
+    );
     for (const g of grads) g.dispose();
     s.stage = 'unscaled';
   }
@@ -146,7 +167,13 @@ export class GradScaler {
   }
 
   stateDict(): GradScalerState {
-    return { scale: this.getScale(), growthFactor: this.growthFactor, backoffFactor: this.backoffFactor, growthInterval: this.growthInterval, growthTracker: this.growthTracker };
+    return {
+      scale: this.getScale(),
+      growthFactor: this.growthFactor,
+      backoffFactor: this.backoffFactor,
+      growthInterval: this.growthInterval,
+      growthTracker: this.growthTracker,
+    };
   }
 
   loadStateDict(state: GradScalerState, where = 'GradScaler.loadStateDict'): void {
@@ -160,11 +187,14 @@ export class GradScaler {
     const growthInterval = num('growthInterval');
     const growthTracker = num('growthTracker');
     if (scale <= 0) throw new TypeError(`${where}: scale must be positive, got ${scale}`);
-    if (!Number.isInteger(growthInterval) || growthInterval < 1) throw new TypeError(`${where}: growthInterval must be a positive integer, got ${growthInterval}`);
-    if (!Number.isInteger(growthTracker) || growthTracker < 0) throw new TypeError(`${where}: growthTracker must be a non-negative integer, got ${growthTracker}`);
+    if (!Number.isInteger(growthInterval) || growthInterval < 1)
+      throw new TypeError(`${where}: growthInterval must be a positive integer, got ${growthInterval}`);
+    if (!Number.isInteger(growthTracker) || growthTracker < 0)
+      throw new TypeError(`${where}: growthTracker must be a non-negative integer, got ${growthTracker}`);
     const growthFactor = num('growthFactor');
     const backoffFactor = num('backoffFactor');
-    if (growthFactor <= 1 || backoffFactor <= 0 || backoffFactor >= 1) throw new TypeError(`${where}: growthFactor must be > 1 and backoffFactor in (0, 1), got ${growthFactor} and ${backoffFactor}`);
+    if (growthFactor <= 1 || backoffFactor <= 0 || backoffFactor >= 1)
+      throw new TypeError(`${where}: growthFactor must be > 1 and backoffFactor in (0, 1), got ${growthFactor} and ${backoffFactor}`);
     Object.assign(this, { scaleValue: f32(scale), growthFactor, backoffFactor, growthInterval, growthTracker });
   }
 }

@@ -1,5 +1,13 @@
 // Mixed precision: torch.autocast and the gradient scaler for float16.
-export { autocast, isAutocastEnabled, getAutocastDtype, checkAutocastSupported, type AutocastDeviceType, type AutocastDtype, type AutocastOptions } from './autocast.js';
+export {
+  autocast,
+  isAutocastEnabled,
+  getAutocastDtype,
+  checkAutocastSupported,
+  type AutocastDeviceType,
+  type AutocastDtype,
+  type AutocastOptions,
+} from './autocast.js';
 export { GradScaler, type GradScalerOptions, type GradScalerState } from './grad-scaler.js';
 
 import { autocast, isAutocastEnabled, getAutocastDtype } from './autocast.js';

@@ -19,7 +19,10 @@ export interface FlagSpec {
 
 export type FlagValues = Record<string, string | number | boolean | Array<string | number> | undefined>;
 
-export interface ParsedArgs { flags: FlagValues; positionals: string[] }
+export interface ParsedArgs {
+  flags: FlagValues;
+  positionals: string[];
+}
 
 const EXPECTED: Record<FlagType, string> = {
   boolean: 'no value',
@@ -32,8 +35,7 @@ const EXPECTED: Record<FlagType, string> = {
 function convert(name: string, type: FlagType, raw: string): string | number {
   if (type === 'string') return raw;
   const n = Number(raw);
-  const ok = raw.trim() !== '' && Number.isFinite(n) &&
-    (type === 'int' ? Number.isInteger(n) : type === 'positiveInt' ? Number.isInteger(n) && n > 0 : n > 0);
+  const ok = raw.trim() !== '' && Number.isFinite(n) && (type === 'int' ? Number.isInteger(n) : type === 'positiveInt' ? Number.isInteger(n) && n > 0 : n > 0);
   if (!ok) throw new UsageError(`--${name}: expected ${EXPECTED[type]}, got ${JSON.stringify(raw)}`);
   return n;
 }
@@ -49,7 +51,8 @@ export function parseArgs(command: string, argv: string[], spec: Record<string, 
       break;
     }
     if (!a.startsWith('--') || a === '-') {
-      if (a.startsWith('-') && a.length > 1 && !/^-\d/.test(a)) throw new UsageError(`finetorch ${command}: unknown option ${a} (options are --long-names; see finetorch ${command} --help)`);
+      if (a.startsWith('-') && a.length > 1 && !/^-\d/.test(a))
+        throw new UsageError(`finetorch ${command}: unknown option ${a} (options are --long-names; see finetorch ${command} --help)`);
       positionals.push(a);
       continue;
     }
@@ -57,7 +60,9 @@ export function parseArgs(command: string, argv: string[], spec: Record<string, 
     const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
     const s = spec[name];
     if (!s) {
-      const known = Object.keys(spec).map((k) => `--${k}`).join(', ');
+      const known = Object.keys(spec)
+        .map((k) => `--${k}`)
+        .join(', ');
       throw new UsageError(`finetorch ${command}: unknown option --${name} (options: ${known})`);
     }
     let value: string | number | boolean;
@@ -86,16 +91,23 @@ export function parseArgs(command: string, argv: string[], spec: Record<string, 
 }
 
 export function usageLines(spec: Record<string, FlagSpec>): string {
-  return Object.entries(spec).map(([name, s]) => {
-    const left = `  --${name}${s.type === 'boolean' ? '' : ` <${s.arg ?? 'value'}>`}`;
-    return `${left.padEnd(28)} ${s.help}`;
-  }).join('\n');
+  return Object.entries(spec)
+    .map(([name, s]) => {
+      const left = `  --${name}${s.type === 'boolean' ? '' : ` <${s.arg ?? 'value'}>`}`;
+      return `${left.padEnd(28)} ${s.help}`;
+    })
+    .join('\n');
 }
 
 // ---- recipe overrides
 
 /** One change to the recipe object and the flag it came from. */
-export interface Override { path: string[]; value: unknown; from: string; /** keys removed from the parent first */ unset?: string[] }
+export interface Override {
+  path: string[];
+  value: unknown;
+  from: string /** keys removed from the parent first */;
+  unset?: string[];
+}
 
 const SEGMENT = /^[A-Za-z_][A-Za-z0-9_]*$|^\d+$/;
 
@@ -116,7 +128,8 @@ export function parseSet(arg: string): Override {
   const proto = path.find((p) => PROTOTYPE_KEYS.includes(p));
   if (proto !== undefined) throw new UsageError(`--set: "${proto}" in ${JSON.stringify(arg.slice(0, eq))} is not a recipe field (prototype keys are refused)`);
   const bad = path.find((p) => !SEGMENT.test(p));
-  if (bad !== undefined) throw new UsageError(`--set: ${JSON.stringify(arg.slice(0, eq))} is not a field path (expected names joined by dots, e.g. optimizer.lr)`);
+  if (bad !== undefined)
+    throw new UsageError(`--set: ${JSON.stringify(arg.slice(0, eq))} is not a field path (expected names joined by dots, e.g. optimizer.lr)`);
   return { path, value: parseSetValue(arg.slice(eq + 1)), from: `--set ${arg}` };
 }
 

@@ -11,7 +11,12 @@ export const RECIPE_FLAGS: Record<string, FlagSpec> = {
   'batch-size': { type: 'positiveInt', arg: 'n', help: 'recipe.batchSize' },
   seed: { type: 'int', arg: 'n', help: 'recipe.seed' },
   device: { type: 'string', arg: 'cpu|cuda|cuda:N', help: 'recipe.device' },
-  set: { type: 'string', repeat: true, arg: 'field=value', help: 'any recipe field, e.g. --set optimizer.lr=1e-4 --set data.imageSize=64 (value: JSON or text)' },
+  set: {
+    type: 'string',
+    repeat: true,
+    arg: 'field=value',
+    help: 'any recipe field, e.g. --set optimizer.lr=1e-4 --set data.imageSize=64 (value: JSON or text)',
+  },
 };
 
 export const OUTPUT_FLAGS: Record<string, FlagSpec> = {
@@ -28,7 +33,7 @@ export function reporterFor(command: string, flags: FlagValues, logFile?: string
 /** Reports an error thrown by a command; returns its exit code. */
 export function fail(reporter: Reporter, err: unknown, started: number): number {
   const { kind, code } = classify(err);
-  const message = err instanceof Error ? (kind === 'runtime' && process.env.FINETORCH_DEBUG ? err.stack ?? err.message : err.message) : String(err);
+  const message = err instanceof Error ? (kind === 'runtime' && process.env.FINETORCH_DEBUG ? (err.stack ?? err.message) : err.message) : String(err);
   reporter.close();
   reporter.error(message, kind, code);
   reporter.emit({ type: 'end', status: kind === 'diverged' ? 'diverged' : 'error', exitCode: code, seconds: (Date.now() - started) / 1000 });

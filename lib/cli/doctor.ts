@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { availableParallelism, cpus, platform, release } from 'node:os';
 import { basename, dirname } from 'node:path';
-import { parseArgs, usageLines, type FlagSpec } from './args.js';
+import { parseArgs, usageLines, type FlagSpec, type FlagValues } from './args.js';
 import { EXIT } from './errors.js';
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -19,7 +19,15 @@ export interface DoctorReport {
   ok: boolean;
   node: { version: string; napi: string | null; platform: string; arch: string; os: string };
   finetorch: { version: string; addon: string | null; origin: string | null; prebuiltFlavor: string | null; attempts: string[]; error?: string };
-  libtorch: { version: string | null; flavor: 'cpu' | 'cuda' | null; path: string | null; libraries: string[]; source: string | null; cmakePrefix: string | null; cpuCapability: string | null };
+  libtorch: {
+    version: string | null;
+    flavor: 'cpu' | 'cuda' | null;
+    path: string | null;
+    libraries: string[];
+    source: string | null;
+    cmakePrefix: string | null;
+    cpuCapability: string | null;
+  };
   cuda: { built: boolean; available: boolean; devices: number; driver: string | null };
   threads: { intraOp: number | null; interOp: number | null; backend: string | null; cores: number; env: Record<string, string | null> };
   blas: { library: string | null; version: string | null; paths: string[]; configured: string | null };
@@ -41,11 +49,19 @@ export function mappedLibraries(): string[] {
 /** The BLAS implementation among the mapped libraries (libblas.so.3 resolved through its alternatives link). */
 export function detectBlas(libs: string[]): { library: string | null; version: string | null; paths: string[] } {
   const real = (p: string) => {
-    try { return realpathSync(p); } catch { return p; }
+    try {
+      return realpathSync(p);
+    } catch {
+      return p;
+    }
   };
   const kinds: Array<[RegExp, string]> = [
-    [/libmkl_/, 'Intel MKL'], [/libopenblas/, 'OpenBLAS'], [/libblis/, 'BLIS'], [/libatlas|libsatlas|libtatlas/, 'ATLAS'],
-    [/libArmPL|libarmpl/, 'Arm Performance Libraries'], [/libcublas/, 'cuBLAS'],
+    [/libmkl_/, 'Intel MKL'],
+    [/libopenblas/, 'OpenBLAS'],
+    [/libblis/, 'BLIS'],
+    [/libatlas|libsatlas|libtatlas/, 'ATLAS'],
+    [/libArmPL|libarmpl/, 'Arm Performance Libraries'],
+    [/libcublas/, 'cuBLAS'],
   ];
   const paths = libs.filter((l) => /lib(open)?blas|libmkl_|libblis|atlas|armpl|libcublas/i.test(basename(l)));
   const names: string[] = [];
@@ -79,20 +95,30 @@ export async function collectDoctor(): Promise<DoctorReport> {
     blas: { library: null, version: null, paths: [], configured: null },
     cpu: { model: cpus()[0]?.model ?? null, cores: availableParallelism() },
   };
-  for (const k of ['FINETORCH_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'FINETORCH_BINARY', 'FINETORCH_LIBTORCH', 'CUDA_VISIBLE_DEVICES']) report.threads.env[k] = process.env[k] ?? null;
+  for (const k of ['FINETORCH_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'FINETORCH_BINARY', 'FINETORCH_LIBTORCH', 'CUDA_VISIBLE_DEVICES'])
+    report.threads.env[k] = process.env[k] ?? null;
   if (existsSync('/proc/driver/nvidia/version')) report.cuda.driver = readFileSync('/proc/driver/nvidia/version', 'utf8').split('\n')[0].trim();
   let loader: typeof import('../native/loader.js');
   try {
     loader = await import('../native/loader.js');
   } catch (err) {
     report.finetorch.error = (err as Error).message;
-    report.finetorch.attempts = (err as Error).message.split('\n').filter((l) => l.startsWith('  ') && !l.startsWith('  -')).map((l) => l.trim());
+    report.finetorch.attempts = (err as Error).message
+      .split('\n')
+      .filter((l) => l.startsWith('  ') && !l.startsWith('  -'))
+      .map((l) => l.trim());
     return report;
   }
   const { native, loadReport } = loader;
   const { finetorchVersion } = await import('../recipes/run-record.js');
   const extra = loadReport as unknown as { flavor?: string; libtorch: { libdir?: string } };
-  report.finetorch = { version: finetorchVersion(), addon: loadReport.path, origin: loadReport.origin, prebuiltFlavor: extra.flavor ?? null, attempts: loadReport.attempts };
+  report.finetorch = {
+    version: finetorchVersion(),
+    addon: loadReport.path,
+    origin: loadReport.origin,
+    prebuiltFlavor: extra.flavor ?? null,
+    attempts: loadReport.attempts,
+  };
   const info = native.buildInfo();
   const libs = mappedLibraries();
   const torchLibs = libs.filter((l) => /\/libtorch[^/]*\.so|\/libc10[^/]*\.so/.test(l));
@@ -121,7 +147,12 @@ export function formatDoctor(r: DoctorReport): string {
   const lines: Array<[string, string]> = [
     ['node', `${r.node.version} (N-API ${r.node.napi ?? '?'}) on ${r.node.platform}-${r.node.arch}, ${r.node.os}`],
     ['finetorch', r.finetorch.version],
-    ['native addon', r.finetorch.addon ? `${r.finetorch.addon} (${r.finetorch.origin}${r.finetorch.prebuiltFlavor ? ` ${r.finetorch.prebuiltFlavor}` : ''})` : `not loaded: ${r.finetorch.error?.split('\n')[0] ?? '?'}`],
+    [
+      'native addon',
+      r.finetorch.addon
+        ? `${r.finetorch.addon} (${r.finetorch.origin}${r.finetorch.prebuiltFlavor ? ` ${r.finetorch.prebuiltFlavor}` : ''})`
+        : `not loaded: ${r.finetorch.error?.split('\n')[0] ?? '?'}`,
+    ],
   ];
   if (r.ok) {
     lines.push(
@@ -130,10 +161,17 @@ export function formatDoctor(r: DoctorReport): string {
       ['CPU', `${r.cpu.model ?? '?'}, ${r.cpu.cores} cores, kernels ${r.libtorch.cpuCapability ?? '?'}`],
       ['threads', `${r.threads.intraOp} intra-op, ${r.threads.interOp ?? '?'} inter-op (${r.threads.backend ?? '?'})`],
       ['BLAS', `${r.blas.library ?? 'none mapped'}${r.blas.version ? ` ${r.blas.version}` : ''}${r.blas.paths.length ? ` (${r.blas.paths.join(', ')})` : ''}`],
-      ['CUDA', r.cuda.built ? `${r.cuda.available ? `${r.cuda.devices} device(s)` : 'built with CUDA, no device visible'}${r.cuda.driver ? `; ${r.cuda.driver}` : ''}` : `not in this build (CPU libtorch)${r.cuda.driver ? `; driver present: ${r.cuda.driver}` : ''}`],
+      [
+        'CUDA',
+        r.cuda.built
+          ? `${r.cuda.available ? `${r.cuda.devices} device(s)` : 'built with CUDA, no device visible'}${r.cuda.driver ? `; ${r.cuda.driver}` : ''}`
+          : `not in this build (CPU libtorch)${r.cuda.driver ? `; driver present: ${r.cuda.driver}` : ''}`,
+      ],
     );
   }
-  const env = Object.entries(r.threads.env).filter(([, v]) => v !== null).map(([k, v]) => `${k}=${v}`);
+  const env = Object.entries(r.threads.env)
+    .filter(([, v]) => v !== null)
+    .map(([k, v]) => `${k}=${v}`);
   if (env.length) lines.push(['environment', env.join(' ')]);
   if (r.finetorch.attempts.length) lines.push(['tried first', r.finetorch.attempts.join('\n' + ' '.repeat(15))]);
   const width = Math.max(...lines.map(([k]) => k.length)) + 2;
@@ -143,7 +181,7 @@ export function formatDoctor(r: DoctorReport): string {
 }
 
 export async function doctorCommand(argv: string[]): Promise<number> {
-  let flags;
+  let flags: FlagValues;
   try {
     const args = parseArgs('doctor', argv, FLAGS);
     if (args.positionals.length) throw new Error(`finetorch doctor: unexpected argument ${JSON.stringify(args.positionals[0])}`);

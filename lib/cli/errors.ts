@@ -33,11 +33,16 @@ export function classify(err: unknown): { kind: ErrorKind; code: number } {
   if (err instanceof UsageError) return { kind: 'usage', code: EXIT.usage };
   if (err instanceof FinetorchError) {
     switch (err.code) {
-      case 'config': case 'argument': return { kind: 'config', code: EXIT.usage };
+      case 'config':
+      case 'argument':
+        return { kind: 'config', code: EXIT.usage };
       // a checkpoint named on the command line that cannot be used: the user's argument is at fault
-      case 'checkpoint': return { kind: 'usage', code: EXIT.usage };
-      case 'data': return { kind: 'data', code: EXIT.data };
-      case 'diverged': return { kind: 'diverged', code: EXIT.diverged };
+      case 'checkpoint':
+        return { kind: 'usage', code: EXIT.usage };
+      case 'data':
+        return { kind: 'data', code: EXIT.data };
+      case 'diverged':
+        return { kind: 'diverged', code: EXIT.diverged };
     }
   }
   return { kind: 'runtime', code: EXIT.runtime };

@@ -42,7 +42,13 @@ export const PREDICT_USAGE = `usage: finetorch predict --checkpoint <run|checkpo
 ${usageLines(PREDICT_FLAGS)}
 `;
 
-interface Loaded { recipe: Recipe; ck: ResolvedCheckpoint; classes: string[] | null; input: InputSpec | null; spec: ModelSpec }
+interface Loaded {
+  recipe: Recipe;
+  ck: ResolvedCheckpoint;
+  classes: string[] | null;
+  input: InputSpec | null;
+  spec: ModelSpec;
+}
 
 /** The recipe and the trained model a checkpoint argument stands for. */
 function loadTrained(flags: FlagValues): Loaded {
@@ -95,7 +101,10 @@ export async function evalCommand(argv: string[]): Promise<number> {
     const r = await evaluate(model, source, { loss });
     reporter.evaluation(split, r, { checkpoint: loaded.ck.weights });
     if (!reporter.json) {
-      const rows = r.confusionMatrix.map((row, i) => ({ 'true \\ predicted': data.classes[i], ...Object.fromEntries(row.map((n, j) => [data.classes[j], n])) }));
+      const rows = r.confusionMatrix.map((row, i) => ({
+        'true \\ predicted': data.classes[i],
+        ...Object.fromEntries(row.map((n, j) => [data.classes[j], n])),
+      }));
       reporter.table('confusion matrix', rows);
     }
     reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: (Date.now() - started) / 1000 });
@@ -112,7 +121,8 @@ export async function predictCommand(argv: string[]): Promise<number> {
   const reporter = reporterFor('predict', args.flags);
   try {
     const texts = (args.flags.text as string[] | undefined) ?? [];
-    if (!args.positionals.length && !texts.length) throw new UsageError('finetorch predict: give the inputs: image files or folders, a CSV/JSONL file of texts, or --text');
+    if (!args.positionals.length && !texts.length)
+      throw new UsageError('finetorch predict: give the inputs: image files or folders, a CSV/JSONL file of texts, or --text');
     const loaded = loadTrained(args.flags);
     let classes = loaded.classes;
     let input = loaded.input;
@@ -129,14 +139,29 @@ export async function predictCommand(argv: string[]): Promise<number> {
     const { probabilities, predictions } = await predict(model, inputs.source);
     const rows = predictions.map((p, i) => {
       const probs = probabilities[i];
-      const ranked = probs.map((v, k) => [k, v] as const).sort((a, b) => b[1] - a[1]).slice(0, top);
+      const ranked = probs
+        .map((v, k) => [k, v] as const)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, top);
       const e = {
-        type: 'prediction', index: i, input: inputs.names[i], prediction: p, class: classes![p], probability: probs[p],
+        type: 'prediction',
+        index: i,
+        input: inputs.names[i],
+        prediction: p,
+        class: classes![p],
+        probability: probs[p],
         ...(top > 1 ? { top: ranked.map(([k, v]) => ({ class: classes![k], probability: v })) } : {}),
-        probabilities: probs, label: inputs.labels[i],
+        probabilities: probs,
+        label: inputs.labels[i],
       };
       if (reporter.json) reporter.emit(e);
-      return { input: inputs.names[i], class: classes![p], probability: probs[p], ...(top > 1 ? { top: ranked.map(([k, v]) => `${classes![k]} ${(v * 100).toFixed(1)}%`).join(', ') } : {}), ...(inputs.labels.some((l) => l !== null) ? { label: inputs.labels[i] } : {}) };
+      return {
+        input: inputs.names[i],
+        class: classes![p],
+        probability: probs[p],
+        ...(top > 1 ? { top: ranked.map(([k, v]) => `${classes![k]} ${(v * 100).toFixed(1)}%`).join(', ') } : {}),
+        ...(inputs.labels.some((l) => l !== null) ? { label: inputs.labels[i] } : {}),
+      };
     });
     if (!reporter.json) reporter.table(`predictions (${rows.length})`, rows);
     reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: (Date.now() - started) / 1000, predictions: rows.length });

@@ -72,8 +72,15 @@ export function inspect(path: string): InspectReport {
   }
   const architecture = guessArchitecture(sd);
   const report: InspectReport = {
-    path, format: format === 'torch-zip' ? 'torch.save (zip)' : format, architecture, numClasses: null,
-    tensors: Object.keys(sd).length, parameters, dtypes, blocks: null, head: null,
+    path,
+    format: format === 'torch-zip' ? 'torch.save (zip)' : format,
+    architecture,
+    numClasses: null,
+    tensors: Object.keys(sd).length,
+    parameters,
+    dtypes,
+    blocks: null,
+    head: null,
   };
   // blocks come from the architecture's structure, sized like the checkpoint's head
   if (architecture && architecture in models.architectures) {
@@ -91,7 +98,9 @@ export function inspect(path: string): InspectReport {
 
 function fill(report: InspectReport, model: ReturnType<typeof models.load>): void {
   report.blocks = model.blocks().map((b) => ({
-    name: b.name, paths: b.paths, parameters: b.modules.reduce((n, m) => n + m.parameters().reduce((a, p) => a + p.numel(), 0), 0),
+    name: b.name,
+    paths: b.paths,
+    parameters: b.modules.reduce((n, m) => n + m.parameters().reduce((a, p) => a + p.numel(), 0), 0),
   }));
   const head = model.head();
   const weight = head.module.parameters()[0];
@@ -107,12 +116,17 @@ export function formatReport(r: InspectReport): string {
     `architecture  ${r.architecture ?? 'unknown'}${r.numClasses ? ` (${r.numClasses} classes)` : ''}`,
     `tensors       ${r.tensors}`,
     `parameters    ${r.parameters.toLocaleString('en-US')}`,
-    `dtypes        ${Object.entries(r.dtypes).map(([d, n]) => `${d} x${n}`).join(', ')}`,
+    `dtypes        ${Object.entries(r.dtypes)
+      .map(([d, n]) => `${d} x${n}`)
+      .join(', ')}`,
   ];
   if (r.head) lines.push(`head          ${r.head.path} [${r.head.shape.join(', ')}]`);
   if (r.blocks) {
     lines.push('blocks');
-    for (const b of r.blocks) lines.push(`  ${b.name.padEnd(12)} ${b.parameters.toLocaleString('en-US').padStart(12)}  ${b.paths.length > 3 ? `${b.paths[0]} .. ${b.paths[b.paths.length - 1]}` : b.paths.join(', ')}`);
+    for (const b of r.blocks)
+      lines.push(
+        `  ${b.name.padEnd(12)} ${b.parameters.toLocaleString('en-US').padStart(12)}  ${b.paths.length > 3 ? `${b.paths[0]} .. ${b.paths[b.paths.length - 1]}` : b.paths.join(', ')}`,
+      );
   }
   return lines.join('\n');
 }

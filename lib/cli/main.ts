@@ -62,12 +62,18 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   switch (command) {
-    case 'train': return (await import('./train.js')).trainCommand(rest);
-    case 'eval': return (await import('./evaluate.js')).evalCommand(rest);
-    case 'predict': return (await import('./evaluate.js')).predictCommand(rest);
-    case 'doctor': return (await import('./doctor.js')).doctorCommand(rest);
-    case 'inspect': return inspectCommand(rest);
-    case 'demo': return (await import('./demo/index.js')).demoCommand(rest);
+    case 'train':
+      return (await import('./train.js')).trainCommand(rest);
+    case 'eval':
+      return (await import('./evaluate.js')).evalCommand(rest);
+    case 'predict':
+      return (await import('./evaluate.js')).predictCommand(rest);
+    case 'doctor':
+      return (await import('./doctor.js')).doctorCommand(rest);
+    case 'inspect':
+      return inspectCommand(rest);
+    case 'demo':
+      return (await import('./demo/index.js')).demoCommand(rest);
     default:
       process.stderr.write(`finetorch: unknown command '${command}'\n` + USAGE);
       return EXIT.usage;

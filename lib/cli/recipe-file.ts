@@ -36,7 +36,8 @@ export function readRecipeFile(path: string): Record<string, unknown> {
       throw new ConfigError(path, `not valid YAML: ${(err as Error).message.split('\n')[0]}`);
     }
   }
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(path, `expected a recipe object at the top level, got ${Array.isArray(value) ? 'a list' : JSON.stringify(value)}`);
+  if (!value || typeof value !== 'object' || Array.isArray(value))
+    throw new ConfigError(path, `expected a recipe object at the top level, got ${Array.isArray(value) ? 'a list' : JSON.stringify(value)}`);
   return value as Record<string, unknown>;
 }
 

@@ -30,18 +30,26 @@ export const TRAIN_USAGE = `usage: finetorch train --config <recipe.json|yaml> [
 ${usageLines(FLAGS)}
 `;
 
-const metricsRow = (split: string, r: EvalResult): Row => ({ split, samples: r.samples, loss: r.loss, accuracy: r.accuracy, f1Macro: r.f1Macro, rocAuc: r.rocAuc });
+const metricsRow = (split: string, r: EvalResult): Row => ({
+  split,
+  samples: r.samples,
+  loss: r.loss,
+  accuracy: r.accuracy,
+  f1Macro: r.f1Macro,
+  rocAuc: r.rocAuc,
+});
 
 export async function trainCommand(argv: string[]): Promise<number> {
   const started = Date.now();
-  let args;
+  let args: ReturnType<typeof parseArgs>;
   try {
     args = parseArgs('train', argv, FLAGS);
     if (args.flags.help) {
       process.stdout.write(TRAIN_USAGE);
       return EXIT.ok;
     }
-    if (args.positionals.length) throw new UsageError(`finetorch train: unexpected argument ${JSON.stringify(args.positionals[0])} (the recipe goes after --config)`);
+    if (args.positionals.length)
+      throw new UsageError(`finetorch train: unexpected argument ${JSON.stringify(args.positionals[0])} (the recipe goes after --config)`);
     if (!args.flags.config && !args.flags.resume) throw new UsageError('finetorch train: give --config <recipe> (or --resume <out>/last)');
   } catch (err) {
     return usageFailure('train', argv, err, TRAIN_USAGE);
@@ -60,7 +68,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
       const run = readRun(runDir);
       if (!run && !flags.config) throw new UsageError(`--resume: no ${RUN_FILE} in ${runDir}; give --config too`);
       const out = flags.out ? [] : [{ path: ['out'], value: runDir, from: '--resume' }];
-      recipe = flags.config ? loadRecipe({ file: flags.config as string }, [...out, ...overrides]) : loadRecipe({ object: run!.recipe as unknown as Record<string, unknown> }, [...out, ...overrides]);
+      recipe = flags.config
+        ? loadRecipe({ file: flags.config as string }, [...out, ...overrides])
+        : loadRecipe({ object: run!.recipe as unknown as Record<string, unknown> }, [...out, ...overrides]);
     } else {
       const file = flags.config as string;
       recipe = loadRecipe({ file }, overrides);
@@ -89,13 +99,19 @@ export async function trainCommand(argv: string[]): Promise<number> {
     }
 
     const result = await runRecipe(recipe, {
-      resumeFrom, force: !!flags.force, signal: controller.signal,
+      resumeFrom,
+      force: !!flags.force,
+      signal: controller.signal,
       onEvent: (e) => {
         if (e.type === 'start') {
           reporter.emit({ ...e, command: 'train', finetorch: finetorchVersion() });
           if (!reporter.json) {
-            reporter.message(`model ${e.model.arch}${e.model.checkpoint && !resumeFrom ? ` from ${e.model.checkpoint}` : ''}: ${e.model.parameters.toLocaleString('en')} parameters, ${e.model.trainable.toLocaleString('en')} trainable`);
-            reporter.message(`data: ${e.classes.length} classes, ${e.samples.train} train / ${e.samples.val} val / ${e.samples.test} test samples; ${e.batchesPerEpoch} batches of ${e.recipe.batchSize} per epoch`);
+            reporter.message(
+              `model ${e.model.arch}${e.model.checkpoint && !resumeFrom ? ` from ${e.model.checkpoint}` : ''}: ${e.model.parameters.toLocaleString('en')} parameters, ${e.model.trainable.toLocaleString('en')} trainable`,
+            );
+            reporter.message(
+              `data: ${e.classes.length} classes, ${e.samples.train} train / ${e.samples.val} val / ${e.samples.test} test samples; ${e.batchesPerEpoch} batches of ${e.recipe.batchSize} per epoch`,
+            );
             reporter.message(`output: ${e.out}`);
           }
           reporter.stage(null, { epochs: e.recipe.epochs });
@@ -108,7 +124,14 @@ export async function trainCommand(argv: string[]): Promise<number> {
     if (result.status === 'interrupted') {
       const resume = `finetorch train --resume ${join(out, 'last')}`;
       if (!reporter.json) reporter.message(`interrupted; continue with: ${resume}`);
-      reporter.emit({ type: 'end', status: 'interrupted', exitCode: EXIT.interrupted, seconds: (Date.now() - started) / 1000, checkpoint: join(out, 'last'), resume });
+      reporter.emit({
+        type: 'end',
+        status: 'interrupted',
+        exitCode: EXIT.interrupted,
+        seconds: (Date.now() - started) / 1000,
+        checkpoint: join(out, 'last'),
+        resume,
+      });
       reporter.close();
       return EXIT.interrupted;
     }
@@ -119,7 +142,16 @@ export async function trainCommand(argv: string[]): Promise<number> {
     if (result.test) rows.push(metricsRow('test', result.test));
     if (rows.length) reporter.table(`results (${basename(result.checkpoint)} checkpoint)`, rows);
     const test = result.test;
-    reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: (Date.now() - started) / 1000, epochs: result.fit.epochs, best, checkpoint: result.checkpoint, test: test && { loss: test.loss, accuracy: test.accuracy, f1Macro: test.f1Macro, rocAuc: test.rocAuc, samples: test.samples } });
+    reporter.emit({
+      type: 'end',
+      status: 'ok',
+      exitCode: EXIT.ok,
+      seconds: (Date.now() - started) / 1000,
+      epochs: result.fit.epochs,
+      best,
+      checkpoint: result.checkpoint,
+      test: test && { loss: test.loss, accuracy: test.accuracy, f1Macro: test.f1Macro, rocAuc: test.rocAuc, samples: test.samples },
+    });
     reporter.close();
     return EXIT.ok;
   } catch (err) {

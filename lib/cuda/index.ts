@@ -1,7 +1,12 @@
 // The `cuda` namespace: device discovery and memory figures.
 import { native } from '../native/loader.js';
 
-export interface CudaMemoryStats { allocated: number; maxAllocated: number; reserved: number; maxReserved: number }
+export interface CudaMemoryStats {
+  allocated: number;
+  maxAllocated: number;
+  reserved: number;
+  maxReserved: number;
+}
 
 export const cuda = {
   /** True when this build has CUDA and a GPU is visible. */

@@ -6,7 +6,11 @@ import { join } from 'node:path';
 
 export const WORDNET_DIR = '/usr/share/wordnet';
 const POS = ['noun', 'verb', 'adj', 'adv'] as const;
-const STOPWORDS = new Set('a an the and or but if of at by for with about to from in on is are was were be been being this that these those it its i you he she we they me him her us them my your his our their not no do does did have has had will would can could shall should may might must'.split(' '));
+const STOPWORDS = new Set(
+  'a an the and or but if of at by for with about to from in on is are was were be been being this that these those it its i you he she we they me him her us them my your his our their not no do does did have has had will would can could shall should may might must'.split(
+    ' ',
+  ),
+);
 
 /** WordNet's synonym sets, read from the dictionary files (index.* and data.*). */
 export class WordNet {

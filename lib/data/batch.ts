@@ -8,7 +8,10 @@ import { Tensor } from '../tensor/tensor.js';
 export type NamedInputs = { [name: string]: Tensor };
 export type ModelInput = Tensor | NamedInputs;
 
-export interface Batch { input: ModelInput; target: Tensor }
+export interface Batch {
+  input: ModelInput;
+  target: Tensor;
+}
 
 /** The tensors of an input, in insertion order. */
 export function inputTensors(input: ModelInput): Tensor[] {
@@ -29,7 +32,9 @@ export function disposeInput(input: ModelInput): void {
 export function inputSize(input: unknown, where: string): number {
   if (input instanceof Tensor) return input.shape[0];
   if (!input || typeof input !== 'object' || Array.isArray(input))
-    throw new TypeError(`${where}: input must be a Tensor or an object of named Tensors ({inputIds, attentionMask}), got ${Array.isArray(input) ? 'an array' : typeof input}`);
+    throw new TypeError(
+      `${where}: input must be a Tensor or an object of named Tensors ({inputIds, attentionMask}), got ${Array.isArray(input) ? 'an array' : typeof input}`,
+    );
   const entries = Object.entries(input);
   if (!entries.length) throw new TypeError(`${where}: input has no tensors`);
   let size: number | null = null;

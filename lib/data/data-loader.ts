@@ -2,7 +2,7 @@
 // augmented by sharp on libvips threads): the next batches are prefetched
 // while the current one trains, so a step waits on data only when data is
 // the bottleneck. Shuffle and augmentation are seeded per epoch.
-import { Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { torch } from '../tensor/index.js';
 import type { Device } from '../tensor/dtype.js';
 import { checkDevice, moveBatch } from '../train/device.js';
@@ -17,19 +17,32 @@ export interface Item {
   /** Where the item came from (an image's path), for errors. */
   source?: string;
 }
-export interface Dataset { readonly length: number; get(index: number, random: () => number): Promise<Item> }
+export interface Dataset {
+  readonly length: number;
+  get(index: number, random: () => number): Promise<Item>;
+}
 
 /** An image dataset over samples from imageFolder (or any {path, label} list). */
 export class ImageDataset implements Dataset {
-  constructor(readonly samples: ImageSample[], readonly options: { channels?: 1 | 3; transforms?: Transform[] } = {}) {}
-  get length(): number { return this.samples.length; }
+  constructor(
+    readonly samples: ImageSample[],
+    readonly options: { channels?: 1 | 3; transforms?: Transform[] } = {},
+  ) {}
+  get length(): number {
+    return this.samples.length;
+  }
   async get(index: number, random: () => number): Promise<Item> {
     const s = this.samples[index];
     const { data, shape } = await loadImage(s.path, { channels: this.options.channels, transforms: this.options.transforms, random });
     return { data, shape, label: s.label, source: s.path };
   }
   /** The same samples at the given indices (for splits). */
-  subset(indices: number[]): ImageDataset { return new ImageDataset(indices.map((i) => this.samples[i]), this.options); }
+  subset(indices: number[]): ImageDataset {
+    return new ImageDataset(
+      indices.map((i) => this.samples[i]),
+      this.options,
+    );
+  }
 }
 
 export interface DataLoaderOptions {
@@ -47,7 +60,10 @@ export class DataLoader {
   /** Milliseconds the consumer waited for data in the last epoch, and batches served. */
   readonly stats = { waitMs: 0, batches: 0, samples: 0 };
 
-  constructor(readonly dataset: Dataset, readonly options: DataLoaderOptions) {
+  constructor(
+    readonly dataset: Dataset,
+    readonly options: DataLoaderOptions,
+  ) {
     if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new TypeError('DataLoader: batchSize must be a positive integer');
     if (dataset.length === 0) throw new Error('DataLoader: the dataset is empty');
     this.device = options.device === undefined ? null : checkDevice(options.device, 'DataLoader');
@@ -68,7 +84,10 @@ export class DataLoader {
     const size = (s: number[]) => `${s.join('x')} (${s.length === 3 ? 'channels x height x width' : 'shape'})`;
     items.forEach((it, k) => {
       if (it.data.length !== per || it.shape.length !== shape.length || it.shape.some((d, i) => d !== shape[i]))
-        throw new DataError(`DataLoader: ${name(k)} is ${size(it.shape)} but ${name(0)} in the same batch is ${size(shape)}: a batch needs one size, so resize the images (recipe data.imageSize, or a resize/crop transform)`, { path: it.source });
+        throw new DataError(
+          `DataLoader: ${name(k)} is ${size(it.shape)} but ${name(0)} in the same batch is ${size(shape)}: a batch needs one size, so resize the images (recipe data.imageSize, or a resize/crop transform)`,
+          { path: it.source },
+        );
       all.set(it.data, k * per);
     });
     const input = torch.tensor(all, { shape: [items.length, ...shape] });

@@ -2,7 +2,7 @@
 // uint8 tensor [N, rows, cols], labels an int64 tensor [N].
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { torch } from '../tensor/index.js';
 import { ArgumentError, DataError } from '../errors.js';
 
@@ -36,8 +36,14 @@ export function fashionMnist(split: 'train' | 'test', dir = FASHION_MNIST_DIR): 
 /** Class ids (0-9) for Fashion-MNIST classes given by id or by name (case-insensitive). */
 export function fashionMnistClassIds(classes: Array<number | string>): number[] {
   const ids = classes.map((c, i) => {
-    const k = typeof c === 'number' ? (Number.isInteger(c) && c >= 0 && c < 10 ? c : -1) : FASHION_MNIST_CLASSES.findIndex((n) => n.toLowerCase() === c.toLowerCase());
-    if (k < 0) throw new ArgumentError('data.fashionMnistClassIds', `unknown Fashion-MNIST class ${JSON.stringify(c)} (classes: ${FASHION_MNIST_CLASSES.join(', ')}, or ids 0-9)`, String(i));
+    const k =
+      typeof c === 'number' ? (Number.isInteger(c) && c >= 0 && c < 10 ? c : -1) : FASHION_MNIST_CLASSES.findIndex((n) => n.toLowerCase() === c.toLowerCase());
+    if (k < 0)
+      throw new ArgumentError(
+        'data.fashionMnistClassIds',
+        `unknown Fashion-MNIST class ${JSON.stringify(c)} (classes: ${FASHION_MNIST_CLASSES.join(', ')}, or ids 0-9)`,
+        String(i),
+      );
     return k;
   });
   if (new Set(ids).size !== ids.length) throw new ArgumentError('data.fashionMnistClassIds', `a class appears twice (${JSON.stringify(classes)})`);

@@ -11,8 +11,15 @@ export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp'];
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
 export const IMAGENET_STD = [0.229, 0.224, 0.225];
 
-export interface ImageSample { path: string; label: number }
-export interface ImageFolder { samples: ImageSample[]; classes: string[]; counts: Record<string, number> }
+export interface ImageSample {
+  path: string;
+  label: number;
+}
+export interface ImageFolder {
+  samples: ImageSample[];
+  classes: string[];
+  counts: Record<string, number>;
+}
 
 function walk(dir: string, exts: string[]): string[] {
   const out: string[] = [];
@@ -58,7 +65,12 @@ export type Transform =
   | { colorJitter: { brightness?: number; contrast?: number } }
   | { normalize: { mean: number[]; std: number[] } };
 
-interface Raw { data: Buffer; width: number; height: number; channels: number }
+interface Raw {
+  data: Buffer;
+  width: number;
+  height: number;
+  channels: number;
+}
 
 const pair = (s: number | [number, number]): [number, number] => (Array.isArray(s) ? s : [s, s]);
 
@@ -75,7 +87,9 @@ function checkSize(path: string, step: string, w: number, h: number): void {
   if (!Number.isInteger(w) || !Number.isInteger(h) || w < 1 || h < 1)
     throw new RangeError(`${path}: ${step} to ${w}x${h} (width x height) is not a size: expected positive integers`);
   if (w * h > MAX_IMAGE_PIXELS || w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE)
-    throw new RangeError(`${path}: ${step} to ${w}x${h} (width x height) is too big: ${(w * h).toLocaleString('en-US')} pixels, at most ${MAX_IMAGE_PIXELS.toLocaleString('en-US')} (8192x8192)`);
+    throw new RangeError(
+      `${path}: ${step} to ${w}x${h} (width x height) is too big: ${(w * h).toLocaleString('en-US')} pixels, at most ${MAX_IMAGE_PIXELS.toLocaleString('en-US')} (8192x8192)`,
+    );
 }
 
 /** Runs a sharp step, naming the file and the step when libvips fails. */
@@ -89,7 +103,10 @@ async function sharpStep<T>(path: string, step: string, fn: () => Promise<T>): P
 
 // Every step keeps the channel count (libvips may widen greyscale to sRGB on output).
 async function raw(img: Sharp, channels: number): Promise<Raw> {
-  const { data, info } = await img.toColourspace(channels === 1 ? 'b-w' : 'srgb').raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await img
+    .toColourspace(channels === 1 ? 'b-w' : 'srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   return { data, width: info.width, height: info.height, channels: info.channels };
 }
 const fromRaw = (r: Raw) => sharp(r.data, { raw: { width: r.width, height: r.height, channels: r.channels as 1 | 3 } });
@@ -132,7 +149,10 @@ function flipRaw(r: Raw): Raw {
  * Decodes an image and applies the transforms: the result is float32 CHW in
  * [0, 1] (normalized if a normalize step is given), with 1 or 3 channels.
  */
-export async function loadImage(path: string, options: { channels?: 1 | 3; transforms?: Transform[]; random?: () => number } = {}): Promise<{ data: Float32Array; shape: [number, number, number] }> {
+export async function loadImage(
+  path: string,
+  options: { channels?: 1 | 3; transforms?: Transform[]; random?: () => number } = {},
+): Promise<{ data: Float32Array; shape: [number, number, number] }> {
   const channels = options.channels ?? 3;
   const random = options.random ?? Math.random;
   let r: Raw;
@@ -142,8 +162,11 @@ export async function loadImage(path: string, options: { channels?: 1 | 3; trans
     const message = (err as Error).message;
     if (/pixel limit/i.test(message)) {
       // say how big it is (the header alone is read for that)
-      const m = await sharp(path, { limitInputPixels: false }).metadata().catch(() => null);
-      const size = m?.width && m?.height ? `${m.width}x${m.height} (width x height), ${(m.width * m.height).toLocaleString('en-US')} pixels` : 'larger than the limit';
+      const m = await sharp(path, { limitInputPixels: false })
+        .metadata()
+        .catch(() => null);
+      const size =
+        m?.width && m?.height ? `${m.width}x${m.height} (width x height), ${(m.width * m.height).toLocaleString('en-US')} pixels` : 'larger than the limit';
       throw new DataError(`${path}: the image is too big to decode: ${size}; at most ${MAX_IMAGE_PIXELS.toLocaleString('en-US')} pixels (8192x8192)`, { path });
     }
     throw new DataError(`${path}: cannot decode image: ${message}`, { path, cause: err });
@@ -152,9 +175,12 @@ export async function loadImage(path: string, options: { channels?: 1 | 3; trans
   let jitter: { brightness?: number; contrast?: number } | null = null;
   for (const t of options.transforms ?? []) {
     if ('resize' in t) {
-      const [h, w] = typeof t.resize === 'number'
-        ? (r.height <= r.width ? [t.resize, Math.round((t.resize * r.width) / r.height)] : [Math.round((t.resize * r.height) / r.width), t.resize])
-        : t.resize;
+      const [h, w] =
+        typeof t.resize === 'number'
+          ? r.height <= r.width
+            ? [t.resize, Math.round((t.resize * r.width) / r.height)]
+            : [Math.round((t.resize * r.height) / r.width), t.resize]
+          : t.resize;
       checkSize(path, 'resize', w, h);
       const from = r;
       r = await sharpStep(path, `resize to ${w}x${h}`, () => raw(fromRaw(from).resize(w, h, { fit: 'fill' }), from.channels));
@@ -169,7 +195,9 @@ export async function loadImage(path: string, options: { channels?: 1 | 3; trans
         if (!Number.isInteger(p) || p < 0) throw new RangeError(`${path}: randomCrop padding must be a non-negative integer, got ${p}`);
         checkSize(path, `randomCrop padding ${p}`, r.width + 2 * p, r.height + 2 * p);
         const from = r;
-        r = await sharpStep(path, `randomCrop padding ${p}`, () => raw(fromRaw(from).extend({ top: p, bottom: p, left: p, right: p, background: { r: 0, g: 0, b: 0 } }), from.channels));
+        r = await sharpStep(path, `randomCrop padding ${p}`, () =>
+          raw(fromRaw(from).extend({ top: p, bottom: p, left: p, right: p, background: { r: 0, g: 0, b: 0 } }), from.channels),
+        );
       }
       if (h > r.height || w > r.width) throw new Error(`${path}: randomCrop ${h}x${w} is larger than the image ${r.height}x${r.width}`);
       r = crop(r, Math.floor(random() * (r.width - w + 1)), Math.floor(random() * (r.height - h + 1)), w, h);
@@ -187,13 +215,18 @@ export async function loadImage(path: string, options: { channels?: 1 | 3; trans
         const h = Math.round(Math.sqrt(target / ratio));
         if (w > 0 && h > 0 && w <= r.width && h <= r.height) box = [Math.floor(random() * (r.width - w + 1)), Math.floor(random() * (r.height - h + 1)), w, h];
       }
-      if (!box) { const s = Math.min(r.width, r.height); box = [Math.floor((r.width - s) / 2), Math.floor((r.height - s) / 2), s, s]; }
+      if (!box) {
+        const s = Math.min(r.width, r.height);
+        box = [Math.floor((r.width - s) / 2), Math.floor((r.height - s) / 2), s, s];
+      }
       const cropped = crop(r, ...box);
       r = await sharpStep(path, `randomResizedCrop to ${ow}x${oh}`, () => raw(fromRaw(cropped).resize(ow, oh, { fit: 'fill' }), cropped.channels));
     } else if ('randomRotation' in t) {
       const angle = (random() * 2 - 1) * t.randomRotation;
       const from = r;
-      const rotated = await sharpStep(path, `randomRotation by ${angle.toFixed(1)} degrees`, () => raw(fromRaw(from).rotate(angle, { background: { r: 0, g: 0, b: 0 } }), from.channels));
+      const rotated = await sharpStep(path, `randomRotation by ${angle.toFixed(1)} degrees`, () =>
+        raw(fromRaw(from).rotate(angle, { background: { r: 0, g: 0, b: 0 } }), from.channels),
+      );
       // keep the original size, as torchvision's RandomRotation(expand=False)
       r = crop(rotated, Math.floor((rotated.width - r.width) / 2), Math.floor((rotated.height - r.height) / 2), r.width, r.height);
     } else if ('horizontalFlip' in t) {

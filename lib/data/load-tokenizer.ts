@@ -16,7 +16,8 @@ export function loadTokenizer(path: string, options: { lowercase?: boolean } = {
   if (statSync(path).isDirectory()) {
     const found = ['tokenizer.json', 'vocab.txt'].map((f) => join(path, f)).find((f) => existsSync(f));
     if (found) file = found;
-    else if (existsSync(join(path, 'vocab.json')) && existsSync(join(path, 'merges.txt'))) return ByteLevelBPETokenizer.fromFiles(join(path, 'vocab.json'), join(path, 'merges.txt'));
+    else if (existsSync(join(path, 'vocab.json')) && existsSync(join(path, 'merges.txt')))
+      return ByteLevelBPETokenizer.fromFiles(join(path, 'vocab.json'), join(path, 'merges.txt'));
     else throw new DataError(`tokenizer folder ${path} has none of tokenizer.json, vocab.txt, vocab.json + merges.txt`, { path });
   }
   if (file.endsWith('.json')) {

@@ -4,7 +4,10 @@
 // part by proportion, e.g. 3 samples in 8:1:1, presence takes precedence).
 import { permutation, rng } from './tensor-loader.js';
 
-export interface SplitOptions { stratify?: boolean; seed?: number }
+export interface SplitOptions {
+  stratify?: boolean;
+  seed?: number;
+}
 
 function checkFractions(fractions: number[]): void {
   if (!Array.isArray(fractions) || fractions.length < 2 || fractions.some((f) => !(f > 0)))
@@ -67,8 +70,18 @@ export function split(labels: ArrayLike<number>, fractions: number[], options: S
 /** Stratified k-fold: k (train, validation) index pairs; each sample is validated exactly once. */
 export function kFold(labels: ArrayLike<number>, k: number, options: SplitOptions = {}): Array<{ train: number[]; val: number[] }> {
   if (!Number.isInteger(k) || k < 2) throw new TypeError(`kFold: k must be an integer >= 2, got ${k}`);
-  const folds = split(labels, Array.from({ length: k }, () => 1 / k), options);
-  return folds.map((val, i) => ({ train: folds.filter((_, j) => j !== i).flat().sort((a, b) => a - b), val }));
+  const folds = split(
+    labels,
+    Array.from({ length: k }, () => 1 / k),
+    options,
+  );
+  return folds.map((val, i) => ({
+    train: folds
+      .filter((_, j) => j !== i)
+      .flat()
+      .sort((a, b) => a - b),
+    val,
+  }));
 }
 
 /** Per-class counts of a label list, by class index. */

@@ -35,11 +35,16 @@ export function permutation(n: number, seed: number): number[] {
  */
 export class TensorLoader {
   readonly size: number;
-  constructor(readonly input: ModelInput, readonly target: Tensor, readonly options: { batchSize: number; shuffle?: boolean; seed?: number; dropLast?: boolean }) {
+  constructor(
+    readonly input: ModelInput,
+    readonly target: Tensor,
+    readonly options: { batchSize: number; shuffle?: boolean; seed?: number; dropLast?: boolean },
+  ) {
     if (!(target instanceof Tensor)) throw new TypeError('TensorLoader: target must be a Tensor');
     const n = inputSize(input, 'TensorLoader');
     if (n !== target.shape[0]) throw new TypeError(`TensorLoader: ${n} inputs but ${target.shape[0]} targets`);
-    if (!Number.isInteger(options?.batchSize) || options.batchSize < 1) throw new TypeError(`TensorLoader: batchSize must be a positive integer, got ${options?.batchSize}`);
+    if (!Number.isInteger(options?.batchSize) || options.batchSize < 1)
+      throw new TypeError(`TensorLoader: batchSize must be a positive integer, got ${options?.batchSize}`);
     this.size = n;
   }
 

@@ -26,15 +26,27 @@ export function parseCsv(text: string, path = 'csv'): Array<{ line: number; fiel
     const c = text[i];
     if (inQuotes) {
       if (c === '"') {
-        if (text[i + 1] === '"') { field += '"'; i++; } else inQuotes = false;
+        if (text[i + 1] === '"') {
+          field += '"';
+          i++;
+        } else inQuotes = false;
       } else {
         if (c === '\n') line++;
         field += c;
       }
       continue;
     }
-    if (c === '"' && !fieldStarted) { inQuotes = true; fieldStarted = true; continue; }
-    if (c === ',') { fields.push(field); field = ''; fieldStarted = false; continue; }
+    if (c === '"' && !fieldStarted) {
+      inQuotes = true;
+      fieldStarted = true;
+      continue;
+    }
+    if (c === ',') {
+      fields.push(field);
+      field = '';
+      fieldStarted = false;
+      continue;
+    }
     if (c === '\r' && text[i + 1] === '\n') continue;
     if (c === '\n') {
       fields.push(field);
@@ -71,9 +83,17 @@ function build(path: string, rows: Array<{ where: string; text: unknown; label: 
   const raw: string[] = [];
   let skipped = 0;
   for (const r of rows) {
-    const bad = typeof r.text !== 'string' || r.text === '' ? 'empty or missing text' : r.label === undefined || r.label === null || r.label === '' ? 'empty or missing label' : null;
+    const bad =
+      typeof r.text !== 'string' || r.text === ''
+        ? 'empty or missing text'
+        : r.label === undefined || r.label === null || r.label === ''
+          ? 'empty or missing label'
+          : null;
     if (bad) {
-      if (o.skipInvalid) { skipped++; continue; }
+      if (o.skipInvalid) {
+        skipped++;
+        continue;
+      }
       throw new Error(`${r.where}: ${bad}`);
     }
     texts.push(r.text as string);
@@ -93,7 +113,12 @@ function build(path: string, rows: Array<{ where: string; text: unknown; label: 
 }
 
 /** One row of a CSV or JSONL text file: its 1-based line, the text and the label fields as found (undefined when absent). */
-export interface TextRow { line: number; where: string; text: unknown; label: unknown }
+export interface TextRow {
+  line: number;
+  where: string;
+  text: unknown;
+  label: unknown;
+}
 
 /** Whether a file holds JSON Lines (by extension; otherwise by its first character) rather than CSV. */
 export function isJsonl(path: string, content: string): boolean {
@@ -106,29 +131,42 @@ export function isJsonl(path: string, content: string): boolean {
  * The rows of a CSV (with a header) or JSONL file: the text column must exist;
  * the label column must too unless `labelOptional` (for prediction inputs).
  */
-export function readTextRows(path: string, o: { textColumn?: string; labelColumn?: string; labelOptional?: boolean; format?: 'csv' | 'jsonl' } = {}): TextRow[] {
+export function readTextRows(
+  path: string,
+  o: { textColumn?: string; labelColumn?: string; labelOptional?: boolean; format?: 'csv' | 'jsonl' } = {},
+): TextRow[] {
   const textCol = o.textColumn ?? 'text';
   const labelCol = o.labelColumn ?? 'label';
   const content = readFileSync(path, 'utf8');
   const jsonl = o.format ? o.format === 'jsonl' : isJsonl(path, content);
   if (jsonl) {
-    return content.split('\n').map((l, i) => ({ l, line: i + 1 })).filter((r) => r.l.trim() !== '').map(({ l, line }) => {
-      let obj: Record<string, unknown>;
-      try {
-        obj = JSON.parse(l);
-      } catch (err) {
-        throw new Error(`${path}:${line}: not valid JSON: ${(err as Error).message}`);
-      }
-      if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw new Error(`${path}:${line}: expected a JSON object`);
-      return { line, where: `${path}:${line}`, text: Object.hasOwn(obj, textCol) ? obj[textCol] : undefined, label: Object.hasOwn(obj, labelCol) ? obj[labelCol] ?? undefined : undefined };
-    });
+    return content
+      .split('\n')
+      .map((l, i) => ({ l, line: i + 1 }))
+      .filter((r) => r.l.trim() !== '')
+      .map(({ l, line }) => {
+        let obj: Record<string, unknown>;
+        try {
+          obj = JSON.parse(l);
+        } catch (err) {
+          throw new Error(`${path}:${line}: not valid JSON: ${(err as Error).message}`);
+        }
+        if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw new Error(`${path}:${line}: expected a JSON object`);
+        return {
+          line,
+          where: `${path}:${line}`,
+          text: Object.hasOwn(obj, textCol) ? obj[textCol] : undefined,
+          label: Object.hasOwn(obj, labelCol) ? (obj[labelCol] ?? undefined) : undefined,
+        };
+      });
   }
   const rows = parseCsv(content, path);
   if (!rows.length) throw new Error(`${path}: empty file`);
   const header = rows[0].fields.map((h) => h.trim());
   const ti = header.indexOf(textCol);
   const li = header.indexOf(labelCol);
-  if (ti < 0 || (li < 0 && !o.labelOptional)) throw new Error(`${path}: no column ${JSON.stringify(ti < 0 ? textCol : labelCol)} in the header (columns: ${header.join(', ')})`);
+  if (ti < 0 || (li < 0 && !o.labelOptional))
+    throw new Error(`${path}: no column ${JSON.stringify(ti < 0 ? textCol : labelCol)} in the header (columns: ${header.join(', ')})`);
   return rows.slice(1).map((r) => {
     if (r.fields.length !== header.length) throw new Error(`${path}:${r.line}: ${r.fields.length} fields, the header has ${header.length}`);
     return { line: r.line, where: `${path}:${r.line}`, text: r.fields[ti], label: li >= 0 ? r.fields[li] : undefined };
@@ -162,16 +200,18 @@ export function readConll(path: string, options: { tagColumn?: number } = {}): {
     tokens = [];
     tags = [];
   };
-  readFileSync(path, 'utf8').split('\n').forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('-DOCSTART-')) return flush();
-    const cols = line.split(/\s+/);
-    if (cols.length < 2) throw new Error(`${path}:${i + 1}: expected "token tag", got ${JSON.stringify(line)}`);
-    const tag = cols[options.tagColumn ?? cols.length - 1];
-    if (!/^(O|[BIES]-.+)$/.test(tag)) throw new Error(`${path}:${i + 1}: tag ${JSON.stringify(tag)} is not a BIO tag (O, B-X, I-X)`);
-    tokens.push(cols[0]);
-    tags.push(tag);
-  });
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .forEach((raw, i) => {
+      const line = raw.trim();
+      if (line === '' || line.startsWith('-DOCSTART-')) return flush();
+      const cols = line.split(/\s+/);
+      if (cols.length < 2) throw new Error(`${path}:${i + 1}: expected "token tag", got ${JSON.stringify(line)}`);
+      const tag = cols[options.tagColumn ?? cols.length - 1];
+      if (!/^(O|[BIES]-.+)$/.test(tag)) throw new Error(`${path}:${i + 1}: tag ${JSON.stringify(tag)} is not a BIO tag (O, B-X, I-X)`);
+      tokens.push(cols[0]);
+      tags.push(tag);
+    });
   flush();
   return { sentences, tags: [...new Set(sentences.flatMap((s) => s.tags))].sort() };
 }

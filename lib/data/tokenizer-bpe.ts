@@ -2,16 +2,20 @@
 // Hugging Face tokenizer.json: bytes mapped to printable characters, GPT-2's
 // pre-tokenisation regex, merges applied by rank, <s> ... </s> around a text
 // and <s> A </s></s> B </s> around a pair.
-import { Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { torch } from '../tensor/index.js';
 import type { Encoding, EncodeOptions, VocabSource } from './tokenizer.js';
 import { readTokenizerFile, readTokenizerJson, tokenIds, truncatePair } from './tokenizer.js';
 
 /** Merges from a merges.txt path or a list ("a b" or ["a", "b"]), checked. */
 function mergeList(who: string, merges: string | Array<[string, string] | string>): Array<[string, string]> {
-  const list: unknown[] = typeof merges === 'string'
-    ? readTokenizerFile(who, merges).split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l && !l.startsWith('#version'))
-    : merges;
+  const list: unknown[] =
+    typeof merges === 'string'
+      ? readTokenizerFile(who, merges)
+          .split('\n')
+          .map((l) => l.replace(/\r$/, ''))
+          .filter((l) => l && !l.startsWith('#version'))
+      : merges;
   if (!Array.isArray(list)) throw new TypeError(`${who}: merges must be a merges.txt path or a list of "a b" pairs, got ${typeof merges}`);
   return list.map((m, i) => {
     const pair = typeof m === 'string' ? m.split(' ') : m;
@@ -72,7 +76,8 @@ export class ByteLevelBPETokenizer {
         }
         this.vocab = tokenIds(`${who}: ${vocab}`, parsed, 'a JSON object of token -> id');
       } else this.vocab = tokenIds(who, vocab, 'a vocab.json or tokenizer.json path, a token list (string[], id = position), or a Map / object of token -> id');
-      if (merges === undefined) throw new TypeError(`${who}: a vocabulary needs its merges (a merges.txt path or a list of "a b" pairs); or pass one tokenizer.json path`);
+      if (merges === undefined)
+        throw new TypeError(`${who}: a vocabulary needs its merges (a merges.txt path or a list of "a b" pairs); or pass one tokenizer.json path`);
     }
     this.options = { ...fromFile, ...(options?.addPrefixSpace === undefined ? {} : { addPrefixSpace: options.addPrefixSpace }) };
     for (const [t, i] of this.vocab) this.inverse[i] = t;
@@ -96,7 +101,9 @@ export class ByteLevelBPETokenizer {
   }
 
   /** Token ids run from 0 to vocabSize - 1 (the largest id + 1): the embedding rows a model needs. */
-  get vocabSize(): number { return this.inverse.length; }
+  get vocabSize(): number {
+    return this.inverse.length;
+  }
 
   private bpe(word: string): string[] {
     const cached = this.cache.get(word);
@@ -107,13 +114,19 @@ export class ByteLevelBPETokenizer {
       let bestRank = Infinity;
       for (let i = 0; i + 1 < symbols.length; i++) {
         const r = this.ranks.get(`${symbols[i]} ${symbols[i + 1]}`);
-        if (r !== undefined && r < bestRank) { bestRank = r; best = i; }
+        if (r !== undefined && r < bestRank) {
+          bestRank = r;
+          best = i;
+        }
       }
       if (best < 0) break;
       const [a, b] = [symbols[best], symbols[best + 1]];
       const merged: string[] = [];
       for (let i = 0; i < symbols.length; i++) {
-        if (i + 1 < symbols.length && symbols[i] === a && symbols[i + 1] === b) { merged.push(a + b); i++; } else merged.push(symbols[i]);
+        if (i + 1 < symbols.length && symbols[i] === a && symbols[i + 1] === b) {
+          merged.push(a + b);
+          i++;
+        } else merged.push(symbols[i]);
       }
       symbols = merged;
     }
@@ -149,8 +162,10 @@ export class ByteLevelBPETokenizer {
   private pad(e: Encoding, length: number): Encoding {
     const n = Math.max(0, length - e.ids.length);
     return {
-      ids: [...e.ids, ...Array(n).fill(this.padId)], tokens: [...e.tokens, ...Array(n).fill('<pad>')],
-      attentionMask: [...e.attentionMask, ...Array(n).fill(0)], tokenTypeIds: [...e.tokenTypeIds, ...Array(n).fill(0)],
+      ids: [...e.ids, ...Array(n).fill(this.padId)],
+      tokens: [...e.tokens, ...Array(n).fill('<pad>')],
+      attentionMask: [...e.attentionMask, ...Array(n).fill(0)],
+      tokenTypeIds: [...e.tokenTypeIds, ...Array(n).fill(0)],
     };
   }
 
@@ -158,13 +173,25 @@ export class ByteLevelBPETokenizer {
     const encs = texts.map((t, i) => this.encode(t, options.pairs?.[i] ?? null, { ...options, padding: false }));
     const length = options.padding === 'max_length' && options.maxLength ? options.maxLength : Math.max(...encs.map((e) => e.ids.length));
     const padded = encs.map((e) => this.pad(e, length));
-    return { inputIds: torch.tensor(padded.map((e) => e.ids), { dtype: 'int64' }), attentionMask: torch.tensor(padded.map((e) => e.attentionMask), { dtype: 'int64' }) };
+    return {
+      inputIds: torch.tensor(
+        padded.map((e) => e.ids),
+        { dtype: 'int64' },
+      ),
+      attentionMask: torch.tensor(
+        padded.map((e) => e.attentionMask),
+        { dtype: 'int64' },
+      ),
+    };
   }
 
   decode(ids: number[], options: { skipSpecialTokens?: boolean } = {}): string {
     const special = new Set(['<s>', '</s>', '<pad>']);
     const unicodeToByte = new Map(BYTE_TO_UNICODE.map((c, b) => [c, b]));
-    const text = ids.map((i) => this.inverse[i] ?? '').filter((t) => !(options.skipSpecialTokens && special.has(t))).join('');
+    const text = ids
+      .map((i) => this.inverse[i] ?? '')
+      .filter((t) => !(options.skipSpecialTokens && special.has(t)))
+      .join('');
     return Buffer.from([...text].map((c) => unicodeToByte.get(c) ?? 63)).toString('utf8');
   }
 }

@@ -4,11 +4,20 @@
 // pairs, truncation (longest first), padding, attention masks and token
 // type ids.
 import { readFileSync, statSync } from 'node:fs';
-import { Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { torch } from '../tensor/index.js';
 
-export interface Encoding { ids: number[]; tokens: string[]; attentionMask: number[]; tokenTypeIds: number[] }
-export interface EncodeOptions { maxLength?: number; truncation?: boolean; padding?: 'max_length' | 'longest' | false }
+export interface Encoding {
+  ids: number[];
+  tokens: string[];
+  attentionMask: number[];
+  tokenTypeIds: number[];
+}
+export interface EncodeOptions {
+  maxLength?: number;
+  truncation?: boolean;
+  padding?: 'max_length' | 'longest' | false;
+}
 
 const isWhitespace = (c: string) => c === ' ' || c === '\t' || c === '\n' || c === '\r' || /\s/u.test(c);
 const isControl = (c: string) => c !== '\t' && c !== '\n' && c !== '\r' && /\p{Cc}|\p{Cf}/u.test(c);
@@ -18,8 +27,16 @@ function isPunctuation(c: string): boolean {
   return /\p{P}/u.test(c);
 }
 function isChinese(cp: number): boolean {
-  return (cp >= 0x4e00 && cp <= 0x9fff) || (cp >= 0x3400 && cp <= 0x4dbf) || (cp >= 0x20000 && cp <= 0x2a6df) || (cp >= 0x2a700 && cp <= 0x2b73f) ||
-    (cp >= 0x2b740 && cp <= 0x2b81f) || (cp >= 0x2b820 && cp <= 0x2ceaf) || (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0x2f800 && cp <= 0x2fa1f);
+  return (
+    (cp >= 0x4e00 && cp <= 0x9fff) ||
+    (cp >= 0x3400 && cp <= 0x4dbf) ||
+    (cp >= 0x20000 && cp <= 0x2a6df) ||
+    (cp >= 0x2a700 && cp <= 0x2b73f) ||
+    (cp >= 0x2b740 && cp <= 0x2b81f) ||
+    (cp >= 0x2b820 && cp <= 0x2ceaf) ||
+    (cp >= 0xf900 && cp <= 0xfaff) ||
+    (cp >= 0x2f800 && cp <= 0x2fa1f)
+  );
 }
 
 /**
@@ -47,7 +64,11 @@ export function truncatePair(a: string[], b: string[] | null, room: number): [st
 /** What the tokenizer constructors accept as a vocabulary: a file path, a token list (id = position) or token -> id. */
 export type VocabSource = string | string[] | Map<string, number> | Record<string, number>;
 
-export interface WordPieceOptions { lowercase?: boolean; maxInputCharsPerWord?: number; unkToken?: string }
+export interface WordPieceOptions {
+  lowercase?: boolean;
+  maxInputCharsPerWord?: number;
+  unkToken?: string;
+}
 
 const VOCAB_EXPECTED = 'a vocab.txt or tokenizer.json path, a token list (string[], id = position), or a Map / object of token -> id';
 
@@ -78,7 +99,8 @@ export function tokenIds(who: string, vocab: unknown, expected: string): Map<str
   const map = new Map<string, number>();
   for (const [t, id] of entries) {
     if (typeof t !== 'string') throw new TypeError(`${who}: vocabulary tokens must be strings, got ${describeValue(t)} (${String(t)})`);
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) throw new TypeError(`${who}: the id of token ${JSON.stringify(t)} must be an integer >= 0, got ${JSON.stringify(id)}`);
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0)
+      throw new TypeError(`${who}: the id of token ${JSON.stringify(t)} must be an integer >= 0, got ${JSON.stringify(id)}`);
     map.set(t, id);
   }
   if (!map.size) throw new TypeError(`${who}: the vocabulary is empty`);
@@ -86,7 +108,9 @@ export function tokenIds(who: string, vocab: unknown, expected: string): Map<str
 }
 
 /** Parses a Hugging Face tokenizer.json and checks its model type. */
+// biome-ignore lint/suspicious/noExplicitAny: tokenizer.json's parsed JSON, checked field by field by the callers
 export function readTokenizerJson(who: string, path: string, type: 'WordPiece' | 'BPE'): Record<string, any> {
+  // biome-ignore lint/suspicious/noExplicitAny: as above
   let json: Record<string, any>;
   try {
     json = JSON.parse(readTokenizerFile(who, path));
@@ -166,7 +190,9 @@ export class WordPieceTokenizer {
   }
 
   /** Token ids run from 0 to vocabSize - 1 (the largest id + 1): the embedding rows a model needs. */
-  get vocabSize(): number { return this.inverse.length; }
+  get vocabSize(): number {
+    return this.inverse.length;
+  }
 
   /** BERT's normalisation and pre-tokenisation: words and punctuation marks. */
   basicTokens(text: string): string[] {
@@ -178,7 +204,11 @@ export class WordPieceTokenizer {
       else if (isChinese(cp)) clean += ` ${c} `;
       else clean += c;
     }
-    if (this.options.lowercase ?? true) clean = clean.toLowerCase().normalize('NFD').replace(/\p{Mn}/gu, '');
+    if (this.options.lowercase ?? true)
+      clean = clean
+        .toLowerCase()
+        .normalize('NFD')
+        .replace(/\p{Mn}/gu, '');
     const out: string[] = [];
     for (const word of clean.split(' ')) {
       if (!word) continue;
@@ -206,7 +236,10 @@ export class WordPieceTokenizer {
       let found: string | null = null;
       while (start < end) {
         const piece = (start > 0 ? '##' : '') + chars.slice(start, end).join('');
-        if (this.vocab.has(piece)) { found = piece; break; }
+        if (this.vocab.has(piece)) {
+          found = piece;
+          break;
+        }
         end--;
       }
       if (found === null) return [this.inverse[this.unkId]];
@@ -216,7 +249,9 @@ export class WordPieceTokenizer {
     return pieces;
   }
 
-  tokenize(text: string): string[] { return this.basicTokens(text).flatMap((w) => this.wordPieces(w)); }
+  tokenize(text: string): string[] {
+    return this.basicTokens(text).flatMap((w) => this.wordPieces(w));
+  }
 
   encode(text: string, pair?: string | null, options: EncodeOptions = {}): Encoding {
     let a = this.tokenize(text);
@@ -238,8 +273,10 @@ export class WordPieceTokenizer {
   private pad(e: Encoding, length: number): Encoding {
     const n = Math.max(0, length - e.ids.length);
     return {
-      ids: [...e.ids, ...Array(n).fill(this.padId)], tokens: [...e.tokens, ...Array(n).fill('[PAD]')],
-      attentionMask: [...e.attentionMask, ...Array(n).fill(0)], tokenTypeIds: [...e.tokenTypeIds, ...Array(n).fill(0)],
+      ids: [...e.ids, ...Array(n).fill(this.padId)],
+      tokens: [...e.tokens, ...Array(n).fill('[PAD]')],
+      attentionMask: [...e.attentionMask, ...Array(n).fill(0)],
+      tokenTypeIds: [...e.tokenTypeIds, ...Array(n).fill(0)],
     };
   }
 
@@ -248,7 +285,11 @@ export class WordPieceTokenizer {
     const encs = texts.map((t, i) => this.encode(t, options.pairs?.[i] ?? null, { ...options, padding: false }));
     const length = options.padding === 'max_length' && options.maxLength ? options.maxLength : Math.max(...encs.map((e) => e.ids.length));
     const padded = encs.map((e) => this.pad(e, length));
-    const t = (k: 'ids' | 'attentionMask' | 'tokenTypeIds') => torch.tensor(padded.map((e) => e[k]), { dtype: 'int64' });
+    const t = (k: 'ids' | 'attentionMask' | 'tokenTypeIds') =>
+      torch.tensor(
+        padded.map((e) => e[k]),
+        { dtype: 'int64' },
+      );
     return { inputIds: t('ids'), attentionMask: t('attentionMask'), tokenTypeIds: t('tokenTypeIds') };
   }
 

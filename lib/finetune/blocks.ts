@@ -1,9 +1,13 @@
 // The blocks and head of any model: built-in architectures declare them;
 // for other modules the children in order are the blocks and the last child
 // with parameters is the head.
-import { Module } from '../nn/module.js';
+import type { Module } from '../nn/module.js';
 
-export interface ModelBlock { name: string; paths: string[]; modules: Module[] }
+export interface ModelBlock {
+  name: string;
+  paths: string[];
+  modules: Module[];
+}
 
 export function blocksOf(model: Module): ModelBlock[] {
   const declared = (model as { blocks?: () => ModelBlock[] }).blocks;

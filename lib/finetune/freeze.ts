@@ -19,7 +19,14 @@ export interface FreezeOptions {
 function matches(name: string, p: string | RegExp): boolean {
   if (p instanceof RegExp) return p.test(name);
   // glob: '*' any run of characters, a bare prefix matches a whole subtree
-  const re = new RegExp('^' + p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '(\\..*)?$');
+  const re = new RegExp(
+    '^' +
+      p
+        .split('*')
+        .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*') +
+      '(\\..*)?$',
+  );
   return re.test(name);
 }
 
@@ -31,7 +38,10 @@ export function freeze(model: Module, options: FreezeOptions): string[] {
   if (options.blocks !== undefined) {
     const blocks = blocksOf(model);
     if (!Number.isInteger(options.blocks) || options.blocks < 0 || options.blocks > blocks.length)
-      throw new ArgumentError('finetune.freeze', `blocks must be an integer in 0..${blocks.length} (${blocks.map((b) => b.name).join(', ')}), got ${options.blocks}`);
+      throw new ArgumentError(
+        'finetune.freeze',
+        `blocks must be an integer in 0..${blocks.length} (${blocks.map((b) => b.name).join(', ')}), got ${options.blocks}`,
+      );
     for (const block of blocks.slice(0, options.blocks)) {
       block.modules.forEach((m, i) => {
         const prefix = block.paths[i];
@@ -66,7 +76,10 @@ export function unfreeze(model: Module, options: { blocks?: string[] } = {}): vo
     setFrozenBatchNorm(model, []);
   } else {
     const prefixes = blocks.flatMap((b) => b.paths);
-    setFrozenBatchNorm(model, getFrozenBatchNorm(model).filter((p) => !prefixes.some((x) => p === x || p.startsWith(x + '.'))));
+    setFrozenBatchNorm(
+      model,
+      getFrozenBatchNorm(model).filter((p) => !prefixes.some((x) => p === x || p.startsWith(x + '.'))),
+    );
   }
   if (model.training) model.train();
 }

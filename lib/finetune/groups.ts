@@ -24,7 +24,12 @@ export interface GroupOptions {
   noDecayOn1d?: boolean;
 }
 
-export interface GroupSpec { params: Tensor[]; lr: number; weightDecay: number; block: string }
+export interface GroupSpec {
+  params: Tensor[];
+  lr: number;
+  weightDecay: number;
+  block: string;
+}
 
 /** The LR of each of `n` blocks for the given options. */
 export function blockLrs(n: number, o: GroupOptions): number[] {
@@ -40,7 +45,8 @@ export function blockLrs(n: number, o: GroupOptions): number[] {
     return Array.from({ length: n }, (_, i) => bottom * (top / bottom) ** (i / (n - 1)));
   }
   if (o.baseLr !== undefined && o.decay !== undefined) return Array.from({ length: n }, (_, i) => o.baseLr! * o.decay! ** (n - 1 - i));
-  if (bottom !== undefined || top !== undefined) throw new ArgumentError('finetune.paramGroups', `give both bottomLr and topLr (got only ${bottom !== undefined ? 'bottomLr' : 'topLr'})`);
+  if (bottom !== undefined || top !== undefined)
+    throw new ArgumentError('finetune.paramGroups', `give both bottomLr and topLr (got only ${bottom !== undefined ? 'bottomLr' : 'topLr'})`);
   throw new ArgumentError('finetune.paramGroups', 'pass {lrs}, {bottomLr, topLr} or {baseLr, decay}');
 }
 

@@ -16,7 +16,7 @@ export function swapHead(model: Module, numClasses: number, options: { path?: st
   const path = options.path ?? headOf(model).path;
   const old = model.getSubmodule(path);
   const weight = Object.fromEntries(old.namedParameters({ recurse: false })).weight;
-  if (!weight || weight.ndim !== 2) throw new ArgumentError('finetune.swapHead', `'${path}' is not a Linear layer (no 2-D weight); pass {path} of the Linear head`);
+  if (weight?.ndim !== 2) throw new ArgumentError('finetune.swapHead', `'${path}' is not a Linear layer (no 2-D weight); pass {path} of the Linear head`);
   const inFeatures = weight.shape[1];
   const hasBias = old.namedParameters({ recurse: false }).some(([n]) => n === 'bias');
   const fresh = new Linear(inFeatures, numClasses, { bias: hasBias }).to(weight.device, weight.dtype);
@@ -35,7 +35,17 @@ export function resetHead(model: Module): void {
   torch.noGrad(() => {
     const [weight, bias] = module.parameters();
     const bound = 1 / Math.sqrt(weight.shape[1]);
-    weight.copy_(torch.rand(weight.shape, { dtype: weight.dtype }).mul(2 * bound).sub(bound));
-    bias?.copy_(torch.rand(bias.shape, { dtype: bias.dtype }).mul(2 * bound).sub(bound));
+    weight.copy_(
+      torch
+        .rand(weight.shape, { dtype: weight.dtype })
+        .mul(2 * bound)
+        .sub(bound),
+    );
+    bias?.copy_(
+      torch
+        .rand(bias.shape, { dtype: bias.dtype })
+        .mul(2 * bound)
+        .sub(bound),
+    );
   });
 }

@@ -13,5 +13,16 @@ export type { FreezeOptions } from './freeze.js';
 export type { Strategy, Recommendation } from './strategy.js';
 
 export const finetune = {
-  swapHead, resetHead, freeze, unfreeze, unfreezeInto, paramGroups, blockLrs, LR_PRESETS, recommend, checkPlan, blocksOf, headOf,
+  swapHead,
+  resetHead,
+  freeze,
+  unfreeze,
+  unfreezeInto,
+  paramGroups,
+  blockLrs,
+  LR_PRESETS,
+  recommend,
+  checkPlan,
+  blocksOf,
+  headOf,
 } as const;

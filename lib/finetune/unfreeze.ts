@@ -12,7 +12,10 @@ export function unfreezeInto(model: Module, optimizer: Optimizer, blocks: string
   for (const b of blocks) if (!known.includes(b)) throw new ArgumentError('finetune.unfreezeInto', `no block '${b}' (blocks: ${known.join(', ')})`);
   unfreeze(model, { blocks });
   const inOptimizer = new Set(optimizer.paramGroups.flatMap((g) => g.params.map((p) => p.id)));
-  const params = blocksOf(model).filter((b) => blocks.includes(b.name)).flatMap((b) => b.modules.flatMap((m) => m.parameters())).filter((p) => !inOptimizer.has(p.id));
+  const params = blocksOf(model)
+    .filter((b) => blocks.includes(b.name))
+    .flatMap((b) => b.modules.flatMap((m) => m.parameters()))
+    .filter((p) => !inOptimizer.has(p.id));
   if (params.length) optimizer.addParamGroup({ params, lr: options.lr, ...(options.weightDecay !== undefined ? { weightDecay: options.weightDecay } : {}) });
   return params.length;
 }

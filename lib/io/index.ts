@@ -35,7 +35,10 @@ function toStateDict(path: string, value: unknown): StateDict {
   for (let depth = 0; value instanceof Map && depth <= MAX_WRAPPING; depth++) {
     const dict: Map<unknown, unknown> = value;
     const inner = WRAPPER_KEYS.map((key) => dict.get(key)).find((v) => v instanceof Map && [...v.values()].some((t) => t instanceof Tensor));
-    if (inner) { value = inner; continue; }
+    if (inner) {
+      value = inner;
+      continue;
+    }
     const out: StateDict = {};
     for (const [k, v] of dict) {
       if (v instanceof TorchStorage)
@@ -56,7 +59,9 @@ export function load(path: string): StateDict {
     if (format === 'safetensors') return Object.fromEntries(readSafetensors(path).tensors);
     if (format === 'torch-zip') return toStateDict(path, readTorchZip(path));
     if (format === 'torch-legacy')
-      throw new Error(`${path}: the legacy torch.save format (PyTorch < 1.6) is not supported; re-save it with a current PyTorch (torch.save(torch.load(f), f2))`);
+      throw new Error(
+        `${path}: the legacy torch.save format (PyTorch < 1.6) is not supported; re-save it with a current PyTorch (torch.save(torch.load(f), f2))`,
+      );
     throw new Error(`${path}: not a checkpoint finetorch can read (expected .safetensors or a torch.save zip file)`);
   } catch (err) {
     throw namingFile(path, err);
@@ -76,7 +81,8 @@ export function namingFile(path: string, err: unknown): Error {
 
 /** Writes a state dict as .safetensors (atomically: a temporary file renamed into place). */
 export function save(stateDict: StateDict | Map<string, Tensor>, path: string, options: { metadata?: Record<string, string> } = {}): void {
-  if (typeof path !== 'string' || !path.endsWith('.safetensors')) throw new TypeError(`io.save: only .safetensors is written; got path ${JSON.stringify(path)}`);
+  if (typeof path !== 'string' || !path.endsWith('.safetensors'))
+    throw new TypeError(`io.save: only .safetensors is written; got path ${JSON.stringify(path)}`);
   const entries = stateDict instanceof Map ? stateDict : new Map(Object.entries(stateDict ?? {}));
   writeSafetensors(path, entries, options.metadata);
 }

@@ -14,12 +14,29 @@ import { ZipFile } from './zip.js';
 import { unpickle, describe, PickleError } from './pickle.js';
 
 const STORAGE_DTYPES: Record<string, DType> = {
-  FloatStorage: 'float32', DoubleStorage: 'float64', HalfStorage: 'float16', BFloat16Storage: 'bfloat16',
-  LongStorage: 'int64', IntStorage: 'int32', ShortStorage: 'int16', CharStorage: 'int8', ByteStorage: 'uint8',
-  BoolStorage: 'bool', UntypedStorage: 'uint8',
+  FloatStorage: 'float32',
+  DoubleStorage: 'float64',
+  HalfStorage: 'float16',
+  BFloat16Storage: 'bfloat16',
+  LongStorage: 'int64',
+  IntStorage: 'int32',
+  ShortStorage: 'int16',
+  CharStorage: 'int8',
+  ByteStorage: 'uint8',
+  BoolStorage: 'bool',
+  UntypedStorage: 'uint8',
 };
 const ELEMENT_SIZE: Record<DType, number> = {
-  float32: 4, float64: 8, float16: 2, bfloat16: 2, int64: 8, int32: 4, int16: 2, int8: 1, uint8: 1, bool: 1,
+  float32: 4,
+  float64: 8,
+  float16: 2,
+  bfloat16: 2,
+  int64: 8,
+  int32: 4,
+  int16: 2,
+  int8: 1,
+  uint8: 1,
+  bool: 1,
 };
 
 /** More tensors than any real state dict has in one file; each costs native memory. */
@@ -27,14 +44,19 @@ export const MAX_TENSORS = 100_000;
 /** Most dimensions a tensor may declare (libtorch's own limit is 64). */
 const MAX_DIMS = 64;
 
-class StorageType { constructor(readonly dtype: DType) {} }
+class StorageType {
+  constructor(readonly dtype: DType) {}
+}
 
 /**
  * A storage as the pickle refers to it. Only tensors (views on a storage)
  * are handed out; a bare storage left in the result is reported by io.load.
  */
 export class TorchStorage {
-  constructor(readonly key: string, readonly tensor: Tensor) {}
+  constructor(
+    readonly key: string,
+    readonly tensor: Tensor,
+  ) {}
 }
 
 /** True for the zip archives of torch.jit.save (they hold code, not a state dict). */
@@ -67,8 +89,15 @@ export function readTorchZip(path: string): unknown {
     const rebuildTensor = (storage: unknown, offset: unknown, size: unknown, stride: unknown): Tensor => {
       if (!(storage instanceof TorchStorage)) throw new PickleError(`${path}: a tensor without a storage (got ${describe(storage)})`);
       const what = `${path}: a tensor on storage data/${storage.key}`;
-      if (!Array.isArray(size) || !Array.isArray(stride) || size.length !== stride.length || size.length > MAX_DIMS
-        || !size.every(isCount) || !stride.every(isCount) || !isCount(offset))
+      if (
+        !Array.isArray(size) ||
+        !Array.isArray(stride) ||
+        size.length !== stride.length ||
+        size.length > MAX_DIMS ||
+        !size.every(isCount) ||
+        !stride.every(isCount) ||
+        !isCount(offset)
+      )
         throw new PickleError(`${what} has an invalid shape, stride or offset (${describe(size)}, ${describe(stride)}, ${describe(offset)})`);
       if (++tensors > MAX_TENSORS) throw new PickleError(`${path}: more than ${MAX_TENSORS} tensors (damaged or hostile file?)`);
       // exact bounds check: elements needed, and the furthest element, in BigInt (no int64 overflow in the native check)
@@ -78,12 +107,17 @@ export function readTorchZip(path: string): unknown {
       let last = BigInt(offset);
       for (let i = 0; i < size.length; i++) {
         numel *= BigInt(size[i]);
-        if (size[i] > 0) { dims *= BigInt(size[i]); last += BigInt(size[i] - 1) * BigInt(stride[i]); }
+        if (size[i] > 0) {
+          dims *= BigInt(size[i]);
+          last += BigInt(size[i] - 1) * BigInt(stride[i]);
+        }
       }
       if (dims > BigInt(Number.MAX_SAFE_INTEGER)) throw new PickleError(`${what} declares shape [${size}], whose size overflows`);
       // a view with more elements than its storage (strides of 0) would let a few bytes declare any size
       if (numel > 0n && (last >= available || numel > available))
-        throw new PickleError(`${what} declares shape [${size}] with stride [${stride}] at offset ${offset}, which needs more than the ${available} elements its storage holds`);
+        throw new PickleError(
+          `${what} declares shape [${size}] with stride [${stride}] at offset ${offset}, which needs more than the ${available} elements its storage holds`,
+        );
       return new Tensor(native.asStrided(storage.tensor.handle, size, stride, numel > 0n ? offset : 0));
     };
 
@@ -97,7 +131,9 @@ export function readTorchZip(path: string): unknown {
           return data;
         };
       if (module === 'torch' && Object.hasOwn(STORAGE_DTYPES, name)) return new StorageType(STORAGE_DTYPES[name]);
-      throw new PickleError(`${path}: refused to load '${full}': only state dicts (tensors, dicts, lists, numbers, strings) are read, and nothing in the file is executed`);
+      throw new PickleError(
+        `${path}: refused to load '${full}': only state dicts (tensors, dicts, lists, numbers, strings) are read, and nothing in the file is executed`,
+      );
     };
 
     const persistentLoad = (pid: unknown): TorchStorage => {
@@ -117,7 +153,8 @@ export function readTorchZip(path: string): unknown {
       if (entry.size < nbytes) throw new Error(`${path}: storage data/${key} has ${entry.size} bytes, ${nbytes} expected (truncated?)`);
       // distinct entries cannot overlap in a valid archive: together they fit in the file
       storageBytes += nbytes;
-      if (storageBytes > zip.size) throw new Error(`${path}: the storages declare ${storageBytes} bytes, more than the file's ${zip.size} (damaged or hostile file?)`);
+      if (storageBytes > zip.size)
+        throw new Error(`${path}: the storages declare ${storageBytes} bytes, more than the file's ${zip.size} (damaged or hostile file?)`);
       const storage = new TorchStorage(key, new Tensor(native.fromFile(path, zip.dataOffset(entry), nbytes, type.dtype)));
       storages.set(key, storage);
       return storage;

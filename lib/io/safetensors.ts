@@ -9,12 +9,25 @@ import { Tensor } from '../tensor/tensor.js';
 import type { DType } from '../tensor/dtype.js';
 
 const TO_DTYPE: Record<string, DType> = {
-  F64: 'float64', F32: 'float32', F16: 'float16', BF16: 'bfloat16', I64: 'int64', I32: 'int32', I16: 'int16', I8: 'int8', U8: 'uint8', BOOL: 'bool',
+  F64: 'float64',
+  F32: 'float32',
+  F16: 'float16',
+  BF16: 'bfloat16',
+  I64: 'int64',
+  I32: 'int32',
+  I16: 'int16',
+  I8: 'int8',
+  U8: 'uint8',
+  BOOL: 'bool',
 };
 const FROM_DTYPE = Object.fromEntries(Object.entries(TO_DTYPE).map(([k, v]) => [v, k])) as Record<DType, string>;
 const ELEMENT_SIZE: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 
-interface HeaderEntry { dtype: string; shape: number[]; data_offsets: [number, number] }
+interface HeaderEntry {
+  dtype: string;
+  shape: number[];
+  data_offsets: [number, number];
+}
 
 /** As safetensors itself: a larger header is refused before it is read. */
 export const MAX_HEADER_BYTES = 100 * 2 ** 20;
@@ -42,7 +55,8 @@ function countJsonTokens(json: Buffer): number {
   for (let i = 0; i < json.length; i++) {
     const c = json[i];
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped byte
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x7b || c === 0x5b || c === 0x2c) tokens++; // { [ ,
@@ -59,11 +73,14 @@ function readHeader(fd: number, path: string): { header: Record<string, unknown>
   if (size < 8 || readSync(fd, lenBuf, 0, 8, 0) !== 8) throw new Error(`${path}: too short for a safetensors file`);
   const n = Number(lenBuf.readBigUInt64LE(0));
   if (n < 2 || n > MAX_HEADER_BYTES || 8 + n > size)
-    throw new Error(`${path}: invalid safetensors header length ${n} (file is ${size} bytes, headers are at most ${MAX_HEADER_BYTES}; truncated or not safetensors?)`);
+    throw new Error(
+      `${path}: invalid safetensors header length ${n} (file is ${size} bytes, headers are at most ${MAX_HEADER_BYTES}; truncated or not safetensors?)`,
+    );
   const json = Buffer.alloc(n);
   if (readSync(fd, json, 0, n, 8) !== n) throw new Error(`${path}: the safetensors header could not be read (truncated?)`);
   const tokens = countJsonTokens(json);
-  if (tokens > MAX_HEADER_TOKENS) throw new Error(`${path}: the safetensors header holds ${tokens} JSON items, more than ${MAX_HEADER_TOKENS} (damaged or hostile file?)`);
+  if (tokens > MAX_HEADER_TOKENS)
+    throw new Error(`${path}: the safetensors header holds ${tokens} JSON items, more than ${MAX_HEADER_TOKENS} (damaged or hostile file?)`);
   let header: unknown;
   try {
     header = JSON.parse(json.toString('utf8'));
@@ -95,14 +112,20 @@ export function readSafetensorsMetadata(path: string): Record<string, string> {
  */
 function checkedEntries(path: string, header: Record<string, unknown>, dataSize: number): Array<[string, HeaderEntry]> {
   const entries = Object.entries(header).filter(([name]) => name !== '__metadata__') as Array<[string, HeaderEntry]>;
-  if (entries.length > MAX_TENSORS) throw new Error(`${path}: the header declares ${entries.length} tensors, more than ${MAX_TENSORS} (damaged or hostile file?)`);
+  if (entries.length > MAX_TENSORS)
+    throw new Error(`${path}: the header declares ${entries.length} tensors, more than ${MAX_TENSORS} (damaged or hostile file?)`);
   for (const [name, entry] of entries) {
     const where = `${path}: tensor '${name}'`;
     if (!isObject(entry)) throw new Error(`${where} is not described by an object`);
-    if (typeof entry.dtype !== 'string' || !Object.hasOwn(ELEMENT_SIZE, entry.dtype)) throw new Error(`${where} has unsupported dtype ${JSON.stringify(entry.dtype)}`);
+    if (typeof entry.dtype !== 'string' || !Object.hasOwn(ELEMENT_SIZE, entry.dtype))
+      throw new Error(`${where} has unsupported dtype ${JSON.stringify(entry.dtype)}`);
     // libtorch multiplies all dims even when one is 0: their product must stay an exact integer
-    if (!Array.isArray(entry.shape) || entry.shape.length > MAX_DIMS || !entry.shape.every((d) => Number.isSafeInteger(d) && d >= 0)
-      || entry.shape.reduce((a, d) => a * Math.max(d, 1), 1) > Number.MAX_SAFE_INTEGER)
+    if (
+      !Array.isArray(entry.shape) ||
+      entry.shape.length > MAX_DIMS ||
+      !entry.shape.every((d) => Number.isSafeInteger(d) && d >= 0) ||
+      entry.shape.reduce((a, d) => a * Math.max(d, 1), 1) > Number.MAX_SAFE_INTEGER
+    )
       throw new Error(`${where} has an invalid shape ${JSON.stringify(entry.shape)}`);
     const offsets = entry.data_offsets;
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0))
@@ -111,7 +134,9 @@ function checkedEntries(path: string, header: Record<string, unknown>, dataSize:
     for (const d of entry.shape) numel = Math.min(numel * d, dataSize + 1); // saturate: no float overflow
     const [b, end] = offsets;
     if (end - b !== numel * ELEMENT_SIZE[entry.dtype] || end > dataSize)
-      throw new Error(`${where} has data_offsets ${JSON.stringify(offsets)} that do not fit its shape ${JSON.stringify(entry.shape)} and ${entry.dtype} within the ${dataSize} data bytes (truncated?)`);
+      throw new Error(
+        `${where} has data_offsets ${JSON.stringify(offsets)} that do not fit its shape ${JSON.stringify(entry.shape)} and ${entry.dtype} within the ${dataSize} data bytes (truncated?)`,
+      );
   }
   // the byte ranges, in order, must follow each other from 0 to the end of the file
   const order = entries.map(([name, e]) => [name, e.data_offsets[0], e.data_offsets[1]] as const).sort((x, y) => x[1] - y[1] || x[2] - y[2]);
@@ -180,7 +205,11 @@ export function writeSafetensors(path: string, tensors: Map<string, Tensor>, met
     closeSync(fd);
     renameSync(tmp, path);
   } catch (err) {
-    try { closeSync(fd); } catch { /* already closed */ }
+    try {
+      closeSync(fd);
+    } catch {
+      /* already closed */
+    }
     rmSync(tmp, { force: true });
     throw err;
   }

@@ -37,7 +37,9 @@ export class ZipFile {
     }
   }
 
-  close(): void { closeSync(this.fd); }
+  close(): void {
+    closeSync(this.fd);
+  }
 
   /** Where the entry's bytes start in the file (after its local header). */
   dataOffset(e: ZipEntry): number {
@@ -68,7 +70,9 @@ export class ZipFile {
       out = inflateRawSync(raw, { maxOutputLength: e.size + 1 });
     } catch (err) {
       const tooBig = (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
-      throw this.corrupt(tooBig ? `entry ${name} inflates to more than the ${e.size} bytes it declares` : `entry ${name} does not inflate: ${(err as Error).message}`);
+      throw this.corrupt(
+        tooBig ? `entry ${name} inflates to more than the ${e.size} bytes it declares` : `entry ${name} does not inflate: ${(err as Error).message}`,
+      );
     }
     if (out.length !== e.size) throw this.corrupt(`entry ${name} inflates to ${out.length} bytes, not the ${e.size} it declares`);
     return out;
@@ -87,7 +91,9 @@ export class ZipFile {
     return b;
   }
 
-  private corrupt(what: string): Error { return new Error(`${this.path}: not a valid zip archive: ${what}`); }
+  private corrupt(what: string): Error {
+    return new Error(`${this.path}: not a valid zip archive: ${what}`);
+  }
 
   private readDirectory(): void {
     // End of central directory: the last 22 bytes plus a comment of up to 64 KiB.
@@ -95,7 +101,11 @@ export class ZipFile {
     if (tail < 22) throw this.corrupt('too short for a zip archive (truncated?)');
     const buf = this.read(this.size - tail, tail);
     let eocd = -1;
-    for (let i = buf.length - 22; i >= 0; i--) if (buf.readUInt32LE(i) === 0x06054b50) { eocd = i; break; }
+    for (let i = buf.length - 22; i >= 0; i--)
+      if (buf.readUInt32LE(i) === 0x06054b50) {
+        eocd = i;
+        break;
+      }
     if (eocd < 0) throw this.corrupt('no end-of-central-directory record (truncated or not a zip file)');
     let count = buf.readUInt16LE(eocd + 10);
     let dirSize = buf.readUInt32LE(eocd + 12);
@@ -111,8 +121,7 @@ export class ZipFile {
       dirOffset = Number(z.readBigUInt64LE(48));
     }
     // each directory record takes at least 46 bytes: a count beyond that is a lie
-    if (count > MAX_ZIP_ENTRIES || count * 46 > dirSize)
-      throw this.corrupt(`the central directory declares ${count} entries in ${dirSize} bytes`);
+    if (count > MAX_ZIP_ENTRIES || count * 46 > dirSize) throw this.corrupt(`the central directory declares ${count} entries in ${dirSize} bytes`);
     const dir = this.read(dirOffset, dirSize);
     let p = 0;
     for (let i = 0; i < count; i++) {

@@ -41,7 +41,8 @@ export function focalLoss(logits: Tensor, target: Tensor, options: FocalLossOpti
     let loss = logpt.neg();
     if (gamma !== 0) loss = logpt.exp().neg().add(1).clamp(0).pow(gamma).mul(loss);
     if (typeof options.alpha === 'number') loss = loss.mul(options.alpha);
-    else if (Array.isArray(options.alpha)) loss = loss.mul(torch.tensor(options.alpha, { dtype: logits.dtype, device: logits.device }).indexSelect(0, safeTarget));
+    else if (Array.isArray(options.alpha))
+      loss = loss.mul(torch.tensor(options.alpha, { dtype: logits.dtype, device: logits.device }).indexSelect(0, safeTarget));
     if (keep) loss = loss.mul(keep.to(logits.dtype));
     if (reduction === 'none') return loss;
     if (reduction === 'sum') return loss.sum();
@@ -62,7 +63,16 @@ export function sigmoidFocalLoss(inputs: Tensor, targets: Tensor, options: { alp
     const ce = bceWithLogits(inputs, t, { reduction: 'none' });
     const pt = p.mul(t).add(p.neg().add(1).mul(t.neg().add(1)));
     let loss = ce.mul(pt.neg().add(1).pow(gamma));
-    if (alpha >= 0) loss = t.mul(alpha).add(t.neg().add(1).mul(1 - alpha)).mul(loss);
+    if (alpha >= 0)
+      loss = t
+        .mul(alpha)
+        .add(
+          t
+            .neg()
+            .add(1)
+            .mul(1 - alpha),
+        )
+        .mul(loss);
     if (reduction === 'mean') return loss.mean();
     if (reduction === 'sum') return loss.sum();
     if (reduction !== 'none') throw new TypeError(`${where}: reduction must be 'none', 'mean' or 'sum'`);

@@ -49,7 +49,12 @@ export interface PrfOptions {
   beta?: number;
 }
 
-export interface Prf { precision: number | number[]; recall: number | number[]; f: number | number[]; support: number | number[] | null }
+export interface Prf {
+  precision: number | number[];
+  recall: number | number[];
+  f: number | number[];
+  support: number | number[] | null;
+}
 
 /** precision_recall_fscore_support with average null (per class) or binary/micro/macro/weighted. */
 export function precisionRecallF(yTrue: Labels, yPred: Labels, options: PrfOptions = {}): Prf {
@@ -62,10 +67,13 @@ export function precisionRecallF(yTrue: Labels, yPred: Labels, options: PrfOptio
   if (average === 'binary') {
     const pos = options.posLabel ?? 1;
     if (present.length > 2) throw new MetricError(`Target is multiclass but average='binary'. Choose another average (micro, macro, weighted).`);
-    if (!present.includes(pos) && present.length === 2) throw new MetricError(`posLabel=${pos} is not a valid label: it should be one of ${present.join(', ')}`);
+    if (!present.includes(pos) && present.length === 2)
+      throw new MetricError(`posLabel=${pos} is not a valid label: it should be one of ${present.join(', ')}`);
     labs = [pos];
   }
-  const tp = labs.map(() => 0), predSum = labs.map(() => 0), trueSum = labs.map(() => 0);
+  const tp = labs.map(() => 0),
+    predSum = labs.map(() => 0),
+    trueSum = labs.map(() => 0);
   const index = new Map(labs.map((l, i) => [l, i]));
   for (let i = 0; i < t.length; i++) {
     const it = index.get(t[i]);
@@ -76,7 +84,9 @@ export function precisionRecallF(yTrue: Labels, yPred: Labels, options: PrfOptio
   }
   const micro = average === 'micro';
   const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
-  const TP = micro ? [sum(tp)] : tp, PS = micro ? [sum(predSum)] : predSum, TS = micro ? [sum(trueSum)] : trueSum;
+  const TP = micro ? [sum(tp)] : tp,
+    PS = micro ? [sum(predSum)] : predSum,
+    TS = micro ? [sum(trueSum)] : trueSum;
   const divide = (n: number[], d: number[]) => n.map((v, i) => (d[i] === 0 ? zd : v / d[i]));
   const precision = divide(TP, PS);
   const recall = divide(TP, TS);
@@ -115,7 +125,11 @@ function binaryAuc(isPos: boolean[], score: number[]): number {
   }
   let nPos = 0;
   let rankSum = 0;
-  for (let i = 0; i < n; i++) if (isPos[i]) { nPos++; rankSum += rank[i]; }
+  for (let i = 0; i < n; i++)
+    if (isPos[i]) {
+      nPos++;
+      rankSum += rank[i];
+    }
   const nNeg = n - nPos;
   if (nPos === 0 || nNeg === 0) throw new MetricError('Only one class present in yTrue: ROC AUC is not defined in that case');
   return (rankSum - (nPos * (nPos + 1)) / 2) / (nPos * nNeg);
@@ -145,14 +159,23 @@ export function rocAuc(yTrue: Labels, yScore: Scores, options: { multiClass?: 'o
   if (!Array.isArray(s[0])) {
     if (classes.length > 2) throw new MetricError('yScore is 1-D but yTrue has more than two classes: pass [N][C] scores');
     const pos = classes[classes.length - 1];
-    return binaryAuc(t.map((v) => v === pos && classes.length === 2), s as number[]);
+    return binaryAuc(
+      t.map((v) => v === pos && classes.length === 2),
+      s as number[],
+    );
   }
   const m = s as number[][];
   const C = m[0].length;
   if (options.multiClass !== undefined && options.multiClass !== 'ovr') throw new MetricError("multiClass: only 'ovr' is supported");
-  if (C === 2 && classes.length <= 2) return binaryAuc(t.map((v) => v === classes[classes.length - 1] && classes.length === 2), m.map((r) => r[1]));
+  if (C === 2 && classes.length <= 2)
+    return binaryAuc(
+      t.map((v) => v === classes[classes.length - 1] && classes.length === 2),
+      m.map((r) => r[1]),
+    );
   if (classes.length !== C)
-    throw new MetricError(`yScore has ${C} columns but yTrue has ${classes.length} classes (${classes.join(', ')}); every class needs positives for one-vs-rest ROC AUC`);
+    throw new MetricError(
+      `yScore has ${C} columns but yTrue has ${classes.length} classes (${classes.join(', ')}); every class needs positives for one-vs-rest ROC AUC`,
+    );
   for (const r of m) {
     const total = r.reduce((a, b) => a + b, 0);
     if (!(Math.abs(total - 1) <= 1e-8 + 1e-5)) throw new MetricError('yScore rows must be probabilities summing to 1 for multiclass ROC AUC (apply softmax)');
@@ -163,7 +186,12 @@ export function rocAuc(yTrue: Labels, yScore: Scores, options: { multiClass?: 'o
   classes.forEach((c, j) => {
     const isPos = t.map((v) => v === c);
     const w = average === 'weighted' ? isPos.filter(Boolean).length : 1;
-    total += w * binaryAuc(isPos, m.map((r) => r[j]));
+    total +=
+      w *
+      binaryAuc(
+        isPos,
+        m.map((r) => r[j]),
+      );
     weights += w;
   });
   return total / weights;
@@ -184,7 +212,12 @@ export function confusionMatrix(yTrue: Labels, yPred: Labels, options: { numClas
   return m;
 }
 
-export interface ClassReport { precision: number; recall: number; f1: number; support: number }
+export interface ClassReport {
+  precision: number;
+  recall: number;
+  f1: number;
+  support: number;
+}
 
 /** classification_report as data: per class, accuracy, macro and weighted averages. */
 export function classificationReport(yTrue: Labels, yPred: Labels, options: { zeroDivision?: 0 | 1; targetNames?: string[] } = {}) {
@@ -194,7 +227,10 @@ export function classificationReport(yTrue: Labels, yPred: Labels, options: { ze
   const classes: Record<string, ClassReport> = {};
   labs.forEach((l, i) => {
     classes[options.targetNames?.[i] ?? String(l)] = {
-      precision: (per.precision as number[])[i], recall: (per.recall as number[])[i], f1: (per.f as number[])[i], support: (per.support as number[])[i],
+      precision: (per.precision as number[])[i],
+      recall: (per.recall as number[])[i],
+      f1: (per.f as number[])[i],
+      support: (per.support as number[])[i],
     };
   });
   const avg = (average: Average): ClassReport => {
@@ -224,14 +260,22 @@ export class MetricAccumulator {
     this.probs.push(...rows);
   }
 
-  get count(): number { return this.yTrue.length; }
+  get count(): number {
+    return this.yTrue.length;
+  }
 
   compute(): { accuracy: number; f1Macro: number; rocAuc: number | null; confusionMatrix: number[][] } {
     const C = this.probs[0]?.length ?? 0;
     const yPred = this.probs.map((r) => r.indexOf(Math.max(...r)));
     let auc: number | null = null;
     try {
-      auc = C === 2 ? rocAuc(this.yTrue, this.probs.map((r) => r[1])) : rocAuc(this.yTrue, this.probs);
+      auc =
+        C === 2
+          ? rocAuc(
+              this.yTrue,
+              this.probs.map((r) => r[1]),
+            )
+          : rocAuc(this.yTrue, this.probs);
     } catch (err) {
       if (!(err instanceof MetricError)) throw err;
     }
@@ -250,5 +294,14 @@ export class MetricAccumulator {
 }
 
 export const metrics = {
-  accuracy, precision, recall, f1, precisionRecallF, rocAuc, confusionMatrix, classificationReport, MetricAccumulator, MetricError,
+  accuracy,
+  precision,
+  recall,
+  f1,
+  precisionRecallF,
+  rocAuc,
+  confusionMatrix,
+  classificationReport,
+  MetricAccumulator,
+  MetricError,
 } as const;

@@ -43,13 +43,16 @@ export class Architecture extends Module {
 
   /** The blocks' names and paths only (no module handles are made). */
   /** The options it was built with (depth, width, numClasses, ...), as saved in a checkpoint's metadata. */
-  archOptions(): Record<string, unknown> { return { ...this.spec.options }; }
+  archOptions(): Record<string, unknown> {
+    return { ...this.spec.options };
+  }
 
-  blockPaths(): Block[] { return this.spec.blocks.map((b) => ({ ...b, paths: [...b.paths] })); }
+  blockPaths(): Block[] {
+    return this.spec.blocks.map((b) => ({ ...b, paths: [...b.paths] }));
+  }
 
   /** The head: its dotted path and module (ResNet `fc`, VGG `classifier.6`, ...). */
   head(): { path: string; module: Module } {
     return { path: this.spec.head, module: this.getSubmodule(this.spec.head) };
   }
 }
-

@@ -8,7 +8,10 @@ import type { StateDict } from '../nn/module.js';
 import { expectedShapes } from './expected-shapes.js';
 
 type Check = (v: unknown) => boolean;
-const intIn = (lo: number, hi: number): Check => (v) => Number.isSafeInteger(v) && (v as number) >= lo && (v as number) <= hi;
+const intIn =
+  (lo: number, hi: number): Check =>
+  (v) =>
+    Number.isSafeInteger(v) && (v as number) >= lo && (v as number) <= hi;
 const fraction: Check = (v) => typeof v === 'number' && v >= 0 && v <= 1;
 const boolean: Check = (v) => typeof v === 'boolean';
 
@@ -40,7 +43,14 @@ export function checkSavedOptions(path: string, field: string, options: unknown)
  * it fits), found without building the model. With `freshHead`, the head's
  * keys may be missing or of another shape (it is initialised anew).
  */
-export function visionCheckpointProblems(path: string, arch: string, options: Record<string, unknown>, sd: StateDict, headPath: string, freshHead: boolean): string[] {
+export function visionCheckpointProblems(
+  path: string,
+  arch: string,
+  options: Record<string, unknown>,
+  sd: StateDict,
+  headPath: string,
+  freshHead: boolean,
+): string[] {
   // options out of range are left to the builder, which names them before allocating
   const inRange = Object.entries(options).every(([k, v]) => v === undefined || !Object.hasOwn(SAVED_OPTIONS, k) || SAVED_OPTIONS[k][0](v));
   const expected = inRange ? expectedShapes(arch, options) : null;
@@ -53,7 +63,8 @@ export function visionCheckpointProblems(path: string, arch: string, options: Re
     if (freshHead && isHead(key)) continue;
     elements += shape.reduce((a, d) => a * d, 1);
     if (!t) problems.push(`missing ${key}`);
-    else if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) problems.push(`size mismatch for ${key}: checkpoint [${t.shape}], model [${shape}]`);
+    else if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
+      problems.push(`size mismatch for ${key}: checkpoint [${t.shape}], model [${shape}]`);
   }
   for (const key of Object.keys(sd)) if (!expected.has(key)) problems.push(`unexpected ${key}`);
   // every weight taken from the file needs at least a byte of it (views of one storage could otherwise declare any size)

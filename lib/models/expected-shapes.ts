@@ -25,12 +25,17 @@ function resnetShapes(depth: number, o: { numClasses: number; width: number; inC
     for (let b = 0; b < blocks; b++) {
       const p = `layer${li + 1}.${b}`;
       if (bottleneck) {
-        s.set(`${p}.conv1.weight`, [planes, inPlanes, 1, 1]); batchNorm(s, `${p}.bn1`, planes);
-        s.set(`${p}.conv2.weight`, [planes, planes, 3, 3]); batchNorm(s, `${p}.bn2`, planes);
-        s.set(`${p}.conv3.weight`, [planes * 4, planes, 1, 1]); batchNorm(s, `${p}.bn3`, planes * 4);
+        s.set(`${p}.conv1.weight`, [planes, inPlanes, 1, 1]);
+        batchNorm(s, `${p}.bn1`, planes);
+        s.set(`${p}.conv2.weight`, [planes, planes, 3, 3]);
+        batchNorm(s, `${p}.bn2`, planes);
+        s.set(`${p}.conv3.weight`, [planes * 4, planes, 1, 1]);
+        batchNorm(s, `${p}.bn3`, planes * 4);
       } else {
-        s.set(`${p}.conv1.weight`, [planes, inPlanes, 3, 3]); batchNorm(s, `${p}.bn1`, planes);
-        s.set(`${p}.conv2.weight`, [planes, planes, 3, 3]); batchNorm(s, `${p}.bn2`, planes);
+        s.set(`${p}.conv1.weight`, [planes, inPlanes, 3, 3]);
+        batchNorm(s, `${p}.bn1`, planes);
+        s.set(`${p}.conv2.weight`, [planes, planes, 3, 3]);
+        batchNorm(s, `${p}.bn2`, planes);
       }
       // the first block of a stage changes stride (stages 2-4) or channels: a 1x1 projection
       if (b === 0 && (li > 0 || inPlanes !== planes * expansion)) {
@@ -46,7 +51,16 @@ function resnetShapes(depth: number, o: { numClasses: number; width: number; inC
 }
 
 function vggShapes(depth: 11 | 16, bn: boolean, numClasses: number): Shapes {
-  const stages = depth === 11 ? [[64], [128], [256, 256], [512, 512], [512, 512]] : [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]];
+  const stages =
+    depth === 11
+      ? [[64], [128], [256, 256], [512, 512], [512, 512]]
+      : [
+          [64, 64],
+          [128, 128],
+          [256, 256, 256],
+          [512, 512, 512],
+          [512, 512, 512],
+        ];
   const s: Shapes = new Map();
   let i = 0;
   let inC = 3;
@@ -60,7 +74,10 @@ function vggShapes(depth: 11 | 16, bn: boolean, numClasses: number): Shapes {
     }
     i += 1; // max-pool
   }
-  const linear = (p: string, out: number, inF: number) => { s.set(`${p}.weight`, [out, inF]); s.set(`${p}.bias`, [out]); };
+  const linear = (p: string, out: number, inF: number) => {
+    s.set(`${p}.weight`, [out, inF]);
+    s.set(`${p}.bias`, [out]);
+  };
   linear('classifier.0', 4096, 512 * 7 * 7);
   linear('classifier.3', 4096, 4096);
   linear('classifier.6', numClasses, 4096);
@@ -69,7 +86,15 @@ function vggShapes(depth: 11 | 16, bn: boolean, numClasses: number): Shapes {
 
 function efficientnetB0Shapes(numClasses: number): Shapes {
   // torchvision's B0: (expand ratio, kernel, stride, out channels, repeats) per stage
-  const stages = [[1, 3, 1, 16, 1], [6, 3, 2, 24, 2], [6, 5, 2, 40, 2], [6, 3, 2, 80, 3], [6, 5, 1, 112, 3], [6, 5, 2, 192, 4], [6, 3, 1, 320, 1]];
+  const stages = [
+    [1, 3, 1, 16, 1],
+    [6, 3, 2, 24, 2],
+    [6, 5, 2, 40, 2],
+    [6, 3, 2, 80, 3],
+    [6, 5, 1, 112, 3],
+    [6, 5, 2, 192, 4],
+    [6, 3, 1, 320, 1],
+  ];
   const s: Shapes = new Map();
   s.set('features.0.0.weight', [32, 3, 3, 3]);
   batchNorm(s, 'features.0.1', 32);
@@ -81,12 +106,20 @@ function efficientnetB0Shapes(numClasses: number): Shapes {
       const squeeze = Math.max(1, Math.floor(inC / 4));
       let j = 0;
       if (expand !== 1) {
-        s.set(`${p}.${j}.0.weight`, [hidden, inC, 1, 1]); batchNorm(s, `${p}.${j}.1`, hidden); j++;
+        s.set(`${p}.${j}.0.weight`, [hidden, inC, 1, 1]);
+        batchNorm(s, `${p}.${j}.1`, hidden);
+        j++;
       }
-      s.set(`${p}.${j}.0.weight`, [hidden, 1, kernel, kernel]); batchNorm(s, `${p}.${j}.1`, hidden); j++;
-      s.set(`${p}.${j}.fc1.weight`, [squeeze, hidden, 1, 1]); s.set(`${p}.${j}.fc1.bias`, [squeeze]);
-      s.set(`${p}.${j}.fc2.weight`, [hidden, squeeze, 1, 1]); s.set(`${p}.${j}.fc2.bias`, [hidden]); j++;
-      s.set(`${p}.${j}.0.weight`, [outC, hidden, 1, 1]); batchNorm(s, `${p}.${j}.1`, outC);
+      s.set(`${p}.${j}.0.weight`, [hidden, 1, kernel, kernel]);
+      batchNorm(s, `${p}.${j}.1`, hidden);
+      j++;
+      s.set(`${p}.${j}.fc1.weight`, [squeeze, hidden, 1, 1]);
+      s.set(`${p}.${j}.fc1.bias`, [squeeze]);
+      s.set(`${p}.${j}.fc2.weight`, [hidden, squeeze, 1, 1]);
+      s.set(`${p}.${j}.fc2.bias`, [hidden]);
+      j++;
+      s.set(`${p}.${j}.0.weight`, [outC, hidden, 1, 1]);
+      batchNorm(s, `${p}.${j}.1`, outC);
       inC = outC;
     }
   });
@@ -106,7 +139,12 @@ export function expectedShapes(arch: string, options: { numClasses?: number; wid
   const numClasses = options.numClasses ?? 1000;
   const resnet = /^resnet(18|34|50|101|152)$/.exec(arch);
   if (resnet)
-    return resnetShapes(Number(resnet[1]), { numClasses, width: options.width ?? 64, inChannels: options.inChannels ?? 3, smallStem: options.smallStem ?? false });
+    return resnetShapes(Number(resnet[1]), {
+      numClasses,
+      width: options.width ?? 64,
+      inChannels: options.inChannels ?? 3,
+      smallStem: options.smallStem ?? false,
+    });
   const vgg = /^vgg(11|16)(_bn)?$/.exec(arch);
   if (vgg) return vggShapes(Number(vgg[1]) as 11 | 16, Boolean(vgg[2]), numClasses);
   if (arch === 'efficientnet_b0') return efficientnetB0Shapes(numClasses);

@@ -17,8 +17,15 @@ export { TextModel, checkVocabulary } from './text.js';
 
 /** Architectures by the names torchvision uses. */
 export const architectures = {
-  resnet18: vision.resnet18, resnet34: vision.resnet34, resnet50: vision.resnet50, resnet101: vision.resnet101, resnet152: vision.resnet152,
-  vgg11: vision.vgg11, vgg11_bn: vision.vgg11Bn, vgg16: vision.vgg16, vgg16_bn: vision.vgg16Bn,
+  resnet18: vision.resnet18,
+  resnet34: vision.resnet34,
+  resnet50: vision.resnet50,
+  resnet101: vision.resnet101,
+  resnet152: vision.resnet152,
+  vgg11: vision.vgg11,
+  vgg11_bn: vision.vgg11Bn,
+  vgg16: vision.vgg16,
+  vgg16_bn: vision.vgg16Bn,
   efficientnet_b0: vision.efficientnetB0,
 } as const;
 export type ArchitectureName = keyof typeof architectures;
@@ -30,12 +37,17 @@ export type ArchitectureName = keyof typeof architectures;
  */
 function loadInto(model: Architecture, sd: StateDict, freshHead: boolean, what: string): Architecture {
   const result = model.loadStateDict(sd, { strict: false });
-  const heads = model.blockPaths().find((b) => b.name === 'head')!.paths.map((p) => p + '.');
+  const heads = model
+    .blockPaths()
+    .find((b) => b.name === 'head')!
+    .paths.map((p) => p + '.');
   const isHead = (k: string) => heads.some((h) => k.startsWith(h));
   const problems = [
     ...result.missingKeys.filter((k) => !(freshHead && isHead(k))).map((k) => `missing ${k}`),
     ...result.unexpectedKeys.map((k) => `unexpected ${k}`),
-    ...result.mismatchedKeys.filter((m) => !(freshHead && isHead(m.key))).map((m) => `size mismatch for ${m.key}: checkpoint [${m.got}], model [${m.expected}]`),
+    ...result.mismatchedKeys
+      .filter((m) => !(freshHead && isHead(m.key)))
+      .map((m) => `size mismatch for ${m.key}: checkpoint [${m.got}], model [${m.expected}]`),
   ];
   // the checkpoint's tensors were copied into the model; free them now, not at GC
   Object.values(sd).forEach((t) => t.dispose());
@@ -101,7 +113,8 @@ export function savedArchitecture(path: string): { arch: ArchitectureName; optio
   }
   if (!metadata[META_ARCH]) return null;
   const arch = metadata[META_ARCH];
-  if (!Object.hasOwn(architectures, arch) && !isTextArch(arch)) throw new Error(`${path}: the metadata ${META_ARCH} names ${JSON.stringify(arch)}, not one of ${ARCHITECTURE_NAMES.join(', ')}`);
+  if (!Object.hasOwn(architectures, arch) && !isTextArch(arch))
+    throw new Error(`${path}: the metadata ${META_ARCH} names ${JSON.stringify(arch)}, not one of ${ARCHITECTURE_NAMES.join(', ')}`);
   let options: unknown;
   try {
     options = JSON.parse(metadata[META_OPTIONS] ?? '{}');
@@ -149,8 +162,10 @@ export function load(path: string, options: LoadOptions = {}): Architecture {
   const numClasses = options.numClasses ?? checkpointClasses ?? 1000;
   const { arch: _a, config: _c, ...archOptions } = options;
   // the checkpoint against the architecture's shapes, before anything is allocated for the model
-  const problems = numClasses === 0 ? [`the head ${vision.HEAD_PATHS[arch]}.weight declares 0 classes (give numClasses for a new head)`]
-    : visionCheckpointProblems(path, arch, { ...archOptions, numClasses }, sd, vision.HEAD_PATHS[arch], numClasses !== checkpointClasses);
+  const problems =
+    numClasses === 0
+      ? [`the head ${vision.HEAD_PATHS[arch]}.weight declares 0 classes (give numClasses for a new head)`]
+      : visionCheckpointProblems(path, arch, { ...archOptions, numClasses }, sd, vision.HEAD_PATHS[arch], numClasses !== checkpointClasses);
   let model: Architecture;
   try {
     if (problems.length) throw new Error(`${what}: the checkpoint does not fit:\n  ${problems.join('\n  ')}`);
@@ -178,4 +193,17 @@ export function fromPretrained(dir: string, options: { numClasses?: number } = {
   return load(weights, { arch, config, numClasses: options.numClasses });
 }
 
-export const models = { ...vision, bert: text.bert, roberta: text.roberta, distilbert: text.distilbert, checkVocabulary: text.checkVocabulary, architectures, load, save, fromPretrained, savedArchitecture, TEXT_ARCHS, ARCHITECTURE_NAMES } as const;
+export const models = {
+  ...vision,
+  bert: text.bert,
+  roberta: text.roberta,
+  distilbert: text.distilbert,
+  checkVocabulary: text.checkVocabulary,
+  architectures,
+  load,
+  save,
+  fromPretrained,
+  savedArchitecture,
+  TEXT_ARCHS,
+  ARCHITECTURE_NAMES,
+} as const;

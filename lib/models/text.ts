@@ -34,22 +34,36 @@ export function nativeOptions(arch: TextArch, config: HfConfig, numClasses: numb
     checkActivation(config, 'activation');
     if (config.sinusoidal_pos_embds) throw new TypeError('config.json: sinusoidal_pos_embds is not supported');
     return {
-      vocabSize: num(config, 'vocab_size'), hiddenSize: num(config, 'dim', 768), numHiddenLayers: num(config, 'n_layers', 6),
-      numAttentionHeads: num(config, 'n_heads', 12), intermediateSize: num(config, 'hidden_dim', 3072),
-      maxPositionEmbeddings: num(config, 'max_position_embeddings', 512), padTokenId: num(config, 'pad_token_id', 0),
-      hiddenDropoutProb: num(config, 'dropout', 0.1), attentionProbsDropoutProb: num(config, 'attention_dropout', 0.1),
-      classifierDropout: num(config, 'seq_classif_dropout', 0.2), layerNormEps: 1e-12, numClasses,
+      vocabSize: num(config, 'vocab_size'),
+      hiddenSize: num(config, 'dim', 768),
+      numHiddenLayers: num(config, 'n_layers', 6),
+      numAttentionHeads: num(config, 'n_heads', 12),
+      intermediateSize: num(config, 'hidden_dim', 3072),
+      maxPositionEmbeddings: num(config, 'max_position_embeddings', 512),
+      padTokenId: num(config, 'pad_token_id', 0),
+      hiddenDropoutProb: num(config, 'dropout', 0.1),
+      attentionProbsDropoutProb: num(config, 'attention_dropout', 0.1),
+      classifierDropout: num(config, 'seq_classif_dropout', 0.2),
+      layerNormEps: 1e-12,
+      numClasses,
     };
   }
   checkActivation(config, 'hidden_act');
   const hidden = num(config, 'hidden_dropout_prob', 0.1);
   return {
-    vocabSize: num(config, 'vocab_size'), hiddenSize: num(config, 'hidden_size', 768), numHiddenLayers: num(config, 'num_hidden_layers', 12),
-    numAttentionHeads: num(config, 'num_attention_heads', 12), intermediateSize: num(config, 'intermediate_size', 3072),
-    maxPositionEmbeddings: num(config, 'max_position_embeddings', 512), typeVocabSize: num(config, 'type_vocab_size', 2),
-    padTokenId: num(config, 'pad_token_id', arch === 'roberta' ? 1 : 0), layerNormEps: num(config, 'layer_norm_eps', 1e-12),
-    hiddenDropoutProb: hidden, attentionProbsDropoutProb: num(config, 'attention_probs_dropout_prob', 0.1),
-    classifierDropout: config.classifier_dropout == null ? hidden : num(config, 'classifier_dropout'), numClasses,
+    vocabSize: num(config, 'vocab_size'),
+    hiddenSize: num(config, 'hidden_size', 768),
+    numHiddenLayers: num(config, 'num_hidden_layers', 12),
+    numAttentionHeads: num(config, 'num_attention_heads', 12),
+    intermediateSize: num(config, 'intermediate_size', 3072),
+    maxPositionEmbeddings: num(config, 'max_position_embeddings', 512),
+    typeVocabSize: num(config, 'type_vocab_size', 2),
+    padTokenId: num(config, 'pad_token_id', arch === 'roberta' ? 1 : 0),
+    layerNormEps: num(config, 'layer_norm_eps', 1e-12),
+    hiddenDropoutProb: hidden,
+    attentionProbsDropoutProb: num(config, 'attention_probs_dropout_prob', 0.1),
+    classifierDropout: config.classifier_dropout == null ? hidden : num(config, 'classifier_dropout'),
+    numClasses,
   };
 }
 
@@ -71,7 +85,12 @@ export const TEXT_HEAD_PATHS: Record<TextArch, string> = { bert: 'classifier', r
 const KINDS: Record<TextArch, 'Bert' | 'Roberta' | 'DistilBert'> = { bert: 'Bert', roberta: 'Roberta', distilbert: 'DistilBert' };
 
 /** What a text model's inputs must fit: ids below vocabSize, sequences within its positions. */
-interface InputLimits { vocabSize: number; maxLength: number; maxPositions: number; typeVocabSize?: number }
+interface InputLimits {
+  vocabSize: number;
+  maxLength: number;
+  maxPositions: number;
+  typeVocabSize?: number;
+}
 
 /**
  * A text classifier. Its forward checks the inputs first (one min/max per
@@ -88,7 +107,10 @@ export class TextModel extends Architecture {
     const o = spec.options as Record<string, number>;
     // RoBERTa's positions start after padding_idx (fairseq), so two rows of 514 are never used
     const maxLength = arch === 'roberta' ? o.maxPositionEmbeddings - (o.padTokenId + 1) : o.maxPositionEmbeddings;
-    Object.defineProperty(m, 'limits', { value: { vocabSize: o.vocabSize, maxLength, maxPositions: o.maxPositionEmbeddings, typeVocabSize: o.typeVocabSize }, enumerable: false });
+    Object.defineProperty(m, 'limits', {
+      value: { vocabSize: o.vocabSize, maxLength, maxPositions: o.maxPositionEmbeddings, typeVocabSize: o.typeVocabSize },
+      enumerable: false,
+    });
     return m;
   }
 
@@ -102,11 +124,19 @@ export class TextModel extends Architecture {
     if (shape.length !== 2) return; // the native forward names the shape it expects
     const { vocabSize, maxLength, maxPositions, typeVocabSize } = this.limits;
     if (shape[1] > maxLength)
-      throw new ArgumentError(fn, `a sequence of ${shape[1]} tokens is longer than the model's ${maxLength} positions (config max_position_embeddings ${maxPositions}); truncate to ${maxLength} (tokenizer maxLength)`, 'inputIds');
+      throw new ArgumentError(
+        fn,
+        `a sequence of ${shape[1]} tokens is longer than the model's ${maxLength} positions (config max_position_embeddings ${maxPositions}); truncate to ${maxLength} (tokenizer maxLength)`,
+        'inputIds',
+      );
     if (!ids.numel()) return;
     const [lo, hi] = minMax(ids);
     if (lo < 0 || hi >= vocabSize)
-      throw new ArgumentError(fn, `token id ${lo < 0 ? lo : hi} is out of range: the model's vocab_size is ${vocabSize} (ids 0..${vocabSize - 1}); the tokenizer does not match the model's config`, 'inputIds');
+      throw new ArgumentError(
+        fn,
+        `token id ${lo < 0 ? lo : hi} is out of range: the model's vocab_size is ${vocabSize} (ids 0..${vocabSize - 1}); the tokenizer does not match the model's config`,
+        'inputIds',
+      );
     if (types instanceof Tensor && typeVocabSize !== undefined && types.numel()) {
       const [tlo, thi] = minMax(types);
       if (tlo < 0 || thi >= typeVocabSize)
@@ -146,11 +176,16 @@ function minMax(t: Tensor): [number, number] {
 export function checkVocabulary(tokenizer: { vocabSize: number }, config: HfConfig, options: { field?: string } = {}): void {
   const field = options.field ?? 'config.json';
   if (!config || typeof config !== 'object') throw new ArgumentError('checkVocabulary', 'config must be a parsed config.json object');
-  if (!tokenizer || typeof tokenizer.vocabSize !== 'number') throw new ArgumentError('checkVocabulary', 'tokenizer must have a vocabSize (a WordPieceTokenizer or ByteLevelBPETokenizer)');
+  if (!tokenizer || typeof tokenizer.vocabSize !== 'number')
+    throw new ArgumentError('checkVocabulary', 'tokenizer must have a vocabSize (a WordPieceTokenizer or ByteLevelBPETokenizer)');
   const vocabSize = config.vocab_size;
-  if (typeof vocabSize !== 'number' || !Number.isInteger(vocabSize) || vocabSize < 1) throw new ConfigError(field, `vocab_size must be a positive integer, got ${JSON.stringify(vocabSize)}`);
+  if (typeof vocabSize !== 'number' || !Number.isInteger(vocabSize) || vocabSize < 1)
+    throw new ConfigError(field, `vocab_size must be a positive integer, got ${JSON.stringify(vocabSize)}`);
   if (tokenizer.vocabSize > vocabSize)
-    throw new ConfigError(field, `vocab_size is ${vocabSize} but the tokenizer has ${tokenizer.vocabSize} token ids (0..${tokenizer.vocabSize - 1}): ids from ${vocabSize} on have no embedding row. Use the tokenizer that came with the model, or a config with vocab_size >= ${tokenizer.vocabSize}`);
+    throw new ConfigError(
+      field,
+      `vocab_size is ${vocabSize} but the tokenizer has ${tokenizer.vocabSize} token ids (0..${tokenizer.vocabSize - 1}): ids from ${vocabSize} on have no embedding row. Use the tokenizer that came with the model, or a config with vocab_size >= ${tokenizer.vocabSize}`,
+    );
 }
 
 /**

@@ -45,7 +45,8 @@ function resnet(depth: number) {
   return (o: ResNetOptions = {}): Architecture => {
     for (const key of ['width', 'inChannels'] as const) {
       const v = o[key];
-      if (v !== undefined && !(Number.isInteger(v) && v >= 1 && v <= 4096)) throw new TypeError(`${arch}: ${key} must be an integer in 1..4096, got ${String(v)}`);
+      if (v !== undefined && !(Number.isInteger(v) && v >= 1 && v <= 4096))
+        throw new TypeError(`${arch}: ${key} must be an integer in 1..4096, got ${String(v)}`);
     }
     if (o.smallStem !== undefined && typeof o.smallStem !== 'boolean') throw new TypeError(`${arch}: smallStem must be a boolean, got ${String(o.smallStem)}`);
     const options = { depth, numClasses: checkClasses(arch, o), width: o.width ?? 64, inChannels: o.inChannels ?? 3, smallStem: o.smallStem ?? false };
@@ -73,15 +74,25 @@ function vgg(depth: 11 | 16, batchNorm: boolean) {
   const arch = `vgg${depth}${batchNorm ? '_bn' : ''}`;
   return (o: VisionOptions = {}): Architecture =>
     build(arch, {
-      kind: 'VGG', options: { depth, batchNorm, numClasses: checkClasses(arch, o), dropout: o.dropout ?? 0.5 },
-      blocks: vggBlocks(depth, batchNorm), head: 'classifier.6',
+      kind: 'VGG',
+      options: { depth, batchNorm, numClasses: checkClasses(arch, o), dropout: o.dropout ?? 0.5 },
+      blocks: vggBlocks(depth, batchNorm),
+      head: 'classifier.6',
     });
 }
 
 /** The head's path per architecture (known without building the model). */
 export const HEAD_PATHS: Record<string, string> = {
-  resnet18: 'fc', resnet34: 'fc', resnet50: 'fc', resnet101: 'fc', resnet152: 'fc',
-  vgg11: 'classifier.6', vgg11_bn: 'classifier.6', vgg16: 'classifier.6', vgg16_bn: 'classifier.6', efficientnet_b0: 'classifier.1',
+  resnet18: 'fc',
+  resnet34: 'fc',
+  resnet50: 'fc',
+  resnet101: 'fc',
+  resnet152: 'fc',
+  vgg11: 'classifier.6',
+  vgg11_bn: 'classifier.6',
+  vgg16: 'classifier.6',
+  vgg16_bn: 'classifier.6',
+  efficientnet_b0: 'classifier.1',
 };
 
 export const resnet18 = resnet(18);
@@ -104,6 +115,7 @@ export function efficientnetB0(o: VisionOptions & { stochasticDepthProb?: number
   return build('efficientnet_b0', {
     kind: 'EfficientNetB0',
     options: { numClasses: checkClasses('efficientnet_b0', o), dropout: o.dropout ?? 0.2, stochasticDepthProb: o.stochasticDepthProb ?? 0.2 },
-    blocks, head: 'classifier.1',
+    blocks,
+    head: 'classifier.1',
   });
 }

@@ -6,12 +6,26 @@
 // name or a wrong argument a compile error first.
 import type { Device, DType } from '../tensor/dtype.js';
 
-export interface TensorHandle { dispose(): void; readonly disposed: boolean; readonly __brand?: 'TensorHandle' }
-export interface ModuleHandle { dispose(): void; readonly __brand?: 'ModuleHandle' }
-export interface OptimizerHandle { dispose(): void; readonly __brand?: 'OptimizerHandle' }
+export interface TensorHandle {
+  dispose(): void;
+  readonly disposed: boolean;
+  readonly __brand?: 'TensorHandle';
+}
+export interface ModuleHandle {
+  dispose(): void;
+  readonly __brand?: 'ModuleHandle';
+}
+export interface OptimizerHandle {
+  dispose(): void;
+  readonly __brand?: 'OptimizerHandle';
+}
 
 /** Creation options; the native side applies requiresGrad after creating the tensor. */
-export interface NativeTensorOptions { dtype?: DType; device?: Device; requiresGrad?: boolean }
+export interface NativeTensorOptions {
+  dtype?: DType;
+  device?: Device;
+  requiresGrad?: boolean;
+}
 /** A typed array fromData copies from (int64 as BigInt64Array, bool as Uint8Array). */
 export type NativeTypedArray = Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array | Uint8ClampedArray | BigInt64Array;
 /** A Tensor or a number/boolean operand (broadcast as in PyTorch). */
@@ -156,9 +170,21 @@ export interface OpsAddon {
   oneHot(t: TensorHandle, numClasses?: number | null): TensorHandle;
   linear(x: TensorHandle, weight: TensorHandle, bias?: TensorHandle | null): TensorHandle;
   dropout(x: TensorHandle, p: number, training: boolean): TensorHandle;
-  crossEntropy(input: TensorHandle, target: TensorHandle, options?: { weight?: TensorHandle | null; reduction?: NativeReduction; ignoreIndex?: number; labelSmoothing?: number }): TensorHandle;
-  nllLoss(input: TensorHandle, target: TensorHandle, options?: { weight?: TensorHandle | null; reduction?: NativeReduction; ignoreIndex?: number }): TensorHandle;
-  bceWithLogits(input: TensorHandle, target: TensorHandle, options?: { weight?: TensorHandle | null; posWeight?: TensorHandle | null; reduction?: NativeReduction }): TensorHandle;
+  crossEntropy(
+    input: TensorHandle,
+    target: TensorHandle,
+    options?: { weight?: TensorHandle | null; reduction?: NativeReduction; ignoreIndex?: number; labelSmoothing?: number },
+  ): TensorHandle;
+  nllLoss(
+    input: TensorHandle,
+    target: TensorHandle,
+    options?: { weight?: TensorHandle | null; reduction?: NativeReduction; ignoreIndex?: number },
+  ): TensorHandle;
+  bceWithLogits(
+    input: TensorHandle,
+    target: TensorHandle,
+    options?: { weight?: TensorHandle | null; posWeight?: TensorHandle | null; reduction?: NativeReduction },
+  ): TensorHandle;
   mseLoss(input: TensorHandle, target: TensorHandle, options?: { reduction?: NativeReduction }): TensorHandle;
 }
 
@@ -203,7 +229,16 @@ export interface ModuleAddon {
 /** Options of the built-in layers (layers.cc); validated in lib/nn. */
 export interface LayerOptions {
   Linear: { inFeatures: number; outFeatures: number; bias?: boolean };
-  Conv2d: { inChannels: number; outChannels: number; kernelSize?: number | number[]; stride?: number | number[]; padding?: number | number[]; dilation?: number | number[]; groups?: number; bias?: boolean };
+  Conv2d: {
+    inChannels: number;
+    outChannels: number;
+    kernelSize?: number | number[];
+    stride?: number | number[];
+    padding?: number | number[];
+    dilation?: number | number[];
+    groups?: number;
+    bias?: boolean;
+  };
   BatchNorm1d: { numFeatures: number; eps?: number; momentum?: number; affine?: boolean; trackRunningStats?: boolean };
   BatchNorm2d: { numFeatures: number; eps?: number; momentum?: number; affine?: boolean; trackRunningStats?: boolean };
   LayerNorm: { normalizedShape: number | number[]; eps?: number; elementwiseAffine?: boolean };
@@ -214,7 +249,13 @@ export interface LayerOptions {
   Tanh: Record<string, never>;
   SiLU: Record<string, never>;
   Sigmoid: Record<string, never>;
-  MaxPool2d: { kernelSize?: number | number[]; stride?: number | number[] | null; padding?: number | number[]; dilation?: number | number[]; ceilMode?: boolean };
+  MaxPool2d: {
+    kernelSize?: number | number[];
+    stride?: number | number[] | null;
+    padding?: number | number[];
+    dilation?: number | number[];
+    ceilMode?: boolean;
+  };
   AdaptiveAvgPool2d: { outputSize?: number | number[] };
   Flatten: { startDim?: number; endDim?: number };
   LSTM: { inputSize: number; hiddenSize: number; numLayers?: number; bias?: boolean; batchFirst?: boolean; dropout?: number; bidirectional?: boolean };
@@ -278,7 +319,10 @@ export type NativeOptimizerOptions = {
  * How steps run (PyTorch's foreach/fused options, for the whole optimizer).
  * foreach unset: multi-tensor when every parameter is on CUDA, else the for-loop.
  */
-export interface NativeStepMode { foreach?: boolean | null; fused?: boolean }
+export interface NativeStepMode {
+  foreach?: boolean | null;
+  fused?: boolean;
+}
 /** forLoop: libtorch's per-parameter loop; foreach: _foreach_* kernels; fused: _fused_adamw_ etc. */
 export type StepImplementation = 'forLoop' | 'foreach' | 'fused';
 /** Per-parameter state in PyTorch's layout (SGD: momentumBuffer; Adam/AdamW: step, expAvg, expAvgSq, maxExpAvgSq). */
@@ -330,9 +374,25 @@ export interface AsyncAddon {
 export type BackendFlag = 'cudnn.enabled' | 'cudnn.benchmark' | 'cudnn.deterministic' | 'cudnn.allowTF32' | 'cuda.matmul.allowTF32';
 export type Float32MatmulPrecision = 'highest' | 'high' | 'medium';
 
-export interface BuildInfo { libtorchVersion: string; cuda: boolean; parallelInfo: string; config: string }
-export interface CudaMemory { allocated: number; maxAllocated: number; reserved: number; maxReserved: number }
-export interface CpuCacheStats { enabled: boolean; cachedBytes?: number; liveBytes?: number; hits?: number; misses?: number }
+export interface BuildInfo {
+  libtorchVersion: string;
+  cuda: boolean;
+  parallelInfo: string;
+  config: string;
+}
+export interface CudaMemory {
+  allocated: number;
+  maxAllocated: number;
+  reserved: number;
+  maxReserved: number;
+}
+export interface CpuCacheStats {
+  enabled: boolean;
+  cachedBytes?: number;
+  liveBytes?: number;
+  hits?: number;
+  misses?: number;
+}
 
 /** device.cc and cpu_allocator.cc: devices, threads, build information, the CPU buffer cache. */
 export interface DeviceAddon {
@@ -386,7 +446,13 @@ export interface JitAddon {
 }
 
 /** The thread-local autocast state (torch.is_autocast_enabled and friends); dtypes are 'bfloat16' or 'float16'. */
-export interface NativeAutocastState { cpuEnabled: boolean; cpuDtype: DType; cudaEnabled: boolean; cudaDtype: DType; cacheEnabled: boolean }
+export interface NativeAutocastState {
+  cpuEnabled: boolean;
+  cpuDtype: DType;
+  cudaEnabled: boolean;
+  cudaDtype: DType;
+  cacheEnabled: boolean;
+}
 
 /** autocast.cc and transfer.cc: mixed precision and batches on their way to the device. */
 export interface AmpAddon {
@@ -406,4 +472,15 @@ export interface AmpAddon {
 }
 
 export interface NativeBinding
-  extends TensorAddon, OpsAddon, AutogradAddon, ModuleAddon, LayersAddon, OptimAddon, AsyncAddon, DeviceAddon, IoAddon, JitAddon, MemoryFormatAddon, AmpAddon {}
+  extends TensorAddon,
+    OpsAddon,
+    AutogradAddon,
+    ModuleAddon,
+    LayersAddon,
+    OptimAddon,
+    AsyncAddon,
+    DeviceAddon,
+    IoAddon,
+    JitAddon,
+    MemoryFormatAddon,
+    AmpAddon {}

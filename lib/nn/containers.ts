@@ -1,7 +1,7 @@
 // Containers: Sequential (runs its children in order), ModuleList and
 // ModuleDict (hold children; your forward uses them).
 import { native } from '../native/loader.js';
-import { Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { Module, registerKind } from './module.js';
 
 function childAt(container: Module, i: number): Module {
@@ -44,8 +44,12 @@ export class Sequential extends Module {
     return this;
   }
   /** The i-th child (negative counts from the end). */
-  at(i: number): Module { return childAt(this, i); }
-  get length(): number { return native.namedChildren(this.handle).length; }
+  at(i: number): Module {
+    return childAt(this, i);
+  }
+  get length(): number {
+    return native.namedChildren(this.handle).length;
+  }
 }
 
 export class ModuleList extends Module {
@@ -57,9 +61,15 @@ export class ModuleList extends Module {
     this.registerModule(String(this.length), module);
     return this;
   }
-  at(i: number): Module { return childAt(this, i); }
-  get length(): number { return native.namedChildren(this.handle).length; }
-  [Symbol.iterator](): Iterator<Module> { return this.children()[Symbol.iterator](); }
+  at(i: number): Module {
+    return childAt(this, i);
+  }
+  get length(): number {
+    return native.namedChildren(this.handle).length;
+  }
+  [Symbol.iterator](): Iterator<Module> {
+    return this.children()[Symbol.iterator]();
+  }
 }
 
 export class ModuleDict extends Module {
@@ -67,8 +77,12 @@ export class ModuleDict extends Module {
     super(native.createModule('Container', { name: 'ModuleDict' }));
     for (const [name, m] of Object.entries(modules)) this.registerModule(name, m);
   }
-  get(name: string): Module | undefined { return this.namedChildren().find(([n]) => n === name)?.[1]; }
-  keys(): string[] { return this.namedChildren().map(([n]) => n); }
+  get(name: string): Module | undefined {
+    return this.namedChildren().find(([n]) => n === name)?.[1];
+  }
+  keys(): string[] {
+    return this.namedChildren().map(([n]) => n);
+  }
 }
 
 registerKind('Sequential', Sequential);

@@ -30,25 +30,38 @@ export function crossEntropy(input: Tensor, target: Tensor, options: CrossEntrop
   const w = 'crossEntropy';
   if (options.labelSmoothing !== undefined && !(options.labelSmoothing >= 0 && options.labelSmoothing <= 1))
     throw new TypeError(`${w}: labelSmoothing must be in [0, 1], got ${options.labelSmoothing}`);
-  return new Tensor(native.crossEntropy(tensorArg(w, 'input', input).handle, tensorArg(w, 'target', target).handle, {
-    weight: options.weight?.handle, reduction: reduction(w, options.reduction), ignoreIndex: options.ignoreIndex, labelSmoothing: options.labelSmoothing,
-  }));
+  return new Tensor(
+    native.crossEntropy(tensorArg(w, 'input', input).handle, tensorArg(w, 'target', target).handle, {
+      weight: options.weight?.handle,
+      reduction: reduction(w, options.reduction),
+      ignoreIndex: options.ignoreIndex,
+      labelSmoothing: options.labelSmoothing,
+    }),
+  );
 }
 
 /** Negative log-likelihood of log-probabilities [N, C] against class indices [N]. */
 export function nllLoss(input: Tensor, target: Tensor, options: Omit<CrossEntropyOptions, 'labelSmoothing'> = {}): Tensor {
   const w = 'nllLoss';
-  return new Tensor(native.nllLoss(tensorArg(w, 'input', input).handle, tensorArg(w, 'target', target).handle, {
-    weight: options.weight?.handle, reduction: reduction(w, options.reduction), ignoreIndex: options.ignoreIndex,
-  }));
+  return new Tensor(
+    native.nllLoss(tensorArg(w, 'input', input).handle, tensorArg(w, 'target', target).handle, {
+      weight: options.weight?.handle,
+      reduction: reduction(w, options.reduction),
+      ignoreIndex: options.ignoreIndex,
+    }),
+  );
 }
 
 /** Binary cross-entropy on logits (PyTorch's binary_cross_entropy_with_logits). */
 export function bceWithLogits(input: Tensor, target: Tensor, options: { weight?: Tensor; posWeight?: Tensor; reduction?: Reduction } = {}): Tensor {
   const w = 'bceWithLogits';
-  return new Tensor(native.bceWithLogits(tensorArg(w, 'input', input).handle, tensorArg(w, 'target', target).handle, {
-    weight: options.weight?.handle, posWeight: options.posWeight?.handle, reduction: reduction(w, options.reduction),
-  }));
+  return new Tensor(
+    native.bceWithLogits(tensorArg(w, 'input', input).handle, tensorArg(w, 'target', target).handle, {
+      weight: options.weight?.handle,
+      posWeight: options.posWeight?.handle,
+      reduction: reduction(w, options.reduction),
+    }),
+  );
 }
 
 export function mseLoss(input: Tensor, target: Tensor, options: { reduction?: Reduction } = {}): Tensor {

@@ -29,8 +29,12 @@ export function registerKind(kind: string, cls: new (...args: never[]) => Module
 // Paths of BatchNorm layers that stay in eval mode when the model trains
 // (set by finetune.freeze for BatchNorm inside frozen blocks).
 const frozenBatchNorm = new WeakMap<object, string[]>();
-export function setFrozenBatchNorm(model: Module, paths: string[]): void { frozenBatchNorm.set(model, [...paths]); }
-export function getFrozenBatchNorm(model: Module): string[] { return frozenBatchNorm.get(model) ?? []; }
+export function setFrozenBatchNorm(model: Module, paths: string[]): void {
+  frozenBatchNorm.set(model, [...paths]);
+}
+export function getFrozenBatchNorm(model: Module): string[] {
+  return frozenBatchNorm.get(model) ?? [];
+}
 
 // Wrappers a module made for its own children (released with it).
 const ownedWrappers = new WeakSet<object>();
@@ -84,13 +88,18 @@ export class Module {
   }
 
   /** The class name PyTorch would print (Linear, Conv2d, ... or the subclass name). */
-  get kind(): string { return native.moduleKind(this.handle); }
+  get kind(): string {
+    return native.moduleKind(this.handle);
+  }
 
   /** Runs the module. Built-in layers run natively; subclasses override this. */
   forward(...inputs: Tensor[]): Tensor {
     if (!native.moduleHasNativeForward(this.handle))
       throw new Error(`${this.constructor.name}.forward() is not implemented: override forward() in your Module subclass`);
-    const out = native.moduleForward(this.handle, inputs.map((t) => t.handle));
+    const out = native.moduleForward(
+      this.handle,
+      inputs.map((t) => t.handle),
+    );
     return new Tensor(out[0]);
   }
 
@@ -103,7 +112,10 @@ export class Module {
       // TypeScript-defined forward: run it here (its layers are still native ops).
       return this.forward(...inputs);
     }
-    const out = await native.forwardAsync(this.handle, inputs.map((t) => t.handle));
+    const out = await native.forwardAsync(
+      this.handle,
+      inputs.map((t) => t.handle),
+    );
     return new Tensor(out[0]);
   }
 
@@ -152,16 +164,19 @@ export class Module {
   namedChildren(): Array<[string, Module]> {
     return native.namedChildren(this.handle).map(([name, h]: [string, ModuleHandle]) => [name, this.wrapChild(name, h)]);
   }
-  children(): Module[] { return this.namedChildren().map(([, m]) => m); }
+  children(): Module[] {
+    return this.namedChildren().map(([, m]) => m);
+  }
 
   /** Every module in pre-order with its dotted name; the root is ''. */
   namedModules(): Array<[string, Module]> {
     const out: Array<[string, Module]> = [['', this]];
-    for (const [name, child] of this.namedChildren())
-      for (const [sub, m] of child.namedModules()) out.push([sub ? `${name}.${sub}` : name, m]);
+    for (const [name, child] of this.namedChildren()) for (const [sub, m] of child.namedModules()) out.push([sub ? `${name}.${sub}` : name, m]);
     return out;
   }
-  modules(): Module[] { return this.namedModules().map(([, m]) => m); }
+  modules(): Module[] {
+    return this.namedModules().map(([, m]) => m);
+  }
 
   /** The submodule at a dotted path ('layer1.0.conv1'). */
   getSubmodule(path: string): Module {
@@ -179,14 +194,20 @@ export class Module {
   namedParameters(options: { recurse?: boolean } = {}): Array<[string, Tensor]> {
     return native.namedParameters(this.handle, options.recurse ?? true).map(([n, h]) => [n, new Tensor(h)]);
   }
-  parameters(options: { recurse?: boolean } = {}): Tensor[] { return this.namedParameters(options).map(([, t]) => t); }
+  parameters(options: { recurse?: boolean } = {}): Tensor[] {
+    return this.namedParameters(options).map(([, t]) => t);
+  }
   namedBuffers(options: { recurse?: boolean } = {}): Array<[string, Tensor]> {
     return native.namedBuffers(this.handle, options.recurse ?? true).map(([n, h]) => [n, new Tensor(h)]);
   }
-  buffers(options: { recurse?: boolean } = {}): Tensor[] { return this.namedBuffers(options).map(([, t]) => t); }
+  buffers(options: { recurse?: boolean } = {}): Tensor[] {
+    return this.namedBuffers(options).map(([, t]) => t);
+  }
 
   // ---- modes and devices
-  get training(): boolean { return native.moduleIsTraining(this.handle); }
+  get training(): boolean {
+    return native.moduleIsTraining(this.handle);
+  }
   /** Training mode for this module and all below it (PyTorch's train()). */
   train(mode = true): this {
     if (typeof mode !== 'boolean') throw new TypeError('train(mode): mode must be a boolean');
@@ -194,7 +215,9 @@ export class Module {
     if (mode) for (const path of getFrozenBatchNorm(this)) native.moduleSetTrainingFlat(this.getSubmodule(path).handle, false);
     return this;
   }
-  eval(): this { return this.train(false); }
+  eval(): this {
+    return this.train(false);
+  }
   /** Sets requires_grad on every parameter (PyTorch's requires_grad_()). */
   requiresGrad_(requiresGrad = true): this {
     for (const p of this.parameters()) p.requiresGrad_(requiresGrad);
@@ -219,8 +242,12 @@ export class Module {
     native.moduleToMemoryFormat(this.handle, format);
     return this;
   }
-  cpu(): this { return this.to('cpu'); }
-  cuda(index = 0): this { return this.to(`cuda:${index}`); }
+  cpu(): this {
+    return this.to('cpu');
+  }
+  cuda(index = 0): this {
+    return this.to(`cuda:${index}`);
+  }
   /** Clears the gradients of all parameters (set to none, as PyTorch 2.x). */
   zeroGrad(): void {
     for (const p of this.parameters()) p.grad = null;
@@ -249,7 +276,10 @@ export class Module {
     const copies: Array<[Tensor, Tensor]> = [];
     for (const [key, target] of Object.entries(own)) {
       const source = given.get(key);
-      if (source === undefined) { result.missingKeys.push(key); continue; }
+      if (source === undefined) {
+        result.missingKeys.push(key);
+        continue;
+      }
       if (!(source instanceof Tensor)) throw new TypeError(`loadStateDict: value for '${key}' is not a Tensor`);
       const [a, b] = [target.shape, source.shape];
       if (a.length !== b.length || a.some((d, i) => d !== b[i])) result.mismatchedKeys.push({ key, expected: a, got: b });
@@ -263,8 +293,7 @@ export class Module {
       const lines: string[] = [];
       if (result.missingKeys.length) lines.push(`missing keys: ${result.missingKeys.join(', ')}`);
       if (result.unexpectedKeys.length) lines.push(`unexpected keys: ${result.unexpectedKeys.join(', ')}`);
-      for (const m of result.mismatchedKeys)
-        lines.push(`size mismatch for ${m.key}: checkpoint has [${m.got}], the model has [${m.expected}]`);
+      for (const m of result.mismatchedKeys) lines.push(`size mismatch for ${m.key}: checkpoint has [${m.got}], the model has [${m.expected}]`);
       throw new Error(`Error(s) in loading state dict for ${this.constructor.name}:\n  ${lines.join('\n  ')}`);
     }
     for (const [target, source] of copies) native.copy_(target.handle, source.handle).dispose(); // in-place; the returned handle is not needed
@@ -281,9 +310,13 @@ export class Module {
     for (const child of this.childWrappers.values()) if (ownedWrappers.has(child)) child.dispose();
     this.handle.dispose();
   }
-  [Symbol.dispose](): void { this.dispose(); }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 
-  toString(): string { return describe(this, ''); }
+  toString(): string {
+    return describe(this, '');
+  }
 
   private wrapChild(name: string, h: ModuleHandle): Module {
     const known = this.childWrappers.get(name);

@@ -21,7 +21,8 @@ export interface ScheduleOptions {
 export function warmupStepsOf(o: ScheduleOptions): number {
   if (o.warmupSteps !== undefined && o.warmupRatio !== undefined) throw new TypeError('LRScheduler: give warmupSteps or warmupRatio, not both');
   if (o.warmupRatio !== undefined) {
-    if (typeof o.warmupRatio !== 'number' || !(o.warmupRatio >= 0 && o.warmupRatio <= 1)) throw new TypeError(`LRScheduler: warmupRatio must be a number in 0..1, got ${o.warmupRatio}`);
+    if (typeof o.warmupRatio !== 'number' || !(o.warmupRatio >= 0 && o.warmupRatio <= 1))
+      throw new TypeError(`LRScheduler: warmupRatio must be a number in 0..1, got ${o.warmupRatio}`);
     return Math.round(o.warmupRatio * o.totalSteps);
   }
   return o.warmupSteps ?? 0;
@@ -62,10 +63,15 @@ export class LRScheduler {
   readonly baseLrs: number[];
   private stepCount = 0;
 
-  constructor(private readonly optimizer: Optimizer, readonly options: ScheduleOptions) {
-    if (!Number.isInteger(options.totalSteps) || options.totalSteps < 1) throw new TypeError(`LRScheduler: totalSteps must be a positive integer, got ${options.totalSteps}`);
+  constructor(
+    private readonly optimizer: Optimizer,
+    readonly options: ScheduleOptions,
+  ) {
+    if (!Number.isInteger(options.totalSteps) || options.totalSteps < 1)
+      throw new TypeError(`LRScheduler: totalSteps must be a positive integer, got ${options.totalSteps}`);
     const warm = warmupStepsOf(options);
-    if (!Number.isInteger(warm) || warm < 0 || warm > options.totalSteps) throw new TypeError(`LRScheduler: warmupSteps must be an integer in 0..totalSteps (${options.totalSteps}), got ${warm}`);
+    if (!Number.isInteger(warm) || warm < 0 || warm > options.totalSteps)
+      throw new TypeError(`LRScheduler: warmupSteps must be an integer in 0..totalSteps (${options.totalSteps}), got ${warm}`);
     // base LRs live on the groups as initialLr (PyTorch's initial_lr) so resumed runs keep them
     this.baseLrs = optimizer.paramGroups.map((g) => {
       if (typeof g.initialLr !== 'number') g.initialLr = g.lr;
@@ -75,7 +81,9 @@ export class LRScheduler {
   }
 
   /** Steps taken so far (saved in checkpoints). */
-  get lastStep(): number { return this.stepCount; }
+  get lastStep(): number {
+    return this.stepCount;
+  }
 
   step(): void {
     this.stepCount++;
@@ -88,10 +96,14 @@ export class LRScheduler {
     this.apply();
   }
 
-  currentLrs(): number[] { return this.optimizer.paramGroups.map((g) => g.lr); }
+  currentLrs(): number[] {
+    return this.optimizer.paramGroups.map((g) => g.lr);
+  }
 
   private apply(): void {
     const f = scheduleFactor(this.options, Math.min(this.stepCount, this.options.totalSteps));
-    this.optimizer.paramGroups.forEach((g, i) => { g.lr = (this.baseLrs[i] ?? this.baseLrs[0]) * f; });
+    this.optimizer.paramGroups.forEach((g, i) => {
+      g.lr = (this.baseLrs[i] ?? this.baseLrs[0]) * f;
+    });
   }
 }

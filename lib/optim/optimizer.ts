@@ -9,14 +9,24 @@ import type { StepImplementation } from '../native/addon-types.js';
 import { Tensor } from '../tensor/tensor.js';
 
 const nonNeg = z.number().finite().min(0);
-const sgdOptions = z.object({
-  lr: nonNeg, momentum: nonNeg, dampening: nonNeg, weightDecay: nonNeg, nesterov: z.boolean(),
-}).strict();
-const adamOptions = z.object({
-  lr: nonNeg,
-  betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]),
-  eps: nonNeg, weightDecay: nonNeg, amsgrad: z.boolean(),
-}).strict();
+const sgdOptions = z
+  .object({
+    lr: nonNeg,
+    momentum: nonNeg,
+    dampening: nonNeg,
+    weightDecay: nonNeg,
+    nesterov: z.boolean(),
+  })
+  .strict();
+const adamOptions = z
+  .object({
+    lr: nonNeg,
+    betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]),
+    eps: nonNeg,
+    weightDecay: nonNeg,
+    amsgrad: z.boolean(),
+  })
+  .strict();
 
 /**
  * How the step runs, for the whole optimizer (PyTorch's options of the same names):
@@ -29,9 +39,24 @@ const adamOptions = z.object({
  *   CPU from 2.4. Asking for it elsewhere throws. Default false.
  * All three keep the same state (stateDict() is the same whichever ran).
  */
-export interface StepModeOptions { foreach?: boolean; fused?: boolean }
-export interface SGDOptions extends StepModeOptions { lr?: number; momentum?: number; dampening?: number; weightDecay?: number; nesterov?: boolean }
-export interface AdamOptions extends StepModeOptions { lr?: number; betas?: [number, number]; eps?: number; weightDecay?: number; amsgrad?: boolean }
+export interface StepModeOptions {
+  foreach?: boolean;
+  fused?: boolean;
+}
+export interface SGDOptions extends StepModeOptions {
+  lr?: number;
+  momentum?: number;
+  dampening?: number;
+  weightDecay?: number;
+  nesterov?: boolean;
+}
+export interface AdamOptions extends StepModeOptions {
+  lr?: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+  amsgrad?: boolean;
+}
 type AnyOptions = SGDOptions & AdamOptions;
 export type { StepImplementation };
 /** A parameter group as in PyTorch: its params plus options that override the defaults. */
@@ -55,21 +80,50 @@ function describeIssues(where: string, err: z.ZodError): string {
  */
 export class ParamGroup {
   [extra: string]: unknown;
-  constructor(private readonly optimizer: Optimizer, private readonly index: number) {}
-  get params(): Tensor[] { return native.groupParams(this.optimizer.handle, this.index).map((h: TensorHandle) => new Tensor(h)); }
+  constructor(
+    private readonly optimizer: Optimizer,
+    private readonly index: number,
+  ) {}
+  get params(): Tensor[] {
+    return native.groupParams(this.optimizer.handle, this.index).map((h: TensorHandle) => new Tensor(h));
+  }
   /** All options of this group as a plain object. */
-  options(): Record<string, unknown> { return native.groupOptions(this.optimizer.handle, this.index); }
-  private set(key: string, value: unknown): void { this.optimizer.setGroupOption(this.index, key, value); }
-  get lr(): number { return this.options().lr as number; }
-  set lr(v: number) { this.set('lr', v); }
-  get weightDecay(): number { return this.options().weightDecay as number; }
-  set weightDecay(v: number) { this.set('weightDecay', v); }
-  get momentum(): number | undefined { return this.options().momentum as number | undefined; }
-  set momentum(v: number) { this.set('momentum', v); }
-  get betas(): [number, number] | undefined { return this.options().betas as [number, number] | undefined; }
-  set betas(v: [number, number]) { this.set('betas', v); }
-  get eps(): number | undefined { return this.options().eps as number | undefined; }
-  set eps(v: number) { this.set('eps', v); }
+  options(): Record<string, unknown> {
+    return native.groupOptions(this.optimizer.handle, this.index);
+  }
+  private set(key: string, value: unknown): void {
+    this.optimizer.setGroupOption(this.index, key, value);
+  }
+  get lr(): number {
+    return this.options().lr as number;
+  }
+  set lr(v: number) {
+    this.set('lr', v);
+  }
+  get weightDecay(): number {
+    return this.options().weightDecay as number;
+  }
+  set weightDecay(v: number) {
+    this.set('weightDecay', v);
+  }
+  get momentum(): number | undefined {
+    return this.options().momentum as number | undefined;
+  }
+  set momentum(v: number) {
+    this.set('momentum', v);
+  }
+  get betas(): [number, number] | undefined {
+    return this.options().betas as [number, number] | undefined;
+  }
+  set betas(v: [number, number]) {
+    this.set('betas', v);
+  }
+  get eps(): number | undefined {
+    return this.options().eps as number | undefined;
+  }
+  set eps(v: number) {
+    this.set('eps', v);
+  }
 }
 
 export interface OptimizerStateDict {
@@ -92,14 +146,19 @@ export abstract class Optimizer {
     this.kind = kind;
     const where = `optim.${kind}`;
     const { foreach, fused, ...groupOptions } = options ?? {};
-    for (const [name, value] of [['foreach', foreach], ['fused', fused]] as const)
+    for (const [name, value] of [
+      ['foreach', foreach],
+      ['fused', fused],
+    ] as const)
       if (value !== undefined && typeof value !== 'boolean') throw new TypeError(`${where}: ${name} must be a boolean, got ${JSON.stringify(value)}`);
-    if (foreach === true && fused === true) throw new TypeError(`${where}: foreach and fused cannot both be true (fused is a single kernel, foreach a set of multi-tensor ones)`);
+    if (foreach === true && fused === true)
+      throw new TypeError(`${where}: foreach and fused cannot both be true (fused is a single kernel, foreach a set of multi-tensor ones)`);
     this.foreach = foreach;
     this.fused = fused ?? false;
     this.defaults = this.validate(where, { ...DEFAULTS[kind], ...groupOptions });
     if (!Array.isArray(params) || params.length === 0) throw new TypeError(`${where}: params must be a non-empty array of Tensors or of param groups`);
-    const specs: Array<ParamGroupSpec<AnyOptions>> = params[0] instanceof Tensor ? [{ params: params as Tensor[] }] : (params as Array<ParamGroupSpec<AnyOptions>>);
+    const specs: Array<ParamGroupSpec<AnyOptions>> =
+      params[0] instanceof Tensor ? [{ params: params as Tensor[] }] : (params as Array<ParamGroupSpec<AnyOptions>>);
     const groups = specs.map((g, i) => this.prepare(`${where}: param group ${i}`, g));
     try {
       this.handle = native.createOptimizer(kind, groups, this.defaults as NativeOptimizerOptions, { foreach: this.foreach ?? null, fused: this.fused }); // validate() made it
@@ -110,10 +169,14 @@ export abstract class Optimizer {
   }
 
   /** The groups, each with live `lr`, `weightDecay`, ... (PyTorch's param_groups). */
-  get paramGroups(): readonly ParamGroup[] { return this.groups; }
+  get paramGroups(): readonly ParamGroup[] {
+    return this.groups;
+  }
 
   /** How the next step() runs: 'forLoop', 'foreach' or 'fused' (see StepModeOptions). */
-  get stepImplementation(): StepImplementation { return native.optimizerStepImplementation(this.handle); }
+  get stepImplementation(): StepImplementation {
+    return native.optimizerStepImplementation(this.handle);
+  }
 
   /** Adds a group to the live optimizer (gradual unfreezing); its options default to the optimizer's. */
   addParamGroup(group: ParamGroupSpec<AnyOptions>): ParamGroup {
@@ -131,10 +194,16 @@ export abstract class Optimizer {
   }
 
   /** Clears gradients of every parameter; by default sets them to none (PyTorch 2.x). */
-  zeroGrad(options: { setToNone?: boolean } = {}): void { native.optimizerZeroGrad(this.handle, options.setToNone ?? true); }
-  step(): void { native.optimizerStep(this.handle); }
+  zeroGrad(options: { setToNone?: boolean } = {}): void {
+    native.optimizerZeroGrad(this.handle, options.setToNone ?? true);
+  }
+  step(): void {
+    native.optimizerStep(this.handle);
+  }
   /** step() on a worker thread. */
-  async stepAsync(): Promise<void> { await native.stepAsync(this.handle); }
+  async stepAsync(): Promise<void> {
+    await native.stepAsync(this.handle);
+  }
 
   /** Optimizer state for resuming, in PyTorch's layout (state by parameter index, groups with their options). */
   stateDict(): OptimizerStateDict {
@@ -181,8 +250,12 @@ export abstract class Optimizer {
   }
 
   /** Releases the native optimizer; idempotent. */
-  dispose(): void { this.handle.dispose(); }
-  [Symbol.dispose](): void { this.dispose(); }
+  dispose(): void {
+    this.handle.dispose();
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 
   /** @internal */
   setGroupOption(index: number, key: string, value: unknown): void {
@@ -190,7 +263,9 @@ export abstract class Optimizer {
     native.setGroupOptions(this.handle, index, this.validate(`optim.${this.kind}.paramGroups[${index}]`, options));
   }
 
-  private groupIndex(g: ParamGroup): number { return this.groups.indexOf(g); }
+  private groupIndex(g: ParamGroup): number {
+    return this.groups.indexOf(g);
+  }
 
   private validate(where: string, options: Record<string, unknown>): NativeOptimizerOptions {
     const schema = this.kind === 'SGD' ? sgdOptions : adamOptions;
@@ -202,7 +277,10 @@ export abstract class Optimizer {
     return r.data as NativeOptimizerOptions;
   }
 
-  private prepare(where: string, group: ParamGroupSpec<AnyOptions>): { params: TensorHandle[]; options: NativeOptimizerOptions; extra: Record<string, unknown> } {
+  private prepare(
+    where: string,
+    group: ParamGroupSpec<AnyOptions>,
+  ): { params: TensorHandle[]; options: NativeOptimizerOptions; extra: Record<string, unknown> } {
     if (!group || !Array.isArray(group.params)) throw new TypeError(`${where}: expected {params: Tensor[], ...options}`);
     for (const name of ['foreach', 'fused'])
       if (name in group) throw new TypeError(`${where}: ${name} applies to the whole optimizer; pass it in the optimizer's options, not in a param group`);
@@ -229,13 +307,19 @@ function pick(options: Record<string, unknown>, kind: Kind): Record<string, unkn
 
 /** Stochastic gradient descent with momentum, dampening, Nesterov and L2 weight decay. */
 export class SGD extends Optimizer {
-  constructor(params: Tensor[] | Array<ParamGroupSpec<SGDOptions>>, options: SGDOptions & { lr: number }) { super('SGD', params, options); }
+  constructor(params: Tensor[] | Array<ParamGroupSpec<SGDOptions>>, options: SGDOptions & { lr: number }) {
+    super('SGD', params, options);
+  }
 }
 /** Adam (Kingma & Ba) with L2 weight decay added to the gradient. */
 export class Adam extends Optimizer {
-  constructor(params: Tensor[] | Array<ParamGroupSpec<AdamOptions>>, options: AdamOptions = {}) { super('Adam', params, options); }
+  constructor(params: Tensor[] | Array<ParamGroupSpec<AdamOptions>>, options: AdamOptions = {}) {
+    super('Adam', params, options);
+  }
 }
 /** AdamW (Loshchilov & Hutter): decoupled weight decay, default 0.01. */
 export class AdamW extends Optimizer {
-  constructor(params: Tensor[] | Array<ParamGroupSpec<AdamOptions>>, options: AdamOptions = {}) { super('AdamW', params, options); }
+  constructor(params: Tensor[] | Array<ParamGroupSpec<AdamOptions>>, options: AdamOptions = {}) {
+    super('AdamW', params, options);
+  }
 }

@@ -16,7 +16,16 @@ import { readCsvDataset, readJsonlDataset, readTextRows } from '../data/text.js'
 import { loadTokenizer, type Tokenizer } from '../data/load-tokenizer.js';
 import { focalLoss } from '../losses/index.js';
 import type { Architecture } from '../models/architecture.js';
-import { architectures, huggingFaceWeights, isTextArch, load as loadModel, misplacedResNetOptions, savedArchitecture, ARCHITECTURE_NAMES, type ArchitectureName } from '../models/index.js';
+import {
+  architectures,
+  huggingFaceWeights,
+  isTextArch,
+  load as loadModel,
+  misplacedResNetOptions,
+  savedArchitecture,
+  ARCHITECTURE_NAMES,
+  type ArchitectureName,
+} from '../models/index.js';
 import { textModel, type HfConfig } from '../models/text.js';
 import type { Module } from '../nn/module.js';
 import { optim, type Optimizer } from '../optim/index.js';
@@ -39,7 +48,9 @@ export type InputSpec =
   | { kind: 'image'; channels: 1 | 3; size: [number, number] | null; normalize: { mean: number[]; std: number[] } | null }
   | { kind: 'text'; tokenizer: string; lowercase?: boolean; maxLength: number; textColumn: string; labelColumn: string };
 
-export interface Sized extends BatchSource { readonly length: number }
+export interface Sized extends BatchSource {
+  readonly length: number;
+}
 
 export interface DataBundle {
   classes: string[];
@@ -64,7 +75,8 @@ function normalization(n: Normalize | undefined, channels: 1 | 3, field: string,
     if (channels !== 3) throw new ConfigError(field, `'imagenet' needs 3 channels (got channels ${channels}); give {mean: [m], std: [s]} or 'none'`);
     return { mean: IMAGENET_MEAN, std: IMAGENET_STD };
   }
-  if (v.mean.length !== channels || v.std.length !== channels) throw new ConfigError(field, `mean and std need ${channels} value(s) for ${channels} channel(s), got ${v.mean.length} and ${v.std.length}`);
+  if (v.mean.length !== channels || v.std.length !== channels)
+    throw new ConfigError(field, `mean and std need ${channels} value(s) for ${channels} channel(s), got ${v.mean.length} and ${v.std.length}`);
   return v;
 }
 
@@ -77,7 +89,11 @@ function splitFractions(s: { train: number; val: number; test: number }, separat
 
 function splitIndices(labels: number[], fractions: Array<[Part, number]>, seed: number): Partial<Record<Part, number[]>> {
   if (fractions.length === 1) return { [fractions[0][0]]: labels.map((_, i) => i) };
-  const parts = split(labels, fractions.map(([, f]) => f), { seed });
+  const parts = split(
+    labels,
+    fractions.map(([, f]) => f),
+    { seed },
+  );
   return Object.fromEntries(fractions.map(([p], i) => [p, parts[i]]));
 }
 
@@ -113,7 +129,9 @@ export function imageTransforms(input: ImageInput, augment: Extract<DataSpec, { 
 /** Wraps a source so a failure while loading a batch (not while training on it) is a DataError. */
 function guarded(source: Sized): Sized {
   return {
-    get length() { return source.length; },
+    get length() {
+      return source.length;
+    },
     async *batches(epoch: number) {
       const it = (source.batches(epoch) as AsyncIterable<Batch>)[Symbol.asyncIterator]?.() ?? (source.batches(epoch) as Iterable<Batch>)[Symbol.iterator]();
       try {
@@ -138,7 +156,10 @@ async function imageFolderData(d: Extract<DataSpec, { kind: 'imageFolder' }>, re
   const main = await asDataError(() => imageFolder(d.root), d.root);
   const separate: Part[] = [];
   const folders: Partial<Record<Part, ImageSample[]>> = {};
-  for (const [part, root] of [['val', d.valRoot], ['test', d.testRoot]] as const) {
+  for (const [part, root] of [
+    ['val', d.valRoot],
+    ['test', d.testRoot],
+  ] as const) {
     if (!root) continue;
     separate.push(part);
     const f = await asDataError(() => imageFolder(root), root);
@@ -149,7 +170,12 @@ async function imageFolderData(d: Extract<DataSpec, { kind: 'imageFolder' }>, re
   const labels = main.samples.map((s) => s.label);
   const indices = splitIndices(labels, splitFractions(d.split, separate), d.split.seed ?? recipe.seed);
   for (const p of PARTS) if (indices[p]) folders[p] = indices[p]!.map((i) => main.samples[i]);
-  const input: InputSpec = { kind: 'image', channels: d.channels, size: d.imageSize ? [d.imageSize, d.imageSize] : null, normalize: normalization(d.normalize, d.channels, 'recipe.data.normalize', d.channels === 3 ? 'imagenet' : 'none') };
+  const input: InputSpec = {
+    kind: 'image',
+    channels: d.channels,
+    size: d.imageSize ? [d.imageSize, d.imageSize] : null,
+    normalize: normalization(d.normalize, d.channels, 'recipe.data.normalize', d.channels === 3 ? 'imagenet' : 'none'),
+  };
   const parts: Partial<Record<Part, Sized>> = {};
   for (const p of want) {
     const samples = folders[p];
@@ -158,7 +184,16 @@ async function imageFolderData(d: Extract<DataSpec, { kind: 'imageFolder' }>, re
     parts[p] = guarded(new DataLoader(dataset, { batchSize: recipe.batchSize, shuffle: p === 'train', seed: recipe.seed, prefetch: d.prefetch }));
   }
   const sizes = Object.fromEntries(PARTS.map((p) => [p, folders[p]?.length ?? 0])) as Record<Part, number>;
-  return { classes: main.classes, parts, sizes, trainCounts: counts((folders.train ?? []).map((s) => s.label), main.classes), input };
+  return {
+    classes: main.classes,
+    parts,
+    sizes,
+    trainCounts: counts(
+      (folders.train ?? []).map((s) => s.label),
+      main.classes,
+    ),
+    input,
+  };
 }
 
 async function fashionMnistData(d: Extract<DataSpec, { kind: 'fashionMnist' }>, recipe: Recipe, want: Part[]): Promise<DataBundle> {
@@ -169,33 +204,48 @@ async function fashionMnistData(d: Extract<DataSpec, { kind: 'fashionMnist' }>, 
     if (!(err instanceof ArgumentError)) throw err;
     throw new ConfigError(err.argument !== undefined ? `recipe.data.classes.${err.argument}` : 'recipe.data.classes', err.detail);
   }
-  if (d.counts && d.counts.length !== classIds.length) throw new ConfigError('recipe.data.counts', `has ${d.counts.length} entries for ${classIds.length} classes`);
+  if (d.counts && d.counts.length !== classIds.length)
+    throw new ConfigError('recipe.data.counts', `has ${d.counts.length} entries for ${classIds.length} classes`);
   const dir = d.dir ?? FASHION_MNIST_DIR;
   const classes = classIds.map((c) => FASHION_MNIST_CLASSES[c]);
   const normalize = normalization(d.normalize, d.channels, 'recipe.data.normalize', 'none');
   const seed = d.seed ?? recipe.seed;
   // images uint8 [N,28,28] -> float [N,C,28,28] in [0,1], normalised
-  const prepare = (images: Tensor, picked: number[]) => torch.tidy(() => {
-    let x = images.indexSelect(0, torch.tensor(picked)).unsqueeze(1).float().div(255);
-    if (d.channels === 3) x = x.repeat([1, 3, 1, 1]);
-    if (normalize) x = x.sub(torch.tensor(normalize.mean).reshape([1, -1, 1, 1])).div(torch.tensor(normalize.std).reshape([1, -1, 1, 1]));
-    return x;
-  });
+  const prepare = (images: Tensor, picked: number[]) =>
+    torch.tidy(() => {
+      let x = images.indexSelect(0, torch.tensor(picked)).unsqueeze(1).float().div(255);
+      if (d.channels === 3) x = x.repeat([1, 3, 1, 1]);
+      if (normalize) x = x.sub(torch.tensor(normalize.mean).reshape([1, -1, 1, 1])).div(torch.tensor(normalize.std).reshape([1, -1, 1, 1]));
+      return x;
+    });
   const parts: Partial<Record<Part, Sized>> = {};
   const sizes: Record<Part, number> = { train: 0, val: 0, test: 0 };
   let trainCounts: Record<string, number> = {};
   if (want.includes('train') || want.includes('val')) {
     const raw = await asDataError(() => fashionMnist('train', dir), dir);
     const { indices: idx, targets: y } = selectClasses(raw.labels.toArray() as number[], classIds, { perClass: d.counts ?? d.perClass });
-    const fractions: Array<[Part, number]> = d.val > 0 ? [['train', 1 - d.val], ['val', d.val]] : [['train', 1]];
+    const fractions: Array<[Part, number]> =
+      d.val > 0
+        ? [
+            ['train', 1 - d.val],
+            ['val', d.val],
+          ]
+        : [['train', 1]];
     const at = splitIndices(y, fractions, seed);
     for (const p of ['train', 'val'] as const) {
       const picked = at[p];
       if (!picked?.length) continue;
       sizes[p] = picked.length;
-      if (p === 'train') trainCounts = counts(picked.map((i) => y[i]), classes);
+      if (p === 'train')
+        trainCounts = counts(
+          picked.map((i) => y[i]),
+          classes,
+        );
       if (!want.includes(p)) continue;
-      const x = prepare(raw.images, picked.map((i) => idx[i]));
+      const x = prepare(
+        raw.images,
+        picked.map((i) => idx[i]),
+      );
       parts[p] = new TensorLoader(x, torch.tensor(picked.map((i) => y[i])), { batchSize: recipe.batchSize, shuffle: p === 'train', seed: recipe.seed });
     }
     raw.images.dispose();
@@ -229,12 +279,23 @@ async function textData(d: Extract<DataSpec, { kind: 'csv' | 'jsonl' }>, recipe:
   for (const p of want) {
     const at = indices[p];
     if (!at?.length) continue;
-    const x = encodeTexts(tokenizer, at.map((i) => ds.texts[i]), d.maxLength);
+    const x = encodeTexts(
+      tokenizer,
+      at.map((i) => ds.texts[i]),
+      d.maxLength,
+    );
     parts[p] = new TensorLoader(x, torch.tensor(at.map((i) => ds.labels[i])), { batchSize: recipe.batchSize, shuffle: p === 'train', seed: recipe.seed });
   }
   const sizes = Object.fromEntries(PARTS.map((p) => [p, indices[p]?.length ?? 0])) as Record<Part, number>;
   return {
-    classes: ds.classes, parts, sizes, trainCounts: counts((indices.train ?? []).map((i) => ds.labels[i]), ds.classes), tokenizer,
+    classes: ds.classes,
+    parts,
+    sizes,
+    trainCounts: counts(
+      (indices.train ?? []).map((i) => ds.labels[i]),
+      ds.classes,
+    ),
+    tokenizer,
     input: { kind: 'text', tokenizer: d.tokenizer, lowercase: d.lowercase, maxLength: d.maxLength, textColumn: d.textColumn, labelColumn: d.labelColumn },
   };
 }
@@ -243,12 +304,18 @@ async function textData(d: Extract<DataSpec, { kind: 'csv' | 'jsonl' }>, recipe:
 export async function buildData(recipe: Recipe, parts: Part[] = PARTS): Promise<DataBundle> {
   const d = recipe.data;
   if (!d) throw new ConfigError('recipe.data', 'the recipe has no data section (see docs/cli.md for imageFolder, fashionMnist, csv, jsonl)');
-  const bundle = d.kind === 'imageFolder' ? await imageFolderData(d, recipe, parts)
-    : d.kind === 'fashionMnist' ? await fashionMnistData(d, recipe, parts)
-      : await textData(d, recipe, parts);
+  const bundle =
+    d.kind === 'imageFolder'
+      ? await imageFolderData(d, recipe, parts)
+      : d.kind === 'fashionMnist'
+        ? await fashionMnistData(d, recipe, parts)
+        : await textData(d, recipe, parts);
   if (bundle.classes.length < 2) {
     const where = d.kind === 'imageFolder' ? d.root : d.kind === 'fashionMnist' ? 'recipe.data.classes' : d.path;
-    throw new DataError(`${where}: the data has ${bundle.classes.length} class${bundle.classes.length === 1 ? '' : 'es'} (${bundle.classes.join(', ')}); classification needs at least 2`, { path: where });
+    throw new DataError(
+      `${where}: the data has ${bundle.classes.length} class${bundle.classes.length === 1 ? '' : 'es'} (${bundle.classes.join(', ')}); classification needs at least 2`,
+      { path: where },
+    );
   }
   // (batches stay on the CPU here: fit, evaluate and predict move them to the model's device, recipe.device)
   return bundle;
@@ -258,10 +325,12 @@ export async function buildData(recipe: Recipe, parts: Part[] = PARTS): Promise<
 
 function walkImages(path: string): string[] {
   if (!statSync(path).isDirectory()) return [path];
-  return readdirSync(path).sort().flatMap((n) => {
-    const p = join(path, n);
-    return statSync(p).isDirectory() ? walkImages(p) : IMAGE_EXTENSIONS.includes(extname(n).toLowerCase()) ? [p] : [];
-  });
+  return readdirSync(path)
+    .sort()
+    .flatMap((n) => {
+      const p = join(path, n);
+      return statSync(p).isDirectory() ? walkImages(p) : IMAGE_EXTENSIONS.includes(extname(n).toLowerCase()) ? [p] : [];
+    });
 }
 
 export interface PreparedInputs {
@@ -280,19 +349,27 @@ export interface PreparedInputs {
  * CPU: predict and evaluate move them to the model's device (`device` is
  * accepted for the callers that pass it and changes nothing).
  */
-export async function prepareInputs(input: InputSpec, o: { paths?: string[]; texts?: string[]; batchSize?: number; device?: string } = {}): Promise<PreparedInputs> {
+export async function prepareInputs(
+  input: InputSpec,
+  o: { paths?: string[]; texts?: string[]; batchSize?: number; device?: string } = {},
+): Promise<PreparedInputs> {
   const paths = o.paths ?? [];
   const literal = o.texts ?? [];
   const batchSize = o.batchSize ?? 32;
   let out: PreparedInputs;
   if (input.kind === 'image') {
     if (literal.length) throw new DataError('texts need a text model; this one takes images');
-    const files = await asDataError(() => paths.flatMap((p) => {
-      if (!existsSync(p)) throw new DataError(`${p} does not exist`, { path: p });
-      return walkImages(p);
-    }));
+    const files = await asDataError(() =>
+      paths.flatMap((p) => {
+        if (!existsSync(p)) throw new DataError(`${p} does not exist`, { path: p });
+        return walkImages(p);
+      }),
+    );
     if (!files.length) throw new DataError(`no images (${IMAGE_EXTENSIONS.join(', ')}) in ${paths.join(', ') || 'the inputs'}`);
-    const dataset = new ImageDataset(files.map((path) => ({ path, label: 0 })), { channels: input.channels, transforms: imageTransforms(input, undefined, false) });
+    const dataset = new ImageDataset(
+      files.map((path) => ({ path, label: 0 })),
+      { channels: input.channels, transforms: imageTransforms(input, undefined, false) },
+    );
     out = { source: guarded(new DataLoader(dataset, { batchSize })), names: files, texts: files.map(() => null), labels: files.map(() => null) };
   } else {
     const names: string[] = [];
@@ -309,7 +386,11 @@ export async function prepareInputs(input: InputSpec, o: { paths?: string[]; tex
         }
       }, p);
     }
-    literal.forEach((t, i) => { names.push(`text ${i + 1}`); texts.push(t); labels.push(null); });
+    literal.forEach((t, i) => {
+      names.push(`text ${i + 1}`);
+      texts.push(t);
+      labels.push(null);
+    });
     if (!texts.length) throw new DataError('nothing to predict: give a CSV/JSONL file or texts');
     const tokenizer = await asDataError(() => loadTokenizer(input.tokenizer, { lowercase: input.lowercase }), input.tokenizer);
     const x = encodeTexts(tokenizer, texts, input.maxLength);
@@ -358,14 +439,16 @@ export function specOf(model: Architecture, hfConfig?: HfConfig): ModelSpec {
 /** The model of a recipe: pretrained weights when it names a checkpoint, the head swapped for numClasses. */
 export function buildModel(recipe: Recipe, numClasses: number): { model: Architecture; spec: ModelSpec; pretrained: boolean } {
   const m = recipe.model;
-  if (m.numClasses !== undefined && m.numClasses !== numClasses) throw new ConfigError('recipe.model.numClasses', `is ${m.numClasses} but the data has ${numClasses} classes`);
+  if (m.numClasses !== undefined && m.numClasses !== numClasses)
+    throw new ConfigError('recipe.model.numClasses', `is ${m.numClasses} but the data has ${numClasses} classes`);
   let arch = m.arch;
   const visionOptions: Record<string, unknown> = {};
   for (const k of ['width', 'inChannels', 'smallStem', 'dropout'] as const) if (m[k] !== undefined) visionOptions[k] = m[k];
   if (m.checkpoint !== undefined && !existsSync(m.checkpoint)) throw new ConfigError('recipe.model.checkpoint', `${m.checkpoint} does not exist`);
   if (!arch) {
     const saved = savedArchitecture(m.checkpoint!);
-    if (!saved) throw new ConfigError('recipe.model.arch', `missing, and ${m.checkpoint} does not name its architecture (only .safetensors written by models.save do)`);
+    if (!saved)
+      throw new ConfigError('recipe.model.arch', `missing, and ${m.checkpoint} does not name its architecture (only .safetensors written by models.save do)`);
     arch = saved.arch;
   }
   checkArch(arch);
@@ -416,12 +499,13 @@ export function buildOptimizer(recipe: Recipe, model: Module, stepsPerEpoch: num
     try {
       frozen = freeze(model, { blocks: recipe.freeze.blocks, patterns: recipe.freeze.patterns, trainBatchNorm: recipe.freeze.trainBatchNorm });
     } catch (err) {
-      if (err instanceof ArgumentError) throw new ConfigError(recipe.freeze.blocks !== undefined ? 'recipe.freeze.blocks' : 'recipe.freeze.patterns', err.detail);
+      if (err instanceof ArgumentError)
+        throw new ConfigError(recipe.freeze.blocks !== undefined ? 'recipe.freeze.blocks' : 'recipe.freeze.patterns', err.detail);
       throw err;
     }
   } else unfreeze(model);
   const o = recipe.optimizer;
-  let groups;
+  let groups: ReturnType<typeof paramGroups>;
   try {
     const lrs = o.lrs ? { lrs: o.lrs } : o.bottomLr !== undefined ? { bottom: o.bottomLr, top: o.topLr! } : { lrs: [] as number[] };
     if (o.lr !== undefined) lrs.lrs = blocksOf(model).map(() => o.lr!);
@@ -431,13 +515,21 @@ export function buildOptimizer(recipe: Recipe, model: Module, stepsPerEpoch: num
     throw err;
   }
   const specs = groups.map((g) => ({ params: g.params, lr: g.lr, weightDecay: g.weightDecay, block: g.block }));
-  const optimizer = o.type === 'SGD' ? new optim.SGD(specs, { lr: groups[0].lr, momentum: o.momentum ?? 0, weightDecay: o.weightDecay })
-    : o.type === 'Adam' ? new optim.Adam(specs, { weightDecay: o.weightDecay }) : new optim.AdamW(specs, { weightDecay: o.weightDecay });
+  const optimizer =
+    o.type === 'SGD'
+      ? new optim.SGD(specs, { lr: groups[0].lr, momentum: o.momentum ?? 0, weightDecay: o.weightDecay })
+      : o.type === 'Adam'
+        ? new optim.Adam(specs, { weightDecay: o.weightDecay })
+        : new optim.AdamW(specs, { weightDecay: o.weightDecay });
   let scheduler: LRScheduler | undefined;
   if (recipe.schedule) {
     const totalSteps = recipe.epochs * stepsPerEpoch;
     const warmupSteps = recipe.schedule.warmupSteps ?? Math.round((recipe.schedule.warmupRatio ?? 0) * totalSteps);
-    if (warmupSteps > totalSteps) throw new ConfigError('recipe.schedule.warmupSteps', `${warmupSteps} is more than the ${totalSteps} steps of training (${recipe.epochs} epochs x ${stepsPerEpoch} batches)`);
+    if (warmupSteps > totalSteps)
+      throw new ConfigError(
+        'recipe.schedule.warmupSteps',
+        `${warmupSteps} is more than the ${totalSteps} steps of training (${recipe.epochs} epochs x ${stepsPerEpoch} batches)`,
+      );
     scheduler = new LRScheduler(optimizer, { kind: recipe.schedule.kind, totalSteps, warmupSteps });
   }
   return { optimizer, scheduler, frozen, groups: groups.map((g) => ({ block: g.block, lr: g.lr, params: g.params.reduce((n, p) => n + p.numel(), 0) })) };
@@ -465,7 +557,11 @@ export function buildLoss(recipe: Recipe, numClasses: number): LossFn | BuiltinL
 /** Checks a device string against this machine. */
 export function checkDevice(device: string): void {
   if (device === 'cpu') return;
-  if (!cuda.isAvailable()) throw new ConfigError('recipe.device', `${device} asked for, but ${cuda.builtWithCuda() ? 'no CUDA device is visible' : 'this libtorch is a CPU build'} (run finetorch doctor)`);
+  if (!cuda.isAvailable())
+    throw new ConfigError(
+      'recipe.device',
+      `${device} asked for, but ${cuda.builtWithCuda() ? 'no CUDA device is visible' : 'this libtorch is a CPU build'} (run finetorch doctor)`,
+    );
   const n = Number(device.split(':')[1] ?? 0);
   if (n >= cuda.deviceCount()) throw new ConfigError('recipe.device', `${device} asked for, but there are ${cuda.deviceCount()} CUDA devices`);
 }

@@ -22,11 +22,28 @@ export type { LoadedRun, Prediction } from './load-run.js';
 export type { RunRecord, ResolvedCheckpoint } from './run-record.js';
 
 export const recipes = {
-  parseRecipe, RecipeSchema, DataSchema, runRecipe, loadRun,
-  buildData, buildModel, buildOptimizer, buildLoss, buildFromSpec, prepareInputs, encodeTexts, imageTransforms,
-  loadTrainedModel, trainedSpec, readRun, resolveCheckpoint, resolvePaths, PATH_FIELDS,
+  parseRecipe,
+  RecipeSchema,
+  DataSchema,
+  runRecipe,
+  loadRun,
+  buildData,
+  buildModel,
+  buildOptimizer,
+  buildLoss,
+  buildFromSpec,
+  prepareInputs,
+  encodeTexts,
+  imageTransforms,
+  loadTrainedModel,
+  trainedSpec,
+  readRun,
+  resolveCheckpoint,
+  resolvePaths,
+  PATH_FIELDS,
   // Before 0.2 the fine-tuning steps lived here; they are finetune.* now.
   // These aliases keep old scripts working (README, changelog).
   ...finetune,
-  LRScheduler, scheduleFactor,
+  LRScheduler,
+  scheduleFactor,
 } as const;

@@ -6,6 +6,7 @@ import { ConfigError, DataError } from '../errors.js';
 import { io } from '../io/index.js';
 import { savedArchitecture } from '../models/index.js';
 import type { Architecture } from '../models/architecture.js';
+import type { HfConfig } from '../models/text.js';
 import { evaluate, predict, type EvalResult } from '../train/trainer.js';
 import { buildData, buildFromSpec, buildLoss, prepareInputs, type InputSpec, type ModelSpec, type Part } from './build.js';
 import type { Recipe } from './schema.js';
@@ -23,7 +24,7 @@ export function trainedSpec(ck: ResolvedCheckpoint, recipe: Recipe | null): Mode
   if (!arch) throw new ConfigError('recipe.model.arch', `needed: ${ck.weights} does not name its architecture`);
   const options: Record<string, unknown> = { ...(saved?.options ?? {}) };
   for (const k of ['width', 'inChannels', 'smallStem', 'dropout', 'numClasses'] as const) if (recipe.model[k] !== undefined) options[k] = recipe.model[k];
-  let hfConfig;
+  let hfConfig: HfConfig | undefined;
   if (recipe.model.config) {
     try {
       hfConfig = JSON.parse(readFileSync(recipe.model.config, 'utf8'));
@@ -104,14 +105,23 @@ export function loadRun(path: string, options: { device?: string } = {}): Loaded
   const model = loadTrainedModel(run.model, ck.weights, { numClasses: run.classes.length, device });
   const recipe = run.recipe;
   return {
-    model, classes: run.classes, input: run.input, recipe, weights: ck.weights,
+    model,
+    classes: run.classes,
+    input: run.input,
+    recipe,
+    weights: ck.weights,
     async predict(inputs, o = {}) {
       const given = Array.isArray(inputs) ? (run.input.kind === 'text' ? { texts: inputs } : { files: inputs }) : inputs;
       const prepared = await prepareInputs(run.input, { paths: given.files, texts: given.texts, batchSize: o.batchSize ?? recipe.batchSize, device });
       const { probabilities, predictions } = await predict(model, prepared.source);
       return predictions.map((p, i) => ({
-        input: prepared.names[i], text: prepared.texts[i], class: run.classes[p], index: p, probability: probabilities[i][p],
-        probabilities: Object.fromEntries(run.classes.map((c, k) => [c, probabilities[i][k]])), label: prepared.labels[i],
+        input: prepared.names[i],
+        text: prepared.texts[i],
+        class: run.classes[p],
+        index: p,
+        probability: probabilities[i][p],
+        probabilities: Object.fromEntries(run.classes.map((c, k) => [c, probabilities[i][k]])),
+        label: prepared.labels[i],
       }));
     },
     async evaluate(part = 'test') {
@@ -122,6 +132,8 @@ export function loadRun(path: string, options: { device?: string } = {}): Loaded
         throw new DataError(`the data's classes (${data.classes.join(', ')}) differ from those the model was trained on (${run.classes.join(', ')})`);
       return evaluate(model, source, { loss: buildLoss(recipe, data.classes.length) });
     },
-    dispose() { model.dispose(); },
+    dispose() {
+      model.dispose();
+    },
   };
 }

@@ -9,7 +9,8 @@ export function resolvePaths(recipe: Record<string, unknown>, base: string): voi
   for (const f of PATH_FIELDS) {
     const keys = f.split('.');
     let parent: unknown = recipe;
-    for (const k of keys.slice(0, -1)) parent = parent && typeof parent === 'object' && Object.hasOwn(parent, k) ? (parent as Record<string, unknown>)[k] : undefined;
+    for (const k of keys.slice(0, -1))
+      parent = parent && typeof parent === 'object' && Object.hasOwn(parent, k) ? (parent as Record<string, unknown>)[k] : undefined;
     if (!parent || typeof parent !== 'object') continue;
     const last = keys[keys.length - 1];
     const v = Object.hasOwn(parent, last) ? (parent as Record<string, unknown>)[last] : undefined;

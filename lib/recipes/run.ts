@@ -35,7 +35,11 @@ export interface RecipeStartEvent {
 }
 
 /** The test part's metrics of the checkpoint the run reports. */
-export interface RecipeEvalEvent extends EvalResult { type: 'eval'; split: 'test'; checkpoint: string }
+export interface RecipeEvalEvent extends EvalResult {
+  type: 'eval';
+  split: 'test';
+  checkpoint: string;
+}
 
 export type RecipeEvent = RecipeStartEvent | TrainEvent | RecipeEvalEvent;
 
@@ -98,7 +102,8 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
     if (!options.out && !recipe.out) throw new ConfigError('recipe.out', 'runRecipe needs an output folder: recipe.out or options.out');
     out = resolve(options.out ?? recipe.out!);
     if (existsSync(join(out, RUN_FILE))) {
-      if (!options.force) throw new ConfigError('recipe.out', `${out} already holds a run; continue it with resumeFrom ${join(out, 'last')}, or start over with force`);
+      if (!options.force)
+        throw new ConfigError('recipe.out', `${out} already holds a run; continue it with resumeFrom ${join(out, 'last')}, or start over with force`);
       for (const f of ['best', 'last', 'events.jsonl', 'metrics.json', RUN_FILE]) rmSync(join(out, f), { recursive: true, force: true });
     }
     // a fresh run does not take up copies a killed run left; it only removes them
@@ -118,7 +123,8 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
   const built = savedSpec ? { model: buildFromSpec(savedSpec), spec: savedSpec } : buildModel(recipe, numClasses);
   const { model, spec } = built;
   // a tokenizer with more ids than the model's embedding would fail at the first step, with libtorch's "index out of range"
-  if (data.tokenizer && spec.hfConfig) checkVocabulary(data.tokenizer, spec.hfConfig, { field: recipe.model.config ? 'recipe.model.config' : 'recipe.model.checkpoint' });
+  if (data.tokenizer && spec.hfConfig)
+    checkVocabulary(data.tokenizer, spec.hfConfig, { field: recipe.model.config ? 'recipe.model.config' : 'recipe.model.checkpoint' });
   if (recipe.device !== 'cpu') model.to(recipe.device);
   const parts = buildOptimizer(recipe, model, train.length);
   const loss = buildLoss(recipe, numClasses);
@@ -126,20 +132,43 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
 
   const params = model.parameters();
   emit({
-    type: 'start', out, resumeFrom: resumeFrom ?? null, recipe, classes: data.classes, samples: data.sizes, trainCounts: data.trainCounts,
+    type: 'start',
+    out,
+    resumeFrom: resumeFrom ?? null,
+    recipe,
+    classes: data.classes,
+    samples: data.sizes,
+    trainCounts: data.trainCounts,
     batchesPerEpoch: train.length,
     model: {
-      arch: spec.arch, checkpoint: recipe.model.checkpoint ?? null,
-      parameters: params.reduce((n, p) => n + p.numel(), 0), trainable: params.filter((p) => p.requiresGrad).reduce((n, p) => n + p.numel(), 0),
+      arch: spec.arch,
+      checkpoint: recipe.model.checkpoint ?? null,
+      parameters: params.reduce((n, p) => n + p.numel(), 0),
+      trainable: params.filter((p) => p.requiresGrad).reduce((n, p) => n + p.numel(), 0),
     },
-    groups: parts.groups, device: recipe.device, threads: torch.getNumThreads(),
+    groups: parts.groups,
+    device: recipe.device,
+    threads: torch.getNumThreads(),
   });
 
   const result = await fit({
-    model, optimizer: parts.optimizer, scheduler: parts.scheduler, loss,
-    train, val: data.parts.val, epochs: recipe.epochs, clipGradNorm: recipe.clipGradNorm, earlyStopping: recipe.earlyStopping,
-    checkpointDir: out, resumeFrom, seed: recipe.seed, signal: options.signal, onEvent: (e) => emit(e),
-    device: recipe.device, precision: recipe.precision, memoryFormat: recipe.memoryFormat,
+    model,
+    optimizer: parts.optimizer,
+    scheduler: parts.scheduler,
+    loss,
+    train,
+    val: data.parts.val,
+    epochs: recipe.epochs,
+    clipGradNorm: recipe.clipGradNorm,
+    earlyStopping: recipe.earlyStopping,
+    checkpointDir: out,
+    resumeFrom,
+    seed: recipe.seed,
+    signal: options.signal,
+    onEvent: (e) => emit(e),
+    device: recipe.device,
+    precision: recipe.precision,
+    memoryFormat: recipe.memoryFormat,
   });
   const base = { out, recipe, classes: data.classes, model, spec, fit: result };
   if (result.interrupted) {
@@ -158,8 +187,14 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
   }
   const seconds = (Date.now() - started) / 1000;
   const summary = {
-    epochs: result.epochs, stoppedEarly: result.stoppedEarly, best: result.best, checkpoint, test,
-    classes: data.classes, history: result.history, seconds,
+    epochs: result.epochs,
+    stoppedEarly: result.stoppedEarly,
+    best: result.best,
+    checkpoint,
+    test,
+    classes: data.classes,
+    history: result.history,
+    seconds,
   };
   writeFileAtomic(join(out, 'metrics.json'), JSON.stringify(summary, null, 2) + '\n');
   return { ...base, status: 'ok', checkpoint, val: bestEpoch?.val ?? null, test, seconds };

@@ -12,27 +12,41 @@ const positiveInt = z.number().int().positive();
  * memory instead of failing here.
  */
 const atMost = (n: number, what: string) => positiveInt.max(n, { message: `must be at most ${n.toLocaleString('en-US')} (${what})` });
-const countUpTo = (n: number, what: string) => z.number().int().min(0).max(n, { message: `must be at most ${n.toLocaleString('en-US')} (${what})` });
-const listUpTo = <T extends z.ZodType>(item: T, n: number, what: string) => z.array(item).max(n, { message: `must have at most ${n.toLocaleString('en-US')} entries (${what})` });
+const countUpTo = (n: number, what: string) =>
+  z
+    .number()
+    .int()
+    .min(0)
+    .max(n, { message: `must be at most ${n.toLocaleString('en-US')} (${what})` });
+const listUpTo = <T extends z.ZodType>(item: T, n: number, what: string) =>
+  z.array(item).max(n, { message: `must have at most ${n.toLocaleString('en-US')} entries (${what})` });
 const MAX_CLASSES = 100_000;
 const MAX_SAMPLES = 10_000_000;
 
 /** A string choice matched case-insensitively and normalised to its canonical spelling ('adamw' -> 'AdamW'). */
 function choice<const T extends readonly [string, ...string[]]>(values: T) {
-  return z.preprocess((v) => (typeof v === 'string' ? values.find((x) => x.toLowerCase() === v.toLowerCase()) ?? v : v), z.enum(values));
+  return z.preprocess((v) => (typeof v === 'string' ? (values.find((x) => x.toLowerCase() === v.toLowerCase()) ?? v) : v), z.enum(values));
 }
 // no upper bound: a far too large LR is a runtime matter (fit stops with 'training diverged')
 const lr = z.number().positive().finite();
 const fraction = z.number().min(0).max(1);
 
 /** How the samples of one dataset are split into train / validation / test (stratified by class). */
-const SplitSchema = z.object({
-  train: fraction.default(0.8),
-  val: fraction.default(0.1),
-  test: fraction.default(0.1),
-  /** Seed of the split (default: the recipe's seed). */
-  seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
-}).strict().refine((s) => Math.abs(s.train + s.val + s.test - 1) < 1e-9, { message: 'train + val + test must sum to 1' })
+const SplitSchema = z
+  .object({
+    train: fraction.default(0.8),
+    val: fraction.default(0.1),
+    test: fraction.default(0.1),
+    /** Seed of the split (default: the recipe's seed). */
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .optional(),
+  })
+  .strict()
+  .refine((s) => Math.abs(s.train + s.val + s.test - 1) < 1e-9, { message: 'train + val + test must sum to 1' })
   .refine((s) => s.train > 0, { message: 'train must be > 0' });
 
 /** Pixel normalisation: ImageNet's mean/std, none (values in [0, 1]), or explicit per-channel values. */
@@ -42,57 +56,73 @@ const NormalizeSchema = z.union([
 ]);
 
 /** Training-time augmentation (seeded per sample and epoch). */
-const AugmentSchema = z.object({
-  /** Probability of a left-right flip. */
-  horizontalFlip: fraction.optional(),
-  verticalFlip: fraction.optional(),
-  /** Random crop of imageSize after padding by this many pixels (torchvision RandomCrop(size, padding)). */
-  randomCropPadding: countUpTo(1024, 'pixels on each side; the padded image is held in memory').optional(),
-  /** RandomResizedCrop to imageSize with this area range (instead of a plain resize). */
-  randomResizedCrop: z.object({ scale: z.tuple([fraction, fraction]).default([0.08, 1]), ratio: z.tuple([z.number().positive(), z.number().positive()]).optional() }).strict().optional(),
-  /** Random rotation in [-degrees, degrees]. */
-  rotation: z.number().min(0).max(180).optional(),
-  colorJitter: z.object({ brightness: fraction.optional(), contrast: fraction.optional() }).strict().optional(),
-}).strict();
+const AugmentSchema = z
+  .object({
+    /** Probability of a left-right flip. */
+    horizontalFlip: fraction.optional(),
+    verticalFlip: fraction.optional(),
+    /** Random crop of imageSize after padding by this many pixels (torchvision RandomCrop(size, padding)). */
+    randomCropPadding: countUpTo(1024, 'pixels on each side; the padded image is held in memory').optional(),
+    /** RandomResizedCrop to imageSize with this area range (instead of a plain resize). */
+    randomResizedCrop: z
+      .object({ scale: z.tuple([fraction, fraction]).default([0.08, 1]), ratio: z.tuple([z.number().positive(), z.number().positive()]).optional() })
+      .strict()
+      .optional(),
+    /** Random rotation in [-degrees, degrees]. */
+    rotation: z.number().min(0).max(180).optional(),
+    colorJitter: z.object({ brightness: fraction.optional(), contrast: fraction.optional() }).strict().optional(),
+  })
+  .strict();
 
-const ImageFolderData = z.object({
-  kind: z.literal('imageFolder'),
-  /** root/<class>/<image> (png, jpg, jpeg, webp); classes are the sorted folder names. */
-  root: z.string().min(1),
-  /** Separate folders for validation / test (same class folders); a part given here is not split off root. */
-  valRoot: z.string().min(1).optional(),
-  testRoot: z.string().min(1).optional(),
-  split: SplitSchema.default({ train: 0.8, val: 0.1, test: 0.1 }),
-  /** Images are resized to imageSize x imageSize (default: left as they are; they must then share one size). */
-  imageSize: atMost(4096, 'pixels a side; a 4096x4096 RGB image is 200 MB as float32').optional(),
-  channels: z.union([z.literal(1), z.literal(3)]).default(3),
-  /** Default: 'imagenet' for 3 channels, 'none' for 1. */
-  normalize: NormalizeSchema.optional(),
-  augment: AugmentSchema.optional(),
-  /** Batches decoded ahead of training (sharp runs on its own threads). */
-  prefetch: countUpTo(64, 'batches decoded ahead').default(2),
-}).strict();
+const ImageFolderData = z
+  .object({
+    kind: z.literal('imageFolder'),
+    /** root/<class>/<image> (png, jpg, jpeg, webp); classes are the sorted folder names. */
+    root: z.string().min(1),
+    /** Separate folders for validation / test (same class folders); a part given here is not split off root. */
+    valRoot: z.string().min(1).optional(),
+    testRoot: z.string().min(1).optional(),
+    split: SplitSchema.default({ train: 0.8, val: 0.1, test: 0.1 }),
+    /** Images are resized to imageSize x imageSize (default: left as they are; they must then share one size). */
+    imageSize: atMost(4096, 'pixels a side; a 4096x4096 RGB image is 200 MB as float32').optional(),
+    channels: z.union([z.literal(1), z.literal(3)]).default(3),
+    /** Default: 'imagenet' for 3 channels, 'none' for 1. */
+    normalize: NormalizeSchema.optional(),
+    augment: AugmentSchema.optional(),
+    /** Batches decoded ahead of training (sharp runs on its own threads). */
+    prefetch: countUpTo(64, 'batches decoded ahead').default(2),
+  })
+  .strict();
 
-const FashionMnistData = z.object({
-  kind: z.literal('fashionMnist'),
-  /** The IDX files' folder (Debian's dataset-fashion-mnist by default). */
-  dir: z.string().min(1).optional(),
-  /** Classes to use, by index (0-9) or name ('Sneaker'); relabelled 0..k-1 in this order. Default: all ten. */
-  classes: listUpTo(z.union([z.number().int().min(0).max(9), z.string().min(1)]), 10, 'Fashion-MNIST has 10 classes').min(2).optional(),
-  /** Training images per class (the first ones of the official training set, in file order); default all. Split into train/val by `val`. */
-  perClass: atMost(MAX_SAMPLES, 'images per class').optional(),
-  /** Per-class counts instead of perClass (same order as classes), e.g. an imbalanced [400, 20]. */
-  counts: listUpTo(atMost(MAX_SAMPLES, 'images per class'), 10, 'one per class').optional(),
-  /** Fraction of the training images kept for validation (stratified). */
-  val: fraction.default(0.1),
-  /** Test images per class from the official test set (first ones); default all. */
-  testPerClass: atMost(MAX_SAMPLES, 'images per class').optional(),
-  /** 3 repeats the grey channel (for RGB models). */
-  channels: z.union([z.literal(1), z.literal(3)]).default(1),
-  /** Default 'none': pixel values in [0, 1]. */
-  normalize: NormalizeSchema.optional(),
-  seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
-}).strict();
+const FashionMnistData = z
+  .object({
+    kind: z.literal('fashionMnist'),
+    /** The IDX files' folder (Debian's dataset-fashion-mnist by default). */
+    dir: z.string().min(1).optional(),
+    /** Classes to use, by index (0-9) or name ('Sneaker'); relabelled 0..k-1 in this order. Default: all ten. */
+    classes: listUpTo(z.union([z.number().int().min(0).max(9), z.string().min(1)]), 10, 'Fashion-MNIST has 10 classes')
+      .min(2)
+      .optional(),
+    /** Training images per class (the first ones of the official training set, in file order); default all. Split into train/val by `val`. */
+    perClass: atMost(MAX_SAMPLES, 'images per class').optional(),
+    /** Per-class counts instead of perClass (same order as classes), e.g. an imbalanced [400, 20]. */
+    counts: listUpTo(atMost(MAX_SAMPLES, 'images per class'), 10, 'one per class').optional(),
+    /** Fraction of the training images kept for validation (stratified). */
+    val: fraction.default(0.1),
+    /** Test images per class from the official test set (first ones); default all. */
+    testPerClass: atMost(MAX_SAMPLES, 'images per class').optional(),
+    /** 3 repeats the grey channel (for RGB models). */
+    channels: z.union([z.literal(1), z.literal(3)]).default(1),
+    /** Default 'none': pixel values in [0, 1]. */
+    normalize: NormalizeSchema.optional(),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .optional(),
+  })
+  .strict();
 
 const textData = {
   /** The CSV / JSONL file: one sample per row. */
@@ -114,71 +144,103 @@ const JsonlData = z.object({ kind: z.literal('jsonl'), ...textData }).strict();
 export const DataSchema = z.discriminatedUnion('kind', [ImageFolderData, FashionMnistData, CsvData, JsonlData]);
 export type DataSpec = z.infer<typeof DataSchema>;
 
-export const RecipeSchema = z.object({
-  model: z.object({
-    /** Needed unless the checkpoint is a .safetensors written by models.save (it names its architecture). */
-    arch: z.string().min(1).optional(),
-    /** Pretrained weights (.pth, .safetensors, pytorch_model.bin); without one the model starts from scratch. */
-    checkpoint: z.string().min(1).optional(),
-    /** Hugging Face config.json for text architectures. */
-    config: z.string().min(1).optional(),
-    /** Default: the number of classes in the data. */
-    numClasses: atMost(MAX_CLASSES, 'classes; the head has one output per class').optional(),
-    /** ResNet only: layer1 width, input channels, the small-image stem. */
-    width: atMost(256, 'layer1 channels; 64 is standard, and the parameters grow with its square').optional(),
-    inChannels: atMost(64, 'input channels').optional(),
-    smallStem: z.boolean().optional(),
-    /** Classifier dropout (VGG, EfficientNet). */
-    dropout: fraction.optional(),
-  }).strict().refine((m) => m.arch !== undefined || m.checkpoint !== undefined, { message: 'give arch, or a checkpoint that names its architecture' }),
-  head: z.object({ swap: z.boolean().default(true) }).strict().default({ swap: true }),
-  freeze: z.object({
-    blocks: countUpTo(1000, 'blocks').optional(),
-    patterns: listUpTo(z.string(), 1000, 'patterns').optional(),
-    trainBatchNorm: z.boolean().default(false),
-  }).strict().optional(),
-  optimizer: z.object({
-    type: choice(['AdamW', 'Adam', 'SGD']).default('AdamW'),
-    lr: lr.optional(),
-    /** differential learning rates: bottom and top block (geometric in between), or one per block */
-    bottomLr: lr.optional(),
-    topLr: lr.optional(),
-    lrs: listUpTo(z.number().min(0), 1000, 'one per block').optional(),
-    weightDecay: z.number().min(0).default(0.01),
-    momentum: z.number().min(0).max(1).optional(),
-  }).strict().refine((o) => o.lr !== undefined || (o.bottomLr !== undefined && o.topLr !== undefined) || o.lrs !== undefined, {
-    message: 'give lr, or bottomLr and topLr, or lrs',
-  }).refine((o) => [o.lr !== undefined, o.bottomLr !== undefined || o.topLr !== undefined, o.lrs !== undefined].filter(Boolean).length <= 1, {
-    message: 'give only one of lr, bottomLr/topLr, lrs',
-  }),
-  schedule: z.object({
-    kind: choice(['linear', 'cosine', 'constant', 'onecycle']),
-    warmupSteps: countUpTo(1_000_000_000, 'steps').optional(),
-    warmupRatio: z.number().min(0).max(1).optional(),
-  }).strict().optional(),
-  loss: z.object({
-    type: choice(['crossEntropy', 'focal']).default('crossEntropy'),
-    gamma: z.number().min(0).default(2),
-    alpha: z.union([z.number(), listUpTo(z.number(), MAX_CLASSES, 'one per class')]).optional(),
-    labelSmoothing: z.number().min(0).max(1).optional(),
-    classWeights: listUpTo(z.number().min(0), MAX_CLASSES, 'one per class').optional(),
-  }).strict().default({ type: 'crossEntropy', gamma: 2 }),
-  /** Where the samples come from and how they are split and prepared (see docs/cli.md). */
-  data: DataSchema.optional(),
-  epochs: atMost(100_000, 'epochs'),
-  batchSize: atMost(65_536, 'samples per batch; a batch is held in memory at once').default(32),
-  clipGradNorm: z.number().positive().optional(),
-  earlyStopping: z.object({ metric: choice(['loss', 'accuracy', 'f1Macro', 'rocAuc']), patience: atMost(100_000, 'epochs') }).strict().optional(),
-  seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
-  /** Output folder of `finetorch train` (checkpoints, run.json, events.jsonl, metrics.json). */
-  out: z.string().min(1).optional(),
-  /** 'cpu', 'cuda' or 'cuda:N'. */
-  device: z.string().regex(/^(cpu|cuda(:\d+)?)$/, { message: "expected 'cpu', 'cuda' or 'cuda:N'" }).default('cpu'),
-  /** Mixed precision of fit: 'bf16' or 'fp16' (with a GradScaler) run forward and loss under autocast; 'fp32' none. */
-  precision: choice(['fp32', 'bf16', 'fp16']).default('fp32'),
-  /** 'channelsLast': the model's convolution weights and the image batches in NHWC layout (faster with bf16/fp16 on GPUs). */
-  memoryFormat: choice(['contiguous', 'channelsLast']).default('contiguous'),
-}).strict();
+export const RecipeSchema = z
+  .object({
+    model: z
+      .object({
+        /** Needed unless the checkpoint is a .safetensors written by models.save (it names its architecture). */
+        arch: z.string().min(1).optional(),
+        /** Pretrained weights (.pth, .safetensors, pytorch_model.bin); without one the model starts from scratch. */
+        checkpoint: z.string().min(1).optional(),
+        /** Hugging Face config.json for text architectures. */
+        config: z.string().min(1).optional(),
+        /** Default: the number of classes in the data. */
+        numClasses: atMost(MAX_CLASSES, 'classes; the head has one output per class').optional(),
+        /** ResNet only: layer1 width, input channels, the small-image stem. */
+        width: atMost(256, 'layer1 channels; 64 is standard, and the parameters grow with its square').optional(),
+        inChannels: atMost(64, 'input channels').optional(),
+        smallStem: z.boolean().optional(),
+        /** Classifier dropout (VGG, EfficientNet). */
+        dropout: fraction.optional(),
+      })
+      .strict()
+      .refine((m) => m.arch !== undefined || m.checkpoint !== undefined, { message: 'give arch, or a checkpoint that names its architecture' }),
+    head: z
+      .object({ swap: z.boolean().default(true) })
+      .strict()
+      .default({ swap: true }),
+    freeze: z
+      .object({
+        blocks: countUpTo(1000, 'blocks').optional(),
+        patterns: listUpTo(z.string(), 1000, 'patterns').optional(),
+        trainBatchNorm: z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
+    optimizer: z
+      .object({
+        type: choice(['AdamW', 'Adam', 'SGD']).default('AdamW'),
+        lr: lr.optional(),
+        /** differential learning rates: bottom and top block (geometric in between), or one per block */
+        bottomLr: lr.optional(),
+        topLr: lr.optional(),
+        lrs: listUpTo(z.number().min(0), 1000, 'one per block').optional(),
+        weightDecay: z.number().min(0).default(0.01),
+        momentum: z.number().min(0).max(1).optional(),
+      })
+      .strict()
+      .refine((o) => o.lr !== undefined || (o.bottomLr !== undefined && o.topLr !== undefined) || o.lrs !== undefined, {
+        message: 'give lr, or bottomLr and topLr, or lrs',
+      })
+      .refine((o) => [o.lr !== undefined, o.bottomLr !== undefined || o.topLr !== undefined, o.lrs !== undefined].filter(Boolean).length <= 1, {
+        message: 'give only one of lr, bottomLr/topLr, lrs',
+      }),
+    schedule: z
+      .object({
+        kind: choice(['linear', 'cosine', 'constant', 'onecycle']),
+        warmupSteps: countUpTo(1_000_000_000, 'steps').optional(),
+        warmupRatio: z.number().min(0).max(1).optional(),
+      })
+      .strict()
+      .optional(),
+    loss: z
+      .object({
+        type: choice(['crossEntropy', 'focal']).default('crossEntropy'),
+        gamma: z.number().min(0).default(2),
+        alpha: z.union([z.number(), listUpTo(z.number(), MAX_CLASSES, 'one per class')]).optional(),
+        labelSmoothing: z.number().min(0).max(1).optional(),
+        classWeights: listUpTo(z.number().min(0), MAX_CLASSES, 'one per class').optional(),
+      })
+      .strict()
+      .default({ type: 'crossEntropy', gamma: 2 }),
+    /** Where the samples come from and how they are split and prepared (see docs/cli.md). */
+    data: DataSchema.optional(),
+    epochs: atMost(100_000, 'epochs'),
+    batchSize: atMost(65_536, 'samples per batch; a batch is held in memory at once').default(32),
+    clipGradNorm: z.number().positive().optional(),
+    earlyStopping: z
+      .object({ metric: choice(['loss', 'accuracy', 'f1Macro', 'rocAuc']), patience: atMost(100_000, 'epochs') })
+      .strict()
+      .optional(),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(0),
+    /** Output folder of `finetorch train` (checkpoints, run.json, events.jsonl, metrics.json). */
+    out: z.string().min(1).optional(),
+    /** 'cpu', 'cuda' or 'cuda:N'. */
+    device: z
+      .string()
+      .regex(/^(cpu|cuda(:\d+)?)$/, { message: "expected 'cpu', 'cuda' or 'cuda:N'" })
+      .default('cpu'),
+    /** Mixed precision of fit: 'bf16' or 'fp16' (with a GradScaler) run forward and loss under autocast; 'fp32' none. */
+    precision: choice(['fp32', 'bf16', 'fp16']).default('fp32'),
+    /** 'channelsLast': the model's convolution weights and the image batches in NHWC layout (faster with bf16/fp16 on GPUs). */
+    memoryFormat: choice(['contiguous', 'channelsLast']).default('contiguous'),
+  })
+  .strict();
 
 export type Recipe = z.infer<typeof RecipeSchema>;
 
@@ -196,7 +258,10 @@ export interface RecipeIssue {
 export class RecipeError extends FinetorchError {
   /** The first bad field's path (all of them are in `issues`). */
   readonly field: string;
-  constructor(readonly issues: RecipeIssue[], message?: string) {
+  constructor(
+    readonly issues: RecipeIssue[],
+    message?: string,
+  ) {
     super('config', message ?? `invalid recipe:\n  ${issues.map(formatIssue).join('\n  ')}`);
     this.field = issues[0]?.path ?? 'recipe';
     this.name = 'RecipeError';
@@ -223,7 +288,15 @@ function prototypeKeyIssues(value: unknown, keys: Array<string | number>, seen =
   return Object.keys(value).flatMap((k) => {
     const at = [...keys, Array.isArray(value) ? Number(k) : k];
     const v = (value as Record<string, unknown>)[k];
-    if (PROTOTYPE_KEYS.includes(k)) return [{ path: ['recipe', ...at.map(String)].join('.'), keys: at, message: `"${k}" is not allowed as a field name (it would reach Object.prototype)`, value: v }];
+    if (PROTOTYPE_KEYS.includes(k))
+      return [
+        {
+          path: ['recipe', ...at.map(String)].join('.'),
+          keys: at,
+          message: `"${k}" is not allowed as a field name (it would reach Object.prototype)`,
+          value: v,
+        },
+      ];
     return prototypeKeyIssues(v, at, seen);
   });
 }

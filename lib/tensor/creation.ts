@@ -16,17 +16,17 @@ function checkOptions(where: string, o: TensorOptions | undefined): TensorOption
   if (o === undefined) return {};
   if (o === null || typeof o !== 'object') throw new TypeError(`${where}: options must be an object`);
   if (o.dtype !== undefined && !isDType(o.dtype))
-    throw new TypeError(`${where}: unknown dtype '${String(o.dtype)}' (expected float32, float64, float16, bfloat16, int64, int32, int16, int8, uint8 or bool)`);
-  if (o.device !== undefined && !isDevice(o.device))
-    throw new TypeError(`${where}: invalid device '${String(o.device)}' (expected 'cpu', 'cuda' or 'cuda:N')`);
+    throw new TypeError(
+      `${where}: unknown dtype '${String(o.dtype)}' (expected float32, float64, float16, bfloat16, int64, int32, int16, int8, uint8 or bool)`,
+    );
+  if (o.device !== undefined && !isDevice(o.device)) throw new TypeError(`${where}: invalid device '${String(o.device)}' (expected 'cpu', 'cuda' or 'cuda:N')`);
   if (o.requiresGrad !== undefined && typeof o.requiresGrad !== 'boolean') throw new TypeError(`${where}: requiresGrad must be a boolean`);
   return o;
 }
 
 function checkShape(where: string, shape: readonly number[]): number[] {
   if (!Array.isArray(shape)) throw new TypeError(`${where}: shape must be an array of integers`);
-  for (const d of shape)
-    if (!Number.isInteger(d) || d < 0) throw new TypeError(`${where}: shape ${JSON.stringify(shape)} has an invalid dimension ${d}`);
+  for (const d of shape) if (!Number.isInteger(d) || d < 0) throw new TypeError(`${where}: shape ${JSON.stringify(shape)} has an invalid dimension ${d}`);
   return [...shape];
 }
 
@@ -43,7 +43,11 @@ function flatten(data: NestedArray): { values: number[]; shape: number[]; kind: 
   let allInt = true;
   const walk = (x: NestedArray, dim: number, path: string): void => {
     if (dim === shape.length) {
-      if (typeof x === 'boolean') { values.push(x ? 1 : 0); allInt = false; return; }
+      if (typeof x === 'boolean') {
+        values.push(x ? 1 : 0);
+        allInt = false;
+        return;
+      }
       if (typeof x !== 'number') throw new TypeError(`torch.tensor: element ${path || '[]'} is ${Array.isArray(x) ? 'an array' : typeof x}, expected a number`);
       allBool = false;
       if (!Number.isInteger(x)) allInt = false;
@@ -51,7 +55,9 @@ function flatten(data: NestedArray): { values: number[]; shape: number[]; kind: 
       return;
     }
     if (!Array.isArray(x) || x.length !== shape[dim])
-      throw new TypeError(`torch.tensor: ragged nested array at ${path || 'top level'}: expected ${shape[dim]} elements, got ${Array.isArray(x) ? x.length : 'a scalar'}`);
+      throw new TypeError(
+        `torch.tensor: ragged nested array at ${path || 'top level'}: expected ${shape[dim]} elements, got ${Array.isArray(x) ? x.length : 'a scalar'}`,
+      );
     x.forEach((v, i) => walk(v, dim + 1, `${path}[${i}]`));
   };
   walk(data, 0, '');

@@ -2,7 +2,10 @@
 // every tensor made while a scope is open is disposed when it closes, except
 // what the function returns and what was passed to keep().
 
-interface Disposable { dispose(): void; readonly isDisposed: boolean }
+interface Disposable {
+  dispose(): void;
+  readonly isDisposed: boolean;
+}
 
 const scopes: Array<Set<Disposable>> = [];
 const kept = new WeakSet<Disposable>();

@@ -37,14 +37,16 @@ export const STATE_FILE = 'trainer.json';
 /** The checkpoint folders fit() keeps under its checkpointDir. */
 export type CheckpointName = 'best' | 'last';
 
-const evalResult = z.object({
-  loss: z.number().nullable(), // JSON writes NaN as null
-  accuracy: z.number(),
-  f1Macro: z.number(),
-  rocAuc: z.number().nullable(),
-  confusionMatrix: z.array(z.array(z.number())),
-  samples: z.number(),
-}).passthrough();
+const evalResult = z
+  .object({
+    loss: z.number().nullable(), // JSON writes NaN as null
+    accuracy: z.number(),
+    f1Macro: z.number(),
+    rocAuc: z.number().nullable(),
+    confusionMatrix: z.array(z.array(z.number())),
+    samples: z.number(),
+  })
+  .passthrough();
 
 const metricName = z.enum(['loss', 'accuracy', 'f1Macro', 'rocAuc']);
 
@@ -58,13 +60,15 @@ const TrainerStateSchema = z.object({
   history: z.array(z.object({ epoch: z.number().int().min(0), trainLoss: z.number().nullable(), val: evalResult.nullable() })),
   schedulerStep: z.number().int().nullable().default(null),
   position: z.object({ epoch: z.number().int().min(0), batch: z.number().int().min(0), lossSum: z.number(), seen: z.number().int().min(0) }).optional(),
-  scaler: z.object({
-    scale: z.number().positive(),
-    growthFactor: z.number().gt(1),
-    backoffFactor: z.number().gt(0).lt(1),
-    growthInterval: z.number().int().min(1),
-    growthTracker: z.number().int().min(0),
-  }).optional(),
+  scaler: z
+    .object({
+      scale: z.number().positive(),
+      growthFactor: z.number().gt(1),
+      backoffFactor: z.number().gt(0).lt(1),
+      growthInterval: z.number().int().min(1),
+      growthTracker: z.number().int().min(0),
+    })
+    .optional(),
   optimizer: z.object({
     scalars: z.record(z.string(), z.record(z.string(), z.number())),
     paramGroups: z.array(z.object({ params: z.array(z.number().int()) }).passthrough()),
@@ -72,7 +76,12 @@ const TrainerStateSchema = z.object({
 });
 
 /** Where training stopped inside an epoch (the signal): the batches done and their summed loss. */
-export interface Position { epoch: number; batch: number; lossSum: number; seen: number }
+export interface Position {
+  epoch: number;
+  batch: number;
+  lossSum: number;
+  seen: number;
+}
 
 /** What trainer.json holds: everything fit() needs to continue besides the tensors. */
 export interface TrainerState {
@@ -133,7 +142,11 @@ export function writeFileAtomic(path: string, data: string | Buffer): void {
     pausePoint(basename(path), 'tmp-written');
     renameSync(tmp, path);
   } catch (err) {
-    try { closeSync(fd); } catch { /* already closed */ }
+    try {
+      closeSync(fd);
+    } catch {
+      /* already closed */
+    }
     rmSync(tmp, { force: true });
     throw err;
   }
@@ -256,7 +269,8 @@ export function loadCheckpoint(dir: string, model: Module, optimizer: Optimizer)
   const opt: OptimizerStateDict = { state: {}, paramGroups: state.optimizer.paramGroups };
   for (const [key, t] of Object.entries(tensors)) {
     const [prefix, i, name] = key.split('.');
-    if (prefix !== 'state' || !/^\d+$/.test(i ?? '') || !name) throw new CheckpointError(file, `unexpected tensor name '${key}' (expected state.<index>.<name>)`);
+    if (prefix !== 'state' || !/^\d+$/.test(i ?? '') || !name)
+      throw new CheckpointError(file, `unexpected tensor name '${key}' (expected state.<index>.<name>)`);
     (opt.state[Number(i)] ??= {})[name] = t;
   }
   for (const [i, s] of Object.entries(state.optimizer.scalars)) Object.assign((opt.state[Number(i)] ??= {}), s);

@@ -27,7 +27,9 @@ export function checkDevice(device: unknown, where: string): Device {
   if (!isDevice(device)) throw new TypeError(`${where}: device must be 'cpu', 'cuda' or 'cuda:N', got ${JSON.stringify(device)}`);
   if (device === 'cpu') return device;
   if (!native.cudaIsAvailable())
-    throw new Error(`${where}: device '${device}' asked for, but ${native.buildInfo().cuda ? 'no CUDA device is visible' : 'this libtorch is a CPU build (no CUDA)'}; use 'cpu' (finetorch doctor tells more)`);
+    throw new Error(
+      `${where}: device '${device}' asked for, but ${native.buildInfo().cuda ? 'no CUDA device is visible' : 'this libtorch is a CPU build (no CUDA)'}; use 'cpu' (finetorch doctor tells more)`,
+    );
   const index = Number(device.split(':')[1] ?? 0);
   const count = native.cudaDeviceCount();
   if (index >= count) throw new Error(`${where}: device '${device}' asked for, but there ${count === 1 ? 'is 1 CUDA device' : `are ${count} CUDA devices`}`);
@@ -52,19 +54,23 @@ export function resolveDevice(model: Module, device: unknown, where: string): De
   if (device === undefined) return at;
   const wanted = checkDevice(device, where);
   if (at !== null && at !== wanted)
-    throw new Error(`${where}: device is '${wanted}' but the model's parameters are on '${at}': move the model first (model.to('${wanted}')), before creating its optimizer`);
+    throw new Error(
+      `${where}: device is '${wanted}' but the model's parameters are on '${at}': move the model first (model.to('${wanted}')), before creating its optimizer`,
+    );
   return wanted;
 }
 
 export function checkPrecision(precision: unknown, where: string): Precision {
   if (precision === undefined) return 'fp32';
-  if (!PRECISIONS.includes(precision as Precision)) throw new TypeError(`${where}: precision must be ${PRECISIONS.map((p) => `'${p}'`).join(', ')}, got ${JSON.stringify(precision)}`);
+  if (!PRECISIONS.includes(precision as Precision))
+    throw new TypeError(`${where}: precision must be ${PRECISIONS.map((p) => `'${p}'`).join(', ')}, got ${JSON.stringify(precision)}`);
   return precision as Precision;
 }
 
 export function checkMemoryFormat(format: unknown, where: string): MemoryFormat {
   if (format === undefined) return 'contiguous';
-  if (!MEMORY_FORMATS.includes(format as MemoryFormat)) throw new TypeError(`${where}: memoryFormat must be ${MEMORY_FORMATS.map((p) => `'${p}'`).join(' or ')}, got ${JSON.stringify(format)}`);
+  if (!MEMORY_FORMATS.includes(format as MemoryFormat))
+    throw new TypeError(`${where}: memoryFormat must be ${MEMORY_FORMATS.map((p) => `'${p}'`).join(' or ')}, got ${JSON.stringify(format)}`);
   return format as MemoryFormat;
 }
 
@@ -73,7 +79,12 @@ export function autocastFor(precision: Precision, device: Device | null, where: 
   if (precision === 'fp32') return null;
   const deviceType: AutocastDeviceType = device?.startsWith('cuda') ? 'cuda' : 'cpu';
   const dtype: AutocastDtype = precision === 'bf16' ? 'bfloat16' : 'float16';
-  checkAutocastSupported(deviceType, dtype, `${where}: precision '${precision}'`, deviceType === 'cpu' ? "use precision 'bf16' on the CPU" : "use device 'cpu'");
+  checkAutocastSupported(
+    deviceType,
+    dtype,
+    `${where}: precision '${precision}'`,
+    deviceType === 'cpu' ? "use precision 'bf16' on the CPU" : "use device 'cpu'",
+  );
   return { deviceType, dtype };
 }
 

@@ -12,14 +12,23 @@ export function forwardArgs(model: Module, input: ModelInput): Tensor[] {
   if (input instanceof Tensor) return [input];
   const names = model.inputNames;
   const given = Object.keys(input);
-  if (!names) throw new TypeError(`${model.constructor.name} takes positional tensors, not named inputs {${given.join(', ')}}: pass a Tensor, or give fit/evaluate/predict a forward function`);
+  if (!names)
+    throw new TypeError(
+      `${model.constructor.name} takes positional tensors, not named inputs {${given.join(', ')}}: pass a Tensor, or give fit/evaluate/predict a forward function`,
+    );
   const unknown = given.filter((k) => !names.includes(k));
   if (unknown.length) throw new TypeError(`${model.constructor.name} has no input named ${unknown.join(', ')} (its inputs: ${names.join(', ')})`);
   const last = Math.max(...names.map((n, i) => (n in input ? i : -1)));
   const args: Tensor[] = [];
   for (let i = 0; i <= last; i++) {
     const t = input[names[i]];
-    if (!t) throw new TypeError(`${model.constructor.name}: input ${names[i]} is missing but ${names.slice(i + 1).filter((n) => n in input).join(', ')} is given`);
+    if (!t)
+      throw new TypeError(
+        `${model.constructor.name}: input ${names[i]} is missing but ${names
+          .slice(i + 1)
+          .filter((n) => n in input)
+          .join(', ')} is given`,
+      );
     args.push(t);
   }
   return args;

@@ -36,7 +36,10 @@ export async function trainStepAsync(o: TrainStepOptions): Promise<TrainStepResu
   if (!native.moduleHasNativeForward(o.model.handle))
     throw new TypeError(`trainStepAsync: ${o.model.constructor.name} has a TypeScript forward(); use forward(), backwardAsync() and stepAsync()`);
   const [loss, output] = await native.trainStepAsync(o.model.handle, o.optimizer.handle, o.input.handle, o.target.handle, {
-    loss: o.loss, reduction: o.reduction, labelSmoothing: o.labelSmoothing, weight: o.weight?.handle,
+    loss: o.loss,
+    reduction: o.reduction,
+    labelSmoothing: o.labelSmoothing,
+    weight: o.weight?.handle,
   });
   return { loss: new Tensor(loss), output: new Tensor(output) };
 }

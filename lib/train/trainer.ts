@@ -19,7 +19,16 @@ import type { Batch } from '../data/tensor-loader.js';
 import { FinetorchError } from '../errors.js';
 import { forwardInput, type ForwardFn } from './forward.js';
 import { disposeInput, type ModelInput } from '../data/batch.js';
-import { findCheckpoint, loadCheckpoint, loadModelWeights, readBestRecord, recoverCheckpoints, saveCheckpoint, type CheckpointName, type Position } from './checkpoint.js';
+import {
+  findCheckpoint,
+  loadCheckpoint,
+  loadModelWeights,
+  readBestRecord,
+  recoverCheckpoints,
+  saveCheckpoint,
+  type CheckpointName,
+  type Position,
+} from './checkpoint.js';
 import { trainStepAsync } from './step.js';
 import { autocast } from '../amp/autocast.js';
 import { GradScaler } from '../amp/grad-scaler.js';
@@ -33,7 +42,11 @@ export { clipGradNorm } from '../nn/utils.js';
 
 export type LossFn = (logits: Tensor, target: Tensor) => Tensor;
 /** Cross-entropy given as data, so that fit can run it inside the one-call native step. */
-export interface CrossEntropyLoss { type: 'crossEntropy'; /** Per-class weights [C]. */ weight?: Tensor; /** In [0, 1]. */ labelSmoothing?: number }
+export interface CrossEntropyLoss {
+  type: 'crossEntropy' /** Per-class weights [C]. */;
+  weight?: Tensor /** In [0, 1]. */;
+  labelSmoothing?: number;
+}
 /** A built-in loss: 'crossEntropy' is { type: 'crossEntropy' } (no weights, no smoothing). */
 export type BuiltinLoss = 'crossEntropy' | CrossEntropyLoss;
 
@@ -51,15 +64,28 @@ export function lossFunction(loss: LossFn | BuiltinLoss | undefined, where = 'lo
   if (loss && typeof loss === 'object' && loss.type === 'crossEntropy') {
     const { weight, labelSmoothing } = loss;
     if (weight !== undefined && !(weight instanceof Tensor)) throw new TypeError(`${where}: loss.weight must be a Tensor of per-class weights`);
-    if (labelSmoothing !== undefined && !(labelSmoothing >= 0 && labelSmoothing <= 1)) throw new TypeError(`${where}: loss.labelSmoothing must be in [0, 1], got ${labelSmoothing}`);
+    if (labelSmoothing !== undefined && !(labelSmoothing >= 0 && labelSmoothing <= 1))
+      throw new TypeError(`${where}: loss.labelSmoothing must be in [0, 1], got ${labelSmoothing}`);
     return (l, t) => crossEntropy(l, t, { weight, labelSmoothing });
   }
-  throw new TypeError(`${where}: loss must be a function (logits, target) => Tensor, 'crossEntropy' or { type: 'crossEntropy', weight?, labelSmoothing? }; got ${typeof loss === 'object' ? JSON.stringify(loss) : String(loss)}`);
+  throw new TypeError(
+    `${where}: loss must be a function (logits, target) => Tensor, 'crossEntropy' or { type: 'crossEntropy', weight?, labelSmoothing? }; got ${typeof loss === 'object' ? JSON.stringify(loss) : String(loss)}`,
+  );
 }
-export interface BatchSource { batches(epoch: number): Iterable<Batch> | AsyncIterable<Batch>; readonly length?: number }
+export interface BatchSource {
+  batches(epoch: number): Iterable<Batch> | AsyncIterable<Batch>;
+  readonly length?: number;
+}
 export type MetricName = 'loss' | 'accuracy' | 'f1Macro' | 'rocAuc';
 
-export interface EvalResult { loss: number; accuracy: number; f1Macro: number; rocAuc: number | null; confusionMatrix: number[][]; samples: number }
+export interface EvalResult {
+  loss: number;
+  accuracy: number;
+  f1Macro: number;
+  rocAuc: number | null;
+  confusionMatrix: number[][];
+  samples: number;
+}
 
 export type TrainEvent =
   /** After every optimizer step. `step` counts over the whole run, `batch` within the epoch (of `batches`, when the source knows its length); `lrs`: the learning rates the step used, per group. */
@@ -74,7 +100,11 @@ export type TrainEvent =
 
 /** The loss became NaN or infinite: training diverged (the message says so, and what to do). */
 export class TrainingDivergedError extends FinetorchError {
-  constructor(readonly epoch: number, readonly step: number, readonly loss: number) {
+  constructor(
+    readonly epoch: number,
+    readonly step: number,
+    readonly loss: number,
+  ) {
     super('diverged', `fit: the loss became ${loss} at epoch ${epoch}, step ${step} (training diverged: lower the learning rate)`);
     this.name = 'TrainingDivergedError';
   }
@@ -150,7 +180,11 @@ export interface FitOptions {
 }
 
 /** The device, precision and memory format options of evaluate and predict (as in fit). */
-export interface RunOptions { device?: Device; precision?: Precision; memoryFormat?: MemoryFormat }
+export interface RunOptions {
+  device?: Device;
+  precision?: Precision;
+  memoryFormat?: MemoryFormat;
+}
 
 export type { ForwardFn } from './forward.js';
 
@@ -172,7 +206,11 @@ export interface FitResult {
 }
 
 /** Loss, accuracy, macro-F1, ROC AUC and the confusion matrix over a data source. */
-export async function evaluate(model: Module, data: BatchSource, options: { loss?: LossFn | BuiltinLoss; forward?: ForwardFn } & RunOptions = {}): Promise<EvalResult> {
+export async function evaluate(
+  model: Module,
+  data: BatchSource,
+  options: { loss?: LossFn | BuiltinLoss; forward?: ForwardFn } & RunOptions = {},
+): Promise<EvalResult> {
   const lossFn = lossFunction(options.loss, 'evaluate');
   const forward = options.forward ?? forwardInput;
   const run = runSettings(model, options, 'evaluate');
@@ -204,7 +242,11 @@ export async function evaluate(model: Module, data: BatchSource, options: { loss
 }
 
 /** Class probabilities and predicted classes for every sample. */
-export async function predict(model: Module, data: BatchSource, options: { forward?: ForwardFn } & RunOptions = {}): Promise<{ probabilities: number[][]; predictions: number[] }> {
+export async function predict(
+  model: Module,
+  data: BatchSource,
+  options: { forward?: ForwardFn } & RunOptions = {},
+): Promise<{ probabilities: number[][]; predictions: number[] }> {
   const forward = options.forward ?? forwardInput;
   const run = runSettings(model, options, 'predict');
   const wasTraining = model.training;
@@ -244,7 +286,9 @@ function runSettings(model: Module, o: RunOptions, where: string): RunSettings {
   // channels-last: the model's 4-D weights in NHWC too (identity kept, so the optimizer stays valid)
   if (memoryFormat === 'channelsLast') model.toMemoryFormat('channelsLast');
   return {
-    device, precision, memoryFormat,
+    device,
+    precision,
+    memoryFormat,
     autocast: cast ? (fn) => autocast(cast.deviceType, { dtype: cast.dtype }, fn) : (fn) => fn(),
   };
 }
@@ -329,7 +373,17 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   let bestInMemory: StateDict | null = null; // restoreBest without checkpointDir
   const save = (name: CheckpointName, epoch: number, at?: Position) => {
     const dir = join(o.checkpointDir!, name);
-    saveCheckpoint(dir, o.model, o.optimizer, { epoch, step, seed, best, sinceBest, history, schedulerStep: o.scheduler?.lastStep ?? null, ...(scaling ? { scaler: scaler!.stateDict() } : {}), ...(at ? { position: at } : {}) });
+    saveCheckpoint(dir, o.model, o.optimizer, {
+      epoch,
+      step,
+      seed,
+      best,
+      sinceBest,
+      history,
+      schedulerStep: o.scheduler?.lastStep ?? null,
+      ...(scaling ? { scaler: scaler!.stateDict() } : {}),
+      ...(at ? { position: at } : {}),
+    });
     return dir;
   };
   const total = typeof o.train.length === 'number' ? o.train.length : null;
@@ -338,7 +392,13 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       if (o.signal?.aborted) {
         // between epochs: last/ already holds the previous epoch
         interrupted = true;
-        emit({ type: 'interrupted', epoch, batch: 0, step, path: o.checkpointDir && existsSync(join(o.checkpointDir, 'last')) ? join(o.checkpointDir, 'last') : null });
+        emit({
+          type: 'interrupted',
+          epoch,
+          batch: 0,
+          step,
+          path: o.checkpointDir && existsSync(join(o.checkpointDir, 'last')) ? join(o.checkpointDir, 'last') : null,
+        });
         break;
       }
       o.model.train();
@@ -397,7 +457,9 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         emit({ type: 'interrupted', epoch, batch, step, path });
         break;
       }
-      const val = o.val ? await evaluate(o.model, o.val, { loss: lossFn, forward, device: run.device ?? undefined, precision: run.precision, memoryFormat: run.memoryFormat }) : null;
+      const val = o.val
+        ? await evaluate(o.model, o.val, { loss: lossFn, forward, device: run.device ?? undefined, precision: run.precision, memoryFormat: run.memoryFormat })
+        : null;
       const record = { epoch, trainLoss: lossSum / Math.max(1, seen), val };
       history.push(record);
       modelEpoch = epoch;
@@ -438,7 +500,14 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   }
   const ms = (ns: number) => ns / 1e6;
   return {
-    epochs: history.length, history, best, modelEpoch, nativeSteps, skippedSteps, stoppedEarly, interrupted,
+    epochs: history.length,
+    history,
+    best,
+    modelEpoch,
+    nativeSteps,
+    skippedSteps,
+    stoppedEarly,
+    interrupted,
     eventLoopDelay: { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max) },
   };
 }
@@ -459,7 +528,16 @@ async function nativeTrainStep(model: Module, optimizer: Optimizer, input: Tenso
  * skipped on an inf/NaN gradient, the scale updated. Returns the loss (no
  * update when it is not finite) and whether the optimizer stepped.
  */
-async function jsTrainStep(o: FitOptions, run: RunSettings, scaler: GradScaler | null, forward: ForwardFn, lossFn: LossFn, params: Tensor[], input: ModelInput, target: Tensor): Promise<{ value: number; stepped: boolean }> {
+async function jsTrainStep(
+  o: FitOptions,
+  run: RunSettings,
+  scaler: GradScaler | null,
+  forward: ForwardFn,
+  lossFn: LossFn,
+  params: Tensor[],
+  input: ModelInput,
+  target: Tensor,
+): Promise<{ value: number; stepped: boolean }> {
   o.optimizer.zeroGrad();
   const { logits, loss } = await run.autocast(async () => {
     const logits = await forward(o.model, input);

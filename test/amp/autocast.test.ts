@@ -81,8 +81,16 @@ print(json.dumps(out))`;
 
   it('a conv net forward (in the region) and backward (after it) match PyTorch within bfloat16 rounding', async () => {
     torch.manualSeed(1);
-    const model = new nn.Sequential(new nn.Conv2d(3, 8, 3, { padding: 1 }), new nn.BatchNorm2d(8), new nn.ReLU(), new nn.AdaptiveAvgPool2d(1), new nn.Flatten(),
-      new nn.Linear(8, 16), new nn.GELU(), new nn.Linear(16, 5));
+    const model = new nn.Sequential(
+      new nn.Conv2d(3, 8, 3, { padding: 1 }),
+      new nn.BatchNorm2d(8),
+      new nn.ReLU(),
+      new nn.AdaptiveAvgPool2d(1),
+      new nn.Flatten(),
+      new nn.Linear(8, 16),
+      new nn.GELU(),
+      new nn.Linear(16, 5),
+    );
     const x = torch.randn([6, 3, 8, 8]);
     const y = torch.tensor([0, 1, 2, 3, 4, 0]);
     const weights = Object.fromEntries(Object.entries(model.stateDict()).map(([k, t]) => [k, { data: flat(t), shape: t.shape }]));
@@ -137,7 +145,11 @@ describe('torch.autocast regions', () => {
     expect(seen).toEqual({ outer: 'bfloat16', inner: ['float32', false], again: 'bfloat16', dtype: 'bfloat16' });
     expect(torch.isAutocastEnabled('cpu')).toBe(false);
     // an error inside fn leaves the region too
-    expect(() => torch.autocast('cpu', bf16, () => { throw new Error('boom'); })).toThrow('boom');
+    expect(() =>
+      torch.autocast('cpu', bf16, () => {
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
     expect(torch.isAutocastEnabled('cpu')).toBe(false);
   });
 
@@ -145,7 +157,9 @@ describe('torch.autocast regions', () => {
     const lin = new nn.Linear(4, 2);
     const x = torch.randn([3, 4]);
     let pending: Promise<Tensor> | null = null;
-    torch.autocast('cpu', bf16, () => { pending = lin.forwardAsync(x); }); // the region ends when fn returns
+    torch.autocast('cpu', bf16, () => {
+      pending = lin.forwardAsync(x);
+    }); // the region ends when fn returns
     const after = lin.forwardAsync(x);
     expect(pending).not.toBeNull();
     expect((await pending!).dtype).toBe('bfloat16');
@@ -177,7 +191,10 @@ print(json.dumps(out))`;
         const x = torch.randn([1, 2, 4, 4]);
         const run = (): Promise<Tensor> => (onTorchThread ? lin.forwardAsync(x) : Promise.resolve(lin.forward(x)));
         const weight = lin.parameters()[0];
-        const bump = () => torch.noGrad(() => { weight.add_(1); });
+        const bump = () =>
+          torch.noGrad(() => {
+            weight.add_(1);
+          });
         const [y1, y2] = await torch.autocast('cpu', { ...bf16, cacheEnabled }, async () => {
           const y1 = await run();
           bump();
@@ -185,7 +202,9 @@ print(json.dumps(out))`;
         });
         const y3 = await torch.autocast('cpu', { ...bf16, cacheEnabled }, run);
         const same = (p: Tensor, q: Tensor) => maxDiff(flat(p), flat(q)) === 0;
-        expect({ sameInRegion: same(y1, y2), sameAfter: same(y2, y3) }, `cacheEnabled ${cacheEnabled}, torch thread ${onTorchThread}`).toEqual(want[cacheEnabled ? 'True' : 'False']);
+        expect({ sameInRegion: same(y1, y2), sameAfter: same(y2, y3) }, `cacheEnabled ${cacheEnabled}, torch thread ${onTorchThread}`).toEqual(
+          want[cacheEnabled ? 'True' : 'False'],
+        );
       }
     }
   });
@@ -195,7 +214,8 @@ print(json.dumps(out))`;
     expect(() => torch.autocast('cpu', { dtype: 'float64' as 'bfloat16' }, () => 1)).toThrow(/dtype must be 'bfloat16' or 'float16', got "float64"/);
     expect(() => torch.autocast('cpu', { enabled: 'yes' as unknown as boolean }, () => 1)).toThrow(/enabled must be a boolean/);
     expect(() => torch.autocast('cpu', {}, undefined as unknown as () => 1)).toThrow(/expected a function/);
-    if (!cuda.isAvailable()) expect(() => torch.autocast('cuda', {}, () => 1)).toThrow(/'cuda' autocast asked for, but (this libtorch is a CPU build|no CUDA device is visible)/);
+    if (!cuda.isAvailable())
+      expect(() => torch.autocast('cuda', {}, () => 1)).toThrow(/'cuda' autocast asked for, but (this libtorch is a CPU build|no CUDA device is visible)/);
     expect(torch.autocast('cuda', { enabled: false }, () => 1)).toBe(1); // disabled: nothing to refuse
     const version = loadReport.libtorch.version.split('.').map(Number);
     if (version[0] < 2 || (version[0] === 2 && version[1] < 3))

@@ -15,12 +15,16 @@ print(json.dumps({'cudnnEnabled': b.cudnn.enabled, 'benchmark': b.cudnn.benchmar
 const py = JSON.parse(execFileSync('/usr/bin/python3', ['-c', PYTHON]).toString());
 
 describe('torch.backends', () => {
-  it('defaults are PyTorch\'s', () => {
+  it("defaults are PyTorch's", () => {
     const { cudnn, cuda } = torch.backends;
     expect({
-      cudnnEnabled: cudnn.enabled, benchmark: cudnn.benchmark, deterministic: cudnn.deterministic,
-      cudnnAllowTF32: cudnn.allowTF32, matmulAllowTF32: cuda.matmul.allowTF32,
-      precision: torch.getFloat32MatmulPrecision(), cudnnAvailable: cudnn.isAvailable(),
+      cudnnEnabled: cudnn.enabled,
+      benchmark: cudnn.benchmark,
+      deterministic: cudnn.deterministic,
+      cudnnAllowTF32: cudnn.allowTF32,
+      matmulAllowTF32: cuda.matmul.allowTF32,
+      precision: torch.getFloat32MatmulPrecision(),
+      cudnnAvailable: cudnn.isAvailable(),
     }).toEqual(py);
   });
 
@@ -50,7 +54,9 @@ describe('torch.backends', () => {
   });
 
   it('bad values are refused with what was wrong', () => {
-    expect(() => { torch.backends.cudnn.benchmark = 1 as unknown as boolean; }).toThrow(/torch\.backends\.cudnn\.benchmark must be a boolean, got 1/);
+    expect(() => {
+      torch.backends.cudnn.benchmark = 1 as unknown as boolean;
+    }).toThrow(/torch\.backends\.cudnn\.benchmark must be a boolean, got 1/);
     expect(() => torch.setFloat32MatmulPrecision('low' as never)).toThrow(/expected 'highest', 'high' or 'medium', got "low"/);
     expect(torch.getFloat32MatmulPrecision()).toBe('highest');
   });

@@ -11,21 +11,38 @@ export const root = resolve(__dirname, '..', '..');
 export const CLI = join(root, 'dist', 'cli', 'main.js');
 const FASHION = '/usr/share/datasets/fashion-mnist';
 
-export interface Event { type: string; time: string; [k: string]: unknown }
-export interface Run { status: number | null; stdout: string; stderr: string; events: Event[] }
+export interface Event {
+  type: string;
+  time: string;
+  [k: string]: unknown;
+}
+export interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  events: Event[];
+}
 
 /** Parses JSON Lines; every line must be an object with a type and a time. */
 export function parseEvents(stdout: string): Event[] {
-  return stdout.split('\n').filter((l) => l.trim() !== '').map((l) => {
-    const e = JSON.parse(l) as Event;
-    if (typeof e.type !== 'string' || typeof e.time !== 'string' || Number.isNaN(Date.parse(e.time))) throw new Error(`not an event: ${l}`);
-    return e;
-  });
+  return stdout
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => {
+      const e = JSON.parse(l) as Event;
+      if (typeof e.type !== 'string' || typeof e.time !== 'string' || Number.isNaN(Date.parse(e.time))) throw new Error(`not an event: ${l}`);
+      return e;
+    });
 }
 
 /** Runs the CLI to completion (stdout is a pipe, so output is JSON Lines unless --pretty). */
 export function cli(args: string[], options: { cwd?: string } = {}): Run {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: options.cwd, timeout: 300000, env: { ...process.env, FINETORCH_NUM_THREADS: '1' } });
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    cwd: options.cwd,
+    timeout: 300000,
+    env: { ...process.env, FINETORCH_NUM_THREADS: '1' },
+  });
   let events: Event[] = [];
   try {
     events = parseEvents(r.stdout);
@@ -48,13 +65,16 @@ export function cliLive(args: string[], onEvent: (e: Event, child: ReturnType<ty
       pending += d;
       const lines = pending.split('\n');
       pending = lines.pop()!;
-      for (const l of lines) if (l.trim()) {
-        const e = JSON.parse(l) as Event;
-        events.push(e);
-        onEvent(e, child);
-      }
+      for (const l of lines)
+        if (l.trim()) {
+          const e = JSON.parse(l) as Event;
+          events.push(e);
+          onEvent(e, child);
+        }
     });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     child.on('error', fail);
     child.on('close', (status) => done({ status, stdout, stderr, events }));
   });
@@ -76,7 +96,12 @@ export function fashion(split: 'train' | 't10k'): { images: Buffer; labels: Buff
  * Writes dir/<name>/<index>.png for the given classes ({label: folder name}),
  * `perClass` images each, skipping the first `skip` of each class.
  */
-export async function pngFolder(dir: string, classes: Record<number, string>, perClass: number, options: { split?: 'train' | 't10k'; skip?: number } = {}): Promise<string[]> {
+export async function pngFolder(
+  dir: string,
+  classes: Record<number, string>,
+  perClass: number,
+  options: { split?: 'train' | 't10k'; skip?: number } = {},
+): Promise<string[]> {
   const { images, labels } = fashion(options.split ?? 't10k');
   const seen: Record<number, number> = {};
   const files: string[] = [];
@@ -87,7 +112,9 @@ export async function pngFolder(dir: string, classes: Record<number, string>, pe
     if (k <= (options.skip ?? 0) || k > (options.skip ?? 0) + perClass) continue;
     mkdirSync(join(dir, classes[l]), { recursive: true });
     const file = join(dir, classes[l], `${i}.png`);
-    await sharp(images.subarray(i * 784, (i + 1) * 784), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(file);
+    await sharp(images.subarray(i * 784, (i + 1) * 784), { raw: { width: 28, height: 28, channels: 1 } })
+      .png()
+      .toFile(file);
     files.push(file);
   }
   return files;

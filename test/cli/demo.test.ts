@@ -46,7 +46,11 @@ describe('the demo checkpoint', () => {
     const raw = fashion('test').images.narrow(0, 0, 64);
     const logits = torch.noGrad(() => model.forward(prepare(raw))).toArray() as number[][];
     let maxDiff = 0;
-    logits.forEach((row, i) => row.forEach((v, j) => { maxDiff = Math.max(maxDiff, Math.abs(v - ref.logits64[i][j])); }));
+    logits.forEach((row, i) =>
+      row.forEach((v, j) => {
+        maxDiff = Math.max(maxDiff, Math.abs(v - ref.logits64[i][j]));
+      }),
+    );
     expect(maxDiff).toBeLessThan(1e-4);
     expect(ref.count0to4).toBe(5000);
     expect(Math.abs(ref.accuracy0to4 - provenance.test.accuracy)).toBeLessThanOrEqual(1 / 5000);
@@ -57,16 +61,28 @@ describe('the demo checkpoint', () => {
 describe('finetorch demo --quick', () => {
   it('fine-tunes, beats from-scratch, and writes the report folder', async () => {
     const out = mkdtempSync(join(tmpdir(), 'finetorch-demo-'));
-    const r = spawnSync(process.execPath, [join(root, 'dist', 'cli', 'main.js'), 'demo', '--quick', '--json', '--out', out], { encoding: 'utf8', timeout: 600000 });
+    const r = spawnSync(process.execPath, [join(root, 'dist', 'cli', 'main.js'), 'demo', '--quick', '--json', '--out', out], {
+      encoding: 'utf8',
+      timeout: 600000,
+    });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(events[0].type).toBe('start');
     const done = events[events.length - 1];
     expect([done.type, done.status, done.exitCode]).toEqual(['end', 'ok', 0]);
     expect(events.filter((e) => e.type === 'table')).toHaveLength(2);
     const results = events.filter((e) => e.type === 'result');
-    expect(results.filter((e) => e.task === 'classes 5-9').map((e) => e.run)).toEqual(['from scratch', 'head only', 'freeze first 4 blocks', 'full fine-tuning', 'differential LR + warmup']);
+    expect(results.filter((e) => e.task === 'classes 5-9').map((e) => e.run)).toEqual([
+      'from scratch',
+      'head only',
+      'freeze first 4 blocks',
+      'full fine-tuning',
+      'differential LR + warmup',
+    ]);
     expect(results.filter((e) => e.task === 'imbalanced 1:20')).toHaveLength(2);
     // the seed's claim, measured: some fine-tuning strategy beats training from scratch
     const scratch = results.find((e) => e.run === 'from scratch').accuracy;

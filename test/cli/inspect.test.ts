@@ -7,9 +7,16 @@ import { reference, root } from '../reference';
 
 // torchvision's published parameter counts (1000 classes) and head input widths
 const PUBLISHED: Record<string, [number, number]> = {
-  resnet18: [11_689_512, 512], resnet34: [21_797_672, 512], resnet50: [25_557_032, 2048], resnet101: [44_549_160, 2048],
-  resnet152: [60_192_808, 2048], vgg11: [132_863_336, 4096], vgg11_bn: [132_868_840, 4096], vgg16: [138_357_544, 4096],
-  vgg16_bn: [138_365_992, 4096], efficientnet_b0: [5_288_548, 1280],
+  resnet18: [11_689_512, 512],
+  resnet34: [21_797_672, 512],
+  resnet50: [25_557_032, 2048],
+  resnet101: [44_549_160, 2048],
+  resnet152: [60_192_808, 2048],
+  vgg11: [132_863_336, 4096],
+  vgg11_bn: [132_868_840, 4096],
+  vgg16: [138_357_544, 4096],
+  vgg16_bn: [138_365_992, 4096],
+  efficientnet_b0: [5_288_548, 1280],
 };
 const ARCHS = Object.keys(PUBLISHED);
 

@@ -18,13 +18,23 @@ import { CLI } from './cli-helpers';
 // The validation loss improves at epochs 0 and 1 (new best/ twice), then not: the second write of
 // best/ and of last/ replaces an existing folder, so every rename window exists there.
 const RECIPE = {
-  model: { arch: 'resnet18', width: 4, inChannels: 1, smallStem: true }, optimizer: { lr: 0.003 }, epochs: 4, batchSize: 24, seed: 3,
+  model: { arch: 'resnet18', width: 4, inChannels: 1, smallStem: true },
+  optimizer: { lr: 0.003 },
+  epochs: 4,
+  batchSize: 24,
+  seed: 3,
   earlyStopping: { metric: 'loss', patience: 10 },
   data: { kind: 'fashionMnist', classes: ['T-shirt/top', 'Trouser', 'Bag'], perClass: 30, val: 0.2, testPerClass: 10 },
 };
 const RUN_FILES = ['best', 'events.jsonl', 'last', 'metrics.json', 'run.json'];
 
-interface Outcome { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; killedAt: string | null }
+interface Outcome {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  killedAt: string | null;
+}
 
 /**
  * Runs the CLI; kills it with SIGKILL when the test hook pauses it (`pause`)
@@ -73,12 +83,22 @@ beforeAll(async () => {
   const r = await train(['--config', join(dir, 'recipe.json'), '--out', reference]);
   expect(r.status, r.stderr).toBe(0);
   // the recipe does what the comment above says
-  const bests = r.stdout.split('\n').filter((l) => l.includes('"type":"epoch"')).map((l) => JSON.parse(l).best);
+  const bests = r.stdout
+    .split('\n')
+    .filter((l) => l.includes('"type":"epoch"'))
+    .map((l) => JSON.parse(l).best);
   expect(bests).toEqual([true, true, false, false]);
 }, 60000);
-afterAll(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
 
-interface Trial { name: string; pause?: string; killAtStep?: number; then?: string }
+interface Trial {
+  name: string;
+  pause?: string;
+  killAtStep?: number;
+  thenPause?: string;
+}
 const TRIALS: Trial[] = [
   ...['files-written', 'tmp-complete', 'old-moved', 'installed'].flatMap((phase) => [
     { name: `last/ write, ${phase}`, pause: `last:${phase}#2` },
@@ -89,7 +109,7 @@ const TRIALS: Trial[] = [
   // the same at epoch 0: best/ exists, last/ not yet (resumes from best/)
   { name: 'between the first best/ and the first last/ write', pause: 'best:done#1' },
   // killed in the rename window, then the resume is killed while rewriting run.json
-  { name: 'last/ rename window, then run.json rewrite of the resume', pause: 'last:old-moved#2', then: 'run.json:tmp-written#1' },
+  { name: 'last/ rename window, then run.json rewrite of the resume', pause: 'last:old-moved#2', thenPause: 'run.json:tmp-written#1' },
   { name: 'mid-epoch 1, after step 4', killAtStep: 4 },
   { name: 'mid-epoch 2, after step 7', killAtStep: 7 },
 ];
@@ -105,8 +125,8 @@ describe('kill -9 during train, then --resume', () => {
       const afterKill = readdirSync(out).sort();
       if (t.pause?.endsWith('old-moved#2')) expect(afterKill, t.name).not.toContain(t.pause.split(':')[0]); // the window was open: no last/ (or best/)
       const resumeArg = i % 2 ? join(out, 'last') : out;
-      if (t.then) {
-        const second = await train(['--resume', resumeArg], { pause: t.then });
+      if (t.thenPause) {
+        const second = await train(['--resume', resumeArg], { pause: t.thenPause });
         expect(second.signal, `${t.name}: second kill`).toBe('SIGKILL');
       }
       const resumed = await train(['--resume', resumeArg]);
@@ -122,11 +142,17 @@ describe('kill -9 during train, then --resume', () => {
       for (const f of ['best/model.safetensors', 'last/model.safetensors', 'last/optimizer.safetensors'])
         expect(bytes(out, f).equals(bytes(reference, f)), `${t.name}: ${f}`).toBe(true);
       expect(readdirSync(out).sort(), `${t.name}: leftovers`).toEqual(RUN_FILES);
-      results.push(`${t.name}: killed at ${killed.killedAt}; after the kill ${afterKill.filter((n) => n !== 'events.jsonl').join(' ')}; resumed from ${resumeArg === out ? '<out>' : '<out>/last'}: ok`);
+      results.push(
+        `${t.name}: killed at ${killed.killedAt}; after the kill ${afterKill.filter((n) => n !== 'events.jsonl').join(' ')}; resumed from ${resumeArg === out ? '<out>' : '<out>/last'}: ok`,
+      );
     };
     // two trials at a time (each child uses one thread)
     const queue = TRIALS.map((t, i) => () => trial(t, i));
-    await Promise.all([0, 1].map(async () => { for (let job = queue.shift(); job; job = queue.shift()) await job(); }));
+    await Promise.all(
+      [0, 1].map(async () => {
+        for (let job = queue.shift(); job; job = queue.shift()) await job();
+      }),
+    );
     expect(results).toHaveLength(TRIALS.length);
     console.log(results.sort().join('\n'));
     expect(existsSync(reference)).toBe(true);

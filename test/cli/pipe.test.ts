@@ -12,7 +12,9 @@ import { CLI } from './cli-helpers';
 let file = '';
 beforeAll(() => {
   // a small .safetensors written by hand: 8-byte header length, JSON header, data
-  const header = Buffer.from(JSON.stringify({ 'fc.weight': { dtype: 'F32', shape: [2, 3], data_offsets: [0, 24] }, 'fc.bias': { dtype: 'F32', shape: [2], data_offsets: [24, 32] } }));
+  const header = Buffer.from(
+    JSON.stringify({ 'fc.weight': { dtype: 'F32', shape: [2, 3], data_offsets: [0, 24] }, 'fc.bias': { dtype: 'F32', shape: [2], data_offsets: [24, 32] } }),
+  );
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(header.length));
   file = join(mkdtempSync(join(tmpdir(), 'finetorch-pipe-')), 'model.safetensors');
@@ -25,7 +27,9 @@ function closedReader(args: string[]): Promise<{ code: number | null; signal: st
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FINETORCH_NUM_THREADS: '1' } });
     child.stdout.destroy(); // close the read end before the CLI has started
     let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     child.on('close', (code, signal) => done({ code, signal, stderr }));
   });
 }
@@ -40,7 +44,10 @@ describe('a closed stdout ends the command quietly', () => {
   }
 
   it('in a shell pipeline with head -1: one line out, nothing on stderr, exit 0 or 141', () => {
-    const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${CLI}" doctor --json | head -1; echo "status \${PIPESTATUS[0]}" >&2`], { encoding: 'utf8', timeout: 60000 });
+    const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${CLI}" doctor --json | head -1; echo "status \${PIPESTATUS[0]}" >&2`], {
+      encoding: 'utf8',
+      timeout: 60000,
+    });
     expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(1);
     const status = /status (\d+)/.exec(r.stderr)?.[1];
     // head may exit before or after the CLI's last write: 141 or 0, never 1

@@ -12,12 +12,43 @@ import { cli, root } from './cli-helpers';
 
 function sink(isTTY: boolean) {
   let text = '';
-  return { stream: { isTTY, columns: 120, write: (s: string) => { text += s; return true; } }, get text() { return text; } };
+  return {
+    stream: {
+      isTTY,
+      columns: 120,
+      write: (s: string) => {
+        text += s;
+        return true;
+      },
+    },
+    get text() {
+      return text;
+    },
+  };
 }
 
-const val = { loss: 0.5, accuracy: 0.5, f1Macro: 0.4, rocAuc: 0.75, confusionMatrix: [[1, 1], [1, 1]], samples: 4 };
+const val = {
+  loss: 0.5,
+  accuracy: 0.5,
+  f1Macro: 0.4,
+  rocAuc: 0.75,
+  confusionMatrix: [
+    [1, 1],
+    [1, 1],
+  ],
+  samples: 4,
+};
 function epochEvents(epoch: number, lrs: number[]): TrainEvent[] {
-  const steps: TrainEvent[] = [0, 1, 2, 3].map((b) => ({ type: 'step', epoch, step: epoch * 4 + b, batch: b, batches: 4, loss: 1 - b * 0.1, lrs, samplesPerSecond: 100 }));
+  const steps: TrainEvent[] = [0, 1, 2, 3].map((b) => ({
+    type: 'step',
+    epoch,
+    step: epoch * 4 + b,
+    batch: b,
+    batches: 4,
+    loss: 1 - b * 0.1,
+    lrs,
+    samplesPerSecond: 100,
+  }));
   return [...steps, { type: 'epoch', epoch, trainLoss: 0.85, val, seconds: 1.5, best: epoch === 0 }, { type: 'checkpoint', epoch, path: '/x/last' }];
 }
 
@@ -32,26 +63,33 @@ describe('progress reporter', () => {
     const text = out.text;
     expect(text).toMatch(/── head-only ──\n/);
     // the last redraw of the bar: full, 4/4, the running mean loss, the LR range, samples/s
-    expect(text).toMatch(/\r\x1b\[K\[head-only\] epoch 1\/2 █+ 4\/4  loss 0\.85  lr 1e-5\.\.1e-3  100 samples\/s  eta 0\.0s/);
-    expect(text).toMatch(/\r\x1b\[K\[head-only\] epoch 1\/2  train loss 0\.85  val loss 0\.5  acc 50\.00%  F1 0\.4000  AUC 0\.7500  1\.5s  \*best\n/);
+    expect(text).toMatch(/\r\x1b\[K\[head-only\] epoch 1\/2 █+ 4\/4 {2}loss 0\.85 {2}lr 1e-5\.\.1e-3 {2}100 samples\/s {2}eta 0\.0s/);
+    expect(text).toMatch(
+      /\r\x1b\[K\[head-only\] epoch 1\/2 {2}train loss 0\.85 {2}val loss 0\.5 {2}acc 50\.00% {2}F1 0\.4000 {2}AUC 0\.7500 {2}1\.5s {2}\*best\n/,
+    );
   });
 
   it('as text without a terminal: no redraws; tables aligned; messages and warnings', () => {
     const out = sink(false);
     const r = createReporter({ stream: out.stream, json: false });
     for (const e of [...epochEvents(0, [1e-3]), ...epochEvents(1, [1e-3])]) r.train(e);
-    r.table('results', [{ strategy: 'head-only', accuracy: 0.91234, epochs: 3, auc: null }, { strategy: 'full', accuracy: 0.5, epochs: 12, auc: 0.7 }]);
+    r.table('results', [
+      { strategy: 'head-only', accuracy: 0.91234, epochs: 3, auc: null },
+      { strategy: 'full', accuracy: 0.5, epochs: 12, auc: 0.7 },
+    ]);
     r.message('done');
     r.message('small data', 'warn');
     expect(out.text).not.toMatch(/\r/);
     expect(out.text.split('\n').filter((l) => l.startsWith('epoch'))).toHaveLength(2);
-    expect(out.text).toContain([
-      'results',
-      'strategy   accuracy  epochs  auc',
-      '---------  --------  ------  ---',
-      'head-only    0.9123       3    -',
-      'full            0.5      12  0.7',
-    ].join('\n'));
+    expect(out.text).toContain(
+      [
+        'results',
+        'strategy   accuracy  epochs  auc',
+        '---------  --------  ------  ---',
+        'head-only    0.9123       3    -',
+        'full            0.5      12  0.7',
+      ].join('\n'),
+    );
     expect(out.text).toMatch(/\ndone\nwarning: small data\n$/);
   });
 
@@ -66,7 +104,10 @@ describe('progress reporter', () => {
     r.table('t', [{ a: 1 }]);
     r.message('hello');
     r.error('boom', 'runtime', 1);
-    const events = out.text.trim().split('\n').map((l) => JSON.parse(l));
+    const events = out.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(events.map((e) => e.type)).toEqual(['stage', 'step', 'step', 'step', 'step', 'epoch', 'checkpoint', 'step', 'table', 'message', 'error']);
     for (const e of events) expect(Date.parse(e.time)).not.toBeNaN();
     expect(events[1]).toMatchObject({ stage: 'full', epoch: 0, batch: 0, batches: 4, lrs: [1e-3] });
@@ -79,7 +120,12 @@ describe('progress reporter', () => {
 
   it('formats numbers and tables for people', () => {
     expect([0.123456, 12.5, 3, 1e-5, 1234567.5, 0].map(formatNumber)).toEqual(['0.1235', '12.5', '3', '1.00e-5', '1.23e+6', '0']);
-    expect(renderTable('x', [{ name: 'a', v: 1 }, { name: 'bbb', v: 10.25 }])).toBe('\nx\nname      v\n----  -----\na         1\nbbb   10.25\n');
+    expect(
+      renderTable('x', [
+        { name: 'a', v: 1 },
+        { name: 'bbb', v: 10.25 },
+      ]),
+    ).toBe('\nx\nname      v\n----  -----\na         1\nbbb   10.25\n');
   });
 });
 
@@ -107,7 +153,8 @@ describe('finetorch doctor and usage', () => {
   it('doctor as text; an explicit FINETORCH_BINARY that fails is reported, not replaced by another binary', () => {
     const text = cli(['doctor']);
     expect(text.status).toBe(0);
-    for (const k of ['node', 'finetorch', 'native addon', 'libtorch', 'libtorch path', 'threads', 'BLAS', 'CUDA']) expect(text.stdout).toMatch(new RegExp(`^${k} +\\S`, 'm'));
+    for (const k of ['node', 'finetorch', 'native addon', 'libtorch', 'libtorch path', 'threads', 'BLAS', 'CUDA'])
+      expect(text.stdout).toMatch(new RegExp(`^${k} +\\S`, 'm'));
     const env = { ...process.env, FINETORCH_BINARY: join(root, 'no-such.node') };
     const r = spawnSync(process.execPath, [join(root, 'dist', 'cli', 'main.js'), 'doctor', '--json'], { encoding: 'utf8', env });
     expect(r.status).toBe(1);

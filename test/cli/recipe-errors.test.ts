@@ -40,7 +40,10 @@ describe('recipe errors through the CLI', () => {
   it('prototype keys in --set paths and in recipe files: exit 2 naming the field, Object.prototype untouched', () => {
     const ok = join(dir, 'ok.json');
     expectUsage(cli(['train', '--config', ok, '--set', '__proto__.x=1']), /--set: "__proto__" in "__proto__\.x" is not a recipe field/);
-    expectUsage(cli(['train', '--config', ok, '--set', 'model.constructor.prototype.x=1']), /--set: "constructor" in "model\.constructor\.prototype\.x" is not a recipe field/);
+    expectUsage(
+      cli(['train', '--config', ok, '--set', 'model.constructor.prototype.x=1']),
+      /--set: "constructor" in "model\.constructor\.prototype\.x" is not a recipe field/,
+    );
     expectUsage(cli(['train', '--config', ok, '--set', 'optimizer.prototype=1']), /"prototype" in "optimizer\.prototype"/);
     const json = write('proto.json', '{"model": {"arch": "resnet18"}, "optimizer": {"lr": 0.001}, "epochs": 1, "__proto__": {"x": 1}}');
     expectUsage(cli(['train', '--config', json]), /recipe\.__proto__: "__proto__" is not allowed as a field name/);
@@ -49,8 +52,17 @@ describe('recipe errors through the CLI', () => {
   }, 60000);
 
   it('sizes over their maximum: exit 2 naming recipe.<field> and the limit', () => {
-    expectUsage(cli(['train', '--config', write('wide.json', recipe({ model: { arch: 'resnet18', width: 100000 } }))]), /recipe\.model\.width: must be at most 256 .*\(got 100000\)/);
-    expectUsage(cli(['train', '--config', write('big.json', recipe({ data: { kind: 'imageFolder', root: 'images', imageSize: 20000 } }))]), /recipe\.data\.imageSize: must be at most 4,096 .*\(got 20000\)/);
-    expectUsage(cli(['train', '--config', join(dir, 'ok.json'), '--set', 'data.augment.randomCropPadding=20000']), /recipe\.data\.augment\.randomCropPadding: must be at most 1,024 .*\[set by --set data\.augment\.randomCropPadding=20000\] \(got 20000\)/);
+    expectUsage(
+      cli(['train', '--config', write('wide.json', recipe({ model: { arch: 'resnet18', width: 100000 } }))]),
+      /recipe\.model\.width: must be at most 256 .*\(got 100000\)/,
+    );
+    expectUsage(
+      cli(['train', '--config', write('big.json', recipe({ data: { kind: 'imageFolder', root: 'images', imageSize: 20000 } }))]),
+      /recipe\.data\.imageSize: must be at most 4,096 .*\(got 20000\)/,
+    );
+    expectUsage(
+      cli(['train', '--config', join(dir, 'ok.json'), '--set', 'data.augment.randomCropPadding=20000']),
+      /recipe\.data\.augment\.randomCropPadding: must be at most 1,024 .*\[set by --set data\.augment\.randomCropPadding=20000\] \(got 20000\)/,
+    );
   }, 60000);
 });

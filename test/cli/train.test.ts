@@ -14,32 +14,123 @@ import { cli, cliLive, only, pngFolder, type Event } from './cli-helpers';
 
 // ---- the event schema of docs/cli.md
 const num = z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity'])]);
-const evalResult = { loss: num, accuracy: z.number(), f1Macro: z.number(), rocAuc: z.number().nullable(), confusionMatrix: z.array(z.array(z.number().int())), samples: z.number().int() };
+const evalResult = {
+  loss: num,
+  accuracy: z.number(),
+  f1Macro: z.number(),
+  rocAuc: z.number().nullable(),
+  confusionMatrix: z.array(z.array(z.number().int())),
+  samples: z.number().int(),
+};
 const base = { time: z.string(), stage: z.string().optional() };
-const trainStart = z.object({ ...base, type: z.literal('start'), command: z.literal('train'), finetorch: z.string(), out: z.string(), resumeFrom: z.string().nullable(), recipe: z.record(z.string(), z.unknown()),
-  classes: z.array(z.string()), samples: z.object({ train: z.number(), val: z.number(), test: z.number() }), trainCounts: z.record(z.string(), z.number()), batchesPerEpoch: z.number().int(),
-  model: z.object({ arch: z.string(), checkpoint: z.string().nullable(), parameters: z.number().int(), trainable: z.number().int() }),
-  groups: z.array(z.object({ block: z.string(), lr: z.number(), params: z.number().int() })), device: z.string(), threads: z.number().int() }).strict();
+const trainStart = z
+  .object({
+    ...base,
+    type: z.literal('start'),
+    command: z.literal('train'),
+    finetorch: z.string(),
+    out: z.string(),
+    resumeFrom: z.string().nullable(),
+    recipe: z.record(z.string(), z.unknown()),
+    classes: z.array(z.string()),
+    samples: z.object({ train: z.number(), val: z.number(), test: z.number() }),
+    trainCounts: z.record(z.string(), z.number()),
+    batchesPerEpoch: z.number().int(),
+    model: z.object({ arch: z.string(), checkpoint: z.string().nullable(), parameters: z.number().int(), trainable: z.number().int() }),
+    groups: z.array(z.object({ block: z.string(), lr: z.number(), params: z.number().int() })),
+    device: z.string(),
+    threads: z.number().int(),
+  })
+  .strict();
 const EVENTS: Record<string, z.ZodType> = {
   start: z.union([
     trainStart,
-    z.object({ ...base, type: z.literal('start'), command: z.literal('eval'), checkpoint: z.string(), split: z.enum(['train', 'val', 'test']), classes: z.array(z.string()), samples: z.number().int() }).strict(),
-    z.object({ ...base, type: z.literal('start'), command: z.literal('predict'), checkpoint: z.string(), classes: z.array(z.string()), inputs: z.number().int() }).strict(),
+    z
+      .object({
+        ...base,
+        type: z.literal('start'),
+        command: z.literal('eval'),
+        checkpoint: z.string(),
+        split: z.enum(['train', 'val', 'test']),
+        classes: z.array(z.string()),
+        samples: z.number().int(),
+      })
+      .strict(),
+    z
+      .object({
+        ...base,
+        type: z.literal('start'),
+        command: z.literal('predict'),
+        checkpoint: z.string(),
+        classes: z.array(z.string()),
+        inputs: z.number().int(),
+      })
+      .strict(),
   ]),
   stage: z.object({ ...base, type: z.literal('stage'), epochs: z.number().int().nullable() }).strict(),
-  resumed: z.object({ ...base, type: z.literal('resumed'), epoch: z.number().int(), batch: z.number().int(), step: z.number().int(), path: z.string() }).strict(),
-  step: z.object({ ...base, type: z.literal('step'), epoch: z.number().int(), step: z.number().int(), batch: z.number().int(), batches: z.number().int().nullable(), loss: num, lrs: z.array(z.number()), samplesPerSecond: z.number() }).strict(),
-  epoch: z.object({ ...base, type: z.literal('epoch'), epoch: z.number().int(), trainLoss: num, val: z.object(evalResult).strict().nullable(), seconds: z.number(), best: z.boolean() }).strict(),
+  resumed: z
+    .object({ ...base, type: z.literal('resumed'), epoch: z.number().int(), batch: z.number().int(), step: z.number().int(), path: z.string() })
+    .strict(),
+  step: z
+    .object({
+      ...base,
+      type: z.literal('step'),
+      epoch: z.number().int(),
+      step: z.number().int(),
+      batch: z.number().int(),
+      batches: z.number().int().nullable(),
+      loss: num,
+      lrs: z.array(z.number()),
+      samplesPerSecond: z.number(),
+    })
+    .strict(),
+  epoch: z
+    .object({
+      ...base,
+      type: z.literal('epoch'),
+      epoch: z.number().int(),
+      trainLoss: num,
+      val: z.object(evalResult).strict().nullable(),
+      seconds: z.number(),
+      best: z.boolean(),
+    })
+    .strict(),
   checkpoint: z.object({ ...base, type: z.literal('checkpoint'), epoch: z.number().int(), path: z.string() }).strict(),
   'early-stop': z.object({ ...base, type: z.literal('early-stop'), epoch: z.number().int(), metric: z.string(), best: z.number() }).strict(),
-  interrupted: z.object({ ...base, type: z.literal('interrupted'), epoch: z.number().int(), batch: z.number().int(), step: z.number().int(), path: z.string().nullable() }).strict(),
+  interrupted: z
+    .object({ ...base, type: z.literal('interrupted'), epoch: z.number().int(), batch: z.number().int(), step: z.number().int(), path: z.string().nullable() })
+    .strict(),
   eval: z.object({ ...base, type: z.literal('eval'), split: z.string(), checkpoint: z.string(), ...evalResult }).strict(),
-  prediction: z.object({ ...base, type: z.literal('prediction'), index: z.number().int(), input: z.string(), prediction: z.number().int(), class: z.string(), probability: z.number(),
-    probabilities: z.array(z.number()), label: z.string().nullable(), top: z.array(z.object({ class: z.string(), probability: z.number() })).optional() }).strict(),
-  table: z.object({ ...base, type: z.literal('table'), title: z.string(), columns: z.array(z.string()), rows: z.array(z.record(z.string(), z.unknown())) }).strict(),
+  prediction: z
+    .object({
+      ...base,
+      type: z.literal('prediction'),
+      index: z.number().int(),
+      input: z.string(),
+      prediction: z.number().int(),
+      class: z.string(),
+      probability: z.number(),
+      probabilities: z.array(z.number()),
+      label: z.string().nullable(),
+      top: z.array(z.object({ class: z.string(), probability: z.number() })).optional(),
+    })
+    .strict(),
+  table: z
+    .object({ ...base, type: z.literal('table'), title: z.string(), columns: z.array(z.string()), rows: z.array(z.record(z.string(), z.unknown())) })
+    .strict(),
   message: z.object({ ...base, type: z.literal('message'), level: z.enum(['info', 'warn']), text: z.string() }).strict(),
-  error: z.object({ ...base, type: z.literal('error'), kind: z.enum(['usage', 'config', 'data', 'diverged', 'runtime']), code: z.number().int(), message: z.string() }).strict(),
-  end: z.object({ ...base, type: z.literal('end'), status: z.enum(['ok', 'error', 'diverged', 'interrupted']), exitCode: z.number().int(), seconds: z.number() }).passthrough(),
+  error: z
+    .object({
+      ...base,
+      type: z.literal('error'),
+      kind: z.enum(['usage', 'config', 'data', 'diverged', 'runtime']),
+      code: z.number().int(),
+      message: z.string(),
+    })
+    .strict(),
+  end: z
+    .object({ ...base, type: z.literal('end'), status: z.enum(['ok', 'error', 'diverged', 'interrupted']), exitCode: z.number().int(), seconds: z.number() })
+    .passthrough(),
 };
 
 function checkSchema(events: Event[]): void {
@@ -69,10 +160,19 @@ beforeAll(async () => {
   await pngFolder(join(dir, 'shoes'), { 5: 'sandal', 7: 'sneaker', 9: 'ankle-boot' }, 16);
   await pngFolder(join(dir, 'shoes-test'), { 5: 'sandal', 7: 'sneaker', 9: 'ankle-boot' }, 8, { skip: 16 });
   // "pretraining" on three other classes with the CLI itself (Fashion-MNIST from the IDX files)
-  const pre = cli(['train', '--config', write('pretrain.json', {
-    model: MODEL, optimizer: { lr: 3e-3 }, epochs: 1, batchSize: 32, seed: 2, out: 'runs/pretrain',
-    data: { kind: 'fashionMnist', classes: ['T-shirt/top', 'Trouser', 'Bag'], perClass: 100, val: 0.1, testPerClass: 20 },
-  })]);
+  const pre = cli([
+    'train',
+    '--config',
+    write('pretrain.json', {
+      model: MODEL,
+      optimizer: { lr: 3e-3 },
+      epochs: 1,
+      batchSize: 32,
+      seed: 2,
+      out: 'runs/pretrain',
+      data: { kind: 'fashionMnist', classes: ['T-shirt/top', 'Trouser', 'Bag'], perClass: 100, val: 0.1, testPerClass: 20 },
+    }),
+  ]);
   expect(pre.status, pre.stderr).toBe(0);
   pretrained = join(dir, 'runs', 'pretrain', 'best', 'model.safetensors');
   expect(existsSync(pretrained)).toBe(true);
@@ -115,7 +215,13 @@ describe('finetorch train', () => {
     events = r.events;
     checkSchema(events);
     const start = events[0];
-    expect(start).toMatchObject({ type: 'start', command: 'train', classes: ['ankle-boot', 'sandal', 'sneaker'], samples: { train: 36, val: 12, test: 24 }, batchesPerEpoch: 5 });
+    expect(start).toMatchObject({
+      type: 'start',
+      command: 'train',
+      classes: ['ankle-boot', 'sandal', 'sneaker'],
+      samples: { train: 36, val: 12, test: 24 },
+      batchesPerEpoch: 5,
+    });
     const model = start.model as { checkpoint: string; parameters: number; trainable: number };
     expect(model.checkpoint).toBe(pretrained);
     expect(model.trainable).toBeLessThan(model.parameters); // stem and layer1 frozen
@@ -138,7 +244,10 @@ describe('finetorch train', () => {
     const run = JSON.parse(readFileSync(join(out(), 'run.json'), 'utf8'));
     expect(run.classes).toEqual(start.classes);
     expect(run.recipe.data.root).toBe(join(dir, 'shoes'));
-    const logged = readFileSync(join(out(), 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const logged = readFileSync(join(out(), 'events.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(logged.map((e: Event) => e.type)).toEqual(events.map((e) => e.type));
     const metrics = JSON.parse(readFileSync(join(out(), 'metrics.json'), 'utf8'));
     expect(metrics.history).toHaveLength(2);
@@ -154,7 +263,9 @@ describe('finetorch train', () => {
     const test = only(ev.events, 'eval')[0];
     for (const k of ['loss', 'accuracy', 'f1Macro', 'rocAuc', 'confusionMatrix', 'samples', 'checkpoint']) expect(test[k], k).toEqual(trained[k]);
     // the validation part of the best epoch
-    const best = only(events, 'epoch').filter((e) => e.best).at(-1)!;
+    const best = only(events, 'epoch')
+      .filter((e) => e.best)
+      .at(-1)!;
     const val = cli(['eval', '--checkpoint', join(out(), 'best'), '--split', 'val']);
     expect(val.status, val.stderr).toBe(0);
     const v = only(val.events, 'eval')[0];
@@ -190,16 +301,39 @@ describe('finetorch train', () => {
     expect(r.stdout).toMatch(/\ntest +24 /);
     expect(r.stdout).not.toMatch(/^\{/m);
     // the events still go to the run's events.jsonl
-    const logged = readFileSync(join(dir, 'runs', 'pretty', 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const logged = readFileSync(join(dir, 'runs', 'pretty', 'events.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     checkSchema(logged);
     expect(logged.map((e: Event) => e.type)).toEqual(expect.arrayContaining(['start', 'step', 'epoch', 'eval', 'table', 'end']));
   }, 180000);
 
   it('flags override the recipe: --epochs, --batch-size, --lr, --seed, --out, --set', () => {
-    const r = cli(['train', '--config', join(dir, 'shoes.yaml'), '--epochs', '1', '--batch-size', '12', '--lr', '1e-3', '--seed', '9',
-      '--out', join(dir, 'runs', 'flags'), '--set', 'data.augment.horizontalFlip=0', '--set', 'schedule={"kind":"constant"}', '--set', 'freeze.blocks=5']);
+    const r = cli([
+      'train',
+      '--config',
+      join(dir, 'shoes.yaml'),
+      '--epochs',
+      '1',
+      '--batch-size',
+      '12',
+      '--lr',
+      '1e-3',
+      '--seed',
+      '9',
+      '--out',
+      join(dir, 'runs', 'flags'),
+      '--set',
+      'data.augment.horizontalFlip=0',
+      '--set',
+      'schedule={"kind":"constant"}',
+      '--set',
+      'freeze.blocks=5',
+    ]);
     expect(r.status, r.stderr).toBe(0);
     const start = r.events[0];
+    // biome-ignore lint/suspicious/noExplicitAny: a recipe as parsed JSON
     const recipe = start.recipe as Record<string, any>;
     expect(recipe.epochs).toBe(1);
     expect(recipe.batchSize).toBe(12);
@@ -222,7 +356,17 @@ describe('finetorch train', () => {
 
 describe('exit codes', () => {
   it('2: bad recipes and flags, naming the field, the value and what was expected', () => {
-    const bad = cli(['train', '--config', write('bad.json', { model: { ...MODEL, numClasses: 0 }, optimizer: { lr: 1e-3, bottomLr: 1e-4, topLr: 1e-3 }, data: { kind: 'imagefolder', root: 'shoes' }, epochs: 'two', batchsize: 8 })]);
+    const bad = cli([
+      'train',
+      '--config',
+      write('bad.json', {
+        model: { ...MODEL, numClasses: 0 },
+        optimizer: { lr: 1e-3, bottomLr: 1e-4, topLr: 1e-3 },
+        data: { kind: 'imagefolder', root: 'shoes' },
+        epochs: 'two',
+        batchsize: 8,
+      }),
+    ]);
     expect(bad.status).toBe(2);
     const message = bad.stderr;
     expect(message).toMatch(/recipe\.model\.numClasses: .*expected number to be >0.* \(got 0\)/);
@@ -235,7 +379,17 @@ describe('exit codes', () => {
     expect(bad.events.at(-2)).toMatchObject({ type: 'error', kind: 'config', code: 2 });
     expect(bad.events.at(-1)).toMatchObject({ type: 'end', status: 'error', exitCode: 2 });
 
-    const viaSet = cli(['train', '--config', join(dir, 'shoes.yaml'), '--out', join(dir, 'runs', 'x'), '--set', 'schedule.kind=step', '--set', 'data.channels=2']);
+    const viaSet = cli([
+      'train',
+      '--config',
+      join(dir, 'shoes.yaml'),
+      '--out',
+      join(dir, 'runs', 'x'),
+      '--set',
+      'schedule.kind=step',
+      '--set',
+      'data.channels=2',
+    ]);
     expect(viaSet.status).toBe(2);
     expect(viaSet.stderr).toMatch(/recipe\.schedule\.kind: .*"linear"\|"cosine"\|"constant"\|"onecycle" \[set by --set schedule\.kind=step\] \(got "step"\)/);
     expect(viaSet.stderr).toMatch(/recipe\.data\.channels: .*\[set by --set data\.channels=2\] \(got 2\)/);
@@ -246,7 +400,9 @@ describe('exit codes', () => {
     expect(flag.events.at(-2)).toMatchObject({ type: 'error', kind: 'usage' });
     expect(cli(['train', '--config', join(dir, 'shoes.yaml'), '--lr', '-1']).stderr).toMatch(/--lr: expected a positive number, got "-1"/);
     expect(cli(['train', '--config', join(dir, 'shoes.yaml'), '--epoch', '3']).stderr).toMatch(/unknown option --epoch \(options: --config, --resume/);
-    expect(cli(['train', '--config', join(dir, 'shoes.yaml'), '--set', 'optimizer.lr']).stderr).toMatch(/--set: expected field\.path=value, got "optimizer\.lr"/);
+    expect(cli(['train', '--config', join(dir, 'shoes.yaml'), '--set', 'optimizer.lr']).stderr).toMatch(
+      /--set: expected field\.path=value, got "optimizer\.lr"/,
+    );
     expect(cli(['train']).stderr).toMatch(/give --config <recipe>/);
     expect(cli(['train', '--config', join(dir, 'nope.yaml')]).stderr).toMatch(/--config: .*nope\.yaml does not exist/);
     const yaml = cli(['train', '--config', write('broken.yaml', 'model: { arch: resnet18\nepochs: 1\n')]);
@@ -271,7 +427,19 @@ describe('exit codes', () => {
       for (const f of readdirNames(src).slice(0, 6)) copy(join(src, f), join(broken, c, f));
     }
     writeFileSync(join(broken, 'b', 'corrupt.png'), 'this is not a PNG');
-    const r = cli(['train', '--config', join(dir, 'shoes.yaml'), '--out', join(dir, 'runs', 'broken'), '--set', `data.root=${broken}`, '--set', 'data.testRoot=null', '--set', 'data.split={"train":1,"val":0,"test":0}']);
+    const r = cli([
+      'train',
+      '--config',
+      join(dir, 'shoes.yaml'),
+      '--out',
+      join(dir, 'runs', 'broken'),
+      '--set',
+      `data.root=${broken}`,
+      '--set',
+      'data.testRoot=null',
+      '--set',
+      'data.split={"train":1,"val":0,"test":0}',
+    ]);
     expect(r.status, r.stderr).toBe(3);
     expect(r.events.at(-2)!.message).toMatch(/corrupt\.png: cannot decode image/);
     const predict = cli(['predict', '--checkpoint', join(dir, 'runs', 'shoes'), join(dir, 'nothing-here.png')]);

@@ -9,7 +9,9 @@ import { flat } from '../helpers';
 // A dataset of 2x2 "images" whose values encode their index.
 const dataset: Dataset = {
   length: 6,
-  async get(index: number): Promise<Item> { return { data: Float32Array.from([index, index + 0.25, index + 0.5, index + 0.75]), shape: [1, 2, 2], label: index % 2 }; },
+  async get(index: number): Promise<Item> {
+    return { data: Float32Array.from([index, index + 0.25, index + 0.5, index + 0.75]), shape: [1, 2, 2], label: index % 2 };
+  },
 };
 
 describe('loaders and devices', () => {

@@ -6,7 +6,9 @@ import { data } from 'finetorch';
 
 function labelsOf(counts: number[], seed = 1): number[] {
   const out: number[] = [];
-  counts.forEach((n, c) => { for (let i = 0; i < n; i++) out.push(c); });
+  counts.forEach((n, c) => {
+    for (let i = 0; i < n; i++) out.push(c);
+  });
   // interleave deterministically so classes are not in blocks
   const p = data.permutation(out.length, seed);
   return p.map((i) => out[i]);
@@ -29,7 +31,12 @@ function checkSplit(labels: number[], fractions: number[], parts: number[][]) {
 }
 
 describe('data.split', () => {
-  for (const [name, counts] of [['balanced', [100, 100, 100]], ['imbalanced 1:20', [400, 20]], ['tiny classes', [3, 5, 50, 1]], ['odd sizes', [37, 11, 8]]] as const) {
+  for (const [name, counts] of [
+    ['balanced', [100, 100, 100]],
+    ['imbalanced 1:20', [400, 20]],
+    ['tiny classes', [3, 5, 50, 1]],
+    ['odd sizes', [37, 11, 8]],
+  ] as const) {
     it(`8:1:1 stratified, ${name}`, () => {
       const labels = labelsOf([...counts]);
       const parts = data.split(labels, [0.8, 0.1, 0.1], { seed: 3 });

@@ -6,7 +6,11 @@ import { join } from 'node:path';
 import { data } from 'finetorch';
 
 const dir = mkdtempSync(join(tmpdir(), 'finetorch-text-'));
-const file = (name: string, body: string) => { const p = join(dir, name); writeFileSync(p, body); return p; };
+const file = (name: string, body: string) => {
+  const p = join(dir, name);
+  writeFileSync(p, body);
+  return p;
+};
 
 describe('CSV and JSONL', () => {
   it('reads a CSV with quoting, doubled quotes and newlines inside fields', () => {
@@ -30,7 +34,9 @@ describe('CSV and JSONL', () => {
     expect(() => data.readCsvDataset(file('header2.csv', 'text,label'))).toThrow(/header2\.csv: no data rows \(only a header\)/);
     expect(() => data.readJsonlDataset(file('blank.jsonl', '\n  \n'))).toThrow(/blank\.jsonl: no data rows/);
     expect(() => data.readCsvDataset(file('empty.csv', ''))).toThrow(/empty\.csv: empty file/);
-    expect(() => data.readCsvDataset(file('skipped.csv', 'text,label\n,a\nx,\n'), { skipInvalid: true })).toThrow(/skipped\.csv: no usable rows \(all 2 have an empty or missing text or label\)/);
+    expect(() => data.readCsvDataset(file('skipped.csv', 'text,label\n,a\nx,\n'), { skipInvalid: true })).toThrow(
+      /skipped\.csv: no usable rows \(all 2 have an empty or missing text or label\)/,
+    );
   });
 
   it('bad input names the file and the row', () => {
@@ -50,7 +56,10 @@ describe('CoNLL', () => {
   it('reads sentences of tokens and BIO tags', () => {
     const p = file('a.conll', '-DOCSTART- O\n\nThe O\nparty B-ORG\nshall O\n\nPay O\nnow O\n');
     const d = data.readConll(p);
-    expect(d.sentences).toEqual([{ tokens: ['The', 'party', 'shall'], tags: ['O', 'B-ORG', 'O'] }, { tokens: ['Pay', 'now'], tags: ['O', 'O'] }]);
+    expect(d.sentences).toEqual([
+      { tokens: ['The', 'party', 'shall'], tags: ['O', 'B-ORG', 'O'] },
+      { tokens: ['Pay', 'now'], tags: ['O', 'O'] },
+    ]);
     expect(d.tags).toEqual(['B-ORG', 'O']);
     expect(() => data.readConll(file('b.conll', 'word X-TAG\n'))).toThrow(/b\.conll:1: tag "X-TAG" is not a BIO tag/);
     rmSync(dir, { recursive: true, force: true });

@@ -18,17 +18,43 @@ let sentences: string[] = [];
 let vocabFile = '';
 
 beforeAll(() => {
-  const lemmas = readFileSync('/usr/share/wordnet/index.noun', 'utf8').split('\n').filter((l) => /^[a-z]+ /.test(l)).map((l) => l.split(' ')[0]);
+  const lemmas = readFileSync('/usr/share/wordnet/index.noun', 'utf8')
+    .split('\n')
+    .filter((l) => /^[a-z]+ /.test(l))
+    .map((l) => l.split(' ')[0]);
   const chars = [...'abcdefghijklmnopqrstuvwxyz0123456789.,;:!?\'"()-[]/&%$'];
   const suffixes = ['s', 'es', 'ed', 'ing', 'ly', 'er', 'est', 'tion', 'ness', 'ment', 'al', 'ic', 'ous', 'ive', 'able'];
   const words = lemmas.filter((_, i) => i % 7 === 0).slice(0, 4000); // leave many words out so they split
-  vocab = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', ...chars, ...chars.filter((c) => /[a-z0-9]/.test(c)).map((c) => `##${c}`), ...suffixes.map((s) => `##${s}`), ...words, '中', 'é'];
+  vocab = [
+    '[PAD]',
+    '[UNK]',
+    '[CLS]',
+    '[SEP]',
+    '[MASK]',
+    ...chars,
+    ...chars.filter((c) => /[a-z0-9]/.test(c)).map((c) => `##${c}`),
+    ...suffixes.map((s) => `##${s}`),
+    ...words,
+    '中',
+    'é',
+  ];
   vocab = [...new Set(vocab)];
   vocabFile = join(mkdtempSync(join(tmpdir(), 'finetorch-vocab-')), 'vocab.txt');
   writeFileSync(vocabFile, vocab.join('\n') + '\n');
-  const glosses = readFileSync('/usr/share/wordnet/data.noun', 'utf8').split('\n').filter((l) => l.includes(' | ')).map((l) => l.slice(l.indexOf(' | ') + 3).trim());
+  const glosses = readFileSync('/usr/share/wordnet/data.noun', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(' | '))
+    .map((l) => l.slice(l.indexOf(' | ') + 3).trim());
   sentences = glosses.filter((_, i) => i % 251 === 0).slice(0, 300);
-  sentences.push('Café Déjà Vu — naïve façade', 'Mixed 中文 text and ＡＢＣ', 'tab\tand\u0000null\u200bzero width', 'UPPER lower MiXeD', '', '!!!', 'supercalifragilisticexpialidocious'.repeat(5));
+  sentences.push(
+    'Café Déjà Vu — naïve façade',
+    'Mixed 中文 text and ＡＢＣ',
+    'tab\tand\u0000null\u200bzero width',
+    'UPPER lower MiXeD',
+    '',
+    '!!!',
+    'supercalifragilisticexpialidocious'.repeat(5),
+  );
 });
 
 function reference(lowercase: boolean) {
@@ -95,7 +121,10 @@ describe("RoBERTa's byte-level BPE matches Hugging Face tokenizers", () => {
   let file = '';
   let corpus: string[] = [];
   beforeAll(() => {
-    const glosses = readFileSync('/usr/share/wordnet/data.noun', 'utf8').split('\n').filter((l) => l.includes(' | ')).map((l) => l.slice(l.indexOf(' | ') + 3).trim());
+    const glosses = readFileSync('/usr/share/wordnet/data.noun', 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(' | '))
+      .map((l) => l.slice(l.indexOf(' | ') + 3).trim());
     const dir = mkdtempSync(join(tmpdir(), 'finetorch-bpe-'));
     writeFileSync(join(dir, 'corpus.txt'), glosses.filter((_, i) => i % 3 === 0).join('\n'));
     const t = new hf.Tokenizer(hf.BPE.init({}, []));
@@ -138,7 +167,10 @@ describe('tokenizer constructors take what users pass', () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'finetorch-ctor-'));
     // a small BPE tokenizer trained by the Rust library, written out as tokenizer.json and as vocab.json + merges.txt
-    const glosses = readFileSync('/usr/share/wordnet/data.noun', 'utf8').split('\n').filter((l) => l.includes(' | ')).map((l) => l.slice(l.indexOf(' | ') + 3).trim());
+    const glosses = readFileSync('/usr/share/wordnet/data.noun', 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(' | '))
+      .map((l) => l.slice(l.indexOf(' | ') + 3).trim());
     writeFileSync(join(dir, 'corpus.txt'), glosses.filter((_, i) => i % 50 === 0).join('\n'));
     const t = new hf.Tokenizer(hf.BPE.init({}, []));
     t.setPreTokenizer(hf.byteLevelPreTokenizer(false, true));
@@ -154,7 +186,7 @@ describe('tokenizer constructors take what users pass', () => {
     writeFileSync(join(dir, 'merges.txt'), '#version: 0.2\n' + merges.join('\n') + '\n');
   }, 120000);
 
-  it('WordPieceTokenizer: a vocab.txt path, a tokenizer.json path, a token list, a Map and an object give the factory methods\' ids', () => {
+  it("WordPieceTokenizer: a vocab.txt path, a tokenizer.json path, a token list, a Map and an object give the factory methods' ids", () => {
     const text = sentences.slice(0, 20);
     const viaFile = data.WordPieceTokenizer.fromVocabFile(vocabFile);
     const want = text.map((s) => viaFile.encode(s, null).ids);
@@ -200,7 +232,10 @@ describe('tokenizer constructors take what users pass', () => {
       data.ByteLevelBPETokenizer.fromFiles(join(dir, 'vocab.json'), join(dir, 'merges.txt')),
       new data.ByteLevelBPETokenizer(join(dir, 'vocab.json'), join(dir, 'merges.txt')),
       new data.ByteLevelBPETokenizer(vocab, merges),
-      new data.ByteLevelBPETokenizer(new Map(Object.entries(vocab)), merges.map((m) => m.split(' ') as [string, string])),
+      new data.ByteLevelBPETokenizer(
+        new Map(Object.entries(vocab)),
+        merges.map((m) => m.split(' ') as [string, string]),
+      ),
     ];
     expect(json.model.merges.length).toBeGreaterThan(100);
     for (const tok of forms) {
@@ -210,7 +245,9 @@ describe('tokenizer constructors take what users pass', () => {
   });
 
   it('ByteLevelBPETokenizer: anything else is a TypeError saying what it expects', () => {
-    expect(() => new data.ByteLevelBPETokenizer(7 as never, [])).toThrow(/expected a vocab\.json or tokenizer\.json path, a token list .* or a Map \/ object of token -> id; got number/);
+    expect(() => new data.ByteLevelBPETokenizer(7 as never, [])).toThrow(
+      /expected a vocab\.json or tokenizer\.json path, a token list .* or a Map \/ object of token -> id; got number/,
+    );
     expect(() => new data.ByteLevelBPETokenizer({ '<s>': 0 })).toThrow(/needs its merges/);
     expect(() => new data.ByteLevelBPETokenizer({ '<s>': 0, '<pad>': 1, '</s>': 2 }, ['a b c'])).toThrow(/merge 1 must be "a b" or \["a", "b"\], got "a b c"/);
     expect(() => new data.ByteLevelBPETokenizer(vocabFile)).toThrow(/is not valid JSON/);

@@ -21,7 +21,11 @@ describe('examples/fine-tune.mjs', () => {
 
   it('examples/fashion.yaml trains with the CLI from the shipped checkpoint', () => {
     const out = mkdtempSync(join(tmpdir(), 'finetorch-recipe-'));
-    const r = spawnSync(process.execPath, [join(root, 'dist', 'cli', 'main.js'), 'train', '--config', join(root, 'examples', 'fashion.yaml'), '--out', out, '--force', '--json'], { encoding: 'utf8', timeout: 300000 });
+    const r = spawnSync(
+      process.execPath,
+      [join(root, 'dist', 'cli', 'main.js'), 'train', '--config', join(root, 'examples', 'fashion.yaml'), '--out', out, '--force', '--json'],
+      { encoding: 'utf8', timeout: 300000 },
+    );
     expect(r.status, r.stderr).toBe(0);
     const end = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
     expect([end.type, end.status]).toEqual(['end', 'ok']);

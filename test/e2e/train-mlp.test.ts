@@ -28,7 +28,10 @@ describe('end-to-end training', () => {
     frozen.requiresGrad_(false);
     const before = flat(frozen);
     const [w0, , w2, b2, w4, b4] = model.parameters();
-    const opt = new optim.AdamW([{ params: [w0, frozen, w2, b2], lr: 5e-3 }, { params: [w4, b4], lr: 1e-2, weightDecay: 0 }]);
+    const opt = new optim.AdamW([
+      { params: [w0, frozen, w2, b2], lr: 5e-3 },
+      { params: [w4, b4], lr: 1e-2, weightDecay: 0 },
+    ]);
     for (let epoch = 0; epoch < 25; epoch++) {
       const perm = torch.randperm(1500);
       for (let i = 0; i < 1500; i += 100) {
@@ -54,7 +57,10 @@ describe('end-to-end training', () => {
     const body = new nn.Sequential(new nn.Linear(2, 64), new nn.ReLU(), new nn.Linear(64, 64), new nn.ReLU());
     const head = new nn.Linear(64, 2);
     const model = new nn.Sequential({ body, head });
-    const opt = new optim.AdamW([{ params: body.parameters(), lr: 5e-3 }, { params: head.parameters(), lr: 1e-2 }]);
+    const opt = new optim.AdamW([
+      { params: body.parameters(), lr: 5e-3 },
+      { params: head.parameters(), lr: 1e-2 },
+    ]);
     for (let epoch = 0; epoch < 25; epoch++) {
       const perm = torch.randperm(1500);
       for (let i = 0; i < 1500; i += 100) {

@@ -26,7 +26,17 @@ describe('swapHead', () => {
   it('keeps the dtype, handles text heads and TorchScript heads', () => {
     const m = models.resnet18({ numClasses: 10 }).to('float64');
     expect(finetune.swapHead(m, 3).parameters()[0].dtype).toBe('float64');
-    const config = { model_type: 'roberta', vocab_size: 50, hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 32, max_position_embeddings: 20, type_vocab_size: 1, pad_token_id: 1 };
+    const config = {
+      model_type: 'roberta',
+      vocab_size: 50,
+      hidden_size: 16,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      intermediate_size: 32,
+      max_position_embeddings: 20,
+      type_vocab_size: 1,
+      pad_token_id: 1,
+    };
     const r = models.roberta(config, { numClasses: 5 });
     finetune.swapHead(r, 2);
     expect(r.forward(torch.tensor([[0, 5, 6, 2]])).shape).toEqual([1, 2]);
@@ -72,9 +82,21 @@ describe('freeze', () => {
     expect(model.getSubmodule('bn1').training).toBe(true);
     const m2 = models.resnet18({ numClasses: 3 });
     finetune.freeze(m2, { patterns: ['layer4.*.bn*', /^conv1\./] });
-    expect(m2.namedParameters().filter(([, p]) => !p.requiresGrad).map(([n]) => n)).toEqual([
-      'conv1.weight', 'layer4.0.bn1.weight', 'layer4.0.bn1.bias', 'layer4.0.bn2.weight', 'layer4.0.bn2.bias',
-      'layer4.1.bn1.weight', 'layer4.1.bn1.bias', 'layer4.1.bn2.weight', 'layer4.1.bn2.bias',
+    expect(
+      m2
+        .namedParameters()
+        .filter(([, p]) => !p.requiresGrad)
+        .map(([n]) => n),
+    ).toEqual([
+      'conv1.weight',
+      'layer4.0.bn1.weight',
+      'layer4.0.bn1.bias',
+      'layer4.0.bn2.weight',
+      'layer4.0.bn2.bias',
+      'layer4.1.bn1.weight',
+      'layer4.1.bn1.bias',
+      'layer4.1.bn2.weight',
+      'layer4.1.bn2.bias',
     ]);
     finetune.freeze(model, { blocks: 2 });
     finetune.unfreeze(model);
@@ -89,7 +111,8 @@ describe('differential learning rates', () => {
   it('geometric spread (fastai slice), layer decay (timm), per-block LRs, no decay on 1-D parameters', () => {
     const model = models.resnet18({ numClasses: 2 });
     const lrs = finetune.blockLrs(6, { bottom: 1e-6, top: 1e-4 });
-    [1e-6, 2.5118864315095822e-6, 6.309573444801943e-6, 1.584893192461114e-5, 3.981071705534976e-5, 1e-4].forEach((v, i) => expect(lrs[i]).toBeCloseTo(v, 18));
+    // 1e-6 * 100^(i/5), as numpy computes it
+    [1e-6, 2.5118864315095823e-6, 6.309573444801943e-6, 1.584893192461114e-5, 3.981071705534976e-5, 1e-4].forEach((v, i) => expect(lrs[i]).toBeCloseTo(v, 18));
     expect(finetune.blockLrs(3, { baseLr: 1e-3, decay: 0.5 })).toEqual([2.5e-4, 5e-4, 1e-3]);
     finetune.freeze(model, { blocks: 1 });
     const groups = finetune.paramGroups(model, { bottom: 1e-6, top: 1e-4, weightDecay: 0.01 });
@@ -112,7 +135,9 @@ describe('differential learning rates', () => {
     const a = finetune.paramGroups(model, { bottomLr: 1e-6, topLr: 1e-4, weightDecay: 0.01 });
     const b = finetune.paramGroups(model, { bottom: 1e-6, top: 1e-4, weightDecay: 0.01 });
     expect(a.map((g) => [g.block, g.lr, g.weightDecay])).toEqual(b.map((g) => [g.block, g.lr, g.weightDecay]));
-    expect(() => finetune.blockLrs(6, { bottomLr: 1e-6, bottom: 1e-5, topLr: 1e-4 })).toThrow(/bottomLr \(0\.000001\) and its older name bottom \(0\.00001\) disagree/);
+    expect(() => finetune.blockLrs(6, { bottomLr: 1e-6, bottom: 1e-5, topLr: 1e-4 })).toThrow(
+      /bottomLr \(0\.000001\) and its older name bottom \(0\.00001\) disagree/,
+    );
     expect(() => finetune.blockLrs(6, { bottomLr: 1e-6 })).toThrow(/give both bottomLr and topLr \(got only bottomLr\)/);
     expect(() => finetune.blockLrs(6, {})).toThrow(/pass \{lrs\}, \{bottomLr, topLr\} or \{baseLr, decay\}/);
   });
@@ -138,7 +163,12 @@ describe('differential learning rates', () => {
     expect(finetune.unfreezeInto(model, opt, ['layer4'], { lr: 1e-4 })).toBe(model.getSubmodule('layer4').parameters().length);
     expect(opt.paramGroups.length).toBe(n + 1);
     expect(opt.paramGroups[n].lr).toBe(1e-4);
-    expect(model.getSubmodule('layer4').parameters().every((p) => p.requiresGrad)).toBe(true);
+    expect(
+      model
+        .getSubmodule('layer4')
+        .parameters()
+        .every((p) => p.requiresGrad),
+    ).toBe(true);
   });
 });
 
@@ -147,7 +177,13 @@ describe('schedules match PyTorch (OneCycleLR, and LambdaLR with Hugging Face fo
   for (const kind of ['linear', 'cosine', 'constant', 'onecycle'] as const) {
     it(`${kind}: both groups, every step, ratios kept`, () => {
       const p = [torch.zeros([1], { requiresGrad: true }), torch.zeros([1], { requiresGrad: true })];
-      const opt = new optim.SGD([{ params: [p[0]], lr: fx.base[0] }, { params: [p[1]], lr: fx.base[1] }], { lr: fx.base[0] });
+      const opt = new optim.SGD(
+        [
+          { params: [p[0]], lr: fx.base[0] },
+          { params: [p[1]], lr: fx.base[1] },
+        ],
+        { lr: fx.base[0] },
+      );
       const s = new LRScheduler(opt, { kind, totalSteps: fx.total, warmupSteps: kind === 'onecycle' ? 0 : fx.warmup });
       fx[kind].forEach((want, step) => {
         const got = s.currentLrs();
@@ -158,13 +194,21 @@ describe('schedules match PyTorch (OneCycleLR, and LambdaLR with Hugging Face fo
   }
 });
 
-describe('LRScheduler takes warmupRatio (the recipe\'s name) as well as warmupSteps', () => {
+describe("LRScheduler takes warmupRatio (the recipe's name) as well as warmupSteps", () => {
   it('warmupRatio r over T steps warms up over round(r * T) steps, exactly as warmupSteps does', () => {
-    for (const [kind, total, ratio] of [['linear', 100, 0.1], ['cosine', 37, 0.25], ['constant', 10, 0.05]] as const) {
+    for (const [kind, total, ratio] of [
+      ['linear', 100, 0.1],
+      ['cosine', 37, 0.25],
+      ['constant', 10, 0.05],
+    ] as const) {
       const run = (o: { warmupSteps?: number; warmupRatio?: number }) => {
         const p = torch.zeros([1], { requiresGrad: true });
         const s = new LRScheduler(new optim.SGD([p], { lr: 0.1 }), { kind, totalSteps: total, ...o });
-        return Array.from({ length: total }, () => { const lr = s.currentLrs()[0]; s.step(); return lr; });
+        return Array.from({ length: total }, () => {
+          const lr = s.currentLrs()[0];
+          s.step();
+          return lr;
+        });
       };
       const steps = Math.round(ratio * total);
       expect(run({ warmupRatio: ratio })).toEqual(run({ warmupSteps: steps }));
@@ -172,8 +216,12 @@ describe('LRScheduler takes warmupRatio (the recipe\'s name) as well as warmupSt
       expect(run({ warmupRatio: ratio }).slice(0, steps)).toEqual(Array.from({ length: steps }, (_, k) => 0.1 * (k / steps)));
     }
     const p = torch.zeros([1], { requiresGrad: true });
-    expect(() => new LRScheduler(new optim.SGD([p], { lr: 0.1 }), { kind: 'linear', totalSteps: 10, warmupSteps: 1, warmupRatio: 0.1 })).toThrow(/give warmupSteps or warmupRatio, not both/);
-    expect(() => new LRScheduler(new optim.SGD([p], { lr: 0.1 }), { kind: 'linear', totalSteps: 10, warmupRatio: 1.5 })).toThrow(/warmupRatio must be a number in 0\.\.1, got 1\.5/);
+    expect(() => new LRScheduler(new optim.SGD([p], { lr: 0.1 }), { kind: 'linear', totalSteps: 10, warmupSteps: 1, warmupRatio: 0.1 })).toThrow(
+      /give warmupSteps or warmupRatio, not both/,
+    );
+    expect(() => new LRScheduler(new optim.SGD([p], { lr: 0.1 }), { kind: 'linear', totalSteps: 10, warmupRatio: 1.5 })).toThrow(
+      /warmupRatio must be a number in 0\.\.1, got 1\.5/,
+    );
   });
 });
 

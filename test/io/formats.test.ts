@@ -68,7 +68,19 @@ describe('.safetensors', () => {
 
   it('what finetorch writes, Python reads back with the same values', () => {
     const file = join(tmp, 'py.safetensors');
-    io.save({ w: torch.tensor([[1.5, -2], [3, 4]], { dtype: 'float32' }), h: torch.tensor([0.1, 0.2], { dtype: 'bfloat16' }) }, file);
+    io.save(
+      {
+        w: torch.tensor(
+          [
+            [1.5, -2],
+            [3, 4],
+          ],
+          { dtype: 'float32' },
+        ),
+        h: torch.tensor([0.1, 0.2], { dtype: 'bfloat16' }),
+      },
+      file,
+    );
     const script = `
 import json, struct, torch
 raw = open(${JSON.stringify(file)}, 'rb').read()
@@ -139,7 +151,10 @@ describe('corrupted files', () => {
     });
   }
 
-  for (const [name, span] of [['dtypes.pth', 4096], ['all.safetensors', 1024]] as const) {
+  for (const [name, span] of [
+    ['dtypes.pth', 4096],
+    ['all.safetensors', 1024],
+  ] as const) {
     it(`300 damaged copies of ${name}: each loads or gives an Error`, () => {
       const tmp = mkdtempSync(join(tmpdir(), 'finetorch-corrupt-'));
       let source = join(dir, name);

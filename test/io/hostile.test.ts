@@ -10,7 +10,14 @@ import { join } from 'node:path';
 import { createDeflateRaw } from 'node:zlib';
 import { io, models } from 'finetorch';
 import {
-  OP, PickleWriter, torchZip, stateDictPickle, safetensorsFile, parseSafetensors, writeZip, runWatched,
+  OP,
+  PickleWriter,
+  torchZip,
+  stateDictPickle,
+  safetensorsFile,
+  parseSafetensors,
+  writeZip,
+  runWatched,
   // @ts-expect-error: a plain .mjs script without type declarations
 } from '../../scripts/fuzz-checkpoints.mjs';
 
@@ -25,9 +32,18 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const file = (name: string, bytes: Buffer) => { const f = join(dir, name); writeFileSync(f, bytes); return f; };
+const file = (name: string, bytes: Buffer) => {
+  const f = join(dir, name);
+  writeFileSync(f, bytes);
+  return f;
+};
 
-interface Outcome { name: string; message: string; namesFile: boolean; isError: boolean }
+interface Outcome {
+  name: string;
+  message: string;
+  namesFile: boolean;
+  isError: boolean;
+}
 /** Loads in a child under a memory watch; returns io.load's (and models.load's) outcomes and the peak RSS. */
 async function loadWatched(path: string, modelsOptions?: object, limits = { rssLimitMb: 1024, heapMb: 1024, timeoutMs: 60000 }) {
   const res = await runWatched(['--load', path, ...(modelsOptions ? ['--models', JSON.stringify(modelsOptions)] : [])], limits);
@@ -51,7 +67,10 @@ function expectRefused(outcome: Outcome | 'ok' | undefined, pattern: RegExp) {
 function safetensorsOf(tensors: Record<string, { dtype: string; shape: number[]; bytes: Buffer }>, metadata?: Record<string, string>) {
   const header: Record<string, unknown> = metadata ? { __metadata__: metadata } : {};
   let offset = 0;
-  for (const [name, t] of Object.entries(tensors)) { header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.bytes.length] }; offset += t.bytes.length; }
+  for (const [name, t] of Object.entries(tensors)) {
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.bytes.length] };
+    offset += t.bytes.length;
+  }
   return safetensorsFile(header, Buffer.concat(Object.values(tensors).map((t) => t.bytes)));
 }
 
@@ -74,11 +93,19 @@ describe('item 2: pickles that build millions of objects from a few compressed b
   const cases: Array<[string, () => Buffer, RegExp]> = [
     ['5*10^7 EMPTY_DICT (the reported 48 KB file)', () => flood(5e7, Buffer.from([OP.EMPTY_DICT])), /builds more than \d+ MB of objects/],
     ['3*10^7 EMPTY_LIST', () => flood(3e7, Buffer.from([OP.EMPTY_LIST])), /builds more than \d+ MB of objects/],
-    ['10^7 distinct keys into one dict', () => {
-      const items = Buffer.alloc(6 * 1e7);
-      for (let k = 0; k < 1e7; k++) { items[6 * k] = OP.BININT; items.writeInt32LE(k, 6 * k + 1); items[6 * k + 5] = OP.NONE; }
-      return new PickleWriter().op(OP.EMPTY_DICT, OP.MARK).raw(items).op(OP.SETITEMS).bytes();
-    }, /builds more than \d+ MB of objects/],
+    [
+      '10^7 distinct keys into one dict',
+      () => {
+        const items = Buffer.alloc(6 * 1e7);
+        for (let k = 0; k < 1e7; k++) {
+          items[6 * k] = OP.BININT;
+          items.writeInt32LE(k, 6 * k + 1);
+          items[6 * k + 5] = OP.NONE;
+        }
+        return new PickleWriter().op(OP.EMPTY_DICT, OP.MARK).raw(items).op(OP.SETITEMS).bytes();
+      },
+      /builds more than \d+ MB of objects/,
+    ],
     ['10^6 nested MARKs', () => flood(1e6, Buffer.from([OP.MARK])), /nesting deeper than/],
   ];
   for (const [name, make, pattern] of cases) {
@@ -121,7 +148,10 @@ describe('item 7: declared shapes checked against the bytes and the architecture
     const path = file('head.pth', torchZip(stateDictPickle({ 'fc.weight': { key: '0', numel: 0, size: [1e8, 0], stride: [0, 1] } }), { 0: Buffer.alloc(0) }));
     expect(readFileSync(path).length).toBeLessThan(700);
     const r = await loadWatched(path, { arch: 'resnet50' });
-    expectRefused(r.models, /does not fit[\s\S]*missing conv1\.weight[\s\S]*size mismatch for fc\.weight: checkpoint \[100000000,0\], model \[100000000,2048\]/);
+    expectRefused(
+      r.models,
+      /does not fit[\s\S]*missing conv1\.weight[\s\S]*size mismatch for fc\.weight: checkpoint \[100000000,0\], model \[100000000,2048\]/,
+    );
     expect(r.peakRssMb).toBeLessThan(600);
   });
 
@@ -130,7 +160,7 @@ describe('item 7: declared shapes checked against the bytes and the architecture
     tensors['fc.weight'] = { dtype: 'F32', shape: [0, 32], bytes: Buffer.alloc(0) };
     tensors['fc.bias'] = { dtype: 'F32', shape: [0], bytes: Buffer.alloc(0) };
     const path = file('zero-head.safetensors', safetensorsOf(tensors, metadata));
-    expect(() => models.load(path)).toThrow(/zero-head\.safetensors.*does not fit:\n  the head fc\.weight declares 0 classes/);
+    expect(() => models.load(path)).toThrow(/zero-head\.safetensors.*does not fit:\n {2}the head fc\.weight declares 0 classes/);
     models.load(path, { numClasses: 5 }).dispose(); // a new head: the rest of the file loads
   });
 
@@ -157,7 +187,11 @@ describe('item 7: declared shapes checked against the bytes and the architecture
     ];
     for (const [what, spec] of views) {
       const path = file('view.pth', torchZip(stateDictPickle({ w: spec }), { 0: Buffer.alloc(4) }));
-      expect(() => io.load(path), what).toThrow(new RegExp(`${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*(needs more than the 1 elements its storage holds|invalid shape, stride or offset|whose size overflows)`));
+      expect(() => io.load(path), what).toThrow(
+        new RegExp(
+          `${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*(needs more than the 1 elements its storage holds|invalid shape, stride or offset|whose size overflows)`,
+        ),
+      );
     }
     // a storage must hold the elements it declares
     const path = file('storages.pth', torchZip(stateDictPickle({ a: { key: '0', numel: 1e6, size: [1e6], stride: [1] } }), { 0: Buffer.alloc(16) }));
@@ -217,7 +251,13 @@ describe('item 9: compressed entries inflate no further than they declare', () =
       [1000, /entry archive\/data\.pkl inflates to more than the 1000 bytes it declares/], // declared small: inflating stops there
     ];
     for (const [declared, pattern] of cases) {
-      const path = file('zipbomb.pth', writeZip([{ name: 'archive/data.pkl', method: 8, compressed, size: declared }, { name: 'archive/version', data: Buffer.from('3\n') }]));
+      const path = file(
+        'zipbomb.pth',
+        writeZip([
+          { name: 'archive/data.pkl', method: 8, compressed, size: declared },
+          { name: 'archive/version', data: Buffer.from('3\n') },
+        ]),
+      );
       const r = await loadWatched(path, { arch: 'resnet18' });
       expectRefused(r.io, pattern);
       expect(r.peakRssMb).toBeLessThan(400);
@@ -258,7 +298,10 @@ describe('item 10: safetensors headers: bounded parsing, offsets in range, no ov
   });
 
   it('gaps and out-of-range offsets', () => {
-    const gap = file('gap.safetensors', safetensorsFile({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } }, Buffer.alloc(12)));
+    const gap = file(
+      'gap.safetensors',
+      safetensorsFile({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } }, Buffer.alloc(12)),
+    );
     expect(() => io.load(gap)).toThrow(/data bytes 4\.\.8 belong to no tensor \(before 'b'/);
     const tail = file('tail.safetensors', safetensorsFile({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, Buffer.alloc(8)));
     expect(() => io.load(tail)).toThrow(/data bytes 4\.\.8 belong to no tensor/);
@@ -274,7 +317,9 @@ describe('item 10: safetensors headers: bounded parsing, offsets in range, no ov
 describe('item 12: a storage stored directly as a dict value', () => {
   it('is a clear error naming the key, never a disposed tensor (file written by this test)', () => {
     const w = new PickleWriter().op(OP.EMPTY_DICT);
-    w.str('weight').tensor({ key: '0', numel: 2, size: [2], stride: [1] }).op(OP.SETITEM);
+    w.str('weight')
+      .tensor({ key: '0', numel: 2, size: [2], stride: [1] })
+      .op(OP.SETITEM);
     w.str('raw').storage('FloatStorage', '1', 3).op(OP.SETITEM);
     const path = file('storage.pth', torchZip(w.bytes(), { 0: Buffer.alloc(8), 1: Buffer.alloc(12) }));
     expect(() => io.load(path)).toThrow(/'raw' holds a bare storage \(torch\.\*Storage\), not a tensor/);
@@ -295,32 +340,50 @@ describe('item 14: no bare RangeError; every reader error names the file', () =>
     return w;
   };
   const pickles: Array<[string, () => Buffer]> = [
-    ['APPENDS of 1,000,000 items (was push(...items))', () => {
-      const w = new PickleWriter().op(OP.EMPTY_LIST, OP.MARK);
-      w.raw(Buffer.alloc(1_000_000, OP.NONE));
-      return w.op(OP.APPENDS).bytes();
-    }],
-    ['a call with 1,000,000 arguments', () => {
-      const w = new PickleWriter().global('collections', 'OrderedDict').op(OP.MARK);
-      w.raw(Buffer.alloc(1_000_000, OP.NONE));
-      return w.op(OP.TUPLE, OP.REDUCE).bytes();
-    }],
+    [
+      'APPENDS of 1,000,000 items (was push(...items))',
+      () => {
+        const w = new PickleWriter().op(OP.EMPTY_LIST, OP.MARK);
+        w.raw(Buffer.alloc(1_000_000, OP.NONE));
+        return w.op(OP.APPENDS).bytes();
+      },
+    ],
+    [
+      'a call with 1,000,000 arguments',
+      () => {
+        const w = new PickleWriter().global('collections', 'OrderedDict').op(OP.MARK);
+        w.raw(Buffer.alloc(1_000_000, OP.NONE));
+        return w.op(OP.TUPLE, OP.REDUCE).bytes();
+      },
+    ],
     ['STACK_GLOBAL of a list nested 200,000 deep (was String(list))', () => nested(200_000).str('x').op(0x93).bytes()],
     ['a persistent id nested 200,000 deep (was JSON.stringify)', () => nested(200_000).op(OP.BINPERSID).bytes()],
-    ['a wrapper dict nested 20,000 deep', () => {
-      // {"x": tensor, "model": {"x": tensor, "model": ...}}: unwrapping was recursive
-      const w = new PickleWriter();
-      for (let i = 0; i < 20_000; i++) w.op(OP.EMPTY_DICT).str('x').tensor({ key: '0', numel: 1, size: [1], stride: [1] }).op(OP.SETITEM).str('model');
-      w.op(OP.EMPTY_DICT);
-      for (let i = 0; i < 20_000; i++) w.op(OP.SETITEM);
-      return w.bytes();
-    }],
+    [
+      'a wrapper dict nested 20,000 deep',
+      () => {
+        // {"x": tensor, "model": {"x": tensor, "model": ...}}: unwrapping was recursive
+        const w = new PickleWriter();
+        for (let i = 0; i < 20_000; i++)
+          w.op(OP.EMPTY_DICT)
+            .str('x')
+            .tensor({ key: '0', numel: 1, size: [1], stride: [1] })
+            .op(OP.SETITEM)
+            .str('model');
+        w.op(OP.EMPTY_DICT);
+        for (let i = 0; i < 20_000; i++) w.op(OP.SETITEM);
+        return w.bytes();
+      },
+    ],
   ];
   for (const [what, make] of pickles) {
     it(`pickle: ${what}`, () => {
       const path = file('deep.pth', torchZip(make(), { 0: Buffer.alloc(4) }));
       let err: unknown;
-      try { io.load(path); } catch (e) { err = e; }
+      try {
+        io.load(path);
+      } catch (e) {
+        err = e;
+      }
       expect(err).toBeInstanceOf(Error);
       expect(err).not.toBeInstanceOf(RangeError);
       expect((err as Error).message).toContain(path);
@@ -344,7 +407,11 @@ describe('item 14: no bare RangeError; every reader error names the file', () =>
       edit(bytes);
       const path = file('zipfields.pth', bytes);
       let err: unknown;
-      try { io.load(path); } catch (e) { err = e; }
+      try {
+        io.load(path);
+      } catch (e) {
+        err = e;
+      }
       expect(err, what).toBeInstanceOf(Error);
       expect(err, what).not.toBeInstanceOf(RangeError);
       expect((err as Error).message, what).toContain(path);

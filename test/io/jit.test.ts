@@ -13,7 +13,10 @@ beforeAll(() => {
   dir = reference('make-vision-fixtures.py', 'vision-jit', ['resnet18'], ['resnet18.script.pt', 'resnet18.trace.pt', 'resnet18.train.safetensors']);
 }, 600000);
 
-const maxDiff = (a: Tensor, b: Tensor) => { expect(a.shape).toEqual(b.shape); return a.sub(b).abs().max().item() as number; };
+const maxDiff = (a: Tensor, b: Tensor) => {
+  expect(a.shape).toEqual(b.shape);
+  return a.sub(b).abs().max().item() as number;
+};
 
 describe('TorchScript modules', () => {
   for (const kind of ['script', 'trace']) {

@@ -4,10 +4,23 @@ import { describe, it, expect } from 'vitest';
 import { torch, nn, losses, type Tensor } from 'finetorch';
 import { fixture, flat } from '../helpers';
 
-interface Enc { shape: number[]; data: number[] }
+interface Enc {
+  shape: number[];
+  data: number[];
+}
 const fx = fixture<{
-  logits: Enc; inputs: Enc; targets: Enc;
-  focal: Array<{ gamma: number; alpha: number | number[] | null; reduction: 'mean' | 'sum' | 'none'; ignoreIndex: number | null; target: number[]; loss: Enc; grad: Enc }>;
+  logits: Enc;
+  inputs: Enc;
+  targets: Enc;
+  focal: Array<{
+    gamma: number;
+    alpha: number | number[] | null;
+    reduction: 'mean' | 'sum' | 'none';
+    ignoreIndex: number | null;
+    target: number[];
+    loss: Enc;
+    grad: Enc;
+  }>;
   sigmoid: Array<{ alpha: number; gamma: number; reduction: 'mean' | 'sum' | 'none'; loss: Enc; grad: Enc }>;
 }>('losses.json');
 
@@ -22,7 +35,12 @@ describe('losses.focalLoss', () => {
     for (const c of fx.focal) {
       const what = JSON.stringify({ gamma: c.gamma, alpha: c.alpha, reduction: c.reduction, ignore: c.ignoreIndex });
       const x = t(fx.logits, true);
-      const loss = losses.focalLoss(x, torch.tensor(c.target), { gamma: c.gamma, alpha: c.alpha ?? undefined, reduction: c.reduction, ignoreIndex: c.ignoreIndex ?? undefined });
+      const loss = losses.focalLoss(x, torch.tensor(c.target), {
+        gamma: c.gamma,
+        alpha: c.alpha ?? undefined,
+        reduction: c.reduction,
+        ignoreIndex: c.ignoreIndex ?? undefined,
+      });
       close(loss, c.loss, 1e-5, `${what} loss`);
       loss.sum().backward();
       close(x.grad!, c.grad, 1e-5, `${what} grad`);

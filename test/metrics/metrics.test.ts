@@ -4,7 +4,14 @@ import { describe, it, expect } from 'vitest';
 import { torch, metrics } from 'finetorch';
 import { fixture } from '../helpers';
 
-interface Prf { average: 'micro' | 'macro' | 'weighted' | 'binary' | null; zeroDivision: 0 | 1; precision: number | number[]; recall: number | number[]; f: number | number[]; support: number[] | null }
+interface Prf {
+  average: 'micro' | 'macro' | 'weighted' | 'binary' | null;
+  zeroDivision: 0 | 1;
+  precision: number | number[];
+  recall: number | number[];
+  f: number | number[];
+  support: number[] | null;
+}
 const fx = fixture<{
   classification: Array<{ yTrue: number[]; yPred: number[]; accuracy: number; confusion: number[][]; prf: Prf[] }>;
   auc: Array<{ yTrue: number[]; yScore: number[] | number[][]; average?: 'macro' | 'weighted'; auc: number }>;
@@ -30,7 +37,8 @@ describe('metrics match scikit-learn', () => {
         close(got.recall, r.recall, `${what} recall`);
         close(got.f, r.f, `${what} f1`);
         if (r.average === null) expect(got.support).toEqual(r.support);
-        if (r.average !== null && r.average !== 'binary') close(metrics.f1(c.yTrue, c.yPred, { average: r.average, zeroDivision: r.zeroDivision }), r.f as number, `${what} f1()`);
+        if (r.average !== null && r.average !== 'binary')
+          close(metrics.f1(c.yTrue, c.yPred, { average: r.average, zeroDivision: r.zeroDivision }), r.f as number, `${what} f1()`);
         checks++;
       }
     });
@@ -51,8 +59,26 @@ describe('metrics match scikit-learn', () => {
     expect(() => metrics.rocAuc([1, 1, 1], [0.2, 0.3, 0.4])).toThrow(/Only one class present/);
     expect(() => metrics.f1([0, 1, 2], [0, 1, 2])).toThrow(/multiclass but average='binary'/);
     expect(() => metrics.accuracy([0, 1], [0])).toThrow(/2 samples but yPred has 1/);
-    expect(() => metrics.rocAuc([0, 1, 2], [[0.5, 0.5, 0.5], [0.2, 0.3, 0.5], [0.1, 0.1, 0.8]])).toThrow(/summing to 1/);
-    expect(() => metrics.rocAuc([0, 1, 1], [[0.3, 0.3, 0.4], [0.2, 0.3, 0.5], [0.1, 0.1, 0.8]])).toThrow(/3 columns but yTrue has 2 classes/);
+    expect(() =>
+      metrics.rocAuc(
+        [0, 1, 2],
+        [
+          [0.5, 0.5, 0.5],
+          [0.2, 0.3, 0.5],
+          [0.1, 0.1, 0.8],
+        ],
+      ),
+    ).toThrow(/summing to 1/);
+    expect(() =>
+      metrics.rocAuc(
+        [0, 1, 1],
+        [
+          [0.3, 0.3, 0.4],
+          [0.2, 0.3, 0.5],
+          [0.1, 0.1, 0.8],
+        ],
+      ),
+    ).toThrow(/3 columns but yTrue has 2 classes/);
   });
 
   it('classification report and streaming accumulation agree with the one-shot functions', () => {

@@ -64,14 +64,18 @@ async function whilePending(name, start, call) {
   const step = () => opt.stepAsync();
   await whilePending('stepAsync / zeroGrad', step, () => opt.zeroGrad({ setToNone: false }));
   await whilePending('stepAsync / step', step, () => opt.step());
-  await whilePending('stepAsync / set lr', step, () => { opt.paramGroups[0].lr = 0.1; });
+  await whilePending('stepAsync / set lr', step, () => {
+    opt.paramGroups[0].lr = 0.1;
+  });
   await whilePending('stepAsync / stateDict', step, () => opt.stateDict());
   await whilePending('stepAsync / forward', step, () => m.forward(x));
 
   const train = () => trainStepAsync({ model: m, optimizer: opt, input: x, target: y });
   await whilePending('trainStepAsync / forward', train, () => m.forward(x));
   await whilePending('trainStepAsync / zeroGrad', train, () => opt.zeroGrad());
-  await whilePending('trainStepAsync / setGrad', train, () => { w.grad = null; });
+  await whilePending('trainStepAsync / setGrad', train, () => {
+    w.grad = null;
+  });
 
   // what no task changes stays readable: metadata, names, options
   await whilePending('forwardAsync / metadata', fwd, () => [w.shape, w.dtype, w.requiresGrad, m.kind, m.training, m.namedParameters().length]);
@@ -126,7 +130,13 @@ for (let i = 0; i < rounds; i++) {
     m.dispose();
     globalThis.gc?.();
     await pending;
-    dispose.backwardAsync = Math.max(dispose.backwardAsync, maxDiff(params.flatMap((p) => flat(p.grad)), want));
+    dispose.backwardAsync = Math.max(
+      dispose.backwardAsync,
+      maxDiff(
+        params.flatMap((p) => flat(p.grad)),
+        want,
+      ),
+    );
   }
 }
 

@@ -12,7 +12,10 @@ describe('async work', () => {
   });
 
   it('backwardAsync and stepAsync equal backward and step', async () => {
-    const make = () => { torch.manualSeed(5); return new nn.Linear(4, 2); };
+    const make = () => {
+      torch.manualSeed(5);
+      return new nn.Linear(4, 2);
+    };
     const a = make();
     const b = make();
     const x = torch.randn([6, 4]);
@@ -27,7 +30,10 @@ describe('async work', () => {
   });
 
   it('trainStepAsync equals the same step done by hand', async () => {
-    const make = () => { torch.manualSeed(6); return new nn.Sequential(new nn.Linear(4, 8), new nn.ReLU(), new nn.Linear(8, 3)); };
+    const make = () => {
+      torch.manualSeed(6);
+      return new nn.Sequential(new nn.Linear(4, 8), new nn.ReLU(), new nn.Linear(8, 3));
+    };
     const a = make();
     const b = make();
     const x = torch.randn([5, 4]);
@@ -72,7 +78,7 @@ describe('async work', () => {
     for (const o of outs) expect(flat(o)).toEqual(want);
   });
 
-  it('errors in async work reject the Promise with PyTorch\'s message', async () => {
+  it("errors in async work reject the Promise with PyTorch's message", async () => {
     const m = new nn.Linear(4, 2);
     await expect(m.forwardAsync(torch.ones([1, 3]))).rejects.toThrow(/cannot be multiplied/);
     await expect(torch.ones([2]).backwardAsync()).rejects.toThrow(/does not require grad|implicitly created only for scalar/);

@@ -4,10 +4,30 @@
 import { native } from '../../dist/native/loader.js';
 
 const t = () => native.ones([2, 2], {});
-const junk = () => [undefined, null, 0, -1, 2.5, 3, 'x', '...', {}, [], [1, -2], [2, 2], true, t(), native.createModule('Linear', { inFeatures: 2, outFeatures: 2 }), new Float32Array(4)];
+const junk = () => [
+  undefined,
+  null,
+  0,
+  -1,
+  2.5,
+  3,
+  'x',
+  '...',
+  {},
+  [],
+  [1, -2],
+  [2, 2],
+  true,
+  t(),
+  native.createModule('Linear', { inFeatures: 2, outFeatures: 2 }),
+  new Float32Array(4),
+];
 // Functions whose junk calls would rightly allocate a lot or change global state.
 const skip = new Set(['setNumThreads', 'manualSeed', 'setGradEnabled', 'TensorHandle']);
-let calls = 0, thrown = 0, nonErrorThrows = 0, functions = 0;
+let calls = 0,
+  thrown = 0,
+  nonErrorThrows = 0,
+  functions = 0;
 for (const [name, fn] of Object.entries(native)) {
   if (typeof fn !== 'function' || skip.has(name)) continue;
   functions++;

@@ -49,6 +49,13 @@ for (const [name, step] of Object.entries(modes)) {
   await settle();
   const end = mb();
   const stats = torch.cpuCacheStats();
-  out[name] = { warmMB: warm, endMB: end, growthMB: end - warm, withCacheMB: beforeEmpty, liveMB: stats.liveBytes / 2 ** 20, tensorMB: (256 * 256 * 4 * 3) / 2 ** 20 };
+  out[name] = {
+    warmMB: warm,
+    endMB: end,
+    growthMB: end - warm,
+    withCacheMB: beforeEmpty,
+    liveMB: stats.liveBytes / 2 ** 20,
+    tensorMB: (256 * 256 * 4 * 3) / 2 ** 20,
+  };
 }
 console.log(JSON.stringify(out));

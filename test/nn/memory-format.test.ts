@@ -21,7 +21,11 @@ print(json.dumps({'params': {n: list(p.stride()) for n, p in m.named_parameters(
                   'vectorIsCL': torch.randn(3).is_contiguous(memory_format=torch.channels_last)}))
 `;
 const ref = JSON.parse(execFileSync('/usr/bin/python3', ['-c', PYTHON]).toString()) as {
-  params: Record<string, number[]>; input: number[]; isCL: boolean; isC: boolean; vectorIsCL: boolean;
+  params: Record<string, number[]>;
+  input: number[];
+  isCL: boolean;
+  isC: boolean;
+  vectorIsCL: boolean;
 };
 
 const values = (t: Tensor) => Array.from(t.detach().contiguous().flatten().dataSync() as Float32Array);
@@ -33,7 +37,7 @@ function maxDiff(a: Tensor, b: Tensor): number {
 }
 
 describe('tensor memory formats', () => {
-  it('contiguous(\'channelsLast\'), isContiguous and stride() as PyTorch reports them', () => {
+  it("contiguous('channelsLast'), isContiguous and stride() as PyTorch reports them", () => {
     const x = torch.randn([2, 3, 8, 8]);
     expect(x.stride()).toEqual([192, 64, 8, 1]);
     expect(x.isContiguous()).toBe(true);
@@ -58,7 +62,7 @@ describe('tensor memory formats', () => {
 });
 
 describe('model.toMemoryFormat', () => {
-  it('ResNet-18: strides as PyTorch\'s, the same parameter tensors, an optimizer made before keeps stepping them', () => {
+  it("ResNet-18: strides as PyTorch's, the same parameter tensors, an optimizer made before keeps stepping them", () => {
     const m = models.resnet18({ numClasses: 10 });
     const before = m.namedParameters();
     // fused kernels need state laid out like the parameters: use them where this libtorch has them (CPU: 2.4+)
@@ -85,13 +89,17 @@ describe('model.toMemoryFormat', () => {
 
     m.toMemoryFormat('contiguous');
     expect(w.isContiguous()).toBe(true);
-    expect(() => m.toMemoryFormat('channels_last' as never)).toThrow(/toMemoryFormat: memory format must be 'channelsLast' or 'contiguous', got "channels_last"/);
+    expect(() => m.toMemoryFormat('channels_last' as never)).toThrow(
+      /toMemoryFormat: memory format must be 'channelsLast' or 'contiguous', got "channels_last"/,
+    );
   });
 
-  it('ResNet-18 forward and backward (train mode) equal the contiguous model and PyTorch\'s channels_last run within float32 rounding', () => {
+  it("ResNet-18 forward and backward (train mode) equal the contiguous model and PyTorch's channels_last run within float32 rounding", () => {
     // torchvision's weights, input and output gradient, and PyTorch's parameter gradients for a channels_last run
     const dir = mkdtempSync(join(tmpdir(), 'ft-channels-last-'));
-    execFileSync('/usr/bin/python3', ['-c', `
+    execFileSync('/usr/bin/python3', [
+      '-c',
+      `
 import sys, torch, torchvision
 torch.manual_seed(0)
 m = torchvision.models.resnet18(num_classes=10)
@@ -104,7 +112,9 @@ y.backward(g)
 d = {'x': x, 'g': g, 'y': y.detach()}
 d.update({'grad.' + n: p.grad.contiguous() for n, p in m.named_parameters()})
 torch.save(d, sys.argv[1] + '/run.pth')
-`, dir]);
+`,
+      dir,
+    ]);
     const weights = io.load(join(dir, 'weights.pth'));
     const run = io.load(join(dir, 'run.pth'));
     rmSync(dir, { recursive: true });

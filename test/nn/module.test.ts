@@ -17,13 +17,25 @@ function toState(s: State): Record<string, Tensor> {
 // The network scripts/make-fixtures.py builds with torch.nn.
 function cnn(): nn.Sequential {
   return new nn.Sequential(
-    new nn.Conv2d(3, 8, 3, { stride: 1, padding: 1 }), new nn.BatchNorm2d(8), new nn.ReLU(), new nn.MaxPool2d(2),
-    new nn.Conv2d(8, 4, [3, 1], { stride: [2, 1], padding: [1, 0], bias: false }), new nn.BatchNorm2d(4), new nn.GELU(),
-    new nn.AdaptiveAvgPool2d(1), new nn.Flatten(), new nn.Dropout(0.3), new nn.Linear(4, 5), new nn.Tanh(), new nn.Linear(5, 2), new nn.Sigmoid());
+    new nn.Conv2d(3, 8, 3, { stride: 1, padding: 1 }),
+    new nn.BatchNorm2d(8),
+    new nn.ReLU(),
+    new nn.MaxPool2d(2),
+    new nn.Conv2d(8, 4, [3, 1], { stride: [2, 1], padding: [1, 0], bias: false }),
+    new nn.BatchNorm2d(4),
+    new nn.GELU(),
+    new nn.AdaptiveAvgPool2d(1),
+    new nn.Flatten(),
+    new nn.Dropout(0.3),
+    new nn.Linear(4, 5),
+    new nn.Tanh(),
+    new nn.Linear(5, 2),
+    new nn.Sigmoid(),
+  );
 }
 
 describe('nn building blocks match PyTorch', () => {
-  it('parameter names, order and state_dict keys are PyTorch\'s', () => {
+  it("parameter names, order and state_dict keys are PyTorch's", () => {
     const m = cnn();
     expect(m.namedParameters().map(([n]) => n)).toEqual(fx.cnn.names);
     expect(Object.keys(m.stateDict())).toEqual(fx.cnn.stateKeys);
@@ -67,7 +79,9 @@ describe('module tree', () => {
   class Net extends nn.Module {
     backbone = this.registerModule('backbone', new nn.Sequential(new nn.Linear(4, 8), new nn.ReLU()));
     fc = this.registerModule('fc', new nn.Linear(8, 3));
-    forward(x: Tensor): Tensor { return this.fc.forward(this.backbone.forward(x)); }
+    forward(x: Tensor): Tensor {
+      return this.fc.forward(this.backbone.forward(x));
+    }
   }
 
   it('namedChildren, namedModules and getSubmodule', () => {
@@ -139,7 +153,12 @@ describe('module tree', () => {
   it('requiresGrad_(false) freezes a submodule', () => {
     const net = new Net();
     net.backbone.requiresGrad_(false);
-    expect(net.namedParameters().filter(([, p]) => p.requiresGrad).map(([n]) => n)).toEqual(['fc.weight', 'fc.bias']);
+    expect(
+      net
+        .namedParameters()
+        .filter(([, p]) => p.requiresGrad)
+        .map(([n]) => n),
+    ).toEqual(['fc.weight', 'fc.bias']);
   });
 
   it('to(dtype) converts parameters in place', () => {

@@ -7,8 +7,16 @@ import { describe, it, expect } from 'vitest';
 import { torch, optim, loadReport, type Tensor } from 'finetorch';
 
 type Kind = 'SGD' | 'Adam' | 'AdamW';
-interface Config { kind: Kind; defaults: Record<string, unknown>; group2: Record<string, unknown> }
-interface Param { shape: number[]; dtype: 'float32' | 'float64'; data: number[] }
+interface Config {
+  kind: Kind;
+  defaults: Record<string, unknown>;
+  group2: Record<string, unknown>;
+}
+interface Param {
+  shape: number[];
+  dtype: 'float32' | 'float64';
+  data: number[];
+}
 
 const STEPS = 6;
 const LR_CHANGE_STEP = 3; // before this step, group 0's lr is halved on both sides
@@ -76,7 +84,9 @@ function run(c: Config, mode: { foreach?: boolean; fused?: boolean }, onStep?: (
   const out: Tensor[][] = [];
   for (let s = 0; s < STEPS; s++) {
     if (s === LR_CHANGE_STEP) opt.paramGroups[0].lr = opt.paramGroups[0].lr * 0.5;
-    params.forEach((p, i) => { p.grad = tensor(ref.grads[s][i]); });
+    params.forEach((p, i) => {
+      p.grad = tensor(ref.grads[s][i]);
+    });
     opt.step();
     onStep?.(opt, s);
     out.push(params.map((p) => p.detach().clone()));
@@ -91,7 +101,11 @@ describe('foreach=true matches PyTorch 1.13 foreach=True', () => {
     it(name(c), () => {
       let worst = 0;
       const trajectory = run(c, { foreach: true }, (opt) => expect(opt.stepImplementation).toBe('foreach'));
-      trajectory.forEach((params, s) => params.forEach((p, i) => { worst = Math.max(worst, maxDiff(p, ref.runs[ci][s][i])); }));
+      trajectory.forEach((params, s) =>
+        params.forEach((p, i) => {
+          worst = Math.max(worst, maxDiff(p, ref.runs[ci][s][i]));
+        }),
+      );
       console.log(`max |finetorch foreach - PyTorch foreach| ${c.kind} config ${ci}: ${worst.toExponential(2)}`);
       expect(worst).toBeLessThan(1e-6);
     });
@@ -99,14 +113,18 @@ describe('foreach=true matches PyTorch 1.13 foreach=True', () => {
 });
 
 describe('the for-loop stays the CPU default', () => {
-  it('no option steps with libtorch\'s loop; foreach: false too; both agree with foreach within rounding', () => {
+  it("no option steps with libtorch's loop; foreach: false too; both agree with foreach within rounding", () => {
     const p = torch.randn([4], { requiresGrad: true });
     expect(new optim.AdamW([p]).stepImplementation).toBe('forLoop');
     expect(new optim.SGD([torch.randn([2], { requiresGrad: true })], { lr: 0.1, foreach: false }).stepImplementation).toBe('forLoop');
     configs.forEach((c, ci) => {
       const loop = run(c, {}, (opt) => expect(opt.stepImplementation).toBe('forLoop'));
       let worst = 0;
-      loop.forEach((params, s) => params.forEach((q, i) => { worst = Math.max(worst, maxDiff(q, ref.runs[ci][s][i])); }));
+      loop.forEach((params, s) =>
+        params.forEach((q, i) => {
+          worst = Math.max(worst, maxDiff(q, ref.runs[ci][s][i]));
+        }),
+      );
       console.log(`max |finetorch for-loop - PyTorch foreach| ${c.kind} config ${ci}: ${worst.toExponential(2)}`);
       expect(worst).toBeLessThan(1e-6);
     });
@@ -122,7 +140,9 @@ describe('state dict and resume with foreach', () => {
       let opt = make(c, params, { foreach: true });
       for (let s = 0; s < 3; s++) {
         if (s === LR_CHANGE_STEP) opt.paramGroups[0].lr *= 0.5;
-        params.forEach((p, i) => { p.grad = tensor(ref.grads[s][i]); });
+        params.forEach((p, i) => {
+          p.grad = tensor(ref.grads[s][i]);
+        });
         opt.step();
       }
       const dict = opt.stateDict();
@@ -134,7 +154,9 @@ describe('state dict and resume with foreach', () => {
       opt.loadStateDict(dict);
       for (let s = 3; s < STEPS; s++) {
         if (s === LR_CHANGE_STEP) opt.paramGroups[0].lr *= 0.5;
-        resumed.forEach((p, i) => { p.grad = tensor(ref.grads[s][i]); });
+        resumed.forEach((p, i) => {
+          p.grad = tensor(ref.grads[s][i]);
+        });
         opt.step();
       }
       resumed.forEach((p, i) => expect(values(p)).toEqual(values(whole[STEPS - 1][i])));
@@ -162,7 +184,11 @@ describe(`fused on the CPU (libtorch ${loadReport.libtorch.version}: ${cpuFused 
       it(`fused equals foreach within float32 rounding: ${name(c)}`, () => {
         const fused = run(c, { fused: true }, (opt) => expect(opt.stepImplementation).toBe('fused'));
         let worst = 0;
-        fused.forEach((params, s) => params.forEach((p, i) => { worst = Math.max(worst, maxDiff(p, ref.runs[ci][s][i])); }));
+        fused.forEach((params, s) =>
+          params.forEach((p, i) => {
+            worst = Math.max(worst, maxDiff(p, ref.runs[ci][s][i]));
+          }),
+        );
         console.log(`max |finetorch fused - PyTorch foreach| ${c.kind} config ${ci}: ${worst.toExponential(2)}`);
         expect(worst).toBeLessThan(1e-6);
       });
@@ -171,7 +197,9 @@ describe(`fused on the CPU (libtorch ${loadReport.libtorch.version}: ${cpuFused 
     it('asking for fused with CPU parameters throws, naming the optimizer, the device and the version boundary', () => {
       for (const Kind of [optim.SGD, optim.Adam, optim.AdamW]) {
         const p = torch.randn([2], { requiresGrad: true });
-        expect(() => new Kind([p], { lr: 0.1, fused: true })).toThrow(/optim\.(SGD|Adam|AdamW): fused: libtorch .* has no fused (SGD|Adam|AdamW) kernel for parameters on cpu .*2\.4.*foreach: true/);
+        expect(() => new Kind([p], { lr: 0.1, fused: true })).toThrow(
+          /optim\.(SGD|Adam|AdamW): fused: libtorch .* has no fused (SGD|Adam|AdamW) kernel for parameters on cpu .*2\.4.*foreach: true/,
+        );
       }
     });
   }

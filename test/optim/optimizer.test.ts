@@ -4,7 +4,12 @@ import { describe, it, expect } from 'vitest';
 import { torch, nn, optim, type Tensor } from 'finetorch';
 import { fixture, decode, expectClose, flat, type Encoded } from '../helpers';
 
-interface OptCase { kind: 'SGD' | 'Adam' | 'AdamW'; defaults: Record<string, unknown>; group2: Record<string, unknown>; steps: Encoded[][] }
+interface OptCase {
+  kind: 'SGD' | 'Adam' | 'AdamW';
+  defaults: Record<string, unknown>;
+  group2: Record<string, unknown>;
+  steps: Encoded[][];
+}
 const fx = fixture<{ p1: Encoded; p2: Encoded; grads: Encoded[][]; cases: OptCase[] }>('optim.json');
 
 function make(kind: OptCase['kind'], groups: Array<{ params: Tensor[] } & Record<string, unknown>>, defaults: Record<string, unknown>) {
@@ -31,10 +36,13 @@ describe('optimizers match PyTorch with two param groups', () => {
 });
 
 describe('param groups', () => {
-  it('a group keeps an explicit option equal to libtorch\'s own default (libtorch 2.x would take the optimizer\'s instead)', () => {
+  it("a group keeps an explicit option equal to libtorch's own default (libtorch 2.x would take the optimizer's instead)", () => {
     const p = () => torch.zeros([1], { requiresGrad: true });
     const sgd = new optim.SGD([{ params: [p()] }, { params: [p()], weightDecay: 0, momentum: 0 }], { lr: 0.1, momentum: 0.9, weightDecay: 0.01 });
-    expect(sgd.paramGroups.map((g) => [g.weightDecay, g.momentum])).toEqual([[0.01, 0.9], [0, 0]]);
+    expect(sgd.paramGroups.map((g) => [g.weightDecay, g.momentum])).toEqual([
+      [0.01, 0.9],
+      [0, 0],
+    ]);
     const adamw = new optim.AdamW([{ params: [p()], lr: 1e-3, weightDecay: 1e-2 }], { lr: 0.05, weightDecay: 0.2 });
     expect([adamw.paramGroups[0].lr, adamw.paramGroups[0].weightDecay]).toEqual([1e-3, 1e-2]);
     const g = adamw.addParamGroup({ params: [p()], lr: 1e-3, eps: 1e-8, betas: [0.9, 0.999] });
@@ -128,7 +136,7 @@ describe('optimizer state save/load for resuming', () => {
     });
   }
 
-  it('stateDict has PyTorch\'s layout', () => {
+  it("stateDict has PyTorch's layout", () => {
     const p = torch.ones([2], { requiresGrad: true });
     const opt = new optim.Adam([p], { lr: 0.1 });
     p.sum().backward();
@@ -153,7 +161,9 @@ describe('optimizer validation', () => {
     // unknown keys on a group are kept on it, as PyTorch keeps them in the group dict
     expect(new optim.AdamW([{ params: p(), name: 'head' } as never]).paramGroups[0].name).toBe('head');
     const opt = new optim.SGD(p(), { lr: 0.1 });
-    expect(() => { opt.paramGroups[0].lr = Number.NaN; }).toThrow(/lr/);
+    expect(() => {
+      opt.paramGroups[0].lr = Number.NaN;
+    }).toThrow(/lr/);
     expect(opt.paramGroups[0].lr).toBe(0.1);
   });
 });

@@ -7,8 +7,21 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  torch, parseRecipe, buildData, buildModel, buildOptimizer, buildLoss, runRecipe, loadRun, recipes, ConfigError, RecipeError, DataError,
-  type Recipe, type RecipeEvent, type Tensor,
+  torch,
+  parseRecipe,
+  buildData,
+  buildModel,
+  buildOptimizer,
+  buildLoss,
+  runRecipe,
+  loadRun,
+  recipes,
+  ConfigError,
+  RecipeError,
+  DataError,
+  type Recipe,
+  type RecipeEvent,
+  type Tensor,
 } from 'finetorch';
 import { fashion, pngFolder } from '../cli/cli-helpers';
 
@@ -22,14 +35,17 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const fashionRecipe = (extra: Record<string, unknown> = {}): Recipe => parseRecipe({
-  model: { checkpoint: CHECKPOINT },
-  data: { kind: 'fashionMnist', classes: ['Sandal', 'Sneaker', 'Ankle boot'], perClass: 60, testPerClass: 30, val: 0.2 },
-  freeze: { blocks: 4 },
-  optimizer: { bottomLr: 1e-4, topLr: 1e-2, weightDecay: 0.01 },
-  batchSize: 32, epochs: 1, seed: 3,
-  ...extra,
-});
+const fashionRecipe = (extra: Record<string, unknown> = {}): Recipe =>
+  parseRecipe({
+    model: { checkpoint: CHECKPOINT },
+    data: { kind: 'fashionMnist', classes: ['Sandal', 'Sneaker', 'Ankle boot'], perClass: 60, testPerClass: 30, val: 0.2 },
+    freeze: { blocks: 4 },
+    optimizer: { bottomLr: 1e-4, topLr: 1e-2, weightDecay: 0.01 },
+    batchSize: 32,
+    epochs: 1,
+    seed: 3,
+    ...extra,
+  });
 
 /** The tensors of a .safetensors file, parsed by hand (8-byte header length, JSON header, little-endian float32). */
 function readSafetensors(path: string): Record<string, { shape: number[]; data: Float32Array }> {
@@ -55,7 +71,7 @@ describe('builders', () => {
     const { images, labels } = fashion('t10k');
     const first: number[] = [];
     for (let i = 0; i < labels.length && first.length < 30; i++) if (labels[i] === 5) first.push(i);
-    const batch = [...data.parts.test!.batches(0) as Iterable<{ input: Tensor; target: Tensor }>][0];
+    const batch = [...(data.parts.test!.batches(0) as Iterable<{ input: Tensor; target: Tensor }>)][0];
     const x = batch.input as Tensor;
     expect(x.shape).toEqual([32, 1, 28, 28]);
     const got = x.select(0, 7).flatten().toArray() as number[];
@@ -64,7 +80,7 @@ describe('builders', () => {
     expect(batch.target.toArray()).toEqual([...Array(30).fill(0), 1, 1]);
   });
 
-  it('buildModel: the checkpoint\'s weights below a fresh head for the data\'s classes', () => {
+  it("buildModel: the checkpoint's weights below a fresh head for the data's classes", () => {
     const { model, spec, pretrained } = buildModel(fashionRecipe(), 3);
     expect(pretrained).toBe(true);
     expect(spec).toMatchObject({ arch: 'resnet18', options: { numClasses: 3, width: 16, inChannels: 1, smallStem: true } });
@@ -81,7 +97,10 @@ describe('builders', () => {
     const recipe = fashionRecipe({ freeze: { blocks: 2 }, schedule: { kind: 'cosine', warmupRatio: 0.25 } });
     const { model } = buildModel(recipe, 3);
     const parts = buildOptimizer(recipe, model, 10);
-    const frozen = model.namedParameters().filter(([, p]) => !p.requiresGrad).map(([n]) => n);
+    const frozen = model
+      .namedParameters()
+      .filter(([, p]) => !p.requiresGrad)
+      .map(([n]) => n);
     expect(frozen.every((n) => n.startsWith('conv1.') || n.startsWith('bn1.') || n.startsWith('layer1.'))).toBe(true);
     expect(parts.frozen.sort()).toEqual(frozen.sort());
     // six blocks (stem, layer1..4, head): LR of block i = bottom * (top/bottom)^(i/5); the two frozen ones have no group
@@ -115,14 +134,20 @@ describe('builders', () => {
   });
 
   it('buildLoss: focal loss with gamma 0 equals cross-entropy, computed by hand', () => {
-    const logits = [[2.0, -1.0, 0.5], [0.1, 0.2, 0.3]];
+    const logits = [
+      [2.0, -1.0, 0.5],
+      [0.1, 0.2, 0.3],
+    ];
     const target = [0, 2];
-    const byHand = target.map((t, i) => {
-      const row = logits[i];
-      const m = Math.max(...row);
-      const lse = m + Math.log(row.reduce((s, v) => s + Math.exp(v - m), 0));
-      return lse - row[t];
-    }).reduce((a, b) => a + b) / 2;
+    const byHand =
+      target
+        .map((t, i) => {
+          const row = logits[i];
+          const m = Math.max(...row);
+          const lse = m + Math.log(row.reduce((s, v) => s + Math.exp(v - m), 0));
+          return lse - row[t];
+        })
+        .reduce((a, b) => a + b) / 2;
     const x = torch.tensor(logits, { dtype: 'float32' });
     const y = torch.tensor(target);
     const focal = (buildLoss(fashionRecipe({ loss: { type: 'focal', gamma: 0 } }), 3) as (l: Tensor, t: Tensor) => Tensor)(x, y);
@@ -133,7 +158,9 @@ describe('builders', () => {
 
   it('parseRecipe and the builders name what is wrong', async () => {
     expect(() => parseRecipe({ data: { kind: 'fashionMnist' }, epochs: 0 })).toThrow(RecipeError);
-    await expect(buildData(fashionRecipe({ data: { kind: 'fashionMnist', classes: ['Sandal', 'Hat'] } }))).rejects.toThrow(/recipe\.data\.classes\.1: unknown Fashion-MNIST class "Hat"/);
+    await expect(buildData(fashionRecipe({ data: { kind: 'fashionMnist', classes: ['Sandal', 'Hat'] } }))).rejects.toThrow(
+      /recipe\.data\.classes\.1: unknown Fashion-MNIST class "Hat"/,
+    );
     await expect(buildData(fashionRecipe({ data: { kind: 'imageFolder', root: join(dir, 'nowhere') } }))).rejects.toBeInstanceOf(DataError);
   });
 });
@@ -166,7 +193,10 @@ describe('runRecipe', () => {
   });
 
   it('resolves relative paths against baseDir, refuses a used out folder, and resumes after an abort to the same end', async () => {
-    const object = { ...fashionRecipe({ epochs: 2 }), model: { checkpoint: 'fashion-resnet18w16-c0-4.safetensors' }, out: 'run-abort' } as Record<string, unknown>;
+    const object = { ...fashionRecipe({ epochs: 2 }), model: { checkpoint: 'fashion-resnet18w16-c0-4.safetensors' }, out: 'run-abort' } as Record<
+      string,
+      unknown
+    >;
     const baseDir = join(dir, 'base');
     mkdirSync(baseDir);
     copyFileSync(CHECKPOINT, join(baseDir, 'fashion-resnet18w16-c0-4.safetensors'));
@@ -175,8 +205,12 @@ describe('runRecipe', () => {
       const controller = new AbortController();
       let steps = 0;
       const first = await runRecipe(object, {
-        baseDir, out: outAbs, signal: controller.signal,
-        onEvent: (e) => { if (e.type === 'step' && ++steps === 3) controller.abort(); },
+        baseDir,
+        out: outAbs,
+        signal: controller.signal,
+        onEvent: (e) => {
+          if (e.type === 'step' && ++steps === 3) controller.abort();
+        },
       });
       expect(first.status).toBe('interrupted');
       await expect(runRecipe(object, { baseDir, out: outAbs })).rejects.toThrow(/already holds a run/);
@@ -193,10 +227,17 @@ describe('runRecipe', () => {
     const images = join(dir, 'png');
     await pngFolder(images, { 1: 'trouser', 8: 'bag' }, 40);
     const out = join(dir, 'run-png');
-    const r = await runRecipe({
-      model: { arch: 'resnet18', width: 8, inChannels: 1, smallStem: true },
-      data: { kind: 'imageFolder', root: images, channels: 1 }, epochs: 2, batchSize: 16, optimizer: { lr: 3e-3 }, seed: 1,
-    }, { out });
+    const r = await runRecipe(
+      {
+        model: { arch: 'resnet18', width: 8, inChannels: 1, smallStem: true },
+        data: { kind: 'imageFolder', root: images, channels: 1 },
+        epochs: 2,
+        batchSize: 16,
+        optimizer: { lr: 3e-3 },
+        seed: 1,
+      },
+      { out },
+    );
     const run = loadRun(out);
     const files = [join(images, 'bag'), join(images, 'trouser')];
     const preds = await run.predict(files);
@@ -223,7 +264,15 @@ describe('runRecipe', () => {
 describe('runRecipe on text', () => {
   const words = ['good', 'great', 'nice', 'bad', 'awful', 'poor', 'the', 'film', 'was'];
   const vocab = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', ...words];
-  const config = { model_type: 'bert', hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 32, max_position_embeddings: 16, type_vocab_size: 2 };
+  const config = {
+    model_type: 'bert',
+    hidden_size: 16,
+    num_hidden_layers: 1,
+    num_attention_heads: 2,
+    intermediate_size: 32,
+    max_position_embeddings: 16,
+    type_vocab_size: 2,
+  };
   const setup = (vocabSize: number) => {
     const base = join(dir, `text-${vocabSize}`);
     mkdirSync(base, { recursive: true });
@@ -231,7 +280,17 @@ describe('runRecipe on text', () => {
     writeFileSync(join(base, 'config.json'), JSON.stringify({ ...config, vocab_size: vocabSize }));
     const rows = Array.from({ length: 40 }, (_, i) => ({ text: `the film was ${words[i % 6]}`, label: i % 6 < 3 ? 'positive' : 'negative' }));
     writeFileSync(join(base, 'reviews.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-    return { base, recipe: { model: { arch: 'bert', config: 'config.json' }, data: { kind: 'jsonl', path: 'reviews.jsonl', tokenizer: 'vocab.txt', maxLength: 8 }, optimizer: { lr: 1e-3 }, epochs: 1, batchSize: 8, out: 'run' } };
+    return {
+      base,
+      recipe: {
+        model: { arch: 'bert', config: 'config.json' },
+        data: { kind: 'jsonl', path: 'reviews.jsonl', tokenizer: 'vocab.txt', maxLength: 8 },
+        optimizer: { lr: 1e-3 },
+        epochs: 1,
+        batchSize: 8,
+        out: 'run',
+      },
+    };
   };
 
   it('trains from named inputs (no custom forward) and predicts texts', async () => {

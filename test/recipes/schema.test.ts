@@ -5,15 +5,17 @@ import { describe, it, expect } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parseRecipe, RecipeError } from 'finetorch';
 
-const base = () => ({
+// biome-ignore lint/suspicious/noExplicitAny: a raw recipe object, edited by path below
+type RawRecipe = Record<string, any>;
+const base = (): RawRecipe => ({
   model: { arch: 'resnet18' },
   data: { kind: 'fashionMnist', classes: [0, 1] },
   optimizer: { lr: 1e-3 },
   epochs: 1,
-}) as Record<string, any>;
+});
 
 /** The recipe with `value` at the dotted path. */
-function withField(path: string, value: unknown): Record<string, any> {
+function withField(path: string, value: unknown): RawRecipe {
   const r = base();
   const keys = path.split('.');
   let node = r;
@@ -81,7 +83,11 @@ describe('recipe limits', () => {
 
   it('the message says the limit and why, with the value', () => {
     let message = '';
-    try { parseRecipe(withField('model.width', 100000)); } catch (err) { message = (err as Error).message; }
+    try {
+      parseRecipe(withField('model.width', 100000));
+    } catch (err) {
+      message = (err as Error).message;
+    }
     expect(message).toMatch(/recipe\.model\.width: must be at most 256 \(layer1 channels; .*\) \(got 100000\)/);
   });
 });
@@ -118,8 +124,14 @@ describe('prototype keys are refused', () => {
     const fromJson = JSON.parse('{"model": {"arch": "resnet18"}, "optimizer": {"lr": 0.001}, "epochs": 1, "__proto__": {"polluted": 1}}');
     expect(issuesOf(fromJson).map((i) => i.path)).toEqual(['recipe.__proto__']);
     const nested = JSON.parse('{"model": {"arch": "resnet18", "constructor": {"x": 1}}, "optimizer": {"lr": 0.001, "prototype": 2}, "epochs": 1}');
-    expect(issuesOf(nested).map((i) => i.path).sort()).toEqual(['recipe.model.constructor', 'recipe.optimizer.prototype']);
-    const yaml = parseYaml('model: {arch: resnet18}\noptimizer: {lr: 0.001}\nepochs: 1\ndata:\n  kind: fashionMnist\n  classes: [0, 1]\n  __proto__: {polluted: 1}\n');
+    expect(
+      issuesOf(nested)
+        .map((i) => i.path)
+        .sort(),
+    ).toEqual(['recipe.model.constructor', 'recipe.optimizer.prototype']);
+    const yaml = parseYaml(
+      'model: {arch: resnet18}\noptimizer: {lr: 0.001}\nepochs: 1\ndata:\n  kind: fashionMnist\n  classes: [0, 1]\n  __proto__: {polluted: 1}\n',
+    );
     const issues = issuesOf(yaml);
     expect(issues.map((i) => i.path)).toEqual(['recipe.data.__proto__']);
     expect(issues[0].message).toMatch(/"__proto__" is not allowed as a field name/);

@@ -15,18 +15,31 @@ describe('torch.tensor', () => {
   });
 
   it('round-trips nested arrays, TypedArrays with shape, and item()', () => {
-    const t = torch.tensor([[1, 2, 3], [4, 5, 6]], { dtype: 'float32' });
+    const t = torch.tensor(
+      [
+        [1, 2, 3],
+        [4, 5, 6],
+      ],
+      { dtype: 'float32' },
+    );
     expect(t.shape).toEqual([2, 3]);
-    expect(t.toArray()).toEqual([[1, 2, 3], [4, 5, 6]]);
+    expect(t.toArray()).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     const u = torch.tensor(new Float32Array([1, 2, 3, 4, 5, 6]), { shape: [3, 2] });
-    expect(u.toArray()).toEqual([[1, 2], [3, 4], [5, 6]]);
+    expect(u.toArray()).toEqual([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ]);
     expect(torch.tensor([[7]]).item()).toBe(7);
     expect(torch.tensor([true]).item()).toBe(true);
     expect(torch.tensor([true, false]).toArray()).toEqual([true, false]);
     expect(torch.tensor([[]]).shape).toEqual([1, 0]);
   });
 
-  it('stores each dtype with PyTorch\'s rounding', () => {
+  it("stores each dtype with PyTorch's rounding", () => {
     const fx = fixture<Record<string, { values: number[]; stored: Encoded }>>('dtypes.json');
     for (const [dtype, { values, stored: want }] of Object.entries(fx)) {
       const t = torch.tensor(values, { dtype: dtype as DType });
@@ -37,14 +50,20 @@ describe('torch.tensor', () => {
   });
 
   it('factories', () => {
-    expect(torch.zeros([2, 3]).toArray()).toEqual([[0, 0, 0], [0, 0, 0]]);
+    expect(torch.zeros([2, 3]).toArray()).toEqual([
+      [0, 0, 0],
+      [0, 0, 0],
+    ]);
     expect(torch.ones([2], { dtype: 'int32' }).toArray()).toEqual([1, 1]);
     expect(torch.full([2], 7).toArray()).toEqual([7, 7]);
     expect(torch.arange(4).toArray()).toEqual([0, 1, 2, 3]);
     expect(torch.arange(4).dtype).toBe('int64');
     expect(torch.arange(0, 1, 0.25).toArray()).toEqual([0, 0.25, 0.5, 0.75]);
     expect(torch.linspace(0, 1, 3).toArray()).toEqual([0, 0.5, 1]);
-    expect(torch.eye(2).toArray()).toEqual([[1, 0], [0, 1]]);
+    expect(torch.eye(2).toArray()).toEqual([
+      [1, 0],
+      [0, 1],
+    ]);
     expect(torch.randn([3, 4]).shape).toEqual([3, 4]);
     const r = flat(torch.rand([1000]));
     expect(Math.min(...r)).toBeGreaterThanOrEqual(0);
@@ -64,14 +83,23 @@ describe('torch.tensor', () => {
   it('indexing and slicing like Python', () => {
     const t = torch.arange(24).reshape(2, 3, 4);
     expect(t.index(1, 2).toArray()).toEqual([20, 21, 22, 23]);
-    expect(t.index('...', -1).toArray()).toEqual([[3, 7, 11], [15, 19, 23]]);
-    expect(t.index(0, '1:', '::2').toArray()).toEqual([[4, 6], [8, 10]]);
+    expect(t.index('...', -1).toArray()).toEqual([
+      [3, 7, 11],
+      [15, 19, 23],
+    ]);
+    expect(t.index(0, '1:', '::2').toArray()).toEqual([
+      [4, 6],
+      [8, 10],
+    ]);
     expect(t.index(null, 0, 0).shape).toEqual([1, 4]);
     expect(t.index(0, 0, torch.tensor([3, 0])).toArray()).toEqual([3, 0]);
     expect(t.index(0, 0, { start: 1, stop: 3 }).toArray()).toEqual([1, 2]);
     const z = torch.zeros([2, 3]);
     z.indexPut_([0, '1:'], 5);
-    expect(z.toArray()).toEqual([[0, 5, 5], [0, 0, 0]]);
+    expect(z.toArray()).toEqual([
+      [0, 5, 5],
+      [0, 0, 0],
+    ]);
   });
 
   it('to() converts dtype and keeps device', () => {

@@ -11,8 +11,10 @@ function gradcheck(f: (x: Tensor) => Tensor, x0: Tensor, h = 1e-6, tol = 1e-6): 
   const analytic = Array.from(x.grad!.dataSync() as Float64Array);
   const base = Array.from(x0.dataSync() as Float64Array);
   for (let i = 0; i < base.length; i++) {
-    const plus = base.slice(); plus[i] += h;
-    const minus = base.slice(); minus[i] -= h;
+    const plus = base.slice();
+    plus[i] += h;
+    const minus = base.slice();
+    minus[i] -= h;
     const fp = f(torch.tensor(Float64Array.from(plus), { shape: x0.shape })).item() as number;
     const fm = f(torch.tensor(Float64Array.from(minus), { shape: x0.shape })).item() as number;
     const numeric = (fp - fm) / (2 * h);
@@ -44,7 +46,10 @@ describe('finite-difference gradient checks', () => {
   it('bceWithLogits with posWeight and weight', () => {
     const y = torch.tensor([1, 0, 1, 0, 1, 1], { dtype: 'float64' });
     const x0 = torch.randn([6], { dtype: 'float64' });
-    gradcheck((x) => F.bceWithLogits(x, y, { posWeight: torch.tensor(2.5, { dtype: 'float64' }), weight: torch.linspace(0.2, 1.2, 6, { dtype: 'float64' }) }), x0);
+    gradcheck(
+      (x) => F.bceWithLogits(x, y, { posWeight: torch.tensor(2.5, { dtype: 'float64' }), weight: torch.linspace(0.2, 1.2, 6, { dtype: 'float64' }) }),
+      x0,
+    );
   });
   it('sigmoid, clamp and logsumexp chain', () => {
     gradcheck((x) => x.sigmoid().clamp(0.1, 0.9).logsumexp(0).sum(), logits);

@@ -4,7 +4,13 @@ import { torch, nn, type Tensor } from 'finetorch';
 import { fixture, decode, expectClose, type Encoded } from '../helpers';
 
 const F = nn.functional;
-interface Case { name: string; inputs: Encoded[]; output: Encoded; upstream?: Encoded; grads?: Record<string, Encoded> }
+interface Case {
+  name: string;
+  inputs: Encoded[];
+  output: Encoded;
+  upstream?: Encoded;
+  grads?: Record<string, Encoded>;
+}
 
 // The same functions as in scripts/make-fixtures.py, written with finetorch.
 const OPS: Record<string, (...xs: Tensor[]) => Tensor> = {

@@ -30,7 +30,12 @@ describe('tidy', () => {
 
   it('disposes on throw and rejects async functions', () => {
     let t!: Tensor;
-    expect(() => torch.tidy(() => { t = torch.ones([1]); throw new Error('boom'); })).toThrow('boom');
+    expect(() =>
+      torch.tidy(() => {
+        t = torch.ones([1]);
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
     expect(t.isDisposed).toBe(true);
     expect(() => torch.tidy((async () => torch.ones([1])) as never)).toThrow(/synchronous/);
   });
@@ -54,7 +59,11 @@ describe('noGrad', () => {
     expect(y.requiresGrad).toBe(false);
     expect(torch.isGradEnabled()).toBe(true);
     expect(x.mul(2).requiresGrad).toBe(true);
-    expect(() => torch.noGrad(() => { throw new Error('x'); })).toThrow('x');
+    expect(() =>
+      torch.noGrad(() => {
+        throw new Error('x');
+      }),
+    ).toThrow('x');
     expect(torch.isGradEnabled()).toBe(true);
   });
   it('detach() cuts the graph', () => {

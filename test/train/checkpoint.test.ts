@@ -30,11 +30,20 @@ beforeAll(async () => {
   epoch0 = join(root, 'epoch0');
   const m = model();
   await fit({
-    model: m, optimizer: new optim.SGD(m.parameters(), { lr: 0.1 }), train: new TensorLoader(x, y, { batchSize: 10 }), epochs: 2, monitor: 'loss', checkpointDir: run,
-    onEvent: (e) => { if (e.type === 'checkpoint' && e.epoch === 0 && e.path.endsWith('last')) cpSync(e.path, epoch0, { recursive: true }); },
+    model: m,
+    optimizer: new optim.SGD(m.parameters(), { lr: 0.1 }),
+    train: new TensorLoader(x, y, { batchSize: 10 }),
+    epochs: 2,
+    monitor: 'loss',
+    checkpointDir: run,
+    onEvent: (e) => {
+      if (e.type === 'checkpoint' && e.epoch === 0 && e.path.endsWith('last')) cpSync(e.path, epoch0, { recursive: true });
+    },
   });
 });
-afterAll(() => { if (root) rmSync(root, { recursive: true, force: true }); });
+afterAll(() => {
+  if (root) rmSync(root, { recursive: true, force: true });
+});
 
 /** A fresh copy of the finished run to damage. */
 function copyRun(name: string): string {
@@ -84,21 +93,36 @@ describe('recovery after a kill', () => {
     const pid = deadPid();
     renameSync(join(dir, 'last'), join(dir, `last.tmp-${pid}`));
     const m = model();
-    const r = await fit({ model: m, optimizer: new optim.SGD(m.parameters(), { lr: 0.1 }), train: new TensorLoader(x, y, { batchSize: 10 }), epochs: 3, monitor: 'loss', checkpointDir: dir, resumeFrom: join(dir, 'last') });
+    const r = await fit({
+      model: m,
+      optimizer: new optim.SGD(m.parameters(), { lr: 0.1 }),
+      train: new TensorLoader(x, y, { batchSize: 10 }),
+      epochs: 3,
+      monitor: 'loss',
+      checkpointDir: dir,
+      resumeFrom: join(dir, 'last'),
+    });
     expect(r.history.map((h) => h.epoch)).toEqual([0, 1, 2]);
     expect(readTrainerState(join(dir, 'last')).epoch).toBe(2);
   });
 });
 
 describe('leftovers', () => {
-  it('dead runs\' tmp and old copies are removed (also when the id now belongs to another program); those of live processes and of this one are kept; a fresh run takes none up', () => {
+  it("dead runs' tmp and old copies are removed (also when the id now belongs to another program); those of live processes and of this one are kept; a fresh run takes none up", () => {
     const dir = copyRun('leftovers');
     const dead = deadPid();
     const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
     const otherProgram = spawn('sleep', ['60']); // alive, but not a Node.js process: the id was reused (after a reboot)
     try {
       rmSync(join(dir, 'last'), { recursive: true });
-      const names = [`last.old-${dead}`, `best.tmp-${dead}`, `best.old-${dead}`, `best.old-${otherProgram.pid}`, `last.tmp-${live.pid}`, `last.tmp-${process.pid}`];
+      const names = [
+        `last.old-${dead}`,
+        `best.tmp-${dead}`,
+        `best.old-${dead}`,
+        `best.old-${otherProgram.pid}`,
+        `last.tmp-${live.pid}`,
+        `last.tmp-${process.pid}`,
+      ];
       for (const n of names) cpSync(join(dir, 'best'), join(dir, n), { recursive: true });
       writeFileSync(join(dir, `run.json.tmp-${dead}`), '{"half');
       writeFileSync(join(dir, 'notes.tmp-1'), 'not ours'); // a name we never write: left alone
@@ -145,8 +169,15 @@ describe('read errors name the file', () => {
     expect(loadInto(cut)).toThrow(new RegExp(`^${join(cut, 'model.safetensors')}: `));
     const other = model();
     const wider = new nn.Sequential(new nn.Linear(4, 7), new nn.ReLU(), new nn.Linear(7, 2));
-    expect(() => loadCheckpoint(join(root, 'run', 'last'), wider, new optim.SGD(wider.parameters(), { lr: 0.1 }))).toThrow(/model\.safetensors: does not fit the model \(.*size mismatch/s);
-    const sgdGroups = () => loadCheckpoint(join(root, 'run', 'last'), other, new optim.SGD([{ params: other.parameters().slice(0, 2) }, { params: other.parameters().slice(2) }], { lr: 0.1 }));
+    expect(() => loadCheckpoint(join(root, 'run', 'last'), wider, new optim.SGD(wider.parameters(), { lr: 0.1 }))).toThrow(
+      /model\.safetensors: does not fit the model \(.*size mismatch/s,
+    );
+    const sgdGroups = () =>
+      loadCheckpoint(
+        join(root, 'run', 'last'),
+        other,
+        new optim.SGD([{ params: other.parameters().slice(0, 2) }, { params: other.parameters().slice(2) }], { lr: 0.1 }),
+      );
     expect(sgdGroups).toThrow(/optimizer\.safetensors: does not fit the optimizer/);
   });
 });

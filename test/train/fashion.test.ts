@@ -28,7 +28,12 @@ function subset(data: { images: Tensor; labels: Tensor }, classes: number[], per
   const newLabels: number[] = [];
   classes.forEach((c, k) => {
     let n = 0;
-    for (let i = 0; i < labels.length && n < perClass[k]; i++) if (labels[i] === c) { picked.push(i); newLabels.push(k); n++; }
+    for (let i = 0; i < labels.length && n < perClass[k]; i++)
+      if (labels[i] === c) {
+        picked.push(i);
+        newLabels.push(k);
+        n++;
+      }
   });
   const idx = torch.tensor(picked);
   return { x: prep(data.images.indexSelect(0, idx)), y: torch.tensor(newLabels) };
@@ -83,7 +88,16 @@ async function fineTune(strategy: Strategy, seed = 7) {
   const before = Object.fromEntries(Object.entries(model.stateDict()).map(([k, v]) => [k, flat(v)]));
   const events: TrainEvent[] = [];
   const started = Date.now();
-  const result = await fit({ model, optimizer, scheduler, train: loader, val: new TensorLoader(test5.x, test5.y, { batchSize: 500 }), epochs, seed, onEvent: (e) => events.push(e) });
+  const result = await fit({
+    model,
+    optimizer,
+    scheduler,
+    train: loader,
+    val: new TensorLoader(test5.x, test5.y, { batchSize: 500 }),
+    epochs,
+    seed,
+    onEvent: (e) => events.push(e),
+  });
   const test = await evaluate(model, new TensorLoader(test5.x, test5.y, { batchSize: 500 }));
   return { model, before, events, result, test, seconds: (Date.now() - started) / 1000, groups };
 }
@@ -95,7 +109,9 @@ describe('fine-tuning Fashion-MNIST classes 5-9 from a model pretrained on 0-4',
     it(`${strategy}: trains well above chance; frozen parameters bit-identical; every group follows its own LR`, async () => {
       const { model, before, events, result, test, seconds, groups } = await fineTune(strategy);
       results[strategy] = { accuracy: test.accuracy, f1Macro: test.f1Macro, rocAuc: test.rocAuc, seconds };
-      console.log(`${strategy}: accuracy ${(test.accuracy * 100).toFixed(1)}%, macro-F1 ${test.f1Macro.toFixed(3)}, AUC ${test.rocAuc?.toFixed(3)}, ${seconds.toFixed(1)} s, event-loop delay p99 ${result.eventLoopDelay.p99.toFixed(1)} ms`);
+      console.log(
+        `${strategy}: accuracy ${(test.accuracy * 100).toFixed(1)}%, macro-F1 ${test.f1Macro.toFixed(3)}, AUC ${test.rocAuc?.toFixed(3)}, ${seconds.toFixed(1)} s, event-loop delay p99 ${result.eventLoopDelay.p99.toFixed(1)} ms`,
+      );
       expect(test.accuracy).toBeGreaterThan(0.5); // chance is 0.2
       const after = model.stateDict();
       const frozenPrefixes = strategy === 'head-only' ? ['stem.', 'block1.', 'block2.'] : strategy === 'frozen-2' ? ['stem.', 'block1.'] : [];
@@ -114,7 +130,15 @@ describe('fine-tuning Fashion-MNIST classes 5-9 from a model pretrained on 0-4',
   }
 
   it('reports the comparison', () => {
-    console.log('strategy comparison (300 labels):\n' + Object.entries(results).map(([k, r]) => `  ${k.padEnd(13)} acc ${(r.accuracy * 100).toFixed(1)}%  F1 ${r.f1Macro.toFixed(3)}  AUC ${r.rocAuc?.toFixed(3)}  ${r.seconds.toFixed(1)} s`).join('\n'));
+    console.log(
+      'strategy comparison (300 labels):\n' +
+        Object.entries(results)
+          .map(
+            ([k, r]) =>
+              `  ${k.padEnd(13)} acc ${(r.accuracy * 100).toFixed(1)}%  F1 ${r.f1Macro.toFixed(3)}  AUC ${r.rocAuc?.toFixed(3)}  ${r.seconds.toFixed(1)} s`,
+          )
+          .join('\n'),
+    );
     expect(Object.keys(results).length).toBe(4);
   });
 
@@ -157,7 +181,9 @@ describe('fine-tuning Fashion-MNIST classes 5-9 from a model pretrained on 0-4',
       const r = await evaluate(model, new TensorLoader(testBin.x, testBin.y, { batchSize: 500 }));
       scores[kind] = r.f1Macro;
       const [[, fp], [fn, tp]] = r.confusionMatrix;
-      console.log(`imbalanced 1:20, ${kind}: macro-F1 ${r.f1Macro.toFixed(3)}, accuracy ${(r.accuracy * 100).toFixed(1)}%, AUC ${r.rocAuc?.toFixed(3)}, minority recall ${(tp / (tp + fn)).toFixed(3)}, false positives ${fp}`);
+      console.log(
+        `imbalanced 1:20, ${kind}: macro-F1 ${r.f1Macro.toFixed(3)}, accuracy ${(r.accuracy * 100).toFixed(1)}%, AUC ${r.rocAuc?.toFixed(3)}, minority recall ${(tp / (tp + fn)).toFixed(3)}, false positives ${fp}`,
+      );
       expect(r.rocAuc).toBeGreaterThan(0.6);
     }
     console.log(`focal - cross-entropy macro-F1: ${(scores.focal - scores.crossEntropy).toFixed(3)}`);

@@ -7,10 +7,35 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { torch, nn, optim, fit, evaluate, predict, cuda, loadReport, GradScaler, TensorLoader, parseRecipe, runRecipe, RecipeError, type Tensor, type TrainEvent } from 'finetorch';
+import {
+  torch,
+  nn,
+  optim,
+  fit,
+  evaluate,
+  predict,
+  cuda,
+  loadReport,
+  GradScaler,
+  TensorLoader,
+  parseRecipe,
+  runRecipe,
+  RecipeError,
+  type Tensor,
+  type TrainEvent,
+} from 'finetorch';
 import { flat } from '../helpers';
 
-const convNet = () => new nn.Sequential(new nn.Conv2d(2, 4, 3, { padding: 1 }), new nn.ReLU(), new nn.AdaptiveAvgPool2d(1), new nn.Flatten(), new nn.Linear(4, 8), new nn.ReLU(), new nn.Linear(8, 3));
+const convNet = () =>
+  new nn.Sequential(
+    new nn.Conv2d(2, 4, 3, { padding: 1 }),
+    new nn.ReLU(),
+    new nn.AdaptiveAvgPool2d(1),
+    new nn.Flatten(),
+    new nn.Linear(4, 8),
+    new nn.ReLU(),
+    new nn.Linear(8, 3),
+  );
 const weightsOf = (m: nn.Module) => Object.fromEntries(Object.entries(m.stateDict()).map(([k, t]) => [k, flat(t)]));
 const stepLosses = (events: TrainEvent[]) => events.filter((e) => e.type === 'step').map((e) => (e as { loss: number }).loss);
 function maxDiff(a: Record<string, number[]>, b: Record<string, number[]>): number {
@@ -26,7 +51,7 @@ function data(seed: number) {
 }
 
 describe('fit with precision bf16 (CPU autocast)', () => {
-  it('matches PyTorch\'s AMP recipe, in the one-call native step and in the step in parts', async () => {
+  it("matches PyTorch's AMP recipe, in the one-call native step and in the step in parts", async () => {
     const { x, y } = data(11);
     const init = convNet();
     const script = `
@@ -44,13 +69,23 @@ for epoch in range(2):
             loss = torch.nn.functional.cross_entropy(m(x[b*8:(b+1)*8]), y[b*8:(b+1)*8])
         loss.backward(); opt.step(); losses.append(loss.item())
 print(json.dumps({'version': torch.__version__, 'losses': losses, 'weights': {k: v.reshape(-1).tolist() for k, v in m.state_dict().items()}}))`;
-    const ref = JSON.parse(execFileSync('/usr/bin/python3', ['-c', script], { input: JSON.stringify({ weights: weightsOf(init), x: flat(x), y: flat(y) }), encoding: 'utf8' }));
+    const ref = JSON.parse(
+      execFileSync('/usr/bin/python3', ['-c', script], { input: JSON.stringify({ weights: weightsOf(init), x: flat(x), y: flat(y) }), encoding: 'utf8' }),
+    );
     const run = async (loss: Parameters<typeof fit>[0]['loss']) => {
       const model = convNet();
       model.loadStateDict(init.stateDict());
       const events: TrainEvent[] = [];
-      const r = await fit({ model, optimizer: new optim.AdamW(model.parameters(), { lr: 0.01 }), loss, precision: 'bf16', device: 'cpu',
-        train: new TensorLoader(x, y, { batchSize: 8 }), epochs: 2, onEvent: (e) => events.push(e) });
+      const r = await fit({
+        model,
+        optimizer: new optim.AdamW(model.parameters(), { lr: 0.01 }),
+        loss,
+        precision: 'bf16',
+        device: 'cpu',
+        train: new TensorLoader(x, y, { batchSize: 8 }),
+        epochs: 2,
+        onEvent: (e) => events.push(e),
+      });
       return { r, losses: stepLosses(events), weights: weightsOf(model) };
     };
     const nativeStep = await run('crossEntropy');
@@ -99,8 +134,17 @@ describe('fit with memoryFormat channelsLast', () => {
       const model = convNet();
       model.loadStateDict(init.stateDict());
       const layouts: boolean[] = [];
-      await fit({ model, optimizer: new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 }), train: new TensorLoader(x, y, { batchSize: 8 }), epochs: 2, memoryFormat,
-        forward: (m, input) => { layouts.push((input as Tensor).isContiguous('channelsLast')); return m.forwardAsync(input as Tensor); } });
+      await fit({
+        model,
+        optimizer: new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 }),
+        train: new TensorLoader(x, y, { batchSize: 8 }),
+        epochs: 2,
+        memoryFormat,
+        forward: (m, input) => {
+          layouts.push((input as Tensor).isContiguous('channelsLast'));
+          return m.forwardAsync(input as Tensor);
+        },
+      });
       return { model, layouts, weights: weightsOf(model) };
     };
     const nhwc = await run('channelsLast');
@@ -121,8 +165,17 @@ describe('fit with a GradScaler', () => {
       const model = convNet();
       model.loadStateDict(init.stateDict());
       const scaler = new GradScaler(scalerOptions);
-      const r = await fit({ model, optimizer: new optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9 }), gradScaler: scaler, clipGradNorm: 1,
-        train: new TensorLoader(x, y, { batchSize: 8, shuffle: true, seed: 1 }), epochs, checkpointDir: dir, resumeFrom, seed: 3 });
+      const r = await fit({
+        model,
+        optimizer: new optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9 }),
+        gradScaler: scaler,
+        clipGradNorm: 1,
+        train: new TensorLoader(x, y, { batchSize: 8, shuffle: true, seed: 1 }),
+        epochs,
+        checkpointDir: dir,
+        resumeFrom,
+        seed: 3,
+      });
       return { r, scaler, weights: weightsOf(model) };
     };
     const dirs = [mkdtempSync(join(tmpdir(), 'finetorch-amp-')), mkdtempSync(join(tmpdir(), 'finetorch-amp-'))];
@@ -147,7 +200,10 @@ describe('fit with a GradScaler', () => {
 describe('devices and precisions a build cannot do', () => {
   const model = () => new nn.Linear(2, 2);
   const loader = () => new TensorLoader(torch.randn([4, 2]), torch.tensor([0, 1, 0, 1]), { batchSize: 2 });
-  const fitWith = (o: Record<string, unknown>) => { const m = model(); return fit({ model: m, optimizer: new optim.SGD(m.parameters(), { lr: 0.1 }), train: loader(), epochs: 1, ...o }); };
+  const fitWith = (o: Record<string, unknown>) => {
+    const m = model();
+    return fit({ model: m, optimizer: new optim.SGD(m.parameters(), { lr: 0.1 }), train: loader(), epochs: 1, ...o });
+  };
 
   it('refuses CUDA on a CPU build, bad device names, precisions and memory formats, naming the option', async () => {
     if (!cuda.isAvailable()) {
@@ -160,7 +216,9 @@ describe('devices and precisions a build cannot do', () => {
     await expect(fitWith({ memoryFormat: 'nhwc' })).rejects.toThrow(/fit: memoryFormat must be 'contiguous' or 'channelsLast', got "nhwc"/);
     const [major, minor] = loadReport.libtorch.version.split('.').map(Number);
     if (major < 2 || (major === 2 && minor < 3))
-      await expect(fitWith({ precision: 'fp16' })).rejects.toThrow(/fit: precision 'fp16': float16 autocast on the CPU needs libtorch 2.3 or later .*: use precision 'bf16' on the CPU/);
+      await expect(fitWith({ precision: 'fp16' })).rejects.toThrow(
+        /fit: precision 'fp16': float16 autocast on the CPU needs libtorch 2.3 or later .*: use precision 'bf16' on the CPU/,
+      );
   });
 
   it('device cpu given explicitly trains as the default does', async () => {
@@ -170,7 +228,13 @@ describe('devices and precisions a build cannot do', () => {
     for (const device of [undefined, 'cpu']) {
       const m = convNet();
       m.loadStateDict(init.stateDict());
-      const r = await fit({ model: m, optimizer: new optim.SGD(m.parameters(), { lr: 0.1 }), train: new TensorLoader(x, y, { batchSize: 8 }), epochs: 1, device });
+      const r = await fit({
+        model: m,
+        optimizer: new optim.SGD(m.parameters(), { lr: 0.1 }),
+        train: new TensorLoader(x, y, { batchSize: 8 }),
+        epochs: 1,
+        device,
+      });
       expect(r.nativeSteps).toBe(3);
       weights.push(weightsOf(m));
     }
@@ -179,11 +243,17 @@ describe('devices and precisions a build cannot do', () => {
 });
 
 describe('recipe fields precision and memoryFormat', () => {
-  const recipe = (extra: Record<string, unknown>) => parseRecipe({
-    model: { checkpoint: resolve(__dirname, '..', '..', 'assets', 'fashion-resnet18w16-c0-4.safetensors') },
-    data: { kind: 'fashionMnist', classes: ['Sandal', 'Sneaker', 'Ankle boot'], perClass: 40, testPerClass: 10, val: 0.25 },
-    freeze: { blocks: 4 }, optimizer: { lr: 1e-2 }, batchSize: 30, epochs: 1, seed: 3, ...extra,
-  });
+  const recipe = (extra: Record<string, unknown>) =>
+    parseRecipe({
+      model: { checkpoint: resolve(__dirname, '..', '..', 'assets', 'fashion-resnet18w16-c0-4.safetensors') },
+      data: { kind: 'fashionMnist', classes: ['Sandal', 'Sneaker', 'Ankle boot'], perClass: 40, testPerClass: 10, val: 0.25 },
+      freeze: { blocks: 4 },
+      optimizer: { lr: 1e-2 },
+      batchSize: 30,
+      epochs: 1,
+      seed: 3,
+      ...extra,
+    });
 
   it('are checked, case-insensitively, with fp32 and contiguous as defaults', () => {
     expect(recipe({})).toMatchObject({ precision: 'fp32', memoryFormat: 'contiguous' });
@@ -211,7 +281,11 @@ describe('recipe fields precision and memoryFormat', () => {
       expect(JSON.parse(readFileSync(join(dir, 'bf16', 'run.json'), 'utf8')).recipe.precision).toBe('bf16');
       const [major, minor] = loadReport.libtorch.version.split('.').map(Number);
       if (major < 2 || (major === 2 && minor < 3))
-        await expect(runRecipe(recipe({ precision: 'fp16' }), { out: join(dir, 'fp16') })).rejects.toMatchObject({ name: 'ConfigError', field: 'recipe.precision', message: expect.stringMatching(/fp16 on cpu: float16 autocast on the CPU needs libtorch 2.3 or later .*; use 'bf16' on the CPU/) });
+        await expect(runRecipe(recipe({ precision: 'fp16' }), { out: join(dir, 'fp16') })).rejects.toMatchObject({
+          name: 'ConfigError',
+          field: 'recipe.precision',
+          message: expect.stringMatching(/fp16 on cpu: float16 autocast on the CPU needs libtorch 2.3 or later .*; use 'bf16' on the CPU/),
+        });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -2,14 +2,21 @@
 // early stopping, best checkpoints, predict, diverging loss.
 import { describe, it, expect } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { torch, nn, optim, io, fit, predict, clipGradNorm, parseRecipe, TensorLoader, type Tensor, type TrainEvent } from 'finetorch';
 import { flat } from '../helpers';
 
 describe('recipe config', () => {
-  const good = { model: { arch: 'resnet50', checkpoint: 'r50.pth', numClasses: 2 }, freeze: { blocks: 4 }, optimizer: { bottomLr: 1e-6, topLr: 1e-4 }, schedule: { kind: 'linear', warmupSteps: 100 }, loss: { type: 'focal', gamma: 2 }, epochs: 10 };
+  const good = {
+    model: { arch: 'resnet50', checkpoint: 'r50.pth', numClasses: 2 },
+    freeze: { blocks: 4 },
+    optimizer: { bottomLr: 1e-6, topLr: 1e-4 },
+    schedule: { kind: 'linear', warmupSteps: 100 },
+    loss: { type: 'focal', gamma: 2 },
+    epochs: 10,
+  };
 
   it('accepts a valid recipe and fills the defaults', () => {
     const r = parseRecipe(good);
@@ -22,7 +29,11 @@ describe('recipe config', () => {
   it('names every bad field, its value and what was expected', () => {
     const bad = { ...good, model: { ...good.model, numClasses: 0 }, schedule: { kind: 'exponential' }, optimizer: {}, epochs: 'ten', extra: 1 };
     let message = '';
-    try { parseRecipe(bad); } catch (e) { message = (e as Error).message; }
+    try {
+      parseRecipe(bad);
+    } catch (e) {
+      message = (e as Error).message;
+    }
     expect(message).toMatch(/recipe\.model\.numClasses: .*\(got 0\)/);
     expect(message).toMatch(/recipe\.schedule\.kind: .*linear.*\(got "exponential"\)/);
     expect(message).toMatch(/recipe\.optimizer: give lr, or bottomLr and topLr, or lrs/);
@@ -60,8 +71,16 @@ print(json.dumps({**data, 'total': total.item(), 'ga': a.grad.reshape(-1).tolist
     const optimizer = new optim.SGD(model.parameters(), { lr: 0 }); // nothing improves after epoch 0
     const dir = mkdtempSync(join(tmpdir(), 'finetorch-fit-'));
     const events: TrainEvent[] = [];
-    const r = await fit({ model, optimizer, train: new TensorLoader(x, y, { batchSize: 50 }), val: new TensorLoader(x, y, { batchSize: 100 }), epochs: 20,
-      earlyStopping: { metric: 'accuracy', patience: 2 }, checkpointDir: dir, onEvent: (e) => events.push(e) });
+    const r = await fit({
+      model,
+      optimizer,
+      train: new TensorLoader(x, y, { batchSize: 50 }),
+      val: new TensorLoader(x, y, { batchSize: 100 }),
+      epochs: 20,
+      earlyStopping: { metric: 'accuracy', patience: 2 },
+      checkpointDir: dir,
+      onEvent: (e) => events.push(e),
+    });
     expect(r.stoppedEarly).toBe(true);
     expect(r.epochs).toBe(3);
     expect(r.best).toMatchObject({ epoch: 0, metric: 'accuracy' });
@@ -79,7 +98,9 @@ print(json.dumps({**data, 'total': total.item(), 'ga': a.grad.reshape(-1).tolist
     const y = torch.tensor(Array.from({ length: 20 }, (_, i) => i % 2));
     const model = new nn.Linear(2, 2);
     const optimizer = new optim.SGD(model.parameters(), { lr: 50 }); // the squared outputs grow without bound
-    await expect(fit({ model, optimizer, loss: (l) => l.pow(2).mean(), train: new TensorLoader(x, y, { batchSize: 5 }), epochs: 50 })).rejects.toThrow(/training diverged/);
+    await expect(fit({ model, optimizer, loss: (l) => l.pow(2).mean(), train: new TensorLoader(x, y, { batchSize: 5 }), epochs: 50 })).rejects.toThrow(
+      /training diverged/,
+    );
   });
 });
 
@@ -115,14 +136,25 @@ for epoch in range(2):
         loss = crit(m(x[b*20:(b+1)*20]), y[b*20:(b+1)*20])
         loss.backward(); opt.step(); losses.append(loss.item())
 print(json.dumps({'losses': losses, 'weights': {k: v.reshape(-1).tolist() for k, v in m.state_dict().items()}}))`;
-    const ref = JSON.parse(execFileSync('/usr/bin/python3', ['-c', script], { input: JSON.stringify({ weights: weightsOf(init), x: flat(x), y: flat(y), classWeights }), encoding: 'utf8' }));
+    const ref = JSON.parse(
+      execFileSync('/usr/bin/python3', ['-c', script], {
+        input: JSON.stringify({ weights: weightsOf(init), x: flat(x), y: flat(y), classWeights }),
+        encoding: 'utf8',
+      }),
+    );
     const weight = torch.tensor(classWeights);
     const run = async (loss: Parameters<typeof fit>[0]['loss']) => {
       const model = mlp();
       model.loadStateDict(init.stateDict());
       const events: TrainEvent[] = [];
-      const r = await fit({ model, optimizer: new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9, weightDecay: 1e-3 }), loss,
-        train: new TensorLoader(x, y, { batchSize: 20 }), epochs: 2, onEvent: (e) => events.push(e) });
+      const r = await fit({
+        model,
+        optimizer: new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9, weightDecay: 1e-3 }),
+        loss,
+        train: new TensorLoader(x, y, { batchSize: 20 }),
+        epochs: 2,
+        onEvent: (e) => events.push(e),
+      });
       return { r, losses: stepLosses(events), weights: weightsOf(model) };
     };
     const native = await run({ type: 'crossEntropy', weight, labelSmoothing: 0.1 });
@@ -141,14 +173,29 @@ print(json.dumps({'losses': losses, 'weights': {k: v.reshape(-1).tolist() for k,
     torch.manualSeed(8);
     const x = torch.randn([48, 1, 8, 8]);
     const y = torch.tensor(Array.from({ length: 48 }, (_, i) => i % 4));
-    const net = () => new nn.Sequential(new nn.Conv2d(1, 4, 3, { padding: 1 }), new nn.BatchNorm2d(4), new nn.ReLU(), new nn.Dropout(0.3), new nn.Flatten(), new nn.Linear(256, 4));
+    const net = () =>
+      new nn.Sequential(
+        new nn.Conv2d(1, 4, 3, { padding: 1 }),
+        new nn.BatchNorm2d(4),
+        new nn.ReLU(),
+        new nn.Dropout(0.3),
+        new nn.Flatten(),
+        new nn.Linear(256, 4),
+      );
     const init = net();
     const run = async (loss: Parameters<typeof fit>[0]['loss']) => {
       const model = net();
       model.loadStateDict(init.stateDict());
       const events: TrainEvent[] = [];
-      const r = await fit({ model, optimizer: new optim.AdamW(model.parameters(), { lr: 0.01 }), loss, seed: 2,
-        train: new TensorLoader(x, y, { batchSize: 16, shuffle: true, seed: 1 }), epochs: 2, onEvent: (e) => events.push(e) });
+      const r = await fit({
+        model,
+        optimizer: new optim.AdamW(model.parameters(), { lr: 0.01 }),
+        loss,
+        seed: 2,
+        train: new TensorLoader(x, y, { batchSize: 16, shuffle: true, seed: 1 }),
+        epochs: 2,
+        onEvent: (e) => events.push(e),
+      });
       return { r, losses: stepLosses(events), weights: weightsOf(model) }; // batch norm running stats included
     };
     const native = await run(undefined);
@@ -159,7 +206,7 @@ print(json.dumps({'losses': losses, 'weights': {k: v.reshape(-1).tolist() for k,
     expect(maxDiff(native.weights, inParts.weights)).toBeLessThan(1e-6);
   });
 
-  it('the default loss and \'crossEntropy\' take the native step; clipGradNorm, a custom forward or a TypeScript forward take the step in parts', async () => {
+  it("the default loss and 'crossEntropy' take the native step; clipGradNorm, a custom forward or a TypeScript forward take the step in parts", async () => {
     torch.manualSeed(4);
     const x = torch.randn([40, 4]);
     const y = torch.tensor(Array.from({ length: 40 }, (_, i) => i % 3));
@@ -172,7 +219,9 @@ print(json.dumps({'losses': losses, 'weights': {k: v.reshape(-1).tolist() for k,
     expect(await fitWith({ forward: (m, input) => m.forwardAsync(input as Tensor) })).toBe(0);
     class Net extends nn.Module {
       fc = this.registerModule('fc', new nn.Linear(4, 3));
-      forward(input: Tensor): Tensor { return this.fc.forward(input).relu(); }
+      forward(input: Tensor): Tensor {
+        return this.fc.forward(input).relu();
+      }
     }
     expect(await fitWith({}, new Net())).toBe(0);
     await expect(fitWith({ loss: { type: 'crossEntropy', labelSmoothing: 2 } })).rejects.toThrow(/fit: loss\.labelSmoothing must be in \[0, 1\], got 2/);
@@ -189,16 +238,30 @@ describe('restoreBest: what the model holds after fit', () => {
   const setup = () => {
     torch.manualSeed(6);
     const model = new nn.Sequential(new nn.Linear(4, 8), new nn.ReLU(), new nn.Linear(8, 2));
-    return { model, optimizer: new optim.SGD(model.parameters(), { lr: 0.2 }), train: new TensorLoader(x, y, { batchSize: 20 }), val: new TensorLoader(x, flipped, { batchSize: 60 }), epochs: 4, monitor: 'loss' as const };
+    return {
+      model,
+      optimizer: new optim.SGD(model.parameters(), { lr: 0.2 }),
+      train: new TensorLoader(x, y, { batchSize: 20 }),
+      val: new TensorLoader(x, flipped, { batchSize: 60 }),
+      epochs: 4,
+      monitor: 'loss' as const,
+    };
   };
   const weightsAt = (events: Array<{ epoch: number; weights: Record<string, number[]> }>, epoch: number) => events.find((e) => e.epoch === epoch)!.weights;
 
-  it('with checkpointDir: the best epoch\'s weights (from best/), by default; the last epoch\'s with restoreBest: false', async () => {
+  it("with checkpointDir: the best epoch's weights (from best/), by default; the last epoch's with restoreBest: false", async () => {
     for (const restoreBest of [undefined, false]) {
       const dir = mkdtempSync(join(tmpdir(), 'finetorch-restore-'));
       const s = setup();
       const seen: Array<{ epoch: number; weights: Record<string, number[]> }> = [];
-      const r = await fit({ ...s, checkpointDir: dir, restoreBest, onEvent: (e) => { if (e.type === 'epoch') seen.push({ epoch: e.epoch, weights: weightsOf(s.model) }); } });
+      const r = await fit({
+        ...s,
+        checkpointDir: dir,
+        restoreBest,
+        onEvent: (e) => {
+          if (e.type === 'epoch') seen.push({ epoch: e.epoch, weights: weightsOf(s.model) });
+        },
+      });
       expect(r.best!.epoch).toBeLessThan(3); // the setup works as intended
       const bestFile = Object.fromEntries(Object.entries(io.load(join(dir, 'best', 'model.safetensors'))).map(([k, t]) => [k, flat(t)]));
       expect(maxDiff(bestFile, weightsAt(seen, r.best!.epoch))).toBe(0);
@@ -213,11 +276,17 @@ describe('restoreBest: what the model holds after fit', () => {
     }
   });
 
-  it('without checkpointDir: the last epoch\'s weights by default, the best epoch\'s (kept in memory) with restoreBest: true', async () => {
+  it("without checkpointDir: the last epoch's weights by default, the best epoch's (kept in memory) with restoreBest: true", async () => {
     for (const restoreBest of [undefined, true]) {
       const s = setup();
       const seen: Array<{ epoch: number; weights: Record<string, number[]> }> = [];
-      const r = await fit({ ...s, restoreBest, onEvent: (e) => { if (e.type === 'epoch') seen.push({ epoch: e.epoch, weights: weightsOf(s.model) }); } });
+      const r = await fit({
+        ...s,
+        restoreBest,
+        onEvent: (e) => {
+          if (e.type === 'epoch') seen.push({ epoch: e.epoch, weights: weightsOf(s.model) });
+        },
+      });
       const expected = restoreBest ? r.best!.epoch : 3;
       expect(r.best!.epoch).toBeLessThan(3);
       expect(r.modelEpoch).toBe(expected);

@@ -79,10 +79,17 @@ compares cross-entropy with focal loss on a 1:20 imbalanced binary task.
 
 export function parseDemoArgs(argv: string[]): DemoOptions {
   const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true, strict: true,
+    args: argv,
+    allowPositionals: true,
+    strict: true,
     options: {
-      quick: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, out: { type: 'string' },
-      seeds: { type: 'string' }, 'labels-per-class': { type: 'string' }, epochs: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      quick: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      seeds: { type: 'string' },
+      'labels-per-class': { type: 'string' },
+      epochs: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) throw new UsageError('');
@@ -95,14 +102,23 @@ export function parseDemoArgs(argv: string[]): DemoOptions {
   };
   const quick = values.quick!;
   return {
-    quick, json: values.json!, out: resolve(values.out ?? 'finetorch-demo'),
+    quick,
+    json: values.json!,
+    out: resolve(values.out ?? 'finetorch-demo'),
     seeds: int('seeds', values.seeds, quick ? 1 : 3, 10),
     labelsPerClass: int('labels-per-class', values['labels-per-class'], 40, 1000),
     epochs: int('epochs', values.epochs, quick ? 8 : 12, 200),
   };
 }
 
-interface RunResult { test: EvalResult; seconds: number; epochs: number; trainableParameters: number; valAccuracy: number[]; trainLoss: number[] }
+interface RunResult {
+  test: EvalResult;
+  seconds: number;
+  epochs: number;
+  trainableParameters: number;
+  valAccuracy: number[];
+  trainLoss: number[];
+}
 
 function loadModel(s: Approach, numClasses: number, seed: number): Architecture {
   torch.manualSeed(seed);
@@ -112,12 +128,19 @@ function loadModel(s: Approach, numClasses: number, seed: number): Architecture 
   return model;
 }
 
-async function run(s: Approach, task: { train: Subset; val: Subset; test: Subset }, o: { epochs: number; seed: number; loss?: LossFn; reporter: Reporter; label: string }): Promise<RunResult> {
+async function run(
+  s: Approach,
+  task: { train: Subset; val: Subset; test: Subset },
+  o: { epochs: number; seed: number; loss?: LossFn; reporter: Reporter; label: string },
+): Promise<RunResult> {
   const started = Date.now();
   const numClasses = task.train.classNames.length;
   const model = loadModel(s, numClasses, o.seed);
   if (s.freezeBlocks) finetune.freeze(model, { blocks: s.freezeBlocks });
-  const groups = finetune.paramGroups(model, s.lr !== undefined ? { lrs: model.blocks().map(() => s.lr!), weightDecay: 0.01 } : { bottom: s.bottomLr!, top: s.topLr!, weightDecay: 0.01 });
+  const groups = finetune.paramGroups(
+    model,
+    s.lr !== undefined ? { lrs: model.blocks().map(() => s.lr!), weightDecay: 0.01 } : { bottom: s.bottomLr!, top: s.topLr!, weightDecay: 0.01 },
+  );
   const optimizer = new optim.AdamW(groups);
   const train = new FashionLoader(task.train, { batchSize: 32, shuffle: true, augment: true, seed: o.seed });
   const scheduler = new LRScheduler(optimizer, { kind: 'cosine', totalSteps: o.epochs * train.length, warmupSteps: s.warmup ? train.length : 0 });
@@ -125,7 +148,13 @@ async function run(s: Approach, task: { train: Subset; val: Subset; test: Subset
   const trainLoss: number[] = [];
   o.reporter.stage(o.label, { epochs: o.epochs });
   await fit({
-    model, optimizer, scheduler, train, epochs: o.epochs, seed: o.seed, loss: o.loss,
+    model,
+    optimizer,
+    scheduler,
+    train,
+    epochs: o.epochs,
+    seed: o.seed,
+    loss: o.loss,
     val: new FashionLoader(task.val, { batchSize: 500 }),
     onEvent: (e) => {
       o.reporter.train(e);
@@ -137,7 +166,10 @@ async function run(s: Approach, task: { train: Subset; val: Subset; test: Subset
   });
   o.reporter.stage(null);
   const test = await evaluate(model, new FashionLoader(task.test, { batchSize: 500 }), { loss: o.loss });
-  const trainableParameters = model.parameters().filter((p) => p.requiresGrad).reduce((n, p) => n + p.numel(), 0);
+  const trainableParameters = model
+    .parameters()
+    .filter((p) => p.requiresGrad)
+    .reduce((n, p) => n + p.numel(), 0);
   optimizer.dispose();
   model.dispose();
   return { test, seconds: (Date.now() - started) / 1000, epochs: o.epochs, trainableParameters, valAccuracy, trainLoss };
@@ -146,8 +178,10 @@ async function run(s: Approach, task: { train: Subset; val: Subset; test: Subset
 const lrText = (lr: number) => lr.toExponential().replace(/\.0+e/, 'e');
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const sd = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
-const fmt = (xs: number[], digits: number, scale = 1) => (xs.length > 1 ? `${(mean(xs) * scale).toFixed(digits)} ± ${(sd(xs) * scale).toFixed(digits)}` : (xs[0] * scale).toFixed(digits));
+const fmt = (xs: number[], digits: number, scale = 1) =>
+  xs.length > 1 ? `${(mean(xs) * scale).toFixed(digits)} ± ${(sd(xs) * scale).toFixed(digits)}` : (xs[0] * scale).toFixed(digits);
 
+// biome-ignore lint/suspicious/noExplicitAny: the provenance file's parsed JSON
 function verifyCheckpoint(): Record<string, any> {
   if (!existsSync(DEMO_CHECKPOINT) || !existsSync(PROVENANCE))
     throw new Error(`demo: the pretrained checkpoint ${DEMO_CHECKPOINT} (or its .json) is missing; make it with: node scripts/make-demo-checkpoint.mjs`);
@@ -163,26 +197,71 @@ export async function runDemo(o: DemoOptions, reporter: Reporter): Promise<{ fil
   const seeds = Array.from({ length: o.seeds }, (_, i) => i);
   const testPerClass = o.quick ? 200 : 400;
   const valPerClass = o.quick ? 50 : 100;
-  reporter.emit({ type: 'start', command: 'demo', out: o.out, quick: o.quick, seeds: o.seeds, labelsPerClass: o.labelsPerClass, epochs: o.epochs, threads: torch.getNumThreads(), libtorch: loadReport.libtorch.version });
-  reporter.message(`finetorch demo: ${APPROACHES.length} strategies x ${o.seeds} seed(s), ${o.labelsPerClass * 5} labelled images, ${o.epochs} epochs, ${torch.getNumThreads()} threads`);
+  reporter.emit({
+    type: 'start',
+    command: 'demo',
+    out: o.out,
+    quick: o.quick,
+    seeds: o.seeds,
+    labelsPerClass: o.labelsPerClass,
+    epochs: o.epochs,
+    threads: torch.getNumThreads(),
+    libtorch: loadReport.libtorch.version,
+  });
+  reporter.message(
+    `finetorch demo: ${APPROACHES.length} strategies x ${o.seeds} seed(s), ${o.labelsPerClass * 5} labelled images, ${o.epochs} epochs, ${torch.getNumThreads()} threads`,
+  );
   reporter.message(`pretrained: narrow ResNet-18 on Fashion-MNIST classes 0-4 (${(provenance.test.accuracy * 100).toFixed(1)}% on their test images)`);
 
   // Task 1: classes 5-9 (Sandal, Shirt, Sneaker, Bag, Ankle boot); the test
   // images are the same for every seed, the labelled ones are redrawn.
   const classes = [5, 6, 7, 8, 9];
-  const test = subset('test', classes, classes.map(() => testPerClass), 12345);
+  const test = subset(
+    'test',
+    classes,
+    classes.map(() => testPerClass),
+    12345,
+  );
   const perApproach = new Map<string, RunResult[]>();
   for (const seed of seeds) {
     const taken = new Set<number>();
-    const train = subset('train', classes, classes.map(() => o.labelsPerClass), 1000 + seed, taken);
-    const val = subset('train', classes, classes.map(() => valPerClass), 2000 + seed, taken);
+    const train = subset(
+      'train',
+      classes,
+      classes.map(() => o.labelsPerClass),
+      1000 + seed,
+      taken,
+    );
+    const val = subset(
+      'train',
+      classes,
+      classes.map(() => valPerClass),
+      2000 + seed,
+      taken,
+    );
     for (const s of APPROACHES) {
       const r = await run(s, { train, val, test }, { epochs: o.epochs, seed, reporter, label: s.name });
       (perApproach.get(s.name) ?? perApproach.set(s.name, []).get(s.name)!).push(r);
-      if (reporter.json) reporter.emit({ type: 'result', task: 'classes 5-9', run: s.name, seed, accuracy: r.test.accuracy, f1Macro: r.test.f1Macro, rocAuc: r.test.rocAuc, seconds: r.seconds });
-      else reporter.message(`${s.name.padEnd(26)} seed ${seed}: accuracy ${(r.test.accuracy * 100).toFixed(1)}%, macro-F1 ${r.test.f1Macro.toFixed(3)}, AUC ${r.test.rocAuc?.toFixed(3)} (${r.seconds.toFixed(1)} s)`);
+      if (reporter.json)
+        reporter.emit({
+          type: 'result',
+          task: 'classes 5-9',
+          run: s.name,
+          seed,
+          accuracy: r.test.accuracy,
+          f1Macro: r.test.f1Macro,
+          rocAuc: r.test.rocAuc,
+          seconds: r.seconds,
+        });
+      else
+        reporter.message(
+          `${s.name.padEnd(26)} seed ${seed}: accuracy ${(r.test.accuracy * 100).toFixed(1)}%, macro-F1 ${r.test.f1Macro.toFixed(3)}, AUC ${r.test.rocAuc?.toFixed(3)} (${r.seconds.toFixed(1)} s)`,
+        );
     }
-    for (const t of [train, val]) { t.x.dispose(); t.y.dispose(); }
+    for (const t of [train, val]) {
+      t.x.dispose();
+      t.y.dispose();
+    }
   }
 
   // Task 2: Shirt (minority, 20) vs T-shirt/top (400), tested on a balanced set.
@@ -201,10 +280,28 @@ export async function runDemo(o: DemoOptions, reporter: Reporter): Promise<{ fil
       const r = await run(binApproach, { train, val, test: binTest }, { epochs: o.epochs, seed, loss, reporter, label: `1:20 ${name.split(' ')[0]}` });
       (binary.get(name) ?? binary.set(name, []).get(name)!).push(r);
       const [[, fp], [fn, tp]] = r.test.confusionMatrix;
-      if (reporter.json) reporter.emit({ type: 'result', task: 'imbalanced 1:20', run: name, seed, accuracy: r.test.accuracy, f1Macro: r.test.f1Macro, rocAuc: r.test.rocAuc, minorityRecall: tp / (tp + fn), falsePositives: fp, seconds: r.seconds });
-      else reporter.message(`1:20 ${name.padEnd(32)} seed ${seed}: macro-F1 ${r.test.f1Macro.toFixed(3)}, minority recall ${(tp / (tp + fn)).toFixed(3)} (${r.seconds.toFixed(1)} s)`);
+      if (reporter.json)
+        reporter.emit({
+          type: 'result',
+          task: 'imbalanced 1:20',
+          run: name,
+          seed,
+          accuracy: r.test.accuracy,
+          f1Macro: r.test.f1Macro,
+          rocAuc: r.test.rocAuc,
+          minorityRecall: tp / (tp + fn),
+          falsePositives: fp,
+          seconds: r.seconds,
+        });
+      else
+        reporter.message(
+          `1:20 ${name.padEnd(32)} seed ${seed}: macro-F1 ${r.test.f1Macro.toFixed(3)}, minority recall ${(tp / (tp + fn)).toFixed(3)} (${r.seconds.toFixed(1)} s)`,
+        );
     }
-    for (const t of [train, val]) { t.x.dispose(); t.y.dispose(); }
+    for (const t of [train, val]) {
+      t.x.dispose();
+      t.y.dispose();
+    }
   }
 
   // ---- the tables, the curves and the report folder ----
@@ -214,23 +311,67 @@ export async function runDemo(o: DemoOptions, reporter: Reporter): Promise<{ fil
     rows: APPROACHES.map((s) => {
       const rs = perApproach.get(s.name)!;
       return {
-        strategy: s.name, 'trainable params': rs[0].trainableParameters,
-        'accuracy %': fmt(rs.map((r) => r.test.accuracy), 1, 100), 'macro-F1': fmt(rs.map((r) => r.test.f1Macro), 3),
-        'AUC-ROC': fmt(rs.map((r) => r.test.rocAuc ?? NaN), 3), epochs: o.epochs, 'wall time s': fmt(rs.map((r) => r.seconds), 1),
+        strategy: s.name,
+        'trainable params': rs[0].trainableParameters,
+        'accuracy %': fmt(
+          rs.map((r) => r.test.accuracy),
+          1,
+          100,
+        ),
+        'macro-F1': fmt(
+          rs.map((r) => r.test.f1Macro),
+          3,
+        ),
+        'AUC-ROC': fmt(
+          rs.map((r) => r.test.rocAuc ?? NaN),
+          3,
+        ),
+        epochs: o.epochs,
+        'wall time s': fmt(
+          rs.map((r) => r.seconds),
+          1,
+        ),
       };
     }),
-    notes: APPROACHES.map((s) => `${s.name}: ${s.pretrained ? 'pretrained' : 'random init'}, ${s.freezeBlocks ? `first ${s.freezeBlocks} of 6 blocks frozen` : 'all blocks trained'}, AdamW ${s.lr !== undefined ? `lr ${lrText(s.lr)}` : `lr ${lrText(s.bottomLr!)} (stem) .. ${lrText(s.topLr!)} (head)`}, ${s.warmup ? 'one epoch warmup, ' : ''}cosine decay`),
+    notes: APPROACHES.map(
+      (s) =>
+        `${s.name}: ${s.pretrained ? 'pretrained' : 'random init'}, ${s.freezeBlocks ? `first ${s.freezeBlocks} of 6 blocks frozen` : 'all blocks trained'}, AdamW ${s.lr !== undefined ? `lr ${lrText(s.lr)}` : `lr ${lrText(s.bottomLr!)} (stem) .. ${lrText(s.topLr!)} (head)`}, ${s.warmup ? 'one epoch warmup, ' : ''}cosine decay`,
+    ),
   };
   const binaryTable: Table = {
     title: 'Imbalanced binary 1:20: Shirt (20) vs T-shirt/top (400), tested on 500 + 500',
     columns: ['loss', 'accuracy %', 'macro-F1', 'AUC-ROC', 'minority recall', 'epochs', 'wall time s'],
     rows: [...binary.entries()].map(([name, rs]) => ({
-      loss: name, 'accuracy %': fmt(rs.map((r) => r.test.accuracy), 1, 100), 'macro-F1': fmt(rs.map((r) => r.test.f1Macro), 3),
-      'AUC-ROC': fmt(rs.map((r) => r.test.rocAuc ?? NaN), 3),
-      'minority recall': fmt(rs.map((r) => { const [, [fn, tp]] = r.test.confusionMatrix; return tp / (tp + fn); }), 3),
-      epochs: o.epochs, 'wall time s': fmt(rs.map((r) => r.seconds), 1),
+      loss: name,
+      'accuracy %': fmt(
+        rs.map((r) => r.test.accuracy),
+        1,
+        100,
+      ),
+      'macro-F1': fmt(
+        rs.map((r) => r.test.f1Macro),
+        3,
+      ),
+      'AUC-ROC': fmt(
+        rs.map((r) => r.test.rocAuc ?? NaN),
+        3,
+      ),
+      'minority recall': fmt(
+        rs.map((r) => {
+          const [, [fn, tp]] = r.test.confusionMatrix;
+          return tp / (tp + fn);
+        }),
+        3,
+      ),
+      epochs: o.epochs,
+      'wall time s': fmt(
+        rs.map((r) => r.seconds),
+        1,
+      ),
     })),
-    notes: [`both: the pretrained model, head swapped, first ${binApproach.freezeBlocks} blocks frozen, AdamW lr ${lrText(binApproach.lr!)}, cosine decay; focal loss alpha weights the minority class 0.75`],
+    notes: [
+      `both: the pretrained model, head swapped, first ${binApproach.freezeBlocks} blocks frozen, AdamW lr ${lrText(binApproach.lr!)}, cosine decay; focal loss alpha weights the minority class 0.75`,
+    ],
   };
   const scratch = mean(perApproach.get('from scratch')!.map((r) => r.test.accuracy));
   const fineTuned = APPROACHES.filter((s) => s.pretrained).map((s) => ({ name: s.name, accuracy: mean(perApproach.get(s.name)!.map((r) => r.test.accuracy)) }));
@@ -243,15 +384,25 @@ export async function runDemo(o: DemoOptions, reporter: Reporter): Promise<{ fil
   ];
   const seconds = (Date.now() - started) / 1000;
   const summary = {
-    quick: o.quick, seeds: o.seeds, labelsPerClass: o.labelsPerClass, epochs: o.epochs, threads: torch.getNumThreads(), libtorch: loadReport.libtorch.version, seconds,
+    quick: o.quick,
+    seeds: o.seeds,
+    labelsPerClass: o.labelsPerClass,
+    epochs: o.epochs,
+    threads: torch.getNumThreads(),
+    libtorch: loadReport.libtorch.version,
+    seconds,
     pretrained: { file: provenance.file, sha256: provenance.sha256, accuracyOnClasses0to4: provenance.test.accuracy },
-    strategies: Object.fromEntries(APPROACHES.map((s) => [s.name, { strategy: s, runs: perApproach.get(s.name)!.map(({ test, ...r }, seed) => ({ seed, ...r, test })) }])),
+    strategies: Object.fromEntries(
+      APPROACHES.map((s) => [s.name, { strategy: s, runs: perApproach.get(s.name)!.map(({ test, ...r }, seed) => ({ seed, ...r, test })) }]),
+    ),
     imbalanced: Object.fromEntries([...binary.entries()].map(([name, rs]) => [name, rs.map(({ test, ...r }, seed) => ({ seed, ...r, test }))])),
-    bestFineTuned: best, scratchAccuracy: scratch, fineTunedBeatsScratch: best.accuracy > scratch, focalMacroF1: focalF1, crossEntropyMacroF1: ceF1,
+    bestFineTuned: best,
+    scratchAccuracy: scratch,
+    fineTunedBeatsScratch: best.accuracy > scratch,
+    focalMacroF1: focalF1,
+    crossEntropyMacroF1: ceF1,
   };
-  const curves = (key: 'valAccuracy' | 'trainLoss') => [
-    ...APPROACHES.map((s) => ({ label: s.name, values: perApproach.get(s.name)![0][key] })),
-  ];
+  const curves = (key: 'valAccuracy' | 'trainLoss') => [...APPROACHES.map((s) => ({ label: s.name, values: perApproach.get(s.name)![0][key] }))];
   const svg = curvesSvg(
     { title: `Validation accuracy, classes 5-9 (seed 0)`, yLabel: 'accuracy', curves: curves('valAccuracy') },
     { title: 'Training loss (seed 0)', yLabel: 'cross-entropy', curves: curves('trainLoss') },
@@ -261,16 +412,30 @@ export async function runDemo(o: DemoOptions, reporter: Reporter): Promise<{ fil
     intro: [
       `A narrow ResNet-18 (width 16, ${provenance.architecture.parameters} parameters) pretrained on Fashion-MNIST classes 0-4 (${(provenance.test.accuracy * 100).toFixed(1)}% on their 5,000 test images; see assets/${provenance.file.replace('.safetensors', '.json')}), fine-tuned on classes 5-9.`,
       `${o.seeds} seed(s) per row (mean ± sd over seeds; each seed draws its own labelled images), ${o.epochs} epochs, batch 32, random horizontal flips, ${torch.getNumThreads()} threads, libtorch ${loadReport.libtorch.version}, total ${seconds.toFixed(0)} s.`,
-      '', ...verdict.map((v) => `**${v}**`),
+      '',
+      ...verdict.map((v) => `**${v}**`),
     ],
     tables: [strategyTable, binaryTable],
-    svg, json: summary,
+    svg,
+    json: summary,
   });
   reporter.table(strategyTable.title, strategyTable.rows, { columns: strategyTable.columns });
   reporter.table(binaryTable.title, binaryTable.rows, { columns: binaryTable.columns });
   for (const v of verdict) reporter.message(v);
   reporter.message(`report: ${o.out} (results.md, results.json, curves.png) in ${seconds.toFixed(0)} s`);
-  reporter.emit({ type: 'end', status: 'ok', exitCode: 0, seconds, report: o.out, files, fineTunedBeatsScratch: best.accuracy > scratch, best, scratchAccuracy: scratch, focalMacroF1: focalF1, crossEntropyMacroF1: ceF1 });
+  reporter.emit({
+    type: 'end',
+    status: 'ok',
+    exitCode: 0,
+    seconds,
+    report: o.out,
+    files,
+    fineTunedBeatsScratch: best.accuracy > scratch,
+    best,
+    scratchAccuracy: scratch,
+    focalMacroF1: focalF1,
+    crossEntropyMacroF1: ceF1,
+  });
   return { files, summary };
 }
 

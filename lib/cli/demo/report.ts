@@ -4,9 +4,19 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 
-export interface Row { [column: string]: string | number | null }
-export interface Table { title: string; columns: string[]; rows: Row[]; notes?: string[] }
-export interface Curve { label: string; values: number[] }
+export interface Row {
+  [column: string]: string | number | null;
+}
+export interface Table {
+  title: string;
+  columns: string[];
+  rows: Row[];
+  notes?: string[];
+}
+export interface Curve {
+  label: string;
+  values: number[];
+}
 
 function cell(v: string | number | null | undefined): string {
   if (v === null || v === undefined) return '–';
@@ -27,9 +37,13 @@ function panel(title: string, curves: Curve[], x0: number, y0: number, w: number
   const all = curves.flatMap((c) => c.values).filter(Number.isFinite);
   let lo = Math.min(...all);
   let hi = Math.max(...all);
-  if (!(hi > lo)) { lo -= 0.5; hi += 0.5; }
+  if (!(hi > lo)) {
+    lo -= 0.5;
+    hi += 0.5;
+  }
   const pad = (hi - lo) * 0.05;
-  lo -= pad; hi += pad;
+  lo -= pad;
+  hi += pad;
   const n = Math.max(...curves.map((c) => c.values.length));
   const px = (i: number) => x0 + 50 + (n > 1 ? (i / (n - 1)) * (w - 60) : 0);
   const py = (v: number) => y0 + 30 + (1 - (v - lo) / (hi - lo)) * (h - 70);
@@ -40,7 +54,8 @@ function panel(title: string, curves: Curve[], x0: number, y0: number, w: number
     out.push(`<text x="${x0 + 45}" y="${py(v) + 4}" text-anchor="end" font-size="10">${v.toFixed(hi - lo < 0.5 ? 3 : 2)}</text>`);
     out.push(`<line x1="${x0 + 50}" x2="${x0 + w - 10}" y1="${py(v)}" y2="${py(v)}" stroke="#eee"/>`);
   }
-  for (let i = 0; i < n; i += Math.max(1, Math.ceil(n / 10))) out.push(`<text x="${px(i)}" y="${y0 + h - 25}" text-anchor="middle" font-size="10">${i + 1}</text>`);
+  for (let i = 0; i < n; i += Math.max(1, Math.ceil(n / 10)))
+    out.push(`<text x="${px(i)}" y="${y0 + h - 25}" text-anchor="middle" font-size="10">${i + 1}</text>`);
   out.push(`<text x="${x0 + w / 2}" y="${y0 + h - 8}" text-anchor="middle" font-size="11">epoch</text>`);
   out.push(`<text x="${x0 + 12}" y="${y0 + h / 2}" text-anchor="middle" font-size="11" transform="rotate(-90 ${x0 + 12} ${y0 + h / 2})">${esc(yLabel)}</text>`);
   curves.forEach((c, j) => {
@@ -52,11 +67,15 @@ function panel(title: string, curves: Curve[], x0: number, y0: number, w: number
 
 /** Two panels side by side (e.g. validation accuracy and training loss) with one legend. */
 export function curvesSvg(left: { title: string; yLabel: string; curves: Curve[] }, right: { title: string; yLabel: string; curves: Curve[] }): string {
-  const W = 1000, H = 420;
-  const legend = left.curves.map((c, j) => {
-    const x = 60 + (j % 4) * 230, y = H - 40 + Math.floor(j / 4) * 18;
-    return `<line x1="${x}" x2="${x + 24}" y1="${y}" y2="${y}" stroke="${COLOURS[j % COLOURS.length]}" stroke-width="3"/><text x="${x + 30}" y="${y + 4}" font-size="12">${esc(c.label)}</text>`;
-  }).join('\n');
+  const W = 1000,
+    H = 420;
+  const legend = left.curves
+    .map((c, j) => {
+      const x = 60 + (j % 4) * 230,
+        y = H - 40 + Math.floor(j / 4) * 18;
+      return `<line x1="${x}" x2="${x + 24}" y1="${y}" y2="${y}" stroke="${COLOURS[j % COLOURS.length]}" stroke-width="3"/><text x="${x + 30}" y="${y + 4}" font-size="12">${esc(c.label)}</text>`;
+    })
+    .join('\n');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, sans-serif">
 <rect width="${W}" height="${H}" fill="white"/>
 ${panel(left.title, left.curves, 0, 0, W / 2, H - 50, left.yLabel)}

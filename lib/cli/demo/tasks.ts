@@ -11,9 +11,17 @@ import type { Tensor } from '../../tensor/tensor.js';
 export const FASHION_MEAN = 0.286;
 export const FASHION_STD = 0.353;
 
-export interface Subset { x: Tensor; y: Tensor; classNames: string[] }
+export interface Subset {
+  x: Tensor;
+  y: Tensor;
+  classNames: string[];
+}
 
-export interface FashionData { images: Tensor; labels: Tensor; labelArray: Int32Array }
+export interface FashionData {
+  images: Tensor;
+  labels: Tensor;
+  labelArray: Int32Array;
+}
 
 const cache = new Map<string, FashionData>();
 
@@ -42,7 +50,12 @@ export function subset(split: 'train' | 'test', classes: number[], counts: numbe
   let picked: number[];
   let labels: number[];
   try {
-    ({ indices: picked, targets: labels } = selectClasses(d.labelArray, classes, { perClass: counts, order: permutation(d.labelArray.length, seed), exclude, exact: true }));
+    ({ indices: picked, targets: labels } = selectClasses(d.labelArray, classes, {
+      perClass: counts,
+      order: permutation(d.labelArray.length, seed),
+      exclude,
+      exact: true,
+    }));
   } catch (err) {
     throw new Error(`demo: Fashion-MNIST ${split}: ${(err as Error).message}`);
   }
@@ -70,11 +83,16 @@ export function flipHalf(x: Tensor, seed: number): Tensor {
 /** TensorLoader's batches, with random horizontal flips when `augment` (seeded per epoch and batch). */
 export class FashionLoader {
   private readonly loader: TensorLoader;
-  constructor(readonly data: Subset, readonly options: { batchSize: number; shuffle?: boolean; augment?: boolean; seed?: number }) {
+  constructor(
+    readonly data: Subset,
+    readonly options: { batchSize: number; shuffle?: boolean; augment?: boolean; seed?: number },
+  ) {
     this.loader = new TensorLoader(data.x, data.y, options);
   }
 
-  get length(): number { return this.loader.length; }
+  get length(): number {
+    return this.loader.length;
+  }
 
   *batches(epoch = 0): Generator<{ input: Tensor; target: Tensor }> {
     const seed = (this.options.seed ?? 0) * 100003 + epoch;
