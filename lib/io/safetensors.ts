@@ -3,8 +3,9 @@
 // goes from the file straight into tensor memory; writing goes to a
 // temporary file that is renamed into place, so an interrupted save never
 // replaces a good checkpoint with a broken one.
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { native } from '../native/loader.js';
+import { writeAll, writeAtomic } from './atomic.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { DType } from '../tensor/dtype.js';
 
@@ -191,26 +192,9 @@ export function writeSafetensors(path: string, tensors: Map<string, Tensor>, met
   const jsonBuf = Buffer.from(json, 'utf8');
   const lenBuf = Buffer.alloc(8);
   lenBuf.writeBigUInt64LE(BigInt(jsonBuf.length));
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, lenBuf);
-    writeSync(fd, jsonBuf);
-    for (const t of tensors.values()) {
-      const bytes = native.rawBytes(t.handle) as Buffer;
-      let done = 0;
-      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
-    }
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, path);
-  } catch (err) {
-    try {
-      closeSync(fd);
-    } catch {
-      /* already closed */
-    }
-    rmSync(tmp, { force: true });
-    throw err;
-  }
+  writeAtomic(path, (fd) => {
+    writeAll(fd, lenBuf);
+    writeAll(fd, jsonBuf);
+    for (const t of tensors.values()) writeAll(fd, native.rawBytes(t.handle) as Buffer);
+  });
 }

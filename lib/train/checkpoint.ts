@@ -17,7 +17,7 @@
 // trainer.json), tmp-complete, old-moved (between the two renames),
 // installed (before the old copy is removed), done; and for files written by
 // writeFileAtomic, <file name>:tmp-written (e.g. run.json:tmp-written).
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { io } from '../io/index.js';
@@ -27,6 +27,9 @@ import { Tensor } from '../tensor/tensor.js';
 import type { EvalResult, MetricName } from './trainer.js';
 import type { GradScalerState } from '../amp/grad-scaler.js';
 import { CheckpointError } from '../errors.js';
+import { fsyncDir, writeAll, writeAtomic } from '../io/atomic.js';
+
+export { fsyncDir } from '../io/atomic.js';
 
 export { CheckpointError } from '../errors.js';
 
@@ -112,45 +115,13 @@ export type TrainerProgress = Omit<TrainerState, 'format' | 'optimizer'>;
 
 // ---- atomic files
 
-/** fsync of a folder: makes renames and new entries in it survive a power cut. */
-export function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // some file systems refuse fsync on folders; the rename is still atomic
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
-/**
- * Writes a file so that it is either the old or the new content, never a
- * partial one, even after kill -9 or a power cut: a temporary file in the
- * same folder, fsync, rename over the target, fsync of the folder.
- */
+/** Writes a file atomically (lib/io/atomic.ts), with the test hook's pause point before the rename. */
 export function writeFileAtomic(path: string, data: string | Buffer): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    let done = 0;
-    while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
-    fsyncSync(fd);
-    closeSync(fd);
-    pausePoint(basename(path), 'tmp-written');
-    renameSync(tmp, path);
-  } catch (err) {
-    try {
-      closeSync(fd);
-    } catch {
-      /* already closed */
-    }
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  fsyncDir(dirname(path));
+  writeAtomic(
+    path,
+    (fd) => writeAll(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data),
+    () => pausePoint(basename(path), 'tmp-written'),
+  );
 }
 
 // ---- the test hook (see the top of this file)
