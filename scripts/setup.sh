@@ -37,5 +37,9 @@ fi
 # runs them) and CI's libtorch 2.x leg (scripts/test-torch2.mjs).
 # FINETORCH_SETUP_TORCH2=0 skips it (those comparisons then fail as not run).
 if [ "${FINETORCH_SETUP_TORCH2:-1}" != 0 ]; then
-  node scripts/test-torch2.mjs venv
+  if [ -d "${FINETORCH_WHEELS:-/opt/wheels}" ]; then
+    node scripts/test-torch2.mjs venv
+  else
+    echo "setup: no local wheel folder ${FINETORCH_WHEELS:-/opt/wheels} (FINETORCH_WHEELS): .venv-torch2 not made; the comparisons with transformers will not run"
+  fi
 fi
