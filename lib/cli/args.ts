@@ -52,7 +52,7 @@ export function parseArgs(command: string, argv: string[], spec: Record<string, 
     }
     if (!a.startsWith('--') || a === '-') {
       if (a.startsWith('-') && a.length > 1 && !/^-\d/.test(a))
-        throw new UsageError(`finetorch ${command}: unknown option ${a} (options are --long-names; see finetorch ${command} --help)`);
+        throw new UsageError(`unknown option ${a} (options are --long-names; see finetorch ${command} --help)`, command);
       positionals.push(a);
       continue;
     }
@@ -63,7 +63,7 @@ export function parseArgs(command: string, argv: string[], spec: Record<string, 
       const known = Object.keys(spec)
         .map((k) => `--${k}`)
         .join(', ');
-      throw new UsageError(`finetorch ${command}: unknown option --${name} (options: ${known})`);
+      throw new UsageError(`unknown option --${name} (options: ${known})`, command);
     }
     let value: string | number | boolean;
     if (s.type === 'boolean') {

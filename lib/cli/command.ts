@@ -2,7 +2,7 @@
 // flags, choosing text or JSON Lines output, and turning an outcome or an
 // error into the closing event and the exit code.
 import type { FlagSpec, FlagValues } from './args.js';
-import { classify } from './errors.js';
+import { classify, UsageError } from './errors.js';
 import { createReporter, type Reporter } from './progress.js';
 
 export const RECIPE_FLAGS: Record<string, FlagSpec> = {
@@ -49,6 +49,7 @@ export function usageFailure(command: string, argv: string[], err: unknown, usag
     reporter.error(message, 'usage', 2);
     reporter.emit({ type: 'end', status: 'error', exitCode: 2, seconds: 0 });
   }
-  process.stderr.write(`finetorch ${command}: ${message.replace(/^finetorch \w+: /, '')}\n\n${usage}`);
+  const detail = err instanceof UsageError ? err.detail : message;
+  process.stderr.write(`finetorch ${command}: ${detail}\n\n${usage}`);
   return 2;
 }

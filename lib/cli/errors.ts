@@ -23,8 +23,14 @@ export type ErrorKind = 'usage' | 'config' | 'data' | 'diverged' | 'runtime';
 
 /** A bad command line: unknown flag, missing value, value of the wrong type, a path argument that is not what the command needs. */
 export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
+  /** The message without the command; the message is `finetorch <command>: <detail>` when the command is given. */
+  readonly detail: string;
+  constructor(
+    detail: string,
+    readonly command?: string,
+  ) {
+    super(command ? `finetorch ${command}: ${detail}` : detail);
+    this.detail = detail;
     this.name = 'UsageError';
   }
 }

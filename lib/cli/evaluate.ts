@@ -85,7 +85,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   if (typeof args === 'number') return args;
   const reporter = reporterFor('eval', args.flags);
   try {
-    if (args.positionals.length) throw new UsageError(`finetorch eval: unexpected argument ${JSON.stringify(args.positionals[0])}`);
+    if (args.positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`, 'eval');
     const split = (args.flags.split as string | undefined) ?? 'test';
     if (!['train', 'val', 'test'].includes(split)) throw new UsageError(`--split: expected test, val or train, got ${JSON.stringify(split)}`);
     const loaded = loadTrained(args.flags);
@@ -122,7 +122,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
   try {
     const texts = (args.flags.text as string[] | undefined) ?? [];
     if (!args.positionals.length && !texts.length)
-      throw new UsageError('finetorch predict: give the inputs: image files or folders, a CSV/JSONL file of texts, or --text');
+      throw new UsageError('give the inputs: image files or folders, a CSV/JSONL file of texts, or --text', 'predict');
     const loaded = loadTrained(args.flags);
     let classes = loaded.classes;
     let input = loaded.input;

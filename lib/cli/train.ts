@@ -48,9 +48,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
       process.stdout.write(TRAIN_USAGE);
       return EXIT.ok;
     }
-    if (args.positionals.length)
-      throw new UsageError(`finetorch train: unexpected argument ${JSON.stringify(args.positionals[0])} (the recipe goes after --config)`);
-    if (!args.flags.config && !args.flags.resume) throw new UsageError('finetorch train: give --config <recipe> (or --resume <out>/last)');
+    if (args.positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])} (the recipe goes after --config)`, 'train');
+    if (!args.flags.config && !args.flags.resume) throw new UsageError('give --config <recipe> (or --resume <out>/last)', 'train');
   } catch (err) {
     return usageFailure('train', argv, err, TRAIN_USAGE);
   }
