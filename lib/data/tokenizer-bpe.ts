@@ -105,6 +105,16 @@ export class ByteLevelBPETokenizer {
     return this.inverse.length;
   }
 
+  /** The id of a token, or undefined when the vocabulary lacks it (the masking collator looks up the mask and special tokens). */
+  tokenToId(token: string): number | undefined {
+    return this.vocab.get(token);
+  }
+
+  /** The token of an id, or undefined for an id outside the vocabulary. */
+  idToToken(id: number): string | undefined {
+    return this.inverse[id];
+  }
+
   private bpe(word: string): string[] {
     const cached = this.cache.get(word);
     if (cached) return cached;

@@ -194,6 +194,16 @@ export class WordPieceTokenizer {
     return this.inverse.length;
   }
 
+  /** The id of a token, or undefined when the vocabulary lacks it (the masking collator looks up the mask and special tokens). */
+  tokenToId(token: string): number | undefined {
+    return this.vocab.get(token);
+  }
+
+  /** The token of an id, or undefined for an id outside the vocabulary. */
+  idToToken(id: number): string | undefined {
+    return this.inverse[id];
+  }
+
   /** BERT's normalisation and pre-tokenisation: words and punctuation marks. */
   basicTokens(text: string): string[] {
     let clean = '';
