@@ -9,12 +9,14 @@ import { WordNet, synonymReplacement, randomDeletion, randomSwap } from './augme
 import { rng } from './tensor-loader.js';
 import { WordPieceTokenizer } from './tokenizer.js';
 import { ByteLevelBPETokenizer } from './tokenizer-bpe.js';
+import { maskTokens, MaskedLMCollator, KeyedRandom, specialTokenIds } from './mlm-collator.js';
 
 export type { ImageSample, ImageFolder, Transform } from './images.js';
 export type { TextDataset, TextDatasetOptions } from './text.js';
 export type { Dataset, Item, DataLoaderOptions } from './data-loader.js';
 export type { Batch } from './tensor-loader.js';
 export type { Encoding, EncodeOptions } from './tokenizer.js';
+export type { MaskTokensOptions, MaskedBatch, MaskedLMCollatorOptions } from './mlm-collator.js';
 
 export const data = {
   readIdx,
@@ -42,4 +44,8 @@ export const data = {
   rng,
   WordPieceTokenizer,
   ByteLevelBPETokenizer,
+  maskTokens,
+  MaskedLMCollator,
+  KeyedRandom,
+  specialTokenIds,
 } as const;
