@@ -91,3 +91,15 @@ export { losses } from './losses/index.js';
 export type { FocalLossOptions } from './losses/index.js';
 export { finetune } from './finetune/index.js';
 export type { GroupOptions, GroupSpec, FreezeOptions, Strategy, Recommendation } from './finetune/index.js';
+export { pretrain, parsePretrainConfig, PretrainSchema, readPretrainRecord } from './pretrain/index.js';
+export type {
+  PretrainConfig,
+  MlmPretrainConfig,
+  ReconstructionPretrainConfig,
+  PretrainOptions,
+  PretrainResult,
+  PretrainEvent,
+  PretrainMetrics,
+  MlmMetrics,
+  ReconstructionMetrics,
+} from './pretrain/index.js';

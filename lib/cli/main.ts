@@ -20,6 +20,7 @@ const USAGE = `usage: finetorch <command> [options]
 
 commands:
   train --config <recipe.json|yaml>     fine-tune as the recipe says (checkpoints, test metrics); --resume <out>/last continues
+  pretrain --config <pretrain.yaml>     masked-language modelling (text) or reconstruction (images) on unlabelled data; --resume <out>/last continues
   eval --checkpoint <run|dir|file>      metrics of a trained model on the recipe's test (or --split val|train) data
   predict --checkpoint <...> <inputs>   classify image files/folders or a CSV/JSONL of texts (or --text "...")
   inspect <checkpoint> [--json]         format, architecture guess, parameter count, dtypes, blocks and head
@@ -64,6 +65,8 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'train':
       return (await import('./train.js')).trainCommand(rest);
+    case 'pretrain':
+      return (await import('./pretrain.js')).pretrainCommand(rest);
     case 'eval':
       return (await import('./evaluate.js')).evalCommand(rest);
     case 'predict':
