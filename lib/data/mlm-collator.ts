@@ -254,7 +254,8 @@ function resolve(fn: string, o: ResolvableOptions): Resolved {
 /** The values of an integer tensor as numbers, row-major, with its shape. */
 function integers(fn: string, name: string, t: Tensor): { values: Float64Array; shape: number[] } {
   if (!t || typeof t !== 'object' || typeof (t as Tensor).dataSync !== 'function') throw new ArgumentError(fn, `${name} must be a Tensor`, name);
-  if (!['int64', 'int32', 'int16', 'int8', 'uint8', 'bool'].includes(t.dtype)) throw new ArgumentError(fn, `${name} must be an integer tensor, got ${t.dtype}`, name);
+  if (!['int64', 'int32', 'int16', 'int8', 'uint8', 'bool'].includes(t.dtype))
+    throw new ArgumentError(fn, `${name} must be an integer tensor, got ${t.dtype}`, name);
   if (t.ndim < 1) throw new ArgumentError(fn, `${name} must have at least one dimension ([batch, sequence] or [sequence]), got a scalar`, name);
   const cpu = t.device === 'cpu' ? t : t.to('cpu');
   const raw = cpu.dataSync();
@@ -268,7 +269,8 @@ function maskWith(fn: string, inputIds: Tensor, r: Resolved, seed: number | bigi
   let attention: Float64Array | null = null;
   if (attentionMask !== undefined) {
     const m = integers(fn, 'attentionMask', attentionMask);
-    if (m.shape.join() !== shape.join()) throw new ArgumentError(fn, `attentionMask has shape [${m.shape}], inputIds [${shape}]; they must match`, 'attentionMask');
+    if (m.shape.join() !== shape.join())
+      throw new ArgumentError(fn, `attentionMask has shape [${m.shape}], inputIds [${shape}]; they must match`, 'attentionMask');
     attention = m.values;
   }
   const length = shape[shape.length - 1];
@@ -348,7 +350,8 @@ export class MaskedLMCollator {
 
   constructor(tokenizer: Tokenizer | null, options: MaskedLMCollatorOptions) {
     const fn = 'data.MaskedLMCollator';
-    if (tokenizer !== null && !isTokenizer(tokenizer)) throw new ArgumentError(fn, 'tokenizer must be a WordPieceTokenizer, a ByteLevelBPETokenizer or null', 'tokenizer');
+    if (tokenizer !== null && !isTokenizer(tokenizer))
+      throw new ArgumentError(fn, 'tokenizer must be a WordPieceTokenizer, a ByteLevelBPETokenizer or null', 'tokenizer');
     if (!options || typeof options !== 'object') throw new ArgumentError(fn, 'options must be an object with at least a seed', 'options');
     const fromTokenizer: Partial<ResolvableOptions> = {};
     if (tokenizer) {
@@ -366,7 +369,15 @@ export class MaskedLMCollator {
   }
 
   /** The masking settings in force (after the defaults). */
-  get settings(): { maskTokenId: number; vocabSize: number; specialIds: number[]; mlmProbability: number; maskReplaceProb: number; randomReplaceProb: number; wholeWordMask: boolean } {
+  get settings(): {
+    maskTokenId: number;
+    vocabSize: number;
+    specialIds: number[];
+    mlmProbability: number;
+    maskReplaceProb: number;
+    randomReplaceProb: number;
+    wholeWordMask: boolean;
+  } {
     const { maskTokenId, vocabSize, special, mlmProbability, maskReplaceProb, randomReplaceProb, wholeWordMask } = this.resolved;
     return { maskTokenId, vocabSize, specialIds: [...special].sort((a, b) => a - b), mlmProbability, maskReplaceProb, randomReplaceProb, wholeWordMask };
   }
