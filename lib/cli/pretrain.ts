@@ -168,7 +168,14 @@ export async function pretrainCommand(argv: string[]): Promise<number> {
     if (result.status === 'interrupted') {
       const resume = `finetorch pretrain --resume ${join(out, 'last')}`;
       if (!reporter.json) reporter.message(`interrupted; continue with: ${resume}`);
-      reporter.emit({ type: 'end', status: 'interrupted', exitCode: EXIT.interrupted, seconds: (Date.now() - started) / 1000, checkpoint: join(out, 'last'), resume });
+      reporter.emit({
+        type: 'end',
+        status: 'interrupted',
+        exitCode: EXIT.interrupted,
+        seconds: (Date.now() - started) / 1000,
+        checkpoint: join(out, 'last'),
+        resume,
+      });
       reporter.close();
       return EXIT.interrupted;
     }

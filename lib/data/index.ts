@@ -9,6 +9,7 @@ import { WordNet, synonymReplacement, randomDeletion, randomSwap } from './augme
 import { rng } from './tensor-loader.js';
 import { WordPieceTokenizer } from './tokenizer.js';
 import { ByteLevelBPETokenizer } from './tokenizer-bpe.js';
+import * as debian from './debian.js';
 import { maskTokens, MaskedLMCollator, KeyedRandom, specialTokenIds } from './mlm-collator.js';
 
 export type { ImageSample, ImageFolder, Transform } from './images.js';
@@ -16,6 +17,18 @@ export type { TextDataset, TextDatasetOptions } from './text.js';
 export type { Dataset, Item, DataLoaderOptions } from './data-loader.js';
 export type { Batch } from './tensor-loader.js';
 export type { Encoding, EncodeOptions } from './tokenizer.js';
+export type {
+  DescriptionCorpus,
+  DescriptionDocument,
+  DescriptionOptions,
+  LicenceParagraph,
+  LicenceSplit,
+  LicenceSplitOptions,
+  LabelledParagraph,
+  LicenceCorpus,
+  LicenceCorpusOptions,
+  CorpusDocument,
+} from './debian.js';
 export type { MaskTokensOptions, MaskedBatch, MaskedLMCollatorOptions } from './mlm-collator.js';
 
 export const data = {
@@ -48,4 +61,5 @@ export const data = {
   MaskedLMCollator,
   KeyedRandom,
   specialTokenIds,
+  debian,
 } as const;

@@ -63,7 +63,10 @@ function normalization(d: Data): { mean: number[]; std: number[] } | null {
     return { mean: IMAGENET_MEAN, std: IMAGENET_STD };
   }
   if (v.mean.length !== d.channels || v.std.length !== d.channels)
-    throw new ConfigError('pretrain.data.normalize', `mean and std need ${d.channels} value(s) for ${d.channels} channel(s), got ${v.mean.length} and ${v.std.length}`);
+    throw new ConfigError(
+      'pretrain.data.normalize',
+      `mean and std need ${d.channels} value(s) for ${d.channels} channel(s), got ${v.mean.length} and ${v.std.length}`,
+    );
   return v;
 }
 
@@ -224,7 +227,10 @@ function inputChannels(model: Architecture): number | null {
 }
 
 /** The pretrained model of the config (or of a run being resumed), and its spec. */
-function backbone(c: ReconstructionPretrainConfig, saved: ReconstructionSpec | undefined): { model: Architecture; arch: ArchitectureName; options: Record<string, unknown> } {
+function backbone(
+  c: ReconstructionPretrainConfig,
+  saved: ReconstructionSpec | undefined,
+): { model: Architecture; arch: ArchitectureName; options: Record<string, unknown> } {
   if (saved) {
     const model = architectures[saved.arch](saved.options as never);
     return { model, arch: saved.arch, options: saved.options };
@@ -233,7 +239,8 @@ function backbone(c: ReconstructionPretrainConfig, saved: ReconstructionSpec | u
   if (!existsSync(m.checkpoint)) throw new ConfigError('pretrain.model.checkpoint', `${m.checkpoint} does not exist`);
   const named = savedArchitecture(m.checkpoint);
   const arch = m.arch ?? named?.arch;
-  if (!arch) throw new ConfigError('pretrain.model.arch', `missing, and ${m.checkpoint} does not name its architecture (only .safetensors written by models.save do)`);
+  if (!arch)
+    throw new ConfigError('pretrain.model.arch', `missing, and ${m.checkpoint} does not name its architecture (only .safetensors written by models.save do)`);
   if (isTextArch(arch) || !Object.hasOwn(architectures, arch))
     throw new ConfigError(
       'pretrain.model.arch',

@@ -42,7 +42,15 @@ describe('finetorch pretrain', () => {
     expect(r.status, r.stderr).toBe(0);
     const out = join(dir, 'runs', 'shoes');
     const start = only(r.events, 'start')[0];
-    expect(start).toMatchObject({ command: 'pretrain', kind: 'reconstruction', out, samples: { train: 30, val: 10 }, batchesPerEpoch: 5, epochs: 2, totalSteps: 10 });
+    expect(start).toMatchObject({
+      command: 'pretrain',
+      kind: 'reconstruction',
+      out,
+      samples: { train: 30, val: 10 },
+      batchesPerEpoch: 5,
+      epochs: 2,
+      totalSteps: 10,
+    });
     expect(only(r.events, 'step')).toHaveLength(10);
     expect(only(r.events, 'epoch')).toHaveLength(2);
     const val = only(r.events, 'eval')[0];

@@ -182,7 +182,12 @@ describe('pretrain (reconstruction)', () => {
     await pngFolder(images, { 5: 'sandals', 7: 'sneakers' }, 10);
     const events: PretrainEvent[] = [];
     const r = await pretrain(
-      config({ epochs: undefined, steps: 5, batchSize: 6, data: { kind: 'imageFolder', root: images, channels: 1, normalize: { mean: [0.286], std: [0.353] }, val: 0.2 } }),
+      config({
+        epochs: undefined,
+        steps: 5,
+        batchSize: 6,
+        data: { kind: 'imageFolder', root: images, channels: 1, normalize: { mean: [0.286], std: [0.353] }, val: 0.2 },
+      }),
       { out: join(dir, 'steps'), onEvent: (e) => events.push(e) },
     );
     expect(r.status).toBe('ok');
