@@ -1,7 +1,13 @@
-// Hugging Face text encoders with their sequence-classification heads, natively:
-// BertForSequenceClassification, RobertaForSequenceClassification and
-// DistilBertForSequenceClassification. Module and parameter names follow the
-// Hugging Face checkpoints exactly ("bert.encoder.layer.0.attention.self.query.weight").
+// Hugging Face text encoders with their heads, natively: Bert, Roberta and
+// DistilBert ForSequenceClassification, ForTokenClassification and ForMaskedLM
+// (chosen by the `task` option). Module and parameter names follow the Hugging
+// Face checkpoints exactly ("bert.encoder.layer.0.attention.self.query.weight").
+// The masked-LM decoders are tied to the word embeddings as transformers ties
+// them: the logits are linear(h, word_embeddings.weight, bias), so the matrix
+// is one parameter (an optimizer sees it once) and only the bias is the head's.
+// Weights start as transformers initialises them (_init_weights): normal(0,
+// initializer_range) for Linear and Embedding weights, zero biases and padding
+// rows, LayerNorm 1 and 0.
 // Dropout is applied functionally (it has no parameters), active in train mode.
 // Attention runs as at::scaled_dot_product_attention on libtorch 2.x (fused
 // kernels: flash / memory-efficient / cuDNN on CUDA, a fused CPU kernel), and
@@ -23,10 +29,34 @@ namespace {
 namespace nn = torch::nn;
 namespace F = torch::nn::functional;
 
+enum class TextTask { SequenceClassification, TokenClassification, MaskedLM };
+
 struct TextConfig {
   int64_t vocab, hidden, layers, heads, intermediate, maxPositions, typeVocab, padId, numClasses;
-  double dropout, attentionDropout, classifierDropout, eps;
+  double dropout, attentionDropout, classifierDropout, eps, initStd;
+  TextTask task;
 };
+
+TextTask readTask(const Napi::Object& o) {
+  std::string task = optString(o.Get("task"), "text model config: task", "sequenceClassification");
+  if (task == "sequenceClassification") return TextTask::SequenceClassification;
+  if (task == "tokenClassification") return TextTask::TokenClassification;
+  if (task == "maskedLM") return TextTask::MaskedLM;
+  throw ArgError("text model config: task must be 'sequenceClassification', 'tokenClassification' or 'maskedLM', got '" + task +
+                 "'");
+}
+
+// The Hugging Face class name of a family ("Bert") with a task.
+std::string className(const std::string& family, TextTask task) {
+  switch (task) {
+    case TextTask::TokenClassification:
+      return family + "ForTokenClassification";
+    case TextTask::MaskedLM:
+      return family + "ForMaskedLM";
+    default:
+      return family + "ForSequenceClassification";
+  }
+}
 
 TextConfig readConfig(const Napi::Object& o) {
   TextConfig c;
@@ -43,6 +73,9 @@ TextConfig readConfig(const Napi::Object& o) {
   c.attentionDropout = doubleField(o, "attentionProbsDropoutProb", 0.1);
   c.classifierDropout = doubleField(o, "classifierDropout", c.dropout);
   c.eps = doubleField(o, "layerNormEps", 1e-12);
+  c.initStd = doubleField(o, "initializerRange", 0.02);
+  c.task = readTask(o);
+  if (!(c.initStd >= 0)) throw ArgError("text model config: initializerRange must be >= 0");
   for (int64_t v : {c.vocab, c.hidden, c.layers, c.heads, c.intermediate, c.maxPositions, c.typeVocab, c.numClasses})
     if (v < 1) throw ArgError("text model config: sizes must be >= 1");
   if (c.hidden % c.heads != 0) throw ArgError("text model config: hiddenSize must be a multiple of numAttentionHeads");
@@ -64,6 +97,54 @@ std::shared_ptr<nn::EmbeddingImpl> embedding(int64_t n, int64_t d, int64_t paddi
   auto o = nn::EmbeddingOptions(n, d);
   if (padding >= 0) o.padding_idx(padding);
   return nn::Embedding(o).ptr();
+}
+
+// A child module at a dotted path ("bert.embeddings.word_embeddings").
+nn::Module& childAt(nn::Module& root, const std::string& path) {
+  nn::Module* m = &root;
+  size_t start = 0;
+  while (true) {
+    size_t dot = path.find('.', start);
+    std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    auto children = m->named_children();
+    auto* found = children.find(part);
+    TORCH_CHECK(found, root.name(), " has no child '", path, "'");
+    m = found->get();
+    if (dot == std::string::npos) return *m;
+    start = dot + 1;
+  }
+}
+
+// A module's own parameter ("weight", "bias") by name.
+torch::Tensor parameterOf(nn::Module& m, const std::string& name) {
+  auto params = m.named_parameters(false);
+  auto* found = params.find(name);
+  TORCH_CHECK(found, m.name(), " has no parameter '", name, "'");
+  return *found;
+}
+
+// transformers' _init_weights for these models.
+void initLikeTransformers(nn::Module& root, double std) {
+  torch::NoGradGuard noGrad;
+  // include_self=false: this runs in the constructor, before the root is owned by a shared_ptr
+  for (const auto& m : root.modules(/*include_self=*/false)) {
+    if (auto* l = m->as<nn::Linear>()) {
+      l->weight.normal_(0, std);
+      if (l->bias.defined()) l->bias.zero_();
+    } else if (auto* e = m->as<nn::Embedding>()) {
+      e->weight.normal_(0, std);
+      if (e->options.padding_idx()) e->weight[*e->options.padding_idx()].zero_();
+    } else if (auto* n = m->as<nn::LayerNorm>()) {
+      n->weight.fill_(1);
+      n->bias.zero_();
+    }
+  }
+}
+
+// A group holding a head's vocabulary bias (HF's cls.predictions.bias, lm_head.bias, vocab_projector.bias).
+std::shared_ptr<GroupImpl> withVocabBias(std::shared_ptr<GroupImpl> g, int64_t vocab) {
+  g->register_parameter("bias", torch::zeros({vocab}));
+  return g;
 }
 
 // The [B, T] attention mask (1 = attend, 0 = padding; undefined = no mask) in
@@ -147,7 +228,7 @@ struct BertFamilyImpl : ArchModule {
   std::string base;  // "bert" or "roberta"
 
   BertFamilyImpl(const TextConfig& cfg, bool isRoberta)
-      : ArchModule(isRoberta ? "RobertaForSequenceClassification" : "BertForSequenceClassification"), c(cfg), roberta(isRoberta) {
+      : ArchModule(className(isRoberta ? "Roberta" : "Bert", cfg.task)), c(cfg), roberta(isRoberta) {
     base = roberta ? "roberta" : "bert";
     auto model = std::make_shared<GroupImpl>();
     auto emb = std::make_shared<GroupImpl>();
@@ -161,12 +242,35 @@ struct BertFamilyImpl : ArchModule {
     auto encoder = std::make_shared<GroupImpl>();
     encoder->register_module("layer", layers);
     model->register_module("encoder", encoder);
-    if (!roberta) model->register_module("pooler", group<nn::LinearImpl>({{"dense", linear(c.hidden, c.hidden)}}));
+    // only BertForSequenceClassification has a pooler (the others build BertModel(add_pooling_layer=False))
+    if (!roberta && c.task == TextTask::SequenceClassification)
+      model->register_module("pooler", group<nn::LinearImpl>({{"dense", linear(c.hidden, c.hidden)}}));
     register_module(base, model);
-    if (roberta)
+    if (c.task == TextTask::MaskedLM) {
+      if (roberta) {
+        // RobertaLMHead: dense, gelu, layer_norm, decoder (tied) + bias
+        auto head = withVocabBias(std::make_shared<GroupImpl>(), c.vocab);
+        head->register_module("dense", linear(c.hidden, c.hidden));
+        head->register_module("layer_norm", layerNorm(c.hidden, c.eps));
+        register_module("lm_head", head);
+      } else {
+        // BertOnlyMLMHead: cls.predictions.transform (dense, gelu, LayerNorm), decoder (tied) + cls.predictions.bias
+        auto transform = std::make_shared<GroupImpl>();
+        transform->register_module("dense", linear(c.hidden, c.hidden));
+        transform->register_module("LayerNorm", layerNorm(c.hidden, c.eps));
+        auto predictions = withVocabBias(std::make_shared<GroupImpl>(), c.vocab);
+        predictions->register_module("transform", transform);
+        auto cls = std::make_shared<GroupImpl>();
+        cls->register_module("predictions", predictions);
+        register_module("cls", cls);
+      }
+    } else if (roberta && c.task == TextTask::SequenceClassification) {
       register_module("classifier", group<nn::LinearImpl>(
                                         {{"dense", linear(c.hidden, c.hidden)}, {"out_proj", linear(c.hidden, c.numClasses)}}));
-    else register_module("classifier", linear(c.hidden, c.numClasses));
+    } else {
+      register_module("classifier", linear(c.hidden, c.numClasses));
+    }
+    initLikeTransformers(*this, c.initStd);
   }
 
   torch::Tensor forward(const torch::Tensor& ids) override { return forwardMany({ids}).at(0); }
@@ -199,6 +303,16 @@ struct BertFamilyImpl : ArchModule {
     auto drop = [&](const torch::Tensor& t, double p) {
       return F::dropout(t, F::DropoutFuncOptions().p(p).training(is_training()));
     };
+    if (c.task == TextTask::MaskedLM) {
+      torch::Tensor words = parameterOf(childAt(*this, e + "word_embeddings"), "weight");
+      if (roberta) {
+        torch::Tensor h = run("lm_head.layer_norm", torch::gelu(run("lm_head.dense", x)));
+        return {torch::linear(h, words, parameterOf(childAt(*this, "lm_head"), "bias"))};
+      }
+      torch::Tensor h = run("cls.predictions.transform.LayerNorm", torch::gelu(run("cls.predictions.transform.dense", x)));
+      return {torch::linear(h, words, parameterOf(childAt(*this, "cls.predictions"), "bias"))};
+    }
+    if (c.task == TextTask::TokenClassification) return {run("classifier", drop(x, c.classifierDropout))};
     torch::Tensor first = x.select(1, 0);
     if (roberta) {
       torch::Tensor h = torch::tanh(run("classifier.dense", drop(first, c.classifierDropout)));
@@ -239,7 +353,7 @@ struct DistilLayerImpl : ArchModule {
 
 struct DistilBertImpl : ArchModule {
   TextConfig c;
-  explicit DistilBertImpl(const TextConfig& cfg) : ArchModule("DistilBertForSequenceClassification"), c(cfg) {
+  explicit DistilBertImpl(const TextConfig& cfg) : ArchModule(className("DistilBert", cfg.task)), c(cfg) {
     auto model = std::make_shared<GroupImpl>();
     auto emb = std::make_shared<GroupImpl>();
     emb->register_module("word_embeddings", embedding(c.vocab, c.hidden, c.padId));
@@ -252,8 +366,18 @@ struct DistilBertImpl : ArchModule {
     transformer->register_module("layer", layers);
     model->register_module("transformer", transformer);
     register_module("distilbert", model);
-    register_module("pre_classifier", linear(c.hidden, c.hidden));
-    register_module("classifier", linear(c.hidden, c.numClasses));
+    if (c.task == TextTask::MaskedLM) {
+      // vocab_transform, gelu, vocab_layer_norm (eps 1e-12 whatever the config), vocab_projector (weight tied) + its bias
+      register_module("vocab_transform", linear(c.hidden, c.hidden));
+      register_module("vocab_layer_norm", layerNorm(c.hidden, 1e-12));
+      register_module("vocab_projector", withVocabBias(std::make_shared<GroupImpl>(), c.vocab));
+    } else if (c.task == TextTask::TokenClassification) {
+      register_module("classifier", linear(c.hidden, c.numClasses));
+    } else {
+      register_module("pre_classifier", linear(c.hidden, c.hidden));
+      register_module("classifier", linear(c.hidden, c.numClasses));
+    }
+    initLikeTransformers(*this, c.initStd);
   }
   torch::Tensor forward(const torch::Tensor& ids) override { return forwardMany({ids}).at(0); }
   std::vector<torch::Tensor> forwardMany(const std::vector<torch::Tensor>& in) override {
@@ -271,8 +395,17 @@ struct DistilBertImpl : ArchModule {
     torch::Tensor attnMask = attentionMask(mask, x);
     auto layers = named_children()["distilbert"]->named_children()["transformer"]->named_children()["layer"]->children();
     for (auto& layer : layers) x = forwardModule(*layer, {x, attnMask}).at(0);
+    auto drop = [&](const torch::Tensor& t) {
+      return F::dropout(t, F::DropoutFuncOptions().p(c.classifierDropout).training(is_training()));
+    };
+    if (c.task == TextTask::MaskedLM) {
+      torch::Tensor h = run("vocab_layer_norm", torch::gelu(run("vocab_transform", x)));
+      torch::Tensor words = parameterOf(childAt(*this, "distilbert.embeddings.word_embeddings"), "weight");
+      return {torch::linear(h, words, parameterOf(childAt(*this, "vocab_projector"), "bias"))};
+    }
+    if (c.task == TextTask::TokenClassification) return {run("classifier", drop(x))};
     torch::Tensor h = torch::relu(run("pre_classifier", x.select(1, 0)));
-    return {run("classifier", F::dropout(h, F::DropoutFuncOptions().p(c.classifierDropout).training(is_training())))};
+    return {run("classifier", drop(h))};
   }
 };
 

@@ -14,6 +14,21 @@ seed and writes with save_pretrained:
   OUTDIR/<arch>-train/ the same architecture with every dropout at 0, and io.safetensors with the padded
       batch, labels, the train-mode cross-entropy loss and grad.<parameter name> for every parameter.
   OUTDIR/versions.json  torch and transformers versions.
+
+Usage: PYTHON scripts/make-transformers-fixtures.py heads OUTDIR
+For test/models/text-heads.test.ts: for bert, roberta and distilbert, a tiny *ForMaskedLM and
+*ForTokenClassification (every dropout at 0, so train and eval mode agree), save_pretrained()ed:
+  OUTDIR/<arch>-<task>/  config.json + model.safetensors, and io.safetensors with the padded batch,
+      labels (-100 on padding; for maskedLM on most tokens, as a collator leaves them), the eval logits,
+      transformers' loss given those labels, and grad.<parameter name> of every parameter after
+      backward() from that loss (the word embeddings' gradient includes the tied decoder's).
+  OUTDIR/versions.json
+
+Usage: PYTHON scripts/make-transformers-fixtures.py load TASK DIR INPUTS OUT
+Loads the folder DIR (written by finetorch's models.savePretrained) with transformers'
+AutoModelFor<TASK> (MaskedLM, TokenClassification or SequenceClassification), runs it in eval mode on
+INPUTS' input_ids / attention_mask (/ token_type_ids), writes OUT (safetensors: logits) and prints
+the loading info (missing, unexpected and mismatched keys) and the class it built as JSON.
 """
 import json
 import os
@@ -118,5 +133,72 @@ def main(out):
         json.dump({'torch': torch.__version__, 'transformers': transformers.__version__}, f)
 
 
+HEAD_CLASSES = {
+    ('bert', 'maskedLM'): 'BertForMaskedLM', ('roberta', 'maskedLM'): 'RobertaForMaskedLM',
+    ('distilbert', 'maskedLM'): 'DistilBertForMaskedLM',
+    ('bert', 'tokenClassification'): 'BertForTokenClassification',
+    ('roberta', 'tokenClassification'): 'RobertaForTokenClassification',
+    ('distilbert', 'tokenClassification'): 'DistilBertForTokenClassification',
+}
+
+
+def heads(out):
+    transformers.utils.logging.disable_progress_bar()
+    os.makedirs(out, exist_ok=True)
+    for seed, ((arch, task), cls_name) in enumerate(HEAD_CLASSES.items()):
+        config, _ = config_for(arch, dropout=0.0)
+        config._attn_implementation = 'sdpa'
+        torch.manual_seed(200 + seed)
+        model = getattr(transformers, cls_name)(config)
+        model.train()
+        folder = os.path.join(out, f'{arch}-{task}')
+        model.save_pretrained(folder, safe_serialization=True)
+        pad = 1 if arch == 'roberta' else 0
+        ids, mask, types = padded_batch(arch, pad)
+        g = torch.Generator().manual_seed(3 + seed)
+        if task == 'maskedLM':
+            # about a third of the real tokens are predicted (the collator's -100 elsewhere)
+            chosen = (torch.rand(ids.shape, generator=g) < 0.35) & mask.bool()
+            labels = torch.where(chosen, ids, torch.full_like(ids, -100))
+        else:
+            labels = torch.where(mask.bool(), torch.randint(0, LABELS, ids.shape, generator=g), torch.full_like(ids, -100))
+        kwargs = dict(input_ids=ids, attention_mask=mask, labels=labels)
+        if arch != 'distilbert':
+            kwargs['token_type_ids'] = types
+        result = model(**kwargs)
+        result.loss.backward()
+        io = {'input_ids': ids, 'attention_mask': mask, 'token_type_ids': types, 'labels': labels,
+              'logits': result.logits.detach(), 'loss': result.loss.detach().reshape(1)}
+        for name, p in model.named_parameters():
+            if p.grad is not None:
+                io[f'grad.{name}'] = p.grad.contiguous()
+        save_file({k: v.contiguous() for k, v in io.items()}, os.path.join(folder, 'io.safetensors'))
+    with open(os.path.join(out, 'versions.json'), 'w') as f:
+        json.dump({'torch': torch.__version__, 'transformers': transformers.__version__}, f)
+
+
+def load(task, folder, inputs, out):
+    from safetensors.torch import load_file
+    transformers.utils.logging.set_verbosity_error()
+    auto = getattr(transformers, f'AutoModelFor{task}')
+    model, info = auto.from_pretrained(folder, output_loading_info=True)
+    model.eval()
+    batch = load_file(inputs)
+    kwargs = dict(input_ids=batch['input_ids'], attention_mask=batch['attention_mask'])
+    if model.config.model_type != 'distilbert':
+        kwargs['token_type_ids'] = batch['token_type_ids']
+    with torch.no_grad():
+        logits = model(**kwargs).logits
+    save_file({'logits': logits.contiguous()}, out)
+    print(json.dumps({'class': type(model).__name__, 'missing': sorted(info['missing_keys']),
+                      'unexpected': sorted(info['unexpected_keys']),
+                      'mismatched': sorted(str(k) for k in info['mismatched_keys'])}))
+
+
 if __name__ == '__main__':
-    main(sys.argv[1])
+    if sys.argv[1] == 'heads':
+        heads(sys.argv[2])
+    elif sys.argv[1] == 'load':
+        load(*sys.argv[2:6])
+    else:
+        main(sys.argv[1])

@@ -1,8 +1,10 @@
 // The `models` namespace: built-in architectures and loading them with weights.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load as loadStateDict, save as saveStateDict, detectFormat, namingFile } from '../io/index.js';
 import { readSafetensorsMetadata } from '../io/safetensors.js';
+import { writeAtomic, writeAll } from '../io/atomic.js';
+import { ArgumentError, ConfigError } from '../errors.js';
 import type { StateDict } from '../nn/module.js';
 import { Architecture } from './architecture.js';
 import * as vision from './vision.js';
@@ -12,8 +14,8 @@ import { checkSavedOptions, visionCheckpointProblems } from './checkpoint-checks
 export { Architecture } from './architecture.js';
 export type { Block } from './architecture.js';
 export type { VisionOptions } from './vision.js';
-export type { HfConfig, TextArch } from './text.js';
-export { TextModel, checkVocabulary } from './text.js';
+export type { HfConfig, TextArch, TextTask, TextModelOptions } from './text.js';
+export { TextModel, checkVocabulary, TEXT_TASKS } from './text.js';
 
 /** Architectures by the names torchvision uses. */
 export const architectures = {
@@ -32,22 +34,19 @@ export type ArchitectureName = keyof typeof architectures;
 
 /**
  * Copies a checkpoint into a freshly built model. Every weight must fit,
- * except the head when `freshHead` (another number of classes, or a base
- * checkpoint without a head): then the head keeps its new initialisation.
+ * except the modules under `freshPaths` (the head when it gets another number
+ * of classes or the checkpoint has none; BERT's pooler when a checkpoint for
+ * another task lacks it): missing or of another size, they keep their new
+ * initialisation.
  */
-function loadInto(model: Architecture, sd: StateDict, freshHead: boolean, what: string): Architecture {
+function loadInto(model: Architecture, sd: StateDict, freshPaths: string[], what: string): Architecture {
   const result = model.loadStateDict(sd, { strict: false });
-  const heads = model
-    .blockPaths()
-    .find((b) => b.name === 'head')!
-    .paths.map((p) => p + '.');
-  const isHead = (k: string) => heads.some((h) => k.startsWith(h));
+  const prefixes = freshPaths.map((p) => p + '.');
+  const isFresh = (k: string) => prefixes.some((h) => k.startsWith(h));
   const problems = [
-    ...result.missingKeys.filter((k) => !(freshHead && isHead(k))).map((k) => `missing ${k}`),
+    ...result.missingKeys.filter((k) => !isFresh(k)).map((k) => `missing ${k}`),
     ...result.unexpectedKeys.map((k) => `unexpected ${k}`),
-    ...result.mismatchedKeys
-      .filter((m) => !(freshHead && isHead(m.key)))
-      .map((m) => `size mismatch for ${m.key}: checkpoint [${m.got}], model [${m.expected}]`),
+    ...result.mismatchedKeys.filter((m) => !isFresh(m.key)).map((m) => `size mismatch for ${m.key}: checkpoint [${m.got}], model [${m.expected}]`),
   ];
   // the checkpoint's tensors were copied into the model; free them now, not at GC
   Object.values(sd).forEach((t) => t.dispose());
@@ -57,6 +56,9 @@ function loadInto(model: Architecture, sd: StateDict, freshHead: boolean, what: 
   }
   return model;
 }
+
+/** The paths of a model's 'head' block. */
+const headPaths = (model: Architecture) => model.blockPaths().find((b) => b.name === 'head')!.paths;
 
 function readConfig(config: text.HfConfig | string): text.HfConfig {
   if (typeof config !== 'string') return config;
@@ -97,6 +99,8 @@ export interface LoadOptions extends vision.ResNetOptions {
   /** Needed unless the checkpoint was written by models.save (its metadata names the architecture). */
   arch?: ArchitectureName | text.TextArch;
   config?: text.HfConfig | string;
+  /** Text models: the head to build (default 'sequenceClassification'). */
+  task?: text.TextTask;
 }
 
 const META_ARCH = 'finetorch.arch';
@@ -146,12 +150,17 @@ export function load(path: string, options: LoadOptions = {}): Architecture {
   if (isTextArch(arch)) {
     if (!options.config) throw new TypeError(`${what}: text models need {config}: the model's config.json (path or parsed object)`);
     const config = readConfig(options.config);
-    const sd = text.normaliseTextKeys(arch as text.TextArch, loadStateDict(path));
+    const task = text.checkTask('models.load', options.task ?? 'sequenceClassification');
     const numClasses = options.numClasses ?? text.labelCount(config);
-    const model = text.textModel(arch as text.TextArch, config, { numClasses });
-    const headKey = `${text.TEXT_HEAD_PATHS[arch as text.TextArch]}.weight`;
-    const fresh = !(headKey in sd) || sd[headKey].shape[0] !== numClasses;
-    return loadInto(model, sd, fresh, what);
+    const model = text.textModel(arch, config, { numClasses, task });
+    const checkpoint = loadStateDict(path);
+    const modelKeys = new Set([...model.namedParameters(), ...model.namedBuffers()].map(([k]) => k));
+    const sd = text.normaliseTextKeys(arch, checkpoint, modelKeys);
+    // what normaliseTextKeys dropped (tied decoders, other tasks' heads) is freed here
+    const kept = new Set(Object.values(sd));
+    for (const t of Object.values(checkpoint)) if (!kept.has(t)) t.dispose();
+    // the head (and BERT's pooler) start fresh when the checkpoint has none that fits, as in transformers
+    return loadInto(model, sd, [...headPaths(model), ...text.textOptionalPaths(arch, task)], what);
   }
   const make = Object.hasOwn(architectures, arch) ? architectures[arch as ArchitectureName] : undefined;
   if (!make) throw new TypeError(`models.load: unknown arch ${JSON.stringify(arch)} (expected one of ${ARCHITECTURE_NAMES.join(', ')})`);
@@ -174,23 +183,94 @@ export function load(path: string, options: LoadOptions = {}): Architecture {
     Object.values(sd).forEach((t) => t.dispose());
     throw err;
   }
-  return loadInto(model, sd, numClasses !== checkpointClasses, what);
+  return loadInto(model, sd, numClasses !== checkpointClasses ? headPaths(model) : [], what);
 }
 
 /**
  * A Hugging Face model folder: config.json (its model_type picks bert,
- * roberta or distilbert) and model.safetensors or pytorch_model.bin.
+ * roberta or distilbert, its architectures[0] the head: BertForMaskedLM,
+ * *ForTokenClassification, *ForSequenceClassification; a bare BertModel gets
+ * a sequence classifier) and model.safetensors or pytorch_model.bin.
+ * `task` overrides the head the config names; a head the checkpoint has no
+ * weights for (an MLM checkpoint loaded as a classifier, or the reverse)
+ * starts fresh on the checkpoint's encoder, as in transformers.
  */
-export function fromPretrained(dir: string, options: { numClasses?: number } = {}): Architecture {
+export function fromPretrained(dir: string, options: { numClasses?: number; task?: text.TextTask } = {}): Architecture {
   const configPath = join(dir, 'config.json');
   if (!existsSync(configPath)) throw new Error(`models.fromPretrained: ${dir} has no config.json`);
   const config = readConfig(configPath);
   const arch = config.model_type as string;
-  if (!isTextArch(arch))
-    throw new Error(`models.fromPretrained: model_type ${JSON.stringify(arch)} in ${configPath} is not supported (bert, roberta, distilbert)`);
+  if (!isTextArch(arch)) throw new ConfigError(`${configPath}: model_type`, `${JSON.stringify(arch)} is not supported (bert, roberta, distilbert)`);
+  const task = options.task === undefined ? configTask(config, configPath, arch) : text.checkTask('models.fromPretrained', options.task);
   const weights = huggingFaceWeights(dir);
   if (!weights) throw new Error(`models.fromPretrained: ${dir} has neither model.safetensors nor pytorch_model.bin`);
-  return load(weights, { arch, config, numClasses: options.numClasses });
+  return load(weights, { arch, config, numClasses: options.numClasses, task });
+}
+
+/** The task config.json's architectures[0] names (sequenceClassification when it names none). */
+function configTask(config: text.HfConfig, configPath: string, arch: text.TextArch): text.TextTask {
+  const names = config.architectures;
+  if (names === undefined || names === null) return 'sequenceClassification';
+  if (!Array.isArray(names) || (names.length && typeof names[0] !== 'string'))
+    throw new ConfigError(`${configPath}: architectures`, `must be a list of class names, got ${JSON.stringify(names)}`);
+  if (!names.length) return 'sequenceClassification';
+  const parsed = text.parseHfClassName(names[0]);
+  const known = text.TEXT_TASKS.map((t) => text.hfClassName(arch, t)).join(', ');
+  if (!parsed)
+    throw new ConfigError(
+      `${configPath}: architectures[0]`,
+      `${JSON.stringify(names[0])} is not an architecture finetorch builds (${known}, ${text.TEXT_FAMILIES[arch]}Model); pass {task} to choose the head`,
+    );
+  if (parsed.arch !== arch)
+    throw new ConfigError(
+      `${configPath}: architectures[0]`,
+      `${JSON.stringify(names[0])} does not match model_type ${JSON.stringify(arch)} (expected one of ${known})`,
+    );
+  return parsed.task;
+}
+
+/**
+ * Writes a text model as a Hugging Face folder: config.json (the model's
+ * config, or `config`, with architectures and model_type set to what the
+ * model is, and num_labels/id2label/label2id for a classifier) and
+ * model.safetensors (transformers' key names; the tied decoders are not
+ * written, as transformers does not write them), each atomically. The folder
+ * loads with transformers' AutoModelFor* classes and with fromPretrained.
+ */
+export function savePretrained(model: Architecture, dir: string, options: { config?: text.HfConfig } = {}): void {
+  const fn = 'models.savePretrained';
+  if (!(model instanceof text.TextModel)) throw new ArgumentError(fn, 'model must be a text model (models.bert/roberta/distilbert or fromPretrained)', 'model');
+  if (typeof dir !== 'string' || !dir) throw new ArgumentError(fn, 'dir must be a folder path', 'dir');
+  const arch = model.arch as text.TextArch;
+  const base = options.config ?? model.hfConfig;
+  if (!base || typeof base !== 'object' || Array.isArray(base)) throw new ArgumentError(fn, 'config must be a parsed config.json object', 'config');
+  const config: text.HfConfig = structuredClone(base);
+  const own = model.archOptions();
+  // the config must describe this model: every size it sets must be the model's
+  let described: Record<string, unknown>;
+  try {
+    described = text.nativeOptions(arch, config, (own.numClasses as number) ?? 2, model.task);
+  } catch (err) {
+    throw new ArgumentError(fn, `config: ${(err as Error).message}`, 'config');
+  }
+  const sizes = ['vocabSize', 'hiddenSize', 'numHiddenLayers', 'numAttentionHeads', 'intermediateSize', 'maxPositionEmbeddings', 'typeVocabSize', 'padTokenId'];
+  const differ = sizes.filter((k) => own[k] !== undefined && described[k] !== own[k]);
+  if (differ.length)
+    throw new ArgumentError(fn, `config does not describe this model: ${differ.map((k) => `${k} ${described[k]} (model ${own[k]})`).join(', ')}`, 'config');
+  config.architectures = [text.hfClassName(arch, model.task)];
+  config.model_type = arch;
+  if (model.task !== 'maskedLM') {
+    const n = own.numClasses as number;
+    const labels = config.id2label && typeof config.id2label === 'object' ? Object.values(config.id2label as Record<string, string>) : [];
+    const names = labels.length === n ? labels : Array.from({ length: n }, (_, i) => `LABEL_${i}`);
+    config.num_labels = n;
+    config.id2label = Object.fromEntries(names.map((name, i) => [String(i), name]));
+    config.label2id = Object.fromEntries(names.map((name, i) => [name, i]));
+  }
+  mkdirSync(dir, { recursive: true });
+  const json = new TextEncoder().encode(JSON.stringify(config, null, 2) + '\n');
+  writeAtomic(join(dir, 'config.json'), (fd) => writeAll(fd, json));
+  saveStateDict(model.stateDict(), join(dir, 'model.safetensors'), { metadata: { format: 'pt' } });
 }
 
 export const models = {
@@ -203,6 +283,7 @@ export const models = {
   load,
   save,
   fromPretrained,
+  savePretrained,
   savedArchitecture,
   TEXT_ARCHS,
   ARCHITECTURE_NAMES,

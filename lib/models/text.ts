@@ -1,6 +1,7 @@
-// Hugging Face text encoders with sequence-classification heads, configured
-// from a Hugging Face config.json: BERT, RoBERTa, DistilBERT. Parameter names
-// are Hugging Face's, so model.safetensors / pytorch_model.bin load unchanged.
+// Hugging Face text encoders configured from a Hugging Face config.json: BERT,
+// RoBERTa, DistilBERT, each with a sequence-classification, token-
+// classification or masked-LM head (the `task`). Parameter names are Hugging
+// Face's, so model.safetensors / pytorch_model.bin load unchanged.
 import { native } from '../native/loader.js';
 import { ArgumentError, ConfigError } from '../errors.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -9,6 +10,44 @@ import { Architecture, type ArchitectureSpec, type Block } from './architecture.
 /** A Hugging Face config.json, as parsed JSON (snake_case keys). */
 export type HfConfig = Record<string, unknown>;
 export type TextArch = 'bert' | 'roberta' | 'distilbert';
+/** What the head on the encoder does: one label per sequence, one label per token, or the masked-LM vocabulary logits. */
+export type TextTask = 'sequenceClassification' | 'tokenClassification' | 'maskedLM';
+export const TEXT_TASKS: readonly TextTask[] = ['sequenceClassification', 'tokenClassification', 'maskedLM'];
+
+/** Hugging Face's class-name stem of each architecture ("Bert" in BertForMaskedLM). */
+export const TEXT_FAMILIES: Record<TextArch, string> = { bert: 'Bert', roberta: 'Roberta', distilbert: 'DistilBert' };
+const TASK_SUFFIXES: Record<TextTask, string> = {
+  sequenceClassification: 'ForSequenceClassification',
+  tokenClassification: 'ForTokenClassification',
+  maskedLM: 'ForMaskedLM',
+};
+
+/** The Hugging Face class of an architecture with a task: ('bert', 'maskedLM') -> 'BertForMaskedLM'. */
+export function hfClassName(arch: TextArch, task: TextTask): string {
+  return TEXT_FAMILIES[arch] + TASK_SUFFIXES[task];
+}
+
+/**
+ * What a config.json `architectures` entry names: the architecture and task
+ * finetorch builds for it, or null when finetorch has no such class. A bare
+ * encoder (BertModel) gets a sequence-classification head, and the
+ * pretraining class (BertForPreTraining: MLM + next-sentence heads) the masked-LM head.
+ */
+export function parseHfClassName(name: string): { arch: TextArch; task: TextTask } | null {
+  const m = /^(Bert|Roberta|DistilBert)(Model|ForPreTraining|ForMaskedLM|ForSequenceClassification|ForTokenClassification)$/.exec(name);
+  if (!m) return null;
+  const arch = (Object.keys(TEXT_FAMILIES) as TextArch[]).find((a) => TEXT_FAMILIES[a] === m[1])!;
+  const task: TextTask =
+    m[2] === 'ForMaskedLM' || m[2] === 'ForPreTraining' ? 'maskedLM' : m[2] === 'ForTokenClassification' ? 'tokenClassification' : 'sequenceClassification';
+  return { arch, task };
+}
+
+/** Throws an ArgumentError unless `task` is one of TEXT_TASKS. */
+export function checkTask(fn: string, task: unknown): TextTask {
+  if (typeof task !== 'string' || !(TEXT_TASKS as readonly string[]).includes(task))
+    throw new ArgumentError(fn, `task must be one of ${TEXT_TASKS.map((t) => `'${t}'`).join(', ')}, got ${JSON.stringify(task)}`, 'task');
+  return task as TextTask;
+}
 
 function num(config: HfConfig, key: string, dflt?: number): number {
   const v = config[key] ?? dflt;
@@ -28,11 +67,14 @@ function checkActivation(config: HfConfig, key: string): void {
   if (act !== 'gelu') throw new TypeError(`config.json: ${key} "${String(act)}" is not supported (finetorch implements "gelu")`);
 }
 
-/** The native options for an architecture from its Hugging Face config. */
-export function nativeOptions(arch: TextArch, config: HfConfig, numClasses: number): Record<string, unknown> {
+/** The native options for an architecture from its Hugging Face config. numClasses is ignored for maskedLM. */
+export function nativeOptions(arch: TextArch, config: HfConfig, numClasses: number, task: TextTask = 'sequenceClassification'): Record<string, unknown> {
+  const head = task === 'maskedLM' ? { task } : { task, numClasses };
+  const initializerRange = num(config, 'initializer_range', 0.02);
   if (arch === 'distilbert') {
     checkActivation(config, 'activation');
     if (config.sinusoidal_pos_embds) throw new TypeError('config.json: sinusoidal_pos_embds is not supported');
+    const dropout = num(config, 'dropout', 0.1);
     return {
       vocabSize: num(config, 'vocab_size'),
       hiddenSize: num(config, 'dim', 768),
@@ -41,11 +83,13 @@ export function nativeOptions(arch: TextArch, config: HfConfig, numClasses: numb
       intermediateSize: num(config, 'hidden_dim', 3072),
       maxPositionEmbeddings: num(config, 'max_position_embeddings', 512),
       padTokenId: num(config, 'pad_token_id', 0),
-      hiddenDropoutProb: num(config, 'dropout', 0.1),
+      hiddenDropoutProb: dropout,
       attentionProbsDropoutProb: num(config, 'attention_dropout', 0.1),
-      classifierDropout: num(config, 'seq_classif_dropout', 0.2),
+      // DistilBertForTokenClassification's dropout is config.dropout, the sequence classifier's seq_classif_dropout
+      classifierDropout: task === 'tokenClassification' ? dropout : num(config, 'seq_classif_dropout', 0.2),
       layerNormEps: 1e-12,
-      numClasses,
+      initializerRange,
+      ...head,
     };
   }
   checkActivation(config, 'hidden_act');
@@ -63,23 +107,47 @@ export function nativeOptions(arch: TextArch, config: HfConfig, numClasses: numb
     hiddenDropoutProb: hidden,
     attentionProbsDropoutProb: num(config, 'attention_probs_dropout_prob', 0.1),
     classifierDropout: config.classifier_dropout == null ? hidden : num(config, 'classifier_dropout'),
-    numClasses,
+    initializerRange,
+    ...head,
   };
 }
 
-function blocks(arch: TextArch, layers: number): { blocks: Block[]; head: string } {
+/** The modules of each task's head (what recipes.freeze and paramGroups call the 'head' block). */
+export function textHeadBlock(arch: TextArch, task: TextTask): string[] {
+  if (task === 'maskedLM') return arch === 'bert' ? ['cls'] : arch === 'roberta' ? ['lm_head'] : ['vocab_transform', 'vocab_layer_norm', 'vocab_projector'];
+  if (task === 'tokenClassification') return ['classifier'];
+  return arch === 'distilbert' ? ['pre_classifier', 'classifier'] : ['classifier'];
+}
+
+/**
+ * The head's path (what swapHead replaces): the Linear classifier; for
+ * maskedLM the prediction head group, which has no Linear of its own to swap
+ * (its decoder is the word embeddings), so swapHead refuses it.
+ */
+export function textHeadPath(arch: TextArch, task: TextTask): string {
+  if (task === 'maskedLM') return arch === 'bert' ? 'cls' : arch === 'roberta' ? 'lm_head' : 'vocab_projector';
+  if (task === 'tokenClassification') return 'classifier';
+  return TEXT_HEAD_PATHS[arch];
+}
+
+/** Modules outside the head that a checkpoint for another task may lack: BERT's pooler (only BertForSequenceClassification has one). */
+export function textOptionalPaths(arch: TextArch, task: TextTask): string[] {
+  return arch === 'bert' && task === 'sequenceClassification' ? ['bert.pooler'] : [];
+}
+
+function blocks(arch: TextArch, layers: number, task: TextTask): { blocks: Block[]; head: string } {
   const base = arch === 'distilbert' ? 'distilbert' : arch;
   const layerPath = arch === 'distilbert' ? 'distilbert.transformer.layer' : `${base}.encoder.layer`;
   const out: Block[] = [
     { name: 'embeddings', paths: [`${base}.embeddings`] },
     ...Array.from({ length: layers }, (_, i) => ({ name: `layer${i}`, paths: [`${layerPath}.${i}`] })),
   ];
-  if (arch === 'bert') out.push({ name: 'pooler', paths: ['bert.pooler'] });
-  out.push({ name: 'head', paths: arch === 'distilbert' ? ['pre_classifier', 'classifier'] : ['classifier'] });
-  return { blocks: out, head: TEXT_HEAD_PATHS[arch] };
+  if (arch === 'bert' && task === 'sequenceClassification') out.push({ name: 'pooler', paths: ['bert.pooler'] });
+  out.push({ name: 'head', paths: textHeadBlock(arch, task) });
+  return { blocks: out, head: textHeadPath(arch, task) };
 }
 
-/** The Linear head of each text architecture. */
+/** The Linear head of each text architecture's sequence classifier. */
 export const TEXT_HEAD_PATHS: Record<TextArch, string> = { bert: 'classifier', roberta: 'classifier.out_proj', distilbert: 'classifier' };
 
 const KINDS: Record<TextArch, 'Bert' | 'Roberta' | 'DistilBert'> = { bert: 'Bert', roberta: 'Roberta', distilbert: 'DistilBert' };
@@ -100,10 +168,17 @@ interface InputLimits {
  */
 export class TextModel extends Architecture {
   private limits!: InputLimits;
+  /** What its head does: 'sequenceClassification' ([batch, numClasses]), 'tokenClassification' ([batch, sequence, numClasses]) or 'maskedLM' ([batch, sequence, vocab]). */
+  readonly task!: TextTask;
+  /** The Hugging Face config.json it was built from (models.savePretrained writes it back). */
+  readonly hfConfig!: HfConfig;
 
-  static wrapText(handle: Architecture['handle'], arch: TextArch, spec: ArchitectureSpec): TextModel {
+  static wrapText(handle: Architecture['handle'], arch: TextArch, spec: ArchitectureSpec, hfConfig: HfConfig = {}): TextModel {
     const m = Architecture.wrap(handle, arch, spec) as TextModel;
     Object.setPrototypeOf(m, TextModel.prototype);
+    const task = (spec.options.task as TextTask | undefined) ?? 'sequenceClassification';
+    Object.defineProperty(m, 'task', { value: task, enumerable: true });
+    Object.defineProperty(m, 'hfConfig', { value: structuredClone(hfConfig), enumerable: false });
     const o = spec.options as Record<string, number>;
     // RoBERTa's positions start after padding_idx (fairseq), so two rows of 514 are never used
     const maxLength = arch === 'roberta' ? o.maxPositionEmbeddings - (o.padTokenId + 1) : o.maxPositionEmbeddings;
@@ -188,41 +263,64 @@ export function checkVocabulary(tokenizer: { vocabSize: number }, config: HfConf
     );
 }
 
-/**
- * Builds a text classifier from a Hugging Face config. forward(inputIds,
- * attentionMask?, tokenTypeIds?) takes int64 [batch, sequence] tensors and
- * gives logits [batch, numClasses].
- */
-export function textModel(arch: TextArch, config: HfConfig, options: { numClasses?: number } = {}): TextModel {
-  if (!config || typeof config !== 'object') throw new TypeError(`${arch}: config must be a parsed config.json object`);
-  const numClasses = options.numClasses ?? labelCount(config);
-  if (!Number.isInteger(numClasses) || numClasses < 1) throw new TypeError(`${arch}: numClasses must be a positive integer, got ${numClasses}`);
-  const opts = nativeOptions(arch, config, numClasses);
-  const spec = blocks(arch, opts.numHiddenLayers as number);
-  // forward(inputIds, attentionMask?, tokenTypeIds?); DistilBERT has no token types
-  const inputNames = arch === 'distilbert' ? ['inputIds', 'attentionMask'] : ['inputIds', 'attentionMask', 'tokenTypeIds'];
-  return TextModel.wrapText(native.createModule(KINDS[arch], opts), arch, { kind: KINDS[arch], options: opts, ...spec, inputNames });
+/** What the text builders take besides the config. */
+export interface TextModelOptions {
+  /** The head: 'sequenceClassification' (default), 'tokenClassification' or 'maskedLM'. */
+  task?: TextTask;
+  /** Labels of a classifier (default: the config's num_labels / id2label, else 2); ignored for maskedLM. */
+  numClasses?: number;
 }
 
-export const bert = (config: HfConfig, options?: { numClasses?: number }) => textModel('bert', config, options);
-export const roberta = (config: HfConfig, options?: { numClasses?: number }) => textModel('roberta', config, options);
-export const distilbert = (config: HfConfig, options?: { numClasses?: number }) => textModel('distilbert', config, options);
+/**
+ * Builds a text model from a Hugging Face config. forward(inputIds,
+ * attentionMask?, tokenTypeIds?) takes int64 [batch, sequence] tensors and
+ * gives logits: [batch, numClasses] for sequenceClassification,
+ * [batch, sequence, numClasses] for tokenClassification and
+ * [batch, sequence, vocab_size] for maskedLM.
+ */
+export function textModel(arch: TextArch, config: HfConfig, options: TextModelOptions = {}): TextModel {
+  if (!config || typeof config !== 'object') throw new TypeError(`${arch}: config must be a parsed config.json object`);
+  const task = checkTask(arch, options.task ?? 'sequenceClassification');
+  const numClasses = options.numClasses ?? labelCount(config);
+  if (task !== 'maskedLM' && (!Number.isInteger(numClasses) || numClasses < 1))
+    throw new TypeError(`${arch}: numClasses must be a positive integer, got ${numClasses}`);
+  const opts = nativeOptions(arch, config, numClasses, task);
+  const spec = blocks(arch, opts.numHiddenLayers as number, task);
+  // forward(inputIds, attentionMask?, tokenTypeIds?); DistilBERT has no token types
+  const inputNames = arch === 'distilbert' ? ['inputIds', 'attentionMask'] : ['inputIds', 'attentionMask', 'tokenTypeIds'];
+  return TextModel.wrapText(native.createModule(KINDS[arch], opts), arch, { kind: KINDS[arch], options: opts, ...spec, inputNames }, config);
+}
+
+export const bert = (config: HfConfig, options?: TextModelOptions) => textModel('bert', config, options);
+export const roberta = (config: HfConfig, options?: TextModelOptions) => textModel('roberta', config, options);
+export const distilbert = (config: HfConfig, options?: TextModelOptions) => textModel('distilbert', config, options);
+
+/** Keys of one task's head (and BERT's pooler) that a checkpoint for another task carries. */
+const HEAD_KEY = /^(cls|lm_head|vocab_transform|vocab_layer_norm|vocab_projector|classifier|pre_classifier)\./;
 
 /**
  * Rewrites Hugging Face checkpoint keys to this model's layout: a bare
  * encoder's keys ("embeddings.*", saved from BertModel) get the model prefix;
- * buffers that older transformers saved (position_ids) and pretraining heads
- * (cls.*, lm_head.*, vocab_*) are dropped.
+ * buffers that older transformers saved (position_ids) and the masked-LM
+ * decoders tied to the word embeddings (cls.predictions.decoder.*,
+ * lm_head.decoder.*, vocab_projector.weight: the same tensors as
+ * word_embeddings.weight and the head's bias) are dropped. With `modelKeys`
+ * (the keys of the model being loaded), heads of other tasks (a masked-LM
+ * head into a classifier, a classifier into a masked-LM model, BERT's pooler
+ * or next-sentence head) are dropped too, as transformers ignores them.
  */
-export function normaliseTextKeys<T>(arch: TextArch, sd: Record<string, T>): Record<string, T> {
+export function normaliseTextKeys<T>(arch: TextArch, sd: Record<string, T>, modelKeys?: ReadonlySet<string>): Record<string, T> {
   const prefix = `${arch}.`;
   const bare = !Object.keys(sd).some((k) => k.startsWith(prefix));
   const out: Record<string, T> = {};
   for (const [k, v] of Object.entries(sd)) {
     if (/embeddings\.(position_ids|token_type_ids)$/.test(k)) continue;
-    if (/^(cls\.|lm_head\.|vocab_transform\.|vocab_layer_norm\.|vocab_projector\.)/.test(k)) continue;
-    const head = /^(classifier|pre_classifier)\./.test(k);
-    out[bare && !head ? prefix + k : k] = v;
+    if (/^(cls\.predictions\.decoder\.|lm_head\.decoder\.)/.test(k) || k === 'vocab_projector.weight') continue;
+    const head = HEAD_KEY.test(k);
+    const key = bare && !head ? prefix + k : k;
+    if (modelKeys && !modelKeys.has(key) && (head || key.startsWith(`${prefix}pooler.`))) continue;
+    if (!modelKeys && head && !/^(classifier|pre_classifier)\./.test(k)) continue;
+    out[key] = v;
   }
   return out;
 }

@@ -277,7 +277,11 @@ export interface ArchitectureOptions {
 
 /** A Hugging Face text encoder's config, camelCased (vocab_size -> vocabSize). */
 export interface TextArchitectureOptions {
+  /** The head: 'sequenceClassification' (default), 'tokenClassification' or 'maskedLM'. */
+  task?: 'sequenceClassification' | 'tokenClassification' | 'maskedLM';
   numClasses?: number;
+  /** Standard deviation of transformers' normal initialisation (config initializer_range, default 0.02). */
+  initializerRange?: number;
   vocabSize?: number;
   hiddenSize?: number;
   numHiddenLayers?: number;

@@ -42,7 +42,8 @@ describe('text encoders match the reference', () => {
   it('attention dropout is active in train mode only (SDPA gets dropout_p in training, 0 in eval)', () => {
     const config = JSON.parse(readFileSync(join(dir, 'bert', 'config.json'), 'utf8'));
     // only the attention probabilities are dropped: any difference between two calls comes from there
-    const m = models.bert({ ...config, hidden_dropout_prob: 0, classifier_dropout: 0, attention_probs_dropout_prob: 0.5 });
+    // weights drawn wider than transformers' 0.02 so the dropped attention moves the logits well above the tolerance
+    const m = models.bert({ ...config, initializer_range: 0.2, hidden_dropout_prob: 0, classifier_dropout: 0, attention_probs_dropout_prob: 0.5 });
     const r = io.load(join(dir, 'bert', 'io.safetensors'));
     const run = () => torch.noGrad(() => m.forward(r.input_ids, r.attention_mask, r.token_type_ids));
     m.train();
