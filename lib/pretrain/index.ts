@@ -1,7 +1,9 @@
 // Pretraining and domain adaptation: pretrain() runs a config of kind 'mlm'
 // (masked-language modelling of a BERT-family model) or 'reconstruction'
 // (a CNN backbone adapted on unlabelled images); `finetorch pretrain` is its CLI.
-export { pretrain, readPretrainRecord, PRETRAIN_FILE, MODEL_DIR } from './run.js';
+export { pretrain, readPretrainRecord, PRETRAIN_FILE } from './run.js';
+export { MODEL_DIR, maskedLMLoss } from './text-mlm.js';
+export type { MlmSpec } from './text-mlm.js';
 export type {
   PretrainOptions,
   PretrainResult,

@@ -8,7 +8,8 @@
 //
 // The run folder: pretrain.json (the config and what rebuilds the model),
 // last/ and best/ (fit's checkpoints; best/ by training loss), events.jsonl
-// (the CLI's), metrics.json, and model/ (text) or backbone.safetensors (images).
+// (the CLI's), metrics.json, and model/ (text; with vocab.txt when the run
+// trained its vocabulary) or backbone.safetensors (images).
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { CheckpointError, ConfigError } from '../errors.js';
@@ -19,12 +20,11 @@ import { checkDevice } from '../recipes/build.js';
 import { finetorchVersion } from '../recipes/run-record.js';
 import { buildPretrainOptimizer, trainingLength, type KindSetup } from './common.js';
 import { parsePretrainConfig, resolvePretrainPaths, type PretrainConfig } from './schema.js';
+import { MODEL_DIR, TRAINED_VOCAB, setupMlm } from './text-mlm.js';
 import { BACKBONE_FILE, setupReconstruction, type ReconstructionMetrics, type ReconstructionSpec } from './image-reconstruction.js';
 
 /** The record of a run (its config and what rebuilds its model), written before training. */
 export const PRETRAIN_FILE = 'pretrain.json';
-/** Text runs write their model here (a Hugging Face folder). */
-export const MODEL_DIR = 'model';
 
 export interface PretrainRecord {
   format: 1;
@@ -108,10 +108,9 @@ export function readPretrainRecord(dir: string): PretrainRecord | null {
   }
 }
 
-async function setupKind(c: PretrainConfig, spec: Record<string, unknown> | undefined): Promise<KindSetup<PretrainMetrics>> {
+async function setupKind(c: PretrainConfig, spec: Record<string, unknown> | undefined, out: string): Promise<KindSetup<PretrainMetrics>> {
   if (c.kind === 'reconstruction') return setupReconstruction(c, spec as ReconstructionSpec | undefined);
-  const { setupMlm } = await import('./text-mlm.js');
-  return setupMlm(c, spec);
+  return setupMlm(c, spec, out);
 }
 
 /**
@@ -143,7 +142,7 @@ export async function pretrain(input: PretrainConfig | Record<string, unknown>, 
     if (existsSync(join(out, PRETRAIN_FILE))) {
       if (!options.force)
         throw new ConfigError('pretrain.out', `${out} already holds a run; continue it with resumeFrom ${join(out, 'last')}, or start over with force`);
-      for (const f of ['best', 'last', 'events.jsonl', 'metrics.json', MODEL_DIR, BACKBONE_FILE, PRETRAIN_FILE])
+      for (const f of ['best', 'last', 'events.jsonl', 'metrics.json', MODEL_DIR, TRAINED_VOCAB, BACKBONE_FILE, PRETRAIN_FILE])
         rmSync(join(out, f), { recursive: true, force: true });
     }
     recoverCheckpoints(out, { restore: false });
@@ -153,7 +152,7 @@ export async function pretrain(input: PretrainConfig | Record<string, unknown>, 
   checkDevice(config.device);
 
   torch.manualSeed(config.seed);
-  const setup = await setupKind(config, spec);
+  const setup = await setupKind(config, spec, out);
   try {
     const { model, train } = setup;
     if (config.device !== 'cpu') model.to(config.device);
