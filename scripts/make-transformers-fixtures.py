@@ -24,11 +24,12 @@ For test/models/text-heads.test.ts: for bert, roberta and distilbert, a tiny *Fo
       backward() from that loss (the word embeddings' gradient includes the tied decoder's).
   OUTDIR/versions.json
 
-Usage: PYTHON scripts/make-transformers-fixtures.py load TASK DIR INPUTS OUT
-Loads the folder DIR (written by finetorch's models.savePretrained) with transformers'
+Usage: PYTHON scripts/make-transformers-fixtures.py load TASK DIR INPUTS OUT [TASK DIR INPUTS OUT ...]
+Loads each folder DIR (written by finetorch's models.savePretrained) with transformers'
 AutoModelFor<TASK> (MaskedLM, TokenClassification or SequenceClassification), runs it in eval mode on
 INPUTS' input_ids / attention_mask (/ token_type_ids), writes OUT (safetensors: logits) and prints
-the loading info (missing, unexpected and mismatched keys) and the class it built as JSON.
+one JSON line per folder: the class it built and the loading info (missing, unexpected and
+mismatched keys). One interpreter for all folders: importing transformers takes seconds.
 """
 import json
 import os
@@ -192,13 +193,15 @@ def load(task, folder, inputs, out):
     save_file({'logits': logits.contiguous()}, out)
     print(json.dumps({'class': type(model).__name__, 'missing': sorted(info['missing_keys']),
                       'unexpected': sorted(info['unexpected_keys']),
-                      'mismatched': sorted(str(k) for k in info['mismatched_keys'])}))
+                      'mismatched': sorted(str(k) for k in info['mismatched_keys'])}), flush=True)
 
 
 if __name__ == '__main__':
     if sys.argv[1] == 'heads':
         heads(sys.argv[2])
     elif sys.argv[1] == 'load':
-        load(*sys.argv[2:6])
+        rest = sys.argv[2:]
+        for i in range(0, len(rest), 4):
+            load(*rest[i:i + 4])
     else:
         main(sys.argv[1])

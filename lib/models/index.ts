@@ -246,6 +246,8 @@ export function savePretrained(model: Architecture, dir: string, options: { conf
   if (!base || typeof base !== 'object' || Array.isArray(base)) throw new ArgumentError(fn, 'config must be a parsed config.json object', 'config');
   const config: text.HfConfig = structuredClone(base);
   const own = model.archOptions();
+  // the head's own size: swapHead may have replaced it since the model was built
+  if (model.task !== 'maskedLM') own.numClasses = Object.fromEntries(model.head().module.namedParameters({ recurse: false })).weight.shape[0];
   // the config must describe this model: every size it sets must be the model's
   let described: Record<string, unknown>;
   try {

@@ -66,15 +66,42 @@ function forward(model: Architecture, arch: string, r: Record<string, Tensor>): 
   return arch === 'distilbert' ? model.forward(r.input_ids, r.attention_mask) : model.forward(r.input_ids, r.attention_mask, r.token_type_ids);
 }
 
-/** transformers' AutoModelFor<task> loads `folder`; its logits on `inputs` and the loading info. */
-function loadInTransformers(task: string, folder: string, inputs: string) {
-  const out = join(scratch, `logits-${Math.random().toString(36).slice(2)}.safetensors`);
-  const stdout = execFileSync(python!, [script, 'load', AUTO[task], folder, inputs, out], { encoding: 'utf8', timeout: 300000 });
-  const info = JSON.parse(stdout.trim().split('\n').pop()!) as { class: string; missing: string[]; unexpected: string[]; mismatched: string[] };
-  return { ...info, logits: io.load(out).logits };
+interface Loaded {
+  class: string;
+  missing: string[];
+  unexpected: string[];
+  mismatched: string[];
+  logits: Tensor;
+}
+
+/** transformers' AutoModelFor<task> loads each folder (one interpreter for all): its logits on `inputs` and the loading info. */
+function loadInTransformers(jobs: Array<{ task: string; folder: string; inputs: string }>): Loaded[] {
+  const outs = jobs.map((_, i) => join(scratch, `logits-${i}.safetensors`));
+  const args = jobs.flatMap((j, i) => [AUTO[j.task], j.folder, j.inputs, outs[i]]);
+  const stdout = execFileSync(python!, [script, 'load', ...args], { encoding: 'utf8', timeout: 300000 });
+  const lines = stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'));
+  expect(lines).toHaveLength(jobs.length);
+  return lines.map((l, i) => ({ ...JSON.parse(l), logits: io.load(outs[i]).logits }));
 }
 
 describe.skipIf(!python)('masked-LM and token-classification heads match transformers', () => {
+  // every fixture written back by models.savePretrained, then loaded by transformers in one run
+  const loaded = new Map<string, Loaded>();
+  beforeAll(() => {
+    const jobs = ARCHS.flatMap((arch) =>
+      TASKS.map((task) => {
+        const name = `${arch}-${task}`;
+        const folder = join(scratch, `saved-${name}`);
+        models.savePretrained(models.fromPretrained(join(dir, name)), folder);
+        return { name, task, folder, inputs: join(dir, name, 'io.safetensors') };
+      }),
+    );
+    loadInTransformers(jobs).forEach((l, i) => loaded.set(jobs[i].name, l));
+  }, 300000);
+
   for (const arch of ARCHS) {
     for (const task of TASKS) {
       const name = `${arch}-${task}`;
@@ -120,19 +147,17 @@ describe.skipIf(!python)('masked-LM and token-classification heads match transfo
       });
 
       it(`${CLASS[arch]}${SUFFIX[task]}: savePretrained loads in transformers with no missing/unexpected keys and the same logits`, () => {
-        const model = models.fromPretrained(join(dir, name));
         const out = join(scratch, `saved-${name}`);
-        models.savePretrained(model, out);
         const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
         expect(config.architectures).toEqual([`${CLASS[arch]}${SUFFIX[task]}`]);
         expect(config.model_type).toBe(arch);
-        const loaded = loadInTransformers(task, out, join(dir, name, 'io.safetensors'));
-        expect(loaded.class).toBe(`${CLASS[arch]}${SUFFIX[task]}`);
-        expect(loaded.missing).toEqual([]);
-        expect(loaded.unexpected).toEqual([]);
-        expect(loaded.mismatched).toEqual([]);
+        const theirs = loaded.get(name)!;
+        expect(theirs.class).toBe(`${CLASS[arch]}${SUFFIX[task]}`);
+        expect(theirs.missing).toEqual([]);
+        expect(theirs.unexpected).toEqual([]);
+        expect(theirs.mismatched).toEqual([]);
         const r = io.load(join(dir, name, 'io.safetensors'));
-        expect(maxDiff(loaded.logits, r.logits)).toBeLessThanOrEqual(1e-5);
+        expect(maxDiff(theirs.logits, r.logits)).toBeLessThanOrEqual(1e-5);
         // and back into finetorch
         const again = models.fromPretrained(out);
         again.eval();
@@ -318,5 +343,10 @@ describe('text heads: building, blocks and errors', () => {
     const back = models.fromPretrained(folder);
     expect(taskOf(back)).toBe('tokenClassification');
     expect(back.archOptions().numClasses).toBe(2);
+    // a swapped head is what gets written
+    finetune.swapHead(back, 6);
+    models.savePretrained(back, folder);
+    expect(JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')).num_labels).toBe(6);
+    expect(models.fromPretrained(folder).forward(torch.tensor([[2, 5]], { dtype: 'int64' })).shape).toEqual([1, 2, 6]);
   });
 });
