@@ -65,7 +65,7 @@ const config = (extra: Record<string, unknown> = {}) => ({
   tokenizer: vocabFile,
   data: { path: corpus, val: 0.2 },
   maxLength: 24,
-  epochs: 2,
+  epochs: 8,
   batchSize: 16,
   lr: 3e-3,
   warmup: 0.1,
@@ -114,8 +114,8 @@ describe('pretrain (mlm)', () => {
       kind: 'mlm',
       samples: { train: 128, val: 32 },
       batchesPerEpoch: 8,
-      epochs: 2,
-      totalSteps: 16,
+      epochs: 8,
+      totalSteps: 64,
       model: { arch: 'bert', from: null },
     });
     const m = r.metrics as MlmMetrics;
