@@ -73,7 +73,13 @@ const MlmConfig = z
         z.string().min(1),
         z
           .object({
-            train: z.object({ vocabSize: atMost(1_000_000, 'tokens in the vocabulary').min(10, { message: 'must be at least 10' }) }).strict(),
+            train: z
+              .object({
+                vocabSize: atMost(1_000_000, 'tokens in the vocabulary').min(10, { message: 'must be at least 10' }),
+                /** A pair of pieces is merged only if it occurs this often (default 2). */
+                minFrequency: positiveInt.optional(),
+              })
+              .strict(),
           })
           .strict(),
       ])

@@ -41,6 +41,12 @@ export interface MlmSpec {
   lowercase?: boolean;
 }
 
+/** What data.trainWordPiece returns. */
+interface TrainedVocabulary {
+  saveVocab(path: string): void;
+  tokenizer(): WordPieceTokenizer;
+}
+
 /** Every .txt file under a folder, in sorted order. */
 function textFiles(path: string): string[] {
   if (!statSync(path).isDirectory()) return [path];
@@ -98,14 +104,20 @@ function tokenizerFor(c: MlmPretrainConfig, texts: string[], out: string): { tok
     if ('fromPretrained' in c.model) return load(c.model.fromPretrained, 'pretrain.tokenizer');
     throw new ConfigError('pretrain.tokenizer', 'a model from scratch needs a tokenizer: a vocab.txt / tokenizer.json, or { train: { vocabSize } }');
   }
+  // data.trainWordPiece: a WordPieceVocabulary (tokens, saveVocab, tokenizer)
   const train = (dataApi as unknown as Record<string, unknown>).trainWordPiece as
-    | ((texts: string[], o: { vocabSize: number; lowercase?: boolean }) => WordPieceTokenizer | string[])
+    | ((texts: string[], o: { vocabSize: number; minFrequency?: number; lowercase?: boolean }) => TrainedVocabulary)
     | undefined;
   if (typeof train !== 'function') throw new ConfigError('pretrain.tokenizer.train', 'WordPiece training is not available in this build');
-  const trained = train(texts, { vocabSize: t.train.vocabSize, lowercase: c.lowercase ?? true });
-  const tokenizer = trained instanceof WordPieceTokenizer ? trained : new WordPieceTokenizer(trained, { lowercase: c.lowercase ?? true });
+  let trained: TrainedVocabulary;
+  try {
+    trained = train(texts, { vocabSize: t.train.vocabSize, minFrequency: t.train.minFrequency, lowercase: c.lowercase ?? true });
+  } catch (err) {
+    throw new ConfigError('pretrain.tokenizer.train', (err as Error).message, { cause: err });
+  }
   const path = join(out, TRAINED_VOCAB);
-  writeFileSync(path, vocabLines(tokenizer).join('\n') + '\n');
+  trained.saveVocab(path);
+  const tokenizer = trained.tokenizer();
   return { tokenizer, path };
 }
 

@@ -183,6 +183,30 @@ describe('pretrain (mlm)', () => {
     expect(b.metrics).toEqual(a.metrics);
   });
 
+  it('trains a WordPiece vocabulary on the training documents, keeps it in the run folder and resumes with it', async () => {
+    const c = config({ tokenizer: { train: { vocabSize: 120 } }, epochs: 1 });
+    const out = join(dir, 'trained-vocab');
+    const controller = new AbortController();
+    const part = await pretrain(c, {
+      out,
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.type === 'step' && e.step === 2) controller.abort();
+      },
+    });
+    expect(part.status).toBe('interrupted');
+    const vocab = readFileSync(join(out, 'vocab.txt'), 'utf8').trim().split('\n');
+    expect(vocab.slice(0, 5)).toEqual(SPECIALS);
+    expect(vocab.length).toBeLessThanOrEqual(120);
+    expect(vocab.some((t) => t.startsWith('##'))).toBe(true);
+    const r = await pretrain(c, { resumeFrom: join(out, 'last') });
+    expect(r.status).toBe('ok');
+    expect(readFileSync(join(r.output!, 'vocab.txt'), 'utf8').trim().split('\n')).toEqual(vocab);
+    expect(JSON.parse(readFileSync(join(r.output!, 'config.json'), 'utf8')).vocab_size).toBe(vocab.length);
+    const straight = await pretrain(c, { out: join(dir, 'trained-vocab-straight') });
+    expect(bytes(join(r.output!, 'model.safetensors')).equals(bytes(join(straight.output!, 'model.safetensors')))).toBe(true);
+  });
+
   it('refuses what does not fit, naming the field', async () => {
     const run = (c: Record<string, unknown>) => pretrain(c, { out: join(dir, 'refused'), force: true });
     await expect(run(config({ tokenizer: undefined }))).rejects.toThrow(/pretrain\.tokenizer.*needs a tokenizer/);
