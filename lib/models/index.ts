@@ -269,7 +269,11 @@ export function savePretrained(model: Architecture, dir: string, options: { conf
     config.id2label = Object.fromEntries(names.map((name, i) => [String(i), name]));
     config.label2id = Object.fromEntries(names.map((name, i) => [name, i]));
   }
-  mkdirSync(dir, { recursive: true });
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new ArgumentError(fn, `cannot create the folder ${dir}: ${(err as Error).message}`, 'dir');
+  }
   const json = new TextEncoder().encode(JSON.stringify(config, null, 2) + '\n');
   writeAtomic(join(dir, 'config.json'), (fd) => writeAll(fd, json));
   saveStateDict(model.stateDict(), join(dir, 'model.safetensors'), { metadata: { format: 'pt' } });

@@ -327,6 +327,7 @@ describe('text heads: building, blocks and errors', () => {
       /config does not describe this model: hiddenSize 32 \(model 16\)/,
     );
     expect(() => models.savePretrained(models.resnet18({ numClasses: 2 }) as never, folder)).toThrow(ArgumentError);
+    expect(() => models.savePretrained(models.bert(tiny.bert), join(folder, 'config.json', 'x'))).toThrow(/cannot create the folder/);
   });
 
   it('savePretrained writes num_labels and id2label for classifiers, keeping names that fit', () => {
