@@ -89,6 +89,45 @@ describe('finetorch pretrain', () => {
     expect(only(resumed.events, 'eval')[0].mse).toBe(JSON.parse(readFileSync(join(dir, 'runs', 'shoes', 'metrics.json'), 'utf8')).val.mse);
   });
 
+  it('masked-language modelling: a tiny BERT on licence text, its held-out metrics and the Hugging Face folder', () => {
+    const lines = readFileSync('/usr/share/common-licenses/Apache-2.0', 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l.length > 30)
+      .slice(0, 60);
+    writeFileSync(join(dir, 'apache.txt'), lines.join('\n') + '\n');
+    writeFileSync(
+      join(dir, 'mlm.yaml'),
+      `kind: mlm
+model:
+  arch: bert
+  config: { hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 32, max_position_embeddings: 32 }
+tokenizer: { train: { vocabSize: 150 } }
+data: { path: apache.txt, val: 0.2 }
+maxLength: 24
+epochs: 2
+batchSize: 12
+lr: 0.003
+`,
+    );
+    const r = cli(['pretrain', '--config', 'mlm.yaml'], { cwd: dir });
+    expect(r.status, r.stderr).toBe(0);
+    const out = join(dir, 'runs', 'mlm');
+    expect(only(r.events, 'start')[0]).toMatchObject({ command: 'pretrain', kind: 'mlm', samples: { train: 48, val: 12 }, batchesPerEpoch: 4, totalSteps: 8 });
+    const val = only(r.events, 'eval')[0];
+    expect(val).toMatchObject({ split: 'val', samples: 12 });
+    expect(val.perplexity as number).toBeCloseTo(Math.exp(val.loss as number), 6);
+    expect(val.tokens).toBeGreaterThan(0);
+    expect(r.events.at(-1)).toMatchObject({ type: 'end', status: 'ok', output: join(out, 'model') });
+    expect(readdirSync(out).sort()).toEqual(['best', 'events.jsonl', 'last', 'metrics.json', 'model', 'pretrain.json', 'vocab.txt']);
+    expect(readdirSync(join(out, 'model')).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer_config.json', 'vocab.txt']);
+    expect(JSON.parse(readFileSync(join(out, 'model', 'config.json'), 'utf8')).architectures).toEqual(['BertForMaskedLM']);
+    const text = cli(['pretrain', '--config', 'mlm.yaml', '--pretty', '--steps', '1', '--out', 'runs/mlm-text'], { cwd: dir });
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/masked-language modelling: model bert, [\d,]+ parameters/);
+    expect(text.stdout).toMatch(/split +samples +maskedTokens +loss +perplexity +accuracy/);
+  });
+
   it('bad configs and resumes: exit 2, naming the field or the path', () => {
     writeFileSync(join(dir, 'bad.yaml'), CONFIG.replace('maskRatio: 0.5', 'maskRatio: 1.5').replace('lr: 0.001', 'lr: -1'));
     const bad = cli(['pretrain', '--config', join(dir, 'bad.yaml')]);
