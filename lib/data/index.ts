@@ -11,6 +11,7 @@ import { WordPieceTokenizer } from './tokenizer.js';
 import { ByteLevelBPETokenizer } from './tokenizer-bpe.js';
 import * as debian from './debian.js';
 import { maskTokens, MaskedLMCollator, KeyedRandom, specialTokenIds } from './mlm-collator.js';
+import { trainWordPiece, WordPieceVocabulary } from './wordpiece-trainer.js';
 
 export type { ImageSample, ImageFolder, Transform } from './images.js';
 export type { TextDataset, TextDatasetOptions } from './text.js';
@@ -30,6 +31,7 @@ export type {
   CorpusDocument,
 } from './debian.js';
 export type { MaskTokensOptions, MaskedBatch, MaskedLMCollatorOptions } from './mlm-collator.js';
+export type { TrainWordPieceOptions, WordPieceTrainingStats } from './wordpiece-trainer.js';
 
 export const data = {
   readIdx,
@@ -61,5 +63,7 @@ export const data = {
   MaskedLMCollator,
   KeyedRandom,
   specialTokenIds,
+  trainWordPiece,
+  WordPieceVocabulary,
   debian,
 } as const;
