@@ -224,6 +224,29 @@ describe('data.maskTokens: invariants', () => {
   });
 });
 
+describe('data.MaskedLMCollator with a byte-level BPE (RoBERTa) tokenizer', () => {
+  it("takes <mask> and the specials from the vocabulary; a word runs from a 'Ġ' token to the next", () => {
+    const bpe = new data.ByteLevelBPETokenizer(['<s>', '<pad>', '</s>', '<unk>', '<mask>', 'Ġhello', 'Ġwor', 'ld', ','], []);
+    const collator = new data.MaskedLMCollator(bpe, { seed: 3, wholeWordMask: true, mlmProbability: 0.5 });
+    expect(collator.settings.maskTokenId).toBe(4);
+    expect(collator.settings.specialIds).toEqual([0, 1, 2, 3, 4]);
+    const row = [0, ...Array(20).fill([5, 6, 7, 8]).flat(), 2, 1, 1];
+    const labels = rowsOf(collator.collate(torch.tensor(Array(50).fill(row), { dtype: 'int64' })).labels);
+    let words = 0;
+    let chosen = 0;
+    for (const lab of labels) {
+      expect([lab[0], ...lab.slice(-3)]).toEqual([-100, -100, -100, -100]);
+      for (let i = 1; i + 3 < row.length - 3; i += 4) {
+        const second = lab.slice(i + 1, i + 4).map((l) => l !== -100);
+        expect(new Set(second).size).toBe(1); // 'Ġwor' 'ld' ',' together
+        words += 2;
+        chosen += Number(lab[i] !== -100) + Number(second[0]);
+      }
+    }
+    expectBinomial('BPE words chosen', chosen, words, 0.5);
+  });
+});
+
 describe('data.maskTokens: shares within binomial 99.9% intervals', () => {
   for (const [mlm, mask, random] of [
     [0.15, 0.8, 0.1],
