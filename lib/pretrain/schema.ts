@@ -38,6 +38,8 @@ const common = {
   /** Linear warmup: a number of steps (>= 1) or a fraction of all steps (< 1). */
   warmup: z.number().min(0).default(0),
   clipGradNorm: z.number().positive().optional(),
+  /** Also write the resumable last/ checkpoint every this many steps inside an epoch (default: at epoch ends and on Ctrl-C only). */
+  checkpointEvery: atMost(1_000_000_000, 'steps').optional(),
   seed: seed.default(0),
   /** The run folder: pretrain.json, best/ and last/ checkpoints, events.jsonl, metrics.json and the output model. */
   out: z.string().min(1).optional(),

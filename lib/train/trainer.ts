@@ -136,6 +136,12 @@ export interface FitOptions {
    * removes what killed runs left.
    */
   checkpointDir?: string;
+  /**
+   * With checkpointDir: also write last/ every this many optimizer steps
+   * inside an epoch, holding the position as the signal's checkpoint does,
+   * so a killed run with long epochs loses at most this many steps.
+   */
+  checkpointEvery?: number;
   /** A checkpoint folder (best/ or last/), or a run folder (its last/), to resume from. */
   resumeFrom?: string;
   /**
@@ -324,6 +330,8 @@ export function stepSeed(seed: number, epoch: number, batch: number): number {
  */
 export async function fit(o: FitOptions): Promise<FitResult> {
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new TypeError(`fit: epochs must be a positive integer, got ${o.epochs}`);
+  if (o.checkpointEvery !== undefined && !(Number.isInteger(o.checkpointEvery) && o.checkpointEvery >= 1))
+    throw new TypeError(`fit: checkpointEvery must be a positive integer (steps), got ${o.checkpointEvery}`);
   const lossFn = lossFunction(o.loss, 'fit');
   const forward = o.forward ?? forwardInput;
   const builtin = builtinLossOptions(o.loss);
@@ -451,6 +459,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
           interrupted = true;
           break;
         }
+        if (o.checkpointDir && o.checkpointEvery && step % o.checkpointEvery === 0 && batch !== total)
+          emit({ type: 'checkpoint', epoch, path: save('last', epoch - 1, { epoch, batch, lossSum, seen }) });
       }
       if (interrupted) {
         const path = o.checkpointDir ? save('last', epoch - 1, { epoch, batch, lossSum, seen }) : null;

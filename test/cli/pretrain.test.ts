@@ -7,7 +7,8 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { cli, cliLive, only } from './cli-helpers';
+import { spawn } from 'node:child_process';
+import { CLI, cli, cliLive, only, parseEvents } from './cli-helpers';
 
 const root = resolve(__dirname, '..', '..');
 const CHECKPOINT = join(root, 'assets', 'fashion-resnet18w16-c0-4.safetensors');
@@ -87,6 +88,30 @@ describe('finetorch pretrain', () => {
     const straight = readFileSync(join(dir, 'runs', 'shoes', 'backbone.safetensors'));
     expect(readFileSync(join(dir, 'stopped', 'backbone.safetensors')).equals(straight)).toBe(true);
     expect(only(resumed.events, 'eval')[0].mse).toBe(JSON.parse(readFileSync(join(dir, 'runs', 'shoes', 'metrics.json'), 'utf8')).val.mse);
+  });
+
+  it('checkpointEvery: killed (SIGKILL) mid-epoch after a step checkpoint, --resume continues from it and ends bitwise equal', async () => {
+    const out = join(dir, 'killed');
+    // the test hook of lib/train/checkpoint.ts holds the run when its first last/ is complete (step 3 of epoch 0's 0-4), to be killed there
+    const child = spawn(process.execPath, [CLI, 'pretrain', '--config', join(dir, 'shoes.yaml'), '--out', out, '--set', 'checkpointEvery=3'], {
+      env: { ...process.env, FINETORCH_NUM_THREADS: '1', FINETORCH_TEST_CHECKPOINT_PAUSE: 'last:done' },
+    });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      if (d.includes('finetorch-test-pause last:done#1')) child.kill('SIGKILL');
+    });
+    const signal = await new Promise((done) => child.on('close', (_code, sig) => done(sig)));
+    expect(signal).toBe('SIGKILL');
+    expect(only(parseEvents(stdout), 'step')).toHaveLength(3);
+    const resumed = cli(['pretrain', '--resume', out]);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(only(resumed.events, 'resumed')[0]).toMatchObject({ epoch: 0, batch: 3, step: 3 });
+    expect(only(resumed.events, 'step')).toHaveLength(7);
+    const straight = readFileSync(join(dir, 'runs', 'shoes', 'backbone.safetensors'));
+    expect(readFileSync(join(out, 'backbone.safetensors')).equals(straight)).toBe(true);
   });
 
   it('masked-language modelling: a tiny BERT on licence text, its held-out metrics and the Hugging Face folder', () => {
