@@ -7,13 +7,37 @@
 // resumed ends bitwise equal to an uninterrupted one; the loss is
 // cross-entropy over the masked positions only (checked by arithmetic).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { torch, io, models, pretrain, ConfigError, DataError, type PretrainEvent, type MlmMetrics, type Tensor } from 'finetorch';
 import { maskedLMLoss } from '../../dist/pretrain/index.js';
+import { loadTokenizer } from '../../dist/data/load-tokenizer.js';
 
 const LICENSES = '/usr/share/common-licenses';
+const root = resolve(__dirname, '..', '..');
+
+/** A Python with torch and transformers (as test/models/text-heads.test.ts finds it), or null. */
+function findPython(): string | null {
+  for (const py of [process.env.FINETORCH_TRANSFORMERS_PYTHON, join(root, '.venv-torch2', 'bin', 'python'), '/usr/bin/python3']) {
+    if (!py || (py.startsWith('/') && !existsSync(py))) continue;
+    if (spawnSync(py, ['-c', 'import torch, transformers'], { stdio: 'ignore', timeout: 120000 }).status === 0) return py;
+  }
+  return null;
+}
+const python = findPython();
+// loads a pretrain output folder with transformers' Auto classes; prints the tokenizer's ids and the logits for one sentence
+const HF_SCRIPT = `
+import json, sys, torch
+from transformers import AutoTokenizer, AutoModelForMaskedLM
+tok = AutoTokenizer.from_pretrained(sys.argv[1])
+model = AutoModelForMaskedLM.from_pretrained(sys.argv[1]).eval()
+enc = tok([sys.argv[2]], return_tensors='pt')
+with torch.no_grad():
+    logits = model(**enc).logits
+print(json.dumps({'tokenizer': type(tok).__name__, 'model': type(model).__name__, 'ids': enc['input_ids'][0].tolist(), 'logits': logits[0].flatten().tolist()}))
+`;
 let dir: string;
 let corpus: string;
 let vocabFile: string;
@@ -147,6 +171,23 @@ describe('pretrain (mlm)', () => {
     const logits = model.forward(torch.tensor([[2, 40, 41, 3]], { dtype: 'int64' }));
     expect(logits.shape).toEqual([1, 4, vocabSize]);
     first = { out, metrics: m };
+  });
+
+  it.skipIf(!python)('the folder loads in transformers (AutoTokenizer, AutoModelForMaskedLM): same token ids, logits within 1e-5', () => {
+    const sentence = 'Licensed under the Apache License, Version 2.0 (the "License").';
+    const folder = join(first.out, 'model');
+    const hf = JSON.parse(
+      execFileSync(python!, ['-c', HF_SCRIPT, folder, sentence], { encoding: 'utf8', timeout: 300000, stdio: ['ignore', 'pipe', 'ignore'] }),
+    );
+    expect(hf).toMatchObject({ tokenizer: 'BertTokenizer', model: 'BertForMaskedLM' });
+    const model = models.fromPretrained(folder);
+    model.eval();
+    const ids = torch.tensor([hf.ids], { dtype: 'int64' });
+    const ours = Array.from(model.forward(ids).dataSync() as Float32Array);
+    expect(ours.length).toBe(hf.logits.length);
+    const diff = Math.max(...ours.map((v, i) => Math.abs(v - hf.logits[i])));
+    expect(diff).toBeLessThan(1e-5);
+    expect(loadTokenizer(folder).encode(sentence).ids).toEqual(hf.ids);
   });
 
   it('continues pretraining from a Hugging Face folder with its own tokenizer (domain adaptation)', async () => {
