@@ -303,13 +303,13 @@ const DOC_DIR = '/usr/share/doc';
  * different texts).
  */
 export const LICENCE_NAME_MERGES: ReadonlyArray<{ rule: string; pattern: RegExp; replace: string }> = [
-  { rule: 'GPL-2.0 == GPL-2, GPL2 == GPL-2 (also LGPL, AGPL; SPDX writes the .0)', pattern: /^(a|l)?gpl-?(\d)(?:\.0)?(\+?)$/, replace: '$1gpl-$2$3' },
   {
-    rule: 'GPL-2.0-or-later == GPL-2+, GPL-2.0-only == GPL-2 (SPDX spellings; also LGPL, AGPL)',
+    rule: 'GPL-2.0-or-later == GPL-2+ (SPDX spelling; also LGPL, AGPL)',
     pattern: /^(a|l)?gpl-(\d(?:\.\d)?)-or-later$/,
     replace: '$1gpl-$2+',
   },
-  { rule: 'GPL-2.0-only == GPL-2', pattern: /^(a|l)?gpl-(\d(?:\.\d)?)-only$/, replace: '$1gpl-$2' },
+  { rule: 'GPL-2.0-only == GPL-2 (SPDX spelling; also LGPL, AGPL)', pattern: /^(a|l)?gpl-(\d(?:\.\d)?)-only$/, replace: '$1gpl-$2' },
+  { rule: 'GPL-2.0 == GPL-2, GPL2 == GPL-2 (also LGPL, AGPL; SPDX writes the .0)', pattern: /^(a|l)?gpl-?(\d)(?:\.0)?(\+?)$/, replace: '$1gpl-$2$3' },
   { rule: 'BSD-3 == BSD-3-clause (also 2, 4)', pattern: /^bsd-([234])$/, replace: 'bsd-$1-clause' },
   { rule: 'Apache-2 == Apache-2.0', pattern: /^apache-2$/, replace: 'apache-2.0' },
   { rule: 'MPL-2 == MPL-2.0', pattern: /^mpl-2$/, replace: 'mpl-2.0' },
@@ -330,10 +330,8 @@ export function normaliseLicenceName(name: string): string {
     .replace(/public\s+domain/g, 'public-domain')
     .split(/\s+/)
     .filter(Boolean);
-  const merged = words.map((w) => {
-    for (const m of LICENCE_NAME_MERGES) if (m.pattern.test(w)) return w.replace(m.pattern, m.replace);
-    return w;
-  });
+  // the rules in order, each on the previous one's result ('LGPL-2.0-or-later' -> 'lgpl-2.0+' -> 'lgpl-2+')
+  const merged = words.map((w) => LICENCE_NAME_MERGES.reduce((acc, m) => acc.replace(m.pattern, m.replace), w));
   return merged.join(' ');
 }
 
@@ -420,7 +418,7 @@ interface CopyrightFile {
 
 // Unique copyright files under /usr/share/doc (symlinked folders and identical
 // copies merged), in path order, each with the source packages that ship it.
-function copyrightFiles(docDir = DOC_DIR): CopyrightFile[] {
+function copyrightFiles(fn: string, docDir = DOC_DIR): CopyrightFile[] {
   const sourceOf = new Map<string, string>();
   // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format, not a template
   const q = spawnSync('dpkg-query', ['-W', '-f', '${Package}\t${source:Package}\n'], { encoding: 'utf8', maxBuffer: 1 << 26 });
@@ -434,7 +432,7 @@ function copyrightFiles(docDir = DOC_DIR): CopyrightFile[] {
   try {
     dirs = readdirSync(docDir).sort();
   } catch (err) {
-    throw new DataError(`licenceParagraphs: cannot list ${docDir}: ${(err as Error).message}`, { path: docDir, cause: err });
+    throw new DataError(`${fn}: cannot list ${docDir}: ${(err as Error).message}`, { path: docDir, cause: err });
   }
   const byText = new Map<string, CopyrightFile>();
   for (const dir of dirs) {
@@ -470,7 +468,7 @@ export interface LicenceParagraphOptions {
  */
 export function licenceParagraphs(options: LicenceParagraphOptions = {}): LicenceParagraph[] {
   const groups = new Map<string, { text: string; names: Map<string, number>; packages: Set<string>; copies: number }>();
-  for (const file of copyrightFiles(options.docDir)) {
+  for (const file of copyrightFiles('licenceParagraphs', options.docDir)) {
     if (!isDep5(file.text)) continue;
     for (const paragraph of deb822Paragraphs(file.text)) {
       const licence = paragraph.find((f) => f.name.toLowerCase() === 'license');
@@ -515,6 +513,16 @@ export interface LicenceSplitOptions {
   minCount?: number;
   /** What happens to rare classes: 'drop' (default) removes them; 'other' folds them into one class named 'other'. */
   rare?: 'drop' | 'other';
+  /**
+   * Licence texts are boilerplate: a bare Apache-2.0 notice recurs inside
+   * longer paragraphs. Where a training-pool paragraph's text contains, or is
+   * part of, a test or validation paragraph's (the shared part 8 words or
+   * more), 'pool' (default) removes the pool paragraph, so the held-out sets
+   * stay whole and stratified and no held-out text is trained on; 'held-out'
+   * removes the held-out paragraph instead; 'keep' removes neither. The removed
+   * ones are listed in `overlapDropped`.
+   */
+  overlap?: 'pool' | 'held-out' | 'keep';
 }
 
 export interface LabelledParagraph extends LicenceParagraph {
@@ -536,6 +544,8 @@ export interface LicenceSplit {
   counts: Record<string, { all: number; train: number; validation: number; test: number; unusedTrain: number }>;
   /** Rare labels dropped or folded into 'other', with their counts. */
   rareLabels: Record<string, number>;
+  /** Paragraphs removed because their text contains, or is part of, a text on the other side of the split (see `overlap`). */
+  overlapDropped: LabelledParagraph[];
 }
 
 // Largest-remainder allocation of `total` over pools of the given sizes, at least one each (when total allows), never above a pool's size.
@@ -573,6 +583,8 @@ function proportional(total: number, pools: number[]): number[] {
  * proportional share of `total`) of each class's pool in a `seed` order, so a
  * smaller budget's training set is part of a larger one's for the same seed.
  * Classes under `minCount` paragraphs are dropped (default) or folded into 'other'.
+ * Pool paragraphs that contain or are part of a held-out text are removed by
+ * default (`overlap`), so no test input is trained on, with or without labels.
  */
 export function licenceSplit(paragraphs: LicenceParagraph[], options: LicenceSplitOptions = {}): LicenceSplit {
   const fn = 'licenceSplit';
@@ -590,6 +602,9 @@ export function licenceSplit(paragraphs: LicenceParagraph[], options: LicenceSpl
     );
   if (!Number.isInteger(minCount) || minCount < 3)
     throw new ArgumentError(fn, `minCount must be an integer >= 3 (one paragraph per part), got ${minCount}`, 'minCount');
+  const overlap = options.overlap ?? 'pool';
+  if (overlap !== 'pool' && overlap !== 'held-out' && overlap !== 'keep')
+    throw new ArgumentError(fn, `overlap must be 'pool', 'held-out' or 'keep', got ${JSON.stringify(overlap)}`, 'overlap');
   if (rare !== 'drop' && rare !== 'other') throw new ArgumentError(fn, `rare must be 'drop' or 'other', got ${JSON.stringify(rare)}`, 'rare');
   if ((options.perClass === undefined) === (options.total === undefined))
     throw new ArgumentError(fn, 'give exactly one training budget: perClass or total', 'perClass');
@@ -618,8 +633,21 @@ export function licenceSplit(paragraphs: LicenceParagraph[], options: LicenceSpl
     [testFraction, validationFraction, 1 - testFraction - validationFraction],
     { seed: options.splitSeed ?? 0 },
   );
+  // Overlap between a held-out and a pool paragraph: one text inside the other, the inner one 8+ words
+  // (shorter ones, 'placed in the public domain', are common phrases, not copies).
+  const padded = items.map((it) => ` ${it.key} `);
+  const long = items.map((it) => it.key.split(' ').length >= SHINGLE);
+  const overlaps = (i: number, j: number) => (long[i] && padded[j].includes(padded[i])) || (long[j] && padded[i].includes(padded[j]));
+  const heldIdx = [...testIdx, ...validationIdx];
+  const overlapDropped = new Set<number>();
+  if (overlap === 'pool') {
+    for (const j of poolIdx) if (heldIdx.some((i) => overlaps(i, j))) overlapDropped.add(j);
+  } else if (overlap === 'held-out') {
+    for (const i of heldIdx) if (poolIdx.some((j) => overlaps(i, j))) overlapDropped.add(i);
+  }
+  const keep = (idx: number[]) => idx.filter((i) => !overlapDropped.has(i));
   const poolByClass: number[][] = classes.map(() => []);
-  for (const i of poolIdx) poolByClass[items[i].y].push(i);
+  for (const i of keep(poolIdx)) poolByClass[items[i].y].push(i);
   const takes =
     options.perClass !== undefined
       ? poolByClass.map((p) => Math.min(budget, p.length))
@@ -634,7 +662,7 @@ export function licenceSplit(paragraphs: LicenceParagraph[], options: LicenceSpl
     order.forEach((o, rank) => (rank < takes[c] ? train : unused).push(pool[o]));
   });
   const pick = (idx: number[]) => idx.sort((a, b) => a - b).map((i) => items[i]);
-  const result = { classes, train: pick(train), validation: pick(validationIdx), test: pick(testIdx), unusedTrain: pick(unused) };
+  const result = { classes, train: pick(train), validation: pick(keep(validationIdx)), test: pick(keep(testIdx)), unusedTrain: pick(unused) };
   const counts: LicenceSplit['counts'] = {};
   for (const c of classes) counts[c] = { all: 0, train: 0, validation: 0, test: 0, unusedTrain: 0 };
   for (const part of ['train', 'validation', 'test', 'unusedTrain'] as const)
@@ -642,7 +670,7 @@ export function licenceSplit(paragraphs: LicenceParagraph[], options: LicenceSpl
       counts[it.className][part]++;
       counts[it.className].all++;
     }
-  return { ...result, counts, rareLabels };
+  return { ...result, counts, rareLabels, overlapDropped: pick([...overlapDropped]) };
 }
 
 // ---------------------------------------------------------------------------
@@ -660,8 +688,8 @@ export interface LicenceCorpusOptions {
    * Texts to keep out, e.g. the test and validation paragraphs of a
    * licenceSplit: training a model on the test inputs, even without labels,
    * is transductive and flatters the comparison. A chunk is dropped when it
-   * contains one of them (after licenceTextKey normalisation) or when half or
-   * more of its 8-word shingles come from them.
+   * contains one of them (after licenceTextKey normalisation), or when it is
+   * itself, 8 words or more, a part of one.
    */
   exclude?: Array<string | { text: string }>;
   /** Include /usr/share/common-licenses (default true). */
@@ -742,7 +770,7 @@ export function leadingComment(source: string, python: boolean): string {
   } else {
     for (; i < lines.length && /^\s*\/\//.test(lines[i]); i++) out.push(lines[i].replace(/^\s*\/\/+!?/, ''));
   }
-  return out.join('\n');
+  return out.map((l) => l.trim()).join('\n');
 }
 
 function walk(root: string, keep: (name: string) => boolean, out: string[]): void {
@@ -797,18 +825,16 @@ export function licenceCorpus(options: LicenceCorpusOptions = {}): LicenceCorpus
     header: { files: 0, documents: 0, words: 0 },
   };
   const add = (kind: keyof typeof sources, source: string, chunks: string[]) => {
-    let any = false;
     for (const text of chunks) {
       const key = licenceTextKey(text);
       if (!key || seen.has(key)) continue;
       seen.add(key);
       documents.push({ source: `${kind}:${source}`, text });
-      any = true;
     }
-    if (any) sources[kind].files++;
+    sources[kind].files++;
   };
 
-  for (const file of copyrightFiles(options.docDir)) add('copyright', file.path, copyrightChunks(file.text));
+  for (const file of copyrightFiles(fn, options.docDir)) add('copyright', file.path, copyrightChunks(file.text));
   if (options.commonLicenses !== false) {
     const dir = options.commonLicensesDir ?? '/usr/share/common-licenses';
     let names: string[] = [];
@@ -845,38 +871,36 @@ export function licenceCorpus(options: LicenceCorpusOptions = {}): LicenceCorpus
   let dropped = 0;
   let wordsDropped = 0;
   if (excludedKeys.length) {
-    const shingles = new Set<string>();
-    const byStart = new Map<string, string[]>(); // first SHINGLE words (or the whole key when shorter) -> keys
+    const byStart = new Map<string, string[]>(); // first SHINGLE words (or the whole key when shorter) -> excluded keys
+    const owners = new Map<string, string[]>(); // every SHINGLE-word run of an excluded text -> its keys
     const lengths = new Set<number>();
     for (const key of excludedKeys) {
       if (!key) continue;
       const w = key.split(' ');
-      for (let i = 0; i + SHINGLE <= w.length; i++) shingles.add(w.slice(i, i + SHINGLE).join(' '));
       const n = Math.min(SHINGLE, w.length);
       lengths.add(n);
       const start = w.slice(0, n).join(' ');
       byStart.set(start, [...(byStart.get(start) ?? []), key]);
+      for (let i = 0; i + SHINGLE <= w.length; i++) {
+        const g = w.slice(i, i + SHINGLE).join(' ');
+        const list = owners.get(g);
+        if (!list) owners.set(g, [key]);
+        else if (!list.includes(key)) list.push(key);
+      }
     }
     kept = documents.filter((d) => {
       const key = licenceTextKey(d.text);
       const w = key.split(' ');
       const padded = ` ${key} `;
-      let overlap = 0;
-      let total = 0;
-      let contains = false;
-      for (let i = 0; i < w.length && !contains; i++) {
+      // the chunk contains an excluded text
+      let drop = false;
+      for (let i = 0; i < w.length && !drop; i++)
         for (const n of lengths) {
-          if (i + n > w.length) continue;
-          const gram = w.slice(i, i + n).join(' ');
-          if (n === SHINGLE) {
-            total++;
-            if (shingles.has(gram)) overlap++;
-          }
-          const candidates = byStart.get(gram);
-          if (candidates?.some((k) => padded.includes(` ${k} `))) contains = true;
+          const candidates = i + n <= w.length ? byStart.get(w.slice(i, i + n).join(' ')) : undefined;
+          if (candidates?.some((k) => padded.includes(` ${k} `))) drop = true;
         }
-      }
-      const drop = contains || (total > 0 && overlap * 2 >= total);
+      // or is a piece (SHINGLE words or more) of one: common-licenses blocks of a licence copied whole into a held-out paragraph
+      if (!drop && w.length >= SHINGLE) drop = (owners.get(w.slice(0, SHINGLE).join(' ')) ?? []).some((k) => ` ${k} `.includes(padded));
       if (drop) {
         dropped++;
         wordsDropped += countWords(d.text);
@@ -899,7 +923,7 @@ export function licenceCorpus(options: LicenceCorpusOptions = {}): LicenceCorpus
         texts: excludedKeys.length,
         documentsDropped: dropped,
         wordsDropped,
-        rule: `a chunk is dropped when its licenceTextKey contains an excluded text's key, or when half or more of its ${SHINGLE}-word shingles occur in the excluded texts`,
+        rule: `a chunk is dropped when its licenceTextKey contains an excluded text's key, or is itself (${SHINGLE} words or more) part of one`,
       },
     },
   };
