@@ -69,7 +69,7 @@ export interface DescriptionOptions {
 }
 
 const CACHE_FILE = 'debian-descriptions.json';
-const CACHE_VERSION = 1;
+const CACHE_VERSION = 2;
 const APT_HELPER = '/usr/lib/apt/apt-helper';
 
 function countWords(text: string): number {
@@ -141,13 +141,6 @@ function isHeldOut(doc: DescriptionDocument, fraction: number): boolean {
   return h.readUInt32BE(0) / 2 ** 32 < fraction;
 }
 
-function splitDocuments(documents: DescriptionDocument[], fraction: number) {
-  const train: DescriptionDocument[] = [];
-  const heldOut: DescriptionDocument[] = [];
-  for (const d of documents) (isHeldOut(d, fraction) ? heldOut : train).push(d);
-  return { train, heldOut };
-}
-
 function sha256File(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
@@ -193,7 +186,7 @@ function fetchTranslations(listsDir: string, cacheDir: string, aptArgs: string[]
       .join('\n');
     const why = files.length === 0 ? 'fetched no Translation-en file' : `exited ${run.status} or reported failed downloads`;
     throw new DataError(
-      `debianDescriptions: apt-get update ${why}: the package index could not be downloaded (no network, or no reachable Debian mirror in /etc/apt/sources.list*)\n  command: ${command}\n${tail}`,
+      `debianDescriptions: apt-get update ${why}: the package index could not be downloaded (no network, or no reachable Debian mirror in /etc/apt/sources.list*; a failing extra source can be left out with aptArgs ['-o', 'Dir::Etc::SourceParts=<a folder with only the Debian .sources>'])\n  command: ${command}\n${tail}`,
     );
   }
   return { files: files.map((f) => join(listsDir, f)), command };
@@ -259,31 +252,44 @@ export function debianDescriptions(options: DescriptionOptions): DescriptionCorp
   if (!Array.isArray(aptArgs) || aptArgs.some((a) => typeof a !== 'string')) throw new ArgumentError(fn, 'aptArgs must be an array of strings', 'aptArgs');
   mkdirSync(options.cacheDir, { recursive: true });
   const cachePath = join(options.cacheDir, CACHE_FILE);
-  let cached: { version: number; documents: DescriptionDocument[]; provenance: Omit<DescriptionProvenance, 'train' | 'heldOut'> } | undefined;
+  let cached: { version: number; documents: DescriptionDocument[]; words: number[]; provenance: Omit<DescriptionProvenance, 'train' | 'heldOut'> } | undefined;
   if (!options.refresh && existsSync(cachePath)) {
     try {
       const parsed = JSON.parse(readFileSync(cachePath, 'utf8'));
-      if (parsed?.version === CACHE_VERSION && Array.isArray(parsed.documents)) cached = parsed;
+      if (parsed?.version === CACHE_VERSION && Array.isArray(parsed.documents) && parsed.words?.length === parsed.documents.length) cached = parsed;
     } catch {
       cached = undefined; // unreadable cache: build it again
     }
   }
   if (!cached) {
-    cached = { version: CACHE_VERSION, ...buildCorpus(options.cacheDir, aptArgs) };
+    const built = buildCorpus(options.cacheDir, aptArgs);
+    // word counts stored beside the documents, so a cached call need not count 3M words again
+    cached = { version: CACHE_VERSION, ...built, words: built.documents.map((d) => countWords(d.text)) };
     const body = Buffer.from(JSON.stringify(cached));
     writeAtomic(cachePath, (fd) => writeAll(fd, body));
   }
-  const { train, heldOut } = splitDocuments(cached.documents, fraction);
-  const wordsOf = (docs: DescriptionDocument[]) => docs.reduce((n, d) => n + countWords(d.text), 0);
+  const train: DescriptionDocument[] = [];
+  const heldOut: DescriptionDocument[] = [];
+  let trainWords = 0;
+  let heldOutWords = 0;
+  cached.documents.forEach((d, i) => {
+    if (isHeldOut(d, fraction)) {
+      heldOut.push(d);
+      heldOutWords += cached.words[i];
+    } else {
+      train.push(d);
+      trainWords += cached.words[i];
+    }
+  });
   return {
     train,
     heldOut,
     provenance: {
       ...cached.provenance,
-      train: { documents: train.length, words: wordsOf(train) },
+      train: { documents: train.length, words: trainWords },
       heldOut: {
         documents: heldOut.length,
-        words: wordsOf(heldOut),
+        words: heldOutWords,
         fraction,
         rule: "sha256 of the description's first paragraph, first 4 bytes / 2^32 < fraction",
       },

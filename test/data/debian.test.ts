@@ -78,6 +78,7 @@ describe('data.debian.debianDescriptions (apt fetch of the package index)', () =
     expect(c.provenance.words).toBe(ref.words);
     expect(c.heldOut.length).toBe(ref.heldOut);
     expect(c.train.length + c.heldOut.length).toBe(ref.documents);
+    expect(c.provenance.train.words + c.provenance.heldOut.words).toBe(ref.words);
     // Debian main alone has 60k+ unique long descriptions and 3M+ words
     expect(ref.documents).toBeGreaterThan(50_000);
     expect(ref.words).toBeGreaterThan(3_000_000);
@@ -118,6 +119,7 @@ describe('data.debian.debianDescriptions (apt fetch of the package index)', () =
     expect(again.train.length).toBe(corpus!.train.length);
     expect(again.heldOut.map((d) => d.package)).toEqual(corpus!.heldOut.map((d) => d.package));
     expect(again.provenance.files).toEqual(corpus!.provenance.files);
+    expect(again.provenance.heldOut.words).toBe(corpus!.provenance.heldOut.words);
     expect(ms).toBeLessThan(Math.max(firstMs / 2, 3000));
     console.log(`descriptions: cached call ${ms} ms`);
   });
