@@ -15,7 +15,7 @@ import { ConfigError, DataError } from '../errors.js';
 import { MaskedLMCollator } from '../data/mlm-collator.js';
 import { loadTokenizer, type Tokenizer } from '../data/load-tokenizer.js';
 import { WordPieceTokenizer } from '../data/tokenizer.js';
-import { data as dataApi } from '../data/index.js';
+import { trainWordPiece, type WordPieceVocabulary } from '../data/wordpiece-trainer.js';
 import { permutation } from '../data/tensor-loader.js';
 import { fromPretrained, savePretrained } from '../models/index.js';
 import { checkVocabulary, textModel, type HfConfig, type TextArch, type TextModel } from '../models/text.js';
@@ -39,12 +39,6 @@ export interface MlmSpec {
   /** The tokenizer file or folder. */
   tokenizer: string;
   lowercase?: boolean;
-}
-
-/** What data.trainWordPiece returns. */
-interface TrainedVocabulary {
-  saveVocab(path: string): void;
-  tokenizer(): WordPieceTokenizer;
 }
 
 /** Every .txt file under a folder, in sorted order. */
@@ -104,14 +98,9 @@ function tokenizerFor(c: MlmPretrainConfig, texts: string[], out: string): { tok
     if ('fromPretrained' in c.model) return load(c.model.fromPretrained, 'pretrain.tokenizer');
     throw new ConfigError('pretrain.tokenizer', 'a model from scratch needs a tokenizer: a vocab.txt / tokenizer.json, or { train: { vocabSize } }');
   }
-  // data.trainWordPiece: a WordPieceVocabulary (tokens, saveVocab, tokenizer)
-  const train = (dataApi as unknown as Record<string, unknown>).trainWordPiece as
-    | ((texts: string[], o: { vocabSize: number; minFrequency?: number; lowercase?: boolean }) => TrainedVocabulary)
-    | undefined;
-  if (typeof train !== 'function') throw new ConfigError('pretrain.tokenizer.train', 'WordPiece training is not available in this build');
-  let trained: TrainedVocabulary;
+  let trained: WordPieceVocabulary;
   try {
-    trained = train(texts, { vocabSize: t.train.vocabSize, minFrequency: t.train.minFrequency, lowercase: c.lowercase ?? true });
+    trained = trainWordPiece(texts, { vocabSize: t.train.vocabSize, minFrequency: t.train.minFrequency, lowercase: c.lowercase ?? true });
   } catch (err) {
     throw new ConfigError('pretrain.tokenizer.train', (err as Error).message, { cause: err });
   }
