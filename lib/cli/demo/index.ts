@@ -21,6 +21,7 @@ import { fit, evaluate, type EvalResult, type LossFn } from '../../train/trainer
 import { subset, FashionLoader, type Subset } from './tasks.js';
 import { curvesSvg, writeReport, type Table } from './report.js';
 import { createReporter, type Reporter } from '../progress.js';
+import { runTextDemo } from './text.js';
 import { UsageError } from '../errors.js';
 
 export const DEMO_CHECKPOINT = join(packageRoot, 'assets', 'fashion-resnet18w16-c0-4.safetensors');
@@ -57,6 +58,10 @@ export const APPROACHES: Approach[] = [
 
 export interface DemoOptions {
   quick: boolean;
+  /** The text demo (domain adaptation on licence texts) instead of the image one. */
+  text: boolean;
+  /** Text demo: labelled paragraphs per class, one run set per budget. */
+  budgets: number[];
   out: string;
   json: boolean;
   seeds: number;
@@ -65,6 +70,7 @@ export interface DemoOptions {
 }
 
 const USAGE = `usage: finetorch demo [--quick] [--out DIR] [--json] [--seeds N] [--labels-per-class N] [--epochs N]
+       finetorch demo --text [--quick] [--out DIR] [--json] [--seeds N] [--budgets 4,16]
 
 Fine-tunes a small ResNet pretrained on Fashion-MNIST classes 0-4 to classes 5-9
 from a few hundred labels, with each strategy against training from scratch, and
@@ -75,6 +81,12 @@ compares cross-entropy with focal loss on a 1:20 imbalanced binary task.
   --seeds N             repeat every run with N seeds and report mean ± sd (default 3, quick 1)
   --labels-per-class N  labelled training images per class (default 40)
   --epochs N            epochs per run (default 12, quick 8)
+
+--text: the small BERT pretrained on Debian's package descriptions (assets/),
+fine-tuned to name the licence of this machine's licence paragraphs from a few
+labels: from scratch vs general vs adapted first by masked-language modelling
+on unlabelled legal text (a few minutes; --quick: one seed, one budget, short).
+  --budgets A,B         labelled paragraphs per class (default 4,16; quick 8)
 `;
 
 export function parseDemoArgs(argv: string[]): DemoOptions {
@@ -84,6 +96,8 @@ export function parseDemoArgs(argv: string[]): DemoOptions {
     strict: true,
     options: {
       quick: { type: 'boolean', default: false },
+      text: { type: 'boolean', default: false },
+      budgets: { type: 'string' },
       json: { type: 'boolean', default: false },
       out: { type: 'string' },
       seeds: { type: 'string' },
@@ -101,10 +115,21 @@ export function parseDemoArgs(argv: string[]): DemoOptions {
     return n;
   };
   const quick = values.quick!;
+  const text = values.text!;
+  if (!text && values.budgets !== undefined) throw new UsageError('--budgets is for the text demo (--text)');
+  if (text && (values.epochs !== undefined || values['labels-per-class'] !== undefined))
+    throw new UsageError('--epochs and --labels-per-class are for the image demo; the text demo takes --budgets');
+  const budgets = (values.budgets ?? (quick ? '8' : '4,16')).split(',').map((b) => {
+    const n = Number(b.trim());
+    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new UsageError(`--budgets must be comma-separated integers in 1..1000, got '${values.budgets}'`);
+    return n;
+  });
   return {
     quick,
+    text,
+    budgets,
     json: values.json!,
-    out: resolve(values.out ?? 'finetorch-demo'),
+    out: resolve(values.out ?? (text ? 'finetorch-demo-text' : 'finetorch-demo')),
     seeds: int('seeds', values.seeds, quick ? 1 : 3, 10),
     labelsPerClass: int('labels-per-class', values['labels-per-class'], 40, 1000),
     epochs: int('epochs', values.epochs, quick ? 8 : 12, 200),
@@ -451,7 +476,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
   }
   const reporter = createReporter({ json: options.json || undefined, command: 'demo' });
   try {
-    await runDemo(options, reporter);
+    if (options.text) await runTextDemo(options, reporter);
+    else await runDemo(options, reporter);
     return 0;
   } catch (err) {
     reporter.error((err as Error).message, 'runtime', 1);

@@ -86,18 +86,21 @@ ${legend}
 }
 
 /** Writes results.md, results.json, curves.svg and curves.png into `dir`; returns the file paths. */
-export async function writeReport(dir: string, o: { title: string; intro: string[]; tables: Table[]; svg: string; json: unknown }): Promise<string[]> {
+/** Writes results.md and results.json, and curves.svg / curves.png when a chart is given. */
+export async function writeReport(dir: string, o: { title: string; intro: string[]; tables: Table[]; svg?: string; json: unknown }): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
   const md = [`# ${o.title}`, '', ...o.intro, ''];
   for (const t of o.tables) {
     md.push(`## ${t.title}`, '', markdownTable(t), '');
     if (t.notes?.length) md.push(...t.notes.map((n) => `- ${n}`), '');
   }
-  md.push('![validation accuracy and training loss per epoch](curves.png)', '');
-  const files = ['results.md', 'results.json', 'curves.svg', 'curves.png'].map((f) => join(dir, f));
+  if (o.svg) md.push('![validation accuracy and training loss per epoch](curves.png)', '');
+  const files = ['results.md', 'results.json', ...(o.svg ? ['curves.svg', 'curves.png'] : [])].map((f) => join(dir, f));
   writeFileSync(files[0], md.join('\n'));
   writeFileSync(files[1], JSON.stringify(o.json, null, 2) + '\n');
-  writeFileSync(files[2], o.svg);
-  await sharp(Buffer.from(o.svg)).png().toFile(files[3]);
+  if (o.svg) {
+    writeFileSync(files[2], o.svg);
+    await sharp(Buffer.from(o.svg)).png().toFile(files[3]);
+  }
   return files;
 }
