@@ -9,6 +9,7 @@ import { WordNet, synonymReplacement, randomDeletion, randomSwap } from './augme
 import { rng } from './tensor-loader.js';
 import { WordPieceTokenizer } from './tokenizer.js';
 import { ByteLevelBPETokenizer } from './tokenizer-bpe.js';
+import { loadTokenizer } from './load-tokenizer.js';
 import * as debian from './debian.js';
 import { maskTokens, MaskedLMCollator, KeyedRandom, specialTokenIds } from './mlm-collator.js';
 import { trainWordPiece, WordPieceVocabulary } from './wordpiece-trainer.js';
@@ -59,6 +60,7 @@ export const data = {
   rng,
   WordPieceTokenizer,
   ByteLevelBPETokenizer,
+  loadTokenizer,
   maskTokens,
   MaskedLMCollator,
   KeyedRandom,
