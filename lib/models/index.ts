@@ -9,7 +9,7 @@ import type { StateDict } from '../nn/module.js';
 import { Architecture } from './architecture.js';
 import * as vision from './vision.js';
 import * as text from './text.js';
-import { checkSavedOptions, visionCheckpointProblems } from './checkpoint-checks.js';
+import { checkSavedOptions, LEGACY_TEXT_OPTIONS, textCheckpointProblems, visionCheckpointProblems } from './checkpoint-checks.js';
 
 export { Architecture } from './architecture.js';
 export type { Block } from './architecture.js';
@@ -105,9 +105,18 @@ export interface LoadOptions extends vision.ResNetOptions {
 
 const META_ARCH = 'finetorch.arch';
 const META_OPTIONS = 'finetorch.options';
+/** Text models: the config.json they were built from. */
+const META_CONFIG = 'finetorch.config';
+
+/** What a checkpoint written by models.save declares: the architecture, its options and, for a text model, its config.json. */
+export interface SavedArchitecture {
+  arch: ArchitectureName | text.TextArch;
+  options: Record<string, unknown>;
+  config?: text.HfConfig;
+}
 
 /** The architecture a checkpoint written by models.save declares, if any. */
-export function savedArchitecture(path: string): { arch: ArchitectureName; options: Record<string, unknown> } | null {
+export function savedArchitecture(path: string): SavedArchitecture | null {
   let metadata: Record<string, string>;
   try {
     if (detectFormat(path) !== 'safetensors') return null;
@@ -125,21 +134,48 @@ export function savedArchitecture(path: string): { arch: ArchitectureName; optio
   } catch {
     throw new Error(`${path}: the metadata ${META_OPTIONS} is not JSON`);
   }
-  return { arch: arch as ArchitectureName, options: checkSavedOptions(path, META_OPTIONS, options) };
+  const family = isTextArch(arch) ? 'text' : 'vision';
+  const saved: SavedArchitecture = { arch: arch as SavedArchitecture['arch'], options: checkSavedOptions(path, META_OPTIONS, options, family) };
+  if (metadata[META_CONFIG] !== undefined) {
+    if (family !== 'text') throw new Error(`${path}: the metadata ${META_CONFIG} is for text models, not ${arch}`);
+    let config: unknown;
+    try {
+      config = JSON.parse(metadata[META_CONFIG]);
+    } catch {
+      throw new Error(`${path}: the metadata ${META_CONFIG} is not JSON`);
+    }
+    if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new Error(`${path}: the metadata ${META_CONFIG} is not a JSON object`);
+    saved.config = config as text.HfConfig;
+  }
+  return saved;
 }
 
-/** Writes a built-in vision model as .safetensors with its architecture in the metadata, so models.load needs no arch. */
+/**
+ * Writes a built-in model as .safetensors with its architecture in the
+ * metadata, so models.load needs no arch: a vision model's options; a text
+ * model's task, number of classes and config.json (so models.load needs no
+ * config either).
+ */
 export function save(model: Architecture, path: string): void {
   if (!(model instanceof Architecture)) throw new TypeError('models.save: expected a model built by finetorch.models');
-  const { depth: _depth, ...options } = model.archOptions();
-  const sd = model.stateDict();
-  saveStateDict(sd, path, { metadata: { [META_ARCH]: model.arch, [META_OPTIONS]: JSON.stringify(options) } });
+  let metadata: Record<string, string>;
+  if (model instanceof text.TextModel) {
+    const options: Record<string, unknown> = { task: model.task };
+    // the head's own size: swapHead may have replaced it since the model was built
+    if (model.task !== 'maskedLM') options.numClasses = Object.fromEntries(model.head().module.namedParameters({ recurse: false })).weight.shape[0];
+    metadata = { [META_ARCH]: model.arch, [META_OPTIONS]: JSON.stringify(options), [META_CONFIG]: JSON.stringify(model.hfConfig) };
+  } else {
+    const { depth: _depth, ...options } = model.archOptions();
+    metadata = { [META_ARCH]: model.arch, [META_OPTIONS]: JSON.stringify(options) };
+  }
+  saveStateDict(model.stateDict(), path, { metadata });
 }
 
 export function load(path: string, options: LoadOptions = {}): Architecture {
   const saved = existsSync(path) ? savedArchitecture(path) : null;
   if (!options.arch && !saved) throw new TypeError(`models.load(${path}): give {arch} (the checkpoint does not name its architecture)`);
   if (saved && (!options.arch || options.arch === saved.arch)) {
+    if (isTextArch(saved.arch)) return loadText(path, saved.arch, options, saved);
     const { numClasses: _n, ...archOptions } = saved.options;
     // options the caller leaves undefined keep the saved ones
     const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
@@ -147,21 +183,7 @@ export function load(path: string, options: LoadOptions = {}): Architecture {
   }
   const arch = options.arch!;
   const what = `models.load(${path}, ${arch})`;
-  if (isTextArch(arch)) {
-    if (!options.config) throw new TypeError(`${what}: text models need {config}: the model's config.json (path or parsed object)`);
-    const config = readConfig(options.config);
-    const task = text.checkTask('models.load', options.task ?? 'sequenceClassification');
-    const numClasses = options.numClasses ?? text.labelCount(config);
-    const model = text.textModel(arch, config, { numClasses, task });
-    const checkpoint = loadStateDict(path);
-    const modelKeys = new Set([...model.namedParameters(), ...model.namedBuffers()].map(([k]) => k));
-    const sd = text.normaliseTextKeys(arch, checkpoint, modelKeys);
-    // what normaliseTextKeys dropped (tied decoders, other tasks' heads) is freed here
-    const kept = new Set(Object.values(sd));
-    for (const t of Object.values(checkpoint)) if (!kept.has(t)) t.dispose();
-    // the head (and BERT's pooler) start fresh when the checkpoint has none that fits, as in transformers
-    return loadInto(model, sd, [...headPaths(model), ...text.textOptionalPaths(arch, task)], what);
-  }
+  if (isTextArch(arch)) return loadText(path, arch, options, null);
   const make = Object.hasOwn(architectures, arch) ? architectures[arch as ArchitectureName] : undefined;
   if (!make) throw new TypeError(`models.load: unknown arch ${JSON.stringify(arch)} (expected one of ${ARCHITECTURE_NAMES.join(', ')})`);
   const resnetOnly = misplacedResNetOptions(arch, options);
@@ -184,6 +206,60 @@ export function load(path: string, options: LoadOptions = {}): Architecture {
     throw err;
   }
   return loadInto(model, sd, numClasses !== checkpointClasses ? headPaths(model) : [], what);
+}
+
+/**
+ * models.load for a text architecture. A models.save file supplies what the
+ * caller leaves out: its config.json, task and number of classes (the
+ * caller's win, as for vision models).
+ */
+function loadText(path: string, arch: text.TextArch, options: LoadOptions, saved: SavedArchitecture | null): Architecture {
+  const what = `models.load(${path}, ${arch})`;
+  const configGiven = options.config ?? saved?.config;
+  if (!configGiven) {
+    const legacy = saved && LEGACY_TEXT_OPTIONS.some((k) => Object.hasOwn(saved.options, k));
+    throw new TypeError(
+      legacy
+        ? `${what}: the file was written by an older models.save that did not record the model's config.json; give {config} (the config.json it was built from)`
+        : `${what}: text models need {config}: the model's config.json (path or parsed object)`,
+    );
+  }
+  const config = readConfig(configGiven);
+  const task = text.checkTask('models.load', options.task ?? saved?.options.task ?? 'sequenceClassification');
+  // a saved classifier keeps its own number of classes unless another task or size is asked for
+  const savedClasses = saved && saved.options.task === task ? (saved.options.numClasses as number | undefined) : undefined;
+  const numClasses = options.numClasses ?? savedClasses ?? text.labelCount(config);
+  // a models.save file loaded as it was saved: every weight, the head included, must load
+  const exact = !!saved && saved.options.task === task && (task === 'maskedLM' || numClasses === savedClasses);
+  let sizes: Record<string, unknown>;
+  try {
+    sizes = text.nativeOptions(arch, config, numClasses, task);
+  } catch (err) {
+    throw new Error(`${what}: config${saved?.config && !options.config ? ` (the metadata ${META_CONFIG})` : ''}: ${(err as Error).message}`);
+  }
+  const checkpoint = loadStateDict(path);
+  let model: text.TextModel;
+  try {
+    // the checkpoint against the config's sizes, before anything is allocated for the model
+    const laidOut = text.normaliseTextKeys(arch, checkpoint);
+    const problems = textCheckpointProblems(path, arch, sizes, laidOut);
+    const headKey = `${text.textHeadPath(arch, task)}.weight`;
+    const head = Object.hasOwn(laidOut, headKey) ? laidOut[headKey] : undefined;
+    if (exact && task !== 'maskedLM' && head?.shape[0] !== numClasses)
+      problems.push(`the head ${headKey} is ${head ? `[${head.shape}]` : 'missing'}, but the metadata ${META_OPTIONS} declares ${numClasses} classes`);
+    if (problems.length) throw new Error(`${what}: the checkpoint does not fit:\n  ${problems.join('\n  ')}`);
+    model = text.textModel(arch, config, { numClasses, task });
+  } catch (err) {
+    Object.values(checkpoint).forEach((t) => t.dispose());
+    throw err;
+  }
+  const modelKeys = new Set([...model.namedParameters(), ...model.namedBuffers()].map(([k]) => k));
+  const sd = text.normaliseTextKeys(arch, checkpoint, modelKeys);
+  // what normaliseTextKeys dropped (tied decoders, other tasks' heads) is freed here
+  const kept = new Set(Object.values(sd));
+  for (const t of Object.values(checkpoint)) if (!kept.has(t)) t.dispose();
+  // the head (and BERT's pooler) start fresh when the checkpoint has none that fits, as in transformers
+  return loadInto(model, sd, exact ? [] : [...headPaths(model), ...text.textOptionalPaths(arch, task)], what);
 }
 
 /**
