@@ -1,12 +1,13 @@
 // `finetorch eval` and `finetorch predict`: a trained checkpoint (a run
 // folder, best/ or last/, or a weights file with --config) on a split of the
 // recipe's data, or on new files.
+import { join } from 'node:path';
 import type { Architecture } from '../models/architecture.js';
 import { torch } from '../tensor/index.js';
 import { evaluate, predict } from '../train/trainer.js';
 import type { Recipe } from '../recipes/schema.js';
 import { buildData, buildLoss, checkDevice, prepareInputs, type InputSpec, type ModelSpec, type Part } from '../recipes/build.js';
-import { loadTrainedModel, trainedSpec } from '../recipes/load-run.js';
+import { loadTrainedModel, requireSequenceClassifier, trainedSpec } from '../recipes/load-run.js';
 import { resolveCheckpoint, type ResolvedCheckpoint } from '../recipes/run-record.js';
 import { parseArgs, recipeOverrides, usageLines, type FlagSpec, type FlagValues } from './args.js';
 import { OUTPUT_FLAGS, RECIPE_FLAGS, fail, reporterFor, usageFailure } from './command.js';
@@ -60,7 +61,10 @@ function loadTrained(flags: FlagValues): Loaded {
   else if (ck.run) recipe = loadRecipe({ object: ck.run.recipe as unknown as Record<string, unknown> }, overrides);
   else throw new UsageError(`--checkpoint ${flags.checkpoint}: no run.json next to it; give --config <recipe>`);
   checkDevice(recipe.device);
-  return { recipe, ck, classes: ck.run?.classes ?? null, input: ck.run?.input ?? null, spec: trainedSpec(ck, recipe) };
+  const spec = trainedSpec(ck, recipe);
+  // eval and predict give one class per input: a masked-LM or token-classification model cannot
+  requireSequenceClassifier(spec, ck.run && ck.runDir ? `${join(ck.runDir, 'run.json')}: model.options.task` : `${ck.weights}: finetorch.options.task`);
+  return { recipe, ck, classes: ck.run?.classes ?? null, input: ck.run?.input ?? null, spec };
 }
 
 const loadWeights = (loaded: Loaded, numClasses: number | null): Architecture =>

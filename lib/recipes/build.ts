@@ -26,7 +26,7 @@ import {
   ARCHITECTURE_NAMES,
   type ArchitectureName,
 } from '../models/index.js';
-import { textModel, type HfConfig } from '../models/text.js';
+import { TEXT_TASKS, TextModel, textModel, type HfConfig, type TextTask } from '../models/text.js';
 import type { Module } from '../nn/module.js';
 import { optim, type Optimizer } from '../optim/index.js';
 import { LRScheduler } from '../optim/lr-scheduler.js';
@@ -404,7 +404,11 @@ export async function prepareInputs(
 /** What rebuilds the trained model without its pretrained checkpoint (saved in run.json). */
 export interface ModelSpec {
   arch: string;
-  /** Vision: the builder's options (numClasses, width, ...). Text: {numClasses}. */
+  /**
+   * Vision: the builder's options (numClasses, width, ...). Text: {task,
+   * numClasses} (no numClasses for maskedLM; no task, in run.json files
+   * written before tasks existed, means sequenceClassification).
+   */
   options: Record<string, unknown>;
   /** Text architectures: the Hugging Face config.json. */
   hfConfig?: HfConfig;
@@ -418,20 +422,52 @@ function readHfConfig(path: string): HfConfig {
   }
 }
 
+/**
+ * The config.json of a text recipe's model: recipe.model.config, else the
+ * checkpoint folder's config.json, else the one a models.save checkpoint
+ * file carries; undefined when there is none.
+ */
+export function recipeHfConfig(recipe: Recipe): HfConfig | undefined {
+  const m = recipe.model;
+  if (m.config) return readHfConfig(m.config);
+  if (!m.checkpoint || !existsSync(m.checkpoint)) return undefined;
+  if (statSync(m.checkpoint).isDirectory()) {
+    const inFolder = join(m.checkpoint, 'config.json');
+    return existsSync(inFolder) ? readHfConfig(inFolder) : undefined;
+  }
+  return savedArchitecture(m.checkpoint)?.config;
+}
+
 function checkArch(arch: string): void {
   if (!ARCHITECTURE_NAMES.includes(arch))
     throw new ConfigError('recipe.model.arch', `unknown architecture ${JSON.stringify(arch)} (expected one of ${ARCHITECTURE_NAMES.join(', ')})`);
 }
 
+/** The task of a text model's spec (sequenceClassification when it names none, as older run.json files do); `field` names it in errors. */
+export function specTask(spec: ModelSpec, field = 'model.options.task'): TextTask {
+  const task = spec.options.task ?? 'sequenceClassification';
+  if (typeof task !== 'string' || !(TEXT_TASKS as readonly string[]).includes(task))
+    throw new ConfigError(field, `must be one of ${TEXT_TASKS.join(', ')}, got ${JSON.stringify(task)}`);
+  return task as TextTask;
+}
+
 /** Builds a model from a spec, freshly initialised. */
 export function buildFromSpec(spec: ModelSpec): Architecture {
   checkArch(spec.arch);
-  if (isTextArch(spec.arch)) return textModel(spec.arch, spec.hfConfig ?? {}, { numClasses: spec.options.numClasses as number });
+  if (isTextArch(spec.arch)) {
+    if (!spec.hfConfig) throw new ConfigError('model.hfConfig', `a ${spec.arch} model needs its config.json (recipe.model.config)`);
+    return textModel(spec.arch, spec.hfConfig, { task: specTask(spec), numClasses: spec.options.numClasses as number | undefined });
+  }
   return architectures[spec.arch as ArchitectureName](spec.options as never);
 }
 
 export function specOf(model: Architecture, hfConfig?: HfConfig): ModelSpec {
-  if (isTextArch(model.arch)) return { arch: model.arch, options: { numClasses: model.archOptions().numClasses }, hfConfig };
+  if (model instanceof TextModel) {
+    const options: Record<string, unknown> = { task: model.task };
+    // the head's own size: swapHead may have replaced it since the model was built
+    if (model.task !== 'maskedLM') options.numClasses = Object.fromEntries(model.head().module.namedParameters({ recurse: false })).weight.shape[0];
+    return { arch: model.arch, options, hfConfig };
+  }
   const { depth: _d, ...options } = model.archOptions();
   return { arch: model.arch, options };
 }
@@ -457,9 +493,8 @@ export function buildModel(recipe: Recipe, numClasses: number): { model: Archite
   if (!text && misplaced.length) throw new ConfigError('recipe.model', `${misplaced.join(', ')} apply to ResNets only (arch ${arch})`);
   let hfConfig: HfConfig | undefined;
   if (text) {
-    const configPath = m.config ?? (m.checkpoint && statSync(m.checkpoint).isDirectory() ? join(m.checkpoint, 'config.json') : undefined);
-    if (!configPath) throw new ConfigError('recipe.model.config', `text architectures (${arch}) need the model's config.json`);
-    hfConfig = readHfConfig(configPath);
+    hfConfig = recipeHfConfig(recipe);
+    if (!hfConfig) throw new ConfigError('recipe.model.config', `text architectures (${arch}) need the model's config.json`);
   }
   let model: Architecture;
   if (!m.checkpoint) {
@@ -471,7 +506,9 @@ export function buildModel(recipe: Recipe, numClasses: number): { model: Archite
       if (!found) throw new ConfigError('recipe.model.checkpoint', `folder ${file} has neither model.safetensors nor pytorch_model.bin`);
       file = found;
     }
-    model = loadModel(file, { arch: arch as ArchitectureName, config: hfConfig, numClasses, ...visionOptions });
+    // recipes train one label per input: a masked-LM or token-classification checkpoint gives its encoder to a new sequence classifier
+    const task = text ? { task: 'sequenceClassification' as const } : {};
+    model = loadModel(file, { arch: arch as ArchitectureName, config: hfConfig, numClasses, ...task, ...visionOptions });
     if (recipe.head.swap) swapHead(model, numClasses);
   }
   return { model, spec: specOf(model, hfConfig), pretrained: !!m.checkpoint };

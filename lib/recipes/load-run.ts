@@ -1,16 +1,15 @@
 // Loading a trained run back: the model of a run folder (or of a bare weights
 // file plus its recipe) with the preprocessing and class names it was
 // trained with, ready to predict on new files or texts.
-import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigError, DataError } from '../errors.js';
 import { io } from '../io/index.js';
-import { savedArchitecture } from '../models/index.js';
+import { isTextArch, savedArchitecture } from '../models/index.js';
 import type { Architecture } from '../models/architecture.js';
-import type { HfConfig } from '../models/text.js';
 import { evaluate, predict, type EvalResult } from '../train/trainer.js';
-import { buildData, buildFromSpec, buildLoss, prepareInputs, type InputSpec, type ModelSpec, type Part } from './build.js';
+import { buildData, buildFromSpec, buildLoss, prepareInputs, recipeHfConfig, specTask, type InputSpec, type ModelSpec, type Part } from './build.js';
 import type { Recipe } from './schema.js';
-import { resolveCheckpoint, type ResolvedCheckpoint } from './run-record.js';
+import { RUN_FILE, resolveCheckpoint, type ResolvedCheckpoint } from './run-record.js';
 
 /**
  * How to rebuild the model whose weights `ck` holds: the run's own record,
@@ -22,23 +21,39 @@ export function trainedSpec(ck: ResolvedCheckpoint, recipe: Recipe | null): Mode
   const saved = savedArchitecture(ck.weights);
   const arch = recipe.model.arch ?? saved?.arch ?? (recipe.model.checkpoint ? savedArchitecture(recipe.model.checkpoint)?.arch : undefined);
   if (!arch) throw new ConfigError('recipe.model.arch', `needed: ${ck.weights} does not name its architecture`);
-  const options: Record<string, unknown> = { ...(saved?.options ?? {}) };
+  const text = isTextArch(arch);
+  const options: Record<string, unknown> = {};
+  // a text file's own options are its task and classes (older files also list native sizes, which the config gives)
+  for (const [k, v] of Object.entries(saved?.options ?? {})) if (!text || k === 'task' || k === 'numClasses') options[k] = v;
   for (const k of ['width', 'inChannels', 'smallStem', 'dropout', 'numClasses'] as const) if (recipe.model[k] !== undefined) options[k] = recipe.model[k];
-  let hfConfig: HfConfig | undefined;
-  if (recipe.model.config) {
-    try {
-      hfConfig = JSON.parse(readFileSync(recipe.model.config, 'utf8'));
-    } catch (err) {
-      throw new ConfigError('recipe.model.config', `cannot read ${recipe.model.config}: ${(err as Error).message}`, { cause: err });
-    }
-  }
+  if (!text) return { arch, options };
+  // the recipe's config, else the one the weights carry (models.save), else the recipe's checkpoint's
+  const hfConfig = recipe.model.config ? recipeHfConfig(recipe) : (saved?.config ?? recipeHfConfig(recipe));
+  if (!hfConfig) throw new ConfigError('recipe.model.config', `needed: ${ck.weights} holds a ${arch} model and neither it nor the recipe gives its config.json`);
   return { arch, options, hfConfig };
+}
+
+/**
+ * Throws a ConfigError (on `field`, where the task was read) unless `spec`
+ * is a classifier of whole inputs (every vision model; a text model with
+ * task sequenceClassification): what predict and evaluate, which give one
+ * class per input, can use.
+ */
+export function requireSequenceClassifier(spec: ModelSpec, field: string): void {
+  if (!isTextArch(spec.arch)) return;
+  const task = specTask(spec, field);
+  if (task !== 'sequenceClassification')
+    throw new ConfigError(
+      field,
+      `the model is a ${task} model; predict and evaluate give one class per input and need a sequenceClassification model (load it with models.load or loadRun(...).model to use it)`,
+    );
 }
 
 /** Builds the model of `spec` and loads the trained weights into it, in eval mode on `device`. */
 export function loadTrainedModel(spec: ModelSpec, weights: string, options: { numClasses?: number | null; device?: string } = {}): Architecture {
   const full = { ...spec, options: { ...spec.options } };
-  if (full.options.numClasses === undefined) {
+  const maskedLM = isTextArch(spec.arch) && specTask(spec) === 'maskedLM';
+  if (full.options.numClasses === undefined && !maskedLM) {
     if (options.numClasses == null) throw new ConfigError('recipe.model.numClasses', 'needed to rebuild the model from a weights file');
     full.options.numClasses = options.numClasses;
   }
@@ -48,7 +63,8 @@ export function loadTrainedModel(spec: ModelSpec, weights: string, options: { nu
     model.loadStateDict(sd);
   } catch (err) {
     model.dispose();
-    throw new Error(`${weights} does not fit ${full.arch} with ${full.options.numClasses} classes: ${(err as Error).message}`);
+    const what = maskedLM ? 'maskedLM' : `${isTextArch(spec.arch) ? `${specTask(spec)} ` : ''}with ${full.options.numClasses} classes`;
+    throw new Error(`${weights} does not fit ${full.arch} ${what}: ${(err as Error).message}`);
   } finally {
     Object.values(sd).forEach((t) => t.dispose());
   }
@@ -101,6 +117,8 @@ export function loadRun(path: string, options: { device?: string } = {}): Loaded
   const ck = resolveCheckpoint(path, 'loadRun');
   if (!ck.run) throw new ConfigError('path', `${path}: no run.json beside the checkpoint; loadRun needs a run folder written by runRecipe or finetorch train`);
   const run = ck.run;
+  const taskField = `${join(ck.runDir ?? '', RUN_FILE)}: model.options.task`;
+  if (isTextArch(run.model.arch)) specTask(run.model, taskField);
   const device = options.device ?? run.recipe.device ?? 'cpu';
   const model = loadTrainedModel(run.model, ck.weights, { numClasses: run.classes.length, device });
   const recipe = run.recipe;
@@ -111,6 +129,7 @@ export function loadRun(path: string, options: { device?: string } = {}): Loaded
     recipe,
     weights: ck.weights,
     async predict(inputs, o = {}) {
+      requireSequenceClassifier(run.model, taskField);
       const given = Array.isArray(inputs) ? (run.input.kind === 'text' ? { texts: inputs } : { files: inputs }) : inputs;
       const prepared = await prepareInputs(run.input, { paths: given.files, texts: given.texts, batchSize: o.batchSize ?? recipe.batchSize, device });
       const { probabilities, predictions } = await predict(model, prepared.source);
@@ -125,6 +144,7 @@ export function loadRun(path: string, options: { device?: string } = {}): Loaded
       }));
     },
     async evaluate(part = 'test') {
+      requireSequenceClassifier(run.model, taskField);
       const data = await buildData(recipe, [part]);
       const source = data.parts[part];
       if (!source) throw new DataError(`the recipe's data has no ${part} part (see recipe.data.split)`);
