@@ -113,7 +113,13 @@ export function visionCheckpointProblems(
  */
 export function textCheckpointProblems(path: string, arch: string, sizes: Record<string, unknown>, sd: StateDict): string[] {
   const n = (k: string) => sizes[k] as number;
-  const [vocab, hidden, layers, intermediate, positions] = [n('vocabSize'), n('hiddenSize'), n('numHiddenLayers'), n('intermediateSize'), n('maxPositionEmbeddings')];
+  const [vocab, hidden, layers, intermediate, positions] = [
+    n('vocabSize'),
+    n('hiddenSize'),
+    n('numHiddenLayers'),
+    n('intermediateSize'),
+    n('maxPositionEmbeddings'),
+  ];
   const key = `${arch}.embeddings.word_embeddings.weight`;
   const words = Object.hasOwn(sd, key) ? sd[key] : undefined;
   if (words && (words.shape.length !== 2 || words.shape[0] !== vocab || words.shape[1] !== hidden))

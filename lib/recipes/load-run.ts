@@ -29,7 +29,8 @@ export function trainedSpec(ck: ResolvedCheckpoint, recipe: Recipe | null): Mode
   if (!text) return { arch, options };
   // the recipe's config, else the one the weights carry (models.save), else the recipe's checkpoint's
   const hfConfig = recipe.model.config ? recipeHfConfig(recipe) : (saved?.config ?? recipeHfConfig(recipe));
-  if (!hfConfig) throw new ConfigError('recipe.model.config', `needed: ${ck.weights} holds a ${arch} model and neither it nor the recipe gives its config.json`);
+  if (!hfConfig)
+    throw new ConfigError('recipe.model.config', `needed: ${ck.weights} holds a ${arch} model and neither it nor the recipe gives its config.json`);
   return { arch, options, hfConfig };
 }
 

@@ -14,7 +14,15 @@ const ARCHS = ['bert', 'roberta', 'distilbert'] as const;
 const TASKS = ['sequenceClassification', 'tokenClassification', 'maskedLM'] as const;
 
 const tiny = {
-  bert: { model_type: 'bert', vocab_size: 40, hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 20, max_position_embeddings: 24 },
+  bert: {
+    model_type: 'bert',
+    vocab_size: 40,
+    hidden_size: 16,
+    num_hidden_layers: 2,
+    num_attention_heads: 2,
+    intermediate_size: 20,
+    max_position_embeddings: 24,
+  },
   roberta: {
     model_type: 'roberta',
     vocab_size: 40,
@@ -175,11 +183,17 @@ describe('models.load refuses text files that do not describe a model that fits'
   it('options of the wrong family or out of range, a config that is not a JSON object', () => {
     const cases: Array<[Record<string, string | undefined>, RegExp]> = [
       [{ 'finetorch.options': '{"width": 4}' }, /finetorch\.options has an unknown option "width" for a text model/],
-      [{ 'finetorch.options': '{"task": "summarization"}' }, /finetorch\.options\.task must be one of sequenceClassification, tokenClassification, maskedLM, got "summarization"/],
+      [
+        { 'finetorch.options': '{"task": "summarization"}' },
+        /finetorch\.options\.task must be one of sequenceClassification, tokenClassification, maskedLM, got "summarization"/,
+      ],
       [{ 'finetorch.options': '{"task": "sequenceClassification", "numClasses": 0}' }, /finetorch\.options\.numClasses must be a positive integer, got 0/],
       [{ 'finetorch.config': '{"vocab_size": ' }, /the metadata finetorch\.config is not JSON/],
       [{ 'finetorch.config': '[1, 2]' }, /the metadata finetorch\.config is not a JSON object/],
-      [{ 'finetorch.config': JSON.stringify({ ...tiny.bert, vocab_size: 'many' }) }, /config \(the metadata finetorch\.config\): config\.json: "vocab_size" must be a number/],
+      [
+        { 'finetorch.config': JSON.stringify({ ...tiny.bert, vocab_size: 'many' }) },
+        /config \(the metadata finetorch\.config\): config\.json: "vocab_size" must be a number/,
+      ],
       [{ 'finetorch.config': undefined }, /text models need \{config\}/],
     ];
     cases.forEach(([change, pattern], i) => {

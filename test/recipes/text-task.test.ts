@@ -133,7 +133,9 @@ describe('run.json records the task of a text model', () => {
 
   it('a task run.json does not know is named with the file', () => {
     const run = variant('unknown-task', { task: 'translation', numClasses: 2 });
-    expect(() => loadRun(run)).toThrow(new RegExp(`${run}/run\\.json: model\\.options\\.task: must be one of sequenceClassification, tokenClassification, maskedLM, got "translation"`));
+    expect(() => loadRun(run)).toThrow(
+      new RegExp(`${run}/run\\.json: model\\.options\\.task: must be one of sequenceClassification, tokenClassification, maskedLM, got "translation"`),
+    );
   });
 });
 
