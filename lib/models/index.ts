@@ -91,15 +91,17 @@ export function huggingFaceWeights(dir: string): string | null {
 /**
  * Builds `arch` and loads the checkpoint at `path` into it. Vision archs
  * take their size from the name; text archs need `config` (a parsed
- * config.json or its path). With numClasses different from the checkpoint's
- * head, the head is left freshly initialised (the fine-tuning case) and every
- * other weight must load.
+ * config.json or its path) unless the file was written by models.save, which
+ * records it with the task and number of classes. With numClasses (or, for
+ * text, a task) different from the checkpoint's head, the head is left
+ * freshly initialised (the fine-tuning case) and every other weight must load.
  */
 export interface LoadOptions extends vision.ResNetOptions {
   /** Needed unless the checkpoint was written by models.save (its metadata names the architecture). */
   arch?: ArchitectureName | text.TextArch;
+  /** Text models: the config.json (path or parsed); a models.save file's own is used when none is given. */
   config?: text.HfConfig | string;
-  /** Text models: the head to build (default 'sequenceClassification'). */
+  /** Text models: the head to build (default: a models.save file's task, else 'sequenceClassification'). */
   task?: text.TextTask;
 }
 
