@@ -190,10 +190,11 @@ export function load(path: string, options: LoadOptions = {}): Architecture {
   if (!make) throw new TypeError(`models.load: unknown arch ${JSON.stringify(arch)} (expected one of ${ARCHITECTURE_NAMES.join(', ')})`);
   const resnetOnly = misplacedResNetOptions(arch, options);
   if (resnetOnly.length) throw new TypeError(`${what}: ${resnetOnly.join(', ')} apply to ResNets only`);
+  if (options.task !== undefined) throw new TypeError(`${what}: task applies to text models (${TEXT_ARCHS.join(', ')}) only`);
   const sd = loadStateDict(path);
   const checkpointClasses = sd[`${vision.HEAD_PATHS[arch]}.weight`]?.shape[0];
   const numClasses = options.numClasses ?? checkpointClasses ?? 1000;
-  const { arch: _a, config: _c, ...archOptions } = options;
+  const { arch: _a, config: _c, task: _t, ...archOptions } = options;
   // the checkpoint against the architecture's shapes, before anything is allocated for the model
   const problems =
     numClasses === 0

@@ -207,6 +207,9 @@ describe('models.load refuses text files that do not describe a model that fits'
     models.save(r, vision);
     io.save(r.stateDict(), join(dir, 'vision-config.safetensors'), { metadata: { ...fileMetadata(vision), 'finetorch.config': '{}' } });
     expect(() => models.load(join(dir, 'vision-config.safetensors'))).toThrow(/finetorch\.config is for text models, not resnet18/);
+    expect(() => models.load(vision, { task: 'maskedLM' })).toThrow(
+      /vision\.safetensors, resnet18\): task applies to text models \(bert, roberta, distilbert\) only/,
+    );
   });
 
   it('a declared number of classes the head does not have', () => {
