@@ -96,9 +96,16 @@ const MlmConfig = z
         lineByLine: z.boolean().default(true),
         /** Fraction of the documents held out for the final metrics (seeded). */
         val: fraction.default(0.1),
+        /**
+         * false (default): one sequence per document, truncated to maxLength, batches padded to their longest.
+         * true: the documents (each with its special tokens, [CLS] ... [SEP]) joined end to end and cut into
+         * blocks of maxLength tokens, as transformers' run_mlm group_texts does: no padding, no text lost
+         * (the last block may be shorter). The held-out documents are split off first and packed apart.
+         */
+        pack: z.boolean().default(false),
       })
       .strict(),
-    /** Tokens per document (longer ones are truncated). */
+    /** Tokens per sequence: per document (longer ones are truncated), or per block with data.pack. */
     maxLength: z.number().int().min(4).max(4096, { message: 'must be at most 4,096 (tokens per document)' }).default(128),
     mlmProbability: z.number().gt(0).lt(1).default(0.15),
     wholeWordMask: z.boolean().default(false),

@@ -2,7 +2,8 @@
 // head (continued from a Hugging Face folder, or from scratch with a config),
 // trained to predict masked tokens of in-domain text. Documents (lines or
 // files) are tokenized once, truncated to maxLength and padded per batch to
-// the batch's longest; each batch is masked by data.MaskedLMCollator keyed by
+// the batch's longest, or with data.pack joined end to end and cut into
+// blocks of maxLength (run_mlm's group_texts: no padding); each batch is masked by data.MaskedLMCollator keyed by
 // (seed, epoch, batch), so a resumed run masks exactly as an uninterrupted
 // one. The loss is cross-entropy over the masked positions (labels -100
 // elsewhere are ignored), as transformers' BertForMaskedLM computes it. The
@@ -154,6 +155,28 @@ function padBatch(docs: number[][], padId: number): { inputIds: Tensor; attentio
   return { inputIds: torch.tensor(ids, { shape: [docs.length, length] }), attentionMask: torch.tensor(mask, { shape: [docs.length, length] }) };
 }
 
+/**
+ * Token ids of documents joined end to end, each with its own special tokens
+ * ([CLS] ... [SEP], <s> ... </s>) as transformers' run_mlm tokenizes every
+ * line before group_texts, cut into blocks of maxLength. run_mlm drops the
+ * remainder of each chunk of 1,000 lines; here only the very last block is
+ * shorter, and nothing is dropped.
+ */
+export function packDocuments(docs: number[][], maxLength: number): number[][] {
+  const blocks: number[][] = [];
+  let block: number[] = [];
+  for (const doc of docs)
+    for (const id of doc) {
+      block.push(id);
+      if (block.length === maxLength) {
+        blocks.push(block);
+        block = [];
+      }
+    }
+  if (block.length) blocks.push(block);
+  return blocks;
+}
+
 /** Masked batches of tokenized documents: input {inputIds, attentionMask}, target the labels (-100 where nothing is predicted). */
 function maskedBatches(
   docs: number[][],
@@ -222,7 +245,14 @@ export async function setupMlm(c: MlmPretrainConfig, saved: Record<string, unkno
     model.dispose();
     throw new ConfigError('pretrain.tokenizer', (err as Error).message, { cause: err });
   }
-  const encode = (indices: number[]) => indices.map((i) => tokenizer.encode(texts[i], null, { maxLength: c.maxLength, truncation: true }).ids);
+  // the held-out split is by document, before packing: no held-out text is in a training block
+  const encode = (indices: number[]) =>
+    c.data.pack
+      ? packDocuments(
+          indices.map((i) => tokenizer.encode(texts[i]).ids),
+          c.maxLength,
+        )
+      : indices.map((i) => tokenizer.encode(texts[i], null, { maxLength: c.maxLength, truncation: true }).ids);
   const trainDocs = encode(parts.train);
   const valDocs = encode(parts.val);
   // held-out batches are masked once, with keys no training batch uses
