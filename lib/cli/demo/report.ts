@@ -16,6 +16,10 @@ export interface Table {
 export interface Curve {
   label: string;
   values: number[];
+  /** Index into the palette (default: the curve's position); a dashed curve shares its colour with the solid one it varies. */
+  colour?: number;
+  /** Drawn dashed and left out of the legend, which explains dashes once (curvesSvg's `dashed`). */
+  dashed?: boolean;
 }
 
 function cell(v: string | number | null | undefined): string {
@@ -60,20 +64,28 @@ function panel(title: string, curves: Curve[], x0: number, y0: number, w: number
   out.push(`<text x="${x0 + 12}" y="${y0 + h / 2}" text-anchor="middle" font-size="11" transform="rotate(-90 ${x0 + 12} ${y0 + h / 2})">${esc(yLabel)}</text>`);
   curves.forEach((c, j) => {
     const pts = c.values.map((v, i) => `${px(i).toFixed(1)},${py(v).toFixed(1)}`).join(' ');
-    out.push(`<polyline points="${pts}" fill="none" stroke="${COLOURS[j % COLOURS.length]}" stroke-width="2"/>`);
+    const dash = c.dashed ? ' stroke-dasharray="6 4"' : '';
+    out.push(`<polyline points="${pts}" fill="none" stroke="${COLOURS[(c.colour ?? j) % COLOURS.length]}" stroke-width="2"${dash}/>`);
   });
   return out.join('\n');
 }
 
-/** Two panels side by side (e.g. validation accuracy and training loss) with one legend. */
-export function curvesSvg(left: { title: string; yLabel: string; curves: Curve[] }, right: { title: string; yLabel: string; curves: Curve[] }): string {
+/** Two panels side by side (e.g. validation accuracy and training loss) with one legend; `dashed` names what dashed curves show. */
+export function curvesSvg(
+  left: { title: string; yLabel: string; curves: Curve[] },
+  right: { title: string; yLabel: string; curves: Curve[] },
+  dashed = 'dashed',
+): string {
   const W = 1000,
     H = 420;
-  const legend = left.curves
+  const entries = left.curves.map((c, j) => ({ ...c, colour: c.colour ?? j })).filter((c) => !c.dashed);
+  const legendItems = left.curves.some((c) => c.dashed) ? [...entries, { label: dashed, colour: -1, dashed: true }] : entries;
+  const legend = legendItems
     .map((c, j) => {
       const x = 60 + (j % 4) * 230,
         y = H - 40 + Math.floor(j / 4) * 18;
-      return `<line x1="${x}" x2="${x + 24}" y1="${y}" y2="${y}" stroke="${COLOURS[j % COLOURS.length]}" stroke-width="3"/><text x="${x + 30}" y="${y + 4}" font-size="12">${esc(c.label)}</text>`;
+      const stroke = c.colour < 0 ? '#555' : COLOURS[c.colour % COLOURS.length];
+      return `<line x1="${x}" x2="${x + 24}" y1="${y}" y2="${y}" stroke="${stroke}" stroke-width="3"${c.dashed ? ' stroke-dasharray="6 4"' : ''}/><text x="${x + 30}" y="${y + 4}" font-size="12">${esc(c.label)}</text>`;
     })
     .join('\n');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, sans-serif">
