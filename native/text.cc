@@ -187,6 +187,22 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
 #endif
 }
 
+// What the masked-LM head runs on: every position's hidden state, [B, T, H],
+// or with maskedPositions (int64 [N], flat indices into the B * T positions,
+// as labels.view(-1).ne(-100).nonzero() gives them) only those, [N, H]. The
+// head (transform, LayerNorm, the decoder over the vocabulary) acts on each
+// position alone, so its logits there are the full forward's; the loss needs
+// only the masked ~15%, and at a small hidden size the vocabulary projection
+// is most of the compute.
+torch::Tensor headInput(const torch::Tensor& x, const torch::Tensor& positions, const std::string& who, TextTask task) {
+  if (!positions.defined()) return x;
+  TORCH_CHECK(task == TextTask::MaskedLM, who, ".forward: maskedPositions is for the masked-LM head only");
+  TORCH_CHECK(positions.dim() == 1 && positions.scalar_type() == torch::kLong, who,
+              ".forward: maskedPositions must be int64 [N] (flat indices into batch * sequence), got ", positions.scalar_type(),
+              " ", positions.sizes());
+  return x.reshape({-1, x.size(-1)}).index_select(0, positions);
+}
+
 // One BERT/RoBERTa encoder layer (BertLayer).
 struct BertLayerImpl : ArchModule {
   TextConfig c;
@@ -275,9 +291,11 @@ struct BertFamilyImpl : ArchModule {
 
   torch::Tensor forward(const torch::Tensor& ids) override { return forwardMany({ids}).at(0); }
 
-  // inputs: input ids [B, T], attention mask [B, T] (optional), token type ids [B, T] (optional)
+  // inputs: input ids [B, T], attention mask [B, T] (optional), token type ids [B, T] (optional),
+  // masked positions [N] (optional, masked-LM only: logits [N, V] at those positions, see headInput)
   std::vector<torch::Tensor> forwardMany(const std::vector<torch::Tensor>& in) override {
-    TORCH_CHECK(!in.empty() && in.size() <= 3, name(), ".forward: expected inputIds, attentionMask?, tokenTypeIds?");
+    TORCH_CHECK(!in.empty() && in.size() <= 4, name(),
+                ".forward: expected inputIds, attentionMask?, tokenTypeIds?, maskedPositions?");
     const torch::Tensor& ids = in[0];
     TORCH_CHECK(ids.dim() == 2, name(), ".forward: inputIds must be [batch, sequence], got ", ids.sizes());
     int64_t T = ids.size(1);
@@ -303,13 +321,15 @@ struct BertFamilyImpl : ArchModule {
     auto drop = [&](const torch::Tensor& t, double p) {
       return F::dropout(t, F::DropoutFuncOptions().p(p).training(is_training()));
     };
+    torch::Tensor picked = headInput(x, in.size() > 3 ? in[3] : torch::Tensor(), name(), c.task);
     if (c.task == TextTask::MaskedLM) {
       torch::Tensor words = parameterOf(childAt(*this, e + "word_embeddings"), "weight");
       if (roberta) {
-        torch::Tensor h = run("lm_head.layer_norm", torch::gelu(run("lm_head.dense", x)));
+        torch::Tensor h = run("lm_head.layer_norm", torch::gelu(run("lm_head.dense", picked)));
         return {torch::linear(h, words, parameterOf(childAt(*this, "lm_head"), "bias"))};
       }
-      torch::Tensor h = run("cls.predictions.transform.LayerNorm", torch::gelu(run("cls.predictions.transform.dense", x)));
+      torch::Tensor h =
+          run("cls.predictions.transform.LayerNorm", torch::gelu(run("cls.predictions.transform.dense", picked)));
       return {torch::linear(h, words, parameterOf(childAt(*this, "cls.predictions"), "bias"))};
     }
     if (c.task == TextTask::TokenClassification) return {run("classifier", drop(x, c.classifierDropout))};
@@ -381,8 +401,8 @@ struct DistilBertImpl : ArchModule {
   }
   torch::Tensor forward(const torch::Tensor& ids) override { return forwardMany({ids}).at(0); }
   std::vector<torch::Tensor> forwardMany(const std::vector<torch::Tensor>& in) override {
-    TORCH_CHECK(!in.empty() && in.size() <= 2, name(),
-                ".forward: expected inputIds, attentionMask? (DistilBERT has no token type ids)");
+    TORCH_CHECK(!in.empty() && in.size() <= 3, name(),
+                ".forward: expected inputIds, attentionMask?, maskedPositions? (DistilBERT has no token type ids)");
     const torch::Tensor& ids = in[0];
     TORCH_CHECK(ids.dim() == 2, name(), ".forward: inputIds must be [batch, sequence], got ", ids.sizes());
     int64_t T = ids.size(1);
@@ -398,8 +418,9 @@ struct DistilBertImpl : ArchModule {
     auto drop = [&](const torch::Tensor& t) {
       return F::dropout(t, F::DropoutFuncOptions().p(c.classifierDropout).training(is_training()));
     };
+    torch::Tensor picked = headInput(x, in.size() > 2 ? in[2] : torch::Tensor(), name(), c.task);
     if (c.task == TextTask::MaskedLM) {
-      torch::Tensor h = run("vocab_layer_norm", torch::gelu(run("vocab_transform", x)));
+      torch::Tensor h = run("vocab_layer_norm", torch::gelu(run("vocab_transform", picked)));
       torch::Tensor words = parameterOf(childAt(*this, "distilbert.embeddings.word_embeddings"), "weight");
       return {torch::linear(h, words, parameterOf(childAt(*this, "vocab_projector"), "bias"))};
     }

@@ -189,10 +189,12 @@ export class TextModel extends Architecture {
     return m;
   }
 
-  /** Throws an ArgumentError when inputIds (or tokenTypeIds) do not fit the model. */
+  /** Throws an ArgumentError when inputIds (or tokenTypeIds, maskedPositions) do not fit the model. */
   checkInputs(inputs: Tensor[]): void {
     const fn = `${this.arch}.forward`;
-    const [ids, , types] = inputs;
+    const [ids] = inputs;
+    const types = this.arch === 'distilbert' ? undefined : inputs[2];
+    const positions = inputs[this.arch === 'distilbert' ? 2 : 3];
     if (!(ids instanceof Tensor)) return; // the native forward says what is missing
     if (ids.dtype !== 'int64' && ids.dtype !== 'int32') throw new ArgumentError(fn, `inputIds must be integer token ids (int64), got ${ids.dtype}`, 'inputIds');
     const shape = ids.shape;
@@ -216,6 +218,25 @@ export class TextModel extends Architecture {
       const [tlo, thi] = minMax(types);
       if (tlo < 0 || thi >= typeVocabSize)
         throw new ArgumentError(fn, `token type id ${tlo < 0 ? tlo : thi} is out of range: the model's type_vocab_size is ${typeVocabSize}`, 'tokenTypeIds');
+    }
+    if (positions instanceof Tensor) {
+      if (this.task !== 'maskedLM')
+        throw new ArgumentError(fn, `maskedPositions is for the masked-LM head; this model's task is ${this.task}`, 'maskedPositions');
+      if (positions.dtype !== 'int64' || positions.ndim !== 1)
+        throw new ArgumentError(
+          fn,
+          `maskedPositions must be int64 [N] (flat indices into batch * sequence), got ${positions.dtype} [${positions.shape.join(', ')}]`,
+          'maskedPositions',
+        );
+      if (!positions.numel()) return;
+      const [plo, phi] = minMax(positions);
+      const count = shape[0] * shape[1];
+      if (plo < 0 || phi >= count)
+        throw new ArgumentError(
+          fn,
+          `masked position ${plo < 0 ? plo : phi} is out of range: inputIds has ${count} positions (batch * sequence)`,
+          'maskedPositions',
+        );
     }
   }
 
@@ -276,7 +297,11 @@ export interface TextModelOptions {
  * attentionMask?, tokenTypeIds?) takes int64 [batch, sequence] tensors and
  * gives logits: [batch, numClasses] for sequenceClassification,
  * [batch, sequence, numClasses] for tokenClassification and
- * [batch, sequence, vocab_size] for maskedLM.
+ * [batch, sequence, vocab_size] for maskedLM. A maskedLM model takes one more,
+ * maskedPositions (int64 [N], flat indices into batch * sequence, e.g. where
+ * the labels are not -100): the encoder runs on every token, the head only at
+ * those positions, and the logits are [N, vocab_size] (DistilBERT:
+ * forward(inputIds, attentionMask, maskedPositions)).
  */
 export function textModel(arch: TextArch, config: HfConfig, options: TextModelOptions = {}): TextModel {
   if (!config || typeof config !== 'object') throw new TypeError(`${arch}: config must be a parsed config.json object`);
@@ -286,8 +311,8 @@ export function textModel(arch: TextArch, config: HfConfig, options: TextModelOp
     throw new TypeError(`${arch}: numClasses must be a positive integer, got ${numClasses}`);
   const opts = nativeOptions(arch, config, numClasses, task);
   const spec = blocks(arch, opts.numHiddenLayers as number, task);
-  // forward(inputIds, attentionMask?, tokenTypeIds?); DistilBERT has no token types
-  const inputNames = arch === 'distilbert' ? ['inputIds', 'attentionMask'] : ['inputIds', 'attentionMask', 'tokenTypeIds'];
+  // forward(inputIds, attentionMask?, tokenTypeIds?, maskedPositions?); DistilBERT has no token types
+  const inputNames = ['inputIds', 'attentionMask', ...(arch === 'distilbert' ? [] : ['tokenTypeIds']), ...(task === 'maskedLM' ? ['maskedPositions'] : [])];
   return TextModel.wrapText(native.createModule(KINDS[arch], opts), arch, { kind: KINDS[arch], options: opts, ...spec, inputNames }, config);
 }
 

@@ -2,7 +2,7 @@
 // (masked-language modelling of a BERT-family model) or 'reconstruction'
 // (a CNN backbone adapted on unlabelled images); `finetorch pretrain` is its CLI.
 export { pretrain, readPretrainRecord, PRETRAIN_FILE } from './run.js';
-export { MODEL_DIR, maskedLMLoss, packDocuments } from './text-mlm.js';
+export { MODEL_DIR, maskedLMLoss, maskedPositions, packDocuments } from './text-mlm.js';
 export type { MlmSpec } from './text-mlm.js';
 export type {
   PretrainOptions,

@@ -6,7 +6,9 @@
 // blocks of maxLength (run_mlm's group_texts: no padding); each batch is masked by data.MaskedLMCollator keyed by
 // (seed, epoch, batch), so a resumed run masks exactly as an uninterrupted
 // one. The loss is cross-entropy over the masked positions (labels -100
-// elsewhere are ignored), as transformers' BertForMaskedLM computes it. The
+// elsewhere are ignored), as transformers' BertForMaskedLM computes it; the
+// model's head runs only at those positions (forward's maskedPositions: the
+// vocabulary projection of the other ~85% would be thrown away). The
 // output is a Hugging Face folder (config.json naming BertForMaskedLM,
 // model.safetensors, the tokenizer's files) that models.fromPretrained and
 // transformers load.
@@ -23,6 +25,7 @@ import { checkVocabulary, textModel, type HfConfig, type TextArch, type TextMode
 import { crossEntropy } from '../nn/functional.js';
 import { torch } from '../tensor/index.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { forwardArgs } from '../train/forward.js';
 import type { LossFn } from '../train/trainer.js';
 import { VAL_SALT, limitSteps, splitHeldOut, type KindSetup, type Sized } from './common.js';
 import type { MlmMetrics } from './run.js';
@@ -177,13 +180,29 @@ export function packDocuments(docs: number[][], maxLength: number): number[][] {
   return blocks;
 }
 
-/** Masked batches of tokenized documents: input {inputIds, attentionMask}, target the labels (-100 where nothing is predicted). */
+/** Flat indices (int64 [N], on the labels' device) of the positions whose label is not -100: where the masked-LM head predicts. */
+export function maskedPositions(labels: Tensor): Tensor {
+  const flat = labels.dataSync();
+  const picked: bigint[] = [];
+  for (let i = 0; i < flat.length; i++) if (Number(flat[i]) !== -100) picked.push(BigInt(i));
+  const positions = torch.tensor(BigInt64Array.from(picked), { shape: [picked.length] });
+  if (labels.device === 'cpu') return positions;
+  const moved = positions.to(labels.device);
+  positions.dispose();
+  return moved;
+}
+
+/**
+ * Masked batches of tokenized sequences: input {inputIds, attentionMask,
+ * tokenTypeIds (BERT, RoBERTa: zeros), maskedPositions}, target the labels
+ * [B, T] (-100 where nothing is predicted).
+ */
 function maskedBatches(
   docs: number[][],
   c: MlmPretrainConfig,
   collator: MaskedLMCollator,
   padId: number,
-  o: { shuffle: boolean; epochOffset?: number },
+  o: { shuffle: boolean; epochOffset?: number; tokenTypes: boolean },
 ): Sized {
   const size = docs.length;
   const length = Math.ceil(size / c.batchSize);
@@ -196,17 +215,27 @@ function maskedBatches(
         const picked = order.slice(b * c.batchSize, (b + 1) * c.batchSize).map((i) => docs[i]);
         const { inputIds, attentionMask } = padBatch(picked, padId);
         const masked = collator.collate(inputIds, { epoch: epoch + (o.epochOffset ?? 0), batchIndex: b, attentionMask });
+        const input: Record<string, Tensor> = { inputIds: masked.inputIds, attentionMask };
+        // maskedPositions comes after tokenTypeIds in BERT's and RoBERTa's forward: their token types are all 0
+        if (o.tokenTypes) input.tokenTypeIds = torch.zerosLike(inputIds);
+        input.maskedPositions = maskedPositions(masked.labels);
         inputIds.dispose();
-        yield { input: { inputIds: masked.inputIds, attentionMask }, target: masked.labels };
+        yield { input, target: masked.labels };
       }
     },
   };
 }
 
-/** Cross-entropy of the vocabulary logits [B, T, V] over the predicted positions (labels [B, T], -100 elsewhere); 0 when a batch has none. */
+/**
+ * Cross-entropy of the vocabulary logits over the predicted positions
+ * (labels [B, T], -100 elsewhere); 0 when a batch has none. The logits are
+ * [B, T, V], or [N, V] at the maskedPositions(labels) only (the model's
+ * forward with maskedPositions), in the same order.
+ */
 export const maskedLMLoss: LossFn = (logits, labels) =>
   torch.tidy(() => {
-    const flat = labels.reshape([-1]);
+    let flat = labels.reshape([-1]);
+    if (logits.ndim === labels.ndim) flat = flat.indexSelect(0, maskedPositions(labels));
     if (!(Number(flat.ne(-100).sum().item()) > 0)) return logits.sum().mul(0);
     return crossEntropy(logits.reshape([-1, logits.shape[logits.ndim - 1]]), flat, { ignoreIndex: -100 });
   });
@@ -256,11 +285,14 @@ export async function setupMlm(c: MlmPretrainConfig, saved: Record<string, unkno
   const trainDocs = encode(parts.train);
   const valDocs = encode(parts.val);
   // held-out batches are masked once, with keys no training batch uses
-  const val = valDocs.length ? maskedBatches(valDocs, c, collator, tokenizer.padId, { shuffle: false, epochOffset: 1_000_000_000 + VAL_SALT }) : null;
+  const tokenTypes = spec.arch !== 'distilbert';
+  const val = valDocs.length
+    ? maskedBatches(valDocs, c, collator, tokenizer.padId, { shuffle: false, epochOffset: 1_000_000_000 + VAL_SALT, tokenTypes })
+    : null;
 
   return {
     model,
-    train: limitSteps(maskedBatches(trainDocs, c, collator, tokenizer.padId, { shuffle: true }), c.steps),
+    train: limitSteps(maskedBatches(trainDocs, c, collator, tokenizer.padId, { shuffle: true, tokenTypes }), c.steps),
     loss: maskedLMLoss,
     samples: { train: trainDocs.length, val: valDocs.length },
     spec: spec as unknown as Record<string, unknown>,
@@ -275,12 +307,14 @@ export async function setupMlm(c: MlmPretrainConfig, saved: Record<string, unkno
       try {
         for (const b of val.batches(0) as Iterable<{ input: Record<string, Tensor>; target: Tensor }>) {
           const onDevice = (t: Tensor) => (c.device === 'cpu' ? t : t.to(c.device));
-          const ids = onDevice(b.input.inputIds);
-          const mask = onDevice(b.input.attentionMask);
-          const logits = await torch.noGrad(() => model.forwardAsync(ids, mask));
+          const inputs = forwardArgs(model, b.input).map(onDevice);
+          // logits [N, V] at the masked positions only
+          const logits = await torch.noGrad(() => model.forwardAsync(...inputs));
           const [l, right, n] = torch.tidy(() => {
-            const labels = onDevice(b.target).reshape([-1]);
-            const flat = logits.reshape([-1, logits.shape[2]]);
+            const labels = onDevice(b.target)
+              .reshape([-1])
+              .indexSelect(0, inputs[inputs.length - 1]);
+            const flat = logits;
             const chosen = labels.ne(-100);
             return [crossEntropy(flat, labels, { ignoreIndex: -100, reduction: 'sum' }), flat.argmax(1).eq(labels).logicalAnd(chosen).sum(), chosen.sum()].map(
               (t) => Number(t.item()),
@@ -289,7 +323,7 @@ export async function setupMlm(c: MlmPretrainConfig, saved: Record<string, unkno
           lossSum += l;
           correct += right;
           tokens += n;
-          for (const t of new Set([ids, mask, logits, b.input.inputIds, b.input.attentionMask, b.target])) t.dispose();
+          for (const t of new Set([...inputs, logits, ...Object.values(b.input), b.target])) t.dispose();
         }
       } finally {
         if (wasTraining) model.train();
