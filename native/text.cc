@@ -328,8 +328,7 @@ struct BertFamilyImpl : ArchModule {
         torch::Tensor h = run("lm_head.layer_norm", torch::gelu(run("lm_head.dense", picked)));
         return {torch::linear(h, words, parameterOf(childAt(*this, "lm_head"), "bias"))};
       }
-      torch::Tensor h =
-          run("cls.predictions.transform.LayerNorm", torch::gelu(run("cls.predictions.transform.dense", picked)));
+      torch::Tensor h = run("cls.predictions.transform.LayerNorm", torch::gelu(run("cls.predictions.transform.dense", picked)));
       return {torch::linear(h, words, parameterOf(childAt(*this, "cls.predictions"), "bias"))};
     }
     if (c.task == TextTask::TokenClassification) return {run("classifier", drop(x, c.classifierDropout))};
