@@ -9,24 +9,13 @@
 // FINETORCH_REQUIRE_TRANSFORMERS=1, which makes that a failure.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { data, torch, ArgumentError, type Tensor } from 'finetorch';
-import { root } from '../reference';
+import { transformersPython } from '../reference';
 
-function findPython(): string | null {
-  const candidates = [process.env.FINETORCH_TRANSFORMERS_PYTHON, join(root, '.venv-torch2', 'bin', 'python'), '/usr/bin/python3'];
-  for (const py of candidates) {
-    if (!py || (py.startsWith('/') && !existsSync(py))) continue;
-    if (spawnSync(py, ['-c', 'import torch, transformers'], { stdio: 'ignore', timeout: 120000 }).status === 0) return py;
-  }
-  return null;
-}
-const python = findPython();
-if (!python && process.env.FINETORCH_REQUIRE_TRANSFORMERS === '1')
-  throw new Error('FINETORCH_REQUIRE_TRANSFORMERS=1 but no Python with torch and transformers was found (set FINETORCH_TRANSFORMERS_PYTHON)');
-if (!python) console.warn('mlm-collator: transformers comparison skipped, no Python with torch + transformers');
+const python = transformersPython('torch, transformers');
 
 // A vocabulary of 1,000: 5 specials, 595 words, 400 '##' pieces (ids 600..999).
 const V = 1000;

@@ -15,23 +15,12 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { data, ArgumentError } from 'finetorch';
-import { root } from '../reference';
+import { transformersPython } from '../reference';
 
 const require = createRequire(import.meta.url);
 const hf = require('@anush008/tokenizers');
 
-function findPython(): string | null {
-  const candidates = [process.env.FINETORCH_TRANSFORMERS_PYTHON, join(root, '.venv-torch2', 'bin', 'python'), '/usr/bin/python3'];
-  for (const py of candidates) {
-    if (!py || (py.startsWith('/') && !existsSync(py))) continue;
-    if (spawnSync(py, ['-c', 'import tokenizers, transformers'], { stdio: 'ignore', timeout: 120000 }).status === 0) return py;
-  }
-  return null;
-}
-const python = findPython();
-if (!python && process.env.FINETORCH_REQUIRE_TRANSFORMERS === '1')
-  throw new Error('FINETORCH_REQUIRE_TRANSFORMERS=1 but no Python with tokenizers and transformers was found (set FINETORCH_TRANSFORMERS_PYTHON)');
-if (!python) console.warn('wordpiece-trainer: Python tokenizers/transformers checks skipped (no Python with them)');
+const python = transformersPython('tokenizers, transformers');
 
 const read = (f: string) => {
   try {

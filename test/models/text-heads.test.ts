@@ -14,12 +14,12 @@
 // without one those tests are skipped unless FINETORCH_REQUIRE_TRANSFORMERS=1.
 // The API and error tests need no Python.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { torch, io, models, nn, finetune, ArgumentError, ConfigError, type Architecture, type Tensor } from 'finetorch';
-import { cacheDir, root } from '../reference';
+import { cacheDir, root, transformersPython } from '../reference';
 
 const ARCHS = ['bert', 'roberta', 'distilbert'] as const;
 const TASKS = ['maskedLM', 'tokenClassification'] as const;
@@ -32,20 +32,7 @@ const WORDS: Record<string, string> = {
   distilbert: 'distilbert.embeddings.word_embeddings.weight',
 };
 
-function findPython(): string | null {
-  const candidates = [process.env.FINETORCH_TRANSFORMERS_PYTHON, join(root, '.venv-torch2', 'bin', 'python'), '/usr/bin/python3'];
-  for (const py of candidates) {
-    if (!py || (py.startsWith('/') && !existsSync(py))) continue;
-    if (spawnSync(py, ['-c', 'import torch, transformers, safetensors'], { stdio: 'ignore', timeout: 120000 }).status === 0) return py;
-  }
-  return null;
-}
-
-const python = findPython();
-if (!python && process.env.FINETORCH_REQUIRE_TRANSFORMERS === '1') {
-  throw new Error('FINETORCH_REQUIRE_TRANSFORMERS=1 but no Python with torch and transformers was found (set FINETORCH_TRANSFORMERS_PYTHON)');
-}
-if (!python) console.warn('text-heads: transformers parity skipped, no Python with torch + transformers (set FINETORCH_TRANSFORMERS_PYTHON)');
+const python = transformersPython();
 
 const script = join(root, 'scripts', 'make-transformers-fixtures.py');
 const dir = join(cacheDir, 'transformers-heads');

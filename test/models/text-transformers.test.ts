@@ -12,28 +12,15 @@
 // the tests are skipped, unless FINETORCH_REQUIRE_TRANSFORMERS=1 (CI's torch 2.x
 // leg), which makes that a failure.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { torch, io, models, nn, loadReport, type Architecture, type Tensor } from 'finetorch';
-import { cacheDir, root } from '../reference';
+import { cacheDir, root, transformersPython } from '../reference';
 
 const ARCHS = ['bert', 'roberta', 'distilbert'] as const;
 
-function findPython(): string | null {
-  const candidates = [process.env.FINETORCH_TRANSFORMERS_PYTHON, join(root, '.venv-torch2', 'bin', 'python'), '/usr/bin/python3'];
-  for (const py of candidates) {
-    if (!py || (py.startsWith('/') && !existsSync(py))) continue;
-    if (spawnSync(py, ['-c', 'import torch, transformers, safetensors'], { stdio: 'ignore', timeout: 120000 }).status === 0) return py;
-  }
-  return null;
-}
-
-const python = findPython();
-if (!python && process.env.FINETORCH_REQUIRE_TRANSFORMERS === '1') {
-  throw new Error('FINETORCH_REQUIRE_TRANSFORMERS=1 but no Python with torch and transformers was found (set FINETORCH_TRANSFORMERS_PYTHON)');
-}
-if (!python) console.warn('text-transformers: skipped, no Python with torch + transformers (set FINETORCH_TRANSFORMERS_PYTHON)');
+const python = transformersPython();
 
 const libtorchVersion = loadReport.libtorch?.version ?? '';
 const attentionPath = Number(libtorchVersion.split('.')[0]) >= 2 ? 'scaled_dot_product_attention' : 'softmax path (libtorch 1.13)';

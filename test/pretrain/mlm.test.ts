@@ -7,27 +7,18 @@
 // resumed ends bitwise equal to an uninterrupted one; the loss is
 // cross-entropy over the masked positions only (checked by arithmetic).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { transformersPython } from '../reference';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { torch, io, models, pretrain, ConfigError, DataError, type PretrainEvent, type MlmMetrics, type Tensor } from 'finetorch';
 import { maskedLMLoss, packDocuments } from '../../dist/pretrain/index.js';
 import { splitHeldOut } from '../../dist/pretrain/common.js';
 import { loadTokenizer } from '../../dist/data/load-tokenizer.js';
 
 const LICENSES = '/usr/share/common-licenses';
-const root = resolve(__dirname, '..', '..');
-
-/** A Python with torch and transformers (as test/models/text-heads.test.ts finds it), or null. */
-function findPython(): string | null {
-  for (const py of [process.env.FINETORCH_TRANSFORMERS_PYTHON, join(root, '.venv-torch2', 'bin', 'python'), '/usr/bin/python3']) {
-    if (!py || (py.startsWith('/') && !existsSync(py))) continue;
-    if (spawnSync(py, ['-c', 'import torch, transformers'], { stdio: 'ignore', timeout: 120000 }).status === 0) return py;
-  }
-  return null;
-}
-const python = findPython();
+const python = transformersPython('torch, transformers');
 // loads a pretrain output folder with transformers' Auto classes; prints the tokenizer's ids and the logits for one sentence
 const HF_SCRIPT = `
 import json, sys, torch
