@@ -508,7 +508,7 @@ export async function runDemo(o: DemoOptions, reporter: Reporter): Promise<{ fil
         (s) =>
           `${s.name}: ${s.pretrained ? 'pretrained' : 'random init'}, ${s.freezeBlocks ? `first ${s.freezeBlocks} of 6 blocks frozen` : 'all blocks trained'}, AdamW ${s.lr !== undefined ? `lr ${lrText(s.lr)}` : `lr ${lrText(s.bottomLr!)} (stem) .. ${lrText(s.topLr!)} (head)`}, ${s.warmup ? 'one epoch warmup, ' : ''}cosine decay`,
       ),
-      `", adapted" rows: the same strategy, learning rates, seeds, labelled and test images, from the backbone adapted by reconstruction (${adaptationText(adaptation)}); "adapted - original": accuracy difference per seed (same labels), mean ± sd`,
+      `", adapted" rows: the same strategy, learning rates, seeds, labelled and test images, from the backbone adapted by reconstruction (${adaptationText(adaptation)}); "adapted - original": accuracy difference per seed (same labels), mean ± sd; the verdict says helped or hurt only when that mean is more than two standard errors from 0 (one seed: more than 1 point)`,
     ],
   };
   const binaryTable: Table = {
