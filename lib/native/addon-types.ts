@@ -475,8 +475,20 @@ export interface AmpAddon {
   pinMemoryAvailable(): boolean;
 }
 
+/** crf.cc: the linear-chain CRF (nn.CRF); inputs are checked natively (shapes, dtypes, tag range, mask prefix). */
+export interface CrfAddon {
+  /** A CRF module with start_transitions, end_transitions and transitions, uniform(-0.1, 0.1). */
+  createCrf(numTags: number, batchFirst: boolean): ModuleHandle;
+  crfOptions(m: ModuleHandle): { numTags: number; batchFirst: boolean };
+  /** The gold paths' log-likelihood, reduced: 'none' [B], else a scalar. mask null: all on. */
+  crfLogLikelihood(m: ModuleHandle, emissions: TensorHandle, tags: TensorHandle, mask: TensorHandle | null, reduction: 'none' | 'sum' | 'mean' | 'token_mean'): TensorHandle;
+  /** Viterbi paths, each trimmed to its sequence's length. */
+  crfDecode(m: ModuleHandle, emissions: TensorHandle, mask: TensorHandle | null): number[][];
+}
+
 export interface NativeBinding
   extends TensorAddon,
+    CrfAddon,
     OpsAddon,
     AutogradAddon,
     ModuleAddon,
