@@ -29,7 +29,8 @@ namespace {
 namespace nn = torch::nn;
 namespace F = torch::nn::functional;
 
-enum class TextTask { SequenceClassification, TokenClassification, MaskedLM };
+// FeatureExtraction: the encoder alone (BertModel without its pooler); forward returns the last hidden state.
+enum class TextTask { SequenceClassification, TokenClassification, MaskedLM, FeatureExtraction };
 
 struct TextConfig {
   int64_t vocab, hidden, layers, heads, intermediate, maxPositions, typeVocab, padId, numClasses;
@@ -42,8 +43,10 @@ TextTask readTask(const Napi::Object& o) {
   if (task == "sequenceClassification") return TextTask::SequenceClassification;
   if (task == "tokenClassification") return TextTask::TokenClassification;
   if (task == "maskedLM") return TextTask::MaskedLM;
-  throw ArgError("text model config: task must be 'sequenceClassification', 'tokenClassification' or 'maskedLM', got '" + task +
-                 "'");
+  if (task == "featureExtraction") return TextTask::FeatureExtraction;
+  throw ArgError(
+      "text model config: task must be 'sequenceClassification', 'tokenClassification', 'maskedLM' or 'featureExtraction', got '" +
+      task + "'");
 }
 
 // The Hugging Face class name of a family ("Bert") with a task.
@@ -53,6 +56,8 @@ std::string className(const std::string& family, TextTask task) {
       return family + "ForTokenClassification";
     case TextTask::MaskedLM:
       return family + "ForMaskedLM";
+    case TextTask::FeatureExtraction:
+      return family + "Model";
     default:
       return family + "ForSequenceClassification";
   }
@@ -280,6 +285,8 @@ struct BertFamilyImpl : ArchModule {
         cls->register_module("predictions", predictions);
         register_module("cls", cls);
       }
+    } else if (c.task == TextTask::FeatureExtraction) {
+      // no head: other modules (a BiLSTM, a CRF) are put on top in TypeScript
     } else if (roberta && c.task == TextTask::SequenceClassification) {
       register_module("classifier", group<nn::LinearImpl>(
                                         {{"dense", linear(c.hidden, c.hidden)}, {"out_proj", linear(c.hidden, c.numClasses)}}));
@@ -321,6 +328,10 @@ struct BertFamilyImpl : ArchModule {
     auto drop = [&](const torch::Tensor& t, double p) {
       return F::dropout(t, F::DropoutFuncOptions().p(p).training(is_training()));
     };
+    if (c.task == TextTask::FeatureExtraction) {
+      TORCH_CHECK(in.size() <= 3, name(), ".forward: maskedPositions is for the masked-LM head only");
+      return {x};
+    }
     torch::Tensor picked = headInput(x, in.size() > 3 ? in[3] : torch::Tensor(), name(), c.task);
     if (c.task == TextTask::MaskedLM) {
       torch::Tensor words = parameterOf(childAt(*this, e + "word_embeddings"), "weight");
@@ -392,6 +403,8 @@ struct DistilBertImpl : ArchModule {
       register_module("vocab_projector", withVocabBias(std::make_shared<GroupImpl>(), c.vocab));
     } else if (c.task == TextTask::TokenClassification) {
       register_module("classifier", linear(c.hidden, c.numClasses));
+    } else if (c.task == TextTask::FeatureExtraction) {
+      // no head (see BertFamilyImpl)
     } else {
       register_module("pre_classifier", linear(c.hidden, c.hidden));
       register_module("classifier", linear(c.hidden, c.numClasses));
@@ -417,6 +430,10 @@ struct DistilBertImpl : ArchModule {
     auto drop = [&](const torch::Tensor& t) {
       return F::dropout(t, F::DropoutFuncOptions().p(c.classifierDropout).training(is_training()));
     };
+    if (c.task == TextTask::FeatureExtraction) {
+      TORCH_CHECK(in.size() <= 2, name(), ".forward: maskedPositions is for the masked-LM head only");
+      return {x};
+    }
     torch::Tensor picked = headInput(x, in.size() > 2 ? in[2] : torch::Tensor(), name(), c.task);
     if (c.task == TextTask::MaskedLM) {
       torch::Tensor h = run("vocab_layer_norm", torch::gelu(run("vocab_transform", picked)));

@@ -164,7 +164,7 @@ export function save(model: Architecture, path: string): void {
   if (model instanceof text.TextModel) {
     const options: Record<string, unknown> = { task: model.task };
     // the head's own size: swapHead may have replaced it since the model was built
-    if (model.task !== 'maskedLM') options.numClasses = Object.fromEntries(model.head().module.namedParameters({ recurse: false })).weight.shape[0];
+    if (model.task !== 'maskedLM' && model.task !== 'featureExtraction') options.numClasses = Object.fromEntries(model.head().module.namedParameters({ recurse: false })).weight.shape[0];
     metadata = { [META_ARCH]: model.arch, [META_OPTIONS]: JSON.stringify(options), [META_CONFIG]: JSON.stringify(model.hfConfig) };
   } else {
     const { depth: _depth, ...options } = model.archOptions();
@@ -233,7 +233,7 @@ function loadText(path: string, arch: text.TextArch, options: LoadOptions, saved
   const savedClasses = saved && saved.options.task === task ? (saved.options.numClasses as number | undefined) : undefined;
   const numClasses = options.numClasses ?? savedClasses ?? text.labelCount(config);
   // a models.save file loaded as it was saved: every weight, the head included, must load
-  const exact = !!saved && saved.options.task === task && (task === 'maskedLM' || numClasses === savedClasses);
+  const exact = !!saved && saved.options.task === task && (task === 'maskedLM' || task === 'featureExtraction' || numClasses === savedClasses);
   let sizes: Record<string, unknown>;
   try {
     sizes = text.nativeOptions(arch, config, numClasses, task);
@@ -248,7 +248,7 @@ function loadText(path: string, arch: text.TextArch, options: LoadOptions, saved
     const problems = textCheckpointProblems(path, arch, sizes, laidOut);
     const headKey = `${text.textHeadPath(arch, task)}.weight`;
     const head = Object.hasOwn(laidOut, headKey) ? laidOut[headKey] : undefined;
-    if (exact && task !== 'maskedLM' && head?.shape[0] !== numClasses)
+    if (exact && task !== 'maskedLM' && task !== 'featureExtraction' && head?.shape[0] !== numClasses)
       problems.push(`the head ${headKey} is ${head ? `[${head.shape}]` : 'missing'}, but the metadata ${META_OPTIONS} declares ${numClasses} classes`);
     if (problems.length) throw new Error(`${what}: the checkpoint does not fit:\n  ${problems.join('\n  ')}`);
     model = text.textModel(arch, config, { numClasses, task });
@@ -326,7 +326,7 @@ export function savePretrained(model: Architecture, dir: string, options: { conf
   const config: text.HfConfig = structuredClone(base);
   const own = model.archOptions();
   // the head's own size: swapHead may have replaced it since the model was built
-  if (model.task !== 'maskedLM') own.numClasses = Object.fromEntries(model.head().module.namedParameters({ recurse: false })).weight.shape[0];
+  if (model.task !== 'maskedLM' && model.task !== 'featureExtraction') own.numClasses = Object.fromEntries(model.head().module.namedParameters({ recurse: false })).weight.shape[0];
   // the config must describe this model: every size it sets must be the model's
   let described: Record<string, unknown>;
   try {
@@ -340,7 +340,7 @@ export function savePretrained(model: Architecture, dir: string, options: { conf
     throw new ArgumentError(fn, `config does not describe this model: ${differ.map((k) => `${k} ${described[k]} (model ${own[k]})`).join(', ')}`, 'config');
   config.architectures = [text.hfClassName(arch, model.task)];
   config.model_type = arch;
-  if (model.task !== 'maskedLM') {
+  if (model.task !== 'maskedLM' && model.task !== 'featureExtraction') {
     const n = own.numClasses as number;
     const labels = config.id2label && typeof config.id2label === 'object' ? Object.values(config.id2label as Record<string, string>) : [];
     const names = labels.length === n ? labels : Array.from({ length: n }, (_, i) => `LABEL_${i}`);

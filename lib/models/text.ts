@@ -10,9 +10,16 @@ import { Architecture, type ArchitectureSpec, type Block } from './architecture.
 /** A Hugging Face config.json, as parsed JSON (snake_case keys). */
 export type HfConfig = Record<string, unknown>;
 export type TextArch = 'bert' | 'roberta' | 'distilbert';
-/** What the head on the encoder does: one label per sequence, one label per token, or the masked-LM vocabulary logits. */
-export type TextTask = 'sequenceClassification' | 'tokenClassification' | 'maskedLM';
+/**
+ * What the head on the encoder does: one label per sequence, one label per
+ * token, or the masked-LM vocabulary logits; 'featureExtraction' is the
+ * encoder with no head (Hugging Face's BertModel without its pooler), whose
+ * forward gives the last hidden state for modules put on top (a BiLSTM, a CRF).
+ */
+export type TextTask = 'sequenceClassification' | 'tokenClassification' | 'maskedLM' | 'featureExtraction';
+/** The tasks with a trainable head (what recipes and config.json's architectures name). */
 export const TEXT_TASKS: readonly TextTask[] = ['sequenceClassification', 'tokenClassification', 'maskedLM'];
+const ALL_TEXT_TASKS: readonly TextTask[] = [...TEXT_TASKS, 'featureExtraction'];
 
 /** Hugging Face's class-name stem of each architecture ("Bert" in BertForMaskedLM). */
 export const TEXT_FAMILIES: Record<TextArch, string> = { bert: 'Bert', roberta: 'Roberta', distilbert: 'DistilBert' };
@@ -20,6 +27,7 @@ const TASK_SUFFIXES: Record<TextTask, string> = {
   sequenceClassification: 'ForSequenceClassification',
   tokenClassification: 'ForTokenClassification',
   maskedLM: 'ForMaskedLM',
+  featureExtraction: 'Model',
 };
 
 /** The Hugging Face class of an architecture with a task: ('bert', 'maskedLM') -> 'BertForMaskedLM'. */
@@ -44,8 +52,8 @@ export function parseHfClassName(name: string): { arch: TextArch; task: TextTask
 
 /** Throws an ArgumentError unless `task` is one of TEXT_TASKS. */
 export function checkTask(fn: string, task: unknown): TextTask {
-  if (typeof task !== 'string' || !(TEXT_TASKS as readonly string[]).includes(task))
-    throw new ArgumentError(fn, `task must be one of ${TEXT_TASKS.map((t) => `'${t}'`).join(', ')}, got ${JSON.stringify(task)}`, 'task');
+  if (typeof task !== 'string' || !(ALL_TEXT_TASKS as readonly string[]).includes(task))
+    throw new ArgumentError(fn, `task must be one of ${ALL_TEXT_TASKS.map((t) => `'${t}'`).join(', ')}, got ${JSON.stringify(task)}`, 'task');
   return task as TextTask;
 }
 
@@ -69,7 +77,7 @@ function checkActivation(config: HfConfig, key: string): void {
 
 /** The native options for an architecture from its Hugging Face config. numClasses is ignored for maskedLM. */
 export function nativeOptions(arch: TextArch, config: HfConfig, numClasses: number, task: TextTask = 'sequenceClassification'): Record<string, unknown> {
-  const head = task === 'maskedLM' ? { task } : { task, numClasses };
+  const head = task === 'maskedLM' || task === 'featureExtraction' ? { task } : { task, numClasses };
   const initializerRange = num(config, 'initializer_range', 0.02);
   if (arch === 'distilbert') {
     checkActivation(config, 'activation');
@@ -114,6 +122,7 @@ export function nativeOptions(arch: TextArch, config: HfConfig, numClasses: numb
 
 /** The modules of each task's head (what recipes.freeze and paramGroups call the 'head' block). */
 export function textHeadBlock(arch: TextArch, task: TextTask): string[] {
+  if (task === 'featureExtraction') return [];
   if (task === 'maskedLM') return arch === 'bert' ? ['cls'] : arch === 'roberta' ? ['lm_head'] : ['vocab_transform', 'vocab_layer_norm', 'vocab_projector'];
   if (task === 'tokenClassification') return ['classifier'];
   return arch === 'distilbert' ? ['pre_classifier', 'classifier'] : ['classifier'];
@@ -125,6 +134,7 @@ export function textHeadBlock(arch: TextArch, task: TextTask): string[] {
  * (its decoder is the word embeddings), so swapHead refuses it.
  */
 export function textHeadPath(arch: TextArch, task: TextTask): string {
+  if (task === 'featureExtraction') return '';
   if (task === 'maskedLM') return arch === 'bert' ? 'cls' : arch === 'roberta' ? 'lm_head' : 'vocab_projector';
   if (task === 'tokenClassification') return 'classifier';
   return TEXT_HEAD_PATHS[arch];
@@ -286,7 +296,7 @@ export function checkVocabulary(tokenizer: { vocabSize: number }, config: HfConf
 
 /** What the text builders take besides the config. */
 export interface TextModelOptions {
-  /** The head: 'sequenceClassification' (default), 'tokenClassification' or 'maskedLM'. */
+  /** The head: 'sequenceClassification' (default), 'tokenClassification', 'maskedLM', or 'featureExtraction' (none: forward gives the last hidden state). */
   task?: TextTask;
   /** Labels of a classifier (default: the config's num_labels / id2label, else 2); ignored for maskedLM. */
   numClasses?: number;
@@ -307,7 +317,7 @@ export function textModel(arch: TextArch, config: HfConfig, options: TextModelOp
   if (!config || typeof config !== 'object') throw new TypeError(`${arch}: config must be a parsed config.json object`);
   const task = checkTask(arch, options.task ?? 'sequenceClassification');
   const numClasses = options.numClasses ?? labelCount(config);
-  if (task !== 'maskedLM' && (!Number.isInteger(numClasses) || numClasses < 1))
+  if (task !== 'maskedLM' && task !== 'featureExtraction' && (!Number.isInteger(numClasses) || numClasses < 1))
     throw new TypeError(`${arch}: numClasses must be a positive integer, got ${numClasses}`);
   const opts = nativeOptions(arch, config, numClasses, task);
   const spec = blocks(arch, opts.numHiddenLayers as number, task);

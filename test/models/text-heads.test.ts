@@ -297,7 +297,7 @@ describe('text heads: building, blocks and errors', () => {
   it('bad tasks and architecture names are clear errors', () => {
     expect(() => models.bert(tiny.bert, { task: 'maskedLm' as never })).toThrow(ArgumentError);
     expect(() => models.bert(tiny.bert, { task: 'maskedLm' as never })).toThrow(
-      /task must be one of 'sequenceClassification', 'tokenClassification', 'maskedLM', got "maskedLm"/,
+      /task must be one of 'sequenceClassification', 'tokenClassification', 'maskedLM', 'featureExtraction', got "maskedLm"/,
     );
     const folder = join(scratch, 'errors');
     models.savePretrained(models.bert(tiny.bert, { task: 'maskedLM' }), folder);
@@ -337,4 +337,31 @@ describe('text heads: building, blocks and errors', () => {
     expect(JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')).num_labels).toBe(6);
     expect(models.fromPretrained(folder).forward(torch.tensor([[2, 5]], { dtype: 'int64' })).shape).toEqual([1, 2, 6]);
   });
+});
+
+// task 'featureExtraction': the encoder alone. Its last hidden state, through the
+// token-classification fixture's own classifier, must give transformers' logits.
+describe.skipIf(!python)("task 'featureExtraction': the encoder's last hidden state", () => {
+  for (const arch of ARCHS) {
+    it(`${CLASS[arch]}Model: hidden states x classifier = transformers' token-classification logits (1e-5); no head, names kept`, () => {
+      const name = `${arch}-tokenClassification`;
+      const encoder = models.fromPretrained(join(dir, name), { task: 'featureExtraction' });
+      expect(taskOf(encoder)).toBe('featureExtraction');
+      const names = encoder.namedParameters().map(([n]) => n);
+      expect(names.every((n) => n.startsWith(`${arch}.`))).toBe(true);
+      const full = io.load(join(dir, name, 'model.safetensors'));
+      const encoderKeys = Object.keys(full).filter((k) => k.startsWith(`${arch}.`));
+      expect(names.sort()).toEqual(encoderKeys.sort());
+      const r = io.load(join(dir, name, 'io.safetensors'));
+      encoder.eval();
+      const hidden = torch.noGrad(() => forward(encoder, arch, r));
+      const config = JSON.parse(readFileSync(join(dir, name, 'config.json'), 'utf8'));
+      expect(hidden.shape).toEqual([...r.input_ids.shape, config.hidden_size ?? config.dim]);
+      const logits = nn.functional.linear(hidden, full['classifier.weight'], full['classifier.bias']);
+      expect(maxDiff(logits, r.logits)).toBeLessThanOrEqual(1e-5);
+      expect(() => encoder.forward(r.input_ids, r.attention_mask, ...(arch === 'distilbert' ? [] : [r.token_type_ids]), r.input_ids)).toThrow(
+        /maskedPositions is for the masked-LM head/,
+      );
+    });
+  }
 });
