@@ -366,16 +366,18 @@ export interface LicenceParagraph {
   packages: string[];
   /** How many copies (paragraphs in unique copyright files) were merged into this one. */
   copies: number;
+  /** Where `text` was read: the copyright file (real path) and the index of its deb822 paragraph. */
+  source: { path: string; paragraph: number };
 }
 
-interface Deb822Field {
+export interface Deb822Field {
   name: string;
   value: string; // first line
   body: string[]; // continuation lines, trimmed, '.' lines as ''
 }
 
 // Paragraphs of a deb822 file (blank or whitespace-only lines separate them; '#' lines are comments).
-function deb822Paragraphs(text: string): Deb822Field[][] {
+export function deb822Paragraphs(text: string): Deb822Field[][] {
   const paragraphs: Deb822Field[][] = [];
   let current: Deb822Field[] = [];
   for (const raw of text.replace(/^\uFEFF/, '').split('\n')) {
@@ -398,7 +400,7 @@ function deb822Paragraphs(text: string): Deb822Field[][] {
   return paragraphs;
 }
 
-function fieldText(body: string[]): string {
+export function fieldText(body: string[]): string {
   const paragraphs: string[] = [];
   let cur: string[] = [];
   for (const l of body) {
@@ -473,10 +475,13 @@ export interface LicenceParagraphOptions {
  * the maintainers wrote (normaliseLicenceName). Sorted by label, then text.
  */
 export function licenceParagraphs(options: LicenceParagraphOptions = {}): LicenceParagraph[] {
-  const groups = new Map<string, { text: string; names: Map<string, number>; packages: Set<string>; copies: number }>();
+  const groups = new Map<
+    string,
+    { text: string; names: Map<string, number>; packages: Set<string>; copies: number; source: { path: string; paragraph: number } }
+  >();
   for (const file of copyrightFiles('licenceParagraphs', options.docDir)) {
     if (!isDep5(file.text)) continue;
-    for (const paragraph of deb822Paragraphs(file.text)) {
+    for (const [index, paragraph] of deb822Paragraphs(file.text).entries()) {
       const licence = paragraph.find((f) => f.name.toLowerCase() === 'license');
       if (!licence?.value) continue;
       const text = fieldText(licence.body);
@@ -484,7 +489,7 @@ export function licenceParagraphs(options: LicenceParagraphOptions = {}): Licenc
       const key = licenceTextKey(text);
       if (!key) continue;
       let g = groups.get(key);
-      if (!g) groups.set(key, (g = { text, names: new Map(), packages: new Set(), copies: 0 }));
+      if (!g) groups.set(key, (g = { text, names: new Map(), packages: new Set(), copies: 0, source: { path: file.path, paragraph: index } }));
       const name = normaliseLicenceName(licence.value);
       g.names.set(name, (g.names.get(name) ?? 0) + 1);
       for (const p of file.packages) g.packages.add(p);
@@ -494,7 +499,7 @@ export function licenceParagraphs(options: LicenceParagraphOptions = {}): Licenc
   const out: LicenceParagraph[] = [];
   for (const [key, g] of groups) {
     const names = [...g.names.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-    out.push({ label: names[0][0], names: Object.fromEntries(names), text: g.text, key, packages: [...g.packages].sort(), copies: g.copies });
+    out.push({ label: names[0][0], names: Object.fromEntries(names), text: g.text, key, packages: [...g.packages].sort(), copies: g.copies, source: g.source });
   }
   return out.sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }

@@ -11,6 +11,7 @@ import { WordPieceTokenizer } from './tokenizer.js';
 import { ByteLevelBPETokenizer } from './tokenizer-bpe.js';
 import { loadTokenizer } from './load-tokenizer.js';
 import * as debian from './debian.js';
+import * as licenceClauses from './licence-clauses.js';
 import { maskTokens, MaskedLMCollator, KeyedRandom, specialTokenIds } from './mlm-collator.js';
 import { trainWordPiece, WordPieceVocabulary } from './wordpiece-trainer.js';
 
@@ -31,6 +32,7 @@ export type {
   LicenceCorpusOptions,
   CorpusDocument,
 } from './debian.js';
+export type { ClauseSpan, ClauseDocument, ClauseDataset, ClauseManifestEntry, ClauseSplit, ClauseSplitOptions, ClauseType } from './licence-clauses.js';
 export type { MaskTokensOptions, MaskedBatch, MaskedLMCollatorOptions } from './mlm-collator.js';
 export type { TrainWordPieceOptions, WordPieceTrainingStats } from './wordpiece-trainer.js';
 
@@ -68,4 +70,5 @@ export const data = {
   trainWordPiece,
   WordPieceVocabulary,
   debian,
+  licenceClauses,
 } as const;
