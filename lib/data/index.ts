@@ -7,6 +7,7 @@ import { imageFolder, loadImage, IMAGENET_MEAN, IMAGENET_STD } from './images.js
 import { DataLoader, ImageDataset } from './data-loader.js';
 import { WordNet, synonymReplacement, randomDeletion, randomSwap } from './augment-text.js';
 import { rng } from './tensor-loader.js';
+import { getEntities, convertTags, validateTags, entitiesToTags, TAG_SCHEMES } from './tag-schemes.js';
 import { WordPieceTokenizer } from './tokenizer.js';
 import { ByteLevelBPETokenizer } from './tokenizer-bpe.js';
 import { loadTokenizer } from './load-tokenizer.js';
@@ -19,6 +20,7 @@ export type { ImageSample, ImageFolder, Transform } from './images.js';
 export type { TextDataset, TextDatasetOptions } from './text.js';
 export type { Dataset, Item, DataLoaderOptions } from './data-loader.js';
 export type { Batch } from './tensor-loader.js';
+export type { TagScheme, Entity, EntityOptions } from './tag-schemes.js';
 export type { Encoding, EncodeOptions } from './tokenizer.js';
 export type {
   DescriptionCorpus,
@@ -60,6 +62,11 @@ export const data = {
   randomDeletion,
   randomSwap,
   rng,
+  getEntities,
+  convertTags,
+  validateTags,
+  entitiesToTags,
+  TAG_SCHEMES,
   WordPieceTokenizer,
   ByteLevelBPETokenizer,
   loadTokenizer,

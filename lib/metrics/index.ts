@@ -3,6 +3,9 @@
 // classification_report). Inputs: JS arrays, TypedArrays or tensors; outputs:
 // plain numbers and arrays.
 import { Tensor } from '../tensor/tensor.js';
+import { seqeval } from './seqeval.js';
+
+export type { SeqevalOptions, SeqevalScores, SeqevalAverage, SeqevalReport, ReportRow, Sentences } from './seqeval.js';
 
 export type Labels = ArrayLike<number | bigint | boolean> | Tensor;
 export type Scores = ArrayLike<number> | ArrayLike<ArrayLike<number>> | Tensor;
@@ -304,4 +307,5 @@ export const metrics = {
   classificationReport,
   MetricAccumulator,
   MetricError,
+  seqeval,
 } as const;
