@@ -1,6 +1,7 @@
 // Losses for fine-tuning: softmax focal loss (Lin et al.) for imbalanced
-// classes, torchvision's sigmoid focal loss, and cross-entropy with class
-// weights and label smoothing. All are differentiable tensor expressions.
+// classes (per sample or per token), torchvision's sigmoid focal loss,
+// cross-entropy with class weights and label smoothing, and the sequence
+// labelling losses of a CRF (crf.ts). All are differentiable tensor expressions.
 import { Tensor } from '../tensor/tensor.js';
 import { torch } from '../tensor/index.js';
 import { bceWithLogits, crossEntropy, type CrossEntropyOptions, type Reduction } from '../nn/functional.js';
@@ -16,24 +17,58 @@ export interface FocalLossOptions {
 }
 
 function check(where: string, logits: Tensor, target: Tensor): void {
-  if (!(logits instanceof Tensor) || logits.ndim !== 2) throw new TypeError(`${where}: logits must be a [N, C] tensor`);
-  if (!(target instanceof Tensor) || target.ndim !== 1 || target.shape[0] !== logits.shape[0])
-    throw new TypeError(`${where}: target must be a [N] tensor of class indices matching logits [${logits.shape}]`);
+  if (!(logits instanceof Tensor) || logits.ndim < 2)
+    throw new TypeError(`${where}: logits must be a [N, C] tensor (or [B, T, C] token logits, classes last)`);
+  const lead = logits.shape.slice(0, -1);
+  if (!(target instanceof Tensor) || target.ndim !== lead.length || target.shape.some((d, i) => d !== lead[i]))
+    throw new TypeError(
+      `${where}: target must be a ${lead.length === 1 ? '[N]' : '[B, T]'} tensor of class indices matching logits [${logits.shape}], got ${target instanceof Tensor ? `[${target.shape}]` : typeof target}`,
+    );
+  if (target.dtype !== 'int64') throw new TypeError(`${where}: target must hold int64 class indices, got ${target.dtype}`);
 }
 
 /**
  * Softmax focal loss: per sample -alpha_t (1 - p_t)^gamma log p_t. 'mean' is
  * the plain mean over (non-ignored) samples, not divided by the alpha weights.
+ *
+ * For token classification (a BERT token classifier, a tagger's emissions)
+ * pass logits [B, T, K] (classes last, as the models give them) and target
+ * [B, T] with -100 (ignoreIndex) on padding, special tokens and non-first
+ * word pieces: the loss is taken per token, 'none' gives [B, T], 'mean' the
+ * mean over the labelled tokens. It counters the imbalance of tagging, where
+ * most tokens are O: easy O tokens are down-weighted by (1 - p_t)^gamma and
+ * alpha can weight the rare tags up.
  */
 export function focalLoss(logits: Tensor, target: Tensor, options: FocalLossOptions = {}): Tensor {
   const where = 'losses.focalLoss';
   check(where, logits, target);
+  if (logits.ndim > 2) {
+    // token logits: one sample per position, classes last
+    const shape = target.shape;
+    return torch.tidy(() => {
+      const loss = focalLoss(logits.reshape([-1, logits.shape[logits.ndim - 1]]), target.reshape([-1]), options);
+      return (options.reduction ?? 'mean') === 'none' ? loss.reshape(shape) : loss;
+    });
+  }
   const gamma = options.gamma ?? 2;
   if (!(gamma >= 0)) throw new TypeError(`${where}: gamma must be >= 0, got ${gamma}`);
   const reduction = options.reduction ?? 'mean';
   if (!['mean', 'sum', 'none'].includes(reduction)) throw new TypeError(`${where}: reduction must be 'mean', 'sum' or 'none'`);
   const C = logits.shape[1];
   if (Array.isArray(options.alpha) && options.alpha.length !== C) throw new TypeError(`${where}: alpha has ${options.alpha.length} entries for ${C} classes`);
+  if (options.ignoreIndex !== undefined && !Number.isInteger(options.ignoreIndex))
+    throw new TypeError(`${where}: ignoreIndex must be an integer, got ${options.ignoreIndex}`);
+  if (target.numel()) {
+    // a class index out of range would make gather fail with an opaque message
+    const [lo, hi] = torch.tidy(() => {
+      const kept = options.ignoreIndex === undefined ? target : torch.where(target.eq(options.ignoreIndex), 0, target);
+      return [Number(kept.min().item()), Number(kept.max().item())];
+    });
+    if (lo < 0 || hi >= C)
+      throw new TypeError(
+        `${where}: target holds class ${lo < 0 ? lo : hi}, outside 0..${C - 1}${options.ignoreIndex === undefined ? ' (pass ignoreIndex for padding labels such as -100)' : ` (and it is not ignoreIndex ${options.ignoreIndex})`}`,
+      );
+  }
   return torch.tidy(() => {
     const keep = options.ignoreIndex === undefined ? null : target.ne(options.ignoreIndex);
     const safeTarget = keep ? torch.where(keep, target, 0) : target;
@@ -84,4 +119,8 @@ export function sigmoidFocalLoss(inputs: Tensor, targets: Tensor, options: { alp
 export { crossEntropy };
 export type { CrossEntropyOptions };
 
-export const losses = { focalLoss, sigmoidFocalLoss, crossEntropy } as const;
+export { crfLoss } from './crf.js';
+export type { CrfLike, CrfLossOptions, CrfReduction } from './crf.js';
+import { crfLoss } from './crf.js';
+
+export const losses = { focalLoss, sigmoidFocalLoss, crossEntropy, crfLoss } as const;
