@@ -15,6 +15,17 @@ import * as debian from './debian.js';
 import * as licenceClauses from './licence-clauses.js';
 import { maskTokens, MaskedLMCollator, KeyedRandom, specialTokenIds } from './mlm-collator.js';
 import { trainWordPiece, WordPieceVocabulary } from './wordpiece-trainer.js';
+import {
+  splitWords,
+  spansToTags,
+  tagsToSpans,
+  readConllTags,
+  readJsonlSpans,
+  encodeWords,
+  mergeWindowPredictions,
+  batchWindows,
+  packFirstPieces,
+} from './token-classification.js';
 
 export type { ImageSample, ImageFolder, Transform } from './images.js';
 export type { TextDataset, TextDatasetOptions } from './text.js';
@@ -37,6 +48,18 @@ export type {
 export type { ClauseSpan, ClauseDocument, ClauseDataset, ClauseManifestEntry, ClauseSplit, ClauseSplitOptions, ClauseType } from './licence-clauses.js';
 export type { MaskTokensOptions, MaskedBatch, MaskedLMCollatorOptions } from './mlm-collator.js';
 export type { TrainWordPieceOptions, WordPieceTrainingStats } from './wordpiece-trainer.js';
+export type {
+  Span,
+  Offsets,
+  TaggedDocument,
+  TaggedCorpus,
+  ReadConllTagsOptions,
+  ReadJsonlSpansOptions,
+  WordTokenizer,
+  EncodeWordsOptions,
+  WordWindow,
+} from './token-classification.js';
+export type { WordsTokenization, WordsEncoding } from './tokenizer.js';
 
 export const data = {
   readIdx,
@@ -78,4 +101,13 @@ export const data = {
   WordPieceVocabulary,
   debian,
   licenceClauses,
+  splitWords,
+  spansToTags,
+  tagsToSpans,
+  readConllTags,
+  readJsonlSpans,
+  encodeWords,
+  mergeWindowPredictions,
+  batchWindows,
+  packFirstPieces,
 } as const;

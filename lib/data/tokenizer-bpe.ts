@@ -4,7 +4,7 @@
 // and <s> A </s></s> B </s> around a pair.
 import type { Tensor } from '../tensor/tensor.js';
 import { torch } from '../tensor/index.js';
-import type { Encoding, EncodeOptions, VocabSource } from './tokenizer.js';
+import type { Encoding, EncodeOptions, VocabSource, WordsEncoding, WordsTokenization } from './tokenizer.js';
 import { readTokenizerFile, readTokenizerJson, tokenIds, truncatePair } from './tokenizer.js';
 
 /** Merges from a merges.txt path or a list ("a b" or ["a", "b"]), checked. */
@@ -152,6 +152,50 @@ export class ByteLevelBPETokenizer {
       out.push(...this.bpe(mapped));
     }
     return out;
+  }
+
+  private pieceId(t: string): number {
+    const id = this.vocab.get(t);
+    if (id === undefined) throw new Error(`ByteLevelBPETokenizer: no id for piece ${JSON.stringify(t)} (vocab and merges do not match)`);
+    return id;
+  }
+
+  /**
+   * Pieces of pre-split words, as transformers' RoBERTa tokenizer with
+   * `is_split_into_words=True` and `add_prefix_space=True` (which it requires
+   * for pre-split words): every word is tokenized as " " + word, so each starts
+   * with a space piece; every piece remembers its word.
+   */
+  tokenizeWords(words: string[]): WordsTokenization {
+    if (!Array.isArray(words)) throw new TypeError('tokenizeWords: expected an array of words');
+    const tokens: string[] = [];
+    const wordIds: number[] = [];
+    words.forEach((word, w) => {
+      if (typeof word !== 'string') throw new TypeError(`tokenizeWords: word ${w} is ${word === null ? 'null' : typeof word}, not a string`);
+      for (const p of this.tokenize(` ${word}`)) {
+        tokens.push(p);
+        wordIds.push(w);
+      }
+    });
+    return { tokens, ids: tokens.map((t) => this.pieceId(t)), wordIds };
+  }
+
+  /** Pre-split words with <s> ... </s>, truncated to maxLength (pieces) and padded like `encode`. */
+  encodeWords(words: string[], options: EncodeOptions = {}): WordsEncoding {
+    let { tokens, ids, wordIds } = this.tokenizeWords(words);
+    if (options.maxLength !== undefined && options.truncation !== false) {
+      const room = options.maxLength - 2;
+      if (room < 0) throw new RangeError(`encodeWords: maxLength ${options.maxLength} leaves no room for the special tokens`);
+      [tokens, ids, wordIds] = [tokens.slice(0, room), ids.slice(0, room), wordIds.slice(0, room)];
+    }
+    const n = Math.max(0, options.padding === 'max_length' && options.maxLength !== undefined ? options.maxLength - ids.length - 2 : 0);
+    return {
+      ids: [this.bosId, ...ids, this.eosId, ...Array(n).fill(this.padId)],
+      tokens: ['<s>', ...tokens, '</s>', ...Array(n).fill('<pad>')],
+      attentionMask: [...Array(ids.length + 2).fill(1), ...Array(n).fill(0)],
+      tokenTypeIds: Array(ids.length + 2 + n).fill(0),
+      wordIds: [null, ...wordIds, null, ...Array(n).fill(null)],
+    };
   }
 
   encode(text: string, pair?: string | null, options: EncodeOptions = {}): Encoding {

@@ -13,20 +13,30 @@ export interface Encoding {
   attentionMask: number[];
   tokenTypeIds: number[];
 }
+/** Pre-split words as pieces: `wordIds[i]` is the index of the word piece i came from. */
+export interface WordsTokenization {
+  tokens: string[];
+  ids: number[];
+  wordIds: number[];
+}
+/** An encoding of pre-split words; `wordIds` as transformers' `word_ids()`: null on special tokens and padding. */
+export interface WordsEncoding extends Encoding {
+  wordIds: Array<number | null>;
+}
 export interface EncodeOptions {
   maxLength?: number;
   truncation?: boolean;
   padding?: 'max_length' | 'longest' | false;
 }
 
-const isWhitespace = (c: string) => c === ' ' || c === '\t' || c === '\n' || c === '\r' || /\s/u.test(c);
-const isControl = (c: string) => c !== '\t' && c !== '\n' && c !== '\r' && /\p{Cc}|\p{Cf}/u.test(c);
-function isPunctuation(c: string): boolean {
+export const isWhitespace = (c: string) => c === ' ' || c === '\t' || c === '\n' || c === '\r' || /\s/u.test(c);
+export const isControl = (c: string) => c !== '\t' && c !== '\n' && c !== '\r' && /\p{Cc}|\p{Cf}/u.test(c);
+export function isPunctuation(c: string): boolean {
   const cp = c.codePointAt(0)!;
   if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126)) return true;
   return /\p{P}/u.test(c);
 }
-function isChinese(cp: number): boolean {
+export function isChinese(cp: number): boolean {
   return (
     (cp >= 0x4e00 && cp <= 0x9fff) ||
     (cp >= 0x3400 && cp <= 0x4dbf) ||
@@ -261,6 +271,47 @@ export class WordPieceTokenizer {
 
   tokenize(text: string): string[] {
     return this.basicTokens(text).flatMap((w) => this.wordPieces(w));
+  }
+
+  /**
+   * Pieces of pre-split words, as transformers tokenizes with
+   * `is_split_into_words=True`: each word goes through the normalisation and
+   * punctuation split on its own, and every piece remembers its word. A word
+   * that leaves no piece (only control characters, say) gets one [UNK], so
+   * every word has a first piece (transformers drops such a word).
+   */
+  tokenizeWords(words: string[]): WordsTokenization {
+    if (!Array.isArray(words)) throw new TypeError(`tokenizeWords: expected an array of words, got ${describeValue(words)}`);
+    const tokens: string[] = [];
+    const wordIds: number[] = [];
+    words.forEach((word, w) => {
+      if (typeof word !== 'string') throw new TypeError(`tokenizeWords: word ${w} is ${describeValue(word)}, not a string`);
+      const pieces = this.tokenize(word);
+      if (!pieces.length) pieces.push(this.inverse[this.unkId]);
+      for (const p of pieces) {
+        tokens.push(p);
+        wordIds.push(w);
+      }
+    });
+    return { tokens, ids: tokens.map((t) => this.vocab.get(t) ?? this.unkId), wordIds };
+  }
+
+  /** Pre-split words with [CLS] ... [SEP], truncated to maxLength (pieces, not words) and padded like `encode`. */
+  encodeWords(words: string[], options: EncodeOptions = {}): WordsEncoding {
+    let { tokens, ids, wordIds } = this.tokenizeWords(words);
+    if (options.maxLength !== undefined && options.truncation !== false) {
+      const room = options.maxLength - 2;
+      if (room < 0) throw new RangeError(`encodeWords: maxLength ${options.maxLength} leaves no room for the special tokens`);
+      [tokens, ids, wordIds] = [tokens.slice(0, room), ids.slice(0, room), wordIds.slice(0, room)];
+    }
+    const n = Math.max(0, options.padding === 'max_length' && options.maxLength !== undefined ? options.maxLength - ids.length - 2 : 0);
+    return {
+      ids: [this.clsId, ...ids, this.sepId, ...Array(n).fill(this.padId)],
+      tokens: ['[CLS]', ...tokens, '[SEP]', ...Array(n).fill('[PAD]')],
+      attentionMask: [...Array(ids.length + 2).fill(1), ...Array(n).fill(0)],
+      tokenTypeIds: Array(ids.length + 2 + n).fill(0),
+      wordIds: [null, ...wordIds, null, ...Array(n).fill(null)],
+    };
   }
 
   encode(text: string, pair?: string | null, options: EncodeOptions = {}): Encoding {
