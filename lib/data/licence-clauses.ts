@@ -24,14 +24,14 @@ export const CLAUSE_TYPES = [
   'copy-received',
   'liability',
   'warranty',
-  'patent',
   'advertising',
   'endorsement',
-  'trademark',
   'binary',
   'altered-marked',
   'misrepresentation',
   'notice',
+  'patent',
+  'trademark',
   'grant',
 ] as const;
 export type ClauseType = (typeof CLAUSE_TYPES)[number];
@@ -74,42 +74,32 @@ export const CLAUSE_RULES: ReadonlyArray<ClauseRule> = [
   {
     label: 'liability',
     meaning: 'a limitation of liability: in no event shall the authors be liable for damages',
-    pattern: /\bin no event\b|\b(be|been|is|are|held|not) (held )?liable\b|\bliable (for|to)\b|\blimitation of liability\b|\bno liability\b|\bany liability\b|\bresponsib(le|ility) for (any )?(damage|loss|consequence)/i,
+    pattern: /\bin no event\b|\b(be|been|is|are|held|not) (held )?liable\b|\bliable (for|to)\b|\blimitation of liability\b|\bno liability\b|\bany liability\b|\bresponsib(le|ility) for (the |any )?(damage|loss|consequence)/i,
   },
   {
     label: 'warranty',
     meaning: "a warranty disclaimer: provided 'as is', without warranty of any kind, implied warranties disclaimed",
-    pattern: /\bwarrant(y|ies|ed)\b|["'\u201c\u2018`]as[ -]is["'\u201d\u2019]|\bas[ -]is\b.{0,20}\bbasis\b|\bprovided as[ -]is\b|\bmerchantability\b|\bfitness for a particular purpose\b/i,
-  },
-  {
-    label: 'patent',
-    meaning: 'a patent grant, licence, retaliation or exclusion',
-    pattern: /\bpatent/i,
+    pattern: /\bwarrant(y|ies|ed)\b(?![- ]notice)|["'\u201c\u2018`]as[ -]is[.,]?["'\u201d\u2019]|\bbear the risk\b|\bas[ -]is\b.{0,20}\bbasis\b|\bprovided as[ -]is\b|\bmerchantability\b|\bfitness for a particular purpose\b|\bentire risk\b|\bwith all faults\b/i,
   },
   {
     label: 'advertising',
     meaning: "the advertising clause: advertising materials must display 'This product includes software developed by ...'",
-    pattern: /\badvertising materials\b|\bmust display the following acknowledge?ment\b|\bthis product includes software developed\b/i,
+    pattern: /\badvertising materials\b|\bmust (display|include) (the following|an) acknowle?dge?ment\b|\bthis product includes software developed\b|\bthis acknowle?dge?ment may appear\b/i,
   },
   {
     label: 'endorsement',
     meaning: 'no endorsement: the name of the authors may not be used to endorse or promote products, or in advertising',
-    pattern: /\bendorse\b|\bpromote (products|the sale)\b|\b(in|for) advertising or publicity\b|\bname[s]? of\b.{0,120}\b(may|shall|must) not be used\b|\bnot be used\b.{0,60}\b(advertising|publicity|promote)\b/i,
-  },
-  {
-    label: 'trademark',
-    meaning: 'trademarks, trade names or service marks are not licensed',
-    pattern: /\btrade ?marks?\b|\bservice marks?\b|\btrade names?\b|\btrade dress\b/i,
+    pattern: /\bendorse\b|\bpromote (products|the sale)\b|\b(in|for) advertising or publicity\b|\bname[s]? of\b.{0,120}\b(may|shall|must) not be used\b|\bnot be used\b.{0,60}\b(advertising|publicity|promote)\b|\bmay not be called\b/i,
   },
   {
     label: 'binary',
     meaning: 'binary reproduction: redistributions in binary form must reproduce the notice in the documentation',
-    pattern: /\b(redistributions?|distributions?) in binary form\b|\bin the documentation and\/or other materials\b/i,
+    pattern: /\b(redistributions?|distributions?) in binary form\b|\bin the documentation and\/or other materials\b|\b(executable|object|compiled|binary) (code|form)\b.{0,40}\bdistributed\b.{0,80}\bdocumentation\b/i,
   },
   {
     label: 'altered-marked',
     meaning: 'altered versions (or changed files) must be plainly marked as such',
-    pattern: /\baltered (source )?versions?\b.{0,40}\bmarked\b|\bmust be (plainly )?marked as\b|\bprominent notices? stating\b|\bcarry prominent notices?\b/i,
+    pattern: /\baltered (source )?versions?\b.{0,40}\bmarked\b|\bmust be (plainly )?marked as\b|\bprominent notices? stating\b|\bcarry prominent notices?\b|\bchanges\b.{0,60}\bmust be (clearly |plainly )?(indicated|documented|marked)\b/i,
   },
   {
     label: 'misrepresentation',
@@ -119,12 +109,22 @@ export const CLAUSE_RULES: ReadonlyArray<ClauseRule> = [
   {
     label: 'notice',
     meaning: 'notice retention: the copyright / permission notice must be retained, reproduced or kept with copies',
-    pattern: /\b(retain|reproduce|preserve|include|included|keep|kept|accompan\w*|appear|remains?|leave)\b.{0,80}\b(copyright|permission|licen[cs]e|above) notices?\b|\b(copyright|permission) notices?\b.{0,120}\b(appear|included|retained|preserved|remains?|intact|reproduced|accompan\w*)\b|\bnotices?\b.{0,40}\b(may|must) not be (removed|altered)|\bnot (be )?remove\b.{0,40}\bnotices?\b/i,
+    pattern: /\b(retain|reproduce|preserve|include|included|keep|kept|accompan\w*|appear|remains?|leave)\b.{0,80}\bnotices?\b|\b(copyright|permission) notices?\b.{0,120}\b(appear|included|retained|preserved|remains?|intact|reproduced|accompan\w*)\b|\bnotices?\b.{0,40}\b(may|must) not be (removed|altered)|\bnot (be )?remove\b.{0,40}\bnotices?\b|\bretain\b.{0,40}\b(copyright|notices?)\b|\b(include|includ\w+|contain) (a |the )?(complete |full )?copy of (this|the) (licen[cs]e|document)\b/i,
+  },
+  {
+    label: 'patent',
+    meaning: 'a patent grant, licence, retaliation or exclusion',
+    pattern: /\bpatent/i,
+  },
+  {
+    label: 'trademark',
+    meaning: 'trademarks, trade names or service marks are not licensed',
+    pattern: /\btrade ?marks?\b|\bservice marks?\b|\btrade names?\b|\btrade dress\b/i,
   },
   {
     label: 'grant',
     meaning: 'a grant of permission to use, copy, modify or distribute (including licensing under a named licence)',
-    pattern: /\bpermission\b.{0,120}\b(is|are) (hereby )?granted\b|\b(is|are) hereby granted\b|\bhereby grants?\b|\b(are|is) permitted\b|\byou (can|may) (redistribute|use|copy|modify|distribute)\b|\bis (licen[cs]ed|released|distributed|made available) under\b|\blicen[cs]ed under\b|\breleased under\b|\bfree to (use|copy|modify|redistribute)\b|\bpermission to (use|copy|modify|distribute)\b.{0,80}\bgranted\b|\bgrants? (you|to you|anyone|everyone)\b|\bmay be (freely )?(used|copied|distributed|redistributed|modified)\b|\b(unlimited|free) permission\b/i,
+    pattern: /\bpermission\b.{0,120}\b(is|are) (hereby )?granted\b|\b(is|are) hereby granted\b|\bhereby grants?\b|\b(are|is) permitted\b|\byou (can|may) (redistribute|use|copy|modify|distribute)\b|\bis (licen[cs]ed|released|distributed|made available) under\b|\blicen[cs]ed under\b|\breleased under\b|\bfree to (use|copy|modify|redistribute)\b|\bpermission to (use|copy|modify|distribute)\b.{0,80}\bgranted\b|\bgrants? (you|to you|anyone|everyone)\b|\bmay be (freely )?(used|copied|distributed|redistributed|modified)\b|\b(unlimited|free) permission\b|\bfree for\b.{0,40}\buse\b|\b(we|specifically) permit\b/i,
   },
 ];
 
@@ -153,7 +153,7 @@ export function clauseUnits(text: string): Array<[number, number]> {
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (c === '(') depth++;
-    else if (c === ')') depth = Math.max(0, depth - 1);
+    else if (c === ')' && !(/[.!?]/.test(text[i - 1] ?? '') && /\s/.test(text[i + 1] ?? ' '))) depth = Math.max(0, depth - 1);
     else if (c === '\n') {
       cuts.push(i + 1);
       depth = 0;
@@ -161,11 +161,14 @@ export function clauseUnits(text: string): Array<[number, number]> {
       // a full stop after a number alone ('1.') or an abbreviation does not end a sentence
       const before = text.slice(Math.max(0, i - 12), i + 1);
       const word = /(\S+)$/.exec(text.slice(0, i + 1))?.[1] ?? '';
-      if (c === '.' && (ABBREVIATION.test(before) || /^\(?[0-9a-z]{1,3}\.$/i.test(word) || /^[A-Z]\.$/.test(word))) continue;
+      if (c === '.' && (ABBREVIATION.test(before) || /^\(?([0-9]{1,2}|[a-z]|[ivx]{1,4})\.$/i.test(word))) continue;
       cuts.push(i + 1);
+    } else if ((c === '"' || c === "'" || c === ')' || c === '\u201d') && /[.!?]/.test(text[i - 1] ?? '') && /\s/.test(text[i + 1] ?? ' ')) {
+      cuts.push(i + 1); // a sentence that ends inside quotes or parentheses: '... "as-is." You bear'
+      depth = 0;
       depth = 0;
     } else if (c === ';' && depth === 0) cuts.push(i + 1);
-    else if (c === ':' && /^\s*(\n|$)/.test(text.slice(i + 1, i + 3))) cuts.push(i + 1);
+    else if (c === ':' && /^(\s*(\n|$)|\s+([*\u2022-]|\(?[0-9]{1,2}[.)]|\([a-z]\))\s)/.test(text.slice(i + 1, i + 8))) cuts.push(i + 1);
     else if (c === ',' && depth === 0 && /^,\s+(provided that|provided the|and that)\b/i.test(text.slice(i, i + 20))) cuts.push(i + 1);
   }
   cuts.push(text.length);
@@ -192,23 +195,48 @@ export function labelClause(clause: string): ClauseType | undefined {
 }
 
 /**
- * Runs the annotator on one licence text: each clause (clauseUnits) gets the
- * first matching rule's label; neighbouring clauses of one sentence with the
- * same label are merged into one span (a warranty disclaimer cut at its
- * semicolon is one entity). Spans are sorted and never overlap.
+ * Runs the annotator on one licence text. Each clause (clauseUnits) gets the
+ * first matching rule's label; within a sentence, a clause no rule matches
+ * joins its labelled neighbour (the previous one, else the next: "This program
+ * is free software; you can redistribute it ..." is one grant), and
+ * neighbouring clauses of one label merge. So an entity is a sentence, or the
+ * part of a sentence that holds one clause type ("Permission ... is hereby
+ * granted," / "provided that the above copyright notice ... appear in all
+ * copies."). A sentence ends at . ! ? (also inside closing quotes or
+ * parentheses) or a line break; a colon does not end one. Spans are sorted
+ * and never overlap.
  */
 export function annotateClauses(text: string): ClauseSpan[] {
   const units = clauseUnits(text);
-  const spans: ClauseSpan[] = [];
-  let joinable = false; // the previous unit was labelled and did not end its sentence
+  const labels = units.map(([s, e]) => labelClause(text.slice(s, e)));
+  // sentence number of each unit
+  const sentence: number[] = [];
+  let n = 0;
   units.forEach(([s, e], k) => {
-    const label = labelClause(text.slice(s, e));
-    const last = spans[spans.length - 1];
-    if (label && joinable && last.label === label) last.end = e;
-    else if (label) spans.push({ start: s, end: e, label });
+    sentence.push(n);
     const next = k + 1 < units.length ? units[k + 1][0] : text.length;
-    const endsSentence = /[.!?:]$/.test(text.slice(s, e)) || text.slice(e, next).includes('\n');
-    joinable = label !== undefined && !endsSentence;
+    if (/[.!?]["'\u201d)]?$/.test(text.slice(s, e)) || text.slice(e, next).includes('\n')) n++;
+  });
+  const filled = labels.slice();
+  for (let k = 0; k < units.length; k++) {
+    if (filled[k]) continue;
+    let j = k - 1;
+    while (j >= 0 && sentence[j] === sentence[k] && !labels[j]) j--;
+    if (j >= 0 && sentence[j] === sentence[k]) {
+      filled[k] = labels[j];
+      continue;
+    }
+    j = k + 1;
+    while (j < units.length && sentence[j] === sentence[k] && !labels[j]) j++;
+    if (j < units.length && sentence[j] === sentence[k]) filled[k] = labels[j];
+  }
+  const spans: ClauseSpan[] = [];
+  units.forEach(([s, e], k) => {
+    const label = filled[k];
+    if (!label) return;
+    const last = spans[spans.length - 1];
+    if (last && k > 0 && filled[k - 1] === label && sentence[k - 1] === sentence[k]) last.end = e;
+    else spans.push({ start: s, end: e, label });
   });
   return spans;
 }
