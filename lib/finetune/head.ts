@@ -13,6 +13,9 @@ import { ArgumentError } from '../errors.js';
 export function swapHead(model: Module, numClasses: number, options: { path?: string } = {}): Module {
   if (!(model instanceof Module)) throw new ArgumentError('finetune.swapHead', 'model must be an nn.Module');
   if (!Number.isInteger(numClasses) || numClasses < 1) throw new ArgumentError('finetune.swapHead', `numClasses must be a positive integer, got ${numClasses}`);
+  // a model whose head is more than one Linear (a tagger's classifier and CRF) swaps it itself
+  const own = (model as { swapHead?: (n: number) => Module }).swapHead;
+  if (typeof own === 'function' && options.path === undefined) return own.call(model, numClasses);
   const path = options.path ?? headOf(model).path;
   const old = model.getSubmodule(path);
   const weight = Object.fromEntries(old.namedParameters({ recurse: false })).weight;

@@ -9,6 +9,7 @@ import type { StateDict } from '../nn/module.js';
 import { Architecture } from './architecture.js';
 import * as vision from './vision.js';
 import * as text from './text.js';
+import * as taggers from './taggers.js';
 import { checkSavedOptions, LEGACY_TEXT_OPTIONS, textCheckpointProblems, visionCheckpointProblems } from './checkpoint-checks.js';
 
 export { Architecture } from './architecture.js';
@@ -16,6 +17,8 @@ export type { Block } from './architecture.js';
 export type { VisionOptions } from './vision.js';
 export type { HfConfig, TextArch, TextTask, TextModelOptions } from './text.js';
 export { TextModel, checkVocabulary, TEXT_TASKS } from './text.js';
+export { Tagger, BiLstmCrf, BertTagger, TAGGER_ARCHS, isTaggerArch, packedBiLstm } from './taggers.js';
+export type { TaggerArch, TaggerHead, BiLstmCrfOptions, BertTaggerOptions, TaggerLossOptions } from './taggers.js';
 
 /** Architectures by the names torchvision uses. */
 export const architectures = {
@@ -112,7 +115,7 @@ const META_CONFIG = 'finetorch.config';
 
 /** What a checkpoint written by models.save declares: the architecture, its options and, for a text model, its config.json. */
 export interface SavedArchitecture {
-  arch: ArchitectureName | text.TextArch;
+  arch: ArchitectureName | text.TextArch | taggers.TaggerArch;
   options: Record<string, unknown>;
   config?: text.HfConfig;
 }
@@ -128,6 +131,7 @@ export function savedArchitecture(path: string): SavedArchitecture | null {
   }
   if (!metadata[META_ARCH]) return null;
   const arch = metadata[META_ARCH];
+  if (taggers.isTaggerArch(arch)) return savedTagger(path, arch, metadata);
   if (!Object.hasOwn(architectures, arch) && !isTextArch(arch))
     throw new Error(`${path}: the metadata ${META_ARCH} names ${JSON.stringify(arch)}, not one of ${ARCHITECTURE_NAMES.join(', ')}`);
   let options: unknown;
@@ -152,6 +156,21 @@ export function savedArchitecture(path: string): SavedArchitecture | null {
   return saved;
 }
 
+/** A tagger's metadata: its options (checked when it is rebuilt) and, for bertTagger, the encoder's config.json. */
+function savedTagger(path: string, arch: taggers.TaggerArch, metadata: Record<string, string>): SavedArchitecture {
+  const parse = (field: string): Record<string, unknown> => {
+    let value: unknown;
+    try {
+      value = JSON.parse(metadata[field] ?? '{}');
+    } catch {
+      throw new Error(`${path}: the metadata ${field} is not JSON`);
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${path}: the metadata ${field} is not a JSON object`);
+    return value as Record<string, unknown>;
+  };
+  return { arch, options: parse(META_OPTIONS), ...(metadata[META_CONFIG] !== undefined ? { config: parse(META_CONFIG) } : {}) };
+}
+
 /**
  * Writes a built-in model as .safetensors with its architecture in the
  * metadata, so models.load needs no arch: a vision model's options; a text
@@ -161,7 +180,10 @@ export function savedArchitecture(path: string): SavedArchitecture | null {
 export function save(model: Architecture, path: string): void {
   if (!(model instanceof Architecture)) throw new TypeError('models.save: expected a model built by finetorch.models');
   let metadata: Record<string, string>;
-  if (model instanceof text.TextModel) {
+  if (model instanceof taggers.Tagger) {
+    const { options, config } = taggers.taggerMetadata(model);
+    metadata = { [META_ARCH]: model.arch, [META_OPTIONS]: JSON.stringify(options), ...(config ? { [META_CONFIG]: JSON.stringify(config) } : {}) };
+  } else if (model instanceof text.TextModel) {
     const options: Record<string, unknown> = { task: model.task };
     // the head's own size: swapHead may have replaced it since the model was built
     if (model.task !== 'maskedLM' && model.task !== 'featureExtraction') options.numClasses = Object.fromEntries(model.head().module.namedParameters({ recurse: false })).weight.shape[0];
@@ -176,12 +198,15 @@ export function save(model: Architecture, path: string): void {
 export function load(path: string, options: LoadOptions = {}): Architecture {
   const saved = existsSync(path) ? savedArchitecture(path) : null;
   if (!options.arch && !saved) throw new TypeError(`models.load(${path}): give {arch} (the checkpoint does not name its architecture)`);
+  if (saved && taggers.isTaggerArch(saved.arch)) return taggers.loadTagger(path, saved.arch, saved.options, saved.config);
+  if (options.arch && taggers.isTaggerArch(options.arch))
+    throw new TypeError(`models.load(${path}): a ${options.arch} loads from a file written by models.save (its metadata names the tagger), which this one is not`);
   if (saved && (!options.arch || options.arch === saved.arch)) {
     if (isTextArch(saved.arch)) return loadText(path, saved.arch, options, saved);
     const { numClasses: _n, ...archOptions } = saved.options;
     // options the caller leaves undefined keep the saved ones
     const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-    options = { ...archOptions, ...given, arch: saved.arch };
+    options = { ...archOptions, ...given, arch: saved.arch as ArchitectureName };
   }
   const arch = options.arch!;
   const what = `models.load(${path}, ${arch})`;
@@ -363,6 +388,11 @@ export const models = {
   bert: text.bert,
   roberta: text.roberta,
   distilbert: text.distilbert,
+  bilstmCrf: taggers.bilstmCrf,
+  bertTagger: taggers.bertTagger,
+  Tagger: taggers.Tagger,
+  BiLstmCrf: taggers.BiLstmCrf,
+  BertTagger: taggers.BertTagger,
   checkVocabulary: text.checkVocabulary,
   architectures,
   load,
@@ -373,3 +403,6 @@ export const models = {
   TEXT_ARCHS,
   ARCHITECTURE_NAMES,
 } as const;
+
+// bertTagger(dir) loads the folder's encoder through fromPretrained (defined here)
+taggers.setEncoderLoader((dir) => fromPretrained(dir, { task: 'featureExtraction' }) as text.TextModel);
