@@ -387,6 +387,39 @@ describe('packFirstPieces', () => {
   });
 });
 
+describe('predictions back to words and character spans', () => {
+  it('a licence text through windows, a batch, packed first pieces, argmax and merging gives its spans back', () => {
+    // Apache-2.0 with spans on every "License"/"Licensor" (L) and "Work"/"Works" (W), as JSONL
+    const text = readFileSync('/usr/share/common-licenses/Apache-2.0', 'utf8').slice(0, 6000);
+    const spans = [...text.matchAll(/\b(Licen[sc]e|Licensor|Works?)\b/g)].map((m) => ({
+      start: m.index!,
+      end: m.index! + m[0].length,
+      label: m[0].startsWith('W') ? 'W' : 'L',
+    }));
+    const p = file('apache.jsonl', `${JSON.stringify({ id: 'apache', text, spans })}\n`);
+    const [doc] = data.readJsonlSpans(p).documents;
+    expect(doc.spans).toEqual(spans);
+    const names = ['O', 'B-L', 'I-L', 'B-W', 'I-W'];
+    const tok = data.WordPieceTokenizer.fromVocabFile(vocabFile);
+    const windows = data.encodeWords(tok, doc.words, { maxLength: 64, stride: 16, labels: doc.tags, labelNames: names });
+    expect(windows.length).toBeGreaterThan(20);
+    const batch = data.batchWindows(windows, { padId: tok.padId });
+    // a stand-in for an encoder: one-hot scores of the piece labels, so only first pieces hold the answer
+    const labels = batch.labels!;
+    const hidden = torch.oneHot(labels.clamp(0, null), names.length).float().mul(labels.ge(0).unsqueeze(-1).float());
+    const { words, mask } = data.packFirstPieces(hidden, batch.firstPieceIndex);
+    const ids = words.argmax(-1).toArray() as number[][];
+    expect(mask.toArray()).toEqual(windows.map((w) => ids[0].map((_, j) => j < w.firstPieceIndex.length)));
+    // rows padded to the batch's word count: merging cuts them to each window's words
+    const tags = data.mergeWindowPredictions(
+      windows,
+      ids.map((row) => row.map((id) => names[id])),
+    );
+    expect(tags).toEqual(doc.tags);
+    expect(data.tagsToSpans(doc.offsets, tags)).toEqual(spans);
+  });
+});
+
 describe('words and spans', () => {
   it('splitWords keeps offsets into the original text (punctuation, CJK, deleted characters, astral characters)', () => {
     const text = ' Hello,world  a\u200bb 中文 x😀y\u200b ';
