@@ -190,7 +190,11 @@ export function readJsonlDataset(path: string, options: TextDatasetOptions = {})
   return readDataset(path, 'jsonl', options);
 }
 
-/** CoNLL-style token files: one "token ... tag" per line, blank lines between sentences. */
+/**
+ * CoNLL-style token files: one "token ... tag" per line, blank lines between
+ * sentences. Tags are only checked for their form (O, B-/I-/E-/S-X); for a
+ * scheme's order checks, offsets and spans see data.readConllTags.
+ */
 export function readConll(path: string, options: { tagColumn?: number } = {}): { sentences: Array<{ tokens: string[]; tags: string[] }>; tags: string[] } {
   const sentences: Array<{ tokens: string[]; tags: string[] }> = [];
   let tokens: string[] = [];
@@ -200,18 +204,26 @@ export function readConll(path: string, options: { tagColumn?: number } = {}): {
     tokens = [];
     tags = [];
   };
-  readFileSync(path, 'utf8')
-    .split('\n')
-    .forEach((raw, i) => {
-      const line = raw.trim();
-      if (line === '' || line.startsWith('-DOCSTART-')) return flush();
-      const cols = line.split(/\s+/);
-      if (cols.length < 2) throw new Error(`${path}:${i + 1}: expected "token tag", got ${JSON.stringify(line)}`);
-      const tag = cols[options.tagColumn ?? cols.length - 1];
-      if (!/^(O|[BIES]-.+)$/.test(tag)) throw new Error(`${path}:${i + 1}: tag ${JSON.stringify(tag)} is not a BIO tag (O, B-X, I-X)`);
-      tokens.push(cols[0]);
-      tags.push(tag);
-    });
+  let content: string;
+  try {
+    content = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new DataError(`${path}: cannot read: ${(err as Error).message}`, { path, cause: err });
+  }
+  content.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    const where = `${path}:${i + 1}`;
+    if (line === '' || line.startsWith('-DOCSTART-')) return flush();
+    const cols = line.split(/\s+/);
+    if (cols.length < 2) throw new DataError(`${where}: expected "token tag", got ${JSON.stringify(line)}`, { path, row: i + 1 });
+    const column = options.tagColumn ?? cols.length - 1;
+    if (column >= cols.length) throw new DataError(`${where}: no tag column ${column} (the line has ${cols.length} columns)`, { path, row: i + 1 });
+    const tag = cols[column];
+    if (!/^(O|[BIES]-.+)$/.test(tag))
+      throw new DataError(`${where}: tag ${JSON.stringify(tag)} is not a BIO tag (O, B-X, I-X; or E-X, S-X)`, { path, row: i + 1 });
+    tokens.push(cols[0]);
+    tags.push(tag);
+  });
   flush();
   return { sentences, tags: [...new Set(sentences.flatMap((s) => s.tags))].sort() };
 }

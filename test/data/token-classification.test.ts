@@ -553,6 +553,13 @@ describe('readers', () => {
     expect(() => data.readConllTags(join(dir, 'missing.conll'))).toThrow(/missing\.conll: cannot read/);
   });
 
+  it('readConll (the plain reader) names a missing tag column and an unreadable file', () => {
+    const p = file('plain.conll', 'EU NNP B-ORG\nrejects VBZ O\n');
+    expect(data.readConll(p).sentences[0].tags).toEqual(['B-ORG', 'O']);
+    expect(() => data.readConll(p, { tagColumn: 3 })).toThrow(/plain\.conll:1: no tag column 3 \(the line has 3 columns\)/);
+    expect(() => data.readConll(join(dir, 'absent.conll'))).toThrow(/absent\.conll: cannot read/);
+  });
+
   it('readJsonlSpans: words, tags and spans from text and character spans, ids kept, code point offsets converted', () => {
     const p = file(
       'ok.jsonl',
