@@ -39,6 +39,8 @@ import type { Tensor } from '../tensor/tensor.js';
 import { cuda } from '../cuda/index.js';
 import type { BatchSource, BuiltinLoss, LossFn } from '../train/trainer.js';
 import type { DataSpec, Recipe } from './schema.js';
+import { buildTaggerFromSpec, type TokenInputSpec } from './token-classification.js';
+import { isTaggerArch } from '../models/taggers.js';
 
 export type Part = 'train' | 'val' | 'test';
 export const PARTS: Part[] = ['train', 'val', 'test'];
@@ -46,7 +48,9 @@ export const PARTS: Part[] = ['train', 'val', 'test'];
 /** How a raw input becomes a model input: what predict needs to prepare new files like the training data (saved in run.json). */
 export type InputSpec =
   | { kind: 'image'; channels: 1 | 3; size: [number, number] | null; normalize: { mean: number[]; std: number[] } | null }
-  | { kind: 'text'; tokenizer: string; lowercase?: boolean; maxLength: number; textColumn: string; labelColumn: string };
+  | { kind: 'text'; tokenizer: string; lowercase?: boolean; maxLength: number; textColumn: string; labelColumn: string }
+  /** Token classification (see token-classification.ts). */
+  | TokenInputSpec;
 
 export interface Sized extends BatchSource {
   readonly length: number;
@@ -81,13 +85,13 @@ function normalization(n: Normalize | undefined, channels: 1 | 3, field: string,
 }
 
 /** Fractions of the parts that are split off the main sample set (parts with their own source or 0 are left out), renormalised. */
-function splitFractions(s: { train: number; val: number; test: number }, separate: Part[]): Array<[Part, number]> {
+export function splitFractions(s: { train: number; val: number; test: number }, separate: Part[]): Array<[Part, number]> {
   const parts = PARTS.filter((p) => !separate.includes(p) && s[p] > 0).map((p) => [p, s[p]] as [Part, number]);
   const total = parts.reduce((a, [, f]) => a + f, 0);
   return parts.map(([p, f]) => [p, f / total]);
 }
 
-function splitIndices(labels: number[], fractions: Array<[Part, number]>, seed: number): Partial<Record<Part, number[]>> {
+export function splitIndices(labels: number[], fractions: Array<[Part, number]>, seed: number): Partial<Record<Part, number[]>> {
   if (fractions.length === 1) return { [fractions[0][0]]: labels.map((_, i) => i) };
   const parts = split(
     labels,
@@ -304,6 +308,8 @@ async function textData(d: Extract<DataSpec, { kind: 'csv' | 'jsonl' }>, recipe:
 export async function buildData(recipe: Recipe, parts: Part[] = PARTS): Promise<DataBundle> {
   const d = recipe.data;
   if (!d) throw new ConfigError('recipe.data', 'the recipe has no data section (see docs/cli.md for imageFolder, fashionMnist, csv, jsonl)');
+  if (d.kind === 'conll' || d.kind === 'jsonlSpans' || recipe.task === 'tokenClassification')
+    throw new ConfigError('recipe.task', 'token classification data is read by buildTokenData (recipes/token-classification.ts), not buildData');
   const bundle =
     d.kind === 'imageFolder'
       ? await imageFolderData(d, recipe, parts)
@@ -357,6 +363,7 @@ export async function prepareInputs(
   const literal = o.texts ?? [];
   const batchSize = o.batchSize ?? 32;
   let out: PreparedInputs;
+  if (input.kind === 'tokens') throw new DataError('a tagger (token classification) predicts spans: use predictSpans or finetorch predict');
   if (input.kind === 'image') {
     if (literal.length) throw new DataError('texts need a text model; this one takes images');
     const files = await asDataError(() =>
@@ -453,6 +460,7 @@ export function specTask(spec: ModelSpec, field = 'model.options.task'): TextTas
 
 /** Builds a model from a spec, freshly initialised. */
 export function buildFromSpec(spec: ModelSpec): Architecture {
+  if (isTaggerArch(spec.arch)) return buildTaggerFromSpec(spec);
   checkArch(spec.arch);
   if (isTextArch(spec.arch)) {
     if (!spec.hfConfig) throw new ConfigError('model.hfConfig', `a ${spec.arch} model needs its config.json (recipe.model.config)`);
@@ -545,7 +553,8 @@ export function buildOptimizer(recipe: Recipe, model: Module, stepsPerEpoch: num
   let groups: ReturnType<typeof paramGroups>;
   try {
     const lrs = o.lrs ? { lrs: o.lrs } : o.bottomLr !== undefined ? { bottom: o.bottomLr, top: o.topLr! } : { lrs: [] as number[] };
-    if (o.lr !== undefined) lrs.lrs = blocksOf(model).map(() => o.lr!);
+    // headLr: the last block (the head; a tagger's classifier and CRF) apart from the rest
+    if (o.lr !== undefined) lrs.lrs = blocksOf(model).map((_, i, all) => (o.headLr !== undefined && i === all.length - 1 ? o.headLr : o.lr!));
     groups = paramGroups(model, { ...lrs, weightDecay: o.weightDecay });
   } catch (err) {
     if (err instanceof ArgumentError) throw new ConfigError(o.lrs ? 'recipe.optimizer.lrs' : 'recipe.freeze', err.detail);

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, DataError } from '../errors.js';
 import { torch } from '../tensor/index.js';
-import { evaluate, fit, type EvalResult, type FitResult, type TrainEvent } from '../train/trainer.js';
+import { evaluate, fit, type EvalResult, type LossFn, type FitResult, type TrainEvent } from '../train/trainer.js';
 import { findCheckpoint, loadModelWeights, readBestRecord, recoverCheckpoints, writeFileAtomic } from '../train/checkpoint.js';
 import { precisionUnsupported } from '../train/device.js';
 import type { Architecture } from '../models/architecture.js';
@@ -16,7 +16,9 @@ import { checkVocabulary } from '../models/text.js';
 import { buildData, buildFromSpec, buildLoss, buildModel, buildOptimizer, checkDevice, type ModelSpec, type Part } from './build.js';
 import { parseRecipe, type Recipe } from './schema.js';
 import { resolvePaths } from './paths.js';
-import { RUN_FILE, readRun, writeRun } from './run-record.js';
+import { RUN_FILE, readRun, writeRun, type RunRecord } from './run-record.js';
+import { buildTokenData, buildTagger, evaluateTagger, taggerLoss, type TaggerEvaluation, type TokenDataBundle, type TokenInputSpec } from './token-classification.js';
+import type { Tagger } from '../models/taggers.js';
 
 /** What runRecipe reports before training starts (the CLI's `start` event, less the command's own fields). */
 export interface RecipeStartEvent {
@@ -93,11 +95,13 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
   // the run folder, and the checkpoint to resume from
   let resumeFrom: string | undefined;
   let savedSpec: ModelSpec | undefined;
+  let savedRun: RunRecord | null = null;
   let out: string;
   if (options.resumeFrom) {
     resumeFrom = findCheckpoint(options.resumeFrom, 'last');
     out = resolve(options.out ?? recipe.out ?? dirname(resumeFrom));
-    savedSpec = readRun(dirname(resumeFrom))?.model;
+    savedRun = readRun(dirname(resumeFrom));
+    savedSpec = savedRun?.model;
   } else {
     if (!options.out && !recipe.out) throw new ConfigError('recipe.out', 'runRecipe needs an output folder: recipe.out or options.out');
     out = resolve(options.out ?? recipe.out!);
@@ -116,18 +120,26 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
   if (noPrecision) throw new ConfigError('recipe.precision', noPrecision);
 
   torch.manualSeed(recipe.seed);
-  const data = await buildData(recipe, ['train', 'val', 'test']);
+  // token classification: a resumed run keeps its tags and vocabulary
+  const tagging = recipe.task === 'tokenClassification';
+  const savedTokens = savedRun?.input.kind === 'tokens' ? (savedRun.input as TokenInputSpec) : undefined;
+  const data = tagging ? await buildTokenData(recipe, ['train', 'val', 'test'], savedTokens) : await buildData(recipe, ['train', 'val', 'test']);
   const train = data.parts.train;
   if (!train) throw new DataError('the training part of the data is empty');
   const numClasses = data.classes.length;
-  const built = savedSpec ? { model: buildFromSpec(savedSpec), spec: savedSpec } : buildModel(recipe, numClasses);
+  const built = savedSpec
+    ? { model: buildFromSpec(savedSpec), spec: savedSpec }
+    : tagging
+      ? buildTagger(recipe, data.classes, (data.input as TokenInputSpec).vocabulary)
+      : buildModel(recipe, numClasses);
   const { model, spec } = built;
   // a tokenizer with more ids than the model's embedding would fail at the first step, with libtorch's "index out of range"
   if (data.tokenizer && spec.hfConfig)
     checkVocabulary(data.tokenizer, spec.hfConfig, { field: recipe.model.config ? 'recipe.model.config' : 'recipe.model.checkpoint' });
   if (recipe.device !== 'cpu') model.to(recipe.device);
   const parts = buildOptimizer(recipe, model, train.length);
-  const loss = buildLoss(recipe, numClasses);
+  const loss = tagging ? taggerLoss(recipe, model as Tagger, numClasses) : buildLoss(recipe, numClasses);
+  const taggingOptions = tagging ? { tags: data.classes, scheme: (data.input as TokenInputSpec).scheme } : undefined;
   writeRun(out, { recipe, classes: data.classes, model: spec, input: data.input });
 
   const params = model.parameters();
@@ -161,6 +173,7 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
     epochs: recipe.epochs,
     clipGradNorm: recipe.clipGradNorm,
     earlyStopping: recipe.earlyStopping,
+    tagging: taggingOptions,
     checkpointDir: out,
     resumeFrom,
     seed: recipe.seed,
@@ -182,8 +195,17 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
   const bestEpoch = result.best ? result.history.find((h) => h.epoch === result.best!.epoch) : undefined;
   let test: EvalResult | null = null;
   if (data.parts.test) {
-    test = await evaluate(model, data.parts.test, { loss, device: recipe.device, precision: recipe.precision, memoryFormat: recipe.memoryFormat });
-    emit({ type: 'eval', split: 'test', checkpoint: join(checkpoint, 'model.safetensors'), ...test });
+    // taggers: whole documents (windows merged back), scored with seqeval
+    test =
+      tagging
+        ? await evaluateTagger(model as Tagger, data.input as TokenInputSpec, (data as TokenDataBundle).documents.test!, {
+            loss: loss as LossFn,
+            batchSize: recipe.batchSize,
+            device: recipe.device,
+            tokenizer: data.tokenizer as never,
+          })
+        : await evaluate(model, data.parts.test, { loss, device: recipe.device, precision: recipe.precision, memoryFormat: recipe.memoryFormat });
+    emit({ type: 'eval', split: 'test', checkpoint: join(checkpoint, 'model.safetensors'), ...withoutReportText(test) });
   }
   const seconds = (Date.now() - started) / 1000;
   const summary = {
@@ -196,6 +218,13 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
     history: result.history,
     seconds,
   };
-  writeFileAtomic(join(out, 'metrics.json'), JSON.stringify(summary, null, 2) + '\n');
+  writeFileAtomic(join(out, 'metrics.json'), JSON.stringify({ ...summary, test: test && withoutReportText(test) }, null, 2) + '\n');
   return { ...base, status: 'ok', checkpoint, val: bestEpoch?.val ?? null, test, seconds };
+}
+
+/** An evaluation as an event: a tagger's report keeps its numbers, not its text table. */
+function withoutReportText(r: EvalResult | TaggerEvaluation): EvalResult {
+  if (!('report' in r)) return r;
+  const { text: _text, ...report } = r.report;
+  return { ...r, report } as EvalResult;
 }

@@ -141,11 +141,67 @@ const textData = {
 const CsvData = z.object({ kind: z.literal('csv'), ...textData }).strict();
 const JsonlData = z.object({ kind: z.literal('jsonl'), ...textData }).strict();
 
-export const DataSchema = z.discriminatedUnion('kind', [ImageFolderData, FashionMnistData, CsvData, JsonlData]);
+/** The tag schemes of token classification (BIO is IOB2). */
+export const TAG_SCHEME_NAMES = ['IOB1', 'IOB2', 'BIO', 'IOE1', 'IOE2', 'IOBES', 'BILOU'] as const;
+const tagScheme = choice(TAG_SCHEME_NAMES);
+
+/** Token classification (task: tokenClassification): documents of words with one tag each. */
+const tokenData = {
+  /** The documents (train, and val/test unless valPath/testPath give them). */
+  path: z.string().min(1),
+  /** Separate files for validation / test (same format); a part given here is not split off path. */
+  valPath: z.string().min(1).optional(),
+  testPath: z.string().min(1).optional(),
+  /** Pretrained encoders: vocab.txt / tokenizer.json or a folder (default: the model.checkpoint folder). BiLSTM-CRF: not used (its vocabulary comes from the training words). */
+  tokenizer: z.string().min(1).optional(),
+  /** Lowercase words (WordPiece vocab.txt; the BiLSTM-CRF's vocabulary). */
+  lowercase: z.boolean().optional(),
+  /** Pieces per window with [CLS]/[SEP] (pretrained encoders), or words per window (BiLSTM-CRF); longer documents are cut into overlapping windows. */
+  maxLength: z.number().int().min(3).max(4096, { message: 'must be at most 4,096 (tokens per window; BERT-style models have 512 positions)' }).default(128),
+  /** Overlap of consecutive windows, in pieces (words for the BiLSTM-CRF), below maxLength - 2. */
+  stride: countUpTo(4094, 'pieces of overlap').default(0),
+  split: SplitSchema.default({ train: 0.8, val: 0.1, test: 0.1 }),
+};
+const ConllData = z
+  .object({
+    kind: z.literal('conll'),
+    ...tokenData,
+    /** The scheme of the file's tags (checked on reading). */
+    scheme: tagScheme.default('IOB2'),
+    /** Train on the tags converted to this scheme (e.g. IOBES); default the file's. */
+    convertTo: tagScheme.optional(),
+    /** The tag's column, 0-based (default the last). */
+    tagColumn: countUpTo(1000, 'columns').optional(),
+    /** One document per sentence (blank-line separated, default) or per -DOCSTART- section. */
+    documents: choice(['sentence', 'docstart']).default('sentence'),
+  })
+  .strict();
+const JsonlSpansData = z
+  .object({
+    kind: z.literal('jsonlSpans'),
+    ...tokenData,
+    /** The JSON field of the text, and of its spans [{start, end, label}] (character offsets, end exclusive). */
+    textField: z.string().min(1).default('text'),
+    spansField: z.string().min(1).default('spans'),
+    /** Offsets count UTF-16 units (JavaScript) or code points (Python). */
+    offsetUnit: choice(['utf16', 'codepoint']).default('utf16'),
+    /** The scheme the words are tagged in for training (default IOB2). */
+    scheme: tagScheme.default('IOB2'),
+  })
+  .strict();
+
+export const DataSchema = z.discriminatedUnion('kind', [ImageFolderData, FashionMnistData, CsvData, JsonlData, ConllData, JsonlSpansData]);
 export type DataSpec = z.infer<typeof DataSchema>;
+
+/** Loss types: cross-entropy and focal for classifiers and linear tagging heads; the CRF's NLL (optionally plus a focal token term) for CRF heads. */
+const LOSS_TYPES = ['crossEntropy', 'focal', 'crf', 'crf+focal'] as const;
+/** What fit can monitor in a recipe (earlyStopping.metric); the entity metrics need task tokenClassification. */
+export const RECIPE_METRICS = ['loss', 'accuracy', 'f1Macro', 'rocAuc', 'entityF1', 'entityPrecision', 'entityRecall', 'entityF1Macro'] as const;
 
 export const RecipeSchema = z
   .object({
+    /** 'classification' (default: one class per input) or 'tokenClassification' (one tag per word: conll or jsonlSpans data). */
+    task: choice(['classification', 'tokenClassification']).optional(),
     model: z
       .object({
         /** Needed unless the checkpoint is a .safetensors written by models.save (it names its architecture). */
@@ -160,8 +216,18 @@ export const RecipeSchema = z
         width: atMost(256, 'layer1 channels; 64 is standard, and the parameters grow with its square').optional(),
         inChannels: atMost(64, 'input channels').optional(),
         smallStem: z.boolean().optional(),
-        /** Classifier dropout (VGG, EfficientNet). */
+        /** Classifier dropout (VGG, EfficientNet); taggers: dropout on the encoder's / LSTM's output. */
         dropout: fraction.optional(),
+        /** Token classification: the tagging head on a pretrained encoder (default crf); bilstmCrf: crf (default) or linear. */
+        head: choice(['linear', 'crf', 'bilstm-crf']).optional(),
+        /** bilstmCrf: word embedding size (default 100) and LSTM hidden size per direction (default 128). */
+        embeddingDim: atMost(4096, 'embedding width').optional(),
+        hiddenSize: atMost(4096, 'LSTM hidden size').optional(),
+        /** The BiLSTM's hidden size per direction (head bilstm-crf on an encoder; default 256) and its layers (default 1). */
+        lstmHiddenSize: atMost(4096, 'LSTM hidden size').optional(),
+        lstmLayers: atMost(16, 'stacked LSTM layers').optional(),
+        /** bilstmCrf: words seen fewer times in the training data become <unk> (default 1: keep all). */
+        minWordCount: atMost(1_000_000, 'occurrences').optional(),
       })
       .strict()
       .refine((m) => m.arch !== undefined || m.checkpoint !== undefined, { message: 'give arch, or a checkpoint that names its architecture' }),
@@ -185,6 +251,8 @@ export const RecipeSchema = z
         bottomLr: lr.optional(),
         topLr: lr.optional(),
         lrs: listUpTo(z.number().min(0), 1000, 'one per block').optional(),
+        /** The head block's LR (with lr for the other blocks): e.g. encoder 2e-5, head and CRF 1e-3. */
+        headLr: lr.optional(),
         weightDecay: z.number().min(0).default(0.01),
         momentum: z.number().min(0).max(1).optional(),
       })
@@ -194,7 +262,8 @@ export const RecipeSchema = z
       })
       .refine((o) => [o.lr !== undefined, o.bottomLr !== undefined || o.topLr !== undefined, o.lrs !== undefined].filter(Boolean).length <= 1, {
         message: 'give only one of lr, bottomLr/topLr, lrs',
-      }),
+      })
+      .refine((o) => o.headLr === undefined || o.lr !== undefined, { message: 'headLr goes with lr (the LR of every other block)', path: ['headLr'] }),
     schedule: z
       .object({
         kind: choice(['linear', 'cosine', 'constant', 'onecycle']),
@@ -205,7 +274,10 @@ export const RecipeSchema = z
       .optional(),
     loss: z
       .object({
-        type: choice(['crossEntropy', 'focal']).default('crossEntropy'),
+        /** Default crossEntropy; for token classification with a CRF head, crf. */
+        type: choice(LOSS_TYPES).default('crossEntropy'),
+        /** crf+focal: the focal term's weight next to the CRF's NLL (default 1). */
+        focalWeight: z.number().min(0).optional(),
         gamma: z.number().min(0).default(2),
         alpha: z.union([z.number(), listUpTo(z.number(), MAX_CLASSES, 'one per class')]).optional(),
         labelSmoothing: z.number().min(0).max(1).optional(),
@@ -219,7 +291,7 @@ export const RecipeSchema = z
     batchSize: atMost(65_536, 'samples per batch; a batch is held in memory at once').default(32),
     clipGradNorm: z.number().positive().optional(),
     earlyStopping: z
-      .object({ metric: choice(['loss', 'accuracy', 'f1Macro', 'rocAuc']), patience: atMost(100_000, 'epochs') })
+      .object({ metric: choice(RECIPE_METRICS), patience: atMost(100_000, 'epochs') })
       .strict()
       .optional(),
     seed: z
@@ -306,7 +378,12 @@ export function parseRecipe(input: unknown): Recipe {
   const unsafe = prototypeKeyIssues(input, []);
   if (unsafe.length) throw new RecipeError(unsafe);
   const r = RecipeSchema.safeParse(input);
-  if (r.success) return r.data;
+  if (r.success) {
+    const given = (input as { loss?: { type?: unknown } }).loss?.type;
+    const problems = taskIssues(r.data, given !== undefined);
+    if (problems.length) throw new RecipeError(problems);
+    return r.data;
+  }
   const issues = r.error.issues.flatMap((i): RecipeIssue[] => {
     // unknown keys: name each one in the path
     const keys = (i.code === 'unrecognized_keys' ? i.keys.map((k) => [...i.path, k]) : [i.path]) as Array<Array<string | number>>;
@@ -318,4 +395,46 @@ export function parseRecipe(input: unknown): Recipe {
     });
   });
   throw new RecipeError(issues);
+}
+
+const TAGGER_MODEL_FIELDS = ['head', 'embeddingDim', 'hiddenSize', 'lstmHiddenSize', 'lstmLayers', 'minWordCount'] as const;
+
+/**
+ * What the schema cannot say field by field: data kinds, heads, losses and
+ * metrics that belong to the other task, and the loss a tagging head trains
+ * on. Sets loss.type to 'crf' for a CRF head when the recipe names none.
+ */
+function taskIssues(recipe: Recipe, lossGiven: boolean): RecipeIssue[] {
+  const issues: RecipeIssue[] = [];
+  const at = (keys: Array<string | number>, message: string, value: unknown) => issues.push({ path: ['recipe', ...keys].join('.'), keys, message, value });
+  const kind = recipe.data?.kind;
+  const tagging = recipe.task === 'tokenClassification';
+  if (!tagging) {
+    if (kind === 'conll' || kind === 'jsonlSpans') at(['data', 'kind'], `${kind} data has one tag per word: it needs task: tokenClassification`, kind);
+    for (const f of TAGGER_MODEL_FIELDS) if (recipe.model[f] !== undefined) at(['model', f], 'is for taggers (task: tokenClassification)', recipe.model[f]);
+    if (recipe.loss.type === 'crf' || recipe.loss.type === 'crf+focal') at(['loss', 'type'], 'the CRF losses are for task: tokenClassification with a CRF head', recipe.loss.type);
+    if (recipe.earlyStopping?.metric.startsWith('entity')) at(['earlyStopping', 'metric'], 'entity metrics need task: tokenClassification', recipe.earlyStopping.metric);
+    return issues;
+  }
+  if (kind !== undefined && kind !== 'conll' && kind !== 'jsonlSpans')
+    at(['data', 'kind'], 'task tokenClassification reads conll (word and tag columns) or jsonlSpans (text and character spans) data', kind);
+  const m = recipe.model;
+  const bilstm = m.arch === 'bilstmCrf';
+  if (bilstm && m.head === 'bilstm-crf') at(['model', 'head'], "bilstmCrf is a BiLSTM already: its head is 'crf' (default) or 'linear'", m.head);
+  if (!bilstm) for (const f of ['embeddingDim', 'hiddenSize', 'minWordCount'] as const) if (m[f] !== undefined) at(['model', f], 'is for arch bilstmCrf', m[f]);
+  if (bilstm && m.checkpoint !== undefined) at(['model', 'checkpoint'], 'bilstmCrf trains from scratch (its vocabulary comes from the training data); leave checkpoint out', m.checkpoint);
+  const crfHead = (m.head ?? 'crf') !== 'linear';
+  const l = recipe.loss;
+  if (!lossGiven) l.type = crfHead ? 'crf' : 'crossEntropy';
+  else if (crfHead && (l.type === 'crossEntropy' || l.type === 'focal'))
+    at(['loss', 'type'], `a ${m.head ?? 'crf'} head trains its CRF on 'crf' or 'crf+focal' (or choose model.head: linear)`, l.type);
+  else if (!crfHead && (l.type === 'crf' || l.type === 'crf+focal')) at(['loss', 'type'], "a linear head has no CRF: use 'crossEntropy' or 'focal' (or a crf head)", l.type);
+  if ((l.type === 'crf' || l.type === 'crf+focal') && (l.classWeights !== undefined || l.labelSmoothing !== undefined))
+    at(['loss', l.classWeights !== undefined ? 'classWeights' : 'labelSmoothing'], `does not apply to the ${l.type} loss (use crf+focal with alpha for per-tag weights)`, l.classWeights ?? l.labelSmoothing);
+  if (l.focalWeight !== undefined && l.type !== 'crf+focal') at(['loss', 'focalWeight'], "is the focal term's weight of loss type crf+focal", l.focalWeight);
+  if (recipe.earlyStopping?.metric === 'rocAuc') at(['earlyStopping', 'metric'], 'taggers have no ROC AUC: use entityF1, entityF1Macro, entityPrecision, entityRecall, accuracy or loss', 'rocAuc');
+  const d = recipe.data;
+  if (d && (d.kind === 'conll' || d.kind === 'jsonlSpans') && d.stride >= d.maxLength - 2)
+    at(['data', 'stride'], `must be below maxLength - 2 (${d.maxLength - 2}): each window moves on`, d.stride);
+  return issues;
 }

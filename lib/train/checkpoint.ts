@@ -51,7 +51,7 @@ const evalResult = z
   })
   .passthrough();
 
-const metricName = z.enum(['loss', 'accuracy', 'f1Macro', 'rocAuc']);
+const metricName = z.enum(['loss', 'accuracy', 'f1Macro', 'rocAuc', 'entityF1', 'entityPrecision', 'entityRecall', 'entityF1Macro']);
 
 const TrainerStateSchema = z.object({
   format: z.literal(1).optional(),

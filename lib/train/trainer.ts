@@ -30,6 +30,7 @@ import {
   type Position,
 } from './checkpoint.js';
 import { trainStepAsync } from './step.js';
+import { ENTITY_METRICS, TaggingAccumulator, checkTagging, type EntityMetricName, type EntityScores, type TaggingOptions } from './tagging.js';
 import { autocast } from '../amp/autocast.js';
 import { GradScaler } from '../amp/grad-scaler.js';
 import { autocastFor, checkMemoryFormat, checkPrecision, moveBatch, resolveDevice, type MemoryFormat, type Precision } from './device.js';
@@ -76,8 +77,16 @@ export interface BatchSource {
   batches(epoch: number): Iterable<Batch> | AsyncIterable<Batch>;
   readonly length?: number;
 }
-export type MetricName = 'loss' | 'accuracy' | 'f1Macro' | 'rocAuc';
+/** What fit can monitor: the loss, a classification metric, or (with the tagging option) an entity metric of val.entities. */
+export type MetricName = 'loss' | 'accuracy' | 'f1Macro' | 'rocAuc' | EntityMetricName;
 
+export type { TaggingOptions, EntityScores, EntityMetricName } from './tagging.js';
+
+/**
+ * An evaluation. With the tagging option (token classification) accuracy,
+ * f1Macro and confusionMatrix are over words (tags), rocAuc is null, and
+ * `entities` holds the entity-level scores; `samples` counts sequences.
+ */
 export interface EvalResult {
   loss: number;
   accuracy: number;
@@ -85,6 +94,8 @@ export interface EvalResult {
   rocAuc: number | null;
   confusionMatrix: number[][];
   samples: number;
+  /** Tagging only: seqeval's entity precision, recall and F1 (micro; macro and weighted F1; per type). */
+  entities?: EntityScores;
 }
 
 export type TrainEvent =
@@ -126,8 +137,18 @@ export interface FitOptions {
   /** Clip the global gradient norm to this value (clip_grad_norm_). */
   clipGradNorm?: number;
   earlyStopping?: { metric: MetricName; patience: number; mode?: 'max' | 'min' };
-  /** The metric that picks the best epoch (default val accuracy, or train loss without val). */
+  /** The metric that picks the best epoch (default val accuracy, val entityF1 with tagging, or train loss without val). */
   monitor?: MetricName;
+  /**
+   * Token classification: validate as a tagger. The model's output is
+   * emissions [B, W, tags] and the targets word tag ids [B, W] with -100
+   * past the words; each batch is decoded (the model's CRF by Viterbi when
+   * it has a `crf`, else argmax) and scored with seqeval into val.entities,
+   * so monitor and earlyStopping can name 'entityF1', 'entityPrecision',
+   * 'entityRecall' or 'entityF1Macro' (Hugging Face's compute_metrics with
+   * seqeval, metric_for_best_model 'f1').
+   */
+  tagging?: TaggingOptions;
   /**
    * Folder for the checkpoints: best/ (the best epoch by `monitor`) and last/
    * (the latest epoch, or the position where the signal stopped training),
@@ -215,9 +236,11 @@ export interface FitResult {
 export async function evaluate(
   model: Module,
   data: BatchSource,
-  options: { loss?: LossFn | BuiltinLoss; forward?: ForwardFn } & RunOptions = {},
+  options: { loss?: LossFn | BuiltinLoss; forward?: ForwardFn; tagging?: TaggingOptions } & RunOptions = {},
 ): Promise<EvalResult> {
   const lossFn = lossFunction(options.loss, 'evaluate');
+  if (options.tagging !== undefined) checkTagging(options.tagging, 'evaluate');
+  const tagging = options.tagging ? new TaggingAccumulator(options.tagging) : null;
   const forward = options.forward ?? forwardInput;
   const run = runSettings(model, options, 'evaluate');
   const wasTraining = model.training;
@@ -236,7 +259,8 @@ export async function evaluate(
       lossSum += (l.item() as number) * size;
       n += size;
       const wide = logits.to('float32'); // metrics in float32 (under autocast the logits may be bfloat16/float16)
-      acc.update(wide, target);
+      if (tagging) tagging.update(model, wide, target);
+      else acc.update(wide, target);
       for (const t of [logits, wide, l, target]) t.dispose();
       disposeInput(input);
     }
@@ -244,7 +268,7 @@ export async function evaluate(
     if (wasTraining) model.train();
   }
   if (!n) throw new Error('evaluate: the data source yielded no samples');
-  return { loss: lossSum / n, ...acc.compute(), samples: n };
+  return { loss: lossSum / n, ...(tagging ? tagging.compute() : acc.compute()), samples: n };
 }
 
 /** Class probabilities and predicted classes for every sample. */
@@ -301,7 +325,8 @@ function runSettings(model: Module, o: RunOptions, where: string): RunSettings {
 
 function metricOf(r: { trainLoss: number; val: EvalResult | null }, m: MetricName): number | null {
   if (m === 'loss') return r.val ? r.val.loss : r.trainLoss;
-  return r.val ? r.val[m] : null;
+  if (m in ENTITY_METRICS) return r.val?.entities ? r.val.entities[ENTITY_METRICS[m as EntityMetricName]] : null;
+  return r.val ? r.val[m as 'accuracy' | 'f1Macro' | 'rocAuc'] : null;
 }
 
 /** The torch seed of one training step: dropout masks depend on (seed, epoch, batch) only, so a resumed run draws the same ones. */
@@ -342,7 +367,10 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   const scaling = scaler?.isEnabled() ?? false;
   const nativeStep = builtin !== null && o.forward === undefined && o.clipGradNorm === undefined && !scaling && native.moduleHasNativeForward(o.model.handle);
   const seed = o.seed ?? 0;
-  const monitor: MetricName = o.monitor ?? o.earlyStopping?.metric ?? (o.val ? 'accuracy' : 'loss');
+  if (o.tagging !== undefined) checkTagging(o.tagging, 'fit');
+  const monitor: MetricName = o.monitor ?? o.earlyStopping?.metric ?? (o.val ? (o.tagging ? 'entityF1' : 'accuracy') : 'loss');
+  if (monitor in ENTITY_METRICS && !(o.tagging && o.val))
+    throw new TypeError(`fit: monitoring ${monitor} needs validation data (val) and the tagging option (the tag names), which score entities`);
   const mode = o.earlyStopping?.mode ?? (monitor === 'loss' ? 'min' : 'max');
   const better = (a: number, b: number) => (mode === 'max' ? a > b : a < b);
   const restoreBest = o.restoreBest ?? o.checkpointDir !== undefined;
@@ -468,7 +496,14 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         break;
       }
       const val = o.val
-        ? await evaluate(o.model, o.val, { loss: lossFn, forward, device: run.device ?? undefined, precision: run.precision, memoryFormat: run.memoryFormat })
+        ? await evaluate(o.model, o.val, {
+            loss: lossFn,
+            forward,
+            tagging: o.tagging,
+            device: run.device ?? undefined,
+            precision: run.precision,
+            memoryFormat: run.memoryFormat,
+          })
         : null;
       const record = { epoch, trainLoss: lossSum / Math.max(1, seen), val };
       history.push(record);
