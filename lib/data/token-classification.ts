@@ -111,14 +111,17 @@ function spanTags(offsets: Offsets, spans: unknown, scheme: TagScheme, textLengt
   const entities: Array<{ type: string; start: number; end: number }> = [];
   for (const { span, index } of checkSpans(spans, textLength)) {
     // A boundary inside a word takes the whole word: the span gets every word it overlaps.
-    let first = -1;
-    let last = -1;
-    offsets.forEach(([s, e], w) => {
-      if (s < span.end && e > span.start) {
-        if (first < 0) first = w;
-        last = w;
-      }
-    });
+    // the first word ending after the span's start (offsets are sorted), then the words starting before its end
+    let lo = 0;
+    let hi = offsets.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (offsets[mid][1] <= span.start) lo = mid + 1;
+      else hi = mid;
+    }
+    const first = lo < offsets.length && offsets[lo][0] < span.end ? lo : -1;
+    let last = first;
+    while (last >= 0 && last + 1 < offsets.length && offsets[last + 1][0] < span.end) last++;
     if (first < 0) throw new SpanError(`${describeSpan(span, index)} covers no word (only whitespace or deleted characters)`);
     for (let w = first; w <= last; w++) {
       if (owner[w] >= 0)
@@ -174,6 +177,7 @@ export interface TaggedDocument {
   words: string[];
   offsets: Offsets;
   tags: string[];
+  /** JSONL: the file's spans, sorted (a boundary inside a word stays where the file put it; the tags cover the whole word). CoNLL: the tags' entities. */
   spans: Span[];
   /** The file's 1-based line where the document starts. */
   line: number;
@@ -640,7 +644,8 @@ export function packFirstPieces(hidden: Tensor, firstPieceIndex: Tensor | number
     throw new ArgumentError(fn, `hidden must be a [batch, sequence, hidden] tensor; got ${torch.isTensor(hidden) ? `shape [${hidden.shape}]` : typeof hidden}`);
   const [B, S, H] = hidden.shape;
   return torch.tidy(() => {
-    const index = torch.isTensor(firstPieceIndex) ? firstPieceIndex : torch.tensor(firstPieceIndex, { dtype: 'int64', device: hidden.device });
+    let index = torch.isTensor(firstPieceIndex) ? firstPieceIndex : torch.tensor(firstPieceIndex, { dtype: 'int64', device: hidden.device });
+    if (index.device !== hidden.device) index = index.to(hidden.device);
     if (index.ndim !== 2 || index.shape[0] !== B) throw new ArgumentError(fn, `firstPieceIndex must be [${B}, words]; got [${index.shape}]`);
     if (index.dtype !== 'int64') throw new ArgumentError(fn, `firstPieceIndex must be int64; got ${index.dtype}`);
     const W = index.shape[1];
