@@ -637,15 +637,27 @@ export function clauseSplit(documents: ClauseDocument[], options: ClauseSplitOpt
   const pool = part(null);
 
   // training texts that contain, or are part of, a held-out text (the inner one 8+ words)
+  // (only held-out texts sharing an 8-word run with the training text can be candidates)
   const held = [...testDocsList, ...validationDocs].map((d) => licenceTextKey(d.text));
-  const heldPadded = held.map((k) => ` ${k} `);
+  const runs = new Map<string, number[]>();
+  held.forEach((k, i) => {
+    const w = k.split(' ');
+    for (let j = 0; j + 8 <= w.length; j++) {
+      const g = w.slice(j, j + 8).join(' ');
+      const l = runs.get(g);
+      if (!l) runs.set(g, [i]);
+      else if (l[l.length - 1] !== i) l.push(i);
+    }
+  });
   const overlapDropped: ClauseDocument[] = [];
   const train: ClauseDocument[] = [];
   for (const d of pool) {
     const k = licenceTextKey(d.text);
+    const w = k.split(' ');
+    const candidates = new Set<number>();
+    for (let j = 0; j + 8 <= w.length; j++) for (const i of runs.get(w.slice(j, j + 8).join(' ')) ?? []) candidates.add(i);
     const padded = ` ${k} `;
-    const long = k.split(' ').length >= 8;
-    const hit = heldPadded.some((h, i) => (long && h.includes(padded)) || (held[i].split(' ').length >= 8 && padded.includes(h)));
+    const hit = [...candidates].some((i) => ` ${held[i]} `.includes(padded) || padded.includes(` ${held[i]} `));
     (hit ? overlapDropped : train).push(d);
   }
 
