@@ -5,6 +5,7 @@
 namespace ft {
 
 void registerMemoryFormat(Napi::Env env, Napi::Object exports);  // memory_format.cc
+void registerCrf(Napi::Env env, Napi::Object exports);           // crf.cc
 
 AddonData& addonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 
@@ -33,6 +34,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerMemoryFormat(env, exports);
   registerAutocast(env, exports);
   registerTransfer(env, exports);
+  registerCrf(env, exports);
   return exports;
 }
 
