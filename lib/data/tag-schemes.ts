@@ -110,53 +110,68 @@ export function conllChunks(tags: readonly string[], options: { suffix?: boolean
   return out;
 }
 
-// seqeval's strict patterns: [previous prefixes, current prefixes, type relation].
-type Relation = 'same' | 'diff' | 'any';
-type Pattern = [string, string, Relation];
+// seqeval's strict patterns, one string per pattern: previous prefix(es),
+// '>', current prefix(es), then '=' when the types must be the same, '!' when
+// they must differ (nothing: either); '*' is any prefix.
 interface StrictRules {
-  start: Pattern[];
-  inside: Pattern[];
-  end: Pattern[];
+  start: string[];
+  inside: string[];
+  end: string[];
 }
-const ANY = 'IOBESUL';
 const STRICT_RULES: Record<Canonical, StrictRules> = {
   IOB1: {
-    start: [['O', 'I', 'any'], ['I', 'I', 'diff'], ['B', 'I', 'any'], ['I', 'B', 'same'], ['B', 'B', 'same']],
-    inside: [['B', 'I', 'same'], ['I', 'I', 'same']],
-    end: [['I', 'I', 'diff'], ['I', 'O', 'any'], ['I', 'B', 'any'], ['B', 'O', 'any'], ['B', 'I', 'diff'], ['B', 'B', 'same']],
+    start: ['O>I', 'I>I!', 'B>I', 'I>B=', 'B>B='],
+    inside: ['B>I=', 'I>I='],
+    end: ['I>I!', 'I>O', 'I>B', 'B>O', 'B>I!', 'B>B='],
   },
   IOE1: {
-    start: [['O', 'I', 'any'], ['I', 'I', 'diff'], ['E', 'I', 'any'], ['E', 'E', 'same']],
-    inside: [['I', 'I', 'same'], ['I', 'E', 'same']],
-    end: [['I', 'I', 'diff'], ['I', 'O', 'any'], ['I', 'E', 'diff'], ['E', 'I', 'same'], ['E', 'E', 'same']],
+    start: ['O>I', 'I>I!', 'E>I', 'E>E='],
+    inside: ['I>I=', 'I>E='],
+    end: ['I>I!', 'I>O', 'I>E!', 'E>I=', 'E>E='],
   },
   IOB2: {
-    start: [[ANY, 'B', 'any']],
-    inside: [['B', 'I', 'same'], ['I', 'I', 'same']],
-    end: [['I', 'O', 'any'], ['I', 'I', 'diff'], ['I', 'B', 'any'], ['B', 'O', 'any'], ['B', 'I', 'diff'], ['B', 'B', 'any']],
+    start: ['*>B'],
+    inside: ['B>I=', 'I>I='],
+    end: ['I>O', 'I>I!', 'I>B', 'B>O', 'B>I!', 'B>B'],
   },
   IOE2: {
-    start: [['O', 'I', 'any'], ['O', 'E', 'any'], ['E', 'I', 'any'], ['E', 'E', 'any'], ['I', 'I', 'diff'], ['I', 'E', 'diff']],
-    inside: [['I', 'E', 'same'], ['I', 'I', 'same']],
-    end: [['E', ANY, 'any']],
+    start: ['O>I', 'O>E', 'E>I', 'E>E', 'I>I!', 'I>E!'],
+    inside: ['I>E=', 'I>I='],
+    end: ['E>*'],
   },
   IOBES: {
-    start: [[ANY, 'B', 'any'], [ANY, 'S', 'any']],
-    inside: [['B', 'I', 'same'], ['B', 'E', 'same'], ['I', 'I', 'same'], ['I', 'E', 'same']],
-    end: [['S', ANY, 'any'], ['E', ANY, 'any']],
+    start: ['*>B', '*>S'],
+    inside: ['B>I=', 'B>E=', 'I>I=', 'I>E='],
+    end: ['S>*', 'E>*'],
   },
   BILOU: {
-    start: [[ANY, 'B', 'any'], [ANY, 'U', 'any']],
-    inside: [['B', 'I', 'same'], ['B', 'L', 'same'], ['I', 'I', 'same'], ['I', 'L', 'same']],
-    end: [['U', ANY, 'any'], ['L', ANY, 'any']],
+    start: ['*>B', '*>U'],
+    inside: ['B>I=', 'B>L=', 'I>I=', 'I>L='],
+    end: ['U>*', 'L>*'],
   },
 };
 
-function matches(patterns: Pattern[], prev: ParsedTag, cur: ParsedTag): boolean {
-  return patterns.some(
-    ([p, c, rel]) =>
-      p.includes(prev.prefix) && c.includes(cur.prefix) && (rel === 'any' || (rel === 'same') === (prev.type === cur.type)),
-  );
+interface Pattern {
+  prev: string;
+  cur: string;
+  relation: '=' | '!' | undefined;
+}
+const compiled = new Map<string[], Pattern[]>();
+
+function matches(patterns: string[], prev: ParsedTag, cur: ParsedTag): boolean {
+  let list = compiled.get(patterns);
+  if (!list) {
+    list = patterns.map((text) => {
+      const [p, rest] = text.split('>');
+      return { prev: p, cur: rest[0], relation: rest[1] as Pattern['relation'] };
+    });
+    compiled.set(patterns, list);
+  }
+  for (const { prev: p, cur: c, relation } of list) {
+    if ((p === '*' || p === prev.prefix) && (c === '*' || c === cur.prefix) && (relation === undefined || (relation === '=') === (prev.type === cur.type)))
+      return true;
+  }
+  return false;
 }
 
 /**

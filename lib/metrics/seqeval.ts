@@ -80,8 +80,7 @@ function checkSentences(fn: string, yTrue: Sentences, yPred: Sentences): void {
   }
   if (yTrue.length !== yPred.length) throw new DataError(`${fn}: yTrue has ${yTrue.length} sentences but yPred has ${yPred.length}`);
   yTrue.forEach((sentence, i) => {
-    if (sentence.length !== yPred[i].length)
-      throw new DataError(`${fn}: sentence ${i} has ${sentence.length} tags in yTrue but ${yPred[i].length} in yPred`);
+    if (sentence.length !== yPred[i].length) throw new DataError(`${fn}: sentence ${i} has ${sentence.length} tags in yTrue but ${yPred[i].length} in yPred`);
   });
 }
 
@@ -282,7 +281,10 @@ export function formatFixed(x: number, digits: number): string {
 function reportText(rows: Array<[string, ReportRow]>, averages: Array<[string, ReportRow]>, digits: number): string {
   const width = Math.max(...rows.map(([name]) => name.length), 'weighted avg'.length, digits);
   const line = ([name, r]: [string, ReportRow]) =>
-    `${name.padStart(width)} ` + [r.precision, r.recall, r.f1].map((v) => ' ' + formatFixed(v, digits).padStart(9)).join('') + ' ' + String(r.support).padStart(9);
+    `${name.padStart(width)} ` +
+    [r.precision, r.recall, r.f1].map((v) => ' ' + formatFixed(v, digits).padStart(9)).join('') +
+    ' ' +
+    String(r.support).padStart(9);
   const header = ' '.repeat(width) + ' ' + ['precision', 'recall', 'f1-score', 'support'].map((h) => ' ' + h.padStart(9)).join('') + '\n\n';
   return header + [...rows.map(line), '', ...averages.map(line), ''].join('\n');
 }

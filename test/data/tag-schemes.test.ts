@@ -58,7 +58,9 @@ describe('getEntities, worked by hand', () => {
   });
 
   it('errors name the tag and what is wrong', () => {
-    expect(() => getEntities(['O', 'E-A'], { mode: 'strict', scheme: 'IOB2' })).toThrow(/tag 1: tag 'E-A' has prefix 'E', which IOB2 does not use \(its prefixes: I, O, B\)/);
+    expect(() => getEntities(['O', 'E-A'], { mode: 'strict', scheme: 'IOB2' })).toThrow(
+      /tag 1: tag 'E-A' has prefix 'E', which IOB2 does not use \(its prefixes: I, O, B\)/,
+    );
     expect(() => getEntities(['O', 'X-A'], { mode: 'strict', scheme: 'IOBES' })).toThrow(DataError);
     expect(() => getEntities(['O', ''])).toThrow(/tag 1: expected a non-empty tag string/);
     expect(() => getEntities(['O'], { mode: 'strict' })).toThrow(ArgumentError);
@@ -192,7 +194,9 @@ describe('convertTags and entitiesToTags', () => {
     expect(() => validateTags(['O', 'I-PER', 'I-PER'], 'IOB2')).toThrow(
       "validateTags: tag 1 'I-PER' (after 'O', before 'I-PER') is not valid IOB2: every entity starts with B- and continues with I- of the same type; the well-formed tag there is 'B-PER'",
     );
-    expect(() => validateTags(['B-A', 'I-A'], 'IOBES')).toThrow(/tag 1 'I-A' \(after 'B-A', before the end\) is not valid IOBES: .* the well-formed tag there is 'E-A'/);
+    expect(() => validateTags(['B-A', 'I-A'], 'IOBES')).toThrow(
+      /tag 1 'I-A' \(after 'B-A', before the end\) is not valid IOBES: .* the well-formed tag there is 'E-A'/,
+    );
     expect(() => validateTags(['B-A'], 'IOB1')).toThrow(/tag 0 'B-A' \(after the start, before the end\) is not valid IOB1: .* 'I-A'/);
     expect(() => validateTags(['O', 'S-A'], 'BIO')).toThrow(/tag 1: tag 'S-A' has prefix 'S', which IOB2 does not use/);
     expect(() => validateTags(['O', null as unknown as string], 'IOB2')).toThrow(/tag 1: expected a non-empty tag string, got null/);

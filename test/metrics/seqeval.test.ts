@@ -287,7 +287,8 @@ function randomCases(rand: () => number, count: number, prefixes: string, stray 
     const lengths = Array.from({ length: 1 + Math.floor(rand() * 4) }, () => Math.floor(rand() * 11));
     const yTrue = lengths.map((n) => Array.from({ length: n }, () => tag(s)));
     // half the predictions are the truth with some tags changed, half independent
-    const yPred = rand() < 0.5 ? yTrue.map((sent) => sent.map((t) => (rand() < 0.25 ? tag(s) : t))) : lengths.map((n) => Array.from({ length: n }, () => tag(s)));
+    const yPred =
+      rand() < 0.5 ? yTrue.map((sent) => sent.map((t) => (rand() < 0.25 ? tag(s) : t))) : lengths.map((n) => Array.from({ length: n }, () => tag(s)));
     cases.push({ yTrue, yPred });
   }
   return cases;
@@ -367,9 +368,13 @@ describe('seqeval agrees exactly with an independent Python re-implementation', 
               expect([got.precision, got.recall, got.f1, got.support], `${what} ${average} zd=${zd}`).toEqual([p, r, f, s]);
               tally.comparisons++;
             }
-            expect(seqeval.classificationReport(c.yTrue, c.yPred, { ...options, zeroDivision: zd }).text, `${what} report zd=${zd}`).toBe(want[`report2/${zd}`]);
+            expect(seqeval.classificationReport(c.yTrue, c.yPred, { ...options, zeroDivision: zd }).text, `${what} report zd=${zd}`).toBe(
+              want[`report2/${zd}`],
+            );
           }
-          expect(seqeval.classificationReport(c.yTrue, c.yPred, { ...options, zeroDivision: 0, digits: 4 }).text, `${what} report digits 4`).toBe(want['report4/0']);
+          expect(seqeval.classificationReport(c.yTrue, c.yPred, { ...options, zeroDivision: 0, digits: 4 }).text, `${what} report digits 4`).toBe(
+            want['report4/0'],
+          );
           expect(seqeval.f1(c.yTrue, c.yPred, { ...options, zeroDivision: 0 })).toBe(want.scores['micro/0'][2]);
           if (want.accuracy === undefined) expect(() => seqeval.accuracy(c.yTrue, c.yPred)).toThrow(/no tags/);
           else expect(seqeval.accuracy(c.yTrue, c.yPred), what).toBe(want.accuracy);
