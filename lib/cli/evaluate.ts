@@ -1,7 +1,8 @@
 // `finetorch eval` and `finetorch predict`: a trained checkpoint (a run
 // folder, best/ or last/, or a weights file with --config) on a split of the
 // recipe's data, or on new files.
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
 import type { Architecture } from '../models/architecture.js';
 import { torch } from '../tensor/index.js';
 import { evaluate, predict } from '../train/trainer.js';
@@ -13,6 +14,9 @@ import { parseArgs, recipeOverrides, usageLines, type FlagSpec, type FlagValues 
 import { OUTPUT_FLAGS, RECIPE_FLAGS, fail, reporterFor, usageFailure } from './command.js';
 import { DataError, EXIT, UsageError } from './errors.js';
 import { loadRecipe } from './recipe-file.js';
+import type { Reporter } from './progress.js';
+import type { Tagger } from '../models/taggers.js';
+import { buildTokenData, evaluateTagger, predictSpans, taggerLoss, type TokenInputSpec } from '../recipes/token-classification.js';
 
 const COMMON: Record<string, FlagSpec> = {
   checkpoint: { type: 'string', arg: 'path', help: 'a run folder (uses best/, else last/), a checkpoint folder, or a weights file (then --config is needed)' },
@@ -94,6 +98,11 @@ export async function evalCommand(argv: string[]): Promise<number> {
     if (!['train', 'val', 'test'].includes(split)) throw new UsageError(`--split: expected test, val or train, got ${JSON.stringify(split)}`);
     const loaded = loadTrained(args.flags);
     torch.manualSeed(loaded.recipe.seed);
+    if (isTagger(loaded)) {
+      await evalTagger(reporter, loaded, split as Part);
+      reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: (Date.now() - started) / 1000 });
+      return EXIT.ok;
+    }
     const data = await buildData(loaded.recipe, [split as Part]);
     const source = data.parts[split as Part];
     if (!source) throw new DataError(`the recipe's data has no ${split} part (see recipe.data.split)`);
@@ -128,6 +137,11 @@ export async function predictCommand(argv: string[]): Promise<number> {
     if (!args.positionals.length && !texts.length)
       throw new UsageError('give the inputs: image files or folders, a CSV/JSONL file of texts, or --text', 'predict');
     const loaded = loadTrained(args.flags);
+    if (isTagger(loaded)) {
+      const n = await predictTagger(reporter, loaded, args.positionals, texts);
+      reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: (Date.now() - started) / 1000, predictions: n });
+      return EXIT.ok;
+    }
     let classes = loaded.classes;
     let input = loaded.input;
     if (!classes || !input) {
@@ -173,4 +187,103 @@ export async function predictCommand(argv: string[]): Promise<number> {
   } catch (err) {
     return fail(reporter, err, started);
   }
+}
+
+// ---- taggers (token classification)
+
+function isTagger(loaded: Loaded): boolean {
+  return loaded.input?.kind === 'tokens' || loaded.recipe.task === 'tokenClassification';
+}
+
+/** The tagger of a run and how its inputs are prepared (run.json's input: tags, scheme, tokenizer or vocabulary). */
+function loadTagger(loaded: Loaded): { model: Tagger; input: TokenInputSpec } {
+  const input = loaded.input;
+  if (input?.kind !== 'tokens')
+    throw new UsageError(`--checkpoint ${loaded.ck.weights}: a tagger needs its run folder (run.json holds its tags and its tokenizer or vocabulary)`);
+  const model = loadWeights(loaded, input.tags.length) as unknown as Tagger;
+  return { model, input };
+}
+
+/** `finetorch eval` of a tagger: whole documents of the split, seqeval's entity report (per type, micro / macro / weighted). */
+async function evalTagger(reporter: Reporter, loaded: Loaded, split: Part): Promise<void> {
+  const { model, input } = loadTagger(loaded);
+  const data = await buildTokenData(loaded.recipe, [split], input);
+  const docs = data.documents[split];
+  if (!docs?.length) throw new DataError(`the recipe's data has no ${split} part (see recipe.data.split, valPath, testPath)`);
+  reporter.emit({ type: 'start', command: 'eval', checkpoint: loaded.ck.weights, split, classes: input.tags, samples: docs.length });
+  const r = await evaluateTagger(model, input, docs, {
+    loss: taggerLoss(loaded.recipe, model, input.tags.length),
+    batchSize: loaded.recipe.batchSize,
+    device: loaded.recipe.device,
+    tokenizer: data.tokenizer as never,
+  });
+  const { text: _text, ...report } = r.report;
+  reporter.evaluation(split, { ...r, report } as never, { checkpoint: loaded.ck.weights, documents: r.documents, words: r.words });
+  if (!reporter.json) {
+    const row = (name: string, x: { precision: number; recall: number; f1: number; support: number }) => ({
+      type: name,
+      precision: x.precision,
+      recall: x.recall,
+      f1: x.f1,
+      support: x.support,
+    });
+    reporter.table(`entities (${split}, seqeval)`, [
+      ...Object.entries(r.report.types).map(([t, x]) => row(t, x)),
+      row('micro avg', r.report.microAvg),
+      row('macro avg', r.report.macroAvg),
+      row('weighted avg', r.report.weightedAvg),
+    ]);
+  }
+}
+
+/** The texts of predict's inputs: a JSONL file's text field per line, any other file's non-empty lines, then --text. */
+function readTexts(paths: string[], literal: string[], textField: string): Array<{ name: string; text: string }> {
+  const out: Array<{ name: string; text: string }> = [];
+  for (const p of paths) {
+    let content: string;
+    try {
+      content = readFileSync(p, 'utf8');
+    } catch (err) {
+      throw new DataError(`${p}: cannot read: ${(err as Error).message}`, { path: p });
+    }
+    const jsonl = ['.jsonl', '.ndjson'].includes(extname(p).toLowerCase());
+    content.split('\n').forEach((raw, i) => {
+      const line = raw.replace(/\r$/, '');
+      if (line.trim() === '') return;
+      const where = `${p}:${i + 1}`;
+      if (!jsonl) return void out.push({ name: where, text: line });
+      let row: unknown;
+      try {
+        row = JSON.parse(line);
+      } catch (err) {
+        throw new DataError(`${where}: not valid JSON: ${(err as Error).message}`, { path: p, row: i + 1 });
+      }
+      const text = row && typeof row === 'object' ? (row as Record<string, unknown>)[textField] : undefined;
+      if (typeof text !== 'string') throw new DataError(`${where}: no text in "${textField}" (a JSON object with a string field "${textField}" per line)`, { path: p, row: i + 1 });
+      out.push({ name: where, text });
+    });
+  }
+  literal.forEach((text, i) => out.push({ name: `text ${i + 1}`, text }));
+  return out;
+}
+
+/** `finetorch predict` with a tagger: the spans found in each text (type, character offsets, the text they cover). */
+async function predictTagger(reporter: Reporter, loaded: Loaded, paths: string[], literal: string[]): Promise<number> {
+  const { model, input } = loadTagger(loaded);
+  const inputs = readTexts(paths, literal, input.textField);
+  if (!inputs.length) throw new DataError('nothing to predict: the inputs hold no text');
+  reporter.emit({ type: 'start', command: 'predict', checkpoint: loaded.ck.weights, classes: input.tags, inputs: inputs.length });
+  const results = await predictSpans(
+    model,
+    input,
+    inputs.map((x) => x.text),
+    { batchSize: loaded.recipe.batchSize, device: loaded.recipe.device },
+  );
+  const rows: Array<Record<string, unknown>> = [];
+  results.forEach((r, i) => {
+    if (reporter.json) reporter.emit({ type: 'prediction', index: i, input: inputs[i].name, text: inputs[i].text, spans: r.spans });
+    for (const s of r.spans) rows.push({ input: inputs[i].name, type: s.label, start: s.start, end: s.end, text: s.text });
+  });
+  if (!reporter.json) reporter.table(`spans (${rows.length} in ${inputs.length} text${inputs.length === 1 ? '' : 's'})`, rows as never);
+  return inputs.length;
 }

@@ -104,6 +104,9 @@ export function renderTable(title: string, rows: Row[], columns?: string[]): str
 }
 
 function evalSummary(r: EvalResult): string {
+  // taggers: the entity scores (seqeval micro P/R/F1, macro F1) and word accuracy
+  if (r.entities)
+    return `loss ${formatNumber(r.loss)}  entity P ${r.entities.precision.toFixed(4)} R ${r.entities.recall.toFixed(4)} F1 ${r.entities.f1.toFixed(4)} (macro ${r.entities.f1Macro.toFixed(4)})  word acc ${pct(r.accuracy)}`;
   return `loss ${formatNumber(r.loss)}  acc ${pct(r.accuracy)}  F1 ${r.f1Macro.toFixed(4)}${r.rocAuc === null ? '' : `  AUC ${r.rocAuc.toFixed(4)}`}`;
 }
 
@@ -242,6 +245,11 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
         if (json) stream.write(jsonLine(e) + '\n');
       }
       if (json) return;
+      if (r.entities) {
+        const en = r.entities;
+        say(renderTable(`${split} (${r.samples} documents)`, [{ loss: r.loss, entityPrecision: en.precision, entityRecall: en.recall, entityF1: en.f1, entityF1Macro: en.f1Macro, wordAccuracy: r.accuracy }]));
+        return;
+      }
       say(renderTable(`${split} (${r.samples} samples)`, [{ loss: r.loss, accuracy: r.accuracy, f1Macro: r.f1Macro, rocAuc: r.rocAuc }]));
     },
     error(message, kind, code) {

@@ -30,7 +30,21 @@ export const TRAIN_USAGE = `usage: finetorch train --config <recipe.json|yaml> [
 ${usageLines(FLAGS)}
 `;
 
-const metricsRow = (split: string, r: EvalResult): Row => ({
+const metricsRow = (split: string, r: EvalResult): Row =>
+  r.entities
+    ? {
+        split,
+        documents: r.samples,
+        loss: r.loss,
+        entityPrecision: r.entities.precision,
+        entityRecall: r.entities.recall,
+        entityF1: r.entities.f1,
+        entityF1Macro: r.entities.f1Macro,
+        wordAccuracy: r.accuracy,
+      }
+    : classificationRow(split, r);
+
+const classificationRow = (split: string, r: EvalResult): Row => ({
   split,
   samples: r.samples,
   loss: r.loss,
@@ -108,8 +122,13 @@ export async function trainCommand(argv: string[]): Promise<number> {
             reporter.message(
               `model ${e.model.arch}${e.model.checkpoint && !resumeFrom ? ` from ${e.model.checkpoint}` : ''}: ${e.model.parameters.toLocaleString('en')} parameters, ${e.model.trainable.toLocaleString('en')} trainable`,
             );
+            const tagging = e.recipe.task === 'tokenClassification';
             reporter.message(
-              `data: ${e.classes.length} classes, ${e.samples.train} train / ${e.samples.val} val / ${e.samples.test} test samples; ${e.batchesPerEpoch} batches of ${e.recipe.batchSize} per epoch`,
+              tagging
+                ? `data: ${e.classes.length} tags (${Object.entries(e.trainCounts)
+                    .map(([t, n]) => `${t} ${n}`)
+                    .join(', ')} training entities), ${e.samples.train} train / ${e.samples.val} val / ${e.samples.test} test documents; ${e.batchesPerEpoch} batches of ${e.recipe.batchSize} windows per epoch`
+                : `data: ${e.classes.length} classes, ${e.samples.train} train / ${e.samples.val} val / ${e.samples.test} test samples; ${e.batchesPerEpoch} batches of ${e.recipe.batchSize} per epoch`,
             );
             reporter.message(`output: ${e.out}`);
           }
@@ -149,7 +168,14 @@ export async function trainCommand(argv: string[]): Promise<number> {
       epochs: result.fit.epochs,
       best,
       checkpoint: result.checkpoint,
-      test: test && { loss: test.loss, accuracy: test.accuracy, f1Macro: test.f1Macro, rocAuc: test.rocAuc, samples: test.samples },
+      test: test && {
+        loss: test.loss,
+        accuracy: test.accuracy,
+        f1Macro: test.f1Macro,
+        rocAuc: test.rocAuc,
+        samples: test.samples,
+        ...(test.entities ? { entities: test.entities } : {}),
+      },
     });
     reporter.close();
     return EXIT.ok;

@@ -250,7 +250,8 @@ export async function buildTokenData(recipe: Recipe, want: Part[] = PARTS, saved
   for (const p of PARTS) if (indices[p]) docs[p] = indices[p]!.map((i) => main[i]);
 
   const bilstm = recipe.model.arch === 'bilstmCrf';
-  const lowercase = d.lowercase ?? bilstm;
+  // (undefined for an encoder: its vocab.txt or tokenizer.json decides, at training and at predict alike)
+  const lowercase = d.lowercase;
   const scheme = trainScheme(d);
   let tags = saved?.tags;
   if (!tags) {
@@ -263,8 +264,8 @@ export async function buildTokenData(recipe: Recipe, want: Part[] = PARTS, saved
   let pieces: WordTokenizer;
   let vocabulary: string[] | undefined;
   if (bilstm) {
-    vocabulary = saved?.vocabulary ?? wordVocabulary(docs.train ?? [], { lowercase, minCount: recipe.model.minWordCount ?? 1 });
-    pieces = wordTokenizer(vocabulary, lowercase);
+    vocabulary = saved?.vocabulary ?? wordVocabulary(docs.train ?? [], { lowercase: !!lowercase, minCount: recipe.model.minWordCount ?? 1 });
+    pieces = wordTokenizer(vocabulary, !!lowercase);
   } else {
     const path = saved?.tokenizer ?? tokenizerPath(recipe);
     try {
@@ -280,7 +281,7 @@ export async function buildTokenData(recipe: Recipe, want: Part[] = PARTS, saved
     scheme,
     maxLength: d.maxLength,
     stride: d.stride,
-    lowercase,
+    ...(lowercase !== undefined ? { lowercase } : {}),
     ...(tokenizer ? { tokenizer: saved?.tokenizer ?? tokenizerPath(recipe) } : {}),
     ...(vocabulary ? { vocabulary } : {}),
     textField: d.kind === 'jsonlSpans' ? d.textField : 'text',
