@@ -25,8 +25,15 @@ export function goldScores(gold) {
     const predicted = docs.map((d) => L.annotateClauses(d.text));
     out[name] = {
       documents: docs.length,
-      exact: L.compareSpans(docs.map((d) => d.spans), predicted),
-      overlap: L.compareSpans(docs.map((d) => d.spans), predicted, { overlap: true }),
+      exact: L.compareSpans(
+        docs.map((d) => d.spans),
+        predicted,
+      ),
+      overlap: L.compareSpans(
+        docs.map((d) => d.spans),
+        predicted,
+        { overlap: true },
+      ),
     };
   }
   return out;
@@ -47,11 +54,15 @@ if (!args.json) {
     for (const t of Object.keys(s.exact.perType)) {
       const e = s.exact.perType[t];
       const o = s.overlap.perType[t];
-      console.log(`${t.padEnd(18)} ${String(e.gold).padStart(5)} ${String(e.predicted).padStart(5)}  ${f(e.precision)}    ${f(e.recall)}    ${f(e.f1)}     ${f(o.precision)}      ${f(o.recall)}`);
+      console.log(
+        `${t.padEnd(18)} ${String(e.gold).padStart(5)} ${String(e.predicted).padStart(5)}  ${f(e.precision)}    ${f(e.recall)}    ${f(e.f1)}     ${f(o.precision)}      ${f(o.recall)}`,
+      );
     }
     const m = s.exact.micro;
     const o = s.overlap.micro;
-    console.log(`${'micro'.padEnd(18)} ${String(m.gold).padStart(5)} ${String(m.predicted).padStart(5)}  ${f(m.precision)}    ${f(m.recall)}    ${f(m.f1)}     ${f(o.precision)}      ${f(o.recall)}`);
+    console.log(
+      `${'micro'.padEnd(18)} ${String(m.gold).padStart(5)} ${String(m.predicted).padStart(5)}  ${f(m.precision)}    ${f(m.recall)}    ${f(m.f1)}     ${f(o.precision)}      ${f(o.recall)}`,
+    );
   }
 }
 
@@ -75,16 +86,22 @@ if (folder) {
       const truth = L.choosealicenseHasTag(t, m.label);
       const found = L.annotateClauses(t.text).some((s) => s.label === m.label);
       if (truth && found) tp++;
-      else if (!truth && found) (fp++, misses.push(`+${t.id}`));
-      else if (truth && !found) (fn++, misses.push(`-${t.id}`));
-      else tn++;
+      else if (!truth && found) {
+        fp++;
+        misses.push(`+${t.id}`);
+      } else if (truth && !found) {
+        fn++;
+        misses.push(`-${t.id}`);
+      } else tn++;
     }
     rows.push({ label: m.label, tag: m.tag, tp, fp, fn, tn, agreement: (tp + tn) / texts.length, misses });
   }
   report.choosealicense = { folder, texts: texts.length, rows };
   if (!args.json) {
     console.log(`\nDocument-level agreement with choosealicense tags (${texts.length} texts from ${folder})`);
-    console.log('clause type      tag                                        tagged found  TP FP FN TN  agreement  disagreements (+ found untagged, - tagged not found)');
+    console.log(
+      'clause type      tag                                        tagged found  TP FP FN TN  agreement  disagreements (+ found untagged, - tagged not found)',
+    );
     for (const r of rows)
       console.log(
         `${r.label.padEnd(16)} ${r.tag.padEnd(42)} ${String(r.tp + r.fn).padStart(6)} ${String(r.tp + r.fp).padStart(5)} ${String(r.tp).padStart(3)} ${String(r.fp).padStart(2)} ${String(r.fn).padStart(2)} ${String(r.tn).padStart(2)}  ${f(r.agreement)}      ${r.misses.join(' ')}`,
@@ -107,5 +124,6 @@ if (!args.json) {
     `split (seed 0): train ${split.train.length} docs / ${split.packages.train.length} packages, validation ${split.validation.length} / ${split.packages.validation.length}, test ${split.test.length} / ${split.packages.test.length}; ${split.overlapDropped.length} training docs dropped for containing or being part of a held-out text`,
   );
   console.log('type                train  validation  test');
-  for (const [t, c] of Object.entries(split.counts)) console.log(`${t.padEnd(18)} ${String(c.train).padStart(6)} ${String(c.validation).padStart(11)} ${String(c.test).padStart(5)}`);
+  for (const [t, c] of Object.entries(split.counts))
+    console.log(`${t.padEnd(18)} ${String(c.train).padStart(6)} ${String(c.validation).padStart(11)} ${String(c.test).padStart(5)}`);
 } else console.log(JSON.stringify(report, null, 1));

@@ -54,7 +54,8 @@ export const CLAUSE_RULES: ReadonlyArray<ClauseRule> = [
   {
     label: 'exception',
     meaning: 'an additional permission or exception to a copyleft licence (linking, Autoconf, Bison, font, classpath exceptions)',
-    pattern: /\b(special|linking|additional) (exception|permission)|\bexceptions?\b.{0,60}\b(gpl|general public license|license)\b|\bas an? (special )?exception\b|\bgives? (you )?(unlimited )?permission to (link|copy, distribute and modify the configure)|\bthis exception\b/i,
+    pattern:
+      /\b(special|linking|additional) (exception|permission)|\bexceptions?\b.{0,60}\b(gpl|general public license|license)\b|\bas an? (special )?exception\b|\bgives? (you )?(unlimited )?permission to (link|copy, distribute and modify the configure)|\bthis exception\b/i,
   },
   {
     label: 'public-domain',
@@ -74,32 +75,38 @@ export const CLAUSE_RULES: ReadonlyArray<ClauseRule> = [
   {
     label: 'liability',
     meaning: 'a limitation of liability: in no event shall the authors be liable for damages',
-    pattern: /\bin no event\b|\b(be|been|is|are|held|not) (held )?liable\b|\bliable (for|to)\b|\blimitation of liability\b|\bno liability\b|\bany liability\b|\bresponsib(le|ility) for (the |any )?(damage|loss|consequence)/i,
+    pattern:
+      /\bin no event\b|\b(be|been|is|are|held|not) (held )?liable\b|\bliable (for|to)\b|\blimitation of liability\b|\bno liability\b|\bany liability\b|\bresponsib(le|ility) for (the |any )?(damage|loss|consequence)/i,
   },
   {
     label: 'warranty',
     meaning: "a warranty disclaimer: provided 'as is', without warranty of any kind, implied warranties disclaimed",
-    pattern: /\bwarrant(y|ies|ed)\b(?![- ]notice)|["'\u201c\u2018`]as[ -]is[.,]?["'\u201d\u2019]|\bbear the risk\b|\bas[ -]is\b.{0,20}\bbasis\b|\bprovided as[ -]is\b|\bmerchantability\b|\bfitness for a particular purpose\b|\bentire risk\b|\bwith all faults\b/i,
+    pattern:
+      /\bwarrant(y|ies|ed)\b(?![- ]notice)|["'\u201c\u2018`]as[ -]is[.,]?["'\u201d\u2019]|\bbear the risk\b|\bas[ -]is\b.{0,20}\bbasis\b|\bprovided as[ -]is\b|\bmerchantability\b|\bfitness for a particular purpose\b|\bentire risk\b|\bwith all faults\b/i,
   },
   {
     label: 'advertising',
-    meaning: "the advertising clause: advertising materials must display 'This product includes software developed by ...'",
-    pattern: /\badvertising materials\b|\bmust (display|include) (the following|an) acknowle?dge?ment\b|\bthis product includes software developed\b|\bthis acknowle?dge?ment may appear\b/i,
+    meaning: "the advertising / acknowledgement clause: advertising materials or end-user documentation must display 'This product includes software developed by ...'",
+    pattern:
+      /\badvertising materials\b|\bmust (display|include) (the following|an) acknowle?dge?ment\b|\bthis product includes software developed\b|\bthis acknowle?dge?ment may appear\b/i,
   },
   {
     label: 'endorsement',
-    meaning: 'no endorsement: the name of the authors may not be used to endorse or promote products, or in advertising',
-    pattern: /\bendorse\b|\bpromote (products|the sale)\b|\b(in|for) advertising or publicity\b|\bname[s]? of\b.{0,120}\b(may|shall|must) not be used\b|\bnot be used\b.{0,60}\b(advertising|publicity|promote)\b|\bmay not be called\b/i,
+    meaning: 'no endorsement: the name of the authors may not be used to endorse or promote products, or in advertising; derived products may not be called by the name',
+    pattern:
+      /\bendorse\b|\bpromote (products|the sale)\b|\b(in|for) advertising or publicity\b|\bname[s]? of\b.{0,120}\b(may|shall|must) not be used\b|\bnot be used\b.{0,60}\b(advertising|publicity|promote)\b|\bmay not be called\b/i,
   },
   {
     label: 'binary',
     meaning: 'binary reproduction: redistributions in binary form must reproduce the notice in the documentation',
-    pattern: /\b(redistributions?|distributions?) in binary form\b|\bin the documentation and\/or other materials\b|\b(executable|object|compiled|binary) (code|form)\b.{0,40}\bdistributed\b.{0,80}\bdocumentation\b/i,
+    pattern:
+      /\b(redistributions?|distributions?) in binary form\b|\bin the documentation and\/or other materials\b|\b(executable|object|compiled|binary) (code|form)\b.{0,40}\bdistributed\b.{0,80}\bdocumentation\b/i,
   },
   {
     label: 'altered-marked',
-    meaning: 'altered versions (or changed files) must be plainly marked as such',
-    pattern: /\baltered (source )?versions?\b.{0,40}\bmarked\b|\bmust be (plainly )?marked as\b|\bprominent notices? stating\b|\bcarry prominent notices?\b|\bchanges\b.{0,60}\bmust be (clearly |plainly )?(indicated|documented|marked)\b/i,
+    meaning: 'altered versions must be plainly marked as such, or changes to files must be indicated / documented',
+    pattern:
+      /\baltered (source )?versions?\b.{0,40}\bmarked\b|\bmust be (plainly )?marked as\b|\bprominent notices? stating\b|\bcarry prominent notices?\b|\bchanges\b.{0,60}\bmust be (clearly |plainly )?(indicated|documented|marked)\b/i,
   },
   {
     label: 'misrepresentation',
@@ -108,8 +115,9 @@ export const CLAUSE_RULES: ReadonlyArray<ClauseRule> = [
   },
   {
     label: 'notice',
-    meaning: 'notice retention: the copyright / permission notice must be retained, reproduced or kept with copies',
-    pattern: /\b(retain|reproduce|preserve|include|included|keep|kept|accompan\w*|appear|remains?|leave)\b.{0,80}\bnotices?\b|\b(copyright|permission) notices?\b.{0,120}\b(appear|included|retained|preserved|remains?|intact|reproduced|accompan\w*)\b|\bnotices?\b.{0,40}\b(may|must) not be (removed|altered)|\bnot (be )?remove\b.{0,40}\bnotices?\b|\bretain\b.{0,40}\b(copyright|notices?)\b|\b(include|includ\w+|contain) (a |the )?(complete |full )?copy of (this|the) (licen[cs]e|document)\b/i,
+    meaning: 'notice retention: the copyright / permission notice must be retained, reproduced or kept with copies, or a copy of the licence included',
+    pattern:
+      /\b(retain|reproduce|preserve|include|included|keep|kept|accompan\w*|appear|remains?|leave)\b.{0,80}\bnotices?\b|\b(copyright|permission) notices?\b.{0,120}\b(appear|included|retained|preserved|remains?|intact|reproduced|accompan\w*)\b|\bnotices?\b.{0,40}\b(may|must) not be (removed|altered)|\bnot (be )?remove\b.{0,40}\bnotices?\b|\bretain\b.{0,40}\b(copyright|notices?)\b|\b(include|includ\w+|contain) (a |the )?(complete |full )?copy of (this|the) (licen[cs]e|document)\b/i,
   },
   {
     label: 'patent',
@@ -124,7 +132,8 @@ export const CLAUSE_RULES: ReadonlyArray<ClauseRule> = [
   {
     label: 'grant',
     meaning: 'a grant of permission to use, copy, modify or distribute (including licensing under a named licence)',
-    pattern: /\bpermission\b.{0,120}\b(is|are) (hereby )?granted\b|\b(is|are) hereby granted\b|\bhereby grants?\b|\b(are|is) permitted\b|\byou (can|may) (redistribute|use|copy|modify|distribute)\b|\bis (licen[cs]ed|released|distributed|made available) under\b|\blicen[cs]ed under\b|\breleased under\b|\bfree to (use|copy|modify|redistribute)\b|\bpermission to (use|copy|modify|distribute)\b.{0,80}\bgranted\b|\bgrants? (you|to you|anyone|everyone)\b|\bmay be (freely )?(used|copied|distributed|redistributed|modified)\b|\b(unlimited|free) permission\b|\bfree for\b.{0,40}\buse\b|\b(we|specifically) permit\b/i,
+    pattern:
+      /\bpermission\b.{0,120}\b(is|are) (hereby )?granted\b|\b(is|are) hereby granted\b|\bhereby grants?\b|\b(are|is) permitted\b|\byou (can|may) (redistribute|use|copy|modify|distribute)\b|\bis (licen[cs]ed|released|distributed|made available) under\b|\blicen[cs]ed under\b|\breleased under\b|\bfree to (use|copy|modify|redistribute)\b|\bpermission to (use|copy|modify|distribute)\b.{0,80}\bgranted\b|\bgrants? (you|to you|anyone|everyone)\b|\bmay be (freely )?(used|copied|distributed|redistributed|modified)\b|\b(unlimited|free) permission\b|\bfree for\b.{0,40}\buse\b|\b(we|specifically) permit\b/i,
   },
 ];
 
@@ -265,7 +274,11 @@ function prf(tp: number, predicted: number, gold: number) {
  */
 export function compareSpans(gold: ClauseSpan[][], predicted: ClauseSpan[][], options: { overlap?: boolean } = {}): SpanScores {
   if (!Array.isArray(gold) || !Array.isArray(predicted) || gold.length !== predicted.length)
-    throw new ArgumentError('compareSpans', `gold and predicted must be arrays of the same length (one span list per document), got ${gold?.length} and ${predicted?.length}`, 'predicted');
+    throw new ArgumentError(
+      'compareSpans',
+      `gold and predicted must be arrays of the same length (one span list per document), got ${gold?.length} and ${predicted?.length}`,
+      'predicted',
+    );
   const counts = new Map<string, { tp: number; predicted: number; gold: number }>();
   const at = (l: string) => {
     let c = counts.get(l);
@@ -401,7 +414,10 @@ export function nearDuplicatePairs(texts: string[], threshold: number): Array<[n
   return out;
 }
 
-function paragraphsFromManifest(manifest: ClauseManifestEntry[], skipped: ClauseDataset['stats']['skipped']): Array<LicenceParagraph & { manifestPackage: string }> {
+function paragraphsFromManifest(
+  manifest: ClauseManifestEntry[],
+  skipped: ClauseDataset['stats']['skipped'],
+): Array<LicenceParagraph & { manifestPackage: string }> {
   const fileCache = new Map<string, string | null>();
   const out: Array<LicenceParagraph & { manifestPackage: string }> = [];
   manifest.forEach((m, row) => {
@@ -455,7 +471,8 @@ function paragraphsFromManifest(manifest: ClauseManifestEntry[], skipped: Clause
 export function licenceClauseDataset(options: ClauseDatasetOptions = {}): ClauseDataset {
   const fn = 'licenceClauseDataset';
   const threshold = options.nearDuplicateJaccard ?? 0.9;
-  if (!(threshold > 0 && threshold <= 1)) throw new ArgumentError(fn, `nearDuplicateJaccard must be in (0, 1], got ${options.nearDuplicateJaccard}`, 'nearDuplicateJaccard');
+  if (!(threshold > 0 && threshold <= 1))
+    throw new ArgumentError(fn, `nearDuplicateJaccard must be in (0, 1], got ${options.nearDuplicateJaccard}`, 'nearDuplicateJaccard');
   const skipped: ClauseDataset['stats']['skipped'] = { missing: 0, changed: 0, entries: [] };
   let paragraphs: Array<LicenceParagraph & { manifestPackage?: string }>;
   if (options.manifest !== undefined) {
@@ -586,8 +603,13 @@ export function clauseSplit(documents: ClauseDocument[], options: ClauseSplitOpt
   const minTestSpans = options.minTestSpans ?? 10;
   if (!Number.isInteger(seed)) throw new ArgumentError(fn, `seed must be an integer, got ${options.seed}`, 'seed');
   if (!(testFraction > 0 && validationFraction >= 0 && testFraction + validationFraction < 1))
-    throw new ArgumentError(fn, `testFraction and validationFraction must be a positive and a non-negative share with a sum below 1, got ${testFraction} and ${validationFraction}`, 'testFraction');
-  if (!Number.isInteger(minTestSpans) || minTestSpans < 0) throw new ArgumentError(fn, `minTestSpans must be a non-negative integer, got ${options.minTestSpans}`, 'minTestSpans');
+    throw new ArgumentError(
+      fn,
+      `testFraction and validationFraction must be a positive and a non-negative share with a sum below 1, got ${testFraction} and ${validationFraction}`,
+      'testFraction',
+    );
+  if (!Number.isInteger(minTestSpans) || minTestSpans < 0)
+    throw new ArgumentError(fn, `minTestSpans must be a non-negative integer, got ${options.minTestSpans}`, 'minTestSpans');
   if (options.labelBudget !== undefined && !(Number.isInteger(options.labelBudget) && options.labelBudget > 0))
     throw new ArgumentError(fn, `labelBudget must be a positive integer, got ${options.labelBudget}`, 'labelBudget');
 
@@ -630,8 +652,7 @@ export function clauseSplit(documents: ClauseDocument[], options: ClauseSplitOpt
       validation.add(p);
       valDocs += byPackage.get(p)!.length;
     }
-  const part = (set: Set<string> | null) =>
-    documents.filter((d) => (set ? set.has(d.package) : !test.has(d.package) && !validation.has(d.package)));
+  const part = (set: Set<string> | null) => documents.filter((d) => (set ? set.has(d.package) : !test.has(d.package) && !validation.has(d.package)));
   const testDocsList = part(test);
   const validationDocs = part(validation);
   const pool = part(null);
@@ -712,7 +733,11 @@ export function clauseSplit(documents: ClauseDocument[], options: ClauseSplitOpt
 
 /** One document per line: {"id","package","text","spans":[{"start","end","label"}]} (the token-classification JSONL form). */
 export function clauseJsonl(documents: ClauseDocument[]): string {
-  return documents.map((d) => JSON.stringify({ id: d.id, package: d.package, text: d.text, spans: d.spans.map((s) => ({ start: s.start, end: s.end, label: s.label })) })).join('\n') + (documents.length ? '\n' : '');
+  return (
+    documents
+      .map((d) => JSON.stringify({ id: d.id, package: d.package, text: d.text, spans: d.spans.map((s) => ({ start: s.start, end: s.end, label: s.label })) }))
+      .join('\n') + (documents.length ? '\n' : '')
+  );
 }
 
 /**
@@ -786,7 +811,9 @@ const LICENSEE_GLOB_ROOT = '/usr/share/rubygems-integration/all/gems';
 function licenseeFolder(root: string): string | undefined {
   let gems: string[];
   try {
-    gems = readdirSync(root).filter((g) => /^licensee-/.test(g)).sort();
+    gems = readdirSync(root)
+      .filter((g) => /^licensee-/.test(g))
+      .sort();
   } catch {
     return undefined;
   }
@@ -808,13 +835,20 @@ export function choosealicenseFolder(options: { cacheDir?: string } = {}): strin
   const installed = licenseeFolder(LICENSEE_GLOB_ROOT);
   if (installed) return installed;
   if (!options.cacheDir)
-    throw new DataError('choosealicenseFolder: ruby-licensee is not installed; install it (apt-get install ruby-licensee) or pass cacheDir to download and unpack it there');
+    throw new DataError(
+      'choosealicenseFolder: ruby-licensee is not installed; install it (apt-get install ruby-licensee) or pass cacheDir to download and unpack it there',
+    );
   const unpacked = join(options.cacheDir, 'ruby-licensee');
   const cached = licenseeFolder(join(unpacked, LICENSEE_GLOB_ROOT));
   if (cached) return cached;
   mkdirSync(options.cacheDir, { recursive: true });
   const dl = spawnSync('apt-get', ['download', 'ruby-licensee'], { cwd: options.cacheDir, encoding: 'utf8', timeout: 120_000 });
-  const deb = existsSync(options.cacheDir) ? readdirSync(options.cacheDir).filter((f) => /^ruby-licensee_.*\.deb$/.test(f)).sort().pop() : undefined;
+  const deb = existsSync(options.cacheDir)
+    ? readdirSync(options.cacheDir)
+        .filter((f) => /^ruby-licensee_.*\.deb$/.test(f))
+        .sort()
+        .pop()
+    : undefined;
   if (!deb)
     throw new DataError(
       `choosealicenseFolder: ruby-licensee is not installed and 'apt-get download ruby-licensee' failed (${dl.error?.message ?? dl.stderr?.trim().split('\n').pop() ?? `exit ${dl.status}`}); install it with apt-get install ruby-licensee`,
@@ -852,7 +886,9 @@ export function parseChoosealicense(source: string, id = 'licence'): Choosealice
 export function choosealicenseTexts(folder: string): ChoosealicenseText[] {
   let files: string[];
   try {
-    files = readdirSync(folder).filter((f) => f.endsWith('.txt')).sort();
+    files = readdirSync(folder)
+      .filter((f) => f.endsWith('.txt'))
+      .sort();
   } catch (err) {
     throw new DataError(`choosealicenseTexts: cannot list ${folder}: ${(err as Error).message}`, { path: folder, cause: err });
   }

@@ -36,13 +36,16 @@ describe('licenceClauses annotator (hand-worked cases)', () => {
     expect(spanText(text, L.annotateClauses(text))).toEqual([
       ['grant', 'Permission to use, copy, modify, and distribute this software for any purpose is hereby granted,'],
       ['notice', 'provided that the above copyright notice appear in all copies.'],
-      ['binary', 'Redistributions in binary form must reproduce the above copyright notice in the documentation and/or other materials provided with the distribution.'],
+      [
+        'binary',
+        'Redistributions in binary form must reproduce the above copyright notice in the documentation and/or other materials provided with the distribution.',
+      ],
     ]);
   });
 
   it('labels a GPL notice sentence by sentence, joining clauses of one sentence', () => {
     const text =
-      'This program is free software; you can redistribute it and/or modify it under the terms of the GNU General Public License as published by the Free Software Foundation; either version 2 of the License, or (at your option) any later version.\nThis program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU General Public License for more details.\nOn Debian systems, the complete text of the GNU General Public License version 2 can be found in `/usr/share/common-licenses/GPL-2\'.';
+      "This program is free software; you can redistribute it and/or modify it under the terms of the GNU General Public License as published by the Free Software Foundation; either version 2 of the License, or (at your option) any later version.\nThis program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU General Public License for more details.\nOn Debian systems, the complete text of the GNU General Public License version 2 can be found in `/usr/share/common-licenses/GPL-2'.";
     const spans = L.annotateClauses(text);
     expect(spans.map((s) => s.label)).toEqual(['grant', 'warranty', 'common-licenses']);
     expect(text.slice(spans[0].start, spans[0].end)).toBe(text.split('\n')[0]);
@@ -61,8 +64,21 @@ describe('licenceClauses annotator (hand-worked cases)', () => {
   });
 
   it('compareSpans counts exact and overlapping matches per type (hand-worked)', () => {
-    const gold = [[{ start: 0, end: 10, label: 'grant' }, { start: 11, end: 20, label: 'warranty' }], [{ start: 0, end: 5, label: 'patent' }]];
-    const pred = [[{ start: 0, end: 10, label: 'grant' }, { start: 11, end: 18, label: 'warranty' }, { start: 21, end: 30, label: 'notice' }], []];
+    const gold = [
+      [
+        { start: 0, end: 10, label: 'grant' },
+        { start: 11, end: 20, label: 'warranty' },
+      ],
+      [{ start: 0, end: 5, label: 'patent' }],
+    ];
+    const pred = [
+      [
+        { start: 0, end: 10, label: 'grant' },
+        { start: 11, end: 18, label: 'warranty' },
+        { start: 21, end: 30, label: 'notice' },
+      ],
+      [],
+    ];
     const exact = L.compareSpans(gold, pred);
     expect(exact.micro).toMatchObject({ tp: 1, predicted: 3, gold: 3 });
     expect(exact.micro.precision).toBeCloseTo(1 / 3);
@@ -76,7 +92,7 @@ describe('licenceClauses annotator (hand-worked cases)', () => {
 });
 
 // Independent tally of exact-span matches from the gold file and the predictions (passed in), in Python.
-const PY_TALLY = String.raw`
+const PY_TALLY = `
 import sys, json
 d = json.load(sys.stdin)
 tp = pred = gold = 0
@@ -230,11 +246,17 @@ describe('licenceClauses data set from /usr/share/doc', () => {
     }
     const ref = python<{ max: number; crossSplit: number }>(
       PY_JACCARD,
-      JSON.stringify([...split.train.map((d) => ({ text: d.text, part: 'train' })), ...split.validation.map((d) => ({ text: d.text, part: 'validation' })), ...split.test.map((d) => ({ text: d.text, part: 'test' }))]),
+      JSON.stringify([
+        ...split.train.map((d) => ({ text: d.text, part: 'train' })),
+        ...split.validation.map((d) => ({ text: d.text, part: 'validation' })),
+        ...split.test.map((d) => ({ text: d.text, part: 'test' })),
+      ]),
     );
     expect(ref.max).toBeLessThan(0.905); // Python's word split differs slightly from licenceTextKey
     expect(ref.crossSplit).toBeLessThan(0.905);
-    console.log(`split: train ${split.train.length}, validation ${split.validation.length}, test ${split.test.length}; largest cross-split 5-gram Jaccard ${ref.crossSplit.toFixed(3)}`);
+    console.log(
+      `split: train ${split.train.length}, validation ${split.validation.length}, test ${split.test.length}; largest cross-split 5-gram Jaccard ${ref.crossSplit.toFixed(3)}`,
+    );
     // another seed gives another split, the same seed the same
     expect(L.clauseSplit(ds.documents, { seed: 0 }).test.map((d) => d.id)).toEqual(split.test.map((d) => d.id));
     expect(L.clauseSplit(ds.documents, { seed: 1 }).test.map((d) => d.id)).not.toEqual(split.test.map((d) => d.id));
@@ -260,7 +282,7 @@ describe('licenceClauses data set from /usr/share/doc', () => {
     const files = L.writeClauseDataset(dir, split, ds.manifest);
     expect(files.map((f) => f.slice(dir.length + 1))).toEqual(['train.jsonl', 'validation.jsonl', 'test.jsonl', 'unused-train.jsonl', 'manifest.jsonl']);
     const ref = python<{ lines: number; first: string[] }>(
-      String.raw`
+      `
 import sys, json
 path = sys.stdin.read()
 lines = [json.loads(l) for l in open(path, encoding='utf-8') if l.strip()]
@@ -289,7 +311,11 @@ print(json.dumps({'lines': len(lines), 'first': [s['label'] + ':' + lines[0]['te
     expect(whole.documents.map((d) => d.id).sort()).toEqual(picked.map((m) => m.id).sort());
     rmSync(copied[1].path);
     const text = readFileSync(copied[2].path, 'utf8');
-    const body = ds.documents.find((d) => d.id === copied[2].id)!.text.split(' ').slice(0, 3).join(' ');
+    const body = ds.documents
+      .find((d) => d.id === copied[2].id)!
+      .text.split(' ')
+      .slice(0, 3)
+      .join(' ');
     writeFileSync(copied[2].path, text.replace(body, `${body} EDITED`));
     const partial = L.licenceClauseDataset({ manifest: copied });
     expect(partial.stats.skipped.missing).toBe(1);
