@@ -152,6 +152,7 @@ export abstract class Tagger extends Architecture {
       torch.tidy(() => {
         const { emissions, mask } = this.emissionsAndMask(...inputs);
         if (this.crf) return this.crf.decode(emissions, mask);
+        checkPrefix(`${this.arch}.decode`, 'the mask', mask);
         const best = emissions.argmax(2);
         const lengths = Array.from(mask.sum(1).dataSync() as ArrayLike<number | bigint>, Number);
         const flat = Array.from(best.dataSync() as ArrayLike<number | bigint>, Number);
