@@ -86,13 +86,15 @@ export const CLAUSE_RULES: ReadonlyArray<ClauseRule> = [
   },
   {
     label: 'advertising',
-    meaning: "the advertising / acknowledgement clause: advertising materials or end-user documentation must display 'This product includes software developed by ...'",
+    meaning:
+      "the advertising / acknowledgement clause: advertising materials or end-user documentation must display 'This product includes software developed by ...'",
     pattern:
       /\badvertising materials\b|\bmust (display|include) (the following|an) acknowle?dge?ment\b|\bthis product includes software developed\b|\bthis acknowle?dge?ment may appear\b/i,
   },
   {
     label: 'endorsement',
-    meaning: 'no endorsement: the name of the authors may not be used to endorse or promote products, or in advertising; derived products may not be called by the name',
+    meaning:
+      'no endorsement: the name of the authors may not be used to endorse or promote products, or in advertising; derived products may not be called by the name',
     pattern:
       /\bendorse\b|\bpromote (products|the sale)\b|\b(in|for) advertising or publicity\b|\bname[s]? of\b.{0,120}\b(may|shall|must) not be used\b|\bnot be used\b.{0,60}\b(advertising|publicity|promote)\b|\bmay not be called\b/i,
   },
@@ -658,29 +660,7 @@ export function clauseSplit(documents: ClauseDocument[], options: ClauseSplitOpt
   const pool = part(null);
 
   // training texts that contain, or are part of, a held-out text (the inner one 8+ words)
-  // (only held-out texts sharing an 8-word run with the training text can be candidates)
-  const held = [...testDocsList, ...validationDocs].map((d) => licenceTextKey(d.text));
-  const runs = new Map<string, number[]>();
-  held.forEach((k, i) => {
-    const w = k.split(' ');
-    for (let j = 0; j + 8 <= w.length; j++) {
-      const g = w.slice(j, j + 8).join(' ');
-      const l = runs.get(g);
-      if (!l) runs.set(g, [i]);
-      else if (l[l.length - 1] !== i) l.push(i);
-    }
-  });
-  const overlapDropped: ClauseDocument[] = [];
-  const train: ClauseDocument[] = [];
-  for (const d of pool) {
-    const k = licenceTextKey(d.text);
-    const w = k.split(' ');
-    const candidates = new Set<number>();
-    for (let j = 0; j + 8 <= w.length; j++) for (const i of runs.get(w.slice(j, j + 8).join(' ')) ?? []) candidates.add(i);
-    const padded = ` ${k} `;
-    const hit = [...candidates].some((i) => ` ${held[i]} `.includes(padded) || padded.includes(` ${held[i]} `));
-    (hit ? overlapDropped : train).push(d);
-  }
+  const { kept: train, dropped: overlapDropped } = dropContained(pool, [...testDocsList, ...validationDocs]);
 
   // label budget: a fixed order of the training documents, rare types first
   let chosen = train;
@@ -726,6 +706,98 @@ export function clauseSplit(documents: ClauseDocument[], options: ClauseSplitOpt
     counts,
     packages: { train: pk(pool), validation: pk(validationDocs), test: pk(testDocsList) },
   };
+}
+
+// Splits `pool` into the documents whose text neither contains nor is part of
+// a held-out text (the inner one 8 words or more, after licenceTextKey) and the rest.
+function dropContained(pool: ClauseDocument[], heldOut: ClauseDocument[]): { kept: ClauseDocument[]; dropped: ClauseDocument[] } {
+  const held = heldOut.map((d) => licenceTextKey(d.text));
+  // only held-out texts sharing an 8-word run with a pool text can be inside it or around it
+  const runs = new Map<string, number[]>();
+  held.forEach((k, i) => {
+    const w = k.split(' ');
+    for (let j = 0; j + 8 <= w.length; j++) {
+      const g = w.slice(j, j + 8).join(' ');
+      const l = runs.get(g);
+      if (!l) runs.set(g, [i]);
+      else if (l[l.length - 1] !== i) l.push(i);
+    }
+  });
+  const kept: ClauseDocument[] = [];
+  const dropped: ClauseDocument[] = [];
+  for (const d of pool) {
+    const k = licenceTextKey(d.text);
+    const w = k.split(' ');
+    const candidates = new Set<number>();
+    for (let j = 0; j + 8 <= w.length; j++) for (const i of runs.get(w.slice(j, j + 8).join(' ')) ?? []) candidates.add(i);
+    const padded = ` ${k} `;
+    const hit = [...candidates].some((i) => ` ${held[i]} `.includes(padded) || padded.includes(` ${held[i]} `));
+    (hit ? dropped : kept).push(d);
+  }
+  return { kept, dropped };
+}
+
+/**
+ * k folds by package, for types too rare for one test split: packages are
+ * dealt, rarest type first (a package counts under the rarest type it has; ties
+ * in a seeded order), each to the fold holding the fewest spans of that type
+ * (then the fewest documents). Fold i tests on its own packages and trains on
+ * the others' documents, less those whose text contains or is part of a test
+ * text (8+ words), as in clauseSplit.
+ */
+export function clauseFolds(
+  documents: ClauseDocument[],
+  options: { k?: number; seed?: number } = {},
+): Array<{ train: ClauseDocument[]; test: ClauseDocument[]; overlapDropped: ClauseDocument[]; packages: string[] }> {
+  const fn = 'clauseFolds';
+  if (!Array.isArray(documents) || documents.some((d) => !d || typeof d.package !== 'string' || typeof d.text !== 'string' || !Array.isArray(d.spans)))
+    throw new ArgumentError(fn, 'documents must be the array licenceClauseDataset().documents returns (items with package, text and spans)', 'documents');
+  const k = options.k ?? 5;
+  const seed = options.seed ?? 0;
+  if (!Number.isInteger(k) || k < 2) throw new ArgumentError(fn, `k must be an integer >= 2, got ${options.k}`, 'k');
+  if (!Number.isInteger(seed)) throw new ArgumentError(fn, `seed must be an integer, got ${options.seed}`, 'seed');
+  const byPackage = new Map<string, ClauseDocument[]>();
+  for (const d of documents) {
+    const l = byPackage.get(d.package);
+    if (l) l.push(d);
+    else byPackage.set(d.package, [d]);
+  }
+  const names = [...byPackage.keys()].sort();
+  if (names.length < k) throw new ArgumentError(fn, `k = ${k} folds need at least ${k} packages, the documents have ${names.length}`, 'k');
+  const total = typeCounts(documents);
+  const rank = new Map(permutation(names.length, seed).map((p, r) => [names[p], r]));
+  const rarest = (p: string) => {
+    const types = [...typeCounts(byPackage.get(p)!).keys()];
+    return types.length ? Math.min(...types.map((t) => total.get(t)!)) : Number.POSITIVE_INFINITY;
+  };
+  const order = names.map((p) => ({ p, r: rarest(p) })).sort((a, b) => a.r - b.r || rank.get(a.p)! - rank.get(b.p)!);
+  const folds: Array<{ packages: string[]; docs: number; spans: Map<string, number> }> = Array.from({ length: k }, () => ({
+    packages: [],
+    docs: 0,
+    spans: new Map(),
+  }));
+  for (const { p } of order) {
+    const docs = byPackage.get(p)!;
+    const own = typeCounts(docs);
+    const key = [...own.keys()].sort((a, b) => total.get(a)! - total.get(b)! || cmp(a, b))[0];
+    let best = 0;
+    for (let f = 1; f < k; f++) {
+      const a = key ? (folds[f].spans.get(key) ?? 0) - (folds[best].spans.get(key) ?? 0) : 0;
+      if (a < 0 || (a === 0 && folds[f].docs < folds[best].docs)) best = f;
+    }
+    folds[best].packages.push(p);
+    folds[best].docs += docs.length;
+    for (const [t, n] of own) folds[best].spans.set(t, (folds[best].spans.get(t) ?? 0) + n);
+  }
+  return folds.map((f) => {
+    const inFold = new Set(f.packages);
+    const test = documents.filter((d) => inFold.has(d.package));
+    const { kept, dropped } = dropContained(
+      documents.filter((d) => !inFold.has(d.package)),
+      test,
+    );
+    return { train: kept, test, overlapDropped: dropped, packages: f.packages.sort() };
+  });
 }
 
 // ---------------------------------------------------------------------------

@@ -277,6 +277,25 @@ describe('licenceClauses data set from /usr/share/doc', () => {
     expect(() => L.clauseSplit(ds.documents, { labelBudget: 0 })).toThrow(/labelBudget must be a positive integer/);
   });
 
+  it('clauseFolds: every document tested once, packages never straddle, rare types spread over the folds', () => {
+    const folds = L.clauseFolds(ds.documents, { k: 5, seed: 0 });
+    expect(folds.length).toBe(5);
+    const tested = folds.flatMap((f) => f.test.map((d) => d.id));
+    expect(tested.length).toBe(ds.documents.length);
+    expect(new Set(tested).size).toBe(ds.documents.length);
+    for (const f of folds) {
+      const testPackages = new Set(f.test.map((d) => d.package));
+      expect([...testPackages].sort()).toEqual(f.packages);
+      expect(f.train.some((d) => testPackages.has(d.package))).toBe(false);
+      expect(f.train.length + f.overlapDropped.length + f.test.length).toBe(ds.documents.length);
+      for (const t of L.CLAUSE_TYPES) {
+        const inFold = f.test.reduce((n, d) => n + d.spans.filter((s) => s.label === t).length, 0);
+        expect(inFold, t).toBeGreaterThanOrEqual(Math.floor(ds.stats.spans[t] / 10));
+      }
+    }
+    expect(() => L.clauseFolds(ds.documents, { k: 1 })).toThrow(/k must be an integer >= 2/);
+  });
+
   it('writes JSONL files that Python reads back, with spans that slice the same text', () => {
     const split = L.clauseSplit(ds.documents, { seed: 0, labelBudget: 64 });
     const files = L.writeClauseDataset(dir, split, ds.manifest);
