@@ -174,6 +174,14 @@ function matches(patterns: string[], prev: ParsedTag, cur: ParsedTag): boolean {
   return false;
 }
 
+/** seqeval's Token.is_start / is_inside / is_end of tag `cur` after tag `prev` (for tests against seqeval's own tables). */
+export function strictTransition(prev: string, cur: string, scheme: TagScheme): [start: boolean, inside: boolean, end: boolean] {
+  const rules = STRICT_RULES[canonicalScheme(scheme, 'strictTransition')];
+  const p = parseStrict(prev, false);
+  const c = parseStrict(cur, false);
+  return [matches(rules.start, p, c), matches(rules.inside, p, c), matches(rules.end, p, c)];
+}
+
 /**
  * Strict entities of one sentence (seqeval's Tokens.entities): from each
  * start, extend over inside tags; keep the span only if the scheme says it

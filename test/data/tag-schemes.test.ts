@@ -2,12 +2,45 @@
 // random comparison with the Python reference is in
 // test/metrics/seqeval.test.ts), conversion between schemes with round trips,
 // validation with errors that say where.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it, expect } from 'vitest';
 import { data, DataError, ArgumentError, type TagScheme, type Entity } from 'finetorch';
+import { strictTransition } from '../../dist/data/tag-schemes.js';
 
 const { getEntities, convertTags, validateTags, entitiesToTags } = data;
 const SCHEMES: TagScheme[] = ['IOB1', 'IOB2', 'IOE1', 'IOE2', 'IOBES', 'BILOU'];
 const E = (type: string, start: number, end: number): Entity => ({ type, start, end });
+
+describe("strict mode against seqeval 1.2.2's own scheme tests", () => {
+  // Expected values copied out of seqeval's tests/test_scheme.py by
+  // test/data/make_seqeval_scheme_cases.py.
+  const cases = JSON.parse(readFileSync(join(__dirname, 'seqeval-scheme-cases.json'), 'utf8')) as {
+    startInsideEnd: Record<string, Array<[string, string, [boolean, boolean, boolean]]>>;
+    entities: Record<string, Array<[string[], Array<[string, number, number]>]>>;
+  };
+
+  it('start / inside / end of a tag after another, every scheme', () => {
+    let n = 0;
+    for (const [scheme, rows] of Object.entries(cases.startInsideEnd))
+      for (const [prev, cur, want] of rows) {
+        expect(strictTransition(prev, cur, scheme as TagScheme), `${scheme} ${prev} -> ${cur}`).toEqual(want);
+        n++;
+      }
+    expect(n).toBe(108);
+  });
+
+  it('entities of short sequences, with and without types, every scheme', () => {
+    let n = 0;
+    for (const [scheme, rows] of Object.entries(cases.entities))
+      for (const [tags, want] of rows) {
+        const got = getEntities(tags, { mode: 'strict', scheme: scheme as TagScheme }).map((e) => [e.type, e.start, e.end]);
+        expect(got, `${scheme} ${JSON.stringify(tags)}`).toEqual(want);
+        n++;
+      }
+    expect(n).toBe(242);
+  });
+});
 
 describe('getEntities, worked by hand', () => {
   it("default mode is conlleval's chunking", () => {

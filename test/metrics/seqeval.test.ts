@@ -319,6 +319,19 @@ function runReference(cases: Case[], configs: Config[]): PyResult[] {
 }
 
 describe('seqeval agrees exactly with an independent Python re-implementation', () => {
+  it("the Python reference's strict rules pass seqeval 1.2.2's own scheme tests", () => {
+    const r = spawnSync(
+      '/usr/bin/python3',
+      [join(__dirname, 'seqeval_reference.py'), '--selftest', join(__dirname, '..', 'data', 'seqeval-scheme-cases.json')],
+      {
+        encoding: 'utf8',
+        timeout: 120000,
+      },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ checked: 350 });
+  });
+
   const rand = mulberry32(16);
   const jobs = GROUPS.map((g) => ({ cases: randomCases(rand, 100, g.prefixes, g.stray), configs: g.configs }));
   // Suffix tags: the first 40 cases of the B/I and B/I/E/S groups, written type first.

@@ -10,6 +10,9 @@ strict mode. Plain Python floats, no numpy.
 stdin: {"cases": [{"yTrue": [[tag]], "yPred": [[tag]]}],
         "configs": [{"mode", "scheme", "suffix"}]}  (every case under every config)
 stdout: one result per (case, config), in that order.
+
+--selftest test/data/seqeval-scheme-cases.json checks the strict rules against
+seqeval's own scheme tests first.
 """
 import json
 import sys
@@ -285,7 +288,28 @@ def evaluate(case, cfg):
     return out
 
 
+def selftest(path):
+    """Checks the strict rules above against seqeval's own test tables (test/data/seqeval-scheme-cases.json)."""
+    cases = json.load(open(path))
+    checked = 0
+    for scheme, rows in cases['startInsideEnd'].items():
+        starts, inside, ends = rules(scheme)
+        for prev, tok, want in rows:
+            p, c = strict_split(prev, False), strict_split(tok, False)
+            got = [starts(p, c), inside(p, c), ends(p, c)]
+            assert got == want, (scheme, prev, tok, got, want)
+            checked += 1
+    for scheme, rows in cases['entities'].items():
+        for tokens, want in rows:
+            got = [list(e) for e in strict_entities(tokens, scheme, False, 'yTrue', 0)]
+            assert got == want, (scheme, tokens, got, want)
+            checked += 1
+    print(json.dumps({'checked': checked}))
+
+
 def main():
+    if len(sys.argv) > 2 and sys.argv[1] == '--selftest':
+        return selftest(sys.argv[2])
     job = json.load(sys.stdin)
     results = [evaluate(case, cfg) for case in job['cases'] for cfg in job['configs']]
     json.dump(results, sys.stdout)
