@@ -397,6 +397,8 @@ export function parseRecipe(input: unknown): Recipe {
   throw new RecipeError(issues);
 }
 
+/** The architectures a tokenClassification recipe can name. */
+const TAGGER_ARCHS = ['bilstmCrf', 'bert', 'roberta', 'distilbert'];
 const TAGGER_MODEL_FIELDS = ['head', 'embeddingDim', 'hiddenSize', 'lstmHiddenSize', 'lstmLayers', 'minWordCount'] as const;
 
 /**
@@ -420,6 +422,8 @@ function taskIssues(recipe: Recipe, lossGiven: boolean): RecipeIssue[] {
     at(['data', 'kind'], 'task tokenClassification reads conll (word and tag columns) or jsonlSpans (text and character spans) data', kind);
   const m = recipe.model;
   const bilstm = m.arch === 'bilstmCrf';
+  if (m.arch !== undefined && !TAGGER_ARCHS.includes(m.arch))
+    at(['model', 'arch'], `token classification runs on bilstmCrf (from scratch) or a pretrained bert, roberta or distilbert encoder`, m.arch);
   if (bilstm && m.head === 'bilstm-crf') at(['model', 'head'], "bilstmCrf is a BiLSTM already: its head is 'crf' (default) or 'linear'", m.head);
   if (!bilstm) for (const f of ['embeddingDim', 'hiddenSize', 'minWordCount'] as const) if (m[f] !== undefined) at(['model', f], 'is for arch bilstmCrf', m[f]);
   if (bilstm && m.checkpoint !== undefined) at(['model', 'checkpoint'], 'bilstmCrf trains from scratch (its vocabulary comes from the training data); leave checkpoint out', m.checkpoint);

@@ -352,15 +352,17 @@ export function buildTagger(recipe: Recipe, tags: string[], vocabulary?: string[
     }
     return { model, spec: { arch: 'bilstmCrf', options: model.archOptions() } };
   }
+  const cannotTag = (arch: unknown) =>
+    new ConfigError(
+      'recipe.model.arch',
+      `token classification runs on bilstmCrf (from scratch) or a pretrained ${ENCODER_ARCHS.join(', ')} encoder; got ${JSON.stringify(arch)}`,
+    );
+  if (m.arch !== undefined && !ENCODER_ARCHS.includes(m.arch)) throw cannotTag(m.arch);
   if (m.checkpoint !== undefined && !existsSync(m.checkpoint)) throw new ConfigError('recipe.model.checkpoint', `${m.checkpoint} does not exist`);
   const hfConfig = recipeHfConfig(recipe);
   if (!hfConfig) throw new ConfigError('recipe.model.config', "a tagger on a pretrained encoder needs the encoder's config.json (model.config, or a model.checkpoint folder holding it)");
   const arch = m.arch ?? hfConfig.model_type;
-  if (typeof arch !== 'string' || !ENCODER_ARCHS.includes(arch))
-    throw new ConfigError(
-      'recipe.model.arch',
-      `token classification runs on bilstmCrf (from scratch) or a pretrained ${ENCODER_ARCHS.join(', ')} encoder; got ${JSON.stringify(arch)}`,
-    );
+  if (typeof arch !== 'string' || !ENCODER_ARCHS.includes(arch)) throw cannotTag(arch);
   let encoder: string | TextModel | HfConfig = hfConfig;
   if (m.checkpoint !== undefined) {
     if (statSync(m.checkpoint).isDirectory()) {
