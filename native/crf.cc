@@ -328,6 +328,84 @@ torch::Tensor CrfLogLikelihood(const Info& a) {
   return llh.sum() / batch.mask.sum().to(llh.scalar_type());
 }
 
+// Viterbi on the CPU, one sequence per task: for each timestep, the best
+// previous tag for every tag, in a loop over the previous tag whose inner
+// loop runs over contiguous rows of the transitions (vectorised, branch-free),
+// then the backtrace. No [B, K, K] temporaries, no per-step dispatch.
+template <typename S>
+void viterbiCpu(const S* E, const S* start, const S* end, const S* trans, const std::vector<int64_t>& lengths, int64_t T, int64_t B,
+                int64_t K, std::vector<std::vector<int64_t>>& paths) {
+  at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<S> score(K), next(K);
+    std::vector<int32_t> history(T * K);
+    for (int64_t b = b0; b < b1; b++) {
+      const int64_t L = lengths[b];
+      for (int64_t j = 0; j < K; j++) score[j] = start[j] + E[b * K + j];
+      for (int64_t t = 1; t < L; t++) {
+        int32_t* from = history.data() + t * K;
+        S* nx = next.data();
+        for (int64_t j = 0; j < K; j++) {
+          nx[j] = score[0] + trans[j];
+          from[j] = 0;
+        }
+        for (int64_t i = 1; i < K; i++) {
+          const S si = score[i];
+          const S* row = trans + i * K;
+          const int32_t ii = static_cast<int32_t>(i);
+          for (int64_t j = 0; j < K; j++) {
+            S v = si + row[j];
+            bool better = v > nx[j];  // strict: ties keep the first previous tag, as max() does
+            nx[j] = better ? v : nx[j];
+            from[j] = better ? ii : from[j];
+          }
+        }
+        const S* e = E + (t * B + b) * K;
+        for (int64_t j = 0; j < K; j++) score[j] = nx[j] + e[j];
+      }
+      int64_t tag = 0;
+      S best = score[0] + end[0];
+      for (int64_t j = 1; j < K; j++)
+        if (score[j] + end[j] > best) best = score[j] + end[j], tag = j;
+      std::vector<int64_t>& path = paths[b];
+      path.assign(L, 0);
+      path[L - 1] = tag;
+      for (int64_t t = L - 1; t >= 1; t--) {
+        tag = history[t * K + tag];
+        path[t - 1] = tag;
+      }
+    }
+  });
+}
+
+// The same with ATen ops per timestep (CUDA), as pytorch-crf computes it.
+void viterbiAten(const torch::Tensor& E, const torch::Tensor& start, const torch::Tensor& end, const torch::Tensor& A,
+                 const torch::Tensor& mask, const std::vector<int64_t>& lengths, std::vector<std::vector<int64_t>>& paths) {
+  const int64_t T = E.size(0), B = E.size(1), K = E.size(2);
+  torch::Tensor score = start + E[0];
+  torch::Tensor history = torch::zeros({T, B, K}, torch::TensorOptions(torch::kLong).device(E.device()));
+  for (int64_t t = 1; t < T; t++) {
+    auto best = (score.unsqueeze(2) + A.unsqueeze(0)).max(1);  // over the previous tag
+    torch::Tensor next = std::get<0>(best) + E[t];
+    score = torch::where(mask[t].unsqueeze(1), next, score);
+    history[t].copy_(std::get<1>(best));
+  }
+  torch::Tensor lastTag = (score + end).argmax(1).to(torch::kCPU).contiguous();
+  torch::Tensor hist = history.to(torch::kCPU).contiguous();
+  const int64_t* hp = hist.data_ptr<int64_t>();
+  const int64_t* lp = lastTag.data_ptr<int64_t>();
+  for (int64_t b = 0; b < B; b++) {
+    const int64_t L = lengths[b];
+    std::vector<int64_t>& path = paths[b];
+    path.assign(L, 0);
+    int64_t tag = lp[b];
+    path[L - 1] = tag;
+    for (int64_t t = L - 1; t >= 1; t--) {
+      tag = hp[(t * B + b) * K + tag];
+      path[t - 1] = tag;
+    }
+  }
+}
+
 // crfDecode(crf, emissions, mask | null) -> number[][]
 Napi::Value CrfDecode(const Info& a) {
   const char* fn = "CRF.decode";
@@ -336,37 +414,28 @@ Napi::Value CrfDecode(const Info& a) {
   torch::NoGradGuard noGrad;
   // in the emissions' precision, as pytorch-crf; half precision in float32
   auto dtype = batch.emissions.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
-  torch::Tensor E = batch.emissions.to(dtype);
-  torch::Tensor A = crf.param("transitions").to(dtype);
+  torch::Tensor E = batch.emissions.to(dtype).contiguous();
+  torch::Tensor start = crf.param("start_transitions").to(dtype).contiguous();
+  torch::Tensor end = crf.param("end_transitions").to(dtype).contiguous();
+  torch::Tensor A = crf.param("transitions").to(dtype).contiguous();
   const int64_t T = E.size(0), B = E.size(1), K = E.size(2);
-  torch::Tensor score = crf.param("start_transitions").to(dtype) + E[0];
-  torch::Tensor history = torch::zeros({T, B, K}, torch::TensorOptions(torch::kLong).device(E.device()));
-  for (int64_t t = 1; t < T; t++) {
-    auto best = (score.unsqueeze(2) + A.unsqueeze(0)).max(1);  // over the previous tag
-    torch::Tensor next = std::get<0>(best) + E[t];
-    score = torch::where(batch.mask[t].unsqueeze(1), next, score);
-    history[t].copy_(std::get<1>(best));
+  std::vector<std::vector<int64_t>> paths(B);
+  if (E.device().is_cpu() && K < (int64_t(1) << 31)) {
+    if (dtype == torch::kDouble)
+      viterbiCpu<double>(E.data_ptr<double>(), start.data_ptr<double>(), end.data_ptr<double>(), A.data_ptr<double>(), batch.lengthList, T, B,
+                         K, paths);
+    else
+      viterbiCpu<float>(E.data_ptr<float>(), start.data_ptr<float>(), end.data_ptr<float>(), A.data_ptr<float>(), batch.lengthList, T, B, K,
+                        paths);
+  } else {
+    viterbiAten(E, start, end, A, batch.mask, batch.lengthList, paths);
   }
-  score = score + crf.param("end_transitions").to(dtype);
-  torch::Tensor lastTag = score.argmax(1).to(torch::kCPU).contiguous();
-  torch::Tensor hist = history.to(torch::kCPU).contiguous();
-  const int64_t* hp = hist.data_ptr<int64_t>();
-  const int64_t* lp = lastTag.data_ptr<int64_t>();
 
   Napi::Env env = a.Env();
   Napi::Array out = Napi::Array::New(env, B);
-  std::vector<int64_t> path;
   for (int64_t b = 0; b < B; b++) {
-    int64_t len = batch.lengthList[b];
-    path.assign(len, 0);
-    int64_t tag = lp[b];
-    path[len - 1] = tag;
-    for (int64_t t = len - 1; t >= 1; t--) {
-      tag = hp[(t * B + b) * K + tag];
-      path[t - 1] = tag;
-    }
-    Napi::Array p = Napi::Array::New(env, len);
-    for (int64_t t = 0; t < len; t++) p.Set(static_cast<uint32_t>(t), static_cast<double>(path[t]));
+    Napi::Array p = Napi::Array::New(env, paths[b].size());
+    for (size_t t = 0; t < paths[b].size(); t++) p.Set(static_cast<uint32_t>(t), static_cast<double>(paths[b][t]));
     out.Set(static_cast<uint32_t>(b), p);
   }
   return out;
