@@ -5,6 +5,7 @@
 // run by Debian's /usr/bin/python3) on a few hundred random tag sequences,
 // valid and invalid transitions, every mode, scheme, average and zeroDivision.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, expect } from 'vitest';
 import { metrics, data, DataError, ArgumentError } from 'finetorch';
@@ -215,6 +216,56 @@ describe('seqeval: bad input gets a clear error', () => {
     expect(() => seqeval.f1(y, y, { zeroDivision: 2 as 1 })).toThrow(/zeroDivision must be/);
     expect(() => seqeval.f1(y, y, { mode: 'lenient' as 'default' })).toThrow(/mode must be/);
     expect(() => seqeval.accuracy([[]], [[]])).toThrow(/no tags/);
+  });
+});
+
+describe("default mode agrees with conlleval.pl's own counts", () => {
+  // test/metrics/conlleval-cases.json: what conlleval.pl printed for random
+  // typed B-/I-/O sequences and for the CoNLL-2000 sample's tags (made by
+  // test/metrics/make_conlleval_cases.py). IOB tags only: conlleval.pl has
+  // no S- rules and seqeval's default mode adds E-/S- rules of its own.
+  type Counted = {
+    yTrue: string[];
+    yPred: string[];
+    conlleval: {
+      tokens: number;
+      phrases: number;
+      found: number;
+      correct: number;
+      accuracy: string | null;
+      perType: Record<string, { precision: string; recall: string; fb1: string; found: number }>;
+    };
+  };
+  const fx = JSON.parse(readFileSync(join(__dirname, 'conlleval-cases.json'), 'utf8')) as { conll2000: Counted; random: Counted[] };
+  const sentences = (y: string[]) => y.map((s) => (s === '' ? [] : s.split(' ')));
+  const percent = (x: number, printed: string, what: string) => expect(Math.abs(100 * x - Number(printed)), what).toBeLessThanOrEqual(0.005 + 1e-9);
+
+  function check(c: Counted, what: string) {
+    const yTrue = sentences(c.yTrue);
+    const yPred = sentences(c.yPred);
+    const k = c.conlleval;
+    const micro = seqeval.precisionRecallFSupport(yTrue, yPred, { average: 'micro', zeroDivision: 0 });
+    // micro precision and recall are conlleval's integer counts divided
+    expect(micro.support, `${what} phrases`).toBe(k.phrases);
+    expect(micro.precision, `${what} precision`).toBe(k.found === 0 ? 0 : k.correct / k.found);
+    expect(micro.recall, `${what} recall`).toBe(k.phrases === 0 ? 0 : k.correct / k.phrases);
+    if (k.accuracy !== null) percent(seqeval.accuracy(yTrue, yPred), k.accuracy, `${what} accuracy`);
+    const per = seqeval.precisionRecallFSupport(yTrue, yPred, { average: null, zeroDivision: 0 });
+    expect(per.types, `${what} types`).toEqual(Object.keys(k.perType).sort());
+    per.types.forEach((type, i) => {
+      percent((per.precision as number[])[i], k.perType[type].precision, `${what} ${type} precision`);
+      percent((per.recall as number[])[i], k.perType[type].recall, `${what} ${type} recall`);
+      percent((per.f1 as number[])[i], k.perType[type].fb1, `${what} ${type} FB1`);
+    });
+  }
+
+  it('the CoNLL-2000 sample (961 tokens, 459 phrases, 539 found, 371 correct, accuracy 84.08%)', () => {
+    expect(fx.conll2000.conlleval).toMatchObject({ tokens: 961, phrases: 459, found: 539, correct: 371, accuracy: '84.08' });
+    check(fx.conll2000, 'CoNLL-2000 sample');
+  });
+
+  it(`${fx.random.length} random cases with ill-formed transitions`, () => {
+    fx.random.forEach((c, i) => check(c, `case ${i}`));
   });
 });
 
