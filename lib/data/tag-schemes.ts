@@ -3,12 +3,13 @@
 // between schemes and validation. Entities are word spans, end exclusive.
 //
 // Two ways to read entities, as seqeval does:
-// - 'default' (conlleval's chunking, lenient): a B-/S- starts an entity, so
-//   does an I-/E- after O, E- or S-, and any change of type; an E-/S- ends one,
-//   so does a B-/S-/O after B-/I-, and any change of type. It reads every
-//   scheme's well-formed sequences correctly and makes an entity out of
-//   ill-formed pieces (an I- after O). conlleval knows no L-/U-, so with
-//   scheme 'BILOU' they are read as E-/S-.
+// - 'default' (conlleval's chunking as seqeval extends it with E-/S- rules;
+//   lenient): a B-/S- starts an entity, so does an I-/E- after O, E- or S-,
+//   and any change of type; an E-/S- ends one, so does a B-/S-/O after B-/I-,
+//   and any change of type. On B-/I-/O tags it counts what conlleval.pl
+//   counts. It reads every scheme's well-formed sequences correctly and makes
+//   an entity out of ill-formed pieces (an I- after O). It knows no L-/U-, so
+//   with scheme 'BILOU' they are read as E-/S-.
 // - 'strict' (per scheme): an entity is only what the scheme allows, e.g. in
 //   IOB2 it must start with B-; pieces that do not form one are dropped.
 import { ArgumentError, DataError } from '../errors.js';

@@ -3,7 +3,8 @@
 // performance_measure, classification_report). Inputs are sentences of tag
 // strings, yTrue and yPred of the same shape.
 //
-// mode 'default' is conlleval's chunking (seqeval's default): the sentences
+// mode 'default' is seqeval's default: conlleval's chunking (the same counts
+// as conlleval.pl on B-/I-/O tags) with seqeval's E-/S- rules; the sentences
 // are joined with an O between them, so no entity crosses a sentence.
 // mode 'strict' reads entities as the scheme defines them (IOB2: an entity
 // starts with B-; IOBES: S-, or B- ... E-); it needs `scheme`.
