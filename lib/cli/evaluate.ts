@@ -32,7 +32,7 @@ const EVAL_FLAGS: Record<string, FlagSpec> = {
 
 const PREDICT_FLAGS: Record<string, FlagSpec> = {
   ...COMMON,
-  text: { type: 'string', repeat: true, arg: 'text', help: 'a text to classify (text models; repeatable)' },
+  text: { type: 'string', repeat: true, arg: 'text', help: 'a text to classify or tag (text models; repeatable)' },
   top: { type: 'positiveInt', arg: 'k', help: 'also list the k most likely classes (default 1)' },
   ...RECIPE_FLAGS,
   ...OUTPUT_FLAGS,

@@ -22,7 +22,7 @@ commands:
   train --config <recipe.json|yaml>     fine-tune as the recipe says (checkpoints, test metrics); --resume <out>/last continues
   pretrain --config <pretrain.yaml>     masked-language modelling (text) or reconstruction (images) on unlabelled data; --resume <out>/last continues
   eval --checkpoint <run|dir|file>      metrics of a trained model on the recipe's test (or --split val|train) data
-  predict --checkpoint <...> <inputs>   classify image files/folders or a CSV/JSONL of texts (or --text "...")
+  predict --checkpoint <...> <inputs>   classify image files/folders or a CSV/JSONL of texts (or --text "..."); a tagger prints entity spans
   inspect <checkpoint> [--json]         format, architecture guess, parameter count, dtypes, blocks and head
   doctor [--json]                       libtorch (where, version, CPU/CUDA), CUDA devices, threads, BLAS, prebuilt or source build
   demo                                  the fine-tuning comparison on Fashion-MNIST

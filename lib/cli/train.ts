@@ -34,7 +34,7 @@ const metricsRow = (split: string, r: EvalResult): Row =>
   r.entities
     ? {
         split,
-        documents: r.samples,
+        samples: r.samples,
         loss: r.loss,
         entityPrecision: r.entities.precision,
         entityRecall: r.entities.recall,
