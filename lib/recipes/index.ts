@@ -10,6 +10,7 @@ import { runRecipe } from './run.js';
 import { loadRun, loadTrainedModel, trainedSpec } from './load-run.js';
 import { readRun, resolveCheckpoint } from './run-record.js';
 import { resolvePaths, PATH_FIELDS } from './paths.js';
+import { buildTokenData, buildTagger, taggerLoss, tagDocuments, evaluateTagger, predictSpans } from './token-classification.js';
 
 export { parseRecipe, RecipeSchema, RecipeError, DataSchema } from './schema.js';
 export type { Recipe, DataSpec, RecipeIssue } from './schema.js';
@@ -20,6 +21,8 @@ export type { DataBundle, InputSpec, ModelSpec, OptimizerParts, Part, PreparedIn
 export { loadRun } from './load-run.js';
 export type { LoadedRun, Prediction } from './load-run.js';
 export type { RunRecord, ResolvedCheckpoint } from './run-record.js';
+export { buildTokenData, buildTagger, taggerLoss, tagDocuments, evaluateTagger, predictSpans } from './token-classification.js';
+export type { TokenInputSpec, TokenDataBundle, TagDocument, TaggerEvaluation, PredictedSpan } from './token-classification.js';
 
 export const recipes = {
   parseRecipe,
@@ -40,6 +43,13 @@ export const recipes = {
   readRun,
   resolveCheckpoint,
   resolvePaths,
+  // token classification (task: tokenClassification)
+  buildTokenData,
+  buildTagger,
+  taggerLoss,
+  tagDocuments,
+  evaluateTagger,
+  predictSpans,
   PATH_FIELDS,
   // Before 0.2 the fine-tuning steps lived here; they are finetune.* now.
   // These aliases keep old scripts working (README, changelog).

@@ -10,6 +10,8 @@ import { evaluate, predict, type EvalResult } from '../train/trainer.js';
 import { buildData, buildFromSpec, buildLoss, prepareInputs, recipeHfConfig, specTask, type InputSpec, type ModelSpec, type Part } from './build.js';
 import type { Recipe } from './schema.js';
 import { RUN_FILE, resolveCheckpoint, type ResolvedCheckpoint } from './run-record.js';
+import { buildTokenData, evaluateTagger, predictSpans, taggerLoss, type PredictedSpan } from './token-classification.js';
+import type { Tagger } from '../models/taggers.js';
 
 /**
  * How to rebuild the model whose weights `ck` holds: the run's own record,
@@ -105,8 +107,10 @@ export interface LoadedRun {
    * Text models: texts; or `{ files }` for CSV/JSONL files (their text column), `{ texts }` for texts.
    */
   predict(inputs: string[] | { files?: string[]; texts?: string[] }, options?: { batchSize?: number }): Promise<Prediction[]>;
-  /** Metrics on a part of the recipe's data (default test), as `finetorch eval` prints them. */
+  /** Metrics on a part of the recipe's data (default test), as `finetorch eval` prints them (taggers: whole documents, with `entities`). */
   evaluate(part?: Part): Promise<EvalResult>;
+  /** Taggers (token classification): the entity spans the model finds in each text (type, character offsets, the text covered). */
+  tag(texts: string[], options?: { batchSize?: number }): Promise<Array<{ text: string; spans: PredictedSpan[] }>>;
   dispose(): void;
 }
 
@@ -130,6 +134,7 @@ export function loadRun(path: string, options: { device?: string } = {}): Loaded
     recipe,
     weights: ck.weights,
     async predict(inputs, o = {}) {
+      if (run.input.kind === 'tokens') throw new ConfigError('path', `${path} holds a tagger: use loadRun(...).tag(texts) for its spans`);
       requireSequenceClassifier(run.model, taskField);
       const given = Array.isArray(inputs) ? (run.input.kind === 'text' ? { texts: inputs } : { files: inputs }) : inputs;
       const prepared = await prepareInputs(run.input, { paths: given.files, texts: given.texts, batchSize: o.batchSize ?? recipe.batchSize, device });
@@ -145,6 +150,13 @@ export function loadRun(path: string, options: { device?: string } = {}): Loaded
       }));
     },
     async evaluate(part = 'test') {
+      if (run.input.kind === 'tokens') {
+        const input = run.input;
+        const data = await buildTokenData(recipe, [part], input);
+        const docs = data.documents[part];
+        if (!docs?.length) throw new DataError(`the recipe's data has no ${part} part (see recipe.data.split, valPath, testPath)`);
+        return evaluateTagger(model as unknown as Tagger, input, docs, { loss: taggerLoss(recipe, model as unknown as Tagger, input.tags.length), batchSize: recipe.batchSize, device });
+      }
       requireSequenceClassifier(run.model, taskField);
       const data = await buildData(recipe, [part]);
       const source = data.parts[part];
@@ -152,6 +164,11 @@ export function loadRun(path: string, options: { device?: string } = {}): Loaded
       if (data.classes.join('\n') !== run.classes.join('\n'))
         throw new DataError(`the data's classes (${data.classes.join(', ')}) differ from those the model was trained on (${run.classes.join(', ')})`);
       return evaluate(model, source, { loss: buildLoss(recipe, data.classes.length) });
+    },
+    async tag(texts, o = {}) {
+      if (run.input.kind !== 'tokens') throw new ConfigError('path', `${path} holds a classifier (one class per input): use predict`);
+      const r = await predictSpans(model as unknown as Tagger, run.input, texts, { batchSize: o.batchSize ?? recipe.batchSize, device });
+      return r.map((x, i) => ({ text: texts[i], spans: x.spans }));
     },
     dispose() {
       model.dispose();

@@ -8,7 +8,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { torch, nn, io, models, evaluate, parseRecipe, runRecipe, RecipeError, type Tensor } from 'finetorch';
+import { torch, nn, io, models, evaluate, parseRecipe, runRecipe, loadRun, RecipeError, type Tensor } from 'finetorch';
 
 let dir = '';
 
@@ -199,6 +199,20 @@ describe('recipes: task tokenClassification', () => {
     expect(r.test!.samples).toBe(10);
     r.model.dispose();
   }, 120_000);
+
+  it("loadRun: evaluate() scores the test documents as the run's metrics.json, tag() gives spans that index their text", async () => {
+    const run = loadRun(join(dir, 'run-a'));
+    const metrics = JSON.parse(readFileSync(join(dir, 'run-a', 'metrics.json'), 'utf8'));
+    const ev = await run.evaluate('test');
+    expect(JSON.parse(JSON.stringify(ev.entities))).toEqual(metrics.test.entities);
+    const texts = ['Carol Smith saw Oslo .', 'yesterday Erin left the city of Rome', ''];
+    const tagged = await run.tag(texts);
+    expect(tagged.map((t) => t.text)).toEqual(texts);
+    for (const t of tagged) for (const s of t.spans) expect(t.text.slice(s.start, s.end)).toBe(s.text);
+    expect(tagged[2].spans).toEqual([]);
+    await expect(run.predict(texts)).rejects.toThrow(/holds a tagger: use loadRun\(\.\.\.\)\.tag/);
+    run.dispose();
+  }, 60_000);
 
   it('resumes after an abort to the same weights and history as a straight run', async () => {
     const controller = new AbortController();
