@@ -259,7 +259,8 @@ function readTexts(paths: string[], literal: string[], textField: string): Array
         throw new DataError(`${where}: not valid JSON: ${(err as Error).message}`, { path: p, row: i + 1 });
       }
       const text = row && typeof row === 'object' ? (row as Record<string, unknown>)[textField] : undefined;
-      if (typeof text !== 'string') throw new DataError(`${where}: no text in "${textField}" (a JSON object with a string field "${textField}" per line)`, { path: p, row: i + 1 });
+      if (typeof text !== 'string')
+        throw new DataError(`${where}: no text in "${textField}" (a JSON object with a string field "${textField}" per line)`, { path: p, row: i + 1 });
       out.push({ name: where, text });
     });
   }

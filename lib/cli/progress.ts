@@ -247,7 +247,11 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
       if (json) return;
       if (r.entities) {
         const en = r.entities;
-        say(renderTable(`${split} (${r.samples} documents)`, [{ loss: r.loss, entityPrecision: en.precision, entityRecall: en.recall, entityF1: en.f1, entityF1Macro: en.f1Macro, wordAccuracy: r.accuracy }]));
+        say(
+          renderTable(`${split} (${r.samples} documents)`, [
+            { loss: r.loss, entityPrecision: en.precision, entityRecall: en.recall, entityF1: en.f1, entityF1Macro: en.f1Macro, wordAccuracy: r.accuracy },
+          ]),
+        );
         return;
       }
       say(renderTable(`${split} (${r.samples} samples)`, [{ loss: r.loss, accuracy: r.accuracy, f1Macro: r.f1Macro, rocAuc: r.rocAuc }]));

@@ -127,7 +127,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
               tagging
                 ? `data: ${e.classes.length} tags (${Object.entries(e.trainCounts)
                     .map(([t, n]) => `${t} ${n}`)
-                    .join(', ')} training entities), ${e.samples.train} train / ${e.samples.val} val / ${e.samples.test} test documents; ${e.batchesPerEpoch} batches of ${e.recipe.batchSize} windows per epoch`
+                    .join(
+                      ', ',
+                    )} training entities), ${e.samples.train} train / ${e.samples.val} val / ${e.samples.test} test documents; ${e.batchesPerEpoch} batches of ${e.recipe.batchSize} windows per epoch`
                 : `data: ${e.classes.length} classes, ${e.samples.train} train / ${e.samples.val} val / ${e.samples.test} test samples; ${e.batchesPerEpoch} batches of ${e.recipe.batchSize} per epoch`,
             );
             reporter.message(`output: ${e.out}`);

@@ -155,7 +155,11 @@ export function loadRun(path: string, options: { device?: string } = {}): Loaded
         const data = await buildTokenData(recipe, [part], input);
         const docs = data.documents[part];
         if (!docs?.length) throw new DataError(`the recipe's data has no ${part} part (see recipe.data.split, valPath, testPath)`);
-        return evaluateTagger(model as unknown as Tagger, input, docs, { loss: taggerLoss(recipe, model as unknown as Tagger, input.tags.length), batchSize: recipe.batchSize, device });
+        return evaluateTagger(model as unknown as Tagger, input, docs, {
+          loss: taggerLoss(recipe, model as unknown as Tagger, input.tags.length),
+          batchSize: recipe.batchSize,
+          device,
+        });
       }
       requireSequenceClassifier(run.model, taskField);
       const data = await buildData(recipe, [part]);

@@ -2,7 +2,19 @@
 // to the file's folder; runRecipe's to its `baseDir`.
 import { isAbsolute, resolve } from 'node:path';
 
-export const PATH_FIELDS = ['model.checkpoint', 'model.config', 'data.root', 'data.valRoot', 'data.testRoot', 'data.dir', 'data.path', 'data.valPath', 'data.testPath', 'data.tokenizer', 'out'];
+export const PATH_FIELDS = [
+  'model.checkpoint',
+  'model.config',
+  'data.root',
+  'data.valRoot',
+  'data.testRoot',
+  'data.dir',
+  'data.path',
+  'data.valPath',
+  'data.testPath',
+  'data.tokenizer',
+  'out',
+];
 
 /** Makes the path fields of a raw recipe object absolute, relative to `base` (in place). */
 export function resolvePaths(recipe: Record<string, unknown>, base: string): void {

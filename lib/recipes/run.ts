@@ -17,7 +17,15 @@ import { buildData, buildFromSpec, buildLoss, buildModel, buildOptimizer, checkD
 import { parseRecipe, type Recipe } from './schema.js';
 import { resolvePaths } from './paths.js';
 import { RUN_FILE, readRun, writeRun, type RunRecord } from './run-record.js';
-import { buildTokenData, buildTagger, evaluateTagger, taggerLoss, type TaggerEvaluation, type TokenDataBundle, type TokenInputSpec } from './token-classification.js';
+import {
+  buildTokenData,
+  buildTagger,
+  evaluateTagger,
+  taggerLoss,
+  type TaggerEvaluation,
+  type TokenDataBundle,
+  type TokenInputSpec,
+} from './token-classification.js';
 import type { Tagger } from '../models/taggers.js';
 
 /** What runRecipe reports before training starts (the CLI's `start` event, less the command's own fields). */
@@ -196,15 +204,14 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
   let test: EvalResult | null = null;
   if (data.parts.test) {
     // taggers: whole documents (windows merged back), scored with seqeval
-    test =
-      tagging
-        ? await evaluateTagger(model as Tagger, data.input as TokenInputSpec, (data as TokenDataBundle).documents.test!, {
-            loss: loss as LossFn,
-            batchSize: recipe.batchSize,
-            device: recipe.device,
-            tokenizer: data.tokenizer as never,
-          })
-        : await evaluate(model, data.parts.test, { loss, device: recipe.device, precision: recipe.precision, memoryFormat: recipe.memoryFormat });
+    test = tagging
+      ? await evaluateTagger(model as Tagger, data.input as TokenInputSpec, (data as TokenDataBundle).documents.test!, {
+          loss: loss as LossFn,
+          batchSize: recipe.batchSize,
+          device: recipe.device,
+          tokenizer: data.tokenizer as never,
+        })
+      : await evaluate(model, data.parts.test, { loss, device: recipe.device, precision: recipe.precision, memoryFormat: recipe.memoryFormat });
     emit({ type: 'eval', split: 'test', checkpoint: join(checkpoint, 'model.safetensors'), ...withoutReportText(test) });
   }
   const seconds = (Date.now() - started) / 1000;

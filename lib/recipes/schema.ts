@@ -414,8 +414,10 @@ function taskIssues(recipe: Recipe, lossGiven: boolean): RecipeIssue[] {
   if (!tagging) {
     if (kind === 'conll' || kind === 'jsonlSpans') at(['data', 'kind'], `${kind} data has one tag per word: it needs task: tokenClassification`, kind);
     for (const f of TAGGER_MODEL_FIELDS) if (recipe.model[f] !== undefined) at(['model', f], 'is for taggers (task: tokenClassification)', recipe.model[f]);
-    if (recipe.loss.type === 'crf' || recipe.loss.type === 'crf+focal') at(['loss', 'type'], 'the CRF losses are for task: tokenClassification with a CRF head', recipe.loss.type);
-    if (recipe.earlyStopping?.metric.startsWith('entity')) at(['earlyStopping', 'metric'], 'entity metrics need task: tokenClassification', recipe.earlyStopping.metric);
+    if (recipe.loss.type === 'crf' || recipe.loss.type === 'crf+focal')
+      at(['loss', 'type'], 'the CRF losses are for task: tokenClassification with a CRF head', recipe.loss.type);
+    if (recipe.earlyStopping?.metric.startsWith('entity'))
+      at(['earlyStopping', 'metric'], 'entity metrics need task: tokenClassification', recipe.earlyStopping.metric);
     return issues;
   }
   if (kind !== undefined && kind !== 'conll' && kind !== 'jsonlSpans')
@@ -426,17 +428,24 @@ function taskIssues(recipe: Recipe, lossGiven: boolean): RecipeIssue[] {
     at(['model', 'arch'], `token classification runs on bilstmCrf (from scratch) or a pretrained bert, roberta or distilbert encoder`, m.arch);
   if (bilstm && m.head === 'bilstm-crf') at(['model', 'head'], "bilstmCrf is a BiLSTM already: its head is 'crf' (default) or 'linear'", m.head);
   if (!bilstm) for (const f of ['embeddingDim', 'hiddenSize', 'minWordCount'] as const) if (m[f] !== undefined) at(['model', f], 'is for arch bilstmCrf', m[f]);
-  if (bilstm && m.checkpoint !== undefined) at(['model', 'checkpoint'], 'bilstmCrf trains from scratch (its vocabulary comes from the training data); leave checkpoint out', m.checkpoint);
+  if (bilstm && m.checkpoint !== undefined)
+    at(['model', 'checkpoint'], 'bilstmCrf trains from scratch (its vocabulary comes from the training data); leave checkpoint out', m.checkpoint);
   const crfHead = (m.head ?? 'crf') !== 'linear';
   const l = recipe.loss;
   if (!lossGiven) l.type = crfHead ? 'crf' : 'crossEntropy';
   else if (crfHead && (l.type === 'crossEntropy' || l.type === 'focal'))
     at(['loss', 'type'], `a ${m.head ?? 'crf'} head trains its CRF on 'crf' or 'crf+focal' (or choose model.head: linear)`, l.type);
-  else if (!crfHead && (l.type === 'crf' || l.type === 'crf+focal')) at(['loss', 'type'], "a linear head has no CRF: use 'crossEntropy' or 'focal' (or a crf head)", l.type);
+  else if (!crfHead && (l.type === 'crf' || l.type === 'crf+focal'))
+    at(['loss', 'type'], "a linear head has no CRF: use 'crossEntropy' or 'focal' (or a crf head)", l.type);
   if ((l.type === 'crf' || l.type === 'crf+focal') && (l.classWeights !== undefined || l.labelSmoothing !== undefined))
-    at(['loss', l.classWeights !== undefined ? 'classWeights' : 'labelSmoothing'], `does not apply to the ${l.type} loss (use crf+focal with alpha for per-tag weights)`, l.classWeights ?? l.labelSmoothing);
+    at(
+      ['loss', l.classWeights !== undefined ? 'classWeights' : 'labelSmoothing'],
+      `does not apply to the ${l.type} loss (use crf+focal with alpha for per-tag weights)`,
+      l.classWeights ?? l.labelSmoothing,
+    );
   if (l.focalWeight !== undefined && l.type !== 'crf+focal') at(['loss', 'focalWeight'], "is the focal term's weight of loss type crf+focal", l.focalWeight);
-  if (recipe.earlyStopping?.metric === 'rocAuc') at(['earlyStopping', 'metric'], 'taggers have no ROC AUC: use entityF1, entityF1Macro, entityPrecision, entityRecall, accuracy or loss', 'rocAuc');
+  if (recipe.earlyStopping?.metric === 'rocAuc')
+    at(['earlyStopping', 'metric'], 'taggers have no ROC AUC: use entityF1, entityF1Macro, entityPrecision, entityRecall, accuracy or loss', 'rocAuc');
   const d = recipe.data;
   if (d && (d.kind === 'conll' || d.kind === 'jsonlSpans') && d.stride >= d.maxLength - 2)
     at(['data', 'stride'], `must be below maxLength - 2 (${d.maxLength - 2}): each window moves on`, d.stride);

@@ -27,8 +27,8 @@ import { permutation } from '../data/tensor-loader.js';
 import type { Batch } from '../data/batch.js';
 import { focalLoss } from '../losses/index.js';
 import { crossEntropy } from '../nn/functional.js';
-import { BertTagger, Tagger, bertTagger, bilstmCrf, type BiLstmCrfOptions, type BertTaggerOptions } from '../models/taggers.js';
-import { TextModel, textModel, type HfConfig, type TextArch } from '../models/text.js';
+import { BertTagger, type Tagger, bertTagger, bilstmCrf, type BiLstmCrfOptions, type BertTaggerOptions } from '../models/taggers.js';
+import { type TextModel, textModel, type HfConfig, type TextArch } from '../models/text.js';
 import { huggingFaceWeights, load as loadModel, type ArchitectureName } from '../models/index.js';
 import { torch } from '../tensor/index.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -126,7 +126,9 @@ export function encodeDocuments(
     if (labelled && d.tags) {
       const bad = d.tags.findIndex((t) => !known.has(t));
       if (bad >= 0)
-        throw new DataError(`${d.name}: tag ${JSON.stringify(d.tags[bad])} (word ${bad}, ${JSON.stringify(d.words[bad])}) is not one of the model's tags (${input.tags.join(', ')})`);
+        throw new DataError(
+          `${d.name}: tag ${JSON.stringify(d.tags[bad])} (word ${bad}, ${JSON.stringify(d.words[bad])}) is not one of the model's tags (${input.tags.join(', ')})`,
+        );
     }
     // a BiLSTM window is maxLength words; its two stand-ins for [CLS]/[SEP] are cut off again in toBatch
     const windows = encodeWords(tokenizer, d.words, {
@@ -151,7 +153,12 @@ export function windowBatch(windows: WordWindow[], bilstm: boolean, padId: numbe
   const W = Math.max(1, ...windows.map((w) => w.firstPieceIndex.length));
   const pad = (row: number[], value: number) => [...row, ...Array(W - row.length).fill(value)];
   const ids = windows.map((w) => pad(w.inputIds.slice(1, -1), 0));
-  const mask = windows.map((w) => pad(w.firstPieceIndex.map(() => 1), 0));
+  const mask = windows.map((w) =>
+    pad(
+      w.firstPieceIndex.map(() => 1),
+      0,
+    ),
+  );
   const labels = windows.map((w) => pad(w.wordLabels ?? [], -100));
   return {
     input: { inputIds: torch.tensor(ids, { dtype: 'int64' }), mask: torch.tensor(mask, { dtype: 'int64' }).ne(0) },
@@ -216,7 +223,10 @@ function tokenizerPath(recipe: Recipe): string {
   if (d.tokenizer) return d.tokenizer;
   const ck = recipe.model.checkpoint;
   if (ck && existsSync(ck) && statSync(ck).isDirectory()) return ck;
-  throw new ConfigError('recipe.data.tokenizer', 'a pretrained encoder needs its tokenizer (vocab.txt, tokenizer.json or their folder); none given and model.checkpoint is not a folder');
+  throw new ConfigError(
+    'recipe.data.tokenizer',
+    'a pretrained encoder needs its tokenizer (vocab.txt, tokenizer.json or their folder); none given and model.checkpoint is not a folder',
+  );
 }
 
 /**
@@ -259,7 +269,8 @@ export async function buildTokenData(recipe: Recipe, want: Part[] = PARTS, saved
     seen.delete('O');
     tags = ['O', ...[...seen].sort()];
   }
-  if (tags.length < 2) throw new DataError(`${d.path}: the documents have no entity tags (only O); token classification needs at least one entity type`, { path: d.path });
+  if (tags.length < 2)
+    throw new DataError(`${d.path}: the documents have no entity tags (only O); token classification needs at least one entity type`, { path: d.path });
   let tokenizer: Tokenizer | undefined;
   let pieces: WordTokenizer;
   let vocabulary: string[] | undefined;
@@ -300,7 +311,8 @@ export async function buildTokenData(recipe: Recipe, want: Part[] = PARTS, saved
     parts[p] = new WindowLoader(ws, { batchSize: recipe.batchSize, shuffle: p === 'train', seed: recipe.seed, bilstm, padId: pieces.padId });
   }
   const trainCounts: Record<string, number> = {};
-  for (const doc of docs.train ?? []) for (const s of tagsToSpans(doc.offsets, doc.tags!, scheme as TagScheme)) trainCounts[s.label] = (trainCounts[s.label] ?? 0) + 1;
+  for (const doc of docs.train ?? [])
+    for (const s of tagsToSpans(doc.offsets, doc.tags!, scheme as TagScheme)) trainCounts[s.label] = (trainCounts[s.label] ?? 0) + 1;
   return {
     classes: tags,
     parts,
@@ -348,7 +360,12 @@ export function buildTagger(recipe: Recipe, tags: string[], vocabulary?: string[
     try {
       model = bilstmCrf(options);
     } catch (err) {
-      asConfigError(err, { embeddingDim: 'recipe.model.embeddingDim', hiddenSize: 'recipe.model.hiddenSize', numLayers: 'recipe.model.lstmLayers', dropout: 'recipe.model.dropout' });
+      asConfigError(err, {
+        embeddingDim: 'recipe.model.embeddingDim',
+        hiddenSize: 'recipe.model.hiddenSize',
+        numLayers: 'recipe.model.lstmLayers',
+        dropout: 'recipe.model.dropout',
+      });
     }
     return { model, spec: { arch: 'bilstmCrf', options: model.archOptions() } };
   }
@@ -360,13 +377,18 @@ export function buildTagger(recipe: Recipe, tags: string[], vocabulary?: string[
   if (m.arch !== undefined && !ENCODER_ARCHS.includes(m.arch)) throw cannotTag(m.arch);
   if (m.checkpoint !== undefined && !existsSync(m.checkpoint)) throw new ConfigError('recipe.model.checkpoint', `${m.checkpoint} does not exist`);
   const hfConfig = recipeHfConfig(recipe);
-  if (!hfConfig) throw new ConfigError('recipe.model.config', "a tagger on a pretrained encoder needs the encoder's config.json (model.config, or a model.checkpoint folder holding it)");
+  if (!hfConfig)
+    throw new ConfigError(
+      'recipe.model.config',
+      "a tagger on a pretrained encoder needs the encoder's config.json (model.config, or a model.checkpoint folder holding it)",
+    );
   const arch = m.arch ?? hfConfig.model_type;
   if (typeof arch !== 'string' || !ENCODER_ARCHS.includes(arch)) throw cannotTag(arch);
   let encoder: string | TextModel | HfConfig = hfConfig;
   if (m.checkpoint !== undefined) {
     if (statSync(m.checkpoint).isDirectory()) {
-      if (!huggingFaceWeights(m.checkpoint)) throw new ConfigError('recipe.model.checkpoint', `folder ${m.checkpoint} has neither model.safetensors nor pytorch_model.bin`);
+      if (!huggingFaceWeights(m.checkpoint))
+        throw new ConfigError('recipe.model.checkpoint', `folder ${m.checkpoint} has neither model.safetensors nor pytorch_model.bin`);
       encoder = m.checkpoint;
     } else {
       try {
@@ -424,11 +446,14 @@ export function taggerLoss(recipe: Recipe, model: Tagger, numTags: number): Loss
     const focal = l.type === 'crf+focal' ? { focal: { weight: l.focalWeight ?? 1, gamma: l.gamma, ...(alpha !== undefined ? { alpha } : {}) } } : {};
     return (emissions, tags) => model.loss(emissions, tags, focal);
   }
-  if (l.type === 'focal') return (emissions, tags) => focalLoss(emissions, tags, { gamma: l.gamma, ...(alpha !== undefined ? { alpha } : {}), ignoreIndex: -100 });
+  if (l.type === 'focal')
+    return (emissions, tags) => focalLoss(emissions, tags, { gamma: l.gamma, ...(alpha !== undefined ? { alpha } : {}), ignoreIndex: -100 });
   const weights = perTag('recipe.loss.classWeights', l.classWeights);
   const weight = weights ? torch.tensor(weights, { dtype: 'float32', device: recipe.device }) : undefined;
   return (emissions, tags) =>
-    torch.tidy(() => crossEntropy(emissions.reshape([-1, emissions.shape[2]]), tags.reshape([-1]), { ignoreIndex: -100, weight, labelSmoothing: l.labelSmoothing }));
+    torch.tidy(() =>
+      crossEntropy(emissions.reshape([-1, emissions.shape[2]]), tags.reshape([-1]), { ignoreIndex: -100, weight, labelSmoothing: l.labelSmoothing }),
+    );
 }
 
 // ---- evaluation and prediction on whole documents
@@ -513,9 +538,19 @@ export async function evaluateTagger(
   const r = await tagDocuments(model, input, docs, o);
   const acc = new TaggingAccumulator({ tags: input.tags, scheme: input.scheme, mode: o.mode });
   const index = new Map(input.tags.map((t, i) => [t, i]));
-  docs.forEach((d, k) => acc.add(d.tags!.map((t) => index.get(t)!), r.tags[k]));
+  docs.forEach((d, k) =>
+    acc.add(
+      d.tags!.map((t) => index.get(t)!),
+      r.tags[k],
+    ),
+  );
   const scores = acc.compute();
-  const report = seqeval.classificationReport(acc.yTrue, acc.yPred, { mode: o.mode ?? 'default', ...(o.mode === 'strict' ? { scheme: input.scheme } : {}), digits: 4, zeroDivision: 0 });
+  const report = seqeval.classificationReport(acc.yTrue, acc.yPred, {
+    mode: o.mode ?? 'default',
+    ...(o.mode === 'strict' ? { scheme: input.scheme } : {}),
+    digits: 4,
+    zeroDivision: 0,
+  });
   return { loss: r.loss ?? Number.NaN, ...scores, samples: docs.length, report, documents: docs.length, words: acc.yTrue.reduce((n, s) => n + s.length, 0) };
 }
 

@@ -64,7 +64,10 @@ export function decodeEmissions(model: Module, emissions: Tensor, mask: Tensor):
         const paths: number[][] = lengths.map(() => []);
         if (keep.length) {
           const idx = torch.tensor(keep, { dtype: 'int64', device: e.device });
-          const sub = crf.decode(crf.batchFirst ? e.indexSelect(0, idx) : e.indexSelect(0, idx).transpose(0, 1), crf.batchFirst ? mask.indexSelect(0, idx) : mask.indexSelect(0, idx).transpose(0, 1));
+          const sub = crf.decode(
+            crf.batchFirst ? e.indexSelect(0, idx) : e.indexSelect(0, idx).transpose(0, 1),
+            crf.batchFirst ? mask.indexSelect(0, idx) : mask.indexSelect(0, idx).transpose(0, 1),
+          );
           keep.forEach((b, i) => (paths[b] = sub[i]));
         }
         return paths;

@@ -5,7 +5,7 @@
 // set arithmetic on character spans; predict's offsets index the text they
 // name; --resume continues; bad recipes and bad tags name the field / line.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, only, root, type Event } from './cli-helpers';
@@ -114,7 +114,9 @@ describe('finetorch train / eval / predict with a tagger', () => {
     writeFileSync(join(dir, 'test.txt'), texts.join('\n') + '\n');
     const pr = cli(['predict', '--checkpoint', join(dir, 'run'), join(dir, 'test.txt'), '--json']);
     expect(pr.status, pr.stderr).toBe(0);
-    const predictions = only(pr.events, 'prediction') as Array<Event & { text: string; spans: Array<{ label: string; start: number; end: number; text: string }> }>;
+    const predictions = only(pr.events, 'prediction') as Array<
+      Event & { text: string; spans: Array<{ label: string; start: number; end: number; text: string }> }
+    >;
     expect(predictions.map((p) => p.text)).toEqual(texts);
     const count: Record<string, { tp: number; pred: number; gold: number }> = {};
     const at = (t: string) => (count[t] ??= { tp: 0, pred: 0, gold: 0 });
@@ -153,7 +155,9 @@ describe('finetorch train / eval / predict with a tagger', () => {
     writeFileSync(join(dir, 'new.jsonl'), JSON.stringify({ text: 'Carol Smith saw Oslo .' }) + '\n' + JSON.stringify({ text: '' }) + '\n');
     const r = cli(['predict', '--checkpoint', join(dir, 'run'), join(dir, 'new.jsonl'), '--text', 'yesterday Erin left the city of Rome', '--json']);
     expect(r.status, r.stderr).toBe(0);
-    const p = only(r.events, 'prediction') as Array<Event & { input: string; text: string; spans: Array<{ label: string; start: number; end: number; text: string }> }>;
+    const p = only(r.events, 'prediction') as Array<
+      Event & { input: string; text: string; spans: Array<{ label: string; start: number; end: number; text: string }> }
+    >;
     expect(p.map((x) => x.input)).toEqual([`${join(dir, 'new.jsonl')}:1`, `${join(dir, 'new.jsonl')}:2`, 'text 1']);
     for (const x of p) for (const s of x.spans) expect(x.text.slice(s.start, s.end)).toBe(s.text);
     // the trained model on sentences of its training patterns

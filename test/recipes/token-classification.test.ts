@@ -50,7 +50,13 @@ function conll(n: number, seed: number): string {
 const recipe = (out: string, extra: Record<string, unknown> = {}) => ({
   task: 'tokenClassification',
   model: { arch: 'bilstmCrf', embeddingDim: 16, hiddenSize: 16 },
-  data: { kind: 'conll', path: join(dir, 'train.conll'), valPath: join(dir, 'val.conll'), testPath: join(dir, 'test.conll'), split: { train: 1, val: 0, test: 0 } },
+  data: {
+    kind: 'conll',
+    path: join(dir, 'train.conll'),
+    valPath: join(dir, 'val.conll'),
+    testPath: join(dir, 'test.conll'),
+    split: { train: 1, val: 0, test: 0 },
+  },
   optimizer: { lr: 0.01 },
   epochs: 4,
   batchSize: 8,
@@ -294,20 +300,28 @@ describe('recipes: bad token-classification recipes name the field', () => {
     expect(issue({ ...base, loss: { type: 'crossEntropy' } })).toMatch(/^recipe\.loss\.type: a crf head trains its CRF on 'crf' or 'crf\+focal'/);
     expect(issue({ ...base, model: { arch: 'bilstmCrf', head: 'bilstm-crf' } })).toMatch(/^recipe\.model\.head: bilstmCrf is a BiLSTM already/);
     expect(issue({ ...base, model: { arch: 'bilstmCrf', head: 'lstm' } })).toMatch(/^recipe\.model\.head: /);
-    expect(issue({ ...base, data: { kind: 'conll', path: 'a.conll', maxLength: 16, stride: 14 } })).toMatch(/^recipe\.data\.stride: must be below maxLength - 2 \(14\)/);
+    expect(issue({ ...base, data: { kind: 'conll', path: 'a.conll', maxLength: 16, stride: 14 } })).toMatch(
+      /^recipe\.data\.stride: must be below maxLength - 2 \(14\)/,
+    );
     expect(issue({ ...base, data: { kind: 'csv', path: 'a.csv', tokenizer: 'v.txt' } })).toMatch(/^recipe\.data\.kind: task tokenClassification reads conll/);
     expect(issue({ ...base, data: { kind: 'conll', path: 'a.conll', scheme: 'BIOX' } })).toMatch(/^recipe\.data\.scheme: /);
     expect(issue({ ...base, earlyStopping: { metric: 'rocAuc', patience: 2 } })).toMatch(/^recipe\.earlyStopping\.metric: taggers have no ROC AUC/);
     expect(issue({ ...base, optimizer: { bottomLr: 1e-4, topLr: 1e-3, headLr: 1e-2 } })).toMatch(/recipe\.optimizer\.headLr: headLr goes with lr/);
-    expect(issue({ ...base, task: 'classification', model: { arch: 'resnet18', head: 'crf' }, data: undefined })).toMatch(/^recipe\.model\.head: is for taggers/);
+    expect(issue({ ...base, task: 'classification', model: { arch: 'resnet18', head: 'crf' }, data: undefined })).toMatch(
+      /^recipe\.model\.head: is for taggers/,
+    );
     // a CRF head's loss defaults to crf
     expect(parseRecipe(base).loss.type).toBe('crf');
     expect(parseRecipe({ ...base, model: { arch: 'bilstmCrf', head: 'linear' } }).loss.type).toBe('crossEntropy');
   });
 
   it('at run time: an architecture that cannot tag, a tag wrong for the scheme (file and line)', async () => {
-    await expect(runRecipe(recipe('bad-arch', { model: { arch: 'resnet18' } }))).rejects.toThrow(/recipe\.model\.arch: token classification runs on bilstmCrf .*\(got "resnet18"\)/);
-    await expect(runRecipe(recipe('bad-tokenizer', { model: { arch: 'bert', config: join(dir, 'nowhere.json') } }))).rejects.toThrow(/^recipe\.data\.tokenizer: /);
+    await expect(runRecipe(recipe('bad-arch', { model: { arch: 'resnet18' } }))).rejects.toThrow(
+      /recipe\.model\.arch: token classification runs on bilstmCrf .*\(got "resnet18"\)/,
+    );
+    await expect(runRecipe(recipe('bad-tokenizer', { model: { arch: 'bert', config: join(dir, 'nowhere.json') } }))).rejects.toThrow(
+      /^recipe\.data\.tokenizer: /,
+    );
     writeFileSync(join(dir, 'bad.conll'), 'Alice B-PER\nleft O\n\nBob I-LOC\n');
     await expect(runRecipe(recipe('bad-scheme', { data: { kind: 'conll', path: join(dir, 'bad.conll') } }))).rejects.toThrow(/bad\.conll:4: .*I-LOC/);
     expect(existsSync(join(dir, 'bad-scheme', 'best'))).toBe(false);
