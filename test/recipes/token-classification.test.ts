@@ -8,7 +8,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { torch, nn, io, models, evaluate, parseRecipe, runRecipe, loadRun, RecipeError, type Tensor } from 'finetorch';
+import { torch, nn, io, models, optim, fit, evaluate, parseRecipe, runRecipe, loadRun, RecipeError, type Tensor } from 'finetorch';
 
 let dir = '';
 
@@ -163,6 +163,10 @@ describe('evaluate with tagging', () => {
 
   it('refuses to monitor an entity metric without tagging, and a tag list that does not fit the emissions', async () => {
     const m = new nn.Linear(1, 1);
+    const optimizer = new optim.SGD(m.parameters(), { lr: 0.1 });
+    await expect(fit({ model: m, optimizer, train: source(), val: source(), epochs: 1, monitor: 'entityF1' })).rejects.toThrow(
+      /monitoring entityF1 needs validation data \(val\) and the tagging option/,
+    );
     await expect(evaluate(m, source(), { ...options(), tagging: { tags: ['O', 'B-A'] } })).rejects.toThrow(/scores 7 tags but tagging.tags names 2/);
     await expect(evaluate(m, source(), { ...options(), tagging: { tags: [] } })).rejects.toThrow(/tagging.tags/);
   });
@@ -241,6 +245,28 @@ describe('recipes: task tokenClassification', () => {
     expect(resumed.test!.entities).toEqual(straight.test!.entities);
     for (const r of [first, resumed, straight]) r.model.dispose();
   }, 120_000);
+
+  it('crf+focal with per-tag alpha trains; freeze leaves the embedding out of the optimizer', async () => {
+    let start: { model: { parameters: number; trainable: number }; groups: Array<{ block: string }> } | null = null;
+    const r = await runRecipe(
+      recipe('run-focal', {
+        loss: { type: 'crf+focal', focalWeight: 0.5, gamma: 2, alpha: [0.25, 1, 1, 1] },
+        freeze: { blocks: 1 },
+        epochs: 1,
+      }),
+      { onEvent: (e) => (e.type === 'start' ? (start = e as never) : undefined) },
+    );
+    expect(r.status).toBe('ok');
+    expect(Number.isFinite(r.fit.history[0].trainLoss)).toBe(true);
+    // the embedding: (vocabulary size) x 16 weights, frozen
+    const vocabulary = JSON.parse(readFileSync(join(dir, 'run-focal', 'run.json'), 'utf8')).input.vocabulary.length;
+    expect(start!.model.parameters - start!.model.trainable).toBe(vocabulary * 16);
+    expect(start!.groups.map((g) => g.block)).not.toContain('embedding');
+    r.model.dispose();
+    await expect(runRecipe(recipe('run-alpha', { loss: { type: 'crf+focal', alpha: [1, 1] }, epochs: 1 }))).rejects.toThrow(
+      /^recipe\.loss\.alpha: has 2 entries for 4 tags/,
+    );
+  }, 60_000);
 
   it('jsonlSpans data with a linear head and focal loss; headLr gives the head its own LR', async () => {
     const lines = readFileSync(join(dir, 'train.conll'), 'utf8')
