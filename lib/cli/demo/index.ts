@@ -25,6 +25,7 @@ import { subset, FashionLoader, FASHION_MEAN, FASHION_STD, type Subset } from '.
 import { curvesSvg, writeReport, type Table } from './report.js';
 import { createReporter, type Reporter } from '../progress.js';
 import { runTextDemo } from './text.js';
+import { runClauseDemo } from './clauses.js';
 import { UsageError } from '../errors.js';
 
 export const DEMO_CHECKPOINT = join(packageRoot, 'assets', 'fashion-resnet18w16-c0-4.safetensors');
@@ -113,9 +114,11 @@ export function adaptationConfig(quick: boolean) {
 
 export interface DemoOptions {
   quick: boolean;
-  /** The text demo (domain adaptation on licence texts) instead of the image one. */
+  /** Which demo: 'images' (default), 'text' (licence classification; also --text) or 'clauses' (clause extraction). */
+  task: 'images' | 'text' | 'clauses';
+  /** The text demo (domain adaptation on licence texts) instead of the image one: task 'text'. */
   text: boolean;
-  /** Text demo: labelled paragraphs per class, one run set per budget. */
+  /** Text demo: labelled paragraphs per class; clause demo: training documents; one run set per budget. */
   budgets: number[];
   out: string;
   json: boolean;
@@ -126,6 +129,7 @@ export interface DemoOptions {
 
 const USAGE = `usage: finetorch demo [--quick] [--out DIR] [--json] [--seeds N] [--labels-per-class N] [--epochs N]
        finetorch demo --text [--quick] [--out DIR] [--json] [--seeds N] [--budgets 4,16]
+       finetorch demo --task clauses [--quick] [--out DIR] [--json] [--seeds N] [--budgets 32,128]
 
 Fine-tunes a small ResNet pretrained on Fashion-MNIST classes 0-4 to classes 5-9
 from a few hundred labels, with each strategy against training from scratch, both
@@ -144,6 +148,14 @@ fine-tuned to name the licence of this machine's licence paragraphs from a few
 labels: from scratch vs general vs adapted first by masked-language modelling
 on unlabelled legal text (a few minutes; --quick: one seed, one budget, short).
   --budgets A,B         labelled paragraphs per class (default 4,16; quick 8)
+
+--task clauses: the seed's legal-clause case: clause spans (warranty, liability,
+grant, notice, patent, trademark, advertising, ...) tagged in the same licence
+paragraphs by a keyword baseline, a BiLSTM-CRF from scratch, and the small BERT
+with a linear, CRF or BiLSTM-CRF head (cross-entropy or focal loss), general and
+domain-adapted (about 20 minutes; --quick: one seed, one budget, short).
+  --budgets A,B         training documents (default 32,128; quick 32)
+(--task images is the default demo; --task text is --text.)
 `;
 
 export function parseDemoArgs(argv: string[]): DemoOptions {
@@ -154,6 +166,7 @@ export function parseDemoArgs(argv: string[]): DemoOptions {
     options: {
       quick: { type: 'boolean', default: false },
       text: { type: 'boolean', default: false },
+      task: { type: 'string' },
       budgets: { type: 'string' },
       json: { type: 'boolean', default: false },
       out: { type: 'string' },
@@ -172,21 +185,29 @@ export function parseDemoArgs(argv: string[]): DemoOptions {
     return n;
   };
   const quick = values.quick!;
-  const text = values.text!;
-  if (!text && values.budgets !== undefined) throw new UsageError('--budgets is for the text demo (--text)');
-  if (text && (values.epochs !== undefined || values['labels-per-class'] !== undefined))
-    throw new UsageError('--epochs and --labels-per-class are for the image demo; the text demo takes --budgets');
-  const budgets = (values.budgets ?? (quick ? '8' : '4,16')).split(',').map((b) => {
+  const tasks = ['images', 'text', 'clauses'] as const;
+  if (values.task !== undefined && !(tasks as readonly string[]).includes(values.task))
+    throw new UsageError(`--task must be one of ${tasks.join(', ')}, got '${values.task}'`);
+  if (values.text && values.task !== undefined && values.task !== 'text')
+    throw new UsageError(`--text is --task text; it cannot go with --task ${values.task}`);
+  const task: DemoOptions['task'] = values.text ? 'text' : ((values.task as DemoOptions['task'] | undefined) ?? 'images');
+  const text = task === 'text';
+  if (task === 'images' && values.budgets !== undefined) throw new UsageError('--budgets is for the text and clause demos (--text, --task clauses)');
+  if (task !== 'images' && (values.epochs !== undefined || values['labels-per-class'] !== undefined))
+    throw new UsageError(`--epochs and --labels-per-class are for the image demo; the ${task} demo takes --budgets`);
+  const defaultBudgets = task === 'clauses' ? (quick ? '32' : '32,128') : quick ? '8' : '4,16';
+  const budgets = (values.budgets ?? defaultBudgets).split(',').map((b) => {
     const n = Number(b.trim());
     if (!Number.isInteger(n) || n < 1 || n > 1000) throw new UsageError(`--budgets must be comma-separated integers in 1..1000, got '${values.budgets}'`);
     return n;
   });
   return {
     quick,
+    task,
     text,
     budgets,
     json: values.json!,
-    out: resolve(values.out ?? (text ? 'finetorch-demo-text' : 'finetorch-demo')),
+    out: resolve(values.out ?? (task === 'images' ? 'finetorch-demo' : `finetorch-demo-${task}`)),
     seeds: int('seeds', values.seeds, quick ? 1 : 3, 10),
     labelsPerClass: int('labels-per-class', values['labels-per-class'], 40, 1000),
     epochs: int('epochs', values.epochs, quick ? 8 : 12, 200),
@@ -647,7 +668,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
   }
   const reporter = createReporter({ json: options.json || undefined, command: 'demo' });
   try {
-    if (options.text) await runTextDemo(options, reporter);
+    if (options.task === 'text') await runTextDemo(options, reporter);
+    else if (options.task === 'clauses') await runClauseDemo(options, reporter);
     else await runDemo(options, reporter);
     return 0;
   } catch (err) {
