@@ -147,6 +147,11 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
   if (recipe.device !== 'cpu') model.to(recipe.device);
   const parts = buildOptimizer(recipe, model, train.length);
   const loss = tagging ? taggerLoss(recipe, model as Tagger, numClasses) : buildLoss(recipe, numClasses);
+  if (recipe.earlyStopping?.metric.startsWith('entity') && !data.parts.val)
+    throw new ConfigError(
+      'recipe.earlyStopping.metric',
+      `${recipe.earlyStopping.metric} is measured on validation data, and the data has no val part (data.split.val, valPath)`,
+    );
   const taggingOptions = tagging ? { tags: data.classes, scheme: (data.input as TokenInputSpec).scheme } : undefined;
   writeRun(out, { recipe, classes: data.classes, model: spec, input: data.input });
 

@@ -348,6 +348,14 @@ describe('recipes: bad token-classification recipes name the field', () => {
     await expect(runRecipe(recipe('bad-tokenizer', { model: { arch: 'bert', config: join(dir, 'nowhere.json') } }))).rejects.toThrow(
       /^recipe\.data\.tokenizer: /,
     );
+    await expect(
+      runRecipe(
+        recipe('no-val', {
+          data: { kind: 'conll', path: join(dir, 'train.conll'), split: { train: 1, val: 0, test: 0 } },
+          earlyStopping: { metric: 'entityF1', patience: 2 },
+        }),
+      ),
+    ).rejects.toThrow(/^recipe\.earlyStopping\.metric: entityF1 is measured on validation data/);
     writeFileSync(join(dir, 'bad.conll'), 'Alice B-PER\nleft O\n\nBob I-LOC\n');
     await expect(runRecipe(recipe('bad-scheme', { data: { kind: 'conll', path: join(dir, 'bad.conll') } }))).rejects.toThrow(/bad\.conll:4: .*I-LOC/);
     expect(existsSync(join(dir, 'bad-scheme', 'best'))).toBe(false);
