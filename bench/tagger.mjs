@@ -6,6 +6,7 @@
 //   node bench/tagger.mjs                 BERT-small (4 x 256) and BERT-tiny's shape (2 x 128), 2 rounds of 8 steps
 //   node bench/tagger.mjs --quick         smoke run: BERT-tiny's shape, 1 round, few steps
 //   options: --threads N (default 2) --rounds N --steps N --warmup N --batch N --seq N --configs tiny,small
+//            --no-padded (skip the PyTorch variant whose LSTM runs on the padded batch)
 //
 // The model: the encoder (Hugging Face's BERT layout) -> dropout -> each
 // word's first piece (packed left-aligned) -> BiLSTM (256 per direction) ->
@@ -14,7 +15,12 @@
 // on every parameter (both sides). The batches are the same on both sides:
 // sequences of 128 pieces, batch 16, 75-100% of the pieces real, words of
 // 1-3 pieces. Each side runs in its own process, alternately (A B A B), and
-// we report the median step time's sequences/s and the ratio.
+// we report the median step time's sequences/s and the ratios. PyTorch runs
+// with the LSTM on a packed sequence (what finetorch computes: padding never
+// changes a sequence), with finetorch's OpenMP spin-wait settings and with
+// libgomp's defaults (on a busy machine they differ several-fold), and on the
+// padded batch as it is (no packing: a short sequence's reverse direction
+// then starts in padding).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -128,8 +134,8 @@ const median = (v) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-function run(cmd, args) {
-  const p = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
+function run(cmd, args, env = {}) {
+  const p = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, ...env } });
   if (p.status !== 0) throw new Error(`${cmd} ${args[0]} failed (${p.status}):\n${p.stderr}`);
   const line = p.stdout.trim().split('\n').filter((l) => l.startsWith('{')).at(-1);
   return JSON.parse(line);
@@ -149,6 +155,14 @@ async function main() {
   const seq = Number(option('--seq', 128));
   const names = option('--configs', quick ? 'tiny' : 'small,tiny').split(',');
   const numTags = 9;
+  // finetorch sets libgomp's spin-wait when it loads libtorch (lib/native/loader.ts); PyTorch runs with
+  // those settings (the like-for-like comparison) and with libgomp's defaults (what a user gets as is)
+  const tunedOmp = { OMP_WAIT_POLICY: 'ACTIVE', GOMP_SPINCOUNT: '10000' };
+  const variants = [
+    { key: 'packed', lstm: 'packed', env: tunedOmp, label: "packed LSTM, finetorch's OpenMP settings" },
+    { key: 'packedDefaultOmp', lstm: 'packed', env: {}, label: "packed LSTM, libgomp's default spin-wait" },
+    ...(flag('--no-padded') ? [] : [{ key: 'padded', lstm: 'padded', env: tunedOmp, label: "LSTM on the padded batch, finetorch's OpenMP settings" }]),
+  ];
   const cache = join(here, '.cache');
   mkdirSync(cache, { recursive: true });
   const results = [];
@@ -157,21 +171,24 @@ async function main() {
     const config = { ...common, ...CONFIGS[name] };
     const dataPath = join(cache, `tagger-${name}.json`);
     writeFileSync(dataPath, JSON.stringify({ config, numTags, batches: makeBatches(4, batch, seq, numTags) }));
-    const sides = { finetorch: [], pytorch: [] };
+    const sides = Object.fromEntries(['finetorch', ...variants.map((v) => v.key)].map((k) => [k, []]));
+    const seqPerSec = (times) => batch / median(times);
     for (let r = 0; r < rounds; r++) {
       const ft = run(process.execPath, [fileURLToPath(import.meta.url), '--side', '--data', dataPath, '--options', JSON.stringify(o)]);
-      const pt = run('/usr/bin/python3', [join(here, 'tagger_torch.py'), dataPath, JSON.stringify(o)]);
       sides.finetorch.push(...ft.times);
-      sides.pytorch.push(...pt.times);
-      console.log(
-        `  ${name} round ${r + 1} (load average ${loadavg()[0].toFixed(1)}): finetorch ${(batch / median(ft.times)).toFixed(1)} seq/s (loss ${ft.firstLoss.toFixed(2)} -> ${ft.lastLoss.toFixed(2)}), ` +
-          `PyTorch ${pt.torch} ${(batch / median(pt.times)).toFixed(1)} seq/s (loss ${pt.firstLoss.toFixed(2)} -> ${pt.lastLoss.toFixed(2)})`,
-      );
+      const parts = [`finetorch ${seqPerSec(ft.times).toFixed(1)} seq/s (loss ${ft.firstLoss.toFixed(2)} -> ${ft.lastLoss.toFixed(2)})`];
+      for (const v of variants) {
+        const pt = run('/usr/bin/python3', [join(here, 'tagger_torch.py'), dataPath, JSON.stringify({ ...o, torchLstm: v.lstm })], v.env);
+        sides[v.key].push(...pt.times);
+        parts.push(`PyTorch ${pt.torch} ${v.label} ${seqPerSec(pt.times).toFixed(1)} seq/s (loss ${pt.firstLoss.toFixed(2)} -> ${pt.lastLoss.toFixed(2)})`);
+      }
+      console.log(`  ${name} round ${r + 1} (load average ${loadavg()[0].toFixed(1)}): ${parts.join('; ')}`);
     }
-    const ft = batch / median(sides.finetorch);
-    const pt = batch / median(sides.pytorch);
-    results.push({ config: name, ...CONFIGS[name], batch, seq, threads: o.threads, finetorchSeqPerSec: ft, pytorchSeqPerSec: pt, ratio: ft / pt, loadAverage: loadavg()[0] });
-    console.log(`${name} (${CONFIGS[name].num_hidden_layers} x ${CONFIGS[name].hidden_size}): finetorch ${ft.toFixed(1)} seq/s, PyTorch ${pt.toFixed(1)} seq/s, ratio ${(ft / pt).toFixed(2)}`);
+    const ft = seqPerSec(sides.finetorch);
+    const pytorch = variants.map((v) => ({ variant: v.key, label: v.label, seqPerSec: seqPerSec(sides[v.key]), ratio: ft / seqPerSec(sides[v.key]) }));
+    results.push({ config: name, ...CONFIGS[name], batch, seq, threads: o.threads, finetorchSeqPerSec: ft, pytorch, loadAverage: loadavg()[0] });
+    console.log(`${name} (${CONFIGS[name].num_hidden_layers} x ${CONFIGS[name].hidden_size}): finetorch ${ft.toFixed(1)} seq/s`);
+    for (const p of pytorch) console.log(`  PyTorch, ${p.label}: ${p.seqPerSec.toFixed(1)} seq/s; finetorch / PyTorch ${p.ratio.toFixed(2)}`);
   }
   writeFileSync(join(cache, 'tagger-results.json'), JSON.stringify({ date: new Date().toISOString(), results }, null, 2) + '\n');
 }

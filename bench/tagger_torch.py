@@ -6,7 +6,8 @@ Trains BERT + BiLSTM + CRF as one writes it in PyTorch: Hugging Face's BERT
 layout and eager attention (Debian's python3-torch 1.13 has no transformers,
 so the encoder is written out here with the same modules and names), the
 encoder's output gathered at each word's first piece, nn.LSTM on a packed
-sequence, a Linear, and pytorch-crf's CRF algorithm (its per-timestep loops),
+sequence (options.torchLstm 'packed', the default; 'padded' runs it on the
+padded batch, faster but padding then changes short sequences), a Linear, and pytorch-crf's CRF algorithm (its per-timestep loops),
 AdamW with the encoder at 2e-5 and the head at 1e-3. Prints one JSON line:
 the seconds of each timed step.
 """
@@ -146,8 +147,9 @@ class CRF(nn.Module):
 
 
 class BertBiLstmCrf(nn.Module):
-    def __init__(self, c, num_tags, lstm_hidden):
+    def __init__(self, c, num_tags, lstm_hidden, packed=True):
         super().__init__()
+        self.packed = packed
         self.bert = Bert(c)
         self.dropout = nn.Dropout(c["hidden_dropout_prob"])
         self.lstm = nn.LSTM(c["hidden_size"], lstm_hidden, bidirectional=True, batch_first=True)
@@ -159,9 +161,13 @@ class BertBiLstmCrf(nn.Module):
         mask = first_piece >= 0
         words = h.gather(1, first_piece.clamp(min=0).unsqueeze(-1).expand(-1, -1, h.shape[-1])) * mask.unsqueeze(-1)
         x = self.dropout(words)
-        packed = nn.utils.rnn.pack_padded_sequence(x, mask.sum(1), batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
-        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        if self.packed:
+            packed = nn.utils.rnn.pack_padded_sequence(x, mask.sum(1), batch_first=True, enforce_sorted=False)
+            out, _ = self.lstm(packed)
+            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        else:
+            # the padded batch as it is: faster, but the reverse direction of a short sequence starts in its padding
+            out, _ = self.lstm(x)
         emissions = self.classifier(self.dropout(out))
         return -self.crf(emissions, torch.where(mask, tags, torch.zeros_like(tags)), mask)
 
@@ -171,7 +177,7 @@ def main():
     o = json.loads(sys.argv[2])
     torch.set_num_threads(o["threads"])
     torch.manual_seed(0)
-    model = BertBiLstmCrf(data["config"], data["numTags"], o["lstmHiddenSize"])
+    model = BertBiLstmCrf(data["config"], data["numTags"], o["lstmHiddenSize"], packed=o.get("torchLstm", "packed") == "packed")
     model.train()
     encoder = [p for n, p in model.named_parameters() if n.startswith("bert.")]
     head = [p for n, p in model.named_parameters() if not n.startswith("bert.")]
@@ -192,7 +198,7 @@ def main():
         losses.append(loss.item())
         if step >= o["warmup"]:
             times.append(time.perf_counter() - t0)
-    print(json.dumps({"side": "pytorch", "torch": torch.__version__, "threads": torch.get_num_threads(), "times": times, "firstLoss": losses[0], "lastLoss": losses[-1]}))
+    print(json.dumps({"side": "pytorch", "lstm": "packed" if model.packed else "padded", "torch": torch.__version__, "threads": torch.get_num_threads(), "times": times, "firstLoss": losses[0], "lastLoss": losses[-1]}))
 
 
 if __name__ == "__main__":
