@@ -77,6 +77,15 @@ const cases: Case[] = [
   // -1e4 transitions (constraints) and emissions hundreds apart: the
   // rescaled products underflow, so the exact fallbacks run
   makeCase('K=4, constraints and large emissions', 4, [5, 2, 4], 6, { scale: 400, constraints: [[0, 2], [1, 3], [3, 3]] }),
+  // tag 0 then tag 1 favoured by 800 each, but 0 -> 1 costs 1e4: the most
+  // likely tags of neighbouring steps are a forbidden pair, which the
+  // rescaled expected-transition product cannot hold (its exact loop runs)
+  (() => {
+    const c = makeCase('K=3, favoured pair forbidden', 3, [3, 2], 7, { constraints: [[0, 1]] });
+    c.emissions[0] = [[800, 0, 0], [800, 0, 0]];
+    c.emissions[1] = [[0, 800, 0], [0, 800, 0]];
+    return c;
+  })(),
 ];
 
 const oracle: OracleResult[] = [];
