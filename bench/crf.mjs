@@ -104,7 +104,9 @@ function drive() {
   const lengths = Array.from({ length: batch }, (_, b) => (b === 0 ? length : length - ((b * 37) % Math.ceil(length / 2))));
   const o = { batch, tags, length, lengths, threads, seed: 7, warmup: quick ? 1 : 3, reps: quick ? 3 : 10 };
   const json = JSON.stringify(o);
-  console.log(`CRF benchmark: batch ${batch}, ${tags} tags, length ${length} (lengths ${Math.min(...lengths)}..${Math.max(...lengths)}), ${threads} threads, ${rounds} round(s) of ${o.reps} timed steps`);
+  console.log(
+    `CRF benchmark: batch ${batch}, ${tags} tags, length ${length} (lengths ${Math.min(...lengths)}..${Math.max(...lengths)}), ${threads} threads, ${rounds} round(s) of ${o.reps} timed steps`,
+  );
   const sides = { finetorch: [], pytorch: [] };
   for (let r = 0; r < rounds; r++) {
     sides.finetorch.push(run(process.execPath, [join(here, 'crf.mjs'), '--side', 'ft', '--options', json]));
@@ -114,7 +116,9 @@ function drive() {
   const pt = sides.pytorch[0];
   const same = JSON.stringify(ft.pathLengths) === JSON.stringify(lengths) && JSON.stringify(pt.pathLengths) === JSON.stringify(lengths);
   const samePaths = ft.pathChecksum === pt.pathChecksum;
-  console.log(`check: log-likelihood finetorch ${ft.llh.toFixed(4)}, PyTorch ${pt.llh.toFixed(4)}; path lengths as the mask: ${same}; same Viterbi paths: ${samePaths}`);
+  console.log(
+    `check: log-likelihood finetorch ${ft.llh.toFixed(4)}, PyTorch ${pt.llh.toFixed(4)}; path lengths as the mask: ${same}; same Viterbi paths: ${samePaths}`,
+  );
   const rows = [];
   for (const [what, key, unit] of [
     ['forward + backward', 'trainMs', 'sequences/s'],

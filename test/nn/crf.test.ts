@@ -47,7 +47,13 @@ function rng(seed: number): () => number {
   };
 }
 
-function makeCase(name: string, K: number, lengths: number[], seed: number, o: { scale?: number; constraints?: Array<[number, number]>; passMask?: boolean } = {}): Case {
+function makeCase(
+  name: string,
+  K: number,
+  lengths: number[],
+  seed: number,
+  o: { scale?: number; constraints?: Array<[number, number]>; passMask?: boolean } = {},
+): Case {
   const r = rng(seed);
   const u = (s: number) => (r() * 2 - 1) * s;
   const T = Math.max(...lengths);
@@ -76,14 +82,27 @@ const cases: Case[] = [
   makeCase('K=2, lengths 4,2', 2, [4, 2], 5),
   // -1e4 transitions (constraints) and emissions hundreds apart: the
   // rescaled products underflow, so the exact fallbacks run
-  makeCase('K=4, constraints and large emissions', 4, [5, 2, 4], 6, { scale: 400, constraints: [[0, 2], [1, 3], [3, 3]] }),
+  makeCase('K=4, constraints and large emissions', 4, [5, 2, 4], 6, {
+    scale: 400,
+    constraints: [
+      [0, 2],
+      [1, 3],
+      [3, 3],
+    ],
+  }),
   // tag 0 then tag 1 favoured by 800 each, but 0 -> 1 costs 1e4: the most
   // likely tags of neighbouring steps are a forbidden pair, which the
   // rescaled expected-transition product cannot hold (its exact loop runs)
   (() => {
     const c = makeCase('K=3, favoured pair forbidden', 3, [3, 2], 7, { constraints: [[0, 1]] });
-    c.emissions[0] = [[800, 0, 0], [800, 0, 0]];
-    c.emissions[1] = [[0, 800, 0], [0, 800, 0]];
+    c.emissions[0] = [
+      [800, 0, 0],
+      [800, 0, 0],
+    ];
+    c.emissions[1] = [
+      [0, 800, 0],
+      [0, 800, 0],
+    ];
     return c;
   })(),
 ];
@@ -218,7 +237,13 @@ describe('nn.CRF as a module', () => {
     // gradients reach the parameters below it through the emissions
     const x = torch.randn([2, 3, 3]);
     const emissions = m.proj.forward(x);
-    const tags = torch.tensor([[0, 1, 2], [3, 3, 0]], { dtype: 'int64' });
+    const tags = torch.tensor(
+      [
+        [0, 1, 2],
+        [3, 3, 0],
+      ],
+      { dtype: 'int64' },
+    );
     m.crf.forward(emissions, tags).neg().backward();
     for (const [n, p] of m.namedParameters()) expect(p.grad, n).not.toBeNull();
     // moves with the parent
@@ -231,9 +256,43 @@ describe('nn.CRF as a module', () => {
   it('ignores tags where the mask is off, and handles an empty batch', () => {
     const crf = new nn.CRF(3);
     const e = torch.randn([4, 2, 3]);
-    const mask = torch.tensor([[1, 1], [1, 1], [1, 0], [0, 0]], { dtype: 'bool' });
-    const a = crf.forward(e, torch.tensor([[0, 1], [2, 0], [1, -100], [-100, -100]], { dtype: 'int64' }), mask, { reduction: 'none' });
-    const b = crf.forward(e, torch.tensor([[0, 1], [2, 0], [1, 7], [5, 0]], { dtype: 'int64' }), mask, { reduction: 'none' });
+    const mask = torch.tensor(
+      [
+        [1, 1],
+        [1, 1],
+        [1, 0],
+        [0, 0],
+      ],
+      { dtype: 'bool' },
+    );
+    const a = crf.forward(
+      e,
+      torch.tensor(
+        [
+          [0, 1],
+          [2, 0],
+          [1, -100],
+          [-100, -100],
+        ],
+        { dtype: 'int64' },
+      ),
+      mask,
+      { reduction: 'none' },
+    );
+    const b = crf.forward(
+      e,
+      torch.tensor(
+        [
+          [0, 1],
+          [2, 0],
+          [1, 7],
+          [5, 0],
+        ],
+        { dtype: 'int64' },
+      ),
+      mask,
+      { reduction: 'none' },
+    );
     expect(Array.from(a.dataSync() as Float32Array)).toEqual(Array.from(b.dataSync() as Float32Array));
     expect(crf.decode(e, mask).map((p) => p.length)).toEqual([3, 2]);
     const empty = crf.forward(torch.zeros([3, 0, 3]), torch.zeros([3, 0], { dtype: 'int64' }), undefined, { reduction: 'none' });
@@ -261,12 +320,22 @@ describe('nn.CRF input errors', () => {
     expect(() => crf.forward(e, tags, torch.ones([4, 2]))).toThrow(/mask must be bool or uint8 \[T, B\] = \[4, 2\], got float32 \[4, 2\]/);
     expect(() => crf.forward(e, tags, torch.ones([2, 4], { dtype: 'bool' }))).toThrow(/mask must be bool or uint8.*got bool \[2, 4\]/);
     expect(() => crf.forward(e, undefined as unknown as Tensor)).toThrow(/tags is required/);
-    expect(() => crf.forward(e, tags, undefined, { reduction: 'avg' as 'sum' })).toThrow(/reduction must be one of 'none', 'sum', 'mean', 'token_mean', got "avg"/);
+    expect(() => crf.forward(e, tags, undefined, { reduction: 'avg' as 'sum' })).toThrow(
+      /reduction must be one of 'none', 'sum', 'mean', 'token_mean', got "avg"/,
+    );
     expect(() => crf.decode(torch.randn([4, 2]))).toThrow(/CRF.decode: emissions must be a 3-D float tensor/);
   });
 
   it('tags outside 0..K-1 under the mask', () => {
-    const bad = torch.tensor([[0, 1], [2, 3], [0, 0], [0, 0]], { dtype: 'int64' });
+    const bad = torch.tensor(
+      [
+        [0, 1],
+        [2, 3],
+        [0, 0],
+        [0, 0],
+      ],
+      { dtype: 'int64' },
+    );
     expect(() => crf.forward(e, bad)).toThrow(/tags\[1, 1\] = 3 is outside 0..2 where the mask is on/);
     expect(() => crf.forward(e, bad.neg())).toThrow(/tags\[1, 0\] = -2 is outside 0..2/);
     // batch-first positions are [b, t]
@@ -274,13 +343,31 @@ describe('nn.CRF input errors', () => {
   });
 
   it('the first timestep must be on, and the mask must be a left-aligned prefix', () => {
-    const firstOff = mask([[1, 0], [1, 1], [1, 1], [0, 0]]);
+    const firstOff = mask([
+      [1, 0],
+      [1, 1],
+      [1, 1],
+      [0, 0],
+    ]);
     expect(() => crf.forward(e, tags, firstOff)).toThrow(/mask\[0, 1\] is off; the first timestep of every sequence must be on \(sequence 1\)/);
     expect(() => crf.decode(e, firstOff)).toThrow(/CRF.decode: mask\[0, 1\] is off/);
-    const hole = mask([[1, 1], [1, 0], [1, 1], [0, 0]]);
+    const hole = mask([
+      [1, 1],
+      [1, 0],
+      [1, 1],
+      [0, 0],
+    ]);
     expect(() => crf.forward(e, tags, hole)).toThrow(/mask of sequence 1 is not a left-aligned prefix: mask\[1, 1\] is off but mask\[2, 1\] is on/);
     expect(() => crf.decode(e, hole)).toThrow(/not a left-aligned prefix/);
     // batch first: positions [b, t]
-    expect(() => bf.decode(torch.randn([2, 4, 3]), mask([[1, 1, 1, 0], [1, 0, 1, 0]]))).toThrow(/mask\[1, 1\] is off but mask\[1, 2\] is on/);
+    expect(() =>
+      bf.decode(
+        torch.randn([2, 4, 3]),
+        mask([
+          [1, 1, 1, 0],
+          [1, 0, 1, 0],
+        ]),
+      ),
+    ).toThrow(/mask\[1, 1\] is off but mask\[1, 2\] is on/);
   });
 });
