@@ -41,7 +41,14 @@ const CONFIGS = {
   // BERT-small (Turc et al. 2019): 4 layers x 256
   small: { hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 1024 },
 };
-const common = { model_type: 'bert', vocab_size: 8000, max_position_embeddings: 512, type_vocab_size: 2, hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1 };
+const common = {
+  model_type: 'bert',
+  vocab_size: 8000,
+  max_position_embeddings: 512,
+  type_vocab_size: 2,
+  hidden_dropout_prob: 0.1,
+  attention_probs_dropout_prob: 0.1,
+};
 
 /** A deterministic generator (mulberry32), so both sides get the same batches. */
 function rng(seed) {
@@ -137,7 +144,11 @@ const median = (v) => {
 function run(cmd, args, env = {}) {
   const p = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, ...env } });
   if (p.status !== 0) throw new Error(`${cmd} ${args[0]} failed (${p.status}):\n${p.stderr}`);
-  const line = p.stdout.trim().split('\n').filter((l) => l.startsWith('{')).at(-1);
+  const line = p.stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .at(-1);
   return JSON.parse(line);
 }
 
@@ -166,7 +177,9 @@ async function main() {
   const cache = join(here, '.cache');
   mkdirSync(cache, { recursive: true });
   const results = [];
-  console.log(`BERT + BiLSTM + CRF training, batch ${batch} x ${seq} pieces, ${o.threads} threads, ${o.steps} timed steps after ${o.warmup}, ${rounds} round(s); ${cpus()[0]?.model ?? ''}`);
+  console.log(
+    `BERT + BiLSTM + CRF training, batch ${batch} x ${seq} pieces, ${o.threads} threads, ${o.steps} timed steps after ${o.warmup}, ${rounds} round(s); ${cpus()[0]?.model ?? ''}`,
+  );
   for (const name of names) {
     const config = { ...common, ...CONFIGS[name] };
     const dataPath = join(cache, `tagger-${name}.json`);

@@ -50,7 +50,11 @@ export function crfLoss(crf: CrfLike, emissions: Tensor, tags: Tensor, mask?: Te
   if (!crf || typeof crf.forward !== 'function' || typeof crf.numTags !== 'number')
     throw new ArgumentError(fn, 'crf must be an nn.CRF (a tagger has it as .crf)', 'crf');
   if (!(emissions instanceof Tensor) || emissions.ndim !== 3)
-    throw new ArgumentError(fn, `emissions must be a 3-D float tensor, got ${emissions instanceof Tensor ? `[${emissions.shape}]` : typeof emissions}`, 'emissions');
+    throw new ArgumentError(
+      fn,
+      `emissions must be a 3-D float tensor, got ${emissions instanceof Tensor ? `[${emissions.shape}]` : typeof emissions}`,
+      'emissions',
+    );
   const layout = crf.batchFirst ? '[B, T]' : '[T, B]';
   const [d0, d1, K] = emissions.shape;
   if (K !== crf.numTags) throw new ArgumentError(fn, `emissions have ${K} tags in their last dimension but the CRF has ${crf.numTags}`, 'emissions');
@@ -60,7 +64,8 @@ export function crfLoss(crf: CrfLike, emissions: Tensor, tags: Tensor, mask?: Te
   if (mask !== undefined && (!(mask instanceof Tensor) || mask.ndim !== 2 || mask.shape[0] !== d0 || mask.shape[1] !== d1))
     throw new ArgumentError(fn, `mask must be bool ${layout} = [${d0}, ${d1}], got ${mask instanceof Tensor ? `[${mask.shape}]` : typeof mask}`, 'mask');
   const reduction = options.reduction ?? 'mean';
-  if (!REDUCTIONS.includes(reduction)) throw new ArgumentError(fn, `reduction must be one of ${REDUCTIONS.join(', ')}, got ${JSON.stringify(reduction)}`, 'reduction');
+  if (!REDUCTIONS.includes(reduction))
+    throw new ArgumentError(fn, `reduction must be one of ${REDUCTIONS.join(', ')}, got ${JSON.stringify(reduction)}`, 'reduction');
   const ignoreIndex = options.ignoreIndex ?? -100;
   const focal = options.focal;
   if (focal !== undefined && (typeof focal !== 'object' || !(typeof focal.weight === 'number' && focal.weight >= 0)))

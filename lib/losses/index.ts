@@ -17,8 +17,7 @@ export interface FocalLossOptions {
 }
 
 function check(where: string, logits: Tensor, target: Tensor): void {
-  if (!(logits instanceof Tensor) || logits.ndim < 2)
-    throw new TypeError(`${where}: logits must be a [N, C] tensor (or [B, T, C] token logits, classes last)`);
+  if (!(logits instanceof Tensor) || logits.ndim < 2) throw new TypeError(`${where}: logits must be a [N, C] tensor (or [B, T, C] token logits, classes last)`);
   const lead = logits.shape.slice(0, -1);
   if (!(target instanceof Tensor) || target.ndim !== lead.length || target.shape.some((d, i) => d !== lead[i]))
     throw new TypeError(

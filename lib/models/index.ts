@@ -186,7 +186,8 @@ export function save(model: Architecture, path: string): void {
   } else if (model instanceof text.TextModel) {
     const options: Record<string, unknown> = { task: model.task };
     // the head's own size: swapHead may have replaced it since the model was built
-    if (model.task !== 'maskedLM' && model.task !== 'featureExtraction') options.numClasses = Object.fromEntries(model.head().module.namedParameters({ recurse: false })).weight.shape[0];
+    if (model.task !== 'maskedLM' && model.task !== 'featureExtraction')
+      options.numClasses = Object.fromEntries(model.head().module.namedParameters({ recurse: false })).weight.shape[0];
     metadata = { [META_ARCH]: model.arch, [META_OPTIONS]: JSON.stringify(options), [META_CONFIG]: JSON.stringify(model.hfConfig) };
   } else {
     const { depth: _depth, ...options } = model.archOptions();
@@ -200,7 +201,9 @@ export function load(path: string, options: LoadOptions = {}): Architecture {
   if (!options.arch && !saved) throw new TypeError(`models.load(${path}): give {arch} (the checkpoint does not name its architecture)`);
   if (saved && taggers.isTaggerArch(saved.arch)) return taggers.loadTagger(path, saved.arch, saved.options, saved.config);
   if (options.arch && taggers.isTaggerArch(options.arch))
-    throw new TypeError(`models.load(${path}): a ${options.arch} loads from a file written by models.save (its metadata names the tagger), which this one is not`);
+    throw new TypeError(
+      `models.load(${path}): a ${options.arch} loads from a file written by models.save (its metadata names the tagger), which this one is not`,
+    );
   if (saved && (!options.arch || options.arch === saved.arch)) {
     if (isTextArch(saved.arch)) return loadText(path, saved.arch, options, saved);
     const { numClasses: _n, ...archOptions } = saved.options;
@@ -351,7 +354,8 @@ export function savePretrained(model: Architecture, dir: string, options: { conf
   const config: text.HfConfig = structuredClone(base);
   const own = model.archOptions();
   // the head's own size: swapHead may have replaced it since the model was built
-  if (model.task !== 'maskedLM' && model.task !== 'featureExtraction') own.numClasses = Object.fromEntries(model.head().module.namedParameters({ recurse: false })).weight.shape[0];
+  if (model.task !== 'maskedLM' && model.task !== 'featureExtraction')
+    own.numClasses = Object.fromEntries(model.head().module.namedParameters({ recurse: false })).weight.shape[0];
   // the config must describe this model: every size it sets must be the model's
   let described: Record<string, unknown>;
   try {

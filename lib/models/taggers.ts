@@ -82,7 +82,10 @@ export function packedBiLstm(lstm: LSTM, x: Tensor, mask: Tensor, numLayers: num
       const rotated = x.gather(1, toRight.unsqueeze(2).expand([B, T, D]));
       const both = lstm.forward(torch.cat([x, rotated], 0));
       const forwardHalf = both.narrow(0, 0, B).narrow(2, 0, H);
-      const reverseHalf = both.narrow(0, B, B).narrow(2, H, H).gather(1, back.unsqueeze(2).expand([B, T, H]));
+      const reverseHalf = both
+        .narrow(0, B, B)
+        .narrow(2, H, H)
+        .gather(1, back.unsqueeze(2).expand([B, T, H]));
       return torch.cat([forwardHalf, reverseHalf], 2).mul(on.unsqueeze(2).to(x.dtype));
     }
     const lens = Array.from(lengths.dataSync() as ArrayLike<number | bigint>, Number);
@@ -106,7 +109,13 @@ function checkPrefix(fn: string, name: string, mask: Tensor): void {
   const bad = torch.tidy(() => {
     const on = asBool(mask);
     // a position on after one that is off
-    return Boolean(on.narrow(1, 1, on.shape[1] - 1).logicalAnd(on.narrow(1, 0, on.shape[1] - 1).logicalNot()).any().item());
+    return Boolean(
+      on
+        .narrow(1, 1, on.shape[1] - 1)
+        .logicalAnd(on.narrow(1, 0, on.shape[1] - 1).logicalNot())
+        .any()
+        .item(),
+    );
   });
   if (bad) throw new ArgumentError(fn, `${name} must be a left-aligned prefix in every row (padding on the right), as packed sequences are`, name);
 }
@@ -265,9 +274,17 @@ export class BiLstmCrf extends Tagger {
   emissionsAndMask(inputIds: Tensor, mask?: Tensor): { emissions: Tensor; mask: Tensor } {
     const fn = 'bilstmCrf.forward';
     if (!(inputIds instanceof Tensor) || inputIds.ndim !== 2 || inputIds.dtype !== 'int64')
-      throw new ArgumentError(fn, `inputIds must be int64 [batch, sequence], got ${inputIds instanceof Tensor ? `${inputIds.dtype} [${inputIds.shape}]` : typeof inputIds}`, 'inputIds');
+      throw new ArgumentError(
+        fn,
+        `inputIds must be int64 [batch, sequence], got ${inputIds instanceof Tensor ? `${inputIds.dtype} [${inputIds.shape}]` : typeof inputIds}`,
+        'inputIds',
+      );
     if (mask !== undefined && (!(mask instanceof Tensor) || mask.ndim !== 2 || mask.shape[0] !== inputIds.shape[0] || mask.shape[1] !== inputIds.shape[1]))
-      throw new ArgumentError(fn, `mask must be bool [${inputIds.shape}] like inputIds, got ${mask instanceof Tensor ? `[${mask.shape}]` : typeof mask}`, 'mask');
+      throw new ArgumentError(
+        fn,
+        `mask must be bool [${inputIds.shape}] like inputIds, got ${mask instanceof Tensor ? `[${mask.shape}]` : typeof mask}`,
+        'mask',
+      );
     const vocab = this.embedding.parameters()[0].shape[0];
     if (inputIds.numel()) {
       const [lo, hi] = torch.tidy(() => [Number(inputIds.min().item()), Number(inputIds.max().item())]);
@@ -341,7 +358,10 @@ export class BertTagger extends Tagger {
     this.dropout = this.registerModule('dropout', new Dropout(dropout));
     const hidden = Number((encoder.archOptions() as { hiddenSize: number }).hiddenSize);
     if (head === 'bilstm-crf')
-      this.lstm = this.registerModule('lstm', new LSTM(hidden, lstmHiddenSize, { numLayers: lstmLayers, bidirectional: true, batchFirst: true, dropout: lstmLayers > 1 ? dropout : 0 }));
+      this.lstm = this.registerModule(
+        'lstm',
+        new LSTM(hidden, lstmHiddenSize, { numLayers: lstmLayers, bidirectional: true, batchFirst: true, dropout: lstmLayers > 1 ? dropout : 0 }),
+      );
     this.classifier = this.registerModule('classifier', new Linear(head === 'bilstm-crf' ? 2 * lstmHiddenSize : hidden, numTags));
     if (head !== 'linear') this.crf = this.registerModule('crf', new CRF(numTags, { batchFirst: true }));
   }
@@ -354,12 +374,30 @@ export class BertTagger extends Tagger {
   emissionsAndMask(inputIds: Tensor, attentionMask?: Tensor, firstPieceIndex?: Tensor): { emissions: Tensor; mask: Tensor } {
     const fn = 'bertTagger.forward';
     if (!(inputIds instanceof Tensor) || inputIds.ndim !== 2)
-      throw new ArgumentError(fn, `inputIds must be int64 [batch, sequence], got ${inputIds instanceof Tensor ? `[${inputIds.shape}]` : typeof inputIds}`, 'inputIds');
+      throw new ArgumentError(
+        fn,
+        `inputIds must be int64 [batch, sequence], got ${inputIds instanceof Tensor ? `[${inputIds.shape}]` : typeof inputIds}`,
+        'inputIds',
+      );
     const [B, S] = inputIds.shape;
-    if (attentionMask !== undefined && (!(attentionMask instanceof Tensor) || attentionMask.ndim !== 2 || attentionMask.shape[0] !== B || attentionMask.shape[1] !== S))
-      throw new ArgumentError(fn, `attentionMask must be [${B}, ${S}] like inputIds, got ${attentionMask instanceof Tensor ? `[${attentionMask.shape}]` : typeof attentionMask}`, 'attentionMask');
-    if (firstPieceIndex !== undefined && (!(firstPieceIndex instanceof Tensor) || firstPieceIndex.ndim !== 2 || firstPieceIndex.shape[0] !== B || firstPieceIndex.dtype !== 'int64'))
-      throw new ArgumentError(fn, `firstPieceIndex must be int64 [${B}, words] (-1 past the last word), got ${firstPieceIndex instanceof Tensor ? `${firstPieceIndex.dtype} [${firstPieceIndex.shape}]` : typeof firstPieceIndex}`, 'firstPieceIndex');
+    if (
+      attentionMask !== undefined &&
+      (!(attentionMask instanceof Tensor) || attentionMask.ndim !== 2 || attentionMask.shape[0] !== B || attentionMask.shape[1] !== S)
+    )
+      throw new ArgumentError(
+        fn,
+        `attentionMask must be [${B}, ${S}] like inputIds, got ${attentionMask instanceof Tensor ? `[${attentionMask.shape}]` : typeof attentionMask}`,
+        'attentionMask',
+      );
+    if (
+      firstPieceIndex !== undefined &&
+      (!(firstPieceIndex instanceof Tensor) || firstPieceIndex.ndim !== 2 || firstPieceIndex.shape[0] !== B || firstPieceIndex.dtype !== 'int64')
+    )
+      throw new ArgumentError(
+        fn,
+        `firstPieceIndex must be int64 [${B}, words] (-1 past the last word), got ${firstPieceIndex instanceof Tensor ? `${firstPieceIndex.dtype} [${firstPieceIndex.shape}]` : typeof firstPieceIndex}`,
+        'firstPieceIndex',
+      );
     // the encoder's dropout follows this model's mode (its forward reads its own flag)
     if (this.encoder.training !== this.training) this.encoder.train(this.training);
     const mask = attentionMask ?? torch.ones([B, S], { dtype: 'int64', device: inputIds.device });
@@ -412,7 +450,8 @@ function featureExtractor(encoder: string | TextModel | HfConfig): TextModel {
     return fresh;
   }
   if (typeof encoder === 'string') {
-    if (!existsSync(encoder)) throw new ArgumentError(fn, `${encoder} does not exist (give a Hugging Face model folder, a text model or a config object)`, 'encoder');
+    if (!existsSync(encoder))
+      throw new ArgumentError(fn, `${encoder} does not exist (give a Hugging Face model folder, a text model or a config object)`, 'encoder');
     // late import: index.ts imports this file
     return fromPretrainedEncoder(encoder);
   }

@@ -51,7 +51,12 @@ describe('losses.focalLoss over tokens [B, T, K]', () => {
   it('matches the focal formula in PyTorch (ignore_index, alpha, gamma, reductions): values and gradients within 1e-5', () => {
     cases.forEach((c, i) => {
       const x = logitsValues.clone().requiresGrad_(true);
-      const loss = losses.focalLoss(x, target, { gamma: c.gamma, alpha: c.alpha === null ? undefined : (c.alpha as number | number[]), reduction: c.reduction, ignoreIndex: -100 });
+      const loss = losses.focalLoss(x, target, {
+        gamma: c.gamma,
+        alpha: c.alpha === null ? undefined : (c.alpha as number | number[]),
+        reduction: c.reduction,
+        ignoreIndex: -100,
+      });
       const what = JSON.stringify(c);
       close(loss, ref.cases[i].loss, 1e-5, `${what} loss`);
       loss.sum().backward();
@@ -114,7 +119,8 @@ describe('losses.crfLoss', () => {
     cases.forEach((c, i) => {
       const x = logitsValues.clone().requiresGrad_(true);
       crf.zeroGrad();
-      const focal = 'focalWeight' in c ? { weight: c.focalWeight, gamma: c.gamma, alpha: c.alpha === null ? undefined : (c.alpha as unknown as number[]) } : undefined;
+      const focal =
+        'focalWeight' in c ? { weight: c.focalWeight, gamma: c.gamma, alpha: c.alpha === null ? undefined : (c.alpha as unknown as number[]) } : undefined;
       const loss = losses.crfLoss(crf, x, crfTags, undefined, { reduction: c.reduction, focal });
       const what = JSON.stringify(c);
       close(loss, ref.cases[i].loss, 1e-5, `${what} loss`);

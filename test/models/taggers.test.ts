@@ -15,9 +15,9 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { torch, models, finetune, type Tensor } from 'finetorch';
+import { torch, models, finetune, data, optim, type Tensor } from 'finetorch';
 import { flat } from '../helpers';
-import { transformersPython } from '../reference';
+import { root, transformersPython } from '../reference';
 import { pythonReference } from '../losses/crf-reference';
 
 interface Enc {
@@ -217,7 +217,13 @@ describe('bertTagger for fine-tuning', () => {
     const groups = finetune.paramGroups(model, { lrs: [2e-5, 2e-5, 2e-5, 1e-3], weightDecay: 0.01 });
     const numel = (ts: Tensor[]) => ts.reduce((n, t) => n + t.numel(), 0);
     const ofBlock = (block: string) => numel(groups.filter((g) => g.block === block).flatMap((g) => g.params));
-    const named = (re: RegExp) => numel(model.namedParameters().filter(([n]) => re.test(n)).map(([, p]) => p));
+    const named = (re: RegExp) =>
+      numel(
+        model
+          .namedParameters()
+          .filter(([n]) => re.test(n))
+          .map(([, p]) => p),
+      );
     expect(groups.filter((g) => g.block === 'head').every((g) => g.lr === 1e-3)).toBe(true);
     expect(groups.filter((g) => g.block !== 'head').every((g) => g.lr === 2e-5)).toBe(true);
     expect(ofBlock('head')).toBe(named(/^(lstm|classifier|crf)\./));
@@ -305,8 +311,56 @@ describe('bertTagger for fine-tuning', () => {
     expect(() => m.forward(torch.tensor([[1.5, 2]]))).toThrow(/inputIds must be int64/);
     const t = models.bertTagger(config, { numTags: 3, head: 'crf' });
     expect(() => t.forward(pieces, attentionMask, torch.tensor([[1, 2]]))).toThrow(/firstPieceIndex must be int64 \[2, words\]/);
-    expect(() => t.forward(pieces, attentionMask, torch.tensor([[1, 40], [1, 2]]))).toThrow(/firstPieceIndex holds 40/);
+    expect(() =>
+      t.forward(
+        pieces,
+        attentionMask,
+        torch.tensor([
+          [1, 40],
+          [1, 2],
+        ]),
+      ),
+    ).toThrow(/firstPieceIndex holds 40/);
     [m, t].forEach((x) => x.dispose());
   });
 });
 
+describe('end to end with the data pipeline and the shipped small BERT', () => {
+  it('splitWords -> encodeWords (its WordPiece) -> batchWindows -> bertTagger(assets/bert-tiny-debian, bilstm-crf): the loss falls and decode gives the training tags', () => {
+    torch.manualSeed(0);
+    const tokenizer = data.loadTokenizer(join(root, 'assets', 'bert-tiny-debian'), { lowercase: true });
+    // O, B-YEAR, B-LIC, I-LIC per word
+    const texts: Array<[string, number[]]> = [
+      ['Copyright 2009 the Foo authors under the GNU General Public License', [0, 1, 0, 0, 0, 0, 0, 2, 3, 3, 3]],
+      ['Released in 1998 under the Apache License', [0, 0, 1, 0, 0, 2, 3]],
+      ['Copyright 2015 Jane Doe , licensed under the MIT License', [0, 1, 0, 0, 0, 0, 0, 0, 2, 3]],
+      ['This package since 2003 uses the BSD License', [0, 0, 0, 1, 0, 0, 2, 3]],
+    ];
+    const windows = texts.flatMap(([text, labels]) => data.encodeWords(tokenizer, data.splitWords(text).words, { maxLength: 64, labels }));
+    const batch = data.batchWindows(windows, { padId: 0 });
+    // some words are several pieces: the word sequence is shorter than the piece sequence
+    expect(batch.firstPieceIndex.shape[1]).toBeLessThan(batch.inputIds.shape[1] - 2);
+    const model = models.bertTagger(join(root, 'assets', 'bert-tiny-debian'), { numTags: 4, head: 'bilstm-crf', lstmHiddenSize: 32 });
+    const named = model.namedParameters();
+    const optimizer = new optim.AdamW([
+      { params: named.filter(([n]) => n.startsWith('bert.')).map(([, p]) => p), lr: 1e-4 },
+      { params: named.filter(([n]) => !n.startsWith('bert.')).map(([, p]) => p), lr: 1e-2 },
+    ]);
+    model.train();
+    const seen: number[] = [];
+    for (let step = 0; step < 40; step++)
+      seen.push(
+        torch.tidy(() => {
+          optimizer.zeroGrad();
+          const loss = model.loss(model.forward(batch.inputIds, batch.attentionMask, batch.firstPieceIndex), batch.wordLabels!);
+          loss.backward();
+          optimizer.step();
+          return loss.item() as number;
+        }),
+      );
+    expect(seen.at(-1)!).toBeLessThan(seen[0] * 0.05);
+    model.eval();
+    expect(model.decode(batch.inputIds, batch.attentionMask, batch.firstPieceIndex)).toEqual(texts.map(([, labels]) => labels));
+    model.dispose();
+  });
+});
