@@ -203,7 +203,11 @@ async function main() {
     console.log(`${name} (${CONFIGS[name].num_hidden_layers} x ${CONFIGS[name].hidden_size}): finetorch ${ft.toFixed(1)} seq/s`);
     for (const p of pytorch) console.log(`  PyTorch, ${p.label}: ${p.seqPerSec.toFixed(1)} seq/s; finetorch / PyTorch ${p.ratio.toFixed(2)}`);
   }
-  writeFileSync(join(cache, 'tagger-results.json'), JSON.stringify({ date: new Date().toISOString(), results }, null, 2) + '\n');
+  // a full run's figures are kept with the repository; --quick ones stay in the cache
+  const out = quick ? join(cache, 'tagger-results.json') : join(here, 'results', 'tagger.json');
+  const machine = { cpu: cpus()[0]?.model ?? '', cores: cpus().length, note: 'load average per config: other processes shared the CPUs' };
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), machine, options: { ...o, rounds }, results }, null, 2) + '\n');
+  console.log(`wrote ${out}`);
 }
 
 await main();

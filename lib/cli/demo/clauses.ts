@@ -68,8 +68,8 @@ const STRIDE = 32;
  * BiLSTM-CRF from scratch has no pretrained part: `scratchLr` everywhere.
  */
 const FINE_TUNE = { lr: 3e-3, headLr: 1e-2, scratchLr: 5e-3, batchSize: 8, warmupRatio: 0.1, lstmHiddenSize: 128 };
-/** Epochs: 8 at 128 training documents, more for fewer (at most 16), fewer for more (at least 4). */
-const epochsFor = (trainDocs: number, quick: boolean) => (quick ? 1 : Math.min(16, Math.max(4, Math.round(1024 / trainDocs))));
+/** Epochs: 6 at 128 training documents, more for fewer (at most 12), fewer for more (at least 3). */
+const epochsFor = (trainDocs: number, quick: boolean) => (quick ? 1 : Math.min(12, Math.max(3, Math.round(768 / trainDocs))));
 /** --quick: a smoke run on part of the held-out documents (its numbers mean little). */
 const QUICK = { test: 40, validation: 20 };
 /** Types with the fewest spans in the data set: the "rare" column. */
