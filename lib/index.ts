@@ -38,6 +38,7 @@ export type {
   MetricName,
   ForwardFn,
 } from './train/trainer.js';
+export type { TaggingOptions, EntityScores } from './train/tagging.js';
 export {
   recipes,
   parseRecipe,
@@ -71,6 +72,10 @@ export type {
   Prediction,
   RunRecord,
   ResolvedCheckpoint,
+  TokenInputSpec,
+  TagDocument,
+  TaggerEvaluation,
+  PredictedSpan,
 } from './recipes/index.js';
 export { FinetorchError, ArgumentError, ConfigError, DataError, CheckpointError } from './errors.js';
 export type { ErrorCode } from './errors.js';
@@ -80,11 +85,26 @@ export { readIdx, fashionMnist, FASHION_MNIST_CLASSES } from './data/idx.js';
 export { data } from './data/index.js';
 export type { ImageSample, ImageFolder, Transform, TextDataset, TextDatasetOptions, Dataset, Item, DataLoaderOptions } from './data/index.js';
 export type { TagScheme, Entity, EntityOptions } from './data/index.js';
+export type {
+  Span,
+  Offsets,
+  TaggedDocument,
+  TaggedCorpus,
+  WordWindow,
+  EncodeWordsOptions,
+  ClauseSpan,
+  ClauseDocument,
+  ClauseDataset,
+  ClauseSplit,
+  ClauseType,
+} from './data/index.js';
 export type { TrainStepOptions, TrainStepResult } from './train/step.js';
 export { io } from './io/index.js';
 export type { CheckpointFormat } from './io/index.js';
 export { models, Architecture } from './models/index.js';
 export type { ArchitectureName, Block, VisionOptions } from './models/index.js';
+export type { Tagger, BiLstmCrf, BertTagger, TaggerHead, BiLstmCrfOptions, BertTaggerOptions, TaggerLossOptions } from './models/index.js';
+export type { CRF, CRFReduction } from './nn/crf.js';
 export { jit } from './io/jit.js';
 export { metrics } from './metrics/index.js';
 export type { Labels, Scores, Average, PrfOptions, Prf, ClassReport } from './metrics/index.js';
