@@ -5,7 +5,7 @@
 namespace ft {
 
 void registerMemoryFormat(Napi::Env env, Napi::Object exports);  // memory_format.cc
-void registerCrf(Napi::Env env, Napi::Object exports);           // crf.cc
+void registerCrf(Napi::Env env, Napi::Object exports);  // crf.cc
 
 AddonData& addonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 

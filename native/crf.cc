@@ -53,9 +53,9 @@ std::string shapeOf(const torch::Tensor& t) {
 // each sequence's length (the mask is a left-aligned prefix).
 struct Batch {
   torch::Tensor emissions;  // [T, B, K], the caller's dtype
-  torch::Tensor tags;       // [T, B] int64, 0 where the mask is off (undefined for decode)
-  torch::Tensor mask;       // [T, B] bool
-  torch::Tensor lengths;    // [B] int64, on the emissions' device
+  torch::Tensor tags;  // [T, B] int64, 0 where the mask is off (undefined for decode)
+  torch::Tensor mask;  // [T, B] bool
+  torch::Tensor lengths;  // [B] int64, on the emissions' device
   std::vector<int64_t> lengthList;
 };
 
@@ -65,32 +65,33 @@ Batch prepare(const char* fn, const CRFImpl& crf, torch::Tensor emissions, compa
   const std::string layout = crf.batchFirst ? "[B, T" : "[T, B";
   // (t, b) as the caller indexes it
   auto pos = [&](int64_t t, int64_t b) {
-    return crf.batchFirst ? "[" + std::to_string(b) + ", " + std::to_string(t) + "]" : "[" + std::to_string(t) + ", " + std::to_string(b) + "]";
+    return crf.batchFirst ? "[" + std::to_string(b) + ", " + std::to_string(t) + "]"
+                          : "[" + std::to_string(t) + ", " + std::to_string(b) + "]";
   };
   if (emissions.dim() != 3 || !emissions.is_floating_point())
-    throw ArgError(std::string(fn) + ": emissions must be a 3-D float tensor " + layout + ", K], got " + dtypeName(emissions.scalar_type()) +
-                   " " + shapeOf(emissions));
+    throw ArgError(std::string(fn) + ": emissions must be a 3-D float tensor " + layout + ", K], got " +
+                   dtypeName(emissions.scalar_type()) + " " + shapeOf(emissions));
   if (emissions.size(2) != K)
     throw ArgError(std::string(fn) + ": emissions have " + std::to_string(emissions.size(2)) + " tags in their last dimension " +
                    shapeOf(emissions) + ", the CRF has " + std::to_string(K));
   torch::Device device = crf.param("transitions").device();
   if (emissions.device() != device)
-    throw ArgError(std::string(fn) + ": emissions are on " + deviceName(emissions.device()) + " but the CRF's parameters are on " +
-                   deviceName(device) + " (move one with .to())");
+    throw ArgError(std::string(fn) + ": emissions are on " + deviceName(emissions.device()) +
+                   " but the CRF's parameters are on " + deviceName(device) + " (move one with .to())");
   const int64_t d0 = emissions.size(0), d1 = emissions.size(1);
   auto sameLayout = [&](const torch::Tensor& t) { return t.dim() == 2 && t.size(0) == d0 && t.size(1) == d1; };
   const std::string want = "[" + std::to_string(d0) + ", " + std::to_string(d1) + "]";
   if (tags) {
     if (tags->scalar_type() != torch::kLong || !sameLayout(*tags))
-      throw ArgError(std::string(fn) + ": tags must be int64 " + layout + "] = " + want + " like the emissions' first two dimensions, got " +
-                     dtypeName(tags->scalar_type()) + " " + shapeOf(*tags));
+      throw ArgError(std::string(fn) + ": tags must be int64 " + layout + "] = " + want +
+                     " like the emissions' first two dimensions, got " + dtypeName(tags->scalar_type()) + " " + shapeOf(*tags));
     if (tags->device() != device)
       throw ArgError(std::string(fn) + ": tags are on " + deviceName(tags->device()) + ", the CRF on " + deviceName(device));
   }
   if (mask) {
     if ((mask->scalar_type() != torch::kBool && mask->scalar_type() != torch::kByte) || !sameLayout(*mask))
-      throw ArgError(std::string(fn) + ": mask must be bool or uint8 " + layout + "] = " + want + ", got " + dtypeName(mask->scalar_type()) +
-                     " " + shapeOf(*mask));
+      throw ArgError(std::string(fn) + ": mask must be bool or uint8 " + layout + "] = " + want + ", got " +
+                     dtypeName(mask->scalar_type()) + " " + shapeOf(*mask));
     if (mask->device() != device)
       throw ArgError(std::string(fn) + ": mask is on " + deviceName(mask->device()) + ", the CRF on " + deviceName(device));
   }
@@ -109,14 +110,15 @@ Batch prepare(const char* fn, const CRFImpl& crf, torch::Tensor emissions, compa
   out.lengthList.assign(B, 0);
   for (int64_t b = 0; b < B; b++) {
     if (!mp[b])
-      throw std::runtime_error(std::string(fn) + ": mask" + pos(0, b) + " is off; the first timestep of every sequence must be on (sequence " +
-                               std::to_string(b) + ")");
+      throw std::runtime_error(std::string(fn) + ": mask" + pos(0, b) +
+                               " is off; the first timestep of every sequence must be on (sequence " + std::to_string(b) + ")");
     int64_t len = 1;
     for (int64_t t = 1; t < T; t++) {
       bool on = mp[t * B + b];
       if (on && !mp[(t - 1) * B + b])
-        throw std::runtime_error(std::string(fn) + ": mask of sequence " + std::to_string(b) + " is not a left-aligned prefix: mask" +
-                                 pos(t - 1, b) + " is off but mask" + pos(t, b) + " is on (each sequence's mask must be 1...1 then 0...0)");
+        throw std::runtime_error(std::string(fn) + ": mask of sequence " + std::to_string(b) +
+                                 " is not a left-aligned prefix: mask" + pos(t - 1, b) + " is off but mask" + pos(t, b) +
+                                 " is on (each sequence's mask must be 1...1 then 0...0)");
       if (on) len++;
     }
     out.lengthList[b] = len;
@@ -131,8 +133,8 @@ Batch prepare(const char* fn, const CRFImpl& crf, torch::Tensor emissions, compa
       for (int64_t t = 0; t < out.lengthList[b]; t++) {
         int64_t v = tp[t * B + b];
         if (v < 0 || v >= K)
-          throw std::runtime_error(std::string(fn) + ": tags" + pos(t, b) + " = " + std::to_string(v) + " is outside 0.." + std::to_string(K - 1) +
-                                   " where the mask is on");
+          throw std::runtime_error(std::string(fn) + ": tags" + pos(t, b) + " = " + std::to_string(v) + " is outside 0.." +
+                                   std::to_string(K - 1) + " where the mask is on");
       }
     // padding may hold anything (-100); make it a valid index that the mask then ignores
     out.tags = torch::where(out.mask, tg, torch::zeros({}, tg.options())).contiguous();
@@ -161,8 +163,9 @@ torch::Tensor logMatmulExp(const torch::Tensor& x, const torch::Tensor& A, const
 
 struct LogLikelihood : torch::autograd::Function<LogLikelihood> {
   // emissions [T, B, K], tags [T, B] (valid everywhere), mask [T, B] bool, lengths [B].
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor emissions, torch::Tensor start, torch::Tensor end,
-                               torch::Tensor transitions, torch::Tensor tags, torch::Tensor mask, torch::Tensor lengths) {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor emissions, torch::Tensor start,
+                               torch::Tensor end, torch::Tensor transitions, torch::Tensor tags, torch::Tensor mask,
+                               torch::Tensor lengths) {
     const auto D = torch::kDouble;
     torch::Tensor E = emissions.detach().to(D), s = start.detach().to(D), e = end.detach().to(D), A = transitions.detach().to(D);
     const int64_t T = E.size(0), B = E.size(1), K = E.size(2);
@@ -199,12 +202,14 @@ struct LogLikelihood : torch::autograd::Function<LogLikelihood> {
     saved["mask"] = mask;
     saved["lengths"] = lengths;
     // the gradients go back in each input's dtype
-    saved["dtypes"] = std::vector<int64_t>{static_cast<int64_t>(emissions.scalar_type()), static_cast<int64_t>(start.scalar_type()),
-                                           static_cast<int64_t>(end.scalar_type()), static_cast<int64_t>(transitions.scalar_type())};
+    saved["dtypes"] =
+        std::vector<int64_t>{static_cast<int64_t>(emissions.scalar_type()), static_cast<int64_t>(start.scalar_type()),
+                             static_cast<int64_t>(end.scalar_type()), static_cast<int64_t>(transitions.scalar_type())};
     return (score - logZ).to(emissions.scalar_type());
   }
 
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list gradOutputs) {
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list gradOutputs) {
     auto& saved = ctx->saved_data;
     torch::Tensor E = saved["E"].toTensor(), s = saved["s"].toTensor(), e = saved["e"].toTensor(), A = saved["A"].toTensor();
     torch::Tensor alpha = saved["alpha"].toTensor(), logZ = saved["logZ"].toTensor(), tags = saved["tags"].toTensor();
@@ -266,12 +271,13 @@ struct LogLikelihood : torch::autograd::Function<LogLikelihood> {
   // sum over t >= 1, b of weights[t-1, b] * P(y(t-1) = i, y(t) = j): one GEMM
   // over all (t, b) pairs with per-pair rescaling; the exact [B, K, K] sums
   // per timestep where the rescaling could overflow.
-  static torch::Tensor expectedTransitions(const torch::Tensor& alpha, const torch::Tensor& beta, const torch::Tensor& E, const torch::Tensor& A,
-                                           const torch::Tensor& logZ, const torch::Tensor& pairValid, const torch::Tensor& weights) {
+  static torch::Tensor expectedTransitions(const torch::Tensor& alpha, const torch::Tensor& beta, const torch::Tensor& E,
+                                           const torch::Tensor& A, const torch::Tensor& logZ, const torch::Tensor& pairValid,
+                                           const torch::Tensor& weights) {
     const int64_t T = E.size(0), B = E.size(1), K = E.size(2);
     torch::Tensor zero = torch::zeros({}, E.options());
     torch::Tensor on = pairValid.unsqueeze(2);
-    torch::Tensor a = alpha.slice(0, 0, T - 1);                                                         // [T-1, B, K] from
+    torch::Tensor a = alpha.slice(0, 0, T - 1);  // [T-1, B, K] from
     torch::Tensor c = torch::where(on, E.slice(0, 1, T) + beta.slice(0, 1, T) - logZ.view({1, B, 1}), zero);  // [T-1, B, K] to
     torch::Tensor finiteA = A.masked_select(torch::isfinite(A));
     double tMax = finiteA.numel() ? finiteA.max().item<double>() : 0.0;
@@ -323,8 +329,8 @@ torch::Tensor CrfLogLikelihood(const Info& a) {
   if (batch.emissions.size(1) == 0) {
     llh = batch.emissions.sum(std::vector<int64_t>{0, 2}) * 0;  // [0], still on the graph
   } else {
-    llh = LogLikelihood::apply(batch.emissions, crf.param("start_transitions"), crf.param("end_transitions"), crf.param("transitions"),
-                               batch.tags, batch.mask, batch.lengths);
+    llh = LogLikelihood::apply(batch.emissions, crf.param("start_transitions"), crf.param("end_transitions"),
+                               crf.param("transitions"), batch.tags, batch.mask, batch.lengths);
   }
   if (reduction == "none") return llh;
   if (reduction == "sum") return llh.sum();
@@ -337,8 +343,8 @@ torch::Tensor CrfLogLikelihood(const Info& a) {
 // loop runs over contiguous rows of the transitions (vectorised, branch-free),
 // then the backtrace. No [B, K, K] temporaries, no per-step dispatch.
 template <typename S>
-void viterbiCpu(const S* E, const S* start, const S* end, const S* trans, const std::vector<int64_t>& lengths, int64_t T, int64_t B,
-                int64_t K, std::vector<std::vector<int64_t>>& paths) {
+void viterbiCpu(const S* E, const S* start, const S* end, const S* trans, const std::vector<int64_t>& lengths, int64_t T,
+                int64_t B, int64_t K, std::vector<std::vector<int64_t>>& paths) {
   at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
     std::vector<S> score(K), next(K);
     std::vector<int32_t> history(T * K);
@@ -426,11 +432,11 @@ Napi::Value CrfDecode(const Info& a) {
   std::vector<std::vector<int64_t>> paths(B);
   if (E.device().is_cpu() && K < (int64_t(1) << 31)) {
     if (dtype == torch::kDouble)
-      viterbiCpu<double>(E.data_ptr<double>(), start.data_ptr<double>(), end.data_ptr<double>(), A.data_ptr<double>(), batch.lengthList, T, B,
-                         K, paths);
+      viterbiCpu<double>(E.data_ptr<double>(), start.data_ptr<double>(), end.data_ptr<double>(), A.data_ptr<double>(),
+                         batch.lengthList, T, B, K, paths);
     else
-      viterbiCpu<float>(E.data_ptr<float>(), start.data_ptr<float>(), end.data_ptr<float>(), A.data_ptr<float>(), batch.lengthList, T, B, K,
-                        paths);
+      viterbiCpu<float>(E.data_ptr<float>(), start.data_ptr<float>(), end.data_ptr<float>(), A.data_ptr<float>(),
+                        batch.lengthList, T, B, K, paths);
   } else {
     viterbiAten(E, start, end, A, batch.mask, batch.lengthList, paths);
   }

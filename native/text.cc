@@ -45,7 +45,8 @@ TextTask readTask(const Napi::Object& o) {
   if (task == "maskedLM") return TextTask::MaskedLM;
   if (task == "featureExtraction") return TextTask::FeatureExtraction;
   throw ArgError(
-      "text model config: task must be 'sequenceClassification', 'tokenClassification', 'maskedLM' or 'featureExtraction', got '" +
+      "text model config: task must be 'sequenceClassification', 'tokenClassification', 'maskedLM' or 'featureExtraction', got "
+      "'" +
       task + "'");
 }
 

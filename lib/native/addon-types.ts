@@ -481,7 +481,13 @@ export interface CrfAddon {
   createCrf(numTags: number, batchFirst: boolean): ModuleHandle;
   crfOptions(m: ModuleHandle): { numTags: number; batchFirst: boolean };
   /** The gold paths' log-likelihood, reduced: 'none' [B], else a scalar. mask null: all on. */
-  crfLogLikelihood(m: ModuleHandle, emissions: TensorHandle, tags: TensorHandle, mask: TensorHandle | null, reduction: 'none' | 'sum' | 'mean' | 'token_mean'): TensorHandle;
+  crfLogLikelihood(
+    m: ModuleHandle,
+    emissions: TensorHandle,
+    tags: TensorHandle,
+    mask: TensorHandle | null,
+    reduction: 'none' | 'sum' | 'mean' | 'token_mean',
+  ): TensorHandle;
   /** Viterbi paths, each trimmed to its sequence's length. */
   crfDecode(m: ModuleHandle, emissions: TensorHandle, mask: TensorHandle | null): number[][];
 }
