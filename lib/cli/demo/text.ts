@@ -127,8 +127,8 @@ async function fineTune(
 
 /**
  * Continues masked-language modelling of the general checkpoint on this
- * machine's legal text, keeping the held-out paragraphs out; cached in
- * `<out>/adapted` (the folder is reused when its run finished).
+ * machine's legal text, keeping the held-out paragraphs out, in
+ * `<out>/adapted` (run again each time: unlike the clause demo's, it is not reused).
  */
 async function adapt(general: string, heldOut: LabelledParagraph[], o: { out: string; quick: boolean; reporter: Reporter }) {
   const dir = join(o.out, 'adapted');
