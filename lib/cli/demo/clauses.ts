@@ -28,7 +28,7 @@ import { runRecipe } from '../../recipes/run.js';
 import { pretrain } from '../../pretrain/run.js';
 import { TEXT_CHECKPOINT, verifyTextCheckpoint } from './text.js';
 import { keywordClauses } from './clause-keywords.js';
-import { writeReport, type Table } from './report.js';
+import { fmt, mean, writeReport, type Table } from './report.js';
 import type { Reporter } from '../progress.js';
 
 export interface ClauseDemoOptions {
@@ -228,10 +228,6 @@ async function adapt(heldOut: ClauseDocument[], o: { out: string; quick: boolean
   return { ...done, corpus: corpus.provenance, reused: false };
 }
 
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const sd = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
-const fmt = (xs: number[]) => (xs.length > 1 ? `${mean(xs).toFixed(3)} ± ${sd(xs).toFixed(3)}` : xs[0].toFixed(3));
-
 export async function runClauseDemo(o: ClauseDemoOptions, reporter: Reporter): Promise<{ files: string[]; summary: Record<string, unknown> }> {
   const started = Date.now();
   const provenance = verifyTextCheckpoint();
@@ -319,11 +315,23 @@ export async function runClauseDemo(o: ClauseDemoOptions, reporter: Reporter): P
         return {
           'training documents': budget,
           approach: a.name,
-          'micro-F1': fmt(rs.map((r) => r.micro)),
-          'macro-F1': fmt(rs.map((r) => r.macro)),
-          [`rare types F1 (${rare.join(', ')})`]: fmt(rs.map((r) => mean(rare.map((t) => r.types[t])))),
+          'micro-F1': fmt(
+            rs.map((r) => r.micro),
+            3,
+          ),
+          'macro-F1': fmt(
+            rs.map((r) => r.macro),
+            3,
+          ),
+          [`rare types F1 (${rare.join(', ')})`]: fmt(
+            rs.map((r) => mean(rare.map((t) => r.types[t]))),
+            3,
+          ),
           epochs: rs[0].epochs,
-          'wall time s': fmt(rs.map((r) => r.seconds)).replace(/(\.\d)\d\d/g, '$1'),
+          'wall time s': fmt(
+            rs.map((r) => r.seconds),
+            3,
+          ).replace(/(\.\d)\d\d/g, '$1'),
         };
       }),
     ),

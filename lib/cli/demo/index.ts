@@ -22,7 +22,7 @@ import { LRScheduler } from '../../optim/lr-scheduler.js';
 import { fit, evaluate, type EvalResult, type LossFn } from '../../train/trainer.js';
 import { pretrain, BACKBONE_FILE } from '../../pretrain/index.js';
 import { subset, FashionLoader, FASHION_MEAN, FASHION_STD, type Subset } from './tasks.js';
-import { curvesSvg, writeReport, type Table } from './report.js';
+import { curvesSvg, fmt, mean, sd, writeReport, type Table } from './report.js';
 import { createReporter, type Reporter } from '../progress.js';
 import { runTextDemo } from './text.js';
 import { runClauseDemo } from './clauses.js';
@@ -286,10 +286,6 @@ const signed = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`;
 const adaptationText = (a: Adaptation) =>
   `${a.samples.train.toLocaleString('en-US')} unlabelled training images of classes 5-9, ${Math.round(a.config.corruption.maskRatio * 100)}% of ${a.config.corruption.patchSize}x${a.config.corruption.patchSize} patches masked, decoder ${a.config.decoder.hidden} units on the pooled features, loss on ${a.config.lossOn === 'all' ? 'all pixels' : 'the masked pixels'}, ${a.config.epochs} epochs (${a.steps} steps of ${a.config.batchSize}), AdamW lr ${lrText(a.config.lr)}, held-out MSE ${a.val ? a.val.mse.toFixed(3) : '-'}${a.cached ? ', reused from this report folder' : `, ${a.seconds.toFixed(0)} s`}`;
 const lrText = (lr: number) => lr.toExponential().replace(/\.0+e/, 'e');
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const sd = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
-const fmt = (xs: number[], digits: number, scale = 1) =>
-  xs.length > 1 ? `${(mean(xs) * scale).toFixed(digits)} ± ${(sd(xs) * scale).toFixed(digits)}` : (xs[0] * scale).toFixed(digits);
 
 // biome-ignore lint/suspicious/noExplicitAny: the provenance file's parsed JSON
 function verifyCheckpoint(): Record<string, any> {

@@ -4,6 +4,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 
+/** Mean and sample standard deviation of one figure over seeds, as the demos' tables print them. */
+export const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+export const sd = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
+/** "mean ± sd" with `digits` decimals (the value alone for one seed), after multiplying by `scale`. */
+export const fmt = (xs: number[], digits: number, scale = 1) =>
+  xs.length > 1 ? `${(mean(xs) * scale).toFixed(digits)} ± ${(sd(xs) * scale).toFixed(digits)}` : (xs[0] * scale).toFixed(digits);
+
 export interface Row {
   [column: string]: string | number | null;
 }

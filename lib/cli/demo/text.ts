@@ -26,7 +26,7 @@ import { loadTokenizer, type Tokenizer } from '../../data/load-tokenizer.js';
 import { licenceCorpus, licenceParagraphs, licenceSplit, type LabelledParagraph, type LicenceSplit } from '../../data/debian.js';
 import { encodeTexts } from '../../recipes/build.js';
 import { pretrain } from '../../pretrain/run.js';
-import { writeReport, type Table } from './report.js';
+import { fmt, mean, writeReport, type Table } from './report.js';
 import type { Reporter } from '../progress.js';
 
 export const TEXT_CHECKPOINT = join(packageRoot, 'assets', 'bert-tiny-debian');
@@ -159,11 +159,6 @@ async function adapt(general: string, heldOut: LabelledParagraph[], o: { out: st
   if (result.status !== 'ok' || !result.output) throw new Error('demo --text: the domain-adaptation run stopped');
   return { dir: result.output, corpus: corpus.provenance, metrics: result.metrics, seconds: result.seconds };
 }
-
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const sd = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
-const fmt = (xs: number[], digits: number, scale = 1) =>
-  xs.length > 1 ? `${(mean(xs) * scale).toFixed(digits)} ± ${(sd(xs) * scale).toFixed(digits)}` : (xs[0] * scale).toFixed(digits);
 
 export async function runTextDemo(o: TextDemoOptions, reporter: Reporter): Promise<{ files: string[]; summary: Record<string, unknown> }> {
   const started = Date.now();
