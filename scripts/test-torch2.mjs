@@ -2,7 +2,8 @@
 // CI's libtorch 2.x leg: the same tests, on a finetorch built against PyTorch
 // 2.x's libtorch (the pip torch wheel) instead of Debian's 1.13.
 //   node scripts/test-torch2.mjs [venv|build|test|all|list]   (default: all)
-//   venv   .venv-torch2 with torch 2.13.0+cpu, transformers and numpy, from the
+//   venv   .venv-torch2 with torch 2.13.0+cpu, transformers, numpy, onnx,
+//          onnxruntime and tensorboard (export and TensorBoard checks), from the
 //          machine's local package locations only (FINETORCH_WHEELS, default
 //          /opt/wheels; FINETORCH_PYPI, default the two local simple indexes),
 //          so pip never waits on the network; kept when it already has them
@@ -62,7 +63,7 @@ function testFiles() {
 
 function venvReady() {
   if (!existsSync(python)) return false;
-  const check = `import torch, transformers, numpy, safetensors; assert torch.__version__ == '${TORCH_VERSION}', torch.__version__`;
+  const check = `import torch, transformers, numpy, safetensors, onnx, onnxruntime, tensorboard; assert torch.__version__ == '${TORCH_VERSION}', torch.__version__`;
   return spawnSync(python, ['-c', check], { stdio: 'ignore', timeout: 120000 }).status === 0;
 }
 
@@ -79,7 +80,7 @@ function makeVenv() {
   const sources = ['--index-url', index, ...extra.flatMap((u) => ['--extra-index-url', u]), '--find-links', wheels];
   execFileSync(
     python,
-    ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', ...sources, `torch==${TORCH_VERSION}`, 'transformers==5.18.0', 'numpy', 'safetensors'],
+    ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', ...sources, `torch==${TORCH_VERSION}`, 'transformers==5.18.0', 'numpy', 'safetensors', 'onnx', 'onnxruntime', 'tensorboard'],
     { stdio: 'inherit' },
   );
   if (!venvReady()) throw new Error(`torch2: ${python} still lacks torch ${TORCH_VERSION} with transformers after pip install`);
