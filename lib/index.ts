@@ -107,6 +107,8 @@ export type { Tagger, BiLstmCrf, BertTagger, TaggerHead, BiLstmCrfOptions, BertT
 export type { CRF, CRFReduction } from './nn/crf.js';
 export { jit } from './io/jit.js';
 export { metrics } from './metrics/index.js';
+export { reports } from './reports/index.js';
+export type { LineChart, ChartSeries, LegendItem } from './reports/index.js';
 export type { Labels, Scores, Average, PrfOptions, Prf, ClassReport } from './metrics/index.js';
 export type { SeqevalOptions, SeqevalScores, SeqevalAverage, SeqevalReport, ReportRow, Sentences } from './metrics/index.js';
 export { losses } from './losses/index.js';
