@@ -61,9 +61,9 @@ const AugmentSchema = z
     /** Probability of a left-right flip. */
     horizontalFlip: fraction.optional(),
     verticalFlip: fraction.optional(),
-    /** Random crop of imageSize after padding by this many pixels (torchvision RandomCrop(size, padding)). */
+    /** Random crop of imageSize (or crop) after padding by this many pixels (torchvision RandomCrop(size, padding)). */
     randomCropPadding: countUpTo(1024, 'pixels on each side; the padded image is held in memory').optional(),
-    /** RandomResizedCrop to imageSize with this area range (instead of a plain resize). */
+    /** RandomResizedCrop to imageSize (or crop) with this area range (instead of a plain resize). */
     randomResizedCrop: z
       .object({ scale: z.tuple([fraction, fraction]).default([0.08, 1]), ratio: z.tuple([z.number().positive(), z.number().positive()]).optional() })
       .strict()
@@ -83,8 +83,15 @@ const ImageFolderData = z
     valRoot: z.string().min(1).optional(),
     testRoot: z.string().min(1).optional(),
     split: SplitSchema.default({ train: 0.8, val: 0.1, test: 0.1 }),
-    /** Images are resized to imageSize x imageSize (default: left as they are; they must then share one size). */
+    /** Images are stretched to imageSize x imageSize (default: left as they are; they must then share one size). */
     imageSize: atMost(4096, 'pixels a side; a 4096x4096 RGB image is 200 MB as float32').optional(),
+    /**
+     * torchvision's Resize(resize) + CenterCrop(crop): the shorter side resized to `resize` (aspect ratio kept,
+     * PIL's bilinear), then a centred crop x crop. Training with augment: a random crop instead (a random resized
+     * crop of `crop` with augment.randomResizedCrop). Default for a pretrained ImageNet checkpoint: 256 and 224.
+     */
+    resize: atMost(4096, 'pixels on the shorter side').optional(),
+    crop: atMost(4096, 'pixels a side; a 4096x4096 RGB image is 200 MB as float32').optional(),
     channels: z.union([z.literal(1), z.literal(3)]).default(3),
     /** Default: 'imagenet' for 3 channels, 'none' for 1. */
     normalize: NormalizeSchema.optional(),
@@ -212,7 +219,10 @@ export const RecipeSchema = z
         config: z.string().min(1).optional(),
         /** Default: the number of classes in the data. */
         numClasses: atMost(MAX_CLASSES, 'classes; the head has one output per class').optional(),
-        /** ResNet only: layer1 width, input channels, the small-image stem. */
+        /**
+         * ResNet only: layer1 width and the small-image stem. inChannels: any architecture; a pretrained 3-channel
+         * stem is adapted to it (timm's adapt_input_conv), and to 1 channel by itself when the data has 1.
+         */
         width: atMost(256, 'layer1 channels; 64 is standard, and the parameters grow with its square').optional(),
         inChannels: atMost(64, 'input channels').optional(),
         smallStem: z.boolean().optional(),
@@ -290,6 +300,11 @@ export const RecipeSchema = z
     epochs: atMost(100_000, 'epochs'),
     batchSize: atMost(65_536, 'samples per batch; a batch is held in memory at once').default(32),
     clipGradNorm: z.number().positive().optional(),
+    /** Test-time augmentation (image data) of the final test evaluation and `finetorch eval`: the class probabilities averaged over flips and five crops (see tta() in train/tta.ts). */
+    tta: z
+      .object({ hflip: z.boolean().optional(), vflip: z.boolean().optional(), crops: z.union([z.literal('five'), atMost(4096, 'pixels a side')]).optional() })
+      .strict()
+      .optional(),
     earlyStopping: z
       .object({ metric: choice(RECIPE_METRICS), patience: atMost(100_000, 'epochs') })
       .strict()
@@ -411,6 +426,8 @@ function taskIssues(recipe: Recipe, lossGiven: boolean): RecipeIssue[] {
   const at = (keys: Array<string | number>, message: string, value: unknown) => issues.push({ path: ['recipe', ...keys].join('.'), keys, message, value });
   const kind = recipe.data?.kind;
   const tagging = recipe.task === 'tokenClassification';
+  if (recipe.tta && kind !== undefined && kind !== 'imageFolder' && kind !== 'fashionMnist')
+    at(['tta'], `flips and crops apply to images; the data is ${kind}`, recipe.tta);
   if (!tagging) {
     if (kind === 'conll' || kind === 'jsonlSpans') at(['data', 'kind'], `${kind} data has one tag per word: it needs task: tokenClassification`, kind);
     for (const f of TAGGER_MODEL_FIELDS) if (recipe.model[f] !== undefined) at(['model', f], 'is for taggers (task: tokenClassification)', recipe.model[f]);
