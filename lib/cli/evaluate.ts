@@ -6,6 +6,7 @@ import { extname, join } from 'node:path';
 import type { Architecture } from '../models/architecture.js';
 import { torch } from '../tensor/index.js';
 import { evaluate, predict } from '../train/trainer.js';
+import { tta } from '../train/tta.js';
 import type { Recipe } from '../recipes/schema.js';
 import { buildData, buildLoss, checkDevice, prepareInputs, type InputSpec, type ModelSpec, type Part } from '../recipes/build.js';
 import { loadTrainedModel, requireSequenceClassifier, trainedSpec } from '../recipes/load-run.js';
@@ -110,8 +111,17 @@ export async function evalCommand(argv: string[]): Promise<number> {
       throw new DataError(`the data's classes (${data.classes.join(', ')}) differ from those the model was trained on (${loaded.classes.join(', ')})`);
     const model = loadWeights(loaded, data.classes.length);
     const loss = buildLoss(loaded.recipe, data.classes.length);
-    reporter.emit({ type: 'start', command: 'eval', checkpoint: loaded.ck.weights, split, classes: data.classes, samples: data.sizes[split as Part] });
-    const r = await evaluate(model, source, { loss });
+    reporter.emit({
+      type: 'start',
+      command: 'eval',
+      checkpoint: loaded.ck.weights,
+      split,
+      classes: data.classes,
+      samples: data.sizes[split as Part],
+      ...(loaded.recipe.tta ? { tta: loaded.recipe.tta } : {}),
+    });
+    // the recipe's test-time augmentation (tta: {hflip, vflip, crops}) applies here as in train's test evaluation
+    const r = await evaluate(model, source, { loss, forward: loaded.recipe.tta ? tta(loaded.recipe.tta) : undefined });
     reporter.evaluation(split, r, { checkpoint: loaded.ck.weights });
     if (!reporter.json) {
       const rows = r.confusionMatrix.map((row, i) => ({

@@ -11,6 +11,7 @@ import { torch } from '../tensor/index.js';
 import { evaluate, fit, type EvalResult, type LossFn, type FitResult, type TrainEvent } from '../train/trainer.js';
 import { findCheckpoint, loadModelWeights, readBestRecord, recoverCheckpoints, writeFileAtomic } from '../train/checkpoint.js';
 import { precisionUnsupported } from '../train/device.js';
+import { tta } from '../train/tta.js';
 import type { Architecture } from '../models/architecture.js';
 import { checkVocabulary } from '../models/text.js';
 import { buildData, buildFromSpec, buildLoss, buildModel, buildOptimizer, checkDevice, type ModelSpec, type Part } from './build.js';
@@ -216,7 +217,14 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
           device: recipe.device,
           tokenizer: data.tokenizer as never,
         })
-      : await evaluate(model, data.parts.test, { loss, device: recipe.device, precision: recipe.precision, memoryFormat: recipe.memoryFormat });
+      : await evaluate(model, data.parts.test, {
+          loss,
+          device: recipe.device,
+          precision: recipe.precision,
+          memoryFormat: recipe.memoryFormat,
+          // test-time augmentation: the test numbers of the averaged prediction (validation during fit stays plain)
+          forward: recipe.tta ? tta(recipe.tta) : undefined,
+        });
     emit({ type: 'eval', split: 'test', checkpoint: join(checkpoint, 'model.safetensors'), ...withoutReportText(test) });
   }
   const seconds = (Date.now() - started) / 1000;
