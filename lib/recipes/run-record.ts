@@ -6,7 +6,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Recipe } from './schema.js';
-import { recoverCheckpoints, writeFileAtomic } from '../train/checkpoint.js';
+import { checkpointWeightsFile, recoverCheckpoints, writeFileAtomic } from '../train/checkpoint.js';
 import { CheckpointError } from '../errors.js';
 import type { InputSpec, ModelSpec } from './build.js';
 
@@ -51,7 +51,7 @@ export function readRun(dir: string): RunRecord | null {
 const isCheckpointDir = (d: string) => existsSync(join(d, 'model.safetensors')) && existsSync(join(d, 'trainer.json'));
 
 export interface ResolvedCheckpoint {
-  /** The weights file. */
+  /** The weights file (a checkpoint folder's EMA weights when fit validated them: checkpointWeightsFile). */
   weights: string;
   /** The checkpoint folder (best/, last/) when the weights are in one. */
   dir: string | null;
@@ -73,10 +73,10 @@ export function resolveCheckpoint(arg: string, flag = '--checkpoint'): ResolvedC
     if (!isCheckpointDir(path)) recoverCheckpoints(path);
     if (isCheckpointDir(path)) {
       const runDir = existsSync(join(dirname(path), RUN_FILE)) ? dirname(path) : null;
-      return { weights: join(path, 'model.safetensors'), dir: path, runDir, run: runDir ? readRun(runDir) : null };
+      return { weights: checkpointWeightsFile(path), dir: path, runDir, run: runDir ? readRun(runDir) : null };
     }
     const inner = ['best', 'last'].map((n) => join(path, n)).find(isCheckpointDir);
-    if (inner) return { weights: join(inner, 'model.safetensors'), dir: inner, runDir: path, run: readRun(path) };
+    if (inner) return { weights: checkpointWeightsFile(inner), dir: inner, runDir: path, run: readRun(path) };
     throw new CheckpointError(path, `(${flag}) is neither a run folder (with best/ or last/) nor a checkpoint folder (model.safetensors + trainer.json)`);
   }
   const parent = dirname(path);

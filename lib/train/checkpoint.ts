@@ -1,7 +1,9 @@
 // The checkpoint format of fit(): a folder (best/ or last/ under the
 // checkpoint folder) holding model.safetensors, optimizer.safetensors and
-// trainer.json. trainer.json is written last, so a folder whose trainer.json
-// is valid is complete.
+// trainer.json; with fit's `ema` option also ema.safetensors (the EMA
+// weights, timm's state_dict_ema); written with saveOptimizerState: false, a
+// best/ has no optimizer.safetensors (trainer.json says so). trainer.json is
+// written last, so a folder whose trainer.json is valid is complete.
 //
 // Surviving kill -9 and power cuts: a checkpoint is written to
 // <name>.tmp-PID/ (files fsynced, then the folder), then swapped in with
@@ -36,6 +38,7 @@ export { CheckpointError } from '../errors.js';
 export const MODEL_FILE = 'model.safetensors';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
 export const STATE_FILE = 'trainer.json';
+export const EMA_FILE = 'ema.safetensors';
 
 /** The checkpoint folders fit() keeps under its checkpointDir. */
 export type CheckpointName = 'best' | 'last';
@@ -51,7 +54,8 @@ const evalResult = z
   })
   .passthrough();
 
-const metricName = z.enum(['loss', 'accuracy', 'f1Macro', 'rocAuc', 'entityF1', 'entityPrecision', 'entityRecall', 'entityF1Macro']);
+// a built-in metric name, or the name of one of fit's custom metrics
+const metricName = z.string().min(1);
 
 const TrainerStateSchema = z.object({
   format: z.literal(1).optional(),
@@ -72,11 +76,18 @@ const TrainerStateSchema = z.object({
       growthTracker: z.number().int().min(0),
     })
     .optional(),
-  optimizer: z.object({
-    scalars: z.record(z.string(), z.record(z.string(), z.number())),
-    paramGroups: z.array(z.object({ params: z.array(z.number().int()) }).passthrough()),
-  }),
-});
+  /** false: written without the optimizer state (saveOptimizerState: false); the folder cannot be resumed from. */
+  optimizerState: z.literal(false).optional(),
+  optimizer: z
+    .object({
+      scalars: z.record(z.string(), z.record(z.string(), z.number())),
+      paramGroups: z.array(z.object({ params: z.array(z.number().int()) }).passthrough()),
+    })
+    .optional(),
+  ema: z
+    .object({ decay: z.number().min(0).max(1), warmup: z.boolean(), evaluate: z.boolean(), updates: z.number().int().min(0) })
+    .optional(),
+}).refine((s) => s.optimizerState === false || s.optimizer !== undefined, { message: 'Required', path: ['optimizer'] });
 
 /** Where training stopped inside an epoch (the signal): the batches done and their summed loss. */
 export interface Position {
@@ -106,12 +117,33 @@ export interface TrainerState {
   position?: Position;
   /** The GradScaler's state (precision 'fp16'), restored on resume. */
   scaler?: GradScalerState;
-  /** The optimizer's non-tensor state (per parameter index) and its param groups; its tensors are in optimizer.safetensors. */
-  optimizer: { scalars: Record<string, Record<string, number>>; paramGroups: OptimizerStateDict['paramGroups'] };
+  /** false: the folder was written without the optimizer state (saveOptimizerState: false) and holds the model only. */
+  optimizerState?: false;
+  /** The optimizer's non-tensor state (per parameter index) and its param groups; its tensors are in optimizer.safetensors. Absent with optimizerState false. */
+  optimizer?: { scalars: Record<string, Record<string, number>>; paramGroups: OptimizerStateDict['paramGroups'] };
+  /** fit's ema option and the EMA updates done; the EMA weights are in ema.safetensors. evaluate: true means the checkpoint's metrics are the EMA weights', which loaders then read (checkpointWeightsFile). */
+  ema?: EmaRecord;
+}
+
+/** What trainer.json says of the EMA weights beside the model. */
+export interface EmaRecord {
+  decay: number;
+  warmup: boolean;
+  evaluate: boolean;
+  /** EMA updates (optimizer steps) so far: the warmup's step count. */
+  updates: number;
 }
 
 /** The part of TrainerState that fit() provides; saveCheckpoint adds the format and the optimizer's state. */
-export type TrainerProgress = Omit<TrainerState, 'format' | 'optimizer'>;
+export type TrainerProgress = Omit<TrainerState, 'format' | 'optimizer' | 'optimizerState'>;
+
+/** What saveCheckpoint writes besides the model and trainer.json. */
+export interface SaveOptions {
+  /** false: leave the optimizer's state out (a smaller folder that loads as weights but cannot be resumed from). Default true. */
+  optimizerState?: boolean;
+  /** The EMA weights, written as ema.safetensors. */
+  ema?: Record<string, Tensor>;
+}
 
 // ---- atomic files
 
@@ -147,7 +179,7 @@ function pausePoint(name: string, phase: string): void {
  * the optimizer and the trainer's progress, replacing any previous one only
  * once the new one is complete on disk.
  */
-export function saveCheckpoint(dir: string, model: Module, optimizer: Optimizer, progress: TrainerProgress): void {
+export function saveCheckpoint(dir: string, model: Module, optimizer: Optimizer, progress: TrainerProgress, options: SaveOptions = {}): void {
   const name = basename(dir);
   const tmp = `${dir}.tmp-${process.pid}`;
   const old = `${dir}.old-${process.pid}`;
@@ -159,22 +191,28 @@ export function saveCheckpoint(dir: string, model: Module, optimizer: Optimizer,
   } finally {
     Object.values(sd).forEach((t) => t.dispose());
   }
-  const opt = optimizer.stateDict();
-  const tensors: Record<string, Tensor> = {};
-  const scalars: Record<string, Record<string, number>> = {};
-  for (const [i, s] of Object.entries(opt.state)) {
-    for (const [k, v] of Object.entries(s)) {
-      if (v instanceof Tensor) tensors[`state.${i}.${k}`] = v;
-      else (scalars[i] ??= {})[k] = v;
+  if (options.ema) io.save(options.ema, join(tmp, EMA_FILE));
+  let state: TrainerState;
+  if (options.optimizerState === false) {
+    state = { format: 1, ...progress, optimizerState: false };
+  } else {
+    const opt = optimizer.stateDict();
+    const tensors: Record<string, Tensor> = {};
+    const scalars: Record<string, Record<string, number>> = {};
+    for (const [i, s] of Object.entries(opt.state)) {
+      for (const [k, v] of Object.entries(s)) {
+        if (v instanceof Tensor) tensors[`state.${i}.${k}`] = v;
+        else (scalars[i] ??= {})[k] = v;
+      }
     }
-  }
-  try {
-    io.save(tensors, join(tmp, OPTIMIZER_FILE));
-  } finally {
-    Object.values(tensors).forEach((t) => t.dispose());
+    try {
+      io.save(tensors, join(tmp, OPTIMIZER_FILE));
+    } finally {
+      Object.values(tensors).forEach((t) => t.dispose());
+    }
+    state = { format: 1, ...progress, optimizer: { scalars, paramGroups: opt.paramGroups } };
   }
   pausePoint(name, 'files-written');
-  const state: TrainerState = { format: 1, ...progress, optimizer: { scalars, paramGroups: opt.paramGroups } };
   writeFileAtomic(join(tmp, STATE_FILE), JSON.stringify(state, null, 2) + '\n'); // fsyncs tmp/ too
   pausePoint(name, 'tmp-complete');
   if (existsSync(dir)) renameSync(dir, old);
@@ -210,15 +248,26 @@ export function readTrainerState(dir: string): TrainerState {
   return data;
 }
 
-/** True when `dir` is a complete checkpoint: both tensor files and a valid trainer.json. */
+/** True when `dir` is a complete checkpoint: a valid trainer.json and the tensor files it implies (model, optimizer unless left out, EMA when it has one). */
 export function isCompleteCheckpoint(dir: string): boolean {
-  if (!existsSync(join(dir, MODEL_FILE)) || !existsSync(join(dir, OPTIMIZER_FILE))) return false;
+  if (!existsSync(join(dir, MODEL_FILE))) return false;
   try {
-    readTrainerState(dir);
-    return true;
+    const s = readTrainerState(dir);
+    if (s.optimizerState !== false && !existsSync(join(dir, OPTIMIZER_FILE))) return false;
+    return !s.ema || existsSync(join(dir, EMA_FILE));
   } catch {
     return false;
   }
+}
+
+/**
+ * The weights file that a checkpoint's metrics describe, which evaluation,
+ * prediction and export should load: ema.safetensors when fit validated the
+ * EMA weights (ema.evaluate), else model.safetensors (the trained weights).
+ */
+export function checkpointWeightsFile(dir: string): string {
+  const state = existsSync(join(dir, STATE_FILE)) ? readTrainerState(dir) : null;
+  return state?.ema?.evaluate ? join(dir, EMA_FILE) : join(dir, MODEL_FILE);
 }
 
 function loadTensors(file: string): Record<string, Tensor> {
@@ -234,7 +283,12 @@ function loadTensors(file: string): Record<string, Tensor> {
 /** Loads a checkpoint folder into the model and the optimizer; returns its trainer state. Errors name the file at fault. */
 export function loadCheckpoint(dir: string, model: Module, optimizer: Optimizer): TrainerState {
   const state = readTrainerState(dir);
-  loadModelWeights(dir, model);
+  if (state.optimizerState === false || !state.optimizer)
+    throw new CheckpointError(
+      dir,
+      `was written without the optimizer state (saveOptimizerState: false / checkpoint.optimizerState: false), so training cannot resume from it: resume from the run's last/, or load only its weights (models.loadRun, finetorch eval/predict)`,
+    );
+  loadTrainedWeights(dir, model);
   const file = join(dir, OPTIMIZER_FILE);
   const tensors = loadTensors(file);
   const opt: OptimizerStateDict = { state: {}, paramGroups: state.optimizer.paramGroups };
@@ -255,9 +309,23 @@ export function loadCheckpoint(dir: string, model: Module, optimizer: Optimizer)
   return state;
 }
 
-/** Loads only the model weights of a checkpoint folder. */
+/** Loads the weights a checkpoint's metrics describe (see checkpointWeightsFile: the EMA weights when fit validated them). */
 export function loadModelWeights(dir: string, model: Module): void {
-  const file = join(dir, MODEL_FILE);
+  loadWeightsFile(checkpointWeightsFile(dir), model);
+}
+
+/** Loads the trained weights of a checkpoint (model.safetensors), what resuming continues from. */
+export function loadTrainedWeights(dir: string, model: Module): void {
+  loadWeightsFile(join(dir, MODEL_FILE), model);
+}
+
+/** The EMA weights of a checkpoint (ema.safetensors), or null when it has none. */
+export function loadEmaWeights(dir: string): Record<string, Tensor> | null {
+  const file = join(dir, EMA_FILE);
+  return existsSync(file) ? loadTensors(file) : null;
+}
+
+function loadWeightsFile(file: string, model: Module): void {
   const sd = loadTensors(file);
   try {
     model.loadStateDict(sd);

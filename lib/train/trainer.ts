@@ -22,6 +22,7 @@ import { disposeInput, type ModelInput } from '../data/batch.js';
 import {
   findCheckpoint,
   loadCheckpoint,
+  loadEmaWeights,
   loadModelWeights,
   readBestRecord,
   recoverCheckpoints,
@@ -77,8 +78,78 @@ export interface BatchSource {
   batches(epoch: number): Iterable<Batch> | AsyncIterable<Batch>;
   readonly length?: number;
 }
-/** What fit can monitor: the loss, a classification metric, or (with the tagging option) an entity metric of val.entities. */
-export type MetricName = 'loss' | 'accuracy' | 'f1Macro' | 'rocAuc' | EntityMetricName;
+/** The built-in metrics fit can monitor: the loss, a classification metric, or (with the tagging option) an entity metric of val.entities. */
+export type BuiltinMetricName = 'loss' | 'accuracy' | 'f1Macro' | 'rocAuc' | EntityMetricName;
+/** What fit can monitor: a built-in metric, or the name of one of its custom `metrics` (val.custom[name]). */
+export type MetricName = BuiltinMetricName | (string & {});
+const BUILTIN_METRICS: readonly string[] = ['loss', 'accuracy', 'f1Macro', 'rocAuc', ...Object.keys(ENTITY_METRICS)];
+
+/**
+ * What a custom metric sees of a validation run. Classifiers: the softmax
+ * probabilities [N][C], the predicted and the true classes. Taggers (the
+ * tagging option): the true and predicted tag sequences, as seqeval takes
+ * them (yTrue, yPred), with the three arrays empty. `val`: the built-in results.
+ */
+export interface MetricInput {
+  probabilities: number[][];
+  predictions: number[];
+  targets: number[];
+  val: EvalResult;
+  yTrue?: string[][];
+  yPred?: string[][];
+}
+/** A custom validation metric: a finite number from the validation run (its name says whether higher is better: see FitOptions.monitorMode). */
+export type MetricFn = (r: MetricInput) => number | Promise<number>;
+
+/** What callbacks see, at each hook. */
+export interface CallbackContext {
+  model: Module;
+  /** Set optimizer.paramGroups[i].lr to change the LR from the next step (a scheduler sets it again after each step). */
+  optimizer: Optimizer;
+  scheduler?: LRScheduler;
+  /** The epoch in progress (onTrainBegin: the first one to run). */
+  epoch: number;
+  /** Optimizer steps done over the whole run. */
+  step: number;
+  /** Micro-batches done in this epoch. */
+  batch: number;
+  history: FitResult['history'];
+  /** The last step's training loss (null before the first step). */
+  loss: number | null;
+  /** The last validation result (null before the first, or without val). */
+  val: EvalResult | null;
+  /** Ends training: after this step (onStepEnd: the epoch is then closed as usual: validated and checkpointed), after this epoch (onEpochEnd), or before the first epoch (onTrainBegin, onEpochBegin). */
+  stop(reason: string): void;
+}
+/**
+ * Hooks that fit calls and awaits: onTrainBegin (after a resume is
+ * restored), onEpochBegin, onStepEnd (after each optimizer step and the
+ * scheduler's step), onEpochEnd (after validation and the checkpoints),
+ * onTrainEnd (also after a stop, not after an error).
+ */
+export interface Callback {
+  onTrainBegin?(ctx: CallbackContext): void | Promise<void>;
+  onEpochBegin?(ctx: CallbackContext): void | Promise<void>;
+  onStepEnd?(ctx: CallbackContext): void | Promise<void>;
+  onEpochEnd?(ctx: CallbackContext): void | Promise<void>;
+  onTrainEnd?(ctx: CallbackContext): void | Promise<void>;
+}
+
+/**
+ * An exponential moving average of the weights, timm's ModelEmaV2: after
+ * each optimizer step, ema = decay * ema + (1 - decay) * model for every
+ * floating-point entry of the state dict (parameters and BatchNorm's running
+ * statistics; integer buffers such as num_batches_tracked are copied, as
+ * ModelEmaV3 does). warmup: decay_t = min(decay, (1 + t) / (10 + t)) at the
+ * t-th update (t from 0), the num_updates rule of TensorFlow's
+ * ExponentialMovingAverage. evaluate (default true): validation, best/ and
+ * the model fit returns use the EMA weights.
+ */
+export interface EmaOptions {
+  decay: number;
+  warmup?: boolean;
+  evaluate?: boolean;
+}
 
 export type { TaggingOptions, EntityScores, EntityMetricName } from './tagging.js';
 
@@ -96,18 +167,23 @@ export interface EvalResult {
   samples: number;
   /** Tagging only: seqeval's entity precision, recall and F1 (micro; macro and weighted F1; per type). */
   entities?: EntityScores;
+  /** The custom metrics (fit's and evaluate's `metrics` option), by name. */
+  custom?: Record<string, number>;
 }
 
 export type TrainEvent =
   /** After every optimizer step. `step` counts over the whole run, `batch` within the epoch (of `batches`, when the source knows its length); `lrs`: the learning rates the step used, per group. */
-  | { type: 'step'; epoch: number; step: number; batch: number; batches: number | null; loss: number; lrs: number[]; samplesPerSecond: number }
+  /** With gradientAccumulationSteps: one per optimizer step; `batch` is the index of its last micro-batch, `microBatches` how many it summed, `loss` their mean. */
+  | { type: 'step'; epoch: number; step: number; batch: number; batches: number | null; loss: number; lrs: number[]; samplesPerSecond: number; microBatches?: number }
   | { type: 'epoch'; epoch: number; trainLoss: number; val: EvalResult | null; seconds: number; best: boolean }
   | { type: 'checkpoint'; epoch: number; path: string }
   | { type: 'early-stop'; epoch: number; metric: MetricName; best: number }
   /** Training continues from a checkpoint: at `batch` of `epoch` (0 at an epoch boundary). */
   | { type: 'resumed'; epoch: number; batch: number; step: number; path: string }
   /** The signal stopped training after a step; `path` is the resumable checkpoint (null without checkpointDir). */
-  | { type: 'interrupted'; epoch: number; batch: number; step: number; path: string | null };
+  | { type: 'interrupted'; epoch: number; batch: number; step: number; path: string | null }
+  /** A callback called ctx.stop(reason). */
+  | { type: 'stopped'; epoch: number; step: number; reason: string };
 
 /** The loss became NaN or infinite: training diverged (the message says so, and what to do). */
 export class TrainingDivergedError extends FinetorchError {
@@ -137,8 +213,33 @@ export interface FitOptions {
   /** Clip the global gradient norm to this value (clip_grad_norm_). */
   clipGradNorm?: number;
   earlyStopping?: { metric: MetricName; patience: number; mode?: 'max' | 'min' };
-  /** The metric that picks the best epoch (default val accuracy, val entityF1 with tagging, or train loss without val). */
+  /** The metric that picks the best epoch (default val accuracy, val entityF1 with tagging, or train loss without val); a built-in name or one of `metrics`. */
   monitor?: MetricName;
+  /** Whether the monitored metric is better higher ('max') or lower ('min'); default earlyStopping.mode, else 'min' for loss and 'max' otherwise. */
+  monitorMode?: 'max' | 'min';
+  /** Custom validation metrics, by name: computed after each validation into val.custom[name], and usable as monitor and earlyStopping.metric. */
+  metrics?: Record<string, MetricFn>;
+  /**
+   * Sum the gradients of this many batches before each optimizer step
+   * (Hugging Face's gradient_accumulation_steps): each batch's loss is divided
+   * by the number of batches in its group, clipping, the optimizer and the
+   * scheduler step once per group, `step` events and checkpointEvery count
+   * optimizer steps. An epoch whose batches do not divide evenly ends with a
+   * smaller group, divided by its own size (as transformers' Trainer does).
+   * Default 1. Steps then run in parts (not the one-call native step).
+   */
+  gradientAccumulationSteps?: number;
+  /** Keep an exponential moving average of the weights (see EmaOptions), checkpointed as ema.safetensors. */
+  ema?: EmaOptions;
+  /** Hooks that watch and act on training (see Callback). */
+  callbacks?: Callback[];
+  /**
+   * With checkpointDir: false leaves the optimizer's state out of best/
+   * (model weights and trainer.json only: a ResNet-50's best/ shrinks from
+   * ~290 MB to ~95 MB); best/ then loads as weights but cannot be resumed
+   * from. last/ keeps the optimizer state, which resuming needs. Default true.
+   */
+  saveOptimizerState?: boolean;
   /**
    * Token classification: validate as a tagger. The model's output is
    * emissions [B, W, tags] and the targets word tag ids [B, W] with -100
@@ -225,27 +326,38 @@ export interface FitResult {
   skippedSteps: number;
   /** The epoch whose weights the model holds after fit (the best one with restoreBest); null when the signal stopped training inside an epoch. */
   modelEpoch: number | null;
+  /** Which weights the model holds after fit: 'ema' (the ema option with evaluate, unless the signal interrupted training) or the 'trained' ones. */
+  modelWeights: 'trained' | 'ema';
+  /** The EMA weights at the end of training (the ema option; yours to dispose), else null. */
+  ema: StateDict | null;
   stoppedEarly: boolean;
+  /** Set when a callback stopped training (ctx.stop). */
+  stopped: { epoch: number; step: number; reason: string } | null;
   /** True when the signal stopped training before the last epoch. */
   interrupted: boolean;
   /** Event-loop delay while fitting, milliseconds. */
   eventLoopDelay: { p50: number; p99: number; max: number };
 }
 
-/** Loss, accuracy, macro-F1, ROC AUC and the confusion matrix over a data source. */
+/** Loss, accuracy, macro-F1, ROC AUC and the confusion matrix over a data source; with `metrics`, also val.custom. */
 export async function evaluate(
   model: Module,
   data: BatchSource,
-  options: { loss?: LossFn | BuiltinLoss; forward?: ForwardFn; tagging?: TaggingOptions } & RunOptions = {},
+  options: { loss?: LossFn | BuiltinLoss; forward?: ForwardFn; tagging?: TaggingOptions; metrics?: Record<string, MetricFn> } & RunOptions = {},
 ): Promise<EvalResult> {
   const lossFn = lossFunction(options.loss, 'evaluate');
   if (options.tagging !== undefined) checkTagging(options.tagging, 'evaluate');
+  const metrics = checkMetrics(options.metrics, 'evaluate');
   const tagging = options.tagging ? new TaggingAccumulator(options.tagging) : null;
   const forward = options.forward ?? forwardInput;
   const run = runSettings(model, options, 'evaluate');
   const wasTraining = model.training;
   model.eval();
   const acc = new MetricAccumulator();
+  // what custom metrics see (classifiers): kept only when there are some
+  const keep = metrics.length > 0 && !tagging;
+  const probabilities: number[][] = [];
+  const targets: number[] = [];
   let lossSum = 0;
   let n = 0;
   try {
@@ -261,6 +373,12 @@ export async function evaluate(
       const wide = logits.to('float32'); // metrics in float32 (under autocast the logits may be bfloat16/float16)
       if (tagging) tagging.update(model, wide, target);
       else acc.update(wide, target);
+      if (keep) {
+        const p = torch.noGrad(() => wide.softmax(1));
+        probabilities.push(...(p.to('cpu', 'float64').toArray() as number[][]));
+        targets.push(...(target.to('cpu').toArray() as number[]));
+        p.dispose();
+      }
       for (const t of [logits, wide, l, target]) t.dispose();
       disposeInput(input);
     }
@@ -268,7 +386,31 @@ export async function evaluate(
     if (wasTraining) model.train();
   }
   if (!n) throw new Error('evaluate: the data source yielded no samples');
-  return { loss: lossSum / n, ...(tagging ? tagging.compute() : acc.compute()), samples: n };
+  const result: EvalResult = { loss: lossSum / n, ...(tagging ? tagging.compute() : acc.compute()), samples: n };
+  if (metrics.length) {
+    const predictions = probabilities.map((r) => r.indexOf(Math.max(...r)));
+    const input: MetricInput = tagging
+      ? { probabilities: [], predictions: [], targets: [], val: result, yTrue: tagging.yTrue, yPred: tagging.yPred }
+      : { probabilities, predictions, targets, val: result };
+    result.custom = {};
+    for (const [name, fn] of metrics) {
+      const value = await fn(input);
+      if (typeof value !== 'number' || Number.isNaN(value)) throw new TypeError(`metrics.${name} returned ${String(value)}; a metric must return a number`);
+      result.custom[name] = value;
+    }
+  }
+  return result;
+}
+
+/** The custom metrics as [name, fn] pairs, checked: functions, and names that are not built-in ones. */
+function checkMetrics(metrics: Record<string, MetricFn> | undefined, where: string): Array<[string, MetricFn]> {
+  if (metrics === undefined) return [];
+  if (!metrics || typeof metrics !== 'object') throw new TypeError(`${where}: metrics must be an object of name: function`);
+  return Object.entries(metrics).map(([name, fn]) => {
+    if (typeof fn !== 'function') throw new TypeError(`${where}: metrics.${name} must be a function ({ probabilities, predictions, targets, val }) => number`);
+    if (BUILTIN_METRICS.includes(name)) throw new TypeError(`${where}: metrics.${name} has the name of a built-in metric; give it another name`);
+    return [name, fn];
+  });
 }
 
 /** Class probabilities and predicted classes for every sample. */
@@ -325,6 +467,7 @@ function runSettings(model: Module, o: RunOptions, where: string): RunSettings {
 
 function metricOf(r: { trainLoss: number; val: EvalResult | null }, m: MetricName): number | null {
   if (m === 'loss') return r.val ? r.val.loss : r.trainLoss;
+  if (!BUILTIN_METRICS.includes(m)) return r.val?.custom?.[m] ?? null;
   if (m in ENTITY_METRICS) return r.val?.entities ? r.val.entities[ENTITY_METRICS[m as EntityMetricName]] : null;
   return r.val ? r.val[m as 'accuracy' | 'f1Macro' | 'rocAuc'] : null;
 }
@@ -357,6 +500,13 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new TypeError(`fit: epochs must be a positive integer, got ${o.epochs}`);
   if (o.checkpointEvery !== undefined && !(Number.isInteger(o.checkpointEvery) && o.checkpointEvery >= 1))
     throw new TypeError(`fit: checkpointEvery must be a positive integer (steps), got ${o.checkpointEvery}`);
+  const accumulation = o.gradientAccumulationSteps ?? 1;
+  if (!Number.isInteger(accumulation) || accumulation < 1)
+    throw new TypeError(`fit: gradientAccumulationSteps must be a positive integer (batches per optimizer step), got ${o.gradientAccumulationSteps}`);
+  const ema = checkEma(o.ema);
+  const callbacks = checkCallbacks(o.callbacks);
+  const metrics = o.metrics;
+  checkMetrics(metrics, 'fit');
   const lossFn = lossFunction(o.loss, 'fit');
   const forward = o.forward ?? forwardInput;
   const builtin = builtinLossOptions(o.loss);
@@ -365,13 +515,23 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   // fp16 needs loss scaling; a scaler given with another precision is used as given
   const scaler = o.gradScaler ?? (run.precision === 'fp16' ? new GradScaler() : null);
   const scaling = scaler?.isEnabled() ?? false;
-  const nativeStep = builtin !== null && o.forward === undefined && o.clipGradNorm === undefined && !scaling && native.moduleHasNativeForward(o.model.handle);
+  const nativeStep =
+    builtin !== null && o.forward === undefined && o.clipGradNorm === undefined && !scaling && accumulation === 1 && native.moduleHasNativeForward(o.model.handle);
   const seed = o.seed ?? 0;
   if (o.tagging !== undefined) checkTagging(o.tagging, 'fit');
   const monitor: MetricName = o.monitor ?? o.earlyStopping?.metric ?? (o.val ? (o.tagging ? 'entityF1' : 'accuracy') : 'loss');
+  for (const [field, name] of [
+    ['monitor', monitor],
+    ['earlyStopping.metric', o.earlyStopping?.metric],
+  ] as const) {
+    if (name === undefined || BUILTIN_METRICS.includes(name)) continue;
+    if (!metrics || !(name in metrics))
+      throw new TypeError(`fit: ${field} '${name}' is neither a built-in metric (${BUILTIN_METRICS.join(', ')}) nor one of metrics (${Object.keys(metrics ?? {}).join(', ') || 'none given'})`);
+    if (!o.val) throw new TypeError(`fit: ${field} '${name}' is a custom validation metric: it needs validation data (val)`);
+  }
   if (monitor in ENTITY_METRICS && !(o.tagging && o.val))
     throw new TypeError(`fit: monitoring ${monitor} needs validation data (val) and the tagging option (the tag names), which score entities`);
-  const mode = o.earlyStopping?.mode ?? (monitor === 'loss' ? 'min' : 'max');
+  const mode = o.earlyStopping?.mode ?? o.monitorMode ?? (monitor === 'loss' ? 'min' : 'max');
   const better = (a: number, b: number) => (mode === 'max' ? a > b : a < b);
   const restoreBest = o.restoreBest ?? o.checkpointDir !== undefined;
   const emit = (e: TrainEvent) => o.onEvent?.(e);
@@ -384,6 +544,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   let modelEpoch: number | null = null; // the completed epoch whose weights the model holds
   let nativeSteps = 0;
   let skippedSteps = 0;
+  let emaWeights: StateDict | null = null;
+  let emaUpdates = 0;
   // a killed run's checkpoints: when resuming, put best/ and last/ back if a rename was cut short; remove dead runs' leftovers
   if (o.checkpointDir) recoverCheckpoints(o.checkpointDir, { restore: o.resumeFrom !== undefined });
   if (o.resumeFrom) {
@@ -397,34 +559,77 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     history.push(...state.history);
     if (o.scheduler && state.schedulerStep !== null) o.scheduler.setStep(state.schedulerStep);
     if (scaler && state.scaler) scaler.loadStateDict(state.scaler, join(from, 'trainer.json'));
+    if (ema) {
+      // a checkpoint without EMA weights (ema newly asked for) starts the average from the weights it holds, as a fresh run does
+      emaWeights = loadEmaWeights(from);
+      emaUpdates = emaWeights ? (state.ema?.updates ?? 0) : 0;
+    }
     step = state.step;
     modelEpoch = !position && state.epoch >= 0 ? state.epoch : null;
     emit({ type: 'resumed', epoch: startEpoch, batch: position?.batch ?? 0, step, path: from });
   }
+  if (ema && !emaWeights) emaWeights = copyStateDict(o.model); // timm: the EMA starts as a copy of the model
   const params = o.model.parameters();
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   let stoppedEarly = false;
   let interrupted = false;
+  let stopped: FitResult['stopped'] = null;
+  let lastLoss: number | null = null;
+  let lastVal: EvalResult | null = null;
   let bestInMemory: StateDict | null = null; // restoreBest without checkpointDir
+  let modelWeights: FitResult['modelWeights'] = 'trained';
   const save = (name: CheckpointName, epoch: number, at?: Position) => {
     const dir = join(o.checkpointDir!, name);
-    saveCheckpoint(dir, o.model, o.optimizer, {
-      epoch,
-      step,
-      seed,
-      best,
-      sinceBest,
-      history,
-      schedulerStep: o.scheduler?.lastStep ?? null,
-      ...(scaling ? { scaler: scaler!.stateDict() } : {}),
-      ...(at ? { position: at } : {}),
-    });
+    saveCheckpoint(
+      dir,
+      o.model,
+      o.optimizer,
+      {
+        epoch,
+        step,
+        seed,
+        best,
+        sinceBest,
+        history,
+        schedulerStep: o.scheduler?.lastStep ?? null,
+        ...(scaling ? { scaler: scaler!.stateDict() } : {}),
+        ...(at ? { position: at } : {}),
+        ...(ema ? { ema: { ...ema, updates: emaUpdates } } : {}),
+      },
+      // last/ always keeps the optimizer state: resuming needs it
+      { optimizerState: name === 'last' || o.saveOptimizerState !== false, ema: emaWeights ?? undefined },
+    );
     return dir;
+  };
+  let epochNow = startEpoch;
+  let batchNow = 0;
+  const context = (): CallbackContext => ({
+    model: o.model,
+    optimizer: o.optimizer,
+    scheduler: o.scheduler,
+    epoch: epochNow,
+    step,
+    batch: batchNow,
+    history,
+    loss: lastLoss,
+    val: lastVal,
+    stop: (reason: string) => {
+      stopped ??= { epoch: epochNow, step, reason: String(reason) };
+    },
+  });
+  const hook = async (name: keyof Callback) => {
+    for (const cb of callbacks) {
+      const fn = cb[name];
+      if (fn) await fn.call(cb, context());
+    }
   };
   const total = typeof o.train.length === 'number' ? o.train.length : null;
   try {
-    for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
+    await hook('onTrainBegin');
+    for (let epoch = startEpoch; epoch < o.epochs && !stopped; epoch++) {
+      epochNow = epoch;
+      batchNow = 0;
       if (o.signal?.aborted) {
         // between epochs: last/ already holds the previous epoch
         interrupted = true;
@@ -437,74 +642,118 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         });
         break;
       }
+      await hook('onEpochBegin');
+      if (stopped) break;
       o.model.train();
       const started = Date.now();
       const skip = position && position.epoch === epoch ? position.batch : 0;
       let lossSum = skip ? position!.lossSum : 0;
       let seen = skip ? position!.seen : 0;
       position = null;
-      let batch = 0;
-      for await (const raw of o.train.batches(epoch)) {
-        if (batch < skip) {
-          const { input, target } = raw;
-          // done before the interruption: the source is deterministic per (seed, epoch), so skip to where it stopped
-          disposeInput(input);
-          target.dispose();
-          batch++;
-          continue;
-        }
+      let batch = 0; // micro-batches consumed in this epoch (skipped ones included)
+      // one optimizer step over a group of micro-batches (one, without accumulation)
+      const runGroup = async (group: Batch[]) => {
         const t0 = Date.now();
-        const { input, target } = moveBatch(raw, run.device, run.memoryFormat);
-        torch.manualSeed(stepSeed(seed, epoch, batch)); // dropout and friends: reproducible and resumable mid-epoch
+        const first = batch - group.length;
         const lrs = o.optimizer.paramGroups.map((g) => g.lr); // the LRs this step uses
-        let value: number;
-        try {
-          if (nativeStep && input instanceof Tensor) {
+        let r: { values: number[]; sizes: number[] };
+        if (nativeStep && group.length === 1 && group[0].input instanceof Tensor) {
+          const { input, target } = moveBatch(group[0], run.device, run.memoryFormat);
+          torch.manualSeed(stepSeed(seed, epoch, first)); // dropout and friends: reproducible and resumable mid-epoch
+          try {
             // under autocast, the native step runs forward and loss in the region and backward and step outside it
-            value = await run.autocast(() => nativeTrainStep(o.model, o.optimizer, input, target, builtin!));
+            const value = await run.autocast(() => nativeTrainStep(o.model, o.optimizer, input as Tensor, target, builtin!));
             nativeSteps++;
-          } else {
-            const r = await jsTrainStep(o, run, scaling ? scaler : null, forward, lossFn, params, input, target);
-            value = r.value;
-            if (!r.stepped) skippedSteps++;
+            r = { values: [value], sizes: [target.shape[0]] };
+          } finally {
+            disposeInput(input);
+            target.dispose();
           }
-        } finally {
-          disposeInput(input);
+        } else {
+          const g = await jsTrainGroup(o, run, scaling ? scaler : null, forward, lossFn, params, group, (i) => stepSeed(seed, epoch, first + i));
+          r = g;
+          if (!g.stepped) skippedSteps++;
         }
-        if (!Number.isFinite(value)) {
-          target.dispose();
-          throw new TrainingDivergedError(epoch, step, value);
-        }
+        const bad = r.values.find((v) => !Number.isFinite(v));
+        if (bad !== undefined) throw new TrainingDivergedError(epoch, step, bad);
         modelEpoch = null;
         o.scheduler?.step();
-        const size = target.shape[0];
-        lossSum += value * size;
-        seen += size;
-        target.dispose();
-        emit({ type: 'step', epoch, step: step++, batch, batches: total, loss: value, lrs, samplesPerSecond: size / Math.max(1e-3, (Date.now() - t0) / 1000) });
-        batch++;
-        if (o.signal?.aborted) {
-          interrupted = true;
-          break;
+        if (ema) emaUpdates = updateEma(emaWeights!, o.model, ema, emaUpdates);
+        r.values.forEach((v, i) => {
+          lossSum += v * r.sizes[i];
+          seen += r.sizes[i];
+        });
+        // the step's loss: the mean over its micro-batches (the sum of the divided losses, as transformers logs it)
+        const loss = r.values.reduce((a, b) => a + b, 0) / r.values.length;
+        const size = r.sizes.reduce((a, b) => a + b, 0);
+        lastLoss = loss;
+        emit({
+          type: 'step',
+          epoch,
+          step: step++,
+          batch: batch - 1,
+          batches: total,
+          loss,
+          lrs,
+          samplesPerSecond: size / Math.max(1e-3, (Date.now() - t0) / 1000),
+          ...(accumulation > 1 ? { microBatches: group.length } : {}),
+        });
+        batchNow = batch;
+        await hook('onStepEnd');
+      };
+      let group: Batch[] = [];
+      try {
+        for await (const raw of o.train.batches(epoch)) {
+          if (batch < skip) {
+            // done before the interruption: the source is deterministic per (seed, epoch), so skip to where it stopped
+            disposeInput(raw.input);
+            raw.target.dispose();
+            batch++;
+            continue;
+          }
+          group.push(raw);
+          batch++;
+          if (group.length < accumulation) continue;
+          const full = group;
+          group = [];
+          await runGroup(full);
+          if (stopped) break;
+          if (o.signal?.aborted) {
+            interrupted = true;
+            break;
+          }
+          if (o.checkpointDir && o.checkpointEvery && step % o.checkpointEvery === 0 && batch !== total)
+            emit({ type: 'checkpoint', epoch, path: save('last', epoch - 1, { epoch, batch, lossSum, seen }) });
         }
-        if (o.checkpointDir && o.checkpointEvery && step % o.checkpointEvery === 0 && batch !== total)
-          emit({ type: 'checkpoint', epoch, path: save('last', epoch - 1, { epoch, batch, lossSum, seen }) });
+        // the epoch's last, smaller group still steps
+        if (group.length && !stopped && !interrupted) {
+          const last = group;
+          group = [];
+          await runGroup(last);
+          if (o.signal?.aborted && !stopped) interrupted = true;
+        }
+      } finally {
+        for (const b of group) {
+          disposeInput(b.input);
+          b.target.dispose();
+        }
       }
       if (interrupted) {
         const path = o.checkpointDir ? save('last', epoch - 1, { epoch, batch, lossSum, seen }) : null;
         emit({ type: 'interrupted', epoch, batch, step, path });
         break;
       }
-      const val = o.val
-        ? await evaluate(o.model, o.val, {
+      const val = o.val ? await withWeights(o.model, ema?.evaluate ? emaWeights : null, () => evaluate(o.model, o.val!, {
             loss: lossFn,
             forward,
             tagging: o.tagging,
+            metrics,
             device: run.device ?? undefined,
             precision: run.precision,
             memoryFormat: run.memoryFormat,
-          })
+          }))
         : null;
+      lastVal = val;
       const record = { epoch, trainLoss: lossSum / Math.max(1, seen), val };
       history.push(record);
       modelEpoch = epoch;
@@ -520,25 +769,42 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         emit({ type: 'checkpoint', epoch, path: save('last', epoch) });
       } else if (isBest && restoreBest) {
         disposeStateDict(bestInMemory);
-        bestInMemory = copyStateDict(o.model);
+        bestInMemory = ema?.evaluate ? cloneStateDict(emaWeights!) : copyStateDict(o.model);
       }
+      batchNow = batch;
+      await hook('onEpochEnd');
+      if (stopped) break;
       if (o.earlyStopping && sinceBest >= o.earlyStopping.patience) {
         stoppedEarly = true;
         emit({ type: 'early-stop', epoch, metric: monitor, best: best!.value });
         break;
       }
     }
-    if (restoreBest && !interrupted && best && best.epoch !== modelEpoch) {
-      if (o.checkpointDir) {
-        if (readBestRecord(o.checkpointDir)?.epoch === best.epoch) {
-          loadModelWeights(join(o.checkpointDir, 'best'), o.model);
+    if (stopped) emit({ type: 'stopped', ...(stopped as NonNullable<FitResult['stopped']>) });
+    if (!interrupted) {
+      // with ema.evaluate the model ends holding EMA weights: those validated
+      const wantsEma = !!ema?.evaluate;
+      let restored = false;
+      if (restoreBest && best && (best.epoch !== modelEpoch || wantsEma)) {
+        if (o.checkpointDir) {
+          if (readBestRecord(o.checkpointDir)?.epoch === best.epoch) {
+            loadModelWeights(join(o.checkpointDir, 'best'), o.model);
+            modelEpoch = best.epoch;
+            restored = true;
+          }
+        } else if (bestInMemory) {
+          o.model.loadStateDict(bestInMemory);
           modelEpoch = best.epoch;
+          restored = true;
         }
-      } else if (bestInMemory) {
-        o.model.loadStateDict(bestInMemory);
-        modelEpoch = best.epoch;
       }
+      if (wantsEma && !restored) o.model.loadStateDict(emaWeights!);
+      if (wantsEma) modelWeights = 'ema';
     }
+    await hook('onTrainEnd');
+  } catch (err) {
+    disposeStateDict(emaWeights);
+    throw err;
   } finally {
     delay.disable();
     disposeStateDict(bestInMemory);
@@ -549,12 +815,72 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     history,
     best,
     modelEpoch,
+    modelWeights,
+    ema: emaWeights,
     nativeSteps,
     skippedSteps,
     stoppedEarly,
+    stopped,
     interrupted,
     eventLoopDelay: { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max) },
   };
+}
+
+function checkEma(e: EmaOptions | undefined): Required<EmaOptions> | null {
+  if (e === undefined) return null;
+  if (!e || typeof e !== 'object' || !(typeof e.decay === 'number' && e.decay >= 0 && e.decay <= 1))
+    throw new TypeError(`fit: ema.decay must be a number in [0, 1] (e.g. 0.999), got ${JSON.stringify(e?.decay)}`);
+  for (const k of ['warmup', 'evaluate'] as const)
+    if (e[k] !== undefined && typeof e[k] !== 'boolean') throw new TypeError(`fit: ema.${k} must be a boolean, got ${JSON.stringify(e[k])}`);
+  return { decay: e.decay, warmup: e.warmup ?? false, evaluate: e.evaluate ?? true };
+}
+
+function checkCallbacks(callbacks: Callback[] | undefined): Callback[] {
+  if (callbacks === undefined) return [];
+  if (!Array.isArray(callbacks)) throw new TypeError('fit: callbacks must be an array of objects with onTrainBegin/onEpochBegin/onStepEnd/onEpochEnd/onTrainEnd');
+  const hooks = ['onTrainBegin', 'onEpochBegin', 'onStepEnd', 'onEpochEnd', 'onTrainEnd'];
+  callbacks.forEach((cb, i) => {
+    if (!cb || typeof cb !== 'object') throw new TypeError(`fit: callbacks[${i}] must be an object with hooks (${hooks.join(', ')})`);
+    for (const h of hooks) {
+      const fn = (cb as Record<string, unknown>)[h];
+      if (fn !== undefined && typeof fn !== 'function') throw new TypeError(`fit: callbacks[${i}].${h} must be a function`);
+    }
+  });
+  return callbacks;
+}
+
+const FLOATING = new Set(['float32', 'float64', 'float16', 'bfloat16']);
+
+/** timm's ModelEmaV2 update of `ema` from the model's state dict (see EmaOptions); returns the new update count. */
+function updateEma(ema: StateDict, model: Module, o: Required<EmaOptions>, updates: number): number {
+  const decay = o.warmup ? Math.min(o.decay, (1 + updates) / (10 + updates)) : o.decay;
+  const sd = model.stateDict();
+  try {
+    torch.noGrad(() => {
+      for (const [k, v] of Object.entries(sd)) {
+        const e = ema[k];
+        if (!e) throw new Error(`fit (ema): the model has an entry '${k}' that the EMA weights lack`);
+        if (FLOATING.has(v.dtype)) e.mul_(decay).add_(v, 1 - decay);
+        else e.copy_(v);
+      }
+    });
+  } finally {
+    Object.values(sd).forEach((t) => t.dispose());
+  }
+  return updates + 1;
+}
+
+/** Runs fn with `weights` loaded into the model (its own put back afterwards); with null, as it is. */
+async function withWeights<T>(model: Module, weights: StateDict | null, fn: () => Promise<T>): Promise<T> {
+  if (!weights) return fn();
+  const own = copyStateDict(model);
+  try {
+    model.loadStateDict(weights);
+    return await fn();
+  } finally {
+    model.loadStateDict(own);
+    disposeStateDict(own);
+  }
 }
 
 /** One step with the one-call native step; returns the loss. */
@@ -567,58 +893,80 @@ async function nativeTrainStep(model: Module, optimizer: Optimizer, input: Tenso
 }
 
 /**
- * One step in parts: forward and the loss in JavaScript (under the run's
- * autocast), backward, clipping, optimizer step, outside it. With a scaler
- * (fp16): backward from the scaled loss, unscale before clipping, the step
- * skipped on an inf/NaN gradient, the scale updated. Returns the loss (no
- * update when it is not finite) and whether the optimizer stepped.
+ * One optimizer step in parts over a group of micro-batches (one without
+ * accumulation): for each, forward and the loss in JavaScript (under the
+ * run's autocast) and backward from the loss divided by the group's size, so
+ * the gradients sum to the group's mean (transformers' Trainer); then
+ * clipping and the optimizer step, outside autocast. With a scaler (fp16):
+ * backward from the scaled losses, unscale before clipping, the step skipped
+ * on an inf/NaN gradient, the scale updated once. Returns the micro-batches'
+ * losses and sizes (no update when one is not finite) and whether the
+ * optimizer stepped.
  */
-async function jsTrainStep(
+async function jsTrainGroup(
   o: FitOptions,
   run: RunSettings,
   scaler: GradScaler | null,
   forward: ForwardFn,
   lossFn: LossFn,
   params: Tensor[],
-  input: ModelInput,
-  target: Tensor,
-): Promise<{ value: number; stepped: boolean }> {
+  group: Batch[],
+  seedOf: (i: number) => number,
+): Promise<{ values: number[]; sizes: number[]; stepped: boolean }> {
+  const values: number[] = [];
+  const sizes: number[] = [];
   o.optimizer.zeroGrad();
-  const { logits, loss } = await run.autocast(async () => {
-    const logits = await forward(o.model, input);
-    return { logits, loss: lossFn(logits, target) };
-  });
-  try {
-    const value = loss.item() as number;
-    if (!Number.isFinite(value)) return { value, stepped: false };
-    if (!scaler) {
-      await loss.backwardAsync();
-      if (o.clipGradNorm !== undefined) clipGradNorm(params, o.clipGradNorm);
-      await o.optimizer.stepAsync();
-      return { value, stepped: true };
-    }
-    const scaled = scaler.scale(loss);
+  for (let i = 0; i < group.length; i++) {
+    const { input, target } = moveBatch(group[i], run.device, run.memoryFormat);
+    torch.manualSeed(seedOf(i)); // dropout and friends: reproducible and resumable mid-epoch
     try {
-      await scaled.backwardAsync();
+      const { logits, loss } = await run.autocast(async () => {
+        const logits = await forward(o.model, input);
+        return { logits, loss: lossFn(logits, target) };
+      });
+      try {
+        const value = loss.item() as number;
+        values.push(value);
+        sizes.push(target.shape[0]);
+        if (!Number.isFinite(value)) return { values, sizes, stepped: false };
+        const divided = group.length > 1 ? loss.div(group.length) : loss;
+        const scaled = scaler ? scaler.scale(divided) : divided;
+        try {
+          await scaled.backwardAsync();
+        } finally {
+          if (scaled !== divided) scaled.dispose();
+          if (divided !== loss) divided.dispose();
+        }
+      } finally {
+        logits.dispose();
+        loss.dispose();
+      }
     } finally {
-      if (scaled !== loss) scaled.dispose();
+      disposeInput(input);
+      target.dispose();
     }
-    if (o.clipGradNorm !== undefined) {
-      scaler.unscale(o.optimizer);
-      clipGradNorm(params, o.clipGradNorm);
-    }
-    const stepped = await scaler.step(o.optimizer);
-    scaler.update();
-    return { value, stepped };
-  } finally {
-    logits.dispose();
-    loss.dispose();
   }
+  if (!scaler) {
+    if (o.clipGradNorm !== undefined) clipGradNorm(params, o.clipGradNorm);
+    await o.optimizer.stepAsync();
+    return { values, sizes, stepped: true };
+  }
+  if (o.clipGradNorm !== undefined) {
+    scaler.unscale(o.optimizer);
+    clipGradNorm(params, o.clipGradNorm);
+  }
+  const stepped = await scaler.step(o.optimizer);
+  scaler.update();
+  return { values, sizes, stepped };
+}
+
+function cloneStateDict(sd: StateDict): StateDict {
+  return torch.noGrad(() => Object.fromEntries(Object.entries(sd).map(([k, t]) => [k, t.clone()])));
 }
 
 function copyStateDict(model: Module): StateDict {
   const sd = model.stateDict();
-  const copy = Object.fromEntries(Object.entries(sd).map(([k, t]) => [k, t.clone()]));
+  const copy = torch.noGrad(() => Object.fromEntries(Object.entries(sd).map(([k, t]) => [k, t.clone()])));
   Object.values(sd).forEach((t) => t.dispose());
   return copy;
 }
