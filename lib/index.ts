@@ -108,7 +108,17 @@ export type { CRF, CRFReduction } from './nn/crf.js';
 export { jit } from './io/jit.js';
 export { metrics } from './metrics/index.js';
 export { reports } from './reports/index.js';
-export type { LineChart, ChartSeries, LegendItem } from './reports/index.js';
+export type {
+  LineChart,
+  ChartSeries,
+  LegendItem,
+  ClassificationTable,
+  ClassRow,
+  ClassificationTableOptions,
+  EvaluationReport,
+  LabelledScore,
+  TrainingMonitorOptions,
+} from './reports/index.js';
 export type { Labels, Scores, Average, PrfOptions, Prf, ClassReport } from './metrics/index.js';
 export type { SeqevalOptions, SeqevalScores, SeqevalAverage, SeqevalReport, ReportRow, Sentences } from './metrics/index.js';
 export { losses } from './losses/index.js';
@@ -127,3 +137,5 @@ export type {
   MlmMetrics,
   ReconstructionMetrics,
 } from './pretrain/index.js';
+export * as dashboard from './dashboard/index.js';
+export type { DashboardOptions, Dashboard } from './dashboard/index.js';

@@ -14,6 +14,7 @@ export const PATH_FIELDS = [
   'data.testPath',
   'data.tokenizer',
   'out',
+  'tensorboard',
 ];
 
 /** Makes the path fields of a raw recipe object absolute, relative to `base` (in place). */

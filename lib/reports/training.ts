@@ -1,0 +1,161 @@
+// What a training run leaves to look at, fed from fit's events: curves.svg /
+// curves.png (loss per step and per epoch, validation metrics per epoch,
+// learning rate per step) and, on request, TensorBoard event files.
+import { join } from 'node:path';
+import type { EvalResult, TrainEvent } from '../train/trainer.js';
+import { chartGridSvg, writeChart, type LineChart } from './charts.js';
+import { TensorBoardWriter } from './tensorboard.js';
+
+type EpochRecord = { epoch: number; trainLoss: number; val: EvalResult | null };
+
+/** The validation numbers of an epoch as name -> value (loss, accuracy, f1Macro, rocAuc, entity scores, custom metrics). */
+export function validationScalars(val: EvalResult): Record<string, number> {
+  const out: Record<string, number> = { loss: val.loss, accuracy: val.accuracy, f1Macro: val.f1Macro };
+  if (val.rocAuc !== null && val.rocAuc !== undefined) out.rocAuc = val.rocAuc;
+  if (val.entities) {
+    out.entityPrecision = val.entities.precision;
+    out.entityRecall = val.entities.recall;
+    out.entityF1 = val.entities.f1;
+    out.entityF1Macro = val.entities.f1Macro;
+  }
+  for (const [k, v] of Object.entries(val.custom ?? {})) out[k] = v;
+  for (const k of Object.keys(out)) if (typeof out[k] !== 'number' || !Number.isFinite(out[k])) delete out[k];
+  return out;
+}
+
+/**
+ * The TensorBoard scalars of one training event: per optimizer step `train/loss` and `train/lr/group<i>`
+ * (step = the run's step count); per epoch `train/epoch_loss` and `val/<name>` (step = the epoch number).
+ */
+export function tensorboardScalars(e: TrainEvent): Array<{ tag: string; value: number; step: number }> {
+  if (e.type === 'step') return [{ tag: 'train/loss', value: e.loss, step: e.step }, ...e.lrs.map((lr, i) => ({ tag: `train/lr/group${i}`, value: lr, step: e.step }))];
+  if (e.type === 'epoch') {
+    const out = [{ tag: 'train/epoch_loss', value: e.trainLoss, step: e.epoch }];
+    if (e.val) for (const [k, v] of Object.entries(validationScalars(e.val))) out.push({ tag: `val/${k}`, value: v, step: e.epoch });
+    return out;
+  }
+  return [];
+}
+
+const METRIC_TITLES: Record<string, string> = {
+  accuracy: 'accuracy',
+  f1Macro: 'macro F1',
+  rocAuc: 'ROC AUC',
+  entityF1: 'entity F1',
+  entityF1Macro: 'entity macro F1',
+};
+
+/** The run's curves as one SVG: loss per step, loss per epoch (train, val), validation metrics per epoch, learning rate per step. */
+export function trainingCurvesSvg(steps: Array<{ step: number; loss: number; lrs: number[] }>, epochs: EpochRecord[], title = ''): string {
+  const prefix = title ? `${title}: ` : '';
+  const epochLoss: LineChart = {
+    title: `${prefix}loss per epoch`,
+    xLabel: 'epoch',
+    yLabel: 'loss',
+    series: [{ name: 'train', points: epochs.map((h) => [h.epoch, h.trainLoss]) }],
+  };
+  const withVal = epochs.filter((h) => h.val);
+  if (withVal.length) epochLoss.series.push({ name: 'validation', points: withVal.map((h) => [h.epoch, h.val!.loss]) });
+  const metricNames = [...new Set(withVal.flatMap((h) => Object.keys(validationScalars(h.val!))))].filter((k) => k !== 'loss' && k in METRIC_TITLES);
+  const charts: LineChart[] = [
+    { title: `${prefix}training loss per step`, xLabel: 'step', yLabel: 'loss', series: [{ name: 'train', points: steps.map((s) => [s.step, s.loss]) }] },
+    epochLoss,
+    {
+      title: 'validation metrics',
+      xLabel: 'epoch',
+      yLabel: withVal.length ? 'score' : 'score (no validation data)',
+      series: metricNames.map((k) => ({
+        name: METRIC_TITLES[k],
+        points: withVal.map((h) => [h.epoch, validationScalars(h.val!)[k]] as [number, number]).filter((p) => p[1] !== undefined),
+      })),
+    },
+    {
+      title: 'learning rate',
+      xLabel: 'step',
+      yLabel: 'learning rate',
+      series: Array.from({ length: Math.max(0, ...steps.map((s) => s.lrs.length)) }, (_, g) => ({
+        name: `group ${g}`,
+        points: steps.filter((s) => s.lrs[g] !== undefined).map((s) => [s.step, s.lrs[g]] as [number, number]),
+      })),
+    },
+  ];
+  return chartGridSvg(charts, { columns: 2 });
+}
+
+export interface TrainingMonitorOptions {
+  /** Write curves.svg / curves.png into the run folder (default true). */
+  curves?: boolean;
+  /** Redraw the curves after every epoch, not only at close() (default true). */
+  curvesEachEpoch?: boolean;
+  /** TensorBoard event files: true for <out>/tensorboard, a folder path, or false/undefined for none. */
+  tensorboard?: boolean | string;
+}
+
+/**
+ * Watches fit's events for a run folder: collects the curves and writes TensorBoard scalars as they come.
+ * Call onEvent(e) for every TrainEvent and close() at the end (it draws the final curves and closes the
+ * event file); close() returns the files written.
+ */
+export class TrainingMonitor {
+  readonly tensorboard: TensorBoardWriter | null;
+  private steps: Array<{ step: number; loss: number; lrs: number[] }> = [];
+  private epochs: EpochRecord[] = [];
+  private drawing: Promise<unknown> = Promise.resolve();
+  private drawError: unknown = null;
+  private readonly options: TrainingMonitorOptions;
+
+  constructor(
+    readonly out: string,
+    options: TrainingMonitorOptions = {},
+  ) {
+    this.options = options;
+    const tb = options.tensorboard;
+    this.tensorboard = tb ? new TensorBoardWriter(typeof tb === 'string' ? tb : join(out, 'tensorboard')) : null;
+  }
+
+  onEvent(e: TrainEvent): void {
+    if (e.type === 'step') this.steps.push({ step: e.step, loss: e.loss, lrs: [...e.lrs] });
+    if (e.type === 'epoch') {
+      // a resumed epoch replaces the record of the same epoch
+      this.epochs = this.epochs.filter((h) => h.epoch !== e.epoch);
+      this.epochs.push({ epoch: e.epoch, trainLoss: e.trainLoss, val: e.val });
+    }
+    if (this.tensorboard) {
+      for (const s of tensorboardScalars(e)) this.tensorboard.addScalar(s.tag, s.value, s.step);
+      if (e.type === 'epoch') this.tensorboard.flush();
+    }
+    if (e.type === 'epoch' && this.options.curves !== false && this.options.curvesEachEpoch !== false) this.draw();
+  }
+
+  /** The epochs of the whole run (fit's history, which includes those before a resume). */
+  setHistory(history: EpochRecord[]): void {
+    this.epochs = history.map((h) => ({ epoch: h.epoch, trainLoss: h.trainLoss, val: h.val }));
+  }
+
+  /** curves.svg as it stands now. */
+  curvesSvg(): string {
+    return trainingCurvesSvg(this.steps, this.epochs);
+  }
+
+  private draw(): Promise<unknown> {
+    const svg = this.curvesSvg();
+    // one drawing at a time, in order; a failure is reported by close()
+    this.drawing = this.drawing.then(() => writeChart(svg, join(this.out, 'curves'))).catch((err) => (this.drawError = err));
+    return this.drawing;
+  }
+
+  /** Draws the final curves, closes the TensorBoard file; returns the files written. */
+  async close(): Promise<string[]> {
+    const files: string[] = [];
+    if (this.options.curves !== false && (this.steps.length || this.epochs.length)) {
+      await this.draw();
+      if (this.drawError) throw this.drawError;
+      files.push(join(this.out, 'curves.svg'), join(this.out, 'curves.png'));
+    }
+    if (this.tensorboard) {
+      this.tensorboard.close();
+      files.push(this.tensorboard.file);
+    }
+    return files;
+  }
+}
