@@ -7,8 +7,10 @@ import { paramGroups, blockLrs } from './groups.js';
 import { LR_PRESETS, recommend, checkPlan } from './strategy.js';
 import { blocksOf, headOf } from './blocks.js';
 import { unfreezeInto } from './unfreeze.js';
+import { adaptInputChannels, adaptConvWeight } from './input-channels.js';
 
 export type { GroupOptions, GroupSpec } from './groups.js';
+export type { InputChannelsAdaptation } from './input-channels.js';
 export type { FreezeOptions } from './freeze.js';
 export type { Strategy, Recommendation } from './strategy.js';
 
@@ -25,4 +27,6 @@ export const finetune = {
   checkPlan,
   blocksOf,
   headOf,
+  adaptInputChannels,
+  adaptConvWeight,
 } as const;

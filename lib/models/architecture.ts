@@ -10,6 +10,13 @@ export interface Block {
   paths: string[];
 }
 
+/** The stem convolution of an image model: its dotted path and the geometry a replacement needs (kernel and bias come from its weights). */
+export interface StemConv {
+  path: string;
+  stride: number;
+  padding: number;
+}
+
 export interface ArchitectureSpec {
   /** The native module kind and its options. */
   kind: ArchitectureKind;
@@ -17,6 +24,8 @@ export interface ArchitectureSpec {
   blocks: Block[];
   /** Dotted path of the head (the last block's classifier layer). */
   head: string;
+  /** Image models: the first convolution, which sees the input channels (what adaptInputChannels rebuilds). */
+  stem?: StemConv;
   /** Names of forward()'s arguments, for models that take named inputs (text models). */
   inputNames?: readonly string[];
 }
@@ -49,6 +58,11 @@ export class Architecture extends Module {
 
   blockPaths(): Block[] {
     return this.spec.blocks.map((b) => ({ ...b, paths: [...b.paths] }));
+  }
+
+  /** Image models: the first convolution (ResNet conv1, VGG features.0, EfficientNet features.0.0), or null. */
+  stemConv(): StemConv | null {
+    return this.spec.stem ? { ...this.spec.stem } : null;
   }
 
   /** The head: its dotted path and module (ResNet `fc`, VGG `classifier.6`, ...). */

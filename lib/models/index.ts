@@ -10,9 +10,11 @@ import { Architecture } from './architecture.js';
 import * as vision from './vision.js';
 import * as text from './text.js';
 import * as taggers from './taggers.js';
+import { inferVisionArchitecture } from './infer.js';
 import { checkSavedOptions, LEGACY_TEXT_OPTIONS, textCheckpointProblems, visionCheckpointProblems } from './checkpoint-checks.js';
 
 export { Architecture } from './architecture.js';
+export { inferVisionArchitecture, type ArchitectureInference } from './infer.js';
 export type { Block } from './architecture.js';
 export type { VisionOptions } from './vision.js';
 export type { HfConfig, TextArch, TextTask, TextModelOptions } from './text.js';
@@ -404,6 +406,7 @@ export const models = {
   fromPretrained,
   savePretrained,
   savedArchitecture,
+  inferArchitecture: inferVisionArchitecture,
   TEXT_ARCHS,
   ARCHITECTURE_NAMES,
 } as const;

@@ -50,7 +50,8 @@ function resnet(depth: number) {
     }
     if (o.smallStem !== undefined && typeof o.smallStem !== 'boolean') throw new TypeError(`${arch}: smallStem must be a boolean, got ${String(o.smallStem)}`);
     const options = { depth, numClasses: checkClasses(arch, o), width: o.width ?? 64, inChannels: o.inChannels ?? 3, smallStem: o.smallStem ?? false };
-    return build(arch, { kind: 'ResNet', options, blocks: resnetBlocks, head: 'fc' });
+    const stem = options.smallStem ? { path: 'conv1', stride: 1, padding: 1 } : { path: 'conv1', stride: 2, padding: 3 };
+    return build(arch, { kind: 'ResNet', options, blocks: resnetBlocks, head: 'fc', stem });
   };
 }
 
@@ -78,8 +79,23 @@ function vgg(depth: 11 | 16, batchNorm: boolean) {
       options: { depth, batchNorm, numClasses: checkClasses(arch, o), dropout: o.dropout ?? 0.5 },
       blocks: vggBlocks(depth, batchNorm),
       head: 'classifier.6',
+      stem: { path: 'features.0', stride: 1, padding: 1 },
     });
 }
+
+/** The stem convolution's path per architecture (known without building the model). */
+export const STEM_PATHS: Record<string, string> = {
+  resnet18: 'conv1',
+  resnet34: 'conv1',
+  resnet50: 'conv1',
+  resnet101: 'conv1',
+  resnet152: 'conv1',
+  vgg11: 'features.0',
+  vgg11_bn: 'features.0',
+  vgg16: 'features.0',
+  vgg16_bn: 'features.0',
+  efficientnet_b0: 'features.0.0',
+};
 
 /** The head's path per architecture (known without building the model). */
 export const HEAD_PATHS: Record<string, string> = {
@@ -117,5 +133,6 @@ export function efficientnetB0(o: VisionOptions & { stochasticDepthProb?: number
     options: { numClasses: checkClasses('efficientnet_b0', o), dropout: o.dropout ?? 0.2, stochasticDepthProb: o.stochasticDepthProb ?? 0.2 },
     blocks,
     head: 'classifier.1',
+    stem: { path: 'features.0.0', stride: 2, padding: 1 },
   });
 }
