@@ -26,6 +26,7 @@ commands:
   inspect <checkpoint> [--json]         format, architecture guess, parameter count, dtypes, blocks and head
   doctor [--json]                       libtorch (where, version, CPU/CUDA), CUDA devices, threads, BLAS, prebuilt or source build
   demo                                  the fine-tuning comparison on Fashion-MNIST
+  dashboard <runs...>                   live web page: loss/LR/metric curves, confusion matrix, per-class metrics, run comparison
 
 Run finetorch <command> --help for its options. Output is JSON Lines when stdout
 is not a terminal (or with --json); exit codes: 0 ok, 1 runtime error, 2 usage or
@@ -77,6 +78,8 @@ export async function main(argv: string[]): Promise<number> {
       return inspectCommand(rest);
     case 'demo':
       return (await import('./demo/index.js')).demoCommand(rest);
+    case 'dashboard':
+      return (await import('./dashboard.js')).dashboardCommand(rest);
     default:
       process.stderr.write(`finetorch: unknown command '${command}'\n` + USAGE);
       return EXIT.usage;
