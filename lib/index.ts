@@ -139,3 +139,5 @@ export type {
 } from './pretrain/index.js';
 export * as dashboard from './dashboard/index.js';
 export type { DashboardOptions, Dashboard } from './dashboard/index.js';
+export * as dashboard from './dashboard/index.js';
+export type { DashboardOptions, Dashboard } from './dashboard/index.js';
