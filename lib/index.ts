@@ -139,5 +139,3 @@ export type {
 } from './pretrain/index.js';
 export * as dashboard from './dashboard/index.js';
 export type { DashboardOptions, Dashboard } from './dashboard/index.js';
-export * as dashboard from './dashboard/index.js';
-export type { DashboardOptions, Dashboard } from './dashboard/index.js';
