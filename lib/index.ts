@@ -26,6 +26,12 @@ export { loadReport } from './native/loader.js';
 export type { LoadReport } from './native/loader.js';
 export { trainStepAsync } from './train/step.js';
 export { fit, evaluate, predict, clipGradNorm, TrainingDivergedError } from './train/trainer.js';
+export { lrFind, suggestLrs } from './train/lr-find.js';
+export type { LrFindOptions, LrFindResult, SuggestionRule } from './train/lr-find.js';
+export { tta } from './train/tta.js';
+export type { TtaOptions } from './train/tta.js';
+export { lrFindRecipe } from './recipes/lr-find.js';
+export type { LrFindRecipeOptions, LrFindRecipeResult } from './recipes/lr-find.js';
 export type {
   FitOptions,
   FitResult,
@@ -37,7 +43,14 @@ export type {
   BatchSource,
   MetricName,
   ForwardFn,
+  Callback,
+  CallbackContext,
+  MetricFn,
+  MetricInput,
+  EmaOptions,
 } from './train/trainer.js';
+export { gradualUnfreezing } from './train/callbacks.js';
+export type { GradualUnfreezing, GradualUnfreezingOptions } from './train/callbacks.js';
 export type { TaggingOptions, EntityScores } from './train/tagging.js';
 export {
   recipes,

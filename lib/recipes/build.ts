@@ -8,6 +8,10 @@ import { extname, join } from 'node:path';
 import { ArgumentError, ConfigError, DataError, asDataError } from '../errors.js';
 import { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, fashionMnist, fashionMnistClassIds, selectClasses } from '../data/idx.js';
 import { IMAGE_EXTENSIONS, IMAGENET_MEAN, IMAGENET_STD, imageFolder, type ImageSample, type Transform } from '../data/images.js';
+import { io } from '../io/index.js';
+import { inferVisionArchitecture } from '../models/infer.js';
+import { HEAD_PATHS, STEM_PATHS } from '../models/vision.js';
+import { adaptInputChannels } from '../finetune/input-channels.js';
 import { DataLoader, ImageDataset } from '../data/data-loader.js';
 import { TensorLoader } from '../data/tensor-loader.js';
 import type { Batch, NamedInputs } from '../data/batch.js';
@@ -47,7 +51,16 @@ export const PARTS: Part[] = ['train', 'val', 'test'];
 
 /** How a raw input becomes a model input: what predict needs to prepare new files like the training data (saved in run.json). */
 export type InputSpec =
-  | { kind: 'image'; channels: 1 | 3; size: [number, number] | null; normalize: { mean: number[]; std: number[] } | null }
+  | {
+      kind: 'image';
+      channels: 1 | 3;
+      /** Stretch to [height, width] (recipe imageSize). */
+      size: [number, number] | null;
+      normalize: { mean: number[]; std: number[] } | null;
+      /** torchvision's Resize(resize) (shorter side, PIL bilinear) and CenterCrop(crop); absent in run.json files written before they existed. */
+      resize?: number | null;
+      crop?: number | null;
+    }
   | { kind: 'text'; tokenizer: string; lowercase?: boolean; maxLength: number; textColumn: string; labelColumn: string }
   /** Token classification (see token-classification.ts). */
   | TokenInputSpec;
@@ -66,6 +79,8 @@ export interface DataBundle {
   input: InputSpec;
   /** Text data: the tokenizer the texts were encoded with. */
   tokenizer?: Tokenizer;
+  /** What the builder chose for the recipe (a default transform), to show the user and keep in run.json. */
+  notes?: string[];
 }
 
 // ---- data
@@ -114,11 +129,23 @@ export function imageTransforms(input: ImageInput, augment: Extract<DataSpec, { 
   const t: Transform[] = [];
   const size = input.size;
   const a = train ? augment : undefined;
-  if (a?.randomResizedCrop) {
+  if (input.resize || input.crop) {
+    // torchvision: evaluation Resize(resize) + CenterCrop(crop); training with augment RandomResizedCrop(crop) when asked,
+    // else the same resize and a random crop (after padding, if asked) where evaluation takes the centre
+    const crop = input.crop;
+    if (a?.randomResizedCrop) {
+      if (!crop) throw new ConfigError('recipe.data.augment.randomResizedCrop', 'needs recipe.data.crop (the size of the crop), or imageSize');
+      t.push({ randomResizedCrop: crop, scale: a.randomResizedCrop.scale, interpolation: 'bilinear', ...(a.randomResizedCrop.ratio ? { ratio: a.randomResizedCrop.ratio } : {}) });
+    } else {
+      if (input.resize) t.push({ resize: input.resize, interpolation: 'bilinear' });
+      if (crop) t.push(a ? { randomCrop: crop, padding: a.randomCropPadding } : { centerCrop: crop });
+      else if (a?.randomCropPadding !== undefined) throw new ConfigError('recipe.data.augment.randomCropPadding', 'needs recipe.data.crop (the size of the crop), or imageSize');
+    }
+  } else if (a?.randomResizedCrop) {
     if (!size) throw new ConfigError('recipe.data.augment.randomResizedCrop', 'needs recipe.data.imageSize');
     t.push({ randomResizedCrop: size, scale: a.randomResizedCrop.scale, ...(a.randomResizedCrop.ratio ? { ratio: a.randomResizedCrop.ratio } : {}) });
   } else if (size) t.push({ resize: size });
-  if (a?.randomCropPadding !== undefined) {
+  if (a?.randomCropPadding !== undefined && !input.resize && !input.crop) {
     if (!size) throw new ConfigError('recipe.data.augment.randomCropPadding', 'needs recipe.data.imageSize');
     t.push({ randomCrop: size, padding: a.randomCropPadding });
   }
@@ -156,7 +183,68 @@ function guarded(source: Sized): Sized {
   };
 }
 
-async function imageFolderData(d: Extract<DataSpec, { kind: 'imageFolder' }>, recipe: Recipe, want: Part[]): Promise<DataBundle> {
+/** ImageNet's evaluation transform in torchvision's reference scripts: Resize(256) + CenterCrop(224). */
+export const IMAGENET_RESIZE = 256;
+export const IMAGENET_CROP = 224;
+
+/** What a vision checkpoint file tells about itself (read once per file and version). */
+interface CheckpointFacts {
+  /** The architecture inferred from names and shapes, and the candidates when that is ambiguous. */
+  inferred: ReturnType<typeof inferVisionArchitecture>;
+  /** Input channels of each architecture's stem weight found in the file, by architecture. */
+  stemChannels: Record<string, number>;
+  /** Rows of each architecture's head weight found in the file, by architecture. */
+  headRows: Record<string, number>;
+}
+const factsCache = new Map<string, CheckpointFacts>();
+
+/** Reads a (vision) checkpoint's names and shapes; null for folders and files io.load cannot read (models.load reports those). */
+function checkpointFacts(path: string): CheckpointFacts | null {
+  if (!existsSync(path) || statSync(path).isDirectory()) return null;
+  const key = `${path}\0${statSync(path).mtimeMs}`;
+  const known = factsCache.get(key);
+  if (known) return known;
+  let sd: Record<string, Tensor>;
+  try {
+    sd = io.load(path);
+  } catch {
+    return null;
+  }
+  try {
+    const stemChannels: Record<string, number> = {};
+    const headRows: Record<string, number> = {};
+    for (const [arch, p] of Object.entries(STEM_PATHS)) if (sd[`${p}.weight`]?.shape.length === 4) stemChannels[arch] = sd[`${p}.weight`].shape[1];
+    for (const [arch, p] of Object.entries(HEAD_PATHS)) if (sd[`${p}.weight`]?.shape.length === 2) headRows[arch] = sd[`${p}.weight`].shape[0];
+    const facts = { inferred: inferVisionArchitecture(sd), stemChannels, headRows };
+    factsCache.set(key, facts);
+    return facts;
+  } finally {
+    Object.values(sd).forEach((t) => t.dispose());
+  }
+}
+
+/** The recipe's vision architecture as far as it is known before the model is built: model.arch, a models.save file's, or the inferred one. */
+function recipeVisionArch(recipe: Recipe): string | undefined {
+  const m = recipe.model;
+  const arch = m.arch ?? (m.checkpoint && existsSync(m.checkpoint) && !statSync(m.checkpoint).isDirectory() ? savedArchitecture(m.checkpoint)?.arch : undefined);
+  return arch ?? (m.checkpoint ? (checkpointFacts(m.checkpoint)?.inferred.arch ?? undefined) : undefined);
+}
+
+/** Whether the recipe fine-tunes an ImageNet checkpoint: a vision model whose checkpoint has a 3-channel stem and a 1000-class head. */
+export function isImageNetCheckpoint(recipe: Recipe): boolean {
+  const file = recipe.model.checkpoint;
+  if (!file) return false;
+  const arch = recipeVisionArch(recipe);
+  if (!arch || !(arch in HEAD_PATHS)) return false;
+  const facts = checkpointFacts(file);
+  return facts?.headRows[arch] === 1000 && facts.stemChannels[arch] === 3;
+}
+
+async function imageFolderData(d: Extract<DataSpec, { kind: 'imageFolder' }>, recipe: Recipe, want: Part[], recorded?: InputSpec): Promise<DataBundle> {
+  if (d.imageSize !== undefined && (d.resize !== undefined || d.crop !== undefined))
+    throw new ConfigError('recipe.data.imageSize', 'give imageSize (stretch to a square) or resize/crop (torchvision Resize + CenterCrop), not both');
+  if (d.resize !== undefined && d.crop !== undefined && d.crop > d.resize)
+    throw new ConfigError('recipe.data.crop', `${d.crop} is more than resize ${d.resize}: the crop is cut from the resized image`);
   const main = await asDataError(() => imageFolder(d.root), d.root);
   const separate: Part[] = [];
   const folders: Partial<Record<Part, ImageSample[]>> = {};
@@ -174,17 +262,33 @@ async function imageFolderData(d: Extract<DataSpec, { kind: 'imageFolder' }>, re
   const labels = main.samples.map((s) => s.label);
   const indices = splitIndices(labels, splitFractions(d.split, separate), d.split.seed ?? recipe.seed);
   for (const p of PARTS) if (indices[p]) folders[p] = indices[p]!.map((i) => main.samples[i]);
-  const input: InputSpec = {
-    kind: 'image',
-    channels: d.channels,
-    size: d.imageSize ? [d.imageSize, d.imageSize] : null,
-    normalize: normalization(d.normalize, d.channels, 'recipe.data.normalize', d.channels === 3 ? 'imagenet' : 'none'),
-  };
+  const notes: string[] = [];
+  let resize = d.resize ?? null;
+  let crop = d.crop ?? null;
+  if (!recorded && d.imageSize === undefined && resize === null && crop === null && d.channels === 3 && isImageNetCheckpoint(recipe)) {
+    resize = IMAGENET_RESIZE;
+    crop = IMAGENET_CROP;
+    notes.push(
+      `images: resize ${resize} + center crop ${crop} (torchvision's ImageNet evaluation transform), the default for an ImageNet checkpoint; data.imageSize or data.resize/crop change it`,
+    );
+  }
+  // eval and predict prepare images as the run recorded them (run.json), whatever the recipe's checkpoint is now
+  const input: InputSpec =
+    recorded?.kind === 'image'
+      ? { ...recorded, resize: recorded.resize ?? null, crop: recorded.crop ?? null }
+      : {
+          kind: 'image',
+          channels: d.channels,
+          size: d.imageSize ? [d.imageSize, d.imageSize] : null,
+          normalize: normalization(d.normalize, d.channels, 'recipe.data.normalize', d.channels === 3 ? 'imagenet' : 'none'),
+          resize,
+          crop,
+        };
   const parts: Partial<Record<Part, Sized>> = {};
   for (const p of want) {
     const samples = folders[p];
     if (!samples?.length) continue;
-    const dataset = new ImageDataset(samples, { channels: d.channels, transforms: imageTransforms(input, d.augment, p === 'train') });
+    const dataset = new ImageDataset(samples, { channels: input.channels, transforms: imageTransforms(input, d.augment, p === 'train') });
     parts[p] = guarded(new DataLoader(dataset, { batchSize: recipe.batchSize, shuffle: p === 'train', seed: recipe.seed, prefetch: d.prefetch }));
   }
   const sizes = Object.fromEntries(PARTS.map((p) => [p, folders[p]?.length ?? 0])) as Record<Part, number>;
@@ -197,6 +301,7 @@ async function imageFolderData(d: Extract<DataSpec, { kind: 'imageFolder' }>, re
       main.classes,
     ),
     input,
+    notes,
   };
 }
 
@@ -304,15 +409,19 @@ async function textData(d: Extract<DataSpec, { kind: 'csv' | 'jsonl' }>, recipe:
   };
 }
 
-/** Reads, splits and batches the recipe's data; only the parts in `parts` get loaders (all three by default). */
-export async function buildData(recipe: Recipe, parts: Part[] = PARTS): Promise<DataBundle> {
+/**
+ * Reads, splits and batches the recipe's data; only the parts in `parts` get
+ * loaders (all three by default). `recorded`: how a trained run prepared its
+ * images (run.json's input), used instead of the recipe's own choice.
+ */
+export async function buildData(recipe: Recipe, parts: Part[] = PARTS, recorded?: InputSpec): Promise<DataBundle> {
   const d = recipe.data;
   if (!d) throw new ConfigError('recipe.data', 'the recipe has no data section (see docs/cli.md for imageFolder, fashionMnist, csv, jsonl)');
   if (d.kind === 'conll' || d.kind === 'jsonlSpans' || recipe.task === 'tokenClassification')
     throw new ConfigError('recipe.task', 'token classification data is read by buildTokenData (recipes/token-classification.ts), not buildData');
   const bundle =
     d.kind === 'imageFolder'
-      ? await imageFolderData(d, recipe, parts)
+      ? await imageFolderData(d, recipe, parts, recorded)
       : d.kind === 'fashionMnist'
         ? await fashionMnistData(d, recipe, parts)
         : await textData(d, recipe, parts);
@@ -536,10 +645,33 @@ export interface OptimizerParts {
  * The recipe's training setup on a model: freezes what `freeze` says, builds
  * one parameter group per block with the recipe's learning rates (no weight
  * decay on biases and norms), the optimizer, and the schedule over
- * epochs x stepsPerEpoch steps.
+ * epochs x ceil(stepsPerEpoch / gradientAccumulationSteps) optimizer steps
+ * (stepsPerEpoch: batches per epoch). With `unfreeze` (gradual unfreezing)
+ * the groups cover the frozen blocks too, each with its LR, so a block that
+ * is unfrozen later trains at its own LR under the schedule (frozen
+ * parameters have no gradient, and the optimizer leaves them alone until then).
  */
 export function buildOptimizer(recipe: Recipe, model: Module, stepsPerEpoch: number): OptimizerParts {
   let frozen: string[] = [];
+  const o = recipe.optimizer;
+  const makeGroups = () => {
+    try {
+      const lrs = o.lrs ? { lrs: o.lrs } : o.bottomLr !== undefined ? { bottom: o.bottomLr, top: o.topLr! } : { lrs: [] as number[] };
+      // headLr: the last block (the head; a tagger's classifier and CRF) apart from the rest
+      if (o.lr !== undefined) lrs.lrs = blocksOf(model).map((_, i, all) => (o.headLr !== undefined && i === all.length - 1 ? o.headLr : o.lr!));
+      return paramGroups(model, { ...lrs, weightDecay: o.weightDecay });
+    } catch (err) {
+      if (err instanceof ArgumentError) throw new ConfigError(o.lrs ? 'recipe.optimizer.lrs' : 'recipe.freeze', err.detail);
+      throw err;
+    }
+  };
+  let groups: ReturnType<typeof paramGroups> | undefined;
+  if (recipe.unfreeze) {
+    if (!recipe.freeze?.blocks)
+      throw new ConfigError('recipe.unfreeze', 'gradual unfreezing starts from frozen blocks: give freeze.blocks (how many of the first blocks start frozen)');
+    unfreeze(model);
+    groups = makeGroups(); // every block, the frozen ones included
+  }
   if (recipe.freeze && (recipe.freeze.blocks !== undefined || recipe.freeze.patterns?.length)) {
     try {
       frozen = freeze(model, { blocks: recipe.freeze.blocks, patterns: recipe.freeze.patterns, trainBatchNorm: recipe.freeze.trainBatchNorm });
@@ -549,17 +681,7 @@ export function buildOptimizer(recipe: Recipe, model: Module, stepsPerEpoch: num
       throw err;
     }
   } else unfreeze(model);
-  const o = recipe.optimizer;
-  let groups: ReturnType<typeof paramGroups>;
-  try {
-    const lrs = o.lrs ? { lrs: o.lrs } : o.bottomLr !== undefined ? { bottom: o.bottomLr, top: o.topLr! } : { lrs: [] as number[] };
-    // headLr: the last block (the head; a tagger's classifier and CRF) apart from the rest
-    if (o.lr !== undefined) lrs.lrs = blocksOf(model).map((_, i, all) => (o.headLr !== undefined && i === all.length - 1 ? o.headLr : o.lr!));
-    groups = paramGroups(model, { ...lrs, weightDecay: o.weightDecay });
-  } catch (err) {
-    if (err instanceof ArgumentError) throw new ConfigError(o.lrs ? 'recipe.optimizer.lrs' : 'recipe.freeze', err.detail);
-    throw err;
-  }
+  groups ??= makeGroups();
   const specs = groups.map((g) => ({ params: g.params, lr: g.lr, weightDecay: g.weightDecay, block: g.block }));
   const optimizer =
     o.type === 'SGD'
@@ -569,12 +691,14 @@ export function buildOptimizer(recipe: Recipe, model: Module, stepsPerEpoch: num
         : new optim.AdamW(specs, { weightDecay: o.weightDecay });
   let scheduler: LRScheduler | undefined;
   if (recipe.schedule) {
-    const totalSteps = recipe.epochs * stepsPerEpoch;
+    const accumulation = recipe.gradientAccumulationSteps ?? 1;
+    const updatesPerEpoch = Math.ceil(stepsPerEpoch / accumulation); // an epoch's last, smaller group steps too
+    const totalSteps = recipe.epochs * updatesPerEpoch;
     const warmupSteps = recipe.schedule.warmupSteps ?? Math.round((recipe.schedule.warmupRatio ?? 0) * totalSteps);
     if (warmupSteps > totalSteps)
       throw new ConfigError(
         'recipe.schedule.warmupSteps',
-        `${warmupSteps} is more than the ${totalSteps} steps of training (${recipe.epochs} epochs x ${stepsPerEpoch} batches)`,
+        `${warmupSteps} is more than the ${totalSteps} steps of training (${recipe.epochs} epochs x ${updatesPerEpoch} optimizer steps${accumulation > 1 ? ` of ${accumulation} batches` : ''})`,
       );
     scheduler = new LRScheduler(optimizer, { kind: recipe.schedule.kind, totalSteps, warmupSteps });
   }

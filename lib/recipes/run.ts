@@ -9,8 +9,9 @@ import { dirname, join, resolve } from 'node:path';
 import { ConfigError, DataError } from '../errors.js';
 import { torch } from '../tensor/index.js';
 import { evaluate, fit, type EvalResult, type LossFn, type FitResult, type TrainEvent } from '../train/trainer.js';
-import { findCheckpoint, loadModelWeights, readBestRecord, recoverCheckpoints, writeFileAtomic } from '../train/checkpoint.js';
+import { checkpointWeightsFile, findCheckpoint, loadModelWeights, readBestRecord, recoverCheckpoints, writeFileAtomic } from '../train/checkpoint.js';
 import { precisionUnsupported } from '../train/device.js';
+import { gradualUnfreezing } from '../train/callbacks.js';
 import { tta } from '../train/tta.js';
 import type { Architecture } from '../models/architecture.js';
 import { checkVocabulary } from '../models/text.js';
@@ -148,6 +149,8 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
   if (recipe.device !== 'cpu') model.to(recipe.device);
   const parts = buildOptimizer(recipe, model, train.length);
   const loss = tagging ? taggerLoss(recipe, model as Tagger, numClasses) : buildLoss(recipe, numClasses);
+  if (recipe.monitor?.startsWith('entity') && !data.parts.val)
+    throw new ConfigError('recipe.monitor', `${recipe.monitor} is measured on validation data, and the data has no val part (data.split.val, valPath)`);
   if (recipe.earlyStopping?.metric.startsWith('entity') && !data.parts.val)
     throw new ConfigError(
       'recipe.earlyStopping.metric',
@@ -187,6 +190,12 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
     epochs: recipe.epochs,
     clipGradNorm: recipe.clipGradNorm,
     earlyStopping: recipe.earlyStopping,
+    monitor: recipe.monitor,
+    gradientAccumulationSteps: recipe.gradientAccumulationSteps,
+    ema: recipe.ema,
+    saveOptimizerState: recipe.checkpoint?.optimizerState,
+    // gradual unfreezing: buildOptimizer put every block in the optimizer, the callback makes them trainable in turn
+    callbacks: recipe.unfreeze ? [gradualUnfreezing({ every: recipe.unfreeze.every, blocks: recipe.unfreeze.blocks, frozen: recipe.freeze!.blocks! })] : undefined,
     tagging: taggingOptions,
     checkpointDir: out,
     resumeFrom,
@@ -225,7 +234,7 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
           // test-time augmentation: the test numbers of the averaged prediction (validation during fit stays plain)
           forward: recipe.tta ? tta(recipe.tta) : undefined,
         });
-    emit({ type: 'eval', split: 'test', checkpoint: join(checkpoint, 'model.safetensors'), ...withoutReportText(test) });
+    emit({ type: 'eval', split: 'test', checkpoint: checkpointWeightsFile(checkpoint), ...withoutReportText(test) });
   }
   const seconds = (Date.now() - started) / 1000;
   const summary = {

@@ -305,6 +305,25 @@ export const RecipeSchema = z
       .object({ hflip: z.boolean().optional(), vflip: z.boolean().optional(), crops: z.union([z.literal('five'), atMost(4096, 'pixels a side')]).optional() })
       .strict()
       .optional(),
+    /** Sum the gradients of this many batches per optimizer step (Hugging Face's gradient_accumulation_steps); the schedule counts optimizer steps. */
+    gradientAccumulationSteps: atMost(10_000, 'batches per optimizer step').optional(),
+    /** An exponential moving average of the weights (timm's ModelEmaV2): validated, kept in best/ and evaluated on test unless evaluate is false. */
+    ema: z
+      .object({ decay: z.number().min(0).max(1), warmup: z.boolean().default(false), evaluate: z.boolean().default(true) })
+      .strict()
+      .optional(),
+    /** Gradual unfreezing (ULMFiT): from freeze.blocks frozen blocks, unfreeze `blocks` more from the top every `every` epochs. */
+    unfreeze: z
+      .object({ every: atMost(100_000, 'epochs'), blocks: atMost(1000, 'blocks').default(1) })
+      .strict()
+      .optional(),
+    /** The metric that picks best/ (default accuracy, entityF1 for taggers, loss without validation data). */
+    monitor: choice(RECIPE_METRICS).optional(),
+    /** What checkpoints keep: optimizerState false leaves the optimizer's state out of best/ (last/ keeps it for resuming). */
+    checkpoint: z
+      .object({ optimizerState: z.boolean().default(true) })
+      .strict()
+      .optional(),
     earlyStopping: z
       .object({ metric: choice(RECIPE_METRICS), patience: atMost(100_000, 'epochs') })
       .strict()
@@ -437,6 +456,7 @@ function taskIssues(recipe: Recipe, lossGiven: boolean): RecipeIssue[] {
       at(['loss', 'type'], 'the CRF losses are for task: tokenClassification with a CRF head', recipe.loss.type);
     if (recipe.earlyStopping?.metric.startsWith('entity'))
       at(['earlyStopping', 'metric'], 'entity metrics need task: tokenClassification', recipe.earlyStopping.metric);
+    if (recipe.monitor?.startsWith('entity')) at(['monitor'], 'entity metrics need task: tokenClassification', recipe.monitor);
     return issues;
   }
   if (kind !== undefined && kind !== 'conll' && kind !== 'jsonlSpans')
@@ -463,6 +483,7 @@ function taskIssues(recipe: Recipe, lossGiven: boolean): RecipeIssue[] {
       l.classWeights ?? l.labelSmoothing,
     );
   if (l.focalWeight !== undefined && l.type !== 'crf+focal') at(['loss', 'focalWeight'], "is the focal term's weight of loss type crf+focal", l.focalWeight);
+  if (recipe.monitor === 'rocAuc') at(['monitor'], 'taggers have no ROC AUC: use entityF1, entityF1Macro, entityPrecision, entityRecall, accuracy or loss', 'rocAuc');
   if (recipe.earlyStopping?.metric === 'rocAuc')
     at(['earlyStopping', 'metric'], 'taggers have no ROC AUC: use entityF1, entityF1Macro, entityPrecision, entityRecall, accuracy or loss', 'rocAuc');
   const d = recipe.data;
