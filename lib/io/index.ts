@@ -1,11 +1,13 @@
 // Checkpoint I/O: io.load(path) gives a state dict (name -> Tensor) from a
 // .safetensors file or a torch.save file (.pth/.pt/.bin); io.save writes
-// .safetensors.
+// either, chosen by the extension: .safetensors, or .pth/.pt/.bin as
+// torch.save's zip format (what torch.load(f, weights_only=True) reads).
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { Tensor } from '../tensor/tensor.js';
 import type { StateDict } from '../nn/module.js';
 import { readSafetensors, writeSafetensors, looksLikeSafetensors } from './safetensors.js';
 import { readTorchZip, TorchStorage } from './pth.js';
+import { writeTorchZip } from './pth-write.js';
 
 export type CheckpointFormat = 'safetensors' | 'torch-zip' | 'torch-legacy' | 'unknown';
 
@@ -79,12 +81,28 @@ export function namingFile(path: string, err: unknown): Error {
   return new Error(`${path}: cannot read the checkpoint (damaged file?): ${message}`, { cause: err });
 }
 
-/** Writes a state dict as .safetensors (atomically: a temporary file renamed into place). */
+/** The extensions io.save writes: safetensors, or torch.save's zip format. */
+export const SAVE_EXTENSIONS = ['.safetensors', '.pth', '.pt', '.bin'] as const;
+
+/**
+ * Writes a state dict, atomically (a temporary file renamed into place), in
+ * the format the extension names: `.safetensors` (with `metadata` in its
+ * header), or `.pth`/`.pt`/`.bin` as torch.save writes it (an OrderedDict of
+ * tensors that torch.load(f, weights_only=True) reads; no metadata).
+ */
 export function save(stateDict: StateDict | Map<string, Tensor>, path: string, options: { metadata?: Record<string, string> } = {}): void {
-  if (typeof path !== 'string' || !path.endsWith('.safetensors'))
-    throw new TypeError(`io.save: only .safetensors is written; got path ${JSON.stringify(path)}`);
-  const entries = stateDict instanceof Map ? stateDict : new Map(Object.entries(stateDict ?? {}));
-  writeSafetensors(path, entries, options.metadata);
+  if (typeof path !== 'string') throw new TypeError(`io.save: path must be a string, got ${typeof path}`);
+  const ext = SAVE_EXTENSIONS.find((e) => path.toLowerCase().endsWith(e));
+  if (!ext || path.length === ext.length)
+    throw new TypeError(`io.save: the extension of ${JSON.stringify(path)} names no format io.save writes (${SAVE_EXTENSIONS.join(', ')})`);
+  if (stateDict === null || typeof stateDict !== 'object') throw new TypeError('io.save: stateDict must be an object or Map of name -> Tensor');
+  const entries = stateDict instanceof Map ? stateDict : new Map(Object.entries(stateDict));
+  if (ext === '.safetensors') writeSafetensors(path, entries, options.metadata);
+  else {
+    if (options.metadata && Object.keys(options.metadata).length)
+      throw new TypeError(`io.save: metadata is written only into .safetensors files (${path} is a torch.save file)`);
+    writeTorchZip(path, entries);
+  }
 }
 
 export const io = { load, save, detectFormat } as const;
