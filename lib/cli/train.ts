@@ -13,13 +13,21 @@ import { parseArgs, recipeOverrides, usageLines, type FlagSpec } from './args.js
 import { OUTPUT_FLAGS, RECIPE_FLAGS, fail, reporterFor, usageFailure } from './command.js';
 import { EXIT, UsageError } from './errors.js';
 import { loadRecipe } from './recipe-file.js';
-import type { Row } from './progress.js';
+import type { Reporter, Row } from './progress.js';
+import { DEFAULT_PORT, dashboardOptions, startDashboard } from './dashboard.js';
+import type { Dashboard } from '../dashboard/index.js';
+
+/** How long `train --dashboard` keeps serving after training when nobody can press Ctrl-C (output not a terminal), so an open page gets the last events. */
+const DASHBOARD_LINGER_MS = 5000;
 
 const FLAGS: Record<string, FlagSpec> = {
   config: { type: 'string', arg: 'recipe.json|yaml', help: 'the recipe (paths in it are relative to its folder)' },
   resume: { type: 'string', arg: 'dir', help: 'continue a run from its checkpoint (<out>/last, <out>/best or <out>)' },
   out: { type: 'string', arg: 'dir', help: 'output folder (recipe.out; default runs/<recipe name>)' },
   force: { type: 'boolean', help: 'start over in an output folder that holds a run' },
+  dashboard: { type: 'boolean', help: 'serve the live dashboard of this run (URL printed; see finetorch dashboard)' },
+  'dashboard-port': { type: 'int', arg: 'n', help: `its port (default ${DEFAULT_PORT} or the next free one; 0: any)` },
+  'dashboard-host': { type: 'string', arg: 'address', help: 'its address (default 127.0.0.1; another gets a generated token)' },
   ...RECIPE_FLAGS,
   ...OUTPUT_FLAGS,
 };
@@ -70,6 +78,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const flags = args.flags;
   let reporter = reporterFor('train', flags);
   const onSignal: Array<[NodeJS.Signals, () => void]> = [];
+  let board: Dashboard | null = null;
+  let trained = false; // training ran to its end: the dashboard stays a while
+
   try {
     // the recipe: from --config, or the run being resumed; flags on top
     const overrides = recipeOverrides(flags);
@@ -94,6 +105,10 @@ export async function trainCommand(argv: string[]): Promise<number> {
     const out = resolve(recipe.out!);
     mkdirSync(out, { recursive: true });
     reporter = reporterFor('train', flags, join(out, 'events.jsonl'));
+    if (flags.dashboard) {
+      board = await startDashboard(dashboardOptions([out], { host: flags['dashboard-host'], port: flags['dashboard-port'] }));
+      reporter.message(`dashboard: ${board.url}`);
+    }
 
     // Ctrl-C: finish the step, write last/, exit 130; a second Ctrl-C quits at once
     const controller = new AbortController();
@@ -156,6 +171,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       return EXIT.interrupted;
     }
 
+    trained = true;
     const rows: Row[] = [];
     const best = result.fit.best;
     if (best && result.val) rows.push(metricsRow(`val (epoch ${best.epoch + 1})`, result.val));
@@ -185,5 +201,30 @@ export async function trainCommand(argv: string[]): Promise<number> {
     return fail(reporter, err, started);
   } finally {
     for (const [sig, h] of onSignal) process.off(sig, h);
+    if (board) await closeDashboard(board, reporter, trained);
   }
+}
+
+/**
+ * After training, as TensorBoard users expect, the dashboard keeps serving:
+ * on a terminal until Ctrl-C; otherwise (scripts, CI) a few seconds, so an
+ * open page shows the end. A run stopped by Ctrl-C or an error closes it at once.
+ */
+async function closeDashboard(board: Dashboard, reporter: Reporter, linger: boolean): Promise<void> {
+  if (linger) {
+    const interactive = !reporter.json && !!process.stdout.isTTY;
+    if (interactive) reporter.message(`training done; the dashboard stays at ${board.url} until Ctrl-C`);
+    await new Promise<void>((done) => {
+      const stop = () => {
+        clearTimeout(timer);
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        done();
+      };
+      const timer = interactive ? undefined : setTimeout(stop, DASHBOARD_LINGER_MS);
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+  }
+  await board.close();
 }

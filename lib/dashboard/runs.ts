@@ -126,6 +126,8 @@ export class RunReader {
   private offset = 0;
   private pending = '';
   private fileId = '';
+  /** The file's first bytes: a replaced file (train --force) can get the old one's inode back. */
+  private head = Buffer.alloc(0);
   private data!: RunData;
   /** Records added since the last takeDelta(); reset: the run was read again from the start. */
   private fresh = { reset: true, steps: 0, epochs: 0, evals: 0, info: true };
@@ -165,6 +167,7 @@ export class RunReader {
     };
     this.offset = 0;
     this.pending = '';
+    this.head = Buffer.alloc(0);
     this.fresh = { reset: true, steps: 0, epochs: 0, evals: 0, info: true };
   }
 
@@ -184,7 +187,7 @@ export class RunReader {
     try {
       const st = fstatSync(fd);
       const id = `${st.dev}:${st.ino}`;
-      if (id !== this.fileId || st.size < this.offset) {
+      if (id !== this.fileId || st.size < this.offset || !this.sameHead(fd)) {
         // a new file (train --force starts over) or a truncated one: read it from the start
         if (this.fileId) this.clear();
         this.fileId = id;
@@ -192,6 +195,7 @@ export class RunReader {
       if (st.size === this.offset) return this.changed();
       const buffer = Buffer.alloc(st.size - this.offset);
       const n = readSync(fd, buffer, 0, buffer.length, this.offset);
+      if (this.offset === 0) this.head = Buffer.from(buffer.subarray(0, Math.min(n, 256)));
       this.offset += n;
       const text = this.pending + buffer.subarray(0, n).toString('utf8');
       const lines = text.split('\n');
@@ -210,6 +214,12 @@ export class RunReader {
       closeSync(fd);
     }
     return this.changed();
+  }
+
+  private sameHead(fd: number): boolean {
+    if (!this.head.length) return true;
+    const now = Buffer.alloc(this.head.length);
+    return readSync(fd, now, 0, now.length, 0) === now.length && now.equals(this.head);
   }
 
   private changed(): boolean {
