@@ -104,7 +104,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
       reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: (Date.now() - started) / 1000 });
       return EXIT.ok;
     }
-    const data = await buildData(loaded.recipe, [split as Part]);
+    // images prepared as the run recorded them (run.json's input)
+    const data = await buildData(loaded.recipe, [split as Part], loaded.input ?? undefined);
     const source = data.parts[split as Part];
     if (!source) throw new DataError(`the recipe's data has no ${split} part (see recipe.data.split)`);
     if (loaded.classes && loaded.classes.join('\n') !== data.classes.join('\n'))

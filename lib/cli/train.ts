@@ -25,6 +25,7 @@ const FLAGS: Record<string, FlagSpec> = {
   resume: { type: 'string', arg: 'dir', help: 'continue a run from its checkpoint (<out>/last, <out>/best or <out>)' },
   out: { type: 'string', arg: 'dir', help: 'output folder (recipe.out; default runs/<recipe name>)' },
   force: { type: 'boolean', help: 'start over in an output folder that holds a run' },
+  tensorboard: { type: 'boolean', help: 'also write TensorBoard event files into <out>/tensorboard (recipe.tensorboard)' },
   dashboard: { type: 'boolean', help: 'serve the live dashboard of this run (URL printed; see finetorch dashboard)' },
   'dashboard-port': { type: 'int', arg: 'n', help: `its port (default ${DEFAULT_PORT} or the next free one; 0: any)` },
   'dashboard-host': { type: 'string', arg: 'address', help: 'its address (default 127.0.0.1; another gets a generated token)' },
@@ -84,6 +85,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   try {
     // the recipe: from --config, or the run being resumed; flags on top
     const overrides = recipeOverrides(flags);
+    if (flags.tensorboard) overrides.push({ path: ['tensorboard'], value: true, from: '--tensorboard' });
     let recipe: Recipe;
     let resumeFrom: string | undefined;
     if (flags.resume) {
@@ -147,6 +149,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
                     )} training entities), ${e.samples.train} train / ${e.samples.val} val / ${e.samples.test} test documents; ${e.batchesPerEpoch} batches of ${e.recipe.batchSize} windows per epoch`
                 : `data: ${e.classes.length} classes, ${e.samples.train} train / ${e.samples.val} val / ${e.samples.test} test samples; ${e.batchesPerEpoch} batches of ${e.recipe.batchSize} per epoch`,
             );
+            for (const note of e.notes ?? []) reporter.message(note);
             reporter.message(`output: ${e.out}`);
           }
           reporter.stage(null, { epochs: e.recipe.epochs });

@@ -162,7 +162,7 @@ export function loadRun(path: string, options: { device?: string } = {}): Loaded
         });
       }
       requireSequenceClassifier(run.model, taskField);
-      const data = await buildData(recipe, [part]);
+      const data = await buildData(recipe, [part], run.input);
       const source = data.parts[part];
       if (!source) throw new DataError(`the recipe's data has no ${part} part (see recipe.data.split)`);
       if (data.classes.join('\n') !== run.classes.join('\n'))

@@ -23,6 +23,8 @@ export interface RunRecord {
   classes: string[];
   model: ModelSpec;
   input: InputSpec;
+  /** What runRecipe chose where the recipe left it open (as the start event's notes). */
+  notes?: string[];
 }
 
 export function finetorchVersion(): string {
