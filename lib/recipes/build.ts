@@ -528,6 +528,10 @@ export interface ModelSpec {
   options: Record<string, unknown>;
   /** Text architectures: the Hugging Face config.json. */
   hfConfig?: HfConfig;
+  /** The pretrained stem convolution was adapted to other input channels (timm's adapt_input_conv): its path, channels before and after. */
+  stemAdapted?: { path: string; from: number; to: number };
+  /** The architecture was inferred from this checkpoint's tensors (the recipe named none). */
+  archInferredFrom?: string;
 }
 
 function readHfConfig(path: string): HfConfig {
@@ -575,7 +579,13 @@ export function buildFromSpec(spec: ModelSpec): Architecture {
     if (!spec.hfConfig) throw new ConfigError('model.hfConfig', `a ${spec.arch} model needs its config.json (recipe.model.config)`);
     return textModel(spec.arch, spec.hfConfig, { task: specTask(spec), numClasses: spec.options.numClasses as number | undefined });
   }
-  return architectures[spec.arch as ArchitectureName](spec.options as never);
+  const inChannels = spec.options.inChannels;
+  // only ResNets build other input channels natively; the others get their stem rebuilt (its weights are loaded after)
+  if (spec.arch.startsWith('resnet') || inChannels === undefined || inChannels === 3) return architectures[spec.arch as ArchitectureName](spec.options as never);
+  const { inChannels: _, ...options } = spec.options;
+  const model = architectures[spec.arch as ArchitectureName](options as never);
+  adaptInputChannels(model, inChannels as number);
+  return model;
 }
 
 export function specOf(model: Architecture, hfConfig?: HfConfig): ModelSpec {
@@ -589,33 +599,63 @@ export function specOf(model: Architecture, hfConfig?: HfConfig): ModelSpec {
   return { arch: model.arch, options };
 }
 
-/** The model of a recipe: pretrained weights when it names a checkpoint, the head swapped for numClasses. */
-export function buildModel(recipe: Recipe, numClasses: number): { model: Architecture; spec: ModelSpec; pretrained: boolean } {
+/**
+ * The model of a recipe: pretrained weights when it names a checkpoint, the
+ * head swapped for numClasses. A checkpoint without model.arch: a models.save
+ * file names its architecture, else it is inferred from the tensors' names
+ * and shapes (refused, naming the candidates, when several fit). Input
+ * channels: model.inChannels, else the data's (`options.inChannels`); a
+ * pretrained stem with other channels is adapted (timm's adapt_input_conv).
+ * `notes` says what was inferred or adapted.
+ */
+export function buildModel(
+  recipe: Recipe,
+  numClasses: number,
+  options: { inChannels?: number } = {},
+): { model: Architecture; spec: ModelSpec; pretrained: boolean; notes: string[] } {
   const m = recipe.model;
+  const notes: string[] = [];
   if (m.numClasses !== undefined && m.numClasses !== numClasses)
     throw new ConfigError('recipe.model.numClasses', `is ${m.numClasses} but the data has ${numClasses} classes`);
   let arch = m.arch;
   const visionOptions: Record<string, unknown> = {};
-  for (const k of ['width', 'inChannels', 'smallStem', 'dropout'] as const) if (m[k] !== undefined) visionOptions[k] = m[k];
+  for (const k of ['width', 'smallStem', 'dropout'] as const) if (m[k] !== undefined) visionOptions[k] = m[k];
   if (m.checkpoint !== undefined && !existsSync(m.checkpoint)) throw new ConfigError('recipe.model.checkpoint', `${m.checkpoint} does not exist`);
   if (!arch) {
     const saved = savedArchitecture(m.checkpoint!);
-    if (!saved)
-      throw new ConfigError('recipe.model.arch', `missing, and ${m.checkpoint} does not name its architecture (only .safetensors written by models.save do)`);
-    arch = saved.arch;
+    if (saved) arch = saved.arch;
+    else {
+      const inferred = checkpointFacts(m.checkpoint!)?.inferred;
+      if (!inferred?.arch) {
+        const why = inferred?.candidates.length
+          ? `its tensors fit several architectures (${inferred.candidates.join(', ')}): only part of a network is there`
+          : 'it does not name its architecture (only .safetensors written by models.save do), and its tensors match none of the built-in image architectures';
+        throw new ConfigError('recipe.model.arch', `missing, and ${m.checkpoint} cannot tell: ${why}; give model.arch`);
+      }
+      arch = inferred.arch;
+      // a ResNet's size comes from the file too (width, stem); the recipe's own values win
+      for (const k of ['width', 'smallStem'] as const) if (inferred.options[k] !== undefined && visionOptions[k] === undefined) visionOptions[k] = inferred.options[k];
+      const size = arch.startsWith('resnet') && inferred.options.width !== 64 ? ` (width ${inferred.options.width}${inferred.options.smallStem ? ', small stem' : ''})` : '';
+      notes.push(`architecture inferred: ${arch}${size} from ${m.checkpoint}`);
+    }
   }
   checkArch(arch);
   const text = isTextArch(arch);
-  const misplaced = misplacedResNetOptions(arch, m);
+  const misplaced = misplacedResNetOptions(arch, m).filter((k) => k !== 'inChannels');
   if (!text && misplaced.length) throw new ConfigError('recipe.model', `${misplaced.join(', ')} apply to ResNets only (arch ${arch})`);
+  if (text && m.inChannels !== undefined) throw new ConfigError('recipe.model.inChannels', `applies to image models (arch ${arch})`);
   let hfConfig: HfConfig | undefined;
   if (text) {
     hfConfig = recipeHfConfig(recipe);
     if (!hfConfig) throw new ConfigError('recipe.model.config', `text architectures (${arch}) need the model's config.json`);
   }
+  // the input channels the model must take: the recipe's, else the data's
+  const inChannels = text ? undefined : (m.inChannels ?? options.inChannels);
   let model: Architecture;
+  let adapted: { path: string; from: number; to: number } | null = null;
   if (!m.checkpoint) {
-    model = buildFromSpec({ arch, options: { ...visionOptions, numClasses }, hfConfig });
+    const channels = inChannels !== undefined && inChannels !== 3 ? { inChannels } : {};
+    model = buildFromSpec({ arch, options: { ...visionOptions, ...channels, numClasses }, hfConfig });
   } else {
     let file = m.checkpoint;
     if (statSync(file).isDirectory()) {
@@ -625,10 +665,32 @@ export function buildModel(recipe: Recipe, numClasses: number): { model: Archite
     }
     // recipes train one label per input: a masked-LM or token-classification checkpoint gives its encoder to a new sequence classifier
     const task = text ? { task: 'sequenceClassification' as const } : {};
-    model = loadModel(file, { arch: arch as ArchitectureName, config: hfConfig, numClasses, ...task, ...visionOptions });
+    // the weights load with the stem they have (a ResNet's input channels are read off the file), then the stem is adapted
+    const stemChannels = !text && arch.startsWith('resnet') ? checkpointFacts(file)?.stemChannels[arch] : undefined;
+    const channels = stemChannels !== undefined ? { inChannels: stemChannels } : {};
+    model = loadModel(file, { arch: arch as ArchitectureName, config: hfConfig, numClasses, ...task, ...visionOptions, ...channels });
     if (recipe.head.swap) swapHead(model, numClasses);
+    if (inChannels !== undefined && model.stemConv()) {
+      try {
+        adapted = adaptInputChannels(model, inChannels);
+      } catch (err) {
+        model.dispose();
+        if (err instanceof ArgumentError)
+          throw new ConfigError(m.inChannels !== undefined ? 'recipe.model.inChannels' : 'recipe.data.channels', `${file}: ${err.detail}`);
+        throw err;
+      }
+      if (adapted.from === adapted.to) adapted = null;
+      else
+        notes.push(
+          `input channels: the pretrained stem ${adapted.path} adapted from ${adapted.from} to ${adapted.to} channels (timm's adapt_input_conv: ${adapted.to === 1 ? 'RGB filters summed' : `RGB filters repeated, scaled by 3/${adapted.to}`})${m.inChannels === undefined ? ', as the data has' : ''}`,
+        );
+    }
   }
-  return { model, spec: specOf(model, hfConfig), pretrained: !!m.checkpoint };
+  const spec = specOf(model, hfConfig);
+  if (adapted || (!text && inChannels !== undefined && inChannels !== 3)) spec.options.inChannels = inChannels;
+  if (adapted) spec.stemAdapted = adapted;
+  if (notes.some((n) => n.startsWith('architecture inferred'))) spec.archInferredFrom = m.checkpoint;
+  return { model, spec, pretrained: !!m.checkpoint, notes };
 }
 
 // ---- optimizer and schedule, loss

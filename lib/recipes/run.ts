@@ -45,6 +45,8 @@ export interface RecipeStartEvent {
   device: string;
   threads: number;
 }
+  /** What the recipe left open and runRecipe chose (inferred architecture, adapted input channels, default image transform), one line each. */
+  notes: string[];
 
 /** The test part's metrics of the checkpoint the run reports. */
 export interface RecipeEvalEvent extends EvalResult {
@@ -141,7 +143,7 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
     ? { model: buildFromSpec(savedSpec), spec: savedSpec }
     : tagging
       ? buildTagger(recipe, data.classes, (data.input as TokenInputSpec).vocabulary)
-      : buildModel(recipe, numClasses);
+      : buildModel(recipe, numClasses, { inChannels: data.input.kind === 'image' ? data.input.channels : undefined });
   const { model, spec } = built;
   // a tokenizer with more ids than the model's embedding would fail at the first step, with libtorch's "index out of range"
   if (data.tokenizer && spec.hfConfig)
@@ -157,7 +159,8 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
       `${recipe.earlyStopping.metric} is measured on validation data, and the data has no val part (data.split.val, valPath)`,
     );
   const taggingOptions = tagging ? { tags: data.classes, scheme: (data.input as TokenInputSpec).scheme } : undefined;
-  writeRun(out, { recipe, classes: data.classes, model: spec, input: data.input });
+  const notes = [...('notes' in data ? (data.notes ?? []) : []), ...('notes' in built ? built.notes : [])];
+  writeRun(out, { recipe, classes: data.classes, model: spec, input: data.input, ...(notes.length ? { notes } : {}) });
 
   const params = model.parameters();
   emit({
@@ -181,6 +184,7 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
   });
 
   const result = await fit({
+    notes,
     model,
     optimizer: parts.optimizer,
     scheduler: parts.scheduler,
