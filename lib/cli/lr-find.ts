@@ -89,7 +89,7 @@ export async function lrFindCommand(argv: string[]): Promise<number> {
           ? `suggested LR: ${formatLr(r.suggested)} (rule: ${r.rule}); set it with --set optimizer.lr=${formatLr(r.suggested)}`
           : `no suggestion: only ${r.lrs.length} iterations before the test stopped (${stopped}); lower --start-lr or raise --num-it`,
       );
-      reporter.message(`plot: ${r.files.filter((f) => f.endsWith('.png')).join(', ')}`);
+      reporter.message(`wrote ${r.files.join(', ')}`);
     }
     reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: (Date.now() - started) / 1000, suggested: r.suggested, rule: r.rule, files: r.files });
     reporter.close();

@@ -106,7 +106,7 @@ export function lrFindChartSvg(r: LrFindResult): string {
   });
 }
 
-/** An LR with two significant digits in exponent form: 3.5e-4. */
+/** An LR with two significant digits: 0.04, 0.36, 8.3; exponent form below 0.001: 3.5e-4. */
 export function formatLr(lr: number): string {
-  return lr.toExponential(1).replace('e+', 'e');
+  return lr >= 1e-3 && lr < 1e4 ? String(Number(lr.toPrecision(2))) : lr.toExponential(1).replace('e+', 'e');
 }
