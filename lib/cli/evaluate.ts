@@ -2,7 +2,7 @@
 // folder, best/ or last/, or a weights file with --config) on a split of the
 // recipe's data, or on new files.
 import { readFileSync } from 'node:fs';
-import { extname, join } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { Architecture } from '../models/architecture.js';
 import { torch } from '../tensor/index.js';
 import { evaluate, predict } from '../train/trainer.js';
@@ -15,7 +15,9 @@ import { parseArgs, recipeOverrides, usageLines, type FlagSpec, type FlagValues 
 import { OUTPUT_FLAGS, RECIPE_FLAGS, fail, reporterFor, usageFailure } from './command.js';
 import { DataError, EXIT, UsageError } from './errors.js';
 import { loadRecipe } from './recipe-file.js';
-import type { Reporter } from './progress.js';
+import type { Reporter, Row } from './progress.js';
+import { scoreAgainstLabels, writeEvaluationReport } from '../reports/evaluation.js';
+import type { ClassificationTable } from '../reports/table.js';
 import type { Tagger } from '../models/taggers.js';
 import { buildTokenData, evaluateTagger, predictSpans, taggerLoss, type TokenInputSpec } from '../recipes/token-classification.js';
 
@@ -27,6 +29,7 @@ const COMMON: Record<string, FlagSpec> = {
 const EVAL_FLAGS: Record<string, FlagSpec> = {
   ...COMMON,
   split: { type: 'string', arg: 'test|val|train', help: "which part of the recipe's data (default test)" },
+  report: { type: 'string', arg: 'dir', help: 'where to write report.md, per-class.csv, confusion.svg/png (default <run>/eval-<split>)' },
   ...RECIPE_FLAGS,
   ...OUTPUT_FLAGS,
 };
@@ -131,11 +134,39 @@ export async function evalCommand(argv: string[]): Promise<number> {
       }));
       reporter.table('confusion matrix', rows);
     }
-    reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: (Date.now() - started) / 1000 });
+    // the per-class table and the report folder (report.md, per-class.csv, confusion.svg/png, metrics.json)
+    const reportDir = resolve((args.flags.report as string | undefined) ?? defaultReportDir(loaded.ck, split));
+    const report = await writeEvaluationReport(reportDir, { result: r, classes: data.classes, split, checkpoint: loaded.ck.weights });
+    reporter.table(`per class (${split})`, perClassRows(report.table));
+    if (!reporter.json) reporter.message(`report: ${reportDir} (report.md, per-class.csv, confusion.png)`);
+    reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: (Date.now() - started) / 1000, report: reportDir, files: report.files });
     return EXIT.ok;
   } catch (err) {
     return fail(reporter, err, started);
   }
+}
+
+/** eval's report folder: eval-<split> in the run folder (eval-<split>-last for last/), else beside the weights file. */
+function defaultReportDir(ck: ResolvedCheckpoint, split: string): string {
+  const which = ck.dir && basename(ck.dir) !== 'best' ? `-${basename(ck.dir)}` : '';
+  return join(ck.runDir ?? dirname(ck.weights), `eval-${split}${which}`);
+}
+
+/** The per-class table as rows for reporter.table (then accuracy, macro and weighted averages). */
+function perClassRows(t: ClassificationTable): Row[] {
+  const row = (name: string, x: { precision: number; recall: number; f1: number; support: number }) => ({
+    class: name,
+    precision: x.precision,
+    recall: x.recall,
+    f1: x.f1,
+    support: x.support,
+  });
+  return [
+    ...t.classes.map((c) => row(c.name, c)),
+    { class: 'accuracy', precision: null, recall: null, f1: t.accuracy, support: t.total },
+    row('macro avg', t.macroAvg),
+    row('weighted avg', t.weightedAvg),
+  ];
 }
 
 export async function predictCommand(argv: string[]): Promise<number> {
@@ -176,6 +207,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
         type: 'prediction',
         index: i,
         input: inputs.names[i],
+        ...(inputs.texts[i] !== null ? { text: inputs.texts[i] } : {}),
         prediction: p,
         class: classes![p],
         probability: probs[p],
@@ -185,7 +217,8 @@ export async function predictCommand(argv: string[]): Promise<number> {
       };
       if (reporter.json) reporter.emit(e);
       return {
-        input: inputs.names[i],
+        // text inputs show their text (shortened), not file:line
+        input: inputs.texts[i] !== null ? shorten(inputs.texts[i]!, 60) : inputs.names[i],
         class: classes![p],
         probability: probs[p],
         ...(top > 1 ? { top: ranked.map(([k, v]) => `${classes![k]} ${(v * 100).toFixed(1)}%`).join(', ') } : {}),
@@ -193,11 +226,32 @@ export async function predictCommand(argv: string[]): Promise<number> {
       };
     });
     if (!reporter.json) reporter.table(`predictions (${rows.length})`, rows);
-    reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: (Date.now() - started) / 1000, predictions: rows.length });
+    // inputs with a label (a CSV/JSONL label column): the accuracy and the per-class table
+    const score = scoreAgainstLabels(predictions, inputs.labels, classes);
+    if (score) {
+      const unknown = Object.entries(score.unknownLabels);
+      if (unknown.length)
+        reporter.message(
+          `${unknown.reduce((n, [, k]) => n + k, 0)} input(s) have a label that names no class (${unknown.map(([l, k]) => `${JSON.stringify(l)} x${k}`).join(', ')}): left out of the accuracy`,
+          'warn',
+        );
+      if (score.table) {
+        reporter.message(`accuracy on the ${score.labelled} labelled input(s): ${(score.accuracy * 100).toFixed(2)}% (${score.correct}/${score.labelled})`);
+        reporter.table(`per class (${score.labelled} labelled inputs)`, perClassRows(score.table));
+      }
+    }
+    const scored = score ? { labelled: score.labelled, correct: score.correct, accuracy: score.table ? score.accuracy : null } : {};
+    reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: (Date.now() - started) / 1000, predictions: rows.length, ...scored });
     return EXIT.ok;
   } catch (err) {
     return fail(reporter, err, started);
   }
+}
+
+/** One line of at most `n` characters (whitespace runs as one space, an ellipsis where cut). */
+function shorten(text: string, n: number): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > n ? `${flat.slice(0, n - 1)}…` : flat;
 }
 
 // ---- taggers (token classification)

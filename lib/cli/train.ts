@@ -180,6 +180,11 @@ export async function trainCommand(argv: string[]): Promise<number> {
     if (best && result.val) rows.push(metricsRow(`val (epoch ${best.epoch + 1})`, result.val));
     if (result.test) rows.push(metricsRow('test', result.test));
     if (rows.length) reporter.table(`results (${basename(result.checkpoint)} checkpoint)`, rows);
+    if (!reporter.json) {
+      const tb = result.recipe.tensorboard;
+      const tbDir = tb ? (typeof tb === 'string' ? tb : join(out, 'tensorboard')) : null;
+      reporter.message(`curves: ${join(out, 'curves.png')}${tbDir ? `; TensorBoard: tensorboard --logdir ${tbDir}` : ''}`);
+    }
     const test = result.test;
     reporter.emit({
       type: 'end',

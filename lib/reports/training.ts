@@ -25,13 +25,15 @@ export function validationScalars(val: EvalResult): Record<string, number> {
 
 /**
  * The TensorBoard scalars of one training event: per optimizer step `train/loss` and `train/lr/group<i>`
- * (step = the run's step count); per epoch `train/epoch_loss` and `val/<name>` (step = the epoch number).
+ * (step = fit's step count, from 0); per epoch `train/epoch_loss` and `val/<name>` (step = the epoch's number
+ * counted from 1, as the CLI shows it: the number of epochs done).
  */
 export function tensorboardScalars(e: TrainEvent): Array<{ tag: string; value: number; step: number }> {
   if (e.type === 'step') return [{ tag: 'train/loss', value: e.loss, step: e.step }, ...e.lrs.map((lr, i) => ({ tag: `train/lr/group${i}`, value: lr, step: e.step }))];
   if (e.type === 'epoch') {
-    const out = [{ tag: 'train/epoch_loss', value: e.trainLoss, step: e.epoch }];
-    if (e.val) for (const [k, v] of Object.entries(validationScalars(e.val))) out.push({ tag: `val/${k}`, value: v, step: e.epoch });
+    const epoch = e.epoch + 1;
+    const out = [{ tag: 'train/epoch_loss', value: e.trainLoss, step: epoch }];
+    if (e.val) for (const [k, v] of Object.entries(validationScalars(e.val))) out.push({ tag: `val/${k}`, value: v, step: epoch });
     return out;
   }
   return [];
@@ -45,17 +47,20 @@ const METRIC_TITLES: Record<string, string> = {
   entityF1Macro: 'entity macro F1',
 };
 
-/** The run's curves as one SVG: loss per step, loss per epoch (train, val), validation metrics per epoch, learning rate per step. */
+/**
+ * The run's curves as one SVG: loss per step, loss per epoch (train, val), validation metrics per epoch,
+ * learning rate per step. Epochs as fit numbers them (from 0); drawn from 1, as the CLI shows them.
+ */
 export function trainingCurvesSvg(steps: Array<{ step: number; loss: number; lrs: number[] }>, epochs: EpochRecord[], title = ''): string {
   const prefix = title ? `${title}: ` : '';
   const epochLoss: LineChart = {
     title: `${prefix}loss per epoch`,
     xLabel: 'epoch',
     yLabel: 'loss',
-    series: [{ name: 'train', points: epochs.map((h) => [h.epoch, h.trainLoss]) }],
+    series: [{ name: 'train', points: epochs.map((h) => [h.epoch + 1, h.trainLoss]) }],
   };
   const withVal = epochs.filter((h) => h.val);
-  if (withVal.length) epochLoss.series.push({ name: 'validation', points: withVal.map((h) => [h.epoch, h.val!.loss]) });
+  if (withVal.length) epochLoss.series.push({ name: 'validation', points: withVal.map((h) => [h.epoch + 1, h.val!.loss]) });
   const metricNames = [...new Set(withVal.flatMap((h) => Object.keys(validationScalars(h.val!))))].filter((k) => k !== 'loss' && k in METRIC_TITLES);
   const charts: LineChart[] = [
     { title: `${prefix}training loss per step`, xLabel: 'step', yLabel: 'loss', series: [{ name: 'train', points: steps.map((s) => [s.step, s.loss]) }] },
@@ -66,20 +71,23 @@ export function trainingCurvesSvg(steps: Array<{ step: number; loss: number; lrs
       yLabel: withVal.length ? 'score' : 'score (no validation data)',
       series: metricNames.map((k) => ({
         name: METRIC_TITLES[k],
-        points: withVal.map((h) => [h.epoch, validationScalars(h.val!)[k]] as [number, number]).filter((p) => p[1] !== undefined),
+        points: withVal.map((h) => [h.epoch + 1, validationScalars(h.val!)[k]] as [number, number]).filter((p) => p[1] !== undefined),
       })),
     },
-    {
-      title: 'learning rate',
-      xLabel: 'step',
-      yLabel: 'learning rate',
-      series: Array.from({ length: Math.max(0, ...steps.map((s) => s.lrs.length)) }, (_, g) => ({
-        name: `group ${g}`,
-        points: steps.filter((s) => s.lrs[g] !== undefined).map((s) => [s.step, s.lrs[g]] as [number, number]),
-      })),
-    },
+    { title: 'learning rate', xLabel: 'step', yLabel: 'learning rate', series: lrSeries(steps) },
   ];
   return chartGridSvg(charts, { columns: 2 });
+}
+
+/** One series per parameter group; one for all of them when every group had the same LR at every step. */
+function lrSeries(steps: Array<{ step: number; lrs: number[] }>): LineChart['series'] {
+  const groups = Math.max(0, ...steps.map((s) => s.lrs.length));
+  if (groups > 1 && steps.every((s) => s.lrs.length === groups && s.lrs.every((lr) => lr === s.lrs[0])))
+    return [{ name: `all ${groups} groups`, points: steps.map((s) => [s.step, s.lrs[0]]) }];
+  return Array.from({ length: groups }, (_, g) => ({
+    name: `group ${g}`,
+    points: steps.filter((s) => s.lrs[g] !== undefined).map((s) => [s.step, s.lrs[g]] as [number, number]),
+  }));
 }
 
 export interface TrainingMonitorOptions {

@@ -96,7 +96,7 @@ describe('text recipes', () => {
       ['text 2', null],
     ]);
     const pretty = cli(['predict', '--checkpoint', join(dir, 'runs', 'csv'), '--text', 'so happy', '--pretty']);
-    expect(pretty.stdout).toMatch(/predictions \(1\)\ninput +class +probability\n[- ]+\ntext 1 +(positive|negative) +0\.\d+/);
+    expect(pretty.stdout).toMatch(/predictions \(1\)\ninput +class +probability\n[- ]+\nso happy +(positive|negative) +0\.\d+/); // a text input shows its text, not `text 1`
   }, 180000);
 
   it('reads JSONL with other column names; a missing column is a data error (3)', () => {
