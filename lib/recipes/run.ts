@@ -44,9 +44,9 @@ export interface RecipeStartEvent {
   groups: Array<{ block: string; lr: number; params: number }>;
   device: string;
   threads: number;
-}
   /** What the recipe left open and runRecipe chose (inferred architecture, adapted input channels, default image transform), one line each. */
   notes: string[];
+}
 
 /** The test part's metrics of the checkpoint the run reports. */
 export interface RecipeEvalEvent extends EvalResult {
@@ -181,6 +181,7 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
     groups: parts.groups,
     device: recipe.device,
     threads: torch.getNumThreads(),
+    notes,
   });
 
   const result = await fit({
