@@ -197,7 +197,8 @@ function centerCropRaw(r: Raw, h: number, w: number): Raw {
 
 async function resizeRaw(path: string, r: Raw, w: number, h: number, interpolation: Interpolation = 'lanczos3', step = 'resize'): Promise<Raw> {
   if (interpolation === 'bilinear') return bilinearResize(r, w, h);
-  if (interpolation !== 'lanczos3') throw new TypeError(`${path}: ${step}: interpolation must be 'bilinear' or 'lanczos3', got ${JSON.stringify(interpolation)}`);
+  if (interpolation !== 'lanczos3')
+    throw new TypeError(`${path}: ${step}: interpolation must be 'bilinear' or 'lanczos3', got ${JSON.stringify(interpolation)}`);
   return sharpStep(path, `${step} to ${w}x${h}`, () => raw(fromRaw(r).resize(w, h, { fit: 'fill' }), r.channels));
 }
 

@@ -135,11 +135,17 @@ export function imageTransforms(input: ImageInput, augment: Extract<DataSpec, { 
     const crop = input.crop;
     if (a?.randomResizedCrop) {
       if (!crop) throw new ConfigError('recipe.data.augment.randomResizedCrop', 'needs recipe.data.crop (the size of the crop), or imageSize');
-      t.push({ randomResizedCrop: crop, scale: a.randomResizedCrop.scale, interpolation: 'bilinear', ...(a.randomResizedCrop.ratio ? { ratio: a.randomResizedCrop.ratio } : {}) });
+      t.push({
+        randomResizedCrop: crop,
+        scale: a.randomResizedCrop.scale,
+        interpolation: 'bilinear',
+        ...(a.randomResizedCrop.ratio ? { ratio: a.randomResizedCrop.ratio } : {}),
+      });
     } else {
       if (input.resize) t.push({ resize: input.resize, interpolation: 'bilinear' });
       if (crop) t.push(a ? { randomCrop: crop, padding: a.randomCropPadding } : { centerCrop: crop });
-      else if (a?.randomCropPadding !== undefined) throw new ConfigError('recipe.data.augment.randomCropPadding', 'needs recipe.data.crop (the size of the crop), or imageSize');
+      else if (a?.randomCropPadding !== undefined)
+        throw new ConfigError('recipe.data.augment.randomCropPadding', 'needs recipe.data.crop (the size of the crop), or imageSize');
     }
   } else if (a?.randomResizedCrop) {
     if (!size) throw new ConfigError('recipe.data.augment.randomResizedCrop', 'needs recipe.data.imageSize');
@@ -226,7 +232,8 @@ function checkpointFacts(path: string): CheckpointFacts | null {
 /** The recipe's vision architecture as far as it is known before the model is built: model.arch, a models.save file's, or the inferred one. */
 function recipeVisionArch(recipe: Recipe): string | undefined {
   const m = recipe.model;
-  const arch = m.arch ?? (m.checkpoint && existsSync(m.checkpoint) && !statSync(m.checkpoint).isDirectory() ? savedArchitecture(m.checkpoint)?.arch : undefined);
+  const arch =
+    m.arch ?? (m.checkpoint && existsSync(m.checkpoint) && !statSync(m.checkpoint).isDirectory() ? savedArchitecture(m.checkpoint)?.arch : undefined);
   return arch ?? (m.checkpoint ? (checkpointFacts(m.checkpoint)?.inferred.arch ?? undefined) : undefined);
 }
 
@@ -581,7 +588,8 @@ export function buildFromSpec(spec: ModelSpec): Architecture {
   }
   const inChannels = spec.options.inChannels;
   // only ResNets build other input channels natively; the others get their stem rebuilt (its weights are loaded after)
-  if (spec.arch.startsWith('resnet') || inChannels === undefined || inChannels === 3) return architectures[spec.arch as ArchitectureName](spec.options as never);
+  if (spec.arch.startsWith('resnet') || inChannels === undefined || inChannels === 3)
+    return architectures[spec.arch as ArchitectureName](spec.options as never);
   const { inChannels: _, ...options } = spec.options;
   const model = architectures[spec.arch as ArchitectureName](options as never);
   adaptInputChannels(model, inChannels as number);
@@ -634,8 +642,12 @@ export function buildModel(
       }
       arch = inferred.arch;
       // a ResNet's size comes from the file too (width, stem); the recipe's own values win
-      for (const k of ['width', 'smallStem'] as const) if (inferred.options[k] !== undefined && visionOptions[k] === undefined) visionOptions[k] = inferred.options[k];
-      const size = arch.startsWith('resnet') && inferred.options.width !== 64 ? ` (width ${inferred.options.width}${inferred.options.smallStem ? ', small stem' : ''})` : '';
+      for (const k of ['width', 'smallStem'] as const)
+        if (inferred.options[k] !== undefined && visionOptions[k] === undefined) visionOptions[k] = inferred.options[k];
+      const size =
+        arch.startsWith('resnet') && inferred.options.width !== 64
+          ? ` (width ${inferred.options.width}${inferred.options.smallStem ? ', small stem' : ''})`
+          : '';
       notes.push(`architecture inferred: ${arch}${size} from ${m.checkpoint}`);
     }
   }
