@@ -9,7 +9,8 @@
 //   node scripts/get-chromium.mjs [--cache dir]   prints {executablePath, env} as JSON
 //   import { getChromium } from './scripts/get-chromium.mjs'
 //
-// An installed chromium / chromium-headless-shell is used as it is.
+// FINETORCH_CHROMIUM=/path/to/chrome, or an installed chromium /
+// chromium-headless-shell, is used as it is.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, readFileSync, renameSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -21,13 +22,20 @@ const INSTALLED = ['/usr/lib/chromium/chromium-headless-shell', '/usr/lib/chromi
 
 /** Library folders of an unpacked tree, for LD_LIBRARY_PATH. */
 function libraryPath(tree) {
-  const dirs = ['usr/lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu/pulseaudio', 'usr/lib/aarch64-linux-gnu', 'usr/lib/aarch64-linux-gnu/pulseaudio', 'usr/lib/chromium'];
+  const dirs = [
+    'usr/lib/x86_64-linux-gnu',
+    'usr/lib/x86_64-linux-gnu/pulseaudio',
+    'usr/lib/aarch64-linux-gnu',
+    'usr/lib/aarch64-linux-gnu/pulseaudio',
+    'usr/lib/chromium',
+  ];
   return dirs.map((d) => join(tree, d)).filter((d) => existsSync(d));
 }
 
 function run(cmd, args, options = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 300_000, ...options });
-  if (r.error || r.status !== 0) throw new Error(`get-chromium: '${cmd} ${args.join(' ')}' failed: ${r.error?.message ?? r.stderr.trim().split('\n').slice(-3).join(' ')}`);
+  if (r.error || r.status !== 0)
+    throw new Error(`get-chromium: '${cmd} ${args.join(' ')}' failed: ${r.error?.message ?? r.stderr.trim().split('\n').slice(-3).join(' ')}`);
   return r.stdout;
 }
 
@@ -36,6 +44,10 @@ function run(cmd, args, options = {}) {
  * LD_LIBRARY_PATH the unpacked libraries need (empty for an installed one).
  */
 export function getChromium(options = {}) {
+  if (process.env.FINETORCH_CHROMIUM) {
+    if (!existsSync(process.env.FINETORCH_CHROMIUM)) throw new Error(`get-chromium: FINETORCH_CHROMIUM=${process.env.FINETORCH_CHROMIUM} does not exist`);
+    return { executablePath: process.env.FINETORCH_CHROMIUM, env: {} };
+  }
   for (const p of INSTALLED) if (existsSync(p)) return { executablePath: p, env: {} };
   const cache = resolve(options.cache ?? join(root, 'test', '.cache', 'chromium'));
   const tree = join(cache, 'root');

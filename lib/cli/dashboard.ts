@@ -12,7 +12,11 @@ import { DashboardError, isLocalHost, serveDashboard, type Dashboard, type Dashb
 export const DEFAULT_PORT = 6070;
 
 const FLAGS: Record<string, FlagSpec> = {
-  host: { type: 'string', arg: 'address', help: 'address to listen on (default 127.0.0.1; another address needs a token, generated unless --token or --no-token)' },
+  host: {
+    type: 'string',
+    arg: 'address',
+    help: 'address to listen on (default 127.0.0.1; another address needs a token, generated unless --token or --no-token)',
+  },
   port: { type: 'int', arg: 'n', help: `port (default ${DEFAULT_PORT}, or the next free one; 0: any free port)` },
   token: { type: 'string', arg: 'secret', help: 'a secret every request must carry (in the printed URL); default: none on localhost, generated elsewhere' },
   'no-token': { type: 'boolean', help: 'serve a non-localhost address without a token (anyone who can reach it sees the runs)' },

@@ -4,7 +4,7 @@
 // reduced to plain records the page draws: one point per optimizer step, one
 // per epoch (with the validation metrics and confusion matrix), the test
 // evaluations, and a summary for the comparison table.
-import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { type Stats, closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 
 export const EVENTS_FILE = 'events.jsonl';
@@ -327,7 +327,13 @@ export class RunReader {
         break;
       }
       case 'eval': {
-        d.evals.push({ split: String(e.split), checkpoint: String(e.checkpoint ?? ''), metrics: metricsOf(e), confusionMatrix: matrixOf(e.confusionMatrix), time });
+        d.evals.push({
+          split: String(e.split),
+          checkpoint: String(e.checkpoint ?? ''),
+          metrics: metricsOf(e),
+          confusionMatrix: matrixOf(e.confusionMatrix),
+          time,
+        });
         if (e.split === 'test') info.test = metricsOf(e);
         this.fresh.evals++;
         break;
@@ -375,7 +381,7 @@ export function findRuns(paths: string[]): string[] {
   const found: string[] = [];
   for (const p of paths) {
     const dir = resolve(p);
-    let st;
+    let st: Stats;
     try {
       st = statSync(dir);
     } catch {

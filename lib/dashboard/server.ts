@@ -130,14 +130,20 @@ export async function serveDashboard(options: DashboardOptions): Promise<Dashboa
     }
   });
 
-  function handle(req: IncomingMessage, res: ServerResponse): void {
+  /** Answers a request (true: answered, or the event stream is open). */
+  function handle(req: IncomingMessage, res: ServerResponse): boolean {
     const url = new URL(req.url ?? '/', 'http://dashboard');
     // without a token, only pages served from localhost may ask (a web page elsewhere cannot reach it by DNS rebinding)
-    if (!token && local && !isLocalHost(hostName(req.headers.host ?? ''))) return text(res, 403, `dashboard: unexpected Host header ${req.headers.host ?? ''}\n`);
+    if (!token && local && !isLocalHost(hostName(req.headers.host ?? '')))
+      return text(res, 403, `dashboard: unexpected Host header ${req.headers.host ?? ''}\n`);
     if (token) {
       const given = tokenOf(req, url, port);
       if (given === null || !sameSecret(given, token))
-        return text(res, 403, given === null ? 'dashboard: this dashboard needs its token: open the URL it printed (…/?token=…)\n' : 'dashboard: wrong token\n');
+        return text(
+          res,
+          403,
+          given === null ? 'dashboard: this dashboard needs its token: open the URL it printed (…/?token=…)\n' : 'dashboard: wrong token\n',
+        );
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return text(res, 405, 'dashboard: only GET\n');
     const headers: Record<string, string> = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
@@ -145,12 +151,20 @@ export async function serveDashboard(options: DashboardOptions): Promise<Dashboa
     if (token && url.searchParams.has('token')) headers['set-cookie'] = `${cookieName(port)}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Strict`;
     const path = url.pathname;
     if (path === '/' || path === '/index.html')
-      return body(res, 200, PAGE_HTML, { ...headers, 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'self'; img-src 'self' data:" });
+      return body(res, 200, PAGE_HTML, {
+        ...headers,
+        'content-type': 'text/html; charset=utf-8',
+        'content-security-policy': "default-src 'self'; img-src 'self' data:",
+      });
     if (path === '/dashboard.js') return body(res, 200, PAGE_SCRIPT, { ...headers, 'content-type': 'text/javascript; charset=utf-8' });
     if (path === '/dashboard.css') return body(res, 200, PAGE_STYLE, { ...headers, 'content-type': 'text/css; charset=utf-8' });
     if (path === '/api/runs') {
       tick();
-      return json(res, store.runs().map((r) => r.info()), headers);
+      return json(
+        res,
+        store.runs().map((r) => r.info()),
+        headers,
+      );
     }
     if (path.startsWith('/api/runs/')) {
       tick();
@@ -172,7 +186,7 @@ export async function serveDashboard(options: DashboardOptions): Promise<Dashboa
         clients.delete(res);
         stopPolling();
       });
-      return;
+      return true;
     }
     if (path === '/favicon.ico') return body(res, 204, '', headers);
     return text(res, 404, `dashboard: no page ${path}\n`);
@@ -212,14 +226,16 @@ export async function serveDashboard(options: DashboardOptions): Promise<Dashboa
   };
 }
 
-const pick = (d: { steps: unknown; epochs: unknown; evals: unknown }) => ({ steps: d.steps, epochs: d.epochs, evals: d.evals }) as Omit<RunDelta, 'run' | 'reset' | 'info'>;
+const pick = (d: { steps: unknown; epochs: unknown; evals: unknown }) =>
+  ({ steps: d.steps, epochs: d.epochs, evals: d.evals }) as Omit<RunDelta, 'run' | 'reset' | 'info'>;
 
 // NaN/Infinity (a diverged loss) as strings, as events.jsonl has them; the page turns them back
 const jsonNumbers = (_k: string, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v);
 
-function body(res: ServerResponse, status: number, content: string, headers: Record<string, string>): void {
+function body(res: ServerResponse, status: number, content: string, headers: Record<string, string>): true {
   res.writeHead(status, { ...headers, 'content-length': String(Buffer.byteLength(content)) });
   res.end(content);
+  return true;
 }
 const text = (res: ServerResponse, status: number, message: string) => body(res, status, message, { 'content-type': 'text/plain; charset=utf-8' });
 const json = (res: ServerResponse, value: unknown, headers: Record<string, string>) =>
