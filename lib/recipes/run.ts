@@ -13,6 +13,7 @@ import { checkpointWeightsFile, findCheckpoint, loadModelWeights, readBestRecord
 import { precisionUnsupported } from '../train/device.js';
 import { gradualUnfreezing } from '../train/callbacks.js';
 import { tta } from '../train/tta.js';
+import { TrainingMonitor } from '../reports/training.js';
 import type { Architecture } from '../models/architecture.js';
 import { checkVocabulary } from '../models/text.js';
 import { buildData, buildFromSpec, buildLoss, buildModel, buildOptimizer, checkDevice, type ModelSpec, type Part } from './build.js';
@@ -120,7 +121,8 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
     if (existsSync(join(out, RUN_FILE))) {
       if (!options.force)
         throw new ConfigError('recipe.out', `${out} already holds a run; continue it with resumeFrom ${join(out, 'last')}, or start over with force`);
-      for (const f of ['best', 'last', 'events.jsonl', 'metrics.json', RUN_FILE]) rmSync(join(out, f), { recursive: true, force: true });
+      for (const f of ['best', 'last', 'events.jsonl', 'metrics.json', 'curves.svg', 'curves.png', 'tensorboard', RUN_FILE])
+        rmSync(join(out, f), { recursive: true, force: true });
     }
     // a fresh run does not take up copies a killed run left; it only removes them
     recoverCheckpoints(out, { restore: false });
@@ -162,6 +164,8 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
   const notes = [...('notes' in data ? (data.notes ?? []) : []), ...('notes' in built ? built.notes : [])];
   writeRun(out, { recipe, classes: data.classes, model: spec, input: data.input, ...(notes.length ? { notes } : {}) });
 
+  // curves.svg / curves.png (redrawn each epoch) and, with recipe.tensorboard, TensorBoard event files
+  const monitor = new TrainingMonitor(out, { tensorboard: recipe.tensorboard });
   const params = model.parameters();
   emit({
     type: 'start',
@@ -206,11 +210,19 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
     resumeFrom,
     seed: recipe.seed,
     signal: options.signal,
-    onEvent: (e) => emit(e),
+    onEvent: (e) => {
+      monitor.onEvent(e);
+      emit(e);
+    },
     device: recipe.device,
     precision: recipe.precision,
     memoryFormat: recipe.memoryFormat,
+  }).catch(async (err) => {
+    await monitor.close().catch(() => undefined); // the curves so far; the training error is the one to report
+    throw err;
   });
+  monitor.setHistory(result.history);
+  await monitor.close();
   const base = { out, recipe, classes: data.classes, model, spec, fit: result };
   if (result.interrupted) {
     return { ...base, status: 'interrupted', checkpoint: join(out, 'last'), val: null, test: null, seconds: (Date.now() - started) / 1000 };
