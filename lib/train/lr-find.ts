@@ -32,7 +32,7 @@ export interface LrFindOptions {
    */
   startLr?: number | number[];
   endLr?: number | number[];
-  /** Iterations (mini-batches) at most; the data is cycled through as often as needed. Default 100. */
+  /** Iterations (mini-batches) at most; the data is cycled through as often as needed. Default 100; at least 6 run (as fastai's LRFinder), the schedule then spanning 6. */
   numIt?: number;
   /** Stop when the smoothed loss exceeds 4 x its minimum so far. Default true. */
   stopDiv?: boolean;
@@ -102,6 +102,8 @@ export async function lrFind(o: LrFindOptions): Promise<LrFindResult> {
   const forward = o.forward ?? forwardInput;
   const device = resolveDevice(o.model, o.device, 'lrFind');
   const stopDiv = o.stopDiv ?? true;
+  // fastai's LRFinder runs at least 6 iterations (the suggestions still trim by the numIt asked for)
+  const iterations = Math.max(6, numIt);
 
   const savedModel = cloneModelState(o.model);
   const savedOptimizer = cloneOptimizerState(o.optimizer.stateDict());
@@ -116,12 +118,12 @@ export async function lrFind(o: LrFindOptions): Promise<LrFindResult> {
     let average = 0; // the moving average before debiasing (fastai's AvgSmoothLoss starts it at 0)
     let best = Infinity;
     let it = 0;
-    for (let epoch = 0; it < numIt && stopped === 'numIt'; epoch++) {
+    for (let epoch = 0; it < iterations && stopped === 'numIt'; epoch++) {
       let batches = 0;
       for await (const raw of o.train.batches(epoch)) {
         batches++;
         const { input, target } = moveBatch(raw, device, 'contiguous');
-        groups.forEach((g, k) => (g.lr = lrAt(starts[k], ends[k], it, numIt)));
+        groups.forEach((g, k) => (g.lr = lrAt(starts[k], ends[k], it, iterations)));
         let value: number;
         try {
           value = await step(o, forward, lossFn, params, input, target);
@@ -143,7 +145,7 @@ export async function lrFind(o: LrFindOptions): Promise<LrFindResult> {
         it++;
         if (smoothed < best) best = smoothed;
         if (stopDiv && smoothed > 4 * best) stopped = 'diverged';
-        if (stopped !== 'numIt' || it >= numIt) break;
+        if (stopped !== 'numIt' || it >= iterations) break;
       }
       if (!batches) throw new Error(`lrFind: the training data yielded no batches${epoch ? ` in pass ${epoch + 1}` : ''}`);
     }

@@ -253,6 +253,10 @@ describe('lrFind leaves training as it was', () => {
     await expect(lrFind({ model, optimizer: opt, train: batches(), startLr: [1e-7, 1e-6] })).rejects.toThrow(/startLr has 2 entries but the optimizer has 1 param groups/);
     await expect(lrFind({ model, optimizer: opt, train: batches(), endLr: -1 })).rejects.toThrow(/endLr must be a positive finite number, got -1/);
     await expect(lrFind({ model, optimizer: opt, train: batches(), smoothing: 1 })).rejects.toThrow(/smoothing must be in \[0, 1\)/);
+    // fewer than 6 iterations asked for: 6 run, the schedule spanning them (fastai's LRFinder)
+    const short = await lrFind({ model, optimizer: opt, train: batches(), numIt: 2, stopDiv: false });
+    expect(short.lrs.length).toBe(6);
+    expect(Math.abs(short.lrs[5] - 1e-7 * 1e8 ** (5 / 6)) / short.lrs[5]).toBeLessThan(1e-9);
   });
 });
 
