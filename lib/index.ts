@@ -138,6 +138,8 @@ export { losses } from './losses/index.js';
 export type { FocalLossOptions } from './losses/index.js';
 export { finetune } from './finetune/index.js';
 export type { GroupOptions, GroupSpec, FreezeOptions, Strategy, Recommendation } from './finetune/index.js';
+export { exportModel, EXPORT_FORMATS } from './export/index.js';
+export type { ExportFormat, ExportOptions, ExportResult } from './export/index.js';
 export { pretrain, parsePretrainConfig, PretrainSchema, readPretrainRecord } from './pretrain/index.js';
 export type {
   PretrainConfig,

@@ -23,6 +23,7 @@ commands:
   pretrain --config <pretrain.yaml>     masked-language modelling (text) or reconstruction (images) on unlabelled data; --resume <out>/last continues
   eval --checkpoint <run|dir|file>      metrics of a trained model on the recipe's test (or --split val|train) data
   predict --checkpoint <...> <inputs>   classify image files/folders or a CSV/JSONL of texts (or --text "..."); a tagger prints entity spans
+  export --checkpoint <...> --to <fmt>  write the trained model for Python: pth (torch.load), safetensors, hf (text models), torchscript, onnx
   lr-find --config <recipe.yaml>        the LR range test (fastai's lr_find): loss vs LR plot and a suggested LR
   inspect <checkpoint> [--json]         format, architecture guess, parameter count, dtypes, blocks and head
   doctor [--json]                       libtorch (where, version, CPU/CUDA), CUDA devices, threads, BLAS, prebuilt or source build
@@ -77,6 +78,8 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('./lr-find.js')).lrFindCommand(rest);
     case 'doctor':
       return (await import('./doctor.js')).doctorCommand(rest);
+    case 'export':
+      return (await import('./export.js')).exportCommand(rest);
     case 'inspect':
       return inspectCommand(rest);
     case 'demo':
