@@ -3,14 +3,15 @@
 // recomputed in Python on a torchvision ResNet-18 (make_input_channel_refs.py);
 // a 1-channel Fashion-MNIST batch through the adapted model equals the
 // original model on the grey images repeated to RGB (summed filters); a
-// recipe on 1-channel data and that .pth, with no arch, infers the
-// architecture, adapts the stem by itself, says both and records them.
+// recipe on 1-channel data and that .pth, with no arch (finetorch train),
+// infers the architecture, adapts the stem by itself, says both and records them.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { torch, io, nn, models, finetune, fashionMnist, runRecipe, loadRun, recipes, type Tensor } from 'finetorch';
+import { torch, io, nn, models, finetune, fashionMnist, loadRun, recipes, type Tensor } from 'finetorch';
+import { cli } from '../cli/cli-helpers';
 
 let dir = '';
 let adapted: Record<string, Tensor> = {};
@@ -96,12 +97,17 @@ describe('adaptInputChannels', () => {
     const built = recipes.buildModel(recipes.parseRecipe(recipe), 2, { inChannels: 1 });
     expect(maxAbs(built.model.stateDict()['conv1.weight'], adapted.in1)).toBeLessThan(1e-6);
     built.model.dispose();
-    const notes: string[] = [];
-    const result = await runRecipe(recipe, { onEvent: (e) => e.type === 'start' && notes.push(...e.notes) });
-    expect(notes[0]).toBe(`architecture inferred: resnet18 from ${ck}`);
-    expect(notes[1]).toMatch(
-      /^input channels: the pretrained stem conv1 adapted from 3 to 1 channels \(timm's adapt_input_conv: RGB filters summed\), as the data has$/,
-    );
+    // through the CLI: the notes printed, and in the start event of events.jsonl and run.json
+    writeFileSync(join(dir, 'recipe.json'), JSON.stringify(recipe));
+    const r = cli(['train', '--config', join(dir, 'recipe.json'), '--pretty']);
+    expect(r.status, r.stderr).toBe(0);
+    const notes = [
+      `architecture inferred: resnet18 from ${ck}`,
+      "input channels: the pretrained stem conv1 adapted from 3 to 1 channels (timm's adapt_input_conv: RGB filters summed), as the data has",
+    ];
+    for (const note of notes) expect(r.stdout).toContain(note);
+    const start = JSON.parse(readFileSync(join(dir, 'run', 'events.jsonl'), 'utf8').split('\n')[0]);
+    expect(start).toMatchObject({ type: 'start', notes });
     const run = JSON.parse(readFileSync(join(dir, 'run', 'run.json'), 'utf8'));
     expect(run.model).toMatchObject({
       arch: 'resnet18',
@@ -110,10 +116,10 @@ describe('adaptInputChannels', () => {
       archInferredFrom: ck,
     });
     expect(run.notes).toEqual(notes);
-    expect(result.test?.accuracy).toBeGreaterThanOrEqual(0);
+    const metrics = JSON.parse(readFileSync(join(dir, 'run', 'metrics.json'), 'utf8'));
     const loaded = loadRun(join(dir, 'run'));
     const again = await loaded.evaluate('test');
-    expect(again.loss).toBeCloseTo(result.test!.loss, 5);
+    expect(again.loss).toBeCloseTo(metrics.test.loss, 5);
     loaded.dispose();
   }, 120000);
 });
