@@ -59,7 +59,15 @@ export async function lrFindCommand(argv: string[]): Promise<number> {
     const endLr = flags['end-lr'] as number | undefined;
     if (startLr !== undefined && endLr !== undefined && !(endLr > startLr))
       throw new UsageError(`--end-lr (${endLr}) must be above --start-lr (${startLr})`, 'lr-find');
-    reporter.emit({ type: 'start', command: 'lr-find', config: resolve(file), out, startLr: startLr ?? 1e-7, endLr: endLr ?? 10, numIt: flags['num-it'] ?? 100 });
+    reporter.emit({
+      type: 'start',
+      command: 'lr-find',
+      config: resolve(file),
+      out,
+      startLr: startLr ?? 1e-7,
+      endLr: endLr ?? 10,
+      numIt: flags['num-it'] ?? 100,
+    });
     const r = await lrFindRecipe(recipe, {
       startLr,
       endLr,
@@ -82,7 +90,10 @@ export async function lrFindCommand(argv: string[]): Promise<number> {
       reporter.message(`${r.lrs.length} iterations from ${formatLr(r.lrs[0] ?? startLr ?? 1e-7)} to ${formatLr(r.lrs.at(-1) ?? 0)} (${stopped})`);
       reporter.table(
         'suggested learning rates',
-        SUGGESTION_RULES.map((rule) => ({ rule: rule + (rule === r.rule ? ' (suggested)' : ''), lr: r.suggestion[rule] === null ? null : formatLr(r.suggestion[rule]!) })),
+        SUGGESTION_RULES.map((rule) => ({
+          rule: rule + (rule === r.rule ? ' (suggested)' : ''),
+          lr: r.suggestion[rule] === null ? null : formatLr(r.suggestion[rule]!),
+        })),
       );
       reporter.message(
         r.suggested !== null
@@ -91,7 +102,15 @@ export async function lrFindCommand(argv: string[]): Promise<number> {
       );
       reporter.message(`wrote ${r.files.join(', ')}`);
     }
-    reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: (Date.now() - started) / 1000, suggested: r.suggested, rule: r.rule, files: r.files });
+    reporter.emit({
+      type: 'end',
+      status: 'ok',
+      exitCode: EXIT.ok,
+      seconds: (Date.now() - started) / 1000,
+      suggested: r.suggested,
+      rule: r.rule,
+      files: r.files,
+    });
     reporter.close();
     return EXIT.ok;
   } catch (err) {

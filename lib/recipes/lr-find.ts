@@ -97,7 +97,10 @@ export function lrFindChartSvg(r: LrFindResult): string {
     .filter(([rule, lr]) => rule !== r.rule && lr !== null)
     .map(([rule, lr]) => `${rule} ${formatLr(lr!)}`);
   return lineChartSvg({
-    title: r.suggested !== null ? `LR range test: ${r.rule} ${formatLr(r.suggested)}${others.length ? ` (${others.join(', ')})` : ''}` : 'LR range test: no suggestion',
+    title:
+      r.suggested !== null
+        ? `LR range test: ${r.rule} ${formatLr(r.suggested)}${others.length ? ` (${others.join(', ')})` : ''}`
+        : 'LR range test: no suggestion',
     xLabel: 'learning rate',
     yLabel: 'loss (smoothed)',
     xScale: 'log',

@@ -93,7 +93,8 @@ export async function lrFind(o: LrFindOptions): Promise<LrFindResult> {
   const smoothing = o.smoothing ?? 0.98;
   if (typeof smoothing !== 'number' || !(smoothing >= 0 && smoothing < 1)) throw new TypeError(`lrFind: smoothing must be in [0, 1), got ${o.smoothing}`);
   const rule = o.suggest ?? 'valley';
-  if (!SUGGESTION_RULES.includes(rule)) throw new TypeError(`lrFind: suggest must be ${SUGGESTION_RULES.map((r) => `'${r}'`).join(', ')}, got ${JSON.stringify(o.suggest)}`);
+  if (!SUGGESTION_RULES.includes(rule))
+    throw new TypeError(`lrFind: suggest must be ${SUGGESTION_RULES.map((r) => `'${r}'`).join(', ')}, got ${JSON.stringify(o.suggest)}`);
   if (o.clipGradNorm !== undefined && !(o.clipGradNorm > 0)) throw new TypeError(`lrFind: clipGradNorm must be positive, got ${o.clipGradNorm}`);
   const groups = o.optimizer.paramGroups;
   const starts = perGroup(o.startLr ?? 1e-7, groups.length, 'startLr');

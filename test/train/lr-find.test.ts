@@ -19,7 +19,7 @@ const END = 1000; // high enough that this small MLP diverges before NUM_IT
 const NUM_IT = 40;
 
 // The reference: fastai's lr_find as its documentation and Smith's paper describe it, written out in torch.
-const PYTHON = String.raw`
+const PYTHON = `
 import json, math, random, sys, torch
 torch.manual_seed(0)
 torch.set_num_threads(1)
@@ -250,7 +250,9 @@ describe('lrFind leaves training as it was', () => {
     const model = mlp();
     const opt = new optim.SGD(model.parameters(), { lr: 0.1 });
     await expect(lrFind({ model, optimizer: opt, train: batches(), numIt: 0 })).rejects.toThrow(/numIt must be a positive integer, got 0/);
-    await expect(lrFind({ model, optimizer: opt, train: batches(), startLr: [1e-7, 1e-6] })).rejects.toThrow(/startLr has 2 entries but the optimizer has 1 param groups/);
+    await expect(lrFind({ model, optimizer: opt, train: batches(), startLr: [1e-7, 1e-6] })).rejects.toThrow(
+      /startLr has 2 entries but the optimizer has 1 param groups/,
+    );
     await expect(lrFind({ model, optimizer: opt, train: batches(), endLr: -1 })).rejects.toThrow(/endLr must be a positive finite number, got -1/);
     await expect(lrFind({ model, optimizer: opt, train: batches(), smoothing: 1 })).rejects.toThrow(/smoothing must be in \[0, 1\)/);
     // fewer than 6 iterations asked for: 6 run, the schedule spanning them (fastai's LRFinder)

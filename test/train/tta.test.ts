@@ -21,7 +21,7 @@ const CASES: Array<{ name: string; options: TtaOptions }> = [
 ];
 
 // 12 x 10 images: five crops of 8 (87.5% of 10) sit 2 and 1 pixels in; crops of 7 at 2.5 and 1.5, which Python's round takes to 2 and 2
-const PYTHON = String.raw`
+const PYTHON = `
 import json, torch, torchvision.transforms.functional as TF
 torch.manual_seed(0)
 torch.set_num_threads(1)
@@ -105,7 +105,9 @@ describe('tta against PyTorch', () => {
     expect(() => tta({ flip: true } as never)).toThrow(/tta: unknown option flip/);
     await expect(predict(model, data(), { forward: tta({ crops: 20 }) })).rejects.toThrow(/crops of 20 pixels do not fit in 12x10 images/);
     const flat = new TensorLoader(torch.randn([4, 16]), torch.tensor([0, 1, 2, 0]), { batchSize: 4 });
-    await expect(predict(new nn.Linear(16, 3), flat, { forward: tta({ hflip: true }) })).rejects.toThrow(/image batches \[N, C, H, W\]; got a tensor of shape \[4, 16\]/);
+    await expect(predict(new nn.Linear(16, 3), flat, { forward: tta({ hflip: true }) })).rejects.toThrow(
+      /image batches \[N, C, H, W\]; got a tensor of shape \[4, 16\]/,
+    );
   });
 });
 
@@ -142,7 +144,13 @@ describe('recipe tta', () => {
 
   it('is refused for text data, naming the field', () => {
     expect(() =>
-      parseRecipe({ model: { arch: 'bert', config: 'c.json' }, optimizer: { lr: 1e-4 }, data: { kind: 'csv', path: 'a.csv', tokenizer: 'v.txt' }, epochs: 1, tta: { hflip: true } }),
+      parseRecipe({
+        model: { arch: 'bert', config: 'c.json' },
+        optimizer: { lr: 1e-4 },
+        data: { kind: 'csv', path: 'a.csv', tokenizer: 'v.txt' },
+        epochs: 1,
+        tta: { hflip: true },
+      }),
     ).toThrow(/recipe\.tta: flips and crops apply to images; the data is csv/);
     expect(() => parseRecipe({ model: { arch: 'resnet18' }, optimizer: { lr: 1e-4 }, epochs: 1, tta: { hflip: 'yes' } })).toThrow(/recipe\.tta\.hflip/);
   });
