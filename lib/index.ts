@@ -119,6 +119,8 @@ export type { ArchitectureName, Block, VisionOptions } from './models/index.js';
 export type { Tagger, BiLstmCrf, BertTagger, TaggerHead, BiLstmCrfOptions, BertTaggerOptions, TaggerLossOptions } from './models/index.js';
 export type { CRF, CRFReduction } from './nn/crf.js';
 export { jit } from './io/jit.js';
+export { onnx } from './io/onnx.js';
+export type { OnnxExportOptions, OnnxExportResult } from './io/onnx.js';
 export { metrics } from './metrics/index.js';
 export { reports } from './reports/index.js';
 export type {

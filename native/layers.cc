@@ -141,8 +141,18 @@ bool hasNativeForward(const torch::nn::Module& m) {
   return true;
 }
 
+// jit.cc: while jit.trace runs, the nodes a module records carry its path.
+bool enterTraceScope(const torch::nn::Module& m);
+void leaveTraceScope();
+
 std::vector<torch::Tensor> forwardModule(torch::nn::Module& m, const std::vector<torch::Tensor>& inputs) {
   namespace nn = torch::nn;
+  struct TraceScope {
+    bool entered;
+    ~TraceScope() {
+      if (entered) leaveTraceScope();
+    }
+  } scope{enterTraceScope(m)};
   if (auto* a = dynamic_cast<ArchModule*>(&m)) return a->forwardMany(inputs);
   if (auto* s = dynamic_cast<SequentialImpl*>(&m)) {
     std::vector<torch::Tensor> x = inputs;

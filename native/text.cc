@@ -13,6 +13,7 @@
 // kernels: flash / memory-efficient / cuDNN on CUDA, a fused CPU kernel), and
 // as softmax(QK^T/sqrt(d) + mask) V on 1.13, which has no public SDPA.
 #include "modules.h"
+#include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/version.h>
 #include <cmath>
 #include <limits>
@@ -163,7 +164,8 @@ torch::Tensor attentionMask(const torch::Tensor& mask, const torch::Tensor& like
   if (!mask.defined()) return {};
 #if FT_TEXT_SDPA
   torch::Tensor attend = mask.ne(0);
-  if (attend.all().item<bool>()) return {};
+  // (not while jit.trace records: the traced graph must keep the mask for any input)
+  if (!torch::jit::tracer::isTracing() && attend.all().item<bool>()) return {};
   return attend.unsqueeze(1).unsqueeze(2);
 #else
   torch::Tensor m = mask.to(like.scalar_type()).unsqueeze(1).unsqueeze(2);
@@ -176,21 +178,30 @@ torch::Tensor attentionMask(const torch::Tensor& mask, const torch::Tensor& like
 // (as each does in Hugging Face's eager attention). SDPA scales by 1/sqrt(d) itself.
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& mask,
                      int64_t heads, double dropout, bool training, bool scaleQueries = false) {
-  int64_t B = q.size(0), T = q.size(1), H = q.size(2), d = H / heads;
-  auto split = [&](const torch::Tensor& x) { return x.view({B, -1, heads, d}).transpose(1, 2); };
+  int64_t d = q.size(2) / heads;
+  // unflatten/flatten rather than view({B, ...}): a traced graph then takes any batch size
+  auto split = [&](const torch::Tensor& x) { return x.unflatten(2, {heads, d}).transpose(1, 2); };
 #if FT_TEXT_SDPA
   compat::optional<torch::Tensor> attnMask;
   if (mask.defined()) attnMask = mask;
   torch::Tensor ctx = at::scaled_dot_product_attention(split(q), split(k), split(v), attnMask, training ? dropout : 0.0);
-  return ctx.transpose(1, 2).reshape({B, T, H});
+  return ctx.transpose(1, 2).flatten(2);
 #else
   double scale = std::sqrt(static_cast<double>(d));
   torch::Tensor scores =
       scaleQueries ? (split(q) / scale).matmul(split(k).transpose(-1, -2)) : split(q).matmul(split(k).transpose(-1, -2)) / scale;
   if (mask.defined()) scores = scores + mask;
   torch::Tensor probs = F::dropout(scores.softmax(-1), F::DropoutFuncOptions().p(dropout).training(training));
-  return probs.matmul(split(v)).transpose(1, 2).contiguous().view({B, T, H});
+  return probs.matmul(split(v)).transpose(1, 2).flatten(2);
 #endif
+}
+
+// 0, 1, ..., T-1 for each row of ids [B, T]; while jit.trace records, as a
+// cumulative sum of ones, so the traced graph takes any sequence length.
+torch::Tensor positionIds(const torch::Tensor& ids) {
+  auto options = ids.options().dtype(torch::kLong);
+  if (torch::jit::tracer::isTracing()) return torch::ones_like(ids, options).cumsum(1) - 1;
+  return torch::arange(ids.size(1), options).unsqueeze(0).expand_as(ids);
 }
 
 // What the masked-LM head runs on: every position's hidden state, [B, T, H],
@@ -317,7 +328,7 @@ struct BertFamilyImpl : ArchModule {
       torch::Tensor notPad = ids.ne(c.padId).to(torch::kLong);
       positions = notPad.cumsum(1) * notPad + c.padId;
     } else {
-      positions = torch::arange(T, ids.options().dtype(torch::kLong)).unsqueeze(0).expand_as(ids);
+      positions = positionIds(ids);
     }
     const std::string e = base + ".embeddings.";
     torch::Tensor x =
@@ -421,7 +432,7 @@ struct DistilBertImpl : ArchModule {
     int64_t T = ids.size(1);
     TORCH_CHECK(T <= c.maxPositions, name(), ": sequence of ", T, " tokens is longer than the model's positions");
     torch::Tensor mask = in.size() > 1 ? in[1] : torch::Tensor();
-    torch::Tensor positions = torch::arange(T, ids.options().dtype(torch::kLong)).unsqueeze(0).expand_as(ids);
+    torch::Tensor positions = positionIds(ids);
     torch::Tensor x =
         run("distilbert.embeddings.word_embeddings", ids) + run("distilbert.embeddings.position_embeddings", positions);
     x = F::dropout(run("distilbert.embeddings.LayerNorm", x), F::DropoutFuncOptions().p(c.dropout).training(is_training()));

@@ -447,6 +447,40 @@ export interface JitAddon {
   jitLoad(path: string): ModuleHandle;
   jitSave(m: ModuleHandle, path: string): void;
   isJitModule(m: ModuleHandle): boolean;
+  /**
+   * Traces forward (run in JS on the inputs' handles) into a TorchScript
+   * module holding m's very parameters and buffers; also returns the graph.
+   */
+  jitTrace(
+    m: ModuleHandle,
+    inputs: TensorHandle[],
+    forward: (inputs: TensorHandle[]) => TensorHandle | TensorHandle[],
+    argumentNames: string[],
+  ): { module: ModuleHandle; graph: NativeTracedGraph };
+}
+
+/** A value's dtype and shape as a trace recorded them (null: not a tensor). */
+export type NativeValueType = { dtype?: DType; shape?: number[] } | null;
+
+/** One node of a traced graph (jit.cc describeGraph). */
+export interface NativeTracedNode {
+  /** 'aten::conv2d', 'prim::Constant', 'prim::ListConstruct', ... or 'param' (a parameter or buffer read). */
+  kind: string;
+  inputs: string[];
+  outputs: string[];
+  types: NativeValueType[];
+  /** The dotted path of the module that recorded it ('' for the root). */
+  scope: string;
+  /** A constant's value (tensors as handles), or a param's tensor. */
+  value?: unknown;
+  /** A param's dotted name ('layer1.0.conv1.weight'). */
+  name?: string;
+}
+
+export interface NativeTracedGraph {
+  inputs: Array<{ name: string; type: NativeValueType }>;
+  outputs: Array<{ name: string; type: NativeValueType }>;
+  nodes: NativeTracedNode[];
 }
 
 /** The thread-local autocast state (torch.is_autocast_enabled and friends); dtypes are 'bfloat16' or 'float16'. */
