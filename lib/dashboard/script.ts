@@ -432,14 +432,14 @@ export const PAGE_SCRIPT = String.raw`'use strict';
   function renderComparison() {
     var box = $('comparison');
     box.textContent = '';
-    var head = ['run', 'status', 'model', 'parameters', 'epochs', 'best', 'val loss', 'val accuracy', 'test accuracy', 'test F1', 'time'];
+    var head = ['run', 'status', 'model', 'parameters', 'epochs', 'best (@ epoch)', 'val loss', 'val accuracy', 'test accuracy', 'test F1', 'time'];
     var t = el('table', { class: 'comparison' });
     t.appendChild(el('tr', {}, head.map(function (h) { return el('th', { text: h }); })));
     state.order.forEach(function (id) {
       var run = state.runs[id], info = run.info;
       var last = run.epochs[run.epochs.length - 1];
       var be = bestEpoch(run);
-      var best = info.best ? info.best.metric + ' ' + fmt4(info.best.value) + ' (epoch ' + (info.best.epoch + 1) + ')' : be && be.val ? (be.val.entityF1 !== undefined ? 'entity F1 ' + fmt4(be.val.entityF1) : 'accuracy ' + fmt4(be.val.accuracy)) + ' (epoch ' + (be.epoch + 1) + ')' : '–';
+      var best = info.best ? info.best.metric + ' ' + fmt4(info.best.value) + ' @ ' + (info.best.epoch + 1) : be && be.val ? (be.val.entityF1 !== undefined ? 'entityF1 ' + fmt4(be.val.entityF1) : 'accuracy ' + fmt4(be.val.accuracy)) + ' @ ' + (be.epoch + 1) : '–';
       var sw = el('span', { class: 'swatch' });
       sw.style.background = run.color;
       var status = el('span', { class: 'status', 'data-status': info.status, text: info.status });

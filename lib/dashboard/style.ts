@@ -9,7 +9,7 @@ header h1 span { font-weight: 400; color: #ffb37a; }
 .connection { font-size: 12px; padding: 2px 8px; border-radius: 10px; background: #57606a; }
 .connection[data-state="live"] { background: #1a7f37; }
 .connection[data-state="lost"] { background: #cf222e; }
-.layout { display: grid; grid-template-columns: 230px 1fr; gap: 12px; padding: 12px; align-items: start; }
+.layout { display: grid; grid-template-columns: 230px minmax(0, 1fr); gap: 12px; padding: 12px; align-items: start; }
 aside { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: 10px; position: sticky; top: 12px; }
 aside section + section { margin-top: 14px; border-top: 1px solid var(--line); padding-top: 10px; }
 h2 { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); margin: 0 0 6px; font-weight: 600; }
@@ -32,7 +32,7 @@ button { font: inherit; font-size: 12px; padding: 2px 8px; border: 1px solid var
 .field select { flex: 1; min-width: 0; font: inherit; }
 .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 12px; }
 .chart, .panel { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px; }
-.panel { margin-top: 12px; }
+.panel { margin-top: 12px; overflow-x: auto; }
 .panel h2 { text-transform: none; letter-spacing: 0; font-size: 14px; color: var(--fg); }
 .chart-head { display: flex; justify-content: space-between; align-items: center; }
 .chart-head h3 { margin: 0; font-size: 13px; font-weight: 600; }
@@ -53,6 +53,7 @@ th { font-weight: 600; color: var(--muted); }
 th:first-child, td:first-child { text-align: left; }
 table.matrix td { text-align: center; min-width: 36px; border: 1px solid #fff; }
 table.matrix th.axis-label { color: var(--fg); font-weight: 400; font-style: italic; }
+table.comparison th, table.comparison td { padding: 3px 6px; }
 tr.summary td { border-top: 1px solid var(--line); color: var(--muted); }
 .empty { color: var(--muted); padding: 20px; background: var(--card); border: 1px dashed var(--line); border-radius: 6px; }
 .note { color: var(--muted); font-size: 12px; }
