@@ -7,6 +7,7 @@ import { io } from '../io/index.js';
 import { isTextArch, savedArchitecture } from '../models/index.js';
 import type { Architecture } from '../models/architecture.js';
 import { evaluate, predict, type EvalResult } from '../train/trainer.js';
+import { tta } from '../train/tta.js';
 import { buildData, buildFromSpec, buildLoss, prepareInputs, recipeHfConfig, specTask, type InputSpec, type ModelSpec, type Part } from './build.js';
 import type { Recipe } from './schema.js';
 import { RUN_FILE, resolveCheckpoint, type ResolvedCheckpoint } from './run-record.js';
@@ -167,7 +168,8 @@ export function loadRun(path: string, options: { device?: string } = {}): Loaded
       if (!source) throw new DataError(`the recipe's data has no ${part} part (see recipe.data.split)`);
       if (data.classes.join('\n') !== run.classes.join('\n'))
         throw new DataError(`the data's classes (${data.classes.join(', ')}) differ from those the model was trained on (${run.classes.join(', ')})`);
-      return evaluate(model, source, { loss: buildLoss(recipe, data.classes.length) });
+      // the recipe's test-time augmentation, as finetorch eval
+      return evaluate(model, source, { loss: buildLoss(recipe, data.classes.length), forward: recipe.tta ? tta(recipe.tta) : undefined });
     },
     async tag(texts, o = {}) {
       if (run.input.kind !== 'tokens') throw new ConfigError('path', `${path} holds a classifier (one class per input): use predict`);

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { torch, nn, tta, evaluate, predict, runRecipe, parseRecipe, TensorLoader, type Module, type Tensor, type TtaOptions } from 'finetorch';
+import { torch, nn, tta, evaluate, predict, runRecipe, loadRun, parseRecipe, TensorLoader, type Module, type Tensor, type TtaOptions } from 'finetorch';
 import { cli } from '../cli/cli-helpers';
 
 const CASES: Array<{ name: string; options: TtaOptions }> = [
@@ -135,7 +135,10 @@ describe('recipe tta', () => {
     const plain = await evaluate(r.model, source);
     expect(r.test!.loss).toBeCloseTo(withTta.loss, 6);
     expect(r.test!.loss).not.toBeCloseTo(plain.loss, 6);
-    // finetorch eval reads the recipe (tta included) from the run's run.json
+    // loadRun(...).evaluate and finetorch eval read the recipe (tta included) from the run's run.json
+    const loaded = loadRun(join(dir, 'run'));
+    expect((await loaded.evaluate('test')).loss).toBeCloseTo(withTta.loss, 6);
+    loaded.dispose();
     const run = cli(['eval', '--checkpoint', join(dir, 'run')]);
     expect(run.status, run.stderr).toBe(0);
     expect(run.events.find((e) => e.type === 'start')!.tta).toEqual({ hflip: true, crops: 24 });
