@@ -40,6 +40,7 @@ const trainStart = z
     groups: z.array(z.object({ block: z.string(), lr: z.number(), params: z.number().int() })),
     device: z.string(),
     threads: z.number().int(),
+    notes: z.array(z.string()),
   })
   .strict();
 const EVENTS: Record<string, z.ZodType> = {
