@@ -1,6 +1,7 @@
 // What a training run leaves to look at, fed from fit's events: curves.svg /
 // curves.png (loss per step and per epoch, validation metrics per epoch,
 // learning rate per step) and, on request, TensorBoard event files.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EvalResult, TrainEvent } from '../train/trainer.js';
 import { chartGridSvg, writeChart, type LineChart } from './charts.js';
@@ -122,6 +123,7 @@ export class TrainingMonitor {
   }
 
   onEvent(e: TrainEvent): void {
+    if (e.type === 'resumed') this.stepsBefore(e.step);
     if (e.type === 'step') this.steps.push({ step: e.step, loss: e.loss, lrs: [...e.lrs] });
     if (e.type === 'epoch') {
       // a resumed epoch replaces the record of the same epoch
@@ -133,6 +135,25 @@ export class TrainingMonitor {
       if (e.type === 'epoch') this.tensorboard.flush();
     }
     if (e.type === 'epoch' && this.options.curves !== false && this.options.curvesEachEpoch !== false) this.draw();
+  }
+
+  /** A resumed run: the steps before `step` from <out>/events.jsonl (the CLI's log of the earlier run), so the curves start at step 0. */
+  private stepsBefore(step: number): void {
+    const log = join(this.out, 'events.jsonl');
+    if (!existsSync(log)) return;
+    const earlier: typeof this.steps = [];
+    for (const line of readFileSync(log, 'utf8').split('\n')) {
+      if (!line.startsWith('{"type":"step"')) continue;
+      try {
+        const e = JSON.parse(line) as { step: number; loss: number; lrs: number[] };
+        if (e.step < step && typeof e.loss === 'number' && Array.isArray(e.lrs)) earlier.push({ step: e.step, loss: e.loss, lrs: e.lrs });
+      } catch {
+        // a line cut short by a killed run
+      }
+    }
+    // the last record of each step wins (a step may have been logged by several interrupted runs)
+    const byStep = new Map(earlier.map((x) => [x.step, x]));
+    this.steps = [...[...byStep.values()].sort((a, b) => a.step - b.step), ...this.steps.filter((x) => x.step >= step)];
   }
 
   /** The epochs of the whole run (fit's history, which includes those before a resume). */

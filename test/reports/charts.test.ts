@@ -88,3 +88,28 @@ describe('charts', () => {
     expect([meta.width, meta.height]).toEqual(svgSize(svg));
   });
 });
+
+describe('TrainingMonitor', () => {
+  it('draws curves.svg/png after each epoch; a resumed run takes the earlier steps from events.jsonl', async () => {
+    const out = join(dir, 'run');
+    const { mkdirSync, writeFileSync, existsSync } = await import('node:fs');
+    mkdirSync(out, { recursive: true });
+    // the CLI's log of the interrupted run: steps 0..4 (step 4 is redone after the resume), and a line cut short
+    const step = (s: number, loss: number) => ({ type: 'step', epoch: 0, step: s, batch: s, batches: 8, loss, lrs: [0.1], samplesPerSecond: 1 });
+    writeFileSync(join(out, 'events.jsonl'), [0, 1, 2, 3, 4].map((s) => JSON.stringify({ ...step(s, s === 4 ? 100 : 9 - s), time: 'x' })).join('\n') + '\n{"type":"step","ti');
+    const monitor = new reports.TrainingMonitor(out);
+    monitor.onEvent({ type: 'resumed', epoch: 0, batch: 4, step: 4, path: join(out, 'last') });
+    for (let s = 4; s < 8; s++) monitor.onEvent(step(s, 2 - s / 10) as never);
+    monitor.onEvent({ type: 'epoch', epoch: 0, trainLoss: 1, val: null, seconds: 1, best: false });
+    const files = await monitor.close();
+    expect(files).toEqual([join(out, 'curves.svg'), join(out, 'curves.png')]);
+    expect(existsSync(files[1])).toBe(true);
+    // the first panel's polyline: steps 0..7, the resumed run's step 4 (loss 1.6), not the interrupted one's (100: no axis up to 100)
+    const svg = readFileSync(files[0], 'utf8');
+    const points = svg.match(/<polyline points="([^"]+)"/)![1].split(' ');
+    expect(points).toHaveLength(8);
+    expect(svg).toContain('>8</text>');
+    expect(svg).not.toMatch(/>(20|40|60|80|100)<\/text>/);
+    expect(monitor.curvesSvg()).toBe(svg);
+  });
+});
