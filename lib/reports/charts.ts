@@ -62,10 +62,11 @@ function logTicks(lo: number, hi: number): number[] {
   const b = Math.ceil(Math.log10(hi));
   const mults = b - a < 3 ? [1, 2, 5] : [1];
   const ticks: number[] = [];
-  for (let e = a; e <= b; e++) for (const m of mults) {
-    const t = m * 10 ** e;
-    if (t >= lo * (1 - 1e-9) && t <= hi * (1 + 1e-9)) ticks.push(t);
-  }
+  for (let e = a; e <= b; e++)
+    for (const m of mults) {
+      const t = m * 10 ** e;
+      if (t >= lo * (1 - 1e-9) && t <= hi * (1 + 1e-9)) ticks.push(t);
+    }
   return ticks;
 }
 

@@ -20,7 +20,8 @@ export function confusionMatrixSvg(matrix: number[][], classNames?: string[], op
   const n = matrix.length;
   if (n === 0) throw new ArgumentError('confusionMatrixSvg', 'the matrix is empty');
   matrix.forEach((row, i) => {
-    if (!Array.isArray(row) || row.length !== n) throw new ArgumentError('confusionMatrixSvg', `row ${i} has ${Array.isArray(row) ? row.length : 'no'} entries, expected ${n}`);
+    if (!Array.isArray(row) || row.length !== n)
+      throw new ArgumentError('confusionMatrixSvg', `row ${i} has ${Array.isArray(row) ? row.length : 'no'} entries, expected ${n}`);
     row.forEach((v, j) => {
       if (!Number.isFinite(v) || v < 0) throw new ArgumentError('confusionMatrixSvg', `[${i}][${j}] = ${v} is not a count`);
     });

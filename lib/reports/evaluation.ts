@@ -29,7 +29,10 @@ export async function writeEvaluationReport(
 ): Promise<EvaluationReport> {
   const { result, classes } = o;
   if (result.confusionMatrix.length !== classes.length)
-    throw new ArgumentError('writeEvaluationReport', `${classes.length} class names for a ${result.confusionMatrix.length} x ${result.confusionMatrix.length} confusion matrix`);
+    throw new ArgumentError(
+      'writeEvaluationReport',
+      `${classes.length} class names for a ${result.confusionMatrix.length} x ${result.confusionMatrix.length} confusion matrix`,
+    );
   mkdirSync(dir, { recursive: true });
   const table = classificationTable(result.confusionMatrix, classes, { digits: o.digits ?? 4 });
   const where = [o.split && `split **${o.split}**`, o.checkpoint && `checkpoint \`${o.checkpoint}\``].filter(Boolean).join(', ');
@@ -45,7 +48,7 @@ export async function writeEvaluationReport(
     '## Per class',
     '',
     table.markdown,
-    'Precision, recall and F1 as scikit-learn\'s classification_report (a 0/0 ratio counts 0); support: samples of the class.',
+    "Precision, recall and F1 as scikit-learn's classification_report (a 0/0 ratio counts 0); support: samples of the class.",
     '',
     '## Confusion matrix',
     '',
@@ -83,8 +86,7 @@ export interface LabelledScore {
  * Inputs without a label (null) are skipped; returns null when none has one.
  */
 export function scoreAgainstLabels(predictions: number[], labels: Array<string | null>, classes: string[]): LabelledScore | null {
-  if (predictions.length !== labels.length)
-    throw new ArgumentError('scoreAgainstLabels', `${predictions.length} predictions but ${labels.length} labels`);
+  if (predictions.length !== labels.length) throw new ArgumentError('scoreAgainstLabels', `${predictions.length} predictions but ${labels.length} labels`);
   const index = new Map(classes.map((c, i) => [c, i]));
   const yTrue: number[] = [];
   const yPred: number[] = [];
@@ -101,5 +103,11 @@ export function scoreAgainstLabels(predictions: number[], labels: Array<string |
   });
   if (!yTrue.length) return Object.keys(unknownLabels).length ? { labelled: 0, correct: 0, accuracy: NaN, unknownLabels, table: null } : null;
   const correct = yTrue.filter((t, i) => t === yPred[i]).length;
-  return { labelled: yTrue.length, correct, accuracy: correct / yTrue.length, unknownLabels, table: classificationTable({ yTrue, yPred }, classes, { digits: 4 }) };
+  return {
+    labelled: yTrue.length,
+    correct,
+    accuracy: correct / yTrue.length,
+    unknownLabels,
+    table: classificationTable({ yTrue, yPred }, classes, { digits: 4 }),
+  };
 }

@@ -68,7 +68,10 @@ export function classificationTable(
     yPred = [];
     source.forEach((row, i) => {
       if (!Array.isArray(row) || row.length !== numClasses)
-        throw new ArgumentError('classificationTable', `confusion matrix row ${i} has ${Array.isArray(row) ? row.length : 'no'} entries, expected ${numClasses}`);
+        throw new ArgumentError(
+          'classificationTable',
+          `confusion matrix row ${i} has ${Array.isArray(row) ? row.length : 'no'} entries, expected ${numClasses}`,
+        );
       row.forEach((n, j) => {
         if (!Number.isInteger(n) || n < 0) throw new ArgumentError('classificationTable', `confusion matrix [${i}][${j}] = ${n} is not a count`);
         for (let k = 0; k < n; k++) {
@@ -130,23 +133,27 @@ function asText(t: TableData, digits: number): string {
 function asMarkdown(t: TableData, digits: number): string {
   const f = (x: number) => formatFixed(x, digits);
   const row = (name: string, r: ClassReport) => `| ${mdCell(name)} | ${f(r.precision)} | ${f(r.recall)} | ${f(r.f1)} | ${r.support} |`;
-  return [
-    '| class | precision | recall | f1-score | support |',
-    '|---|---:|---:|---:|---:|',
-    ...t.classes.map((c) => row(c.name, c)),
-    `| **accuracy** | | | ${f(t.accuracy)} | ${t.total} |`,
-    row('**macro avg**', t.macroAvg),
-    row('**weighted avg**', t.weightedAvg),
-  ].join('\n') + '\n';
+  return (
+    [
+      '| class | precision | recall | f1-score | support |',
+      '|---|---:|---:|---:|---:|',
+      ...t.classes.map((c) => row(c.name, c)),
+      `| **accuracy** | | | ${f(t.accuracy)} | ${t.total} |`,
+      row('**macro avg**', t.macroAvg),
+      row('**weighted avg**', t.weightedAvg),
+    ].join('\n') + '\n'
+  );
 }
 
 function asCsv(t: TableData): string {
   const row = (name: string, r: ClassReport) => [csvField(name), r.precision, r.recall, r.f1, r.support].join(',');
-  return [
-    'class,precision,recall,f1,support',
-    ...t.classes.map((c) => row(c.name, c)),
-    `accuracy,,,${t.accuracy},${t.total}`,
-    row('macro avg', t.macroAvg),
-    row('weighted avg', t.weightedAvg),
-  ].join('\n') + '\n';
+  return (
+    [
+      'class,precision,recall,f1,support',
+      ...t.classes.map((c) => row(c.name, c)),
+      `accuracy,,,${t.accuracy},${t.total}`,
+      row('macro avg', t.macroAvg),
+      row('weighted avg', t.weightedAvg),
+    ].join('\n') + '\n'
+  );
 }

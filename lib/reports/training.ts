@@ -30,7 +30,8 @@ export function validationScalars(val: EvalResult): Record<string, number> {
  * counted from 1, as the CLI shows it: the number of epochs done).
  */
 export function tensorboardScalars(e: TrainEvent): Array<{ tag: string; value: number; step: number }> {
-  if (e.type === 'step') return [{ tag: 'train/loss', value: e.loss, step: e.step }, ...e.lrs.map((lr, i) => ({ tag: `train/lr/group${i}`, value: lr, step: e.step }))];
+  if (e.type === 'step')
+    return [{ tag: 'train/loss', value: e.loss, step: e.step }, ...e.lrs.map((lr, i) => ({ tag: `train/lr/group${i}`, value: lr, step: e.step }))];
   if (e.type === 'epoch') {
     const epoch = e.epoch + 1;
     const out = [{ tag: 'train/epoch_loss', value: e.trainLoss, step: epoch }];

@@ -75,7 +75,11 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const svgSize = (svg: string) => svg.match(/<svg[^>]* width="(\d+)" height="(\d+)"/)!.slice(1).map(Number);
+const svgSize = (svg: string) =>
+  svg
+    .match(/<svg[^>]* width="(\d+)" height="(\d+)"/)!
+    .slice(1)
+    .map(Number);
 
 describe('reports from the CLI', () => {
   it('train writes curves.svg/png and TensorBoard files whose scalars equal the training events', async () => {

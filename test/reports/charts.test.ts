@@ -23,7 +23,11 @@ async function pixels(file: string, rgb: [number, number, number], tolerance = 3
   return { near, white, total: info.width * info.height, width: info.width, height: info.height };
 }
 
-const svgSize = (svg: string) => svg.match(/<svg[^>]* width="(\d+)" height="(\d+)"/)!.slice(1).map(Number);
+const svgSize = (svg: string) =>
+  svg
+    .match(/<svg[^>]* width="(\d+)" height="(\d+)"/)!
+    .slice(1)
+    .map(Number);
 
 describe('charts', () => {
   it('lineChartSvg on a log x axis with a marker: .svg and .png written, PNG of the SVG size, the curves drawn', async () => {
@@ -96,7 +100,10 @@ describe('TrainingMonitor', () => {
     mkdirSync(out, { recursive: true });
     // the CLI's log of the interrupted run: steps 0..4 (step 4 is redone after the resume), and a line cut short
     const step = (s: number, loss: number) => ({ type: 'step', epoch: 0, step: s, batch: s, batches: 8, loss, lrs: [0.1], samplesPerSecond: 1 });
-    writeFileSync(join(out, 'events.jsonl'), [0, 1, 2, 3, 4].map((s) => JSON.stringify({ ...step(s, s === 4 ? 100 : 9 - s), time: 'x' })).join('\n') + '\n{"type":"step","ti');
+    writeFileSync(
+      join(out, 'events.jsonl'),
+      [0, 1, 2, 3, 4].map((s) => JSON.stringify({ ...step(s, s === 4 ? 100 : 9 - s), time: 'x' })).join('\n') + '\n{"type":"step","ti',
+    );
     const monitor = new reports.TrainingMonitor(out);
     monitor.onEvent({ type: 'resumed', epoch: 0, batch: 4, step: 4, path: join(out, 'last') });
     for (let s = 4; s < 8; s++) monitor.onEvent(step(s, 2 - s / 10) as never);

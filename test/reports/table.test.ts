@@ -105,7 +105,10 @@ describe('classificationTable matches scikit-learn classification_report', () =>
     const csv = t.csv.trim().split('\n');
     expect(csv[0]).toBe('class,precision,recall,f1,support');
     expect(csv).toHaveLength(1 + c.names.length + 3);
-    const coat = csv.find((l) => l.startsWith('Coat,'))!.split(',').map(Number);
+    const coat = csv
+      .find((l) => l.startsWith('Coat,'))!
+      .split(',')
+      .map(Number);
     near(coat[1], (sk[0].dict.Coat as Row).precision, 'csv Coat precision');
     expect(coat[4]).toBe((sk[0].dict.Coat as Row).support);
     expect(csv[csv.length - 3].split(',')[3]).toBe(String(t.accuracy));
@@ -118,6 +121,14 @@ describe('classificationTable matches scikit-learn classification_report', () =>
     expect(() => reports.classificationTable([[1, 2], [3]], ['a', 'b'])).toThrow(/row 1 has 1 entries, expected 2/);
     expect(() => reports.classificationTable({ yTrue: [0, 1], yPred: [0] }, ['a', 'b'])).toThrow(/yTrue has 2 labels but yPred has 1/);
     expect(() => reports.classificationTable({ yTrue: [0, 5], yPred: [0, 1] }, ['a', 'b'])).toThrow(/label 5 is not a class index 0..1/);
-    expect(() => reports.classificationTable([[1, 0], [0, 1]], ['a'])).toThrow(/1 class names for 2 classes/);
+    expect(() =>
+      reports.classificationTable(
+        [
+          [1, 0],
+          [0, 1],
+        ],
+        ['a'],
+      ),
+    ).toThrow(/1 class names for 2 classes/);
   });
 });

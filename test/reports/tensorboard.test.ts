@@ -64,12 +64,29 @@ describe.skipIf(!py)('TensorBoardWriter: TensorBoard reads what was written', ()
     const monitor = new reports.TrainingMonitor(b, { tensorboard: join(b, 'tb'), curves: false });
     const events: TrainEvent[] = [];
     for (let step = 1; step <= 6; step++)
-      events.push({ type: 'step', epoch: step <= 3 ? 1 : 2, step, batch: (step - 1) % 3, batches: 3, loss: 1 / step, lrs: [0.01 * step, 0.001 * step], samplesPerSecond: 100 });
-      // (the epoch events are pushed in order after their steps below)
-    const val = (acc: number) => ({ loss: 1 - acc, accuracy: acc, f1Macro: acc - 0.05, rocAuc: null, confusionMatrix: [[1]], samples: 10, custom: { myScore: acc / 2 } });
+      events.push({
+        type: 'step',
+        epoch: step <= 3 ? 0 : 1,
+        step,
+        batch: (step - 1) % 3,
+        batches: 3,
+        loss: 1 / step,
+        lrs: [0.01 * step, 0.001 * step],
+        samplesPerSecond: 100,
+      });
+    const val = (acc: number) => ({
+      loss: 1 - acc,
+      accuracy: acc,
+      f1Macro: acc - 0.05,
+      rocAuc: null,
+      confusionMatrix: [[1]],
+      samples: 10,
+      custom: { myScore: acc / 2 },
+    });
     const epochs: TrainEvent[] = [
-      { type: 'epoch', epoch: 1, trainLoss: 0.6, val: val(0.7), seconds: 1, best: true },
-      { type: 'epoch', epoch: 2, trainLoss: 0.3, val: val(0.75), seconds: 2, best: true },
+      // fit counts epochs from 0; TensorBoard's step for them is the epoch's number from 1
+      { type: 'epoch', epoch: 0, trainLoss: 0.6, val: val(0.7), seconds: 1, best: true },
+      { type: 'epoch', epoch: 1, trainLoss: 0.3, val: val(0.75), seconds: 2, best: true },
     ];
     for (const e of [...events.slice(0, 3), epochs[0], ...events.slice(3), epochs[1]]) monitor.onEvent(e);
     return monitor.close().then(() => {
@@ -80,10 +97,19 @@ describe.skipIf(!py)('TensorBoardWriter: TensorBoard reads what was written', ()
       expect(Object.keys(direct.scalars).sort()).toEqual(Object.keys(written).sort());
       for (const [tag, rows] of Object.entries(written)) {
         const back = direct.scalars[tag] as Array<[number, number, number]>;
-        expect(back.map((r) => r[0]), `${tag} steps`).toEqual(rows.map((r) => r[0]));
+        expect(
+          back.map((r) => r[0]),
+          `${tag} steps`,
+        ).toEqual(rows.map((r) => r[0]));
         // simple_value is a float32
-        expect(back.map((r) => r[1]), `${tag} values`).toEqual(rows.map((r) => Math.fround(r[1])));
-        expect(back.map((r) => r[2]), `${tag} wall times`).toEqual(rows.map((r) => r[2]));
+        expect(
+          back.map((r) => r[1]),
+          `${tag} values`,
+        ).toEqual(rows.map((r) => Math.fround(r[1])));
+        expect(
+          back.map((r) => r[2]),
+          `${tag} wall times`,
+        ).toEqual(rows.map((r) => r[2]));
       }
 
       const fromEvents = got[join(b, 'tb')].scalars as Record<string, Array<[number, number, number]>>;
