@@ -272,7 +272,7 @@ async function imageFolderData(d: Extract<DataSpec, { kind: 'imageFolder' }>, re
   const notes: string[] = [];
   let resize = d.resize ?? null;
   let crop = d.crop ?? null;
-  if (!recorded && d.imageSize === undefined && resize === null && crop === null && d.channels === 3 && isImageNetCheckpoint(recipe)) {
+  if (!recorded && d.imageSize === undefined && resize === null && crop === null && isImageNetCheckpoint(recipe)) {
     resize = IMAGENET_RESIZE;
     crop = IMAGENET_CROP;
     notes.push(
