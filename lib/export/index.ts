@@ -15,6 +15,8 @@ import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path
 import { ArgumentError, ConfigError } from '../errors.js';
 import { load as loadStateDict, save as saveStateDict } from '../io/index.js';
 import { writeAll, writeAtomic } from '../io/atomic.js';
+import { jit } from '../io/jit.js';
+import { onnx } from '../io/onnx.js';
 import { Architecture } from '../models/architecture.js';
 import { load as loadModel, save as saveModel, savePretrained, savedArchitecture } from '../models/index.js';
 import { TextModel } from '../models/text.js';
@@ -258,11 +260,38 @@ export async function exportModel(source: string | Module, options: ExportOption
   }
 }
 
-// TorchScript and ONNX: filled in with jit.trace / onnx.export (lib/io/jit.ts, lib/io/onnx.ts).
-function exportTorchScript(_model: Module | null, _exampleInputs: Tensor[] | Tensor | null, _file: string, _notes: string[]): void {
-  throw new Error(`${FN}: to 'torchscript' is not available yet`);
+// TorchScript and ONNX: traced with jit.trace / onnx.export (lib/io/jit.ts, lib/io/onnx.ts), in eval mode.
+function traceInputs(format: string, model: Module | null, exampleInputs: Tensor[] | Tensor | null): Tensor[] | Tensor {
+  if (!model) throw new ArgumentError(FN, `to '${format}' needs the model`, 'source');
+  if (!exampleInputs)
+    throw new ArgumentError(FN, `to '${format}' traces the model: give exampleInput (the source does not say its input shape)`, 'exampleInput');
+  return exampleInputs;
 }
 
-function exportOnnx(_model: Module | null, _exampleInputs: Tensor[] | Tensor | null, _file: string, _notes: string[]): void {
-  throw new Error(`${FN}: to 'onnx' is not available yet`);
+/** What a tagger's traced forward gives (the CRF's Viterbi decoding depends on the data, so it is not in the trace). */
+function taggerNote(model: Module, notes: string[]): void {
+  if (typeof (model as { emissionsAndMask?: unknown }).emissionsAndMask === 'function')
+    notes.push(
+      "a tagger's traced forward gives the emissions [batch, length, tags]; the CRF's Viterbi decoding is not traced (its crf.* weights are in the state dict)",
+    );
+}
+
+function exportTorchScript(model: Module | null, exampleInputs: Tensor[] | Tensor | null, file: string, notes: string[]): void {
+  const traced = jit.trace(model as Module, traceInputs('torchscript', model, exampleInputs));
+  try {
+    jit.save(traced, file);
+  } finally {
+    traced.dispose();
+  }
+  const args = (model as Module).inputNames?.slice(0, Array.isArray(exampleInputs) ? exampleInputs.length : 1).join(', ') ?? 'x';
+  notes.push(`PyTorch: m = torch.jit.load('${basename(file)}'); m.eval(); m(${args})`);
+  taggerNote(model as Module, notes);
+}
+
+function exportOnnx(model: Module | null, exampleInputs: Tensor[] | Tensor | null, file: string, notes: string[]): void {
+  const r = onnx.export(model as Module, traceInputs('onnx', model, exampleInputs), file, { dynamicBatch: true });
+  notes.push(
+    `onnxruntime: onnxruntime.InferenceSession('${basename(file)}').run(None, { ${r.inputNames.map((n) => `'${n}': ...`).join(', ')} }) (opset 17, any batch size)`,
+  );
+  taggerNote(model as Module, notes);
 }

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { torch, nn, jit, models, type Module, type Tensor } from 'finetorch';
+import { torch, nn, jit, models, exportModel, type Module, type Tensor } from 'finetorch';
 import { root } from '../reference';
 
 interface Case {
@@ -182,6 +182,32 @@ describe('jit.trace', () => {
         }
       });
     }
+  });
+
+  it("exportModel to 'torchscript' and 'onnx' writes the traced files, with how to load them", async () => {
+    const c = cases[0];
+    const ts = await exportModel(c.model, { to: 'torchscript', out: join(dir, 'export'), exampleInput: c.inputs });
+    expect(ts.files).toEqual([join(dir, 'export', 'model.pt')]);
+    expect(ts.notes.join('\n')).toMatch(/torch\.jit\.load\('model\.pt'\)/);
+    const back = jit.load(ts.files[0]);
+    back.eval();
+    expect(
+      torch.noGrad(() =>
+        back
+          .forward(...c.inputs)
+          .sub(expected.get(c.name) as Tensor)
+          .abs()
+          .max()
+          .item(),
+      ) as number,
+    ).toBeLessThan(1e-5);
+    const ox = await exportModel(c.model, { to: 'onnx', out: join(dir, 'export', 'r.onnx'), exampleInput: c.inputs });
+    expect(ox.files).toEqual([join(dir, 'export', 'r.onnx')]);
+    expect(ox.notes.join('\n')).toMatch(/onnxruntime/);
+    const tagger = cases.find((k) => k.name === 'bertTagger') as Case;
+    const tg = await exportModel(tagger.model, { to: 'torchscript', out: join(dir, 'export', 'tagger.pt'), exampleInput: tagger.inputs });
+    expect(tg.notes.join('\n')).toMatch(/emissions .* Viterbi decoding is not traced/);
+    await expect(exportModel(c.model, { to: 'torchscript', out: join(dir, 'export') })).rejects.toThrow(/give exampleInput/);
   });
 
   it('traces in eval mode and restores the module mode', () => {
