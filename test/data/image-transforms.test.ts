@@ -97,6 +97,20 @@ describe('Resize + CenterCrop as torchvision', () => {
     ]);
   });
 
+  it('imageSize with resize/crop, or a crop larger than the resize, is refused naming the field', async () => {
+    const root = join(dir, 'conflicts');
+    for (const c of ['a', 'b']) {
+      mkdirSync(join(root, c), { recursive: true });
+      copyFileSync(refs[0].file, join(root, c, '0.png'));
+    }
+    const recipe = (data: Record<string, unknown>) =>
+      recipes.parseRecipe({ model: { arch: 'resnet18' }, data: { kind: 'imageFolder', root, ...data }, optimizer: { lr: 0.1 }, epochs: 1 });
+    await expect(recipes.buildData(recipe({ imageSize: 64, crop: 56 }))).rejects.toThrow(
+      /recipe\.data\.imageSize: give imageSize \(stretch to a square\) or resize\/crop/,
+    );
+    await expect(recipes.buildData(recipe({ resize: 56, crop: 64 }))).rejects.toThrow(/recipe\.data\.crop: 64 is more than resize 56/);
+  });
+
   it('an ImageNet checkpoint gets Resize(256) + CenterCrop(224) by default, said and kept in run.json; predict prepares images so', async () => {
     // an "ImageNet" checkpoint: a 1000-class head on a 3-channel stem (a narrow ResNet keeps it small)
     const ck = join(dir, 'imagenet-resnet18.safetensors');
