@@ -210,17 +210,24 @@ export function lineChartSvg(chart: LineChart, size: { width?: number; height?: 
  */
 export function chartGridSvg(
   charts: LineChart[],
-  options: { columns?: number; panelWidth?: number; panelHeight?: number; legend?: LegendItem[] } = {},
+  options: {
+    columns?: number;
+    panelWidth?: number;
+    panelHeight?: number;
+    /** The whole picture's height (the panels share what the legend leaves); overrides panelHeight. */
+    height?: number;
+    legend?: LegendItem[];
+  } = {},
 ): string {
   const columns = Math.max(1, Math.min(options.columns ?? 2, charts.length));
   const pw = options.panelWidth ?? 500;
   const rows = Math.ceil(charts.length / columns);
   const legends = charts.map((c) => (options.legend ? [] : ownLegend(c)));
   const extra = Math.max(0, ...legends.map((l) => (l.length ? legendRows(l, pw - 70) * 18 + 6 : 0)));
-  const ph = (options.panelHeight ?? 380) + extra;
   const sharedH = options.legend?.length ? legendRows(options.legend, columns * pw - 60) * 18 + 16 : 0;
+  const ph = options.height ? Math.floor((options.height - sharedH) / rows) : (options.panelHeight ?? 380) + extra;
   const width = columns * pw;
-  const height = rows * ph + sharedH;
+  const height = options.height ?? rows * ph + sharedH;
   const body = charts.map((c, i) => panelSvg(c, (i % columns) * pw, Math.floor(i / columns) * ph, pw, ph, legends[i], extra));
   if (sharedH) body.push(legendSvg(options.legend!, 60, rows * ph + 6, width - 60));
   return svgDocument(width, height, body.join('\n'));

@@ -59,7 +59,7 @@ export function curvesSvg(
   });
   const entries: LegendItem[] = left.curves.map((c, j) => ({ name: c.label, colour: c.colour ?? j })).filter((_, j) => !left.curves[j].dashed);
   const legend = left.curves.some((c) => c.dashed) ? [...entries, { name: dashed, colour: -1, dashed: true }] : entries;
-  return chartGridSvg([chart(left), chart(right)], { columns: 2, legend });
+  return chartGridSvg([chart(left), chart(right)], { columns: 2, legend, height: 420 });
 }
 
 /** Writes results.md and results.json, and curves.svg / curves.png when a chart is given. */
