@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { torch, nn, jit, models, exportModel, type Module, type Tensor } from 'finetorch';
+import { torch, nn, jit, models, exportModel, loadReport, type Module, type Tensor } from 'finetorch';
 import { root } from '../reference';
 
 interface Case {
@@ -56,6 +56,7 @@ let dir = '';
 let cases: Case[] = [];
 const traced = new Map<string, Module>();
 const expected = new Map<string, Tensor>();
+let payload: Array<{ name: string; path: string; inputs: unknown[] }> = [];
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'ft-trace-'));
@@ -103,12 +104,11 @@ beforeAll(() => {
     traced.set(c.name, m);
     jit.save(m, join(dir, `${c.name}.pt`));
   }
-  const payload = cases.map((c) => ({
+  payload = cases.map((c) => ({
     name: c.name,
     path: join(dir, `${c.name}.pt`),
     inputs: c.inputs.map((t) => ({ data: Array.from(t.dataSync() as ArrayLike<number | bigint>, Number), dtype: t.dtype, shape: t.shape })),
   }));
-  writeFileSync(join(dir, 'cases.json'), JSON.stringify(payload));
 }, 120000);
 
 afterAll(() => {
@@ -139,17 +139,25 @@ interface PythonResult {
 
 const maxDiff = (a: number[], b: number[]) => Math.max(...a.map((x, k) => Math.abs(x - b[k])));
 
+// Text models traced on libtorch 2.x record aten::scaled_dot_product_attention,
+// which torch 1.13 does not have (an older PyTorch reading a newer file is not
+// something PyTorch promises); the 2.x leg loads only the others in 1.13.
+const tracedOn2x = Number(loadReport.libtorch.version.split('.')[0]) >= 2;
+const TEXT = ['bert', 'roberta', 'distilbert', 'bertTagger'];
+
 const torch2 = join(root, '.venv-torch2', 'bin', 'python');
 const pythons = [{ label: 'Debian torch 1.13', python: '/usr/bin/python3' }, ...(existsSync(torch2) ? [{ label: '.venv-torch2', python: torch2 }] : [])];
 
 describe('jit.trace', () => {
   for (const { label, python } of pythons) {
     it(`torch.jit.load in Python (${label}) reads every traced file: same names, same outputs within 1e-5`, () => {
-      const result = JSON.parse(execFileSync(python, ['-c', PYTHON, join(dir, 'cases.json')], { encoding: 'utf8', timeout: 120000 })) as Record<
+      const only = tracedOn2x && python === '/usr/bin/python3' ? cases.filter((c) => !TEXT.includes(c.name)) : cases;
+      writeFileSync(join(dir, 'some.json'), JSON.stringify(payload.filter((p) => only.some((c) => c.name === p.name))));
+      const result = JSON.parse(execFileSync(python, ['-c', PYTHON, join(dir, 'some.json')], { encoding: 'utf8', timeout: 120000 })) as Record<
         string,
         PythonResult
       > & { version: string };
-      for (const c of cases) {
+      for (const c of only) {
         const r = result[c.name];
         const want = expected.get(c.name) as Tensor;
         expect(r.shape, c.name).toEqual(want.shape);
