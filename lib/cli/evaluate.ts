@@ -17,7 +17,7 @@ import { DataError, EXIT, UsageError } from './errors.js';
 import { loadRecipe } from './recipe-file.js';
 import type { Reporter, Row } from './progress.js';
 import { scoreAgainstLabels, writeEvaluationReport } from '../reports/evaluation.js';
-import type { ClassificationTable } from '../reports/table.js';
+import { classificationTable, type ClassificationTable } from '../reports/table.js';
 import type { Tagger } from '../models/taggers.js';
 import { buildTokenData, evaluateTagger, predictSpans, taggerLoss, type TokenInputSpec } from '../recipes/token-classification.js';
 
@@ -135,11 +135,18 @@ export async function evalCommand(argv: string[]): Promise<number> {
       reporter.table('confusion matrix', rows);
     }
     // the per-class table and the report folder (report.md, per-class.csv, confusion.svg/png, metrics.json)
+    reporter.table(`per class (${split})`, perClassRows(classificationTable(r.confusionMatrix, data.classes)));
     const reportDir = resolve((args.flags.report as string | undefined) ?? defaultReportDir(loaded.ck, split));
-    const report = await writeEvaluationReport(reportDir, { result: r, classes: data.classes, split, checkpoint: loaded.ck.weights });
-    reporter.table(`per class (${split})`, perClassRows(report.table));
-    if (!reporter.json) reporter.message(`report: ${reportDir} (report.md, per-class.csv, confusion.png)`);
-    reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: (Date.now() - started) / 1000, report: reportDir, files: report.files });
+    let files: string[] | null = null;
+    try {
+      files = (await writeEvaluationReport(reportDir, { result: r, classes: data.classes, split, checkpoint: loaded.ck.weights })).files;
+      if (!reporter.json) reporter.message(`report: ${reportDir} (report.md, per-class.csv, confusion.png)`);
+    } catch (err) {
+      // the numbers are printed; a run folder one cannot write to only loses the files (a folder asked for with --report is an error)
+      if (args.flags.report) throw err;
+      reporter.message(`no report written: ${(err as Error).message} (choose a folder with --report DIR)`, 'warn');
+    }
+    reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: (Date.now() - started) / 1000, ...(files ? { report: reportDir, files } : {}) });
     return EXIT.ok;
   } catch (err) {
     return fail(reporter, err, started);

@@ -3,7 +3,7 @@
 // CRC-32C of the bytes), each an `Event` protocol buffer encoded by hand.
 // The first record carries file_version "brain.Event:2"; each scalar is an
 // Event { wall_time, step, summary { value { tag, simple_value } } }.
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ArgumentError } from '../errors.js';
@@ -104,7 +104,11 @@ export class TensorBoardWriter {
     if (typeof logDir !== 'string' || !logDir) throw new ArgumentError('TensorBoardWriter', 'logDir must be a folder path');
     mkdirSync(logDir, { recursive: true });
     const secs = Math.floor(Date.now() / 1000);
-    this.file = join(logDir, `events.out.tfevents.${secs}.${hostname()}.${process.pid}.0${options.filenameSuffix ?? ''}`);
+    // a second writer in the same folder, second and process gets the next number instead of overwriting
+    let n = 0;
+    const name = (k: number) => join(logDir, `events.out.tfevents.${secs}.${hostname()}.${process.pid}.${k}${options.filenameSuffix ?? ''}`);
+    while (existsSync(name(n))) n++;
+    this.file = name(n);
     this.flushMs = (options.flushSeconds ?? 2) * 1000;
     writeFileSync(this.file, tfRecord(encodeEvent({ wallTime: Date.now() / 1000, fileVersion: 'brain.Event:2' })));
   }

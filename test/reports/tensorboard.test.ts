@@ -138,5 +138,10 @@ describe.skipIf(!py)('TensorBoardWriter: TensorBoard reads what was written', ()
     expect(() => w.addScalar('x', '1' as never, 1)).toThrow(/value must be a number/);
     w.close();
     expect(() => w.addScalar('x', 1, 1)).toThrow(/is closed/);
+    // a second writer in the same folder (same second, same process) does not overwrite the first one's file
+    const again = new reports.TensorBoardWriter(join(dir, 'bad'));
+    again.close();
+    expect(again.file).not.toBe(w.file);
+    expect(readdirSync(join(dir, 'bad'))).toHaveLength(2);
   });
 });
