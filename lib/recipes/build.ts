@@ -633,7 +633,11 @@ export function buildModel(
     const saved = savedArchitecture(m.checkpoint!);
     if (saved) arch = saved.arch;
     else {
-      const inferred = checkpointFacts(m.checkpoint!)?.inferred;
+      const file = m.checkpoint!;
+      const facts = checkpointFacts(file);
+      // a file the readers refuse: their error (it names the file and what is wrong), not a guess
+      if (!facts && !statSync(file).isDirectory()) io.load(file);
+      const inferred = facts?.inferred;
       if (!inferred?.arch) {
         const why = inferred?.candidates.length
           ? `its tensors fit several architectures (${inferred.candidates.join(', ')}): only part of a network is there`
