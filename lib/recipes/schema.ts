@@ -346,7 +346,7 @@ export const RecipeSchema = z
     /** 'channelsLast': the model's convolution weights and the image batches in NHWC layout (faster with bf16/fp16 on GPUs). */
     memoryFormat: choice(['contiguous', 'channelsLast']).default('contiguous'),
     /** TensorBoard event files of the run (train/loss per step, train/lr/group<i>, val/* per epoch): true writes them into <out>/tensorboard, a path into that folder. */
-    tensorboard: z.union([z.boolean(), z.string().min(1)]).optional(),
+    tensorboard: z.union([z.boolean(), z.string().min(1)], { message: 'expected true, false or a folder path' }).optional(),
   })
   .strict();
 

@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { reports, type TrainEvent } from 'finetorch';
+import { parseRecipe, reports, type TrainEvent } from 'finetorch';
 import { transformersPython } from '../reference';
 
 const py = transformersPython('tensorboard');
@@ -143,5 +143,9 @@ describe.skipIf(!py)('TensorBoardWriter: TensorBoard reads what was written', ()
     again.close();
     expect(again.file).not.toBe(w.file);
     expect(readdirSync(join(dir, 'bad'))).toHaveLength(2);
+    // the recipe field
+    const recipe = { model: { arch: 'resnet18' }, optimizer: { lr: 1e-3 }, epochs: 1, data: { kind: 'fashionMnist' } };
+    expect(parseRecipe({ ...recipe, tensorboard: true }).tensorboard).toBe(true);
+    expect(() => parseRecipe({ ...recipe, tensorboard: 5 })).toThrow(/recipe\.tensorboard: expected true, false or a folder path \(got 5\)/);
   });
 });
