@@ -193,9 +193,10 @@ const hfTask = (task: string): string => ({ sequenceClassification: 'SequenceCla
 export function exampleInputFor(model: Module, input: InputSpec | null): Tensor[] | null {
   if (!input) return null;
   if (input.kind === 'image') {
-    const side = input.crop ?? input.resize ?? null;
-    const [h, w] = input.size ?? (side ? [side, side] : [224, 224]);
-    return [zeros([1, input.channels, h, w])];
+    // what the transforms end with: the centre crop, else the stretch, else the resized shorter side (square here)
+    const hw = input.crop ? [input.crop, input.crop] : (input.size ?? (input.resize ? [input.resize, input.resize] : null));
+    if (!hw) return null; // images left at their own size: the caller must say
+    return [zeros([1, input.channels, hw[0], hw[1]])];
   }
   const length = 'maxLength' in input && typeof input.maxLength === 'number' ? input.maxLength : null;
   const names = model.inputNames;
@@ -245,11 +246,16 @@ export async function exportModel(source: string | Module, options: ExportOption
         notes.push(`safetensors: safetensors.torch.load_file('${basename(file)}')${model instanceof Architecture ? "; finetorch: models.load(file) (the file names its architecture)" : ''}`);
         break;
       case 'torchscript':
-        exportTorchScript(model, options.exampleInput ?? (model ? exampleInputFor(model, src.input) : null), file, notes);
+      case 'onnx': {
+        // the run's input shape when no example is given (made here, so freed here)
+        const made = options.exampleInput ? null : model ? exampleInputFor(model, src.input) : null;
+        try {
+          (format === 'onnx' ? exportOnnx : exportTorchScript)(model, options.exampleInput ?? made, file, notes);
+        } finally {
+          made?.forEach((t) => t.dispose());
+        }
         break;
-      case 'onnx':
-        exportOnnx(model, options.exampleInput ?? (model ? exampleInputFor(model, src.input) : null), file, notes);
-        break;
+      }
     }
     return { files: [file], format, notes };
   } finally {

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { torch, io, models, exportModel, loadRun, runRecipe, type Tensor } from 'finetorch';
+import { torch, io, jit, models, exportModel, loadRun, runRecipe, type Tensor } from 'finetorch';
 import { transformersPython } from '../reference';
 
 let dir = '';
@@ -169,6 +169,24 @@ print(json.dumps({'ids': enc['input_ids'].tolist(), 'mask': enc['attention_mask'
     let diff = 0;
     want.logits.forEach((row: number[], i: number) => row.forEach((v, j) => (diff = Math.max(diff, Math.abs(v - ours[i][j])))));
     expect(diff, `max abs diff ${diff}`).toBeLessThan(1e-5);
+  });
+});
+
+describe('exportModel to torchscript and onnx from a run', () => {
+  it("traces with an input shaped as the run's data: libtorch runs the TorchScript file to our logits; ONNX takes the text model's inputs", async () => {
+    const ts = await exportModel(visionRun, { to: 'torchscript' });
+    expect(ts.files).toEqual([join(visionRun, 'export', 'model.pt')]);
+    const x = fixedImage();
+    const scripted = jit.load(ts.files[0]);
+    const run = loadRun(visionRun);
+    const [a, b] = torch.noGrad(() => [scripted.forward(x), run.model.forward(x)]);
+    const diff = a.sub(b).abs().max().item() as number;
+    expect(diff, `max abs diff ${diff}`).toBeLessThan(1e-5);
+    run.dispose();
+    scripted.dispose();
+    const ox = await exportModel(textRun, { to: 'onnx' });
+    expect(ox.files).toEqual([join(textRun, 'export', 'model.onnx')]);
+    expect(ox.notes.join('\n')).toMatch(/'inputIds': \.\.\., 'attentionMask': \.\.\., 'tokenTypeIds'/);
   });
 });
 
