@@ -9,6 +9,7 @@ import { models, type ArchitectureName } from '../models/index.js';
 import type { StateDict } from '../nn/module.js';
 import { HEAD_PATHS } from '../models/vision.js';
 import { visionCheckpointProblems } from '../models/checkpoint-checks.js';
+import { inferVisionArchitecture } from '../models/infer.js';
 
 export interface InspectReport {
   path: string;
@@ -30,6 +31,9 @@ export function guessArchitecture(sd: StateDict): string | null {
   const keys = Object.keys(sd);
   const has = (k: string) => k in sd;
   const blocksIn = (prefix: string) => new Set(keys.filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length).split('.')[0])).size;
+  // image models: the architecture whose names and shapes the file has (what train/recipes use, models/infer.ts)
+  const inferred = inferVisionArchitecture(sd).arch;
+  if (inferred) return inferred;
   if (keys.some((k) => k.startsWith('distilbert.'))) return 'distilbert';
   if (keys.some((k) => k.startsWith('roberta.'))) return 'roberta';
   if (keys.some((k) => k.startsWith('bert.')) || has('embeddings.word_embeddings.weight')) return 'bert';
