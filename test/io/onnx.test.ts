@@ -68,6 +68,12 @@ beforeAll(() => {
       inputs: [ids(2, 7), mask([7, 5], 7)],
       other: [ids(4, 7), mask([7, 5, 1, 6], 7)],
     },
+    {
+      name: 'bertTagger',
+      model: models.bertTagger({ model_type: 'bert', ...bertConfig }, { numTags: 5, head: 'crf' }),
+      inputs: [ids(2, 7), mask([7, 4], 7)],
+      other: [ids(3, 7), mask([7, 1, 5], 7)],
+    },
   ];
   for (const c of cases) {
     c.model.eval();

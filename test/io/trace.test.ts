@@ -242,6 +242,12 @@ describe('jit.trace', () => {
     ).toThrow(/firstPieceIndex/);
     expect(() => jit.trace(new TwoLayer(), [])).toThrow(/exampleInputs must be a Tensor or a non-empty array/);
     expect(() => jit.trace({} as Module, torch.ones([1]))).toThrow(/module must be a finetorch Module/);
+    class Scalar extends nn.Module {
+      forward(): Tensor {
+        return 42 as unknown as Tensor;
+      }
+    }
+    expect(() => jit.trace(new Scalar(), torch.ones([1]))).toThrow(/forward must return a Tensor or an array of Tensors/);
     // a forward that fails: the error comes through, and no trace is left running
     expect(() => jit.trace(new TwoLayer(), torch.randn([2, 5]))).toThrow();
     expect(jit.trace(new TwoLayer(), torch.randn([2, 6]))).toBeDefined();
