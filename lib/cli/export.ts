@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import type { ExportFormat } from '../export/index.js';
-import { parseArgs, usageLines, type FlagSpec } from './args.js';
+import { parseArgs, usageLines, type FlagSpec, type ParsedArgs } from './args.js';
 import { OUTPUT_FLAGS, fail, reporterFor, usageFailure } from './command.js';
 import { EXIT, UsageError } from './errors.js';
 
@@ -25,7 +25,7 @@ ${usageLines(FLAGS)}
 
 export async function exportCommand(argv: string[]): Promise<number> {
   const started = Date.now();
-  let args;
+  let args: ParsedArgs;
   try {
     args = parseArgs('export', argv, FLAGS);
   } catch (err) {
@@ -41,7 +41,8 @@ export async function exportCommand(argv: string[]): Promise<number> {
     if (!args.flags.checkpoint) throw new UsageError('give --checkpoint <run folder, best/ or last/, or weights file>');
     const checkpoint = args.flags.checkpoint as string;
     // (a best/ or last/ left between two renames by a killed run is recovered by exportModel)
-    if (!existsSync(checkpoint) && !['best', 'last'].includes(basename(resolve(checkpoint)))) throw new UsageError(`--checkpoint ${checkpoint}: does not exist`);
+    if (!existsSync(checkpoint) && !['best', 'last'].includes(basename(resolve(checkpoint))))
+      throw new UsageError(`--checkpoint ${checkpoint}: does not exist`);
     const to = args.flags.to as string | undefined;
     if (!to) throw new UsageError(`give --to ${EXPORT_FORMATS.join('|')}`);
     if (!EXPORT_FORMATS.includes(to as ExportFormat)) throw new UsageError(`--to: expected one of ${EXPORT_FORMATS.join(', ')}, got ${JSON.stringify(to)}`);

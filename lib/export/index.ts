@@ -119,7 +119,8 @@ function torchvisionNote(model: Module, file: string): string | null {
   if (!(model instanceof Architecture) || model instanceof TextModel) return null;
   const o = model.archOptions() as Record<string, unknown>;
   const plain = (o.width === undefined || o.width === 64) && (o.inChannels === undefined || o.inChannels === 3) && !o.smallStem;
-  if (!plain) return `the names are torchvision's ${model.arch}, but its width/inChannels/smallStem differ from torchvision's, so the shapes do not fit torchvision's model`;
+  if (!plain)
+    return `the names are torchvision's ${model.arch}, but its width/inChannels/smallStem differ from torchvision's, so the shapes do not fit torchvision's model`;
   const k = o.numClasses !== undefined ? `num_classes=${o.numClasses}` : '';
   return `torchvision: m = torchvision.models.${model.arch}(${k}); m.load_state_dict(torch.load('${basename(file)}', weights_only=True))`;
 }
@@ -173,7 +174,7 @@ function exportHf(model: Module | null, source: Source, dir: string, notes: stri
     );
   }
   if (existsSync(dir) && !statSync(dir).isDirectory()) throw new ArgumentError(FN, `out ${dir} is a file; to 'hf' writes a folder`, 'out');
-  let config = undefined;
+  let config: Record<string, unknown> | undefined;
   if (source.classes && model.task !== 'maskedLM' && model.task !== 'featureExtraction') {
     // the run's class names, so transformers' pipelines show them
     config = { ...structuredClone(model.hfConfig), id2label: Object.fromEntries(source.classes.map((c, i) => [String(i), c])) };
@@ -183,7 +184,8 @@ function exportHf(model: Module | null, source: Source, dir: string, notes: stri
   return [join(dir, 'config.json'), join(dir, 'model.safetensors'), ...copyTokenizer(source.input, source.runDir, dir, notes)];
 }
 
-const hfTask = (task: string): string => ({ sequenceClassification: 'SequenceClassification', tokenClassification: 'TokenClassification', maskedLM: 'MaskedLM' })[task] ?? '';
+const hfTask = (task: string): string =>
+  ({ sequenceClassification: 'SequenceClassification', tokenClassification: 'TokenClassification', maskedLM: 'MaskedLM' })[task] ?? '';
 
 /**
  * An input shaped as the run's data, to trace with: images [1, C, H, W] at
@@ -243,7 +245,9 @@ export async function exportModel(source: string | Module, options: ExportOption
       case 'safetensors':
         if (model instanceof Architecture) saveModel(model, file);
         else saveStateDict(model ? model.stateDict() : src.stateDict!, file);
-        notes.push(`safetensors: safetensors.torch.load_file('${basename(file)}')${model instanceof Architecture ? "; finetorch: models.load(file) (the file names its architecture)" : ''}`);
+        notes.push(
+          `safetensors: safetensors.torch.load_file('${basename(file)}')${model instanceof Architecture ? '; finetorch: models.load(file) (the file names its architecture)' : ''}`,
+        );
         break;
       case 'torchscript':
       case 'onnx': {

@@ -33,7 +33,7 @@ afterAll(() => {
 });
 
 describe('finetorch export', () => {
-  it('--to pth writes <run>/export/model.pth with the checkpoint\'s tensors, and says so (JSON Lines)', () => {
+  it("--to pth writes <run>/export/model.pth with the checkpoint's tensors, and says so (JSON Lines)", () => {
     const r = cli(['export', '--checkpoint', run, '--to', 'pth', '--json']);
     expect(r.status, r.stderr).toBe(0);
     const file = join(run, 'export', 'model.pth');

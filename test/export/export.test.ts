@@ -50,7 +50,10 @@ beforeAll(async () => {
       type_vocab_size: 2,
     }),
   );
-  const rows = Array.from({ length: 24 }, (_, i) => `${i % 2 ? 'pos' : 'neg'},the film was ${['very ', ''][i % 2]}${(i % 2 ? ['good', 'great', 'nice'] : ['bad', 'awful', 'sad'])[i % 3]}`);
+  const rows = Array.from(
+    { length: 24 },
+    (_, i) => `${i % 2 ? 'pos' : 'neg'},the film was ${['very ', ''][i % 2]}${(i % 2 ? ['good', 'great', 'nice'] : ['bad', 'awful', 'sad'])[i % 3]}`,
+  );
   writeFileSync(join(dir, 'reviews.csv'), 'label,text\n' + rows.join('\n') + '\n');
   textRun = join(dir, 'text');
   await runRecipe(
@@ -80,7 +83,10 @@ function same(a: Tensor, b: Tensor): boolean {
 /** A fixed input, the same numbers in both programs. */
 function fixedImage(): Tensor {
   const n = 2 * 3 * 28 * 28;
-  return torch.tensor(Float64Array.from({ length: n }, (_, i) => Math.sin(i * 0.37) * 2), { dtype: 'float32', shape: [2, 3, 28, 28] });
+  return torch.tensor(
+    Float64Array.from({ length: n }, (_, i) => Math.sin(i * 0.37) * 2),
+    { dtype: 'float32', shape: [2, 3, 28, 28] },
+  );
 }
 
 describe('exportModel to pth', () => {
@@ -115,7 +121,7 @@ print(json.dumps({'logits': logits.tolist(), 'tracked': {k: v.item() for k, v in
     expect(diff, `max abs diff ${diff}`).toBeLessThan(1e-5);
   });
 
-  it('a Module: its state dict into a folder as model.pth; the note says when the shapes are not torchvision\'s', async () => {
+  it("a Module: its state dict into a folder as model.pth; the note says when the shapes are not torchvision's", async () => {
     const m = models.resnet18({ numClasses: 4, width: 8 });
     const r = await exportModel(m, { to: 'pth', out: join(dir, 'out', 'module') });
     expect(r.files).toEqual([join(dir, 'out', 'module', 'model.pth')]);
@@ -142,7 +148,7 @@ describe('exportModel to safetensors', () => {
 
 describe('exportModel to hf', () => {
   const python = transformersPython('torch, transformers');
-  it.skipIf(!python)('a BERT run: transformers loads the folder (model and tokenizer) and gives our logits; the labels are the run\'s classes', async () => {
+  it.skipIf(!python)("a BERT run: transformers loads the folder (model and tokenizer) and gives our logits; the labels are the run's classes", async () => {
     const out = join(dir, 'out', 'hf');
     const r = await exportModel(textRun, { to: 'hf', out });
     expect(r.files.map((f) => f.slice(out.length + 1)).sort()).toEqual(['config.json', 'model.safetensors', 'vocab.txt']);

@@ -108,7 +108,10 @@ beforeAll(() => {
 
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function expectTorchRead(got: { keys: string[]; tensors: Record<string, { dtype: string; shape: number[]; stride: number[]; contiguous: boolean; requires_grad: boolean; data: unknown[] }> }) {
+function expectTorchRead(got: {
+  keys: string[];
+  tensors: Record<string, { dtype: string; shape: number[]; stride: number[]; contiguous: boolean; requires_grad: boolean; data: unknown[] }>;
+}) {
   expect(got.keys).toEqual([...Object.keys(CASES), 'transposed', 'row']);
   for (const [k, c] of Object.entries(CASES)) {
     const t = got.tensors[k];
