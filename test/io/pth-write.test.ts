@@ -42,10 +42,12 @@ function build(c: Case): Tensor {
 
 /** What Python's torch reads: dtype, shape, stride, contiguity and values of every tensor, plus zipfile's view of the archive. */
 const READ_PY = `
-import json, sys, struct, zipfile, torch
+import inspect, json, sys, struct, zipfile, torch
+# torch 2.x can map the storages in place (mmap=True), which needs them aligned as torch aligns them
+mmap = {'mmap': True} if 'mmap' in inspect.signature(torch.load).parameters else {}
 out = {}
 for path in sys.argv[1:]:
-    sd = torch.load(path, weights_only=True)
+    sd = torch.load(path, weights_only=True, **mmap)
     z = zipfile.ZipFile(path)
     raw = open(path, 'rb').read()
     offsets = {}
