@@ -6,7 +6,8 @@
 // torch.onnx is Python), hence this converter for the ops our models use:
 // the vision architectures (convolution, batch norm, activations, pools,
 // linear) and the BERT family (embeddings, layer norm, attention, GELU).
-import { writeFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { native } from '../native/loader.js';
 import type { NativeTracedGraph, NativeTracedNode, NativeValueType } from '../native/addon-types.js';
 import type { Module } from '../nn/module.js';
@@ -246,7 +247,7 @@ class Converter {
     if (param) {
       if (!this.emitted.has(param.name)) {
         this.emitted.add(param.name);
-        const t = param.tensor.contiguous();
+        const t = param.tensor.cpu().contiguous();
         this.initializers.push(tensorProto(param.name, t.dtype, t.shape, native.rawBytes(t.handle) as Buffer));
       }
       return param.name;
@@ -256,7 +257,7 @@ class Converter {
       if (c instanceof Tensor) {
         if (!this.emitted.has(name)) {
           this.emitted.add(name);
-          const t = c.contiguous();
+          const t = c.cpu().contiguous();
           this.initializers.push(tensorProto(name, t.dtype, t.shape, native.rawBytes(t.handle) as Buffer));
         }
         return name;
@@ -785,6 +786,8 @@ function exportOnnx(module: Module, exampleInputs: Tensor | Tensor[], path: stri
   const fn = 'onnx.export';
   if (typeof path !== 'string' || !path) throw new TypeError(`${fn}: path must be a non-empty string`);
   if (options === null || typeof options !== 'object') throw new TypeError(`${fn}: options must be an object`);
+  const folder = dirname(resolve(path));
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new Error(`${fn}: the folder ${folder} does not exist (path ${path})`);
   const opset = options.opsetVersion ?? 17;
   if (opset !== 17) throw new RangeError(`${fn}: opsetVersion ${JSON.stringify(opset)} is not supported (only 17)`);
   const { graph, module: traced } = traceWithGraph(fn, module, exampleInputs);

@@ -165,5 +165,6 @@ describe('onnx.export', () => {
     expect(() => onnx.export(model, cases[0].inputs, path, { opsetVersion: 13 })).toThrow(/opsetVersion 13 is not supported/);
     expect(() => onnx.export(model, cases[0].inputs, path, { inputNames: ['a', 'b'] })).toThrow(/inputNames must be 1 distinct/);
     expect(() => onnx.export(model, cases[0].inputs, '')).toThrow(/path must be a non-empty string/);
+    expect(() => onnx.export(model, cases[0].inputs, join(dir, 'missing', 'm.onnx'))).toThrow(/the folder .*missing does not exist/);
   });
 });
