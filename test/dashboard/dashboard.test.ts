@@ -80,7 +80,7 @@ describe('finetorch train --dashboard', () => {
         batchSize: 16,
         seed: 2,
         out: 'runs/live',
-        data: { kind: 'fashionMnist', classes: CLASSES, perClass: 100, val: 0.25, testPerClass: 10 },
+        data: { kind: 'fashionMnist', classes: CLASSES, perClass: 140, val: 0.25, testPerClass: 10 },
       }),
     );
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
@@ -102,7 +102,7 @@ describe('finetorch train --dashboard', () => {
     const samples: Sample[] = [];
     while (!ended) {
       samples.push(await sample(page, 'live'));
-      await page.waitForTimeout(100);
+      await page.waitForTimeout(50);
     }
     // the end reaches the page while the command still serves (5 s after training when not on a terminal)
     await page.waitForFunction(() => {
@@ -124,7 +124,8 @@ describe('finetorch train --dashboard', () => {
       .map((l) => JSON.parse(l) as Event);
     const steps = events.filter((e) => e.type === 'step').length;
     const epochs = events.filter((e) => e.type === 'epoch') as Array<Event & { val: { confusionMatrix: number[][] } }>;
-    expect(steps).toBe(3 * 19);
+    const start = events.find((e) => e.type === 'start') as Event & { batchesPerEpoch: number };
+    expect(steps).toBe(3 * start.batchesPerEpoch);
     expect(final).toEqual({ status: 'ok', steps, drawn: steps });
     // live: while the run was training the page held part of the steps, and more later
     const during = samples.filter((s) => s.status === 'running' && s.steps > 0 && s.steps < steps);
