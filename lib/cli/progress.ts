@@ -222,6 +222,9 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
         case 'interrupted':
           say(`${tag()}interrupted in ${epochTag(e.epoch)} after batch ${e.batch} (step ${e.step})${e.path ? `; checkpoint ${e.path}` : ''}`);
           break;
+        case 'stopped':
+          say(`${tag()}stopped by a callback in ${epochTag(e.epoch)} (step ${e.step}): ${e.reason}`);
+          break;
         case 'checkpoint':
           break;
       }

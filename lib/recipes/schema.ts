@@ -483,7 +483,8 @@ function taskIssues(recipe: Recipe, lossGiven: boolean): RecipeIssue[] {
       l.classWeights ?? l.labelSmoothing,
     );
   if (l.focalWeight !== undefined && l.type !== 'crf+focal') at(['loss', 'focalWeight'], "is the focal term's weight of loss type crf+focal", l.focalWeight);
-  if (recipe.monitor === 'rocAuc') at(['monitor'], 'taggers have no ROC AUC: use entityF1, entityF1Macro, entityPrecision, entityRecall, accuracy or loss', 'rocAuc');
+  if (recipe.monitor === 'rocAuc')
+    at(['monitor'], 'taggers have no ROC AUC: use entityF1, entityF1Macro, entityPrecision, entityRecall, accuracy or loss', 'rocAuc');
   if (recipe.earlyStopping?.metric === 'rocAuc')
     at(['earlyStopping', 'metric'], 'taggers have no ROC AUC: use entityF1, entityF1Macro, entityPrecision, entityRecall, accuracy or loss', 'rocAuc');
   const d = recipe.data;

@@ -57,37 +57,37 @@ const evalResult = z
 // a built-in metric name, or the name of one of fit's custom metrics
 const metricName = z.string().min(1);
 
-const TrainerStateSchema = z.object({
-  format: z.literal(1).optional(),
-  epoch: z.number().int().min(-1),
-  step: z.number().int().min(0).optional(),
-  seed: z.number(),
-  best: z.object({ epoch: z.number().int().min(0), metric: metricName, value: z.number().nullable() }).nullable(),
-  sinceBest: z.number().int().min(0).default(0),
-  history: z.array(z.object({ epoch: z.number().int().min(0), trainLoss: z.number().nullable(), val: evalResult.nullable() })),
-  schedulerStep: z.number().int().nullable().default(null),
-  position: z.object({ epoch: z.number().int().min(0), batch: z.number().int().min(0), lossSum: z.number(), seen: z.number().int().min(0) }).optional(),
-  scaler: z
-    .object({
-      scale: z.number().positive(),
-      growthFactor: z.number().gt(1),
-      backoffFactor: z.number().gt(0).lt(1),
-      growthInterval: z.number().int().min(1),
-      growthTracker: z.number().int().min(0),
-    })
-    .optional(),
-  /** false: written without the optimizer state (saveOptimizerState: false); the folder cannot be resumed from. */
-  optimizerState: z.literal(false).optional(),
-  optimizer: z
-    .object({
-      scalars: z.record(z.string(), z.record(z.string(), z.number())),
-      paramGroups: z.array(z.object({ params: z.array(z.number().int()) }).passthrough()),
-    })
-    .optional(),
-  ema: z
-    .object({ decay: z.number().min(0).max(1), warmup: z.boolean(), evaluate: z.boolean(), updates: z.number().int().min(0) })
-    .optional(),
-}).refine((s) => s.optimizerState === false || s.optimizer !== undefined, { message: 'Required', path: ['optimizer'] });
+const TrainerStateSchema = z
+  .object({
+    format: z.literal(1).optional(),
+    epoch: z.number().int().min(-1),
+    step: z.number().int().min(0).optional(),
+    seed: z.number(),
+    best: z.object({ epoch: z.number().int().min(0), metric: metricName, value: z.number().nullable() }).nullable(),
+    sinceBest: z.number().int().min(0).default(0),
+    history: z.array(z.object({ epoch: z.number().int().min(0), trainLoss: z.number().nullable(), val: evalResult.nullable() })),
+    schedulerStep: z.number().int().nullable().default(null),
+    position: z.object({ epoch: z.number().int().min(0), batch: z.number().int().min(0), lossSum: z.number(), seen: z.number().int().min(0) }).optional(),
+    scaler: z
+      .object({
+        scale: z.number().positive(),
+        growthFactor: z.number().gt(1),
+        backoffFactor: z.number().gt(0).lt(1),
+        growthInterval: z.number().int().min(1),
+        growthTracker: z.number().int().min(0),
+      })
+      .optional(),
+    /** false: written without the optimizer state (saveOptimizerState: false); the folder cannot be resumed from. */
+    optimizerState: z.literal(false).optional(),
+    optimizer: z
+      .object({
+        scalars: z.record(z.string(), z.record(z.string(), z.number())),
+        paramGroups: z.array(z.object({ params: z.array(z.number().int()) }).passthrough()),
+      })
+      .optional(),
+    ema: z.object({ decay: z.number().min(0).max(1), warmup: z.boolean(), evaluate: z.boolean(), updates: z.number().int().min(0) }).optional(),
+  })
+  .refine((s) => s.optimizerState === false || s.optimizer !== undefined, { message: 'Required', path: ['optimizer'] });
 
 /** Where training stopped inside an epoch (the signal): the batches done and their summed loss. */
 export interface Position {

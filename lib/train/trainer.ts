@@ -18,7 +18,7 @@ import { torch } from '../tensor/index.js';
 import type { Batch } from '../data/tensor-loader.js';
 import { FinetorchError } from '../errors.js';
 import { forwardInput, type ForwardFn } from './forward.js';
-import { disposeInput, type ModelInput } from '../data/batch.js';
+import { disposeInput } from '../data/batch.js';
 import {
   findCheckpoint,
   loadCheckpoint,
@@ -174,7 +174,17 @@ export interface EvalResult {
 export type TrainEvent =
   /** After every optimizer step. `step` counts over the whole run, `batch` within the epoch (of `batches`, when the source knows its length); `lrs`: the learning rates the step used, per group. */
   /** With gradientAccumulationSteps: one per optimizer step; `batch` is the index of its last micro-batch, `microBatches` how many it summed, `loss` their mean. */
-  | { type: 'step'; epoch: number; step: number; batch: number; batches: number | null; loss: number; lrs: number[]; samplesPerSecond: number; microBatches?: number }
+  | {
+      type: 'step';
+      epoch: number;
+      step: number;
+      batch: number;
+      batches: number | null;
+      loss: number;
+      lrs: number[];
+      samplesPerSecond: number;
+      microBatches?: number;
+    }
   | { type: 'epoch'; epoch: number; trainLoss: number; val: EvalResult | null; seconds: number; best: boolean }
   | { type: 'checkpoint'; epoch: number; path: string }
   | { type: 'early-stop'; epoch: number; metric: MetricName; best: number }
@@ -516,7 +526,12 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   const scaler = o.gradScaler ?? (run.precision === 'fp16' ? new GradScaler() : null);
   const scaling = scaler?.isEnabled() ?? false;
   const nativeStep =
-    builtin !== null && o.forward === undefined && o.clipGradNorm === undefined && !scaling && accumulation === 1 && native.moduleHasNativeForward(o.model.handle);
+    builtin !== null &&
+    o.forward === undefined &&
+    o.clipGradNorm === undefined &&
+    !scaling &&
+    accumulation === 1 &&
+    native.moduleHasNativeForward(o.model.handle);
   const seed = o.seed ?? 0;
   if (o.tagging !== undefined) checkTagging(o.tagging, 'fit');
   const monitor: MetricName = o.monitor ?? o.earlyStopping?.metric ?? (o.val ? (o.tagging ? 'entityF1' : 'accuracy') : 'loss');
@@ -526,7 +541,9 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   ] as const) {
     if (name === undefined || BUILTIN_METRICS.includes(name)) continue;
     if (!metrics || !(name in metrics))
-      throw new TypeError(`fit: ${field} '${name}' is neither a built-in metric (${BUILTIN_METRICS.join(', ')}) nor one of metrics (${Object.keys(metrics ?? {}).join(', ') || 'none given'})`);
+      throw new TypeError(
+        `fit: ${field} '${name}' is neither a built-in metric (${BUILTIN_METRICS.join(', ')}) nor one of metrics (${Object.keys(metrics ?? {}).join(', ') || 'none given'})`,
+      );
     if (!o.val) throw new TypeError(`fit: ${field} '${name}' is a custom validation metric: it needs validation data (val)`);
   }
   if (monitor in ENTITY_METRICS && !(o.tagging && o.val))
@@ -743,15 +760,18 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         emit({ type: 'interrupted', epoch, batch, step, path });
         break;
       }
-      const val = o.val ? await withWeights(o.model, ema?.evaluate ? emaWeights : null, () => evaluate(o.model, o.val!, {
-            loss: lossFn,
-            forward,
-            tagging: o.tagging,
-            metrics,
-            device: run.device ?? undefined,
-            precision: run.precision,
-            memoryFormat: run.memoryFormat,
-          }))
+      const val = o.val
+        ? await withWeights(o.model, ema?.evaluate ? emaWeights : null, () =>
+            evaluate(o.model, o.val!, {
+              loss: lossFn,
+              forward,
+              tagging: o.tagging,
+              metrics,
+              device: run.device ?? undefined,
+              precision: run.precision,
+              memoryFormat: run.memoryFormat,
+            }),
+          )
         : null;
       lastVal = val;
       const record = { epoch, trainLoss: lossSum / Math.max(1, seen), val };
@@ -837,7 +857,8 @@ function checkEma(e: EmaOptions | undefined): Required<EmaOptions> | null {
 
 function checkCallbacks(callbacks: Callback[] | undefined): Callback[] {
   if (callbacks === undefined) return [];
-  if (!Array.isArray(callbacks)) throw new TypeError('fit: callbacks must be an array of objects with onTrainBegin/onEpochBegin/onStepEnd/onEpochEnd/onTrainEnd');
+  if (!Array.isArray(callbacks))
+    throw new TypeError('fit: callbacks must be an array of objects with onTrainBegin/onEpochBegin/onStepEnd/onEpochEnd/onTrainEnd');
   const hooks = ['onTrainBegin', 'onEpochBegin', 'onStepEnd', 'onEpochEnd', 'onTrainEnd'];
   callbacks.forEach((cb, i) => {
     if (!cb || typeof cb !== 'object') throw new TypeError(`fit: callbacks[${i}] must be an object with hooks (${hooks.join(', ')})`);

@@ -7,7 +7,20 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { torch, io, parseRecipe, runRecipe, loadRun, buildModel, buildOptimizer, ConfigError, RecipeError, type RecipeEvent, type RecipeResult, type Tensor } from 'finetorch';
+import {
+  torch,
+  io,
+  parseRecipe,
+  runRecipe,
+  loadRun,
+  buildModel,
+  buildOptimizer,
+  ConfigError,
+  RecipeError,
+  type RecipeEvent,
+  type RecipeResult,
+  type Tensor,
+} from 'finetorch';
 import { flat } from '../helpers';
 
 const root = resolve(__dirname, '..', '..');
@@ -64,7 +77,11 @@ describe('recipe training features', () => {
   it('unfreeze: every block is in the optimizer from the start; blocks below the unfrozen ones keep their pretrained weights', () => {
     const start = events.find((e) => e.type === 'start') as Extract<RecipeEvent, { type: 'start' }>;
     expect([...new Set(start.groups.map((g) => g.block))]).toEqual(['stem', 'layer1', 'layer2', 'layer3', 'layer4', 'head']);
-    const trainable = (prefix: string) => result.model.namedParameters().filter(([n]) => n.startsWith(prefix)).every(([, p]) => p.requiresGrad);
+    const trainable = (prefix: string) =>
+      result.model
+        .namedParameters()
+        .filter(([n]) => n.startsWith(prefix))
+        .every(([, p]) => p.requiresGrad);
     expect(['conv1', 'layer1', 'layer2', 'layer3', 'layer4', 'fc'].map(trainable)).toEqual([false, false, false, true, true, true]);
     const pretrained = io.load(CHECKPOINT);
     const trained = io.load(join(out, 'last', 'model.safetensors'));

@@ -90,7 +90,9 @@ function setup(kind: 'sgd' | 'adamw') {
   const model = net();
   model.loadStateDict(init.stateDict());
   const optimizer =
-    kind === 'sgd' ? new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9, weightDecay: 1e-3 }) : new optim.AdamW(model.parameters(), { lr: 0.02, weightDecay: 0.01 });
+    kind === 'sgd'
+      ? new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9, weightDecay: 1e-3 })
+      : new optim.AdamW(model.parameters(), { lr: 0.02, weightDecay: 0.01 });
   const scheduler = new LRScheduler(optimizer, { kind: 'linear', totalSteps: STEPS, warmupSteps: 2 });
   return { model, optimizer, scheduler, train: new TensorLoader(x, y, { batchSize: BATCH }) };
 }
@@ -166,7 +168,16 @@ describe('gradientAccumulationSteps and ema, against PyTorch and timm', () => {
     try {
       const s = setup('sgd');
       const val = new TensorLoader(x, y, { batchSize: 25 });
-      const r = await fit({ ...s, val, epochs: EPOCHS, gradientAccumulationSteps: K, ema: { decay: 0.8, warmup: true }, checkpointDir: dir, monitor: 'loss', restoreBest: false });
+      const r = await fit({
+        ...s,
+        val,
+        epochs: EPOCHS,
+        gradientAccumulationSteps: K,
+        ema: { decay: 0.8, warmup: true },
+        checkpointDir: dir,
+        monitor: 'loss',
+        restoreBest: false,
+      });
       expect(r.modelWeights).toBe('ema');
       // the model holds the final EMA weights (PyTorch's), and the last epoch's validation loss is theirs
       expect(maxDiff(weightsOf(s.model.stateDict()), ref.sgd.ema)).toBeLessThan(1e-5);
@@ -247,9 +258,9 @@ describe('callbacks', () => {
     });
     expect(r.epochs).toBe(2);
     expect(r.stopped?.reason).toBe('plateau');
-    await expect(fit({ model, optimizer: new optim.SGD(model.parameters(), { lr: 0.1 }), ...data(), epochs: 1, callbacks: [{ onStepEnd: 3 } as never] })).rejects.toThrow(
-      /fit: callbacks\[0\]\.onStepEnd must be a function/,
-    );
+    await expect(
+      fit({ model, optimizer: new optim.SGD(model.parameters(), { lr: 0.1 }), ...data(), epochs: 1, callbacks: [{ onStepEnd: 3 } as never] }),
+    ).rejects.toThrow(/fit: callbacks\[0\]\.onStepEnd must be a function/);
   });
 });
 
@@ -290,7 +301,13 @@ describe('custom metrics', () => {
       expect(seen.slice(0, 2)).toEqual([30, 3]);
       expect(seen[2]).toBeLessThan(1e-6); // softmax rows in float32
       await expect(
-        fit({ model, optimizer: new optim.SGD(model.parameters(), { lr: 0.1 }), train: new TensorLoader(xs, ys, { batchSize: 10 }), epochs: 1, monitor: 'nope' }),
+        fit({
+          model,
+          optimizer: new optim.SGD(model.parameters(), { lr: 0.1 }),
+          train: new TensorLoader(xs, ys, { batchSize: 10 }),
+          epochs: 1,
+          monitor: 'nope',
+        }),
       ).rejects.toThrow(/fit: monitor 'nope' is neither a built-in metric .* nor one of metrics/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -307,7 +324,12 @@ describe('gradual unfreezing and saveOptimizerState', () => {
       const ys = torch.tensor(Array.from({ length: 24 }, (_, i) => i % 2));
       // blocks are the children: 0, 1 (ReLU, no parameters), 2, 3, 4
       const model = new nn.Sequential(new nn.Linear(4, 6), new nn.ReLU(), new nn.Linear(6, 6), new nn.Linear(6, 6), new nn.Linear(6, 2));
-      for (const i of ['0', '2', '3']) for (const p of model.namedChildren().find(([n]) => n === i)![1].parameters()) p.requiresGrad_(false);
+      for (const i of ['0', '2', '3'])
+        for (const p of model
+          .namedChildren()
+          .find(([n]) => n === i)![1]
+          .parameters())
+          p.requiresGrad_(false);
       const optimizer = new optim.AdamW(model.parameters(), { lr: 0.01 }); // every block, frozen ones included
       const unfreezing = gradualUnfreezing({ every: 2, blocks: 1 });
       const history: Weights[] = [];
@@ -337,9 +359,9 @@ describe('gradual unfreezing and saveOptimizerState', () => {
       // best/: the model and trainer.json only, loadable as weights, refused for resuming with a clear message
       expect(existsSync(join(dir, 'best', 'optimizer.safetensors'))).toBe(false);
       expect(existsSync(join(dir, 'last', 'optimizer.safetensors'))).toBe(true);
-      await expect(
-        fit({ model, optimizer, train: new TensorLoader(xs, ys, { batchSize: 8 }), epochs: 7, resumeFrom: join(dir, 'best') }),
-      ).rejects.toThrow(/written without the optimizer state .* resume from the run's last\//);
+      await expect(fit({ model, optimizer, train: new TensorLoader(xs, ys, { batchSize: 8 }), epochs: 7, resumeFrom: join(dir, 'best') })).rejects.toThrow(
+        /written without the optimizer state .* resume from the run's last\//,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
