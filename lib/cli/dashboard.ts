@@ -89,7 +89,7 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   process.stdout.write(
     json
       ? JSON.stringify({ type: 'dashboard', time: new Date().toISOString(), url: server.url, host: server.host, port: server.port }) + '\n'
-      : `dashboard: ${server.url}\n(Ctrl-C to stop)\n`,
+      : `dashboard: ${server.url}\n${isLocalHost(server.host) ? '' : `(from other machines: this machine's name or address in place of localhost)\n`}(Ctrl-C to stop)\n`,
   );
   // serve until Ctrl-C / SIGTERM
   await new Promise<void>((done) => {

@@ -442,7 +442,7 @@ export const PAGE_SCRIPT = String.raw`'use strict';
       var best = info.best ? info.best.metric + ' ' + fmt4(info.best.value) + ' @ ' + (info.best.epoch + 1) : be && be.val ? (be.val.entityF1 !== undefined ? 'entityF1 ' + fmt4(be.val.entityF1) : 'accuracy ' + fmt4(be.val.accuracy)) + ' @ ' + (be.epoch + 1) : '–';
       var sw = el('span', { class: 'swatch' });
       sw.style.background = run.color;
-      var status = el('span', { class: 'status', 'data-status': info.status, text: info.status });
+      var status = el('span', { class: 'status', 'data-status': info.status, text: info.status, title: info.error || '' });
       t.appendChild(
         el('tr', { 'data-run': id }, [
           el('td', {}, [sw, ' ' + id]),
