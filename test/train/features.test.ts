@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { torch, nn, optim, io, fit, LRScheduler, TensorLoader, gradualUnfreezing, type Tensor, type TrainEvent, type Callback } from 'finetorch';
+import { torch, nn, optim, io, fit, evaluate, LRScheduler, TensorLoader, gradualUnfreezing, type Tensor, type TrainEvent, type Callback } from 'finetorch';
 import { flat } from '../helpers';
 
 type Weights = Record<string, number[]>;
@@ -312,6 +312,40 @@ describe('custom metrics', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('custom metrics for taggers', () => {
+  it("see the true and predicted tag sequences (seqeval's input) and land in val.custom", async () => {
+    torch.manualSeed(9);
+    const model = new nn.Linear(4, 3); // emissions [B, W, 3] for tags O, B-X, I-X
+    const xs = torch.randn([4, 5, 4]);
+    const ys = torch.tensor([
+      [0, 1, 2, 0, -100],
+      [1, 2, 2, -100, -100],
+      [0, 0, 0, 0, 0],
+      [1, 0, -100, -100, -100],
+    ]);
+    const seen: { yTrue?: string[][]; yPred?: string[][] } = {};
+    const val = await evaluate(model, new TensorLoader(xs, ys, { batchSize: 2 }), {
+      loss: (l, t) => nn.functional.crossEntropy(l.reshape([-1, 3]), t.reshape([-1])),
+      tagging: { tags: ['O', 'B-X', 'I-X'] },
+      metrics: {
+        words: ({ yTrue, yPred }) => {
+          Object.assign(seen, { yTrue, yPred });
+          return yTrue!.flat().length;
+        },
+      },
+    });
+    expect(val.custom).toEqual({ words: 14 });
+    expect(seen.yTrue).toEqual([
+      ['O', 'B-X', 'I-X', 'O'],
+      ['B-X', 'I-X', 'I-X'],
+      ['O', 'O', 'O', 'O', 'O'],
+      ['B-X', 'O'],
+    ]);
+    const argmax = (torch.noGrad(() => model.forward(xs).argmax(2)).toArray() as number[][]).map((r, i) => r.slice(0, seen.yTrue![i].length));
+    expect(seen.yPred).toEqual(argmax.map((r) => r.map((v) => ['O', 'B-X', 'I-X'][v])));
   });
 });
 
