@@ -189,7 +189,6 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
   });
 
   const result = await fit({
-    notes,
     model,
     optimizer: parts.optimizer,
     scheduler: parts.scheduler,
@@ -204,7 +203,9 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
     ema: recipe.ema,
     saveOptimizerState: recipe.checkpoint?.optimizerState,
     // gradual unfreezing: buildOptimizer put every block in the optimizer, the callback makes them trainable in turn
-    callbacks: recipe.unfreeze ? [gradualUnfreezing({ every: recipe.unfreeze.every, blocks: recipe.unfreeze.blocks, frozen: recipe.freeze!.blocks! })] : undefined,
+    callbacks: recipe.unfreeze
+      ? [gradualUnfreezing({ every: recipe.unfreeze.every, blocks: recipe.unfreeze.blocks, frozen: recipe.freeze!.blocks! })]
+      : undefined,
     tagging: taggingOptions,
     checkpointDir: out,
     resumeFrom,
