@@ -80,7 +80,21 @@ function makeVenv() {
   const sources = ['--index-url', index, ...extra.flatMap((u) => ['--extra-index-url', u]), '--find-links', wheels];
   execFileSync(
     python,
-    ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', ...sources, `torch==${TORCH_VERSION}`, 'transformers==5.18.0', 'numpy', 'safetensors', 'onnx', 'onnxruntime', 'tensorboard'],
+    [
+      '-m',
+      'pip',
+      'install',
+      '-q',
+      '--disable-pip-version-check',
+      ...sources,
+      `torch==${TORCH_VERSION}`,
+      'transformers==5.18.0',
+      'numpy',
+      'safetensors',
+      'onnx',
+      'onnxruntime',
+      'tensorboard',
+    ],
     { stdio: 'inherit' },
   );
   if (!venvReady()) throw new Error(`torch2: ${python} still lacks torch ${TORCH_VERSION} with transformers after pip install`);

@@ -54,7 +54,9 @@ export async function lrFindRecipe(input: Recipe | Record<string, unknown>, opti
   const train = data.parts.train;
   if (!train) throw new DataError('the training part of the data is empty');
   const numClasses = data.classes.length;
-  const { model } = tagging ? buildTagger(recipe, data.classes, (data.input as TokenInputSpec).vocabulary) : buildModel(recipe, numClasses, { inChannels: data.input.kind === 'image' ? data.input.channels : undefined });
+  const { model } = tagging
+    ? buildTagger(recipe, data.classes, (data.input as TokenInputSpec).vocabulary)
+    : buildModel(recipe, numClasses, { inChannels: data.input.kind === 'image' ? data.input.channels : undefined });
   if (recipe.device !== 'cpu') model.to(recipe.device);
   const parts = buildOptimizer(recipe, model, train.length);
   const loss = tagging ? taggerLoss(recipe, model as Tagger, numClasses) : buildLoss(recipe, numClasses);
