@@ -188,13 +188,20 @@ export const PAGE_SCRIPT = String.raw`'use strict';
 
   // ---- drawing
 
+  // [lo, hi] widened when its width is below float resolution (values equal up to rounding), so ticks advance
+  function spread(lo, hi) {
+    if (hi - lo > Math.max(Math.abs(lo), Math.abs(hi)) * 1e-9) return [lo, hi];
+    var mid = (lo + hi) / 2, half = Math.abs(mid) * 0.1 || 0.5;
+    return [mid - half, mid + half];
+  }
   function niceTicks(lo, hi, n) {
-    if (!(hi > lo)) { hi = lo + 1; lo = lo - 1; }
+    var r = spread(lo, hi);
+    lo = r[0]; hi = r[1];
     var step = Math.pow(10, Math.floor(Math.log10((hi - lo) / n)));
     var err = (n * step) / (hi - lo);
     if (err <= 0.15) step *= 10; else if (err <= 0.35) step *= 5; else if (err <= 0.75) step *= 2;
     var ticks = [];
-    for (var t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.push(Math.abs(t) < step * 1e-9 ? 0 : t);
+    for (var t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9 && ticks.length < 100; t += step) ticks.push(Math.abs(t) < step * 1e-9 ? 0 : t);
     return ticks;
   }
 
@@ -245,9 +252,13 @@ export const PAGE_SCRIPT = String.raw`'use strict';
     var y0 = Math.min.apply(null, ys), y1 = Math.max.apply(null, ys);
     if (state.xAxis === 'step' || state.xAxis === 'epoch') x0 = Math.min(x0, 0);
     if (x1 === x0) x1 = x0 + 1;
+    var xr = spread(x0, x1);
+    x0 = xr[0]; x1 = xr[1];
     var ty = logY ? function (v) { return Math.log10(v); } : function (v) { return v; };
     var Y0 = ty(y0), Y1 = ty(y1);
     if (Y1 === Y0) { Y0 -= 0.5; Y1 += 0.5; }
+    var yr = spread(Y0, Y1);
+    Y0 = yr[0]; Y1 = yr[1];
     var pad = (Y1 - Y0) * 0.05;
     Y0 -= pad; Y1 += pad;
     var px = function (x) { return M.l + ((x - x0) / (x1 - x0)) * (W - M.l - M.r); };

@@ -26,7 +26,8 @@ const RECIPE = {
   earlyStopping: { metric: 'loss', patience: 10 },
   data: { kind: 'fashionMnist', classes: ['T-shirt/top', 'Trouser', 'Bag'], perClass: 30, val: 0.2, testPerClass: 10 },
 };
-const RUN_FILES = ['best', 'events.jsonl', 'last', 'metrics.json', 'run.json'];
+// curves.svg/png: the run's charts, redrawn after every epoch (a kill while drawing leaves a file the next epoch rewrites)
+const RUN_FILES = ['best', 'curves.png', 'curves.svg', 'events.jsonl', 'last', 'metrics.json', 'run.json'];
 
 interface Outcome {
   status: number | null;
