@@ -21,6 +21,7 @@ finetune.freeze(model, { blocks: 2 }); // 3. freeze stem + layer1,
 const optimizer = new optim.AdamW(finetune.paramGroups(model, { bottom: 1e-5, top: 1e-3, weightDecay: 0.01 })); //  differential LRs
 const scheduler = new LRScheduler(optimizer, { kind: 'cosine', warmupSteps: train.length, totalSteps: 10 * train.length });
 const loss = (logits, target) => losses.focalLoss(logits, target, { gamma: 2 });
-await fit({ model, optimizer, scheduler, train, val, epochs: 10, loss }); // 4. train, then evaluate
+const onEvent = (e) => e.type === 'epoch' && console.log(`epoch ${e.epoch + 1}: val accuracy ${(e.val.accuracy * 100).toFixed(1)}%`);
+await fit({ model, optimizer, scheduler, train, val, epochs: 10, loss, onEvent }); // 4. train, then evaluate
 const r = await evaluate(model, test);
 console.log(`test accuracy ${(r.accuracy * 100).toFixed(1)}%, macro-F1 ${r.f1Macro.toFixed(3)}, AUC-ROC ${r.rocAuc.toFixed(3)}`);
