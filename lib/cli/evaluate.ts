@@ -97,7 +97,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   if (typeof args === 'number') return args;
   const reporter = reporterFor('eval', args.flags);
   try {
-    if (args.positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`, 'eval');
+    if (args.positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`);
     const split = (args.flags.split as string | undefined) ?? 'test';
     if (!['train', 'val', 'test'].includes(split)) throw new UsageError(`--split: expected test, val or train, got ${JSON.stringify(split)}`);
     const loaded = loadTrained(args.flags);
@@ -184,7 +184,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
   try {
     const texts = (args.flags.text as string[] | undefined) ?? [];
     if (!args.positionals.length && !texts.length)
-      throw new UsageError('give the inputs: image files or folders, a CSV/JSONL file of texts, or --text', 'predict');
+      throw new UsageError('give the inputs: image files or folders, a CSV/JSONL file of texts, or --text');
     const loaded = loadTrained(args.flags);
     if (isTagger(loaded)) {
       const n = await predictTagger(reporter, loaded, args.positionals, texts);
