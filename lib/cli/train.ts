@@ -4,6 +4,7 @@
 // the current step with a resumable last/; `--resume <out>/last` continues.
 import { existsSync, mkdirSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { EvalResult } from '../train/trainer.js';
 import { findCheckpoint } from '../train/checkpoint.js';
 import type { Recipe } from '../recipes/schema.js';
@@ -16,6 +17,7 @@ import { loadRecipe } from './recipe-file.js';
 import type { Reporter, Row } from './progress.js';
 import { DEFAULT_PORT, dashboardOptions, startDashboard } from './dashboard.js';
 import type { Dashboard } from '../dashboard/index.js';
+import { LAUNCH_FLAGS, launchCli, wantsLaunch } from './launch.js';
 
 /** How long `train --dashboard` keeps serving after training when nobody can press Ctrl-C (output not a terminal), so an open page gets the last events. */
 const DASHBOARD_LINGER_MS = 5000;
@@ -37,6 +39,9 @@ export const TRAIN_USAGE = `usage: finetorch train --config <recipe.json|yaml> [
        finetorch train --resume <out>/last [options]
 
 ${usageLines(FLAGS)}
+
+several processes (data-parallel; every other flag goes to each of them):
+${usageLines(LAUNCH_FLAGS)}
 `;
 
 const metricsRow = (split: string, r: EvalResult): Row =>
@@ -63,7 +68,15 @@ const classificationRow = (split: string, r: EvalResult): Row => ({
 });
 
 export async function trainCommand(argv: string[]): Promise<number> {
+  // the launcher: this process starts the training processes and does not train itself
+  if (wantsLaunch(argv))
+    return launchCli('train', argv, TRAIN_USAGE, (rest) => ({
+      command: process.execPath,
+      args: [...process.execArgv, fileURLToPath(new URL('./main.js', import.meta.url)), 'train', ...rest],
+    }));
   const started = Date.now();
+  // a launched rank > 0 logs to <out>/<this file> and leaves the run folder's files to rank 0
+  const rankLog = process.env.FINETORCH_RANK_LOG;
   let args: ReturnType<typeof parseArgs>;
   try {
     args = parseArgs('train', argv, FLAGS);
@@ -101,13 +114,13 @@ export async function trainCommand(argv: string[]): Promise<number> {
       const file = flags.config as string;
       recipe = loadRecipe({ file }, overrides);
       if (!recipe.out) recipe.out = resolve('runs', basename(file, extname(file)));
-      if (existsSync(join(recipe.out, RUN_FILE)) && !flags.force)
+      if (!rankLog && existsSync(join(recipe.out, RUN_FILE)) && !flags.force)
         throw new UsageError(`${recipe.out} already holds a run; continue it with --resume ${join(recipe.out, 'last')}, or start over with --force`);
     }
     const out = resolve(recipe.out!);
     mkdirSync(out, { recursive: true });
-    reporter = reporterFor('train', flags, join(out, 'events.jsonl'));
-    if (flags.dashboard) {
+    reporter = reporterFor('train', flags, join(out, rankLog ? basename(rankLog) : 'events.jsonl'));
+    if (flags.dashboard && !rankLog) {
       board = await startDashboard(dashboardOptions([out], { host: flags['dashboard-host'], port: flags['dashboard-port'] }));
       reporter.message(`dashboard: ${board.url}`);
     }
