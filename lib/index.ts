@@ -156,3 +156,5 @@ export type {
 } from './pretrain/index.js';
 export * as dashboard from './dashboard/index.js';
 export type { DashboardOptions, Dashboard } from './dashboard/index.js';
+export { distributed, DistributedDataParallel } from './distributed/index.js';
+export type { Backend, ReduceOp, InitProcessGroupOptions, DistributedDataParallelOptions, ShardOptions } from './distributed/index.js';

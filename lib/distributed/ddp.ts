@@ -1,0 +1,179 @@
+// nn.parallel.DistributedDataParallel: the model's forward, its parameters and
+// buffers broadcast from rank 0 at the start, and gradients averaged across
+// ranks after backward by all-reduces of flat buckets (~25 MiB, parameters in
+// reverse order, as PyTorch's Reducer buckets them).
+import { Module } from '../nn/module.js';
+import { torch } from '../tensor/index.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { allReduce, broadcast, getWorldSize, isInitialized } from './process-group.js';
+
+export interface DistributedDataParallelOptions {
+  /** The largest bucket of gradients one all-reduce carries, in MiB (PyTorch's bucket_cap_mb); default 25. */
+  bucketCapMb?: number;
+  /** Broadcast the buffers (BatchNorm's running statistics) from rank 0 at the start; default true. */
+  broadcastBuffers?: boolean;
+}
+
+const BYTES: Record<string, number> = { float64: 8, float32: 4, float16: 2, bfloat16: 2 };
+
+/** Sends rank 0's values of the tensors to every rank: one broadcast per dtype and device, of the tensors flattened into one. */
+async function broadcastTensors(tensors: Tensor[]): Promise<void> {
+  const groups = new Map<string, Tensor[]>();
+  for (const t of tensors) {
+    const key = `${t.dtype}@${t.device}`;
+    const list = groups.get(key);
+    if (list) list.push(t);
+    else groups.set(key, [t]);
+  }
+  for (const list of groups.values()) {
+    const flat = torch.noGrad(() => torch.cat(list.map((t) => t.detach().reshape(-1))));
+    try {
+      await broadcast(flat, { src: 0 });
+      torch.noGrad(() => {
+        let offset = 0;
+        for (const t of list) {
+          const n = t.numel();
+          const part = flat.narrow(0, offset, n).reshape(t.shape);
+          t.copy_(part);
+          part.dispose();
+          offset += n;
+        }
+      });
+    } finally {
+      flat.dispose();
+    }
+  }
+}
+
+/**
+ * Wraps a model for data-parallel training across the process group. Await
+ * `ready` (the broadcast of rank 0's parameters and buffers) before the first
+ * forward, and `syncGradients()` after every backward, before the optimizer
+ * step (fit({ distributed: true }) does both). The model is `module`, so the
+ * state dict's keys start with 'module.', as PyTorch's.
+ */
+export class DistributedDataParallel extends Module {
+  readonly module: Module;
+  /** Settles when rank 0's parameters and buffers are on this rank. */
+  readonly ready: Promise<void>;
+  private readonly bucketBytes: number;
+  private synced = false;
+
+  constructor(model: Module, options: DistributedDataParallelOptions = {}) {
+    super();
+    if (!(model instanceof Module)) throw new TypeError('DistributedDataParallel: expected a Module');
+    if (!isInitialized()) throw new Error('DistributedDataParallel: no process group; call distributed.initProcessGroup() first');
+    const cap = options.bucketCapMb ?? 25;
+    if (typeof cap !== 'number' || !(cap > 0))
+      throw new TypeError(`DistributedDataParallel: bucketCapMb must be a positive number, got ${JSON.stringify(cap)}`);
+    this.bucketBytes = cap * 1024 * 1024;
+    this.module = this.registerModule('module', model);
+    this.inputNames = model.inputNames;
+    const tensors = [...model.parameters(), ...(options.broadcastBuffers === false ? [] : model.buffers())];
+    this.ready = broadcastTensors(tensors).then(
+      () => {
+        for (const t of tensors) t.dispose();
+        this.synced = true;
+      },
+      (e: unknown) => {
+        for (const t of tensors) t.dispose();
+        throw e;
+      },
+    );
+    // an unawaited failure surfaces at forward() or syncGradients(), not as an unhandled rejection
+    this.ready.catch(() => {});
+  }
+
+  override forward(...inputs: Tensor[]): Tensor {
+    if (!this.synced) throw new Error("DistributedDataParallel: await ddp.ready (the broadcast of rank 0's parameters) before the first forward");
+    return this.module.forward(...inputs);
+  }
+
+  override async forwardAsync(...inputs: Tensor[]): Promise<Tensor> {
+    await this.ready;
+    return this.module.forwardAsync(...inputs);
+  }
+
+  /**
+   * Averages the gradients across ranks, in place. Parameters that do not
+   * require grad are skipped (every rank freezes the same ones); a parameter
+   * without a gradient on this rank counts as zeros, gets the average when
+   * some other rank had a gradient, and stays without one when no rank had.
+   */
+  async syncGradients(): Promise<void> {
+    await this.ready;
+    const worldSize = getWorldSize();
+    const params = this.module.parameters().filter((p) => {
+      if (p.requiresGrad) return true;
+      p.dispose();
+      return false;
+    });
+    params.reverse();
+    try {
+      for (const bucket of this.buckets(params)) await this.reduceBucket(bucket, worldSize);
+    } finally {
+      for (const p of params) p.dispose();
+    }
+  }
+
+  /** Consecutive parameters of one dtype and device, up to the bucket size. */
+  private buckets(params: Tensor[]): Tensor[][] {
+    const out: Tensor[][] = [];
+    let current: Tensor[] = [];
+    let bytes = 0;
+    let key = '';
+    for (const p of params) {
+      const k = `${p.dtype}@${p.device}`;
+      const size = p.numel() * (BYTES[p.dtype] ?? 4);
+      if (current.length && (k !== key || bytes + size > this.bucketBytes)) {
+        out.push(current);
+        current = [];
+        bytes = 0;
+      }
+      current.push(p);
+      bytes += size;
+      key = k;
+    }
+    if (current.length) out.push(current);
+    return out;
+  }
+
+  private async reduceBucket(params: Tensor[], worldSize: number): Promise<void> {
+    const grads = params.map((p) => p.grad);
+    // the gradients, then one entry per parameter that says whether this rank had a gradient
+    const parts = torch.noGrad(() => [
+      ...params.map((p, i) => (grads[i] ? (grads[i] as Tensor).reshape(-1) : torch.zeros([p.numel()], { dtype: p.dtype, device: p.device }))),
+      torch.tensor(
+        grads.map((g) => (g ? 1 : 0)),
+        { dtype: params[0].dtype, device: params[0].device },
+      ),
+    ]);
+    const flat = torch.cat(parts);
+    for (const t of parts) t.dispose();
+    try {
+      await allReduce(flat, { op: 'sum' });
+      const counts = flat.narrow(0, flat.numel() - params.length, params.length).dataSync();
+      torch.noGrad(() => {
+        let offset = 0;
+        params.forEach((p, i) => {
+          const n = p.numel();
+          if (counts[i] !== 0) {
+            const mean = flat.narrow(0, offset, n).reshape(p.shape).div(worldSize);
+            const g = grads[i];
+            if (g) {
+              g.copy_(mean);
+              mean.dispose();
+            } else {
+              p.grad = mean;
+              mean.dispose();
+            }
+          }
+          offset += n;
+        });
+      });
+    } finally {
+      flat.dispose();
+      for (const g of grads) g?.dispose();
+    }
+  }
+}

@@ -1,0 +1,37 @@
+// torch.distributed for finetorch: process groups on c10d, collectives,
+// DistributedDataParallel and DistributedSampler-like sharding.
+import { DistributedDataParallel } from './ddp.js';
+import {
+  allGather,
+  allReduce,
+  barrier,
+  broadcast,
+  destroyProcessGroup,
+  getBackend,
+  getRank,
+  getWorldSize,
+  initProcessGroup,
+  isInitialized,
+} from './process-group.js';
+import { distributedIndices, shard } from './sampler.js';
+
+export type { Backend, ReduceOp, InitProcessGroupOptions } from './process-group.js';
+export type { DistributedDataParallelOptions } from './ddp.js';
+export type { ShardOptions } from './sampler.js';
+export { DistributedDataParallel };
+
+export const distributed = {
+  initProcessGroup,
+  isInitialized,
+  getRank,
+  getWorldSize,
+  getBackend,
+  barrier,
+  allReduce,
+  broadcast,
+  allGather,
+  destroyProcessGroup,
+  DistributedDataParallel,
+  shard,
+  distributedIndices,
+};
