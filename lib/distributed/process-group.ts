@@ -28,8 +28,8 @@ export interface InitProcessGroupOptions {
 /** The native entries (native/distributed.cc) this module uses. */
 interface DistAddon {
   distInit(options: { backend: Backend; rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number }): unknown;
-  distAllReduceAsync(tensors: TensorHandle[], op: ReduceOp): Promise<unknown>;
-  distBroadcastAsync(tensors: TensorHandle[], src: number): Promise<unknown>;
+  distAllReduceAsync(tensors: TensorHandle[], op: ReduceOp): Promise<TensorHandle[]>;
+  distBroadcastAsync(tensors: TensorHandle[], src: number): Promise<TensorHandle[]>;
   distAllGatherAsync(tensor: TensorHandle): Promise<TensorHandle[]>;
   distBarrierAsync(): Promise<unknown>;
   distDestroy(): unknown;
@@ -153,7 +153,8 @@ export async function allReduce(tensor: Tensor, options: { op?: ReduceOp } = {})
   const t = checkTensor(tensor, 'allReduce');
   const op = options?.op ?? 'sum';
   if (!OPS.includes(op)) throw new TypeError(`distributed.allReduce: op must be one of ${OPS.join(', ')}, got ${JSON.stringify(op)}`);
-  await addon('allReduce').distAllReduceAsync([t.handle], op);
+  // resolves to new handles on the same tensor
+  for (const h of await addon('allReduce').distAllReduceAsync([t.handle], op)) h.dispose();
   return t;
 }
 
@@ -164,7 +165,7 @@ export async function broadcast(tensor: Tensor, options: { src?: number } = {}):
   const { worldSize } = current('broadcast');
   if (!Number.isInteger(src) || src < 0 || src >= worldSize)
     throw new RangeError(`distributed.broadcast: src must be a rank 0 .. ${worldSize - 1}, got ${JSON.stringify(src)}`);
-  await addon('broadcast').distBroadcastAsync([t.handle], src);
+  for (const h of await addon('broadcast').distBroadcastAsync([t.handle], src)) h.dispose();
   return t;
 }
 

@@ -1,0 +1,206 @@
+// torch.distributed on real processes over loopback (Gloo): collectives against
+// the math, DistributedDataParallel against one process on the concatenated
+// batches, and the DistributedSampler-like sharding.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { distributed, nn, optim, permutation, torch, TensorLoader, type Batch, type Optimizer, type Tensor } from 'finetorch';
+
+const worker = join(__dirname, 'worker.mjs');
+const dir = mkdtempSync(join(tmpdir(), 'finetorch-dist-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const distAvailable = (() => {
+  try {
+    // biome-ignore lint/suspicious/noExplicitAny: probing the addon for an entry older builds lack
+    const addon = require('../../build/Release/finetorch.node') as any;
+    return typeof addon.distAvailable === 'function' && addon.distAvailable() === true;
+  } catch {
+    return false;
+  }
+})();
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+type Result = Record<string, unknown> & { rank: number; worldSize: number };
+
+/** Runs worker.mjs `task` as worldSize processes with torchrun's environment; resolves to each rank's JSON. */
+async function launch(task: string, worldSize: number): Promise<Result[]> {
+  const port = await freePort();
+  const runs = Array.from({ length: worldSize }, (_, rank) => {
+    const out = join(dir, `${task}-${worldSize}-${rank}.json`);
+    const env = {
+      ...process.env,
+      RANK: String(rank),
+      LOCAL_RANK: String(rank),
+      WORLD_SIZE: String(worldSize),
+      MASTER_ADDR: '127.0.0.1',
+      MASTER_PORT: String(port),
+      OMP_NUM_THREADS: '1',
+    };
+    const child = spawn(process.execPath, [worker, task, out], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    child.stdout.on('data', (d) => (log += d));
+    child.stderr.on('data', (d) => (log += d));
+    return new Promise<Result>((resolve, reject) => {
+      child.on('exit', (code) => {
+        if (code === 0) resolve(JSON.parse(readFileSync(out, 'utf8')) as Result);
+        else reject(new Error(`rank ${rank} of ${task} exited with ${code}:\n${log}`));
+      });
+    });
+  });
+  return Promise.all(runs);
+}
+
+const flat = (a: unknown): number[] => (Array.isArray(a) ? a.flatMap(flat) : [a as number]);
+
+describe.skipIf(!distAvailable)('collectives on real processes', () => {
+  for (const worldSize of [2, 3]) {
+    it(`allReduce, broadcast and allGather on ${worldSize} ranks equal the math`, async () => {
+      const results = await launch('collectives', worldSize);
+      const inputs = results.map((r) => flat(r.input));
+      const n = inputs[0].length;
+      const column = (i: number) => inputs.map((x) => x[i]);
+      const expected = {
+        sum: Array.from({ length: n }, (_, i) => column(i).reduce((a, b) => a + b, 0)),
+        avg: Array.from({ length: n }, (_, i) => column(i).reduce((a, b) => a + b, 0) / worldSize),
+        max: Array.from({ length: n }, (_, i) => Math.max(...column(i))),
+        min: Array.from({ length: n }, (_, i) => Math.min(...column(i))),
+      };
+      for (const r of results) {
+        for (const op of ['sum', 'avg', 'max', 'min'] as const) flat(r[op]).forEach((v, i) => expect(v).toBeCloseTo(expected[op][i], 5));
+        expect(flat(r.broadcast)).toEqual(inputs[worldSize - 1]);
+        expect((r.allGather as unknown[]).map(flat)).toEqual(inputs);
+      }
+    });
+  }
+});
+
+/** One process, the same model and data, each step on the union of what the ranks' step k saw (DistributedSampler's split). */
+function reference(task: 'sgd' | 'adamw', worldSize: number): Record<string, number[]> {
+  torch.manualSeed(100);
+  const model = new nn.Sequential(new nn.Linear(6, 8), new nn.ReLU(), new nn.Linear(8, 8), new nn.ReLU(), new nn.Linear(8, 3));
+  const blocks = model.children();
+  let opt: Optimizer;
+  if (task === 'sgd') opt = new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
+  else {
+    for (const p of blocks[0].parameters()) p.requiresGrad = false;
+    opt = new optim.AdamW(
+      [
+        { params: blocks[2].parameters(), lr: 0.01, weightDecay: 0.1 },
+        { params: blocks[4].parameters(), lr: 0.005 },
+      ],
+      {},
+    );
+  }
+  torch.manualSeed(0);
+  const x = torch.randn([20, 6]);
+  const y = torch.randint(0, 3, [20], { dtype: 'int64' });
+  for (let epoch = 0; epoch < 2; epoch++) {
+    const order = permutation(20, 7 * 100003 + epoch);
+    const perRank = Array.from({ length: worldSize }, (_, r) => order.filter((_, i) => i % worldSize === r));
+    for (let k = 0; k * 3 < perRank[0].length; k++) {
+      const idx = torch.tensor(
+        perRank.flatMap((list) => list.slice(3 * k, 3 * k + 3)),
+        { dtype: 'int64' },
+      );
+      opt.zeroGrad();
+      const loss = nn.functional.crossEntropy(model.forward(x.indexSelect(0, idx)), y.indexSelect(0, idx));
+      loss.backward();
+      opt.step();
+    }
+  }
+  return Object.fromEntries(model.namedParameters().map(([k, p]) => [k, Array.from(p.dataSync())]));
+}
+
+describe.skipIf(!distAvailable)('DistributedDataParallel', () => {
+  for (const task of ['sgd', 'adamw'] as const) {
+    it(`2 processes train to the parameters of 1 process on the concatenated batches (${task})`, async () => {
+      const results = await launch(task, 2);
+      const expected = reference(task, 2);
+      expect(results.map((r) => r.batches)).toEqual([4, 4]);
+      for (const r of results) {
+        const params = r.params as Record<string, number[]>;
+        expect(Object.keys(params)).toEqual(Object.keys(expected));
+        for (const [k, v] of Object.entries(expected)) {
+          const got = params[k];
+          const worst = Math.max(...v.map((e, i) => Math.abs(e - got[i])));
+          expect(worst, `${k} on rank ${r.rank}`).toBeLessThan(1e-5);
+        }
+      }
+    });
+  }
+});
+
+describe('sharding (DistributedSampler)', () => {
+  it("splits indices as torch's DistributedSampler: padded by repeating from the start", () => {
+    // torch.utils.data.DistributedSampler(range(10), num_replicas=3, shuffle=False)
+    expect([0, 1, 2].map((rank) => distributed.distributedIndices(10, { rank, worldSize: 3 }))).toEqual([
+      [0, 3, 6, 9],
+      [1, 4, 7, 0],
+      [2, 5, 8, 1],
+    ]);
+  });
+
+  it('a TensorLoader: disjoint shards covering the data, the same number of batches, reshuffled per epoch', () => {
+    const x = torch.arange(0, 12).reshape(12, 1);
+    const loader = new TensorLoader(x, torch.arange(0, 12), { batchSize: 4, shuffle: true, seed: 3 });
+    const seen = (epoch: number) =>
+      [0, 1].map((rank) => {
+        const shard = distributed.shard(loader, { rank, worldSize: 2 });
+        const batches = [...(shard.batches(epoch) as Iterable<Batch>)];
+        expect(batches.length).toBe(shard.length);
+        return batches.flatMap((b) => Array.from((b.target as Tensor).dataSync(), Number));
+      });
+    const [a, b] = seen(0);
+    expect(a.length).toBe(6);
+    expect([...a, ...b].sort((p, q) => p - q)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect(seen(1)[0]).not.toEqual(a);
+    expect(seen(0)[0]).toEqual(a);
+  });
+
+  it('any other source: by batch, the short rank repeats the first batches', async () => {
+    const source = {
+      *batches() {
+        for (let i = 0; i < 5; i++) yield { input: torch.tensor([i]), target: torch.tensor([i]) };
+      },
+    };
+    const ids = async (rank: number) => {
+      const out: number[] = [];
+      for await (const b of distributed.shard(source, { rank, worldSize: 2 }).batches(0)) out.push(b.target.item() as number);
+      return out;
+    };
+    expect(await ids(0)).toEqual([0, 2, 4]);
+    expect(await ids(1)).toEqual([1, 3, 0]);
+  });
+
+  it('clear errors without a process group or with a bad rank', async () => {
+    expect(() => distributed.shard(new TensorLoader(torch.zeros([2, 1]), torch.zeros([2]), { batchSize: 1 }))).toThrow(/initProcessGroup/);
+    expect(() => distributed.distributedIndices(4, { rank: 2, worldSize: 2 })).toThrow(/rank must be an integer 0 \.\. 1, got 2/);
+    const saved = { ...process.env };
+    try {
+      delete process.env.WORLD_SIZE;
+      delete process.env.RANK;
+      await expect(distributed.initProcessGroup()).rejects.toThrow(/no world size: pass worldSize or set WORLD_SIZE/);
+      process.env.WORLD_SIZE = 'two';
+      await expect(distributed.initProcessGroup({ rank: 0 })).rejects.toThrow(/WORLD_SIZE must be an integer, got 'two'/);
+      await expect(distributed.initProcessGroup({ rank: 2, worldSize: 2 })).rejects.toThrow(/rank 2 is out of range/);
+      await expect(distributed.initProcessGroup({ rank: 0, worldSize: 1, masterPort: 70000 })).rejects.toThrow(/masterPort must be 1 \.\. 65535/);
+    } finally {
+      process.env = saved;
+    }
+    expect(distributed.isInitialized()).toBe(false);
+    expect(() => distributed.getRank()).toThrow(/initProcessGroup\(\) first/);
+  });
+});

@@ -1,0 +1,68 @@
+// One rank of the distributed tests (test/distributed/ddp.test.ts): joins the
+// process group from torchrun's environment variables, runs the task named in
+// argv[2] and writes what the test checks as JSON to the file argv[3].
+import { writeFileSync } from 'node:fs';
+import { distributed, nn, optim, torch, TensorLoader } from 'finetorch';
+
+const [task, out] = process.argv.slice(2);
+await distributed.initProcessGroup({ timeoutMs: 20000 });
+const rank = distributed.getRank();
+const worldSize = distributed.getWorldSize();
+const result = { rank, worldSize };
+
+/** The test's model: three Linear layers (the test builds the same one as its reference). */
+function makeModel() {
+  return new nn.Sequential(new nn.Linear(6, 8), new nn.ReLU(), new nn.Linear(8, 8), new nn.ReLU(), new nn.Linear(8, 3));
+}
+
+if (task === 'collectives') {
+  torch.manualSeed(1000 + rank);
+  const x = torch.randn([3, 4]);
+  result.input = x.toArray();
+  for (const op of ['sum', 'avg', 'max', 'min']) {
+    const t = x.clone();
+    await distributed.allReduce(t, { op });
+    result[op] = t.toArray();
+  }
+  const b = x.clone();
+  await distributed.broadcast(b, { src: worldSize - 1 });
+  result.broadcast = b.toArray();
+  result.allGather = (await distributed.allGather(x)).map((t) => t.toArray());
+  await distributed.barrier();
+} else if (task === 'sgd' || task === 'adamw') {
+  // every rank starts from different weights: DDP must broadcast rank 0's
+  torch.manualSeed(100 + rank);
+  const model = makeModel();
+  const ddp = new distributed.DistributedDataParallel(model);
+  await ddp.ready;
+  let opt;
+  if (task === 'sgd') opt = new optim.SGD(ddp.parameters(), { lr: 0.1, momentum: 0.9 });
+  else {
+    // a frozen first block and two param groups
+    for (const p of model.children()[0].parameters()) p.requiresGrad = false;
+    opt = new optim.AdamW(
+      [
+        { params: model.children()[2].parameters(), lr: 0.01, weightDecay: 0.1 },
+        { params: model.children()[4].parameters(), lr: 0.005 },
+      ],
+      {},
+    );
+  }
+  torch.manualSeed(0);
+  const x = torch.randn([20, 6]);
+  const y = torch.randint(0, 3, [20], { dtype: 'int64' });
+  const data = distributed.shard(new TensorLoader(x, y, { batchSize: 3, shuffle: true, seed: 7 }));
+  result.batches = data.length;
+  for (let epoch = 0; epoch < 2; epoch++) {
+    for (const { input, target } of data.batches(epoch)) {
+      opt.zeroGrad();
+      const loss = nn.functional.crossEntropy(ddp.forward(input), target);
+      loss.backward();
+      await ddp.syncGradients();
+      await opt.stepAsync();
+    }
+  }
+  result.params = Object.fromEntries(model.namedParameters().map(([k, p]) => [k, Array.from(p.dataSync())]));
+}
+writeFileSync(out, JSON.stringify(result));
+distributed.destroyProcessGroup();
