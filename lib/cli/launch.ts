@@ -1,258 +1,28 @@
-// The process launcher behind `finetorch train --nproc-per-node N`, as torchrun
-// does it: N children per node, each with torchrun's environment (RANK,
-// LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT), their
-// output prefixed with `[rank k] `, and when one child fails the others are
-// stopped (SIGTERM, then SIGKILL after a grace period) and the failure names
-// the rank. Ctrl-C (SIGINT) and SIGTERM are forwarded to every child.
-//
-// Ranks > 0 get FINETORCH_RANK_LOG=rank<k>.log: the file name, inside the run
-// folder, that the child writes its log to instead of the run's own files
-// (only rank 0 writes the run folder).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
-import { constants } from 'node:os';
+// `finetorch train --nproc-per-node N [--nnodes M --node-rank R --master-addr A
+// --master-port P]`: the command line of the launcher (lib/distributed/launch.ts).
+// The parent does not train: it starts N children of the same command without
+// the launcher flags, with torchrun's environment.
 import { parseArgs, type FlagSpec } from './args.js';
 import { usageFailure } from './command.js';
 import { EXIT, UsageError } from './errors.js';
+import { ArgumentError } from '../errors.js';
+import {
+  checkLaunchOptions,
+  DEFAULT_MASTER_ADDR,
+  describeExit,
+  launch,
+  writeOutput,
+  type LaunchOptionNames,
+  type LaunchOptions,
+} from '../distributed/launch.js';
 
-export interface LaunchOptions {
-  /** Processes on this node. */
-  nprocPerNode: number;
-  /** Nodes (machines) in the job (default 1). */
-  nnodes?: number;
-  /** This node's index, 0..nnodes-1 (default 0); node 0 hosts the master (rank 0). */
-  nodeRank?: number;
-  /** Address of node 0 (default 127.0.0.1). */
-  masterAddr?: string;
-  /** Port of the rendezvous store on node 0; default: a free port (only when nnodes is 1). */
-  masterPort?: number;
-  /** The program each child runs and its arguments. */
-  command: string;
-  args: string[];
-  /** Environment of the children (default process.env); the launcher's variables are added to it. */
-  env?: NodeJS.ProcessEnv;
-  /** Each line a child writes; default: written to this process's stdout/stderr by `writeOutput`. */
-  onOutput?: (line: OutputLine) => void;
-  /** How long a child has to exit after SIGTERM before SIGKILL (default 5000 ms). */
-  graceMs?: number;
-  /** Forward SIGINT/SIGTERM received by this process to the children (default true). */
-  forwardSignals?: boolean;
-}
-
-export interface OutputLine {
-  /** Global rank of the child. */
-  rank: number;
-  stream: 'stdout' | 'stderr';
-  /** The line without its newline. */
-  text: string;
-}
-
-export interface RankExit {
-  rank: number;
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-export interface LaunchResult {
-  /** 0 when every child exited 0; else the failing child's exit code (128 + signal number when a signal killed it), 130 when interrupted. */
-  exitCode: number;
-  /** The first child that failed (exited non-zero or died by a signal) before the job was interrupted; null when none did. */
-  failed: RankExit | null;
-  /** Every child's exit, in rank order. */
-  exits: RankExit[];
-  /** The job was stopped by a signal sent to the launcher. */
-  interrupted: boolean;
-  masterAddr: string;
-  masterPort: number;
-}
-
-export const DEFAULT_MASTER_ADDR = '127.0.0.1';
-
-/** What a failure looks like in a message: "rank 1 exited with code 3" / "rank 1 was killed by SIGKILL". */
-export function describeExit(e: RankExit): string {
-  return e.signal ? `rank ${e.rank} was killed by ${e.signal}` : `rank ${e.rank} exited with code ${e.code}`;
-}
-
-/** Checks the options; a UsageError names the option that is wrong. */
-export function checkLaunchOptions(o: LaunchOptions): void {
-  const nnodes = o.nnodes ?? 1;
-  const nodeRank = o.nodeRank ?? 0;
-  const int = (name: string, v: number, min: number) => {
-    if (!Number.isInteger(v) || v < min) throw new UsageError(`${name}: expected an integer >= ${min}, got ${v}`);
-  };
-  int('--nproc-per-node', o.nprocPerNode, 1);
-  int('--nnodes', nnodes, 1);
-  int('--node-rank', nodeRank, 0);
-  if (nodeRank >= nnodes) throw new UsageError(`--node-rank ${nodeRank} is not below --nnodes ${nnodes} (node ranks are 0..${nnodes - 1})`);
-  if (o.masterPort !== undefined && (!Number.isInteger(o.masterPort) || o.masterPort < 1 || o.masterPort > 65535))
-    throw new UsageError(`--master-port: expected a port 1..65535, got ${o.masterPort}`);
-  if (nnodes > 1 && o.masterPort === undefined) throw new UsageError('--master-port is required with --nnodes > 1 (every node must use the same one)');
-  if (o.masterAddr !== undefined && o.masterAddr.trim() === '') throw new UsageError('--master-addr: expected an address, got ""');
-}
-
-/** A port nobody listens on, found by binding port 0. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Rejects with a clear error when something already listens on the port (the master's store could not start there). */
-export function checkPortFree(port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EADDRINUSE')
-        reject(new UsageError(`--master-port ${port} is already in use on this machine; pick another port, or leave --master-port out for a free one`));
-      else if (err.code === 'EACCES') reject(new UsageError(`--master-port ${port}: not allowed to listen there (ports below 1024 need privileges)`));
-      else reject(err);
-    });
-    server.listen(port, () => server.close(() => resolve()));
-  });
-}
-
-/** The default output: each line prefixed with `[rank k] `; rank 0's stdout unprefixed when `rank0Stdout` is 'plain' (its JSON Lines events stay one stream) and the other ranks' stdout then goes to stderr. */
-export function writeOutput(rank0Stdout: 'plain' | 'prefixed'): (line: OutputLine) => void {
-  return ({ rank, stream, text }) => {
-    if (rank0Stdout === 'plain') {
-      if (rank === 0 && stream === 'stdout') process.stdout.write(`${text}\n`);
-      else process.stderr.write(`[rank ${rank}] ${text}\n`);
-    } else (stream === 'stdout' ? process.stdout : process.stderr).write(`[rank ${rank}] ${text}\n`);
-  };
-}
-
-/** Calls onLine for each complete line of a stream, and for the unterminated rest at its end. */
-function forEachLine(stream: NodeJS.ReadableStream, onLine: (text: string) => void): void {
-  let pending = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    pending += chunk;
-    let nl = pending.indexOf('\n');
-    while (nl >= 0) {
-      onLine(pending.slice(0, nl).replace(/\r$/, ''));
-      pending = pending.slice(nl + 1);
-      nl = pending.indexOf('\n');
-    }
-  });
-  stream.on('end', () => {
-    if (pending) onLine(pending);
-    pending = '';
-  });
-}
-
-/** Starts the children of this node and waits for all of them; see LaunchResult. */
-export async function launch(o: LaunchOptions): Promise<LaunchResult> {
-  checkLaunchOptions(o);
-  const nnodes = o.nnodes ?? 1;
-  const nodeRank = o.nodeRank ?? 0;
-  const n = o.nprocPerNode;
-  const worldSize = nnodes * n;
-  const masterAddr = o.masterAddr ?? DEFAULT_MASTER_ADDR;
-  // node 0 hosts the store: its port must be free here; other nodes cannot check a remote port
-  let masterPort: number;
-  if (o.masterPort === undefined) masterPort = await freePort();
-  else {
-    masterPort = o.masterPort;
-    if (nodeRank === 0) await checkPortFree(masterPort);
-  }
-  const onOutput = o.onOutput ?? writeOutput('prefixed');
-  const graceMs = o.graceMs ?? 5000;
-
-  const children: ChildProcess[] = [];
-  const exits: Array<RankExit | undefined> = new Array(n).fill(undefined);
-  let failed: RankExit | null = null;
-  let interrupted = false;
-  let stopping = false;
-  let killTimer: NodeJS.Timeout | undefined;
-
-  const alive = () => children.filter((c, i) => exits[i] === undefined && c.exitCode === null && c.signalCode === null);
-  // SIGTERM everyone still running, SIGKILL whoever is left after the grace period
-  const stopAll = () => {
-    if (stopping) return;
-    stopping = true;
-    for (const c of alive()) c.kill('SIGTERM');
-    killTimer = setTimeout(() => {
-      for (const c of alive()) c.kill('SIGKILL');
-    }, graceMs);
-    killTimer.unref();
-  };
-
-  // forwarded signals: the children (their own process group, so a terminal's Ctrl-C reaches them once) finish their step and exit
-  const forwarded: Array<[NodeJS.Signals, () => void]> = [];
-  if (o.forwardSignals ?? true) {
-    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-      const handler = () => {
-        interrupted = true;
-        for (const c of alive()) c.kill(sig);
-      };
-      process.on(sig, handler);
-      forwarded.push([sig, handler]);
-    }
-  }
-  // if this process ends anyway, the detached children must not live on
-  const killOnExit = () => {
-    for (const c of alive()) c.kill('SIGKILL');
-  };
-  process.on('exit', killOnExit);
-
-  try {
-    const done = Array.from({ length: n }, (_, localRank) => {
-      const rank = nodeRank * n + localRank;
-      const env: NodeJS.ProcessEnv = {
-        ...(o.env ?? process.env),
-        RANK: String(rank),
-        LOCAL_RANK: String(localRank),
-        WORLD_SIZE: String(worldSize),
-        LOCAL_WORLD_SIZE: String(n),
-        GROUP_RANK: String(nodeRank),
-        MASTER_ADDR: masterAddr,
-        MASTER_PORT: String(masterPort),
-      };
-      if (rank > 0) env.FINETORCH_RANK_LOG = `rank${rank}.log`;
-      else delete env.FINETORCH_RANK_LOG;
-      const child = spawn(o.command, o.args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-      children.push(child);
-      forEachLine(child.stdout!, (text) => onOutput({ rank, stream: 'stdout', text }));
-      forEachLine(child.stderr!, (text) => onOutput({ rank, stream: 'stderr', text }));
-      return new Promise<void>((resolve) => {
-        let spawnError: Error | null = null;
-        child.on('error', (err) => {
-          spawnError = err;
-          onOutput({ rank, stream: 'stderr', text: `could not start ${o.command}: ${err.message}` });
-        });
-        // 'close': the process has exited and its output is read to the end
-        child.on('close', (code, signal) => {
-          const e: RankExit = { rank, code: spawnError && code === null && !signal ? 1 : code, signal };
-          exits[localRank] = e;
-          if ((e.code !== 0 || e.signal) && !failed && !interrupted && !stopping) {
-            failed = e;
-            stopAll();
-          }
-          resolve();
-        });
-      });
-    });
-    await Promise.all(done);
-  } finally {
-    if (killTimer) clearTimeout(killTimer);
-    for (const [sig, h] of forwarded) process.off(sig, h);
-    process.off('exit', killOnExit);
-  }
-
-  const all = exits as RankExit[];
-  const f = failed as RankExit | null;
-  let exitCode = 0;
-  if (f) exitCode = f.signal ? 128 + (constants.signals[f.signal] ?? 0) : (f.code ?? 1);
-  else if (interrupted) exitCode = all.some((e) => e.code !== 0 || e.signal) ? 130 : 0;
-  return { exitCode, failed: f, exits: all, interrupted, masterAddr, masterPort };
-}
-
-// ---- the command line: `finetorch train --nproc-per-node N [...]`
+const FLAG_NAMES: LaunchOptionNames = {
+  nprocPerNode: '--nproc-per-node',
+  nnodes: '--nnodes',
+  nodeRank: '--node-rank',
+  masterAddr: '--master-addr',
+  masterPort: '--master-port',
+};
 
 export const LAUNCH_FLAGS: Record<string, FlagSpec> = {
   'nproc-per-node': { type: 'positiveInt', arg: 'n', help: 'launch n training processes on this machine (torchrun style; rank 0 writes the run folder)' },
@@ -294,7 +64,11 @@ export function splitLaunchArgs(command: string, argv: string[]): { options: Omi
     masterAddr: flags['master-addr'] as string | undefined,
     masterPort: flags['master-port'] as number | undefined,
   };
-  checkLaunchOptions({ ...options, command: '', args: [] });
+  try {
+    checkLaunchOptions({ ...options, command: 'finetorch', args: [] }, FLAG_NAMES);
+  } catch (err) {
+    throw err instanceof ArgumentError ? new UsageError(err.detail, command) : err;
+  }
   return { options, rest };
 }
 
@@ -328,12 +102,12 @@ export async function launchCli(
   const json = rest.includes('--json') || (!rest.includes('--pretty') && !process.stdout.isTTY);
   const childArgs = json || rest.includes('--pretty') ? rest : [...rest, '--pretty'];
   try {
-    const r = await launch({ ...options, ...extra, ...child(childArgs), onOutput: writeOutput(json ? 'plain' : 'prefixed') });
+    const r = await launch({ ...options, ...extra, ...child(childArgs), onOutput: writeOutput(json ? 'plain' : 'prefixed') }, FLAG_NAMES);
     if (r.failed) process.stderr.write(`finetorch ${command}: ${describeExit(r.failed)}; stopped the other ranks\n`);
     else if (r.interrupted && r.exitCode) process.stderr.write(`finetorch ${command}: interrupted; every rank has stopped\n`);
     return r.exitCode;
   } catch (err) {
-    if (err instanceof UsageError) return usageFailure(command, argv, err, usage);
+    if (err instanceof ArgumentError) return usageFailure(command, argv, new UsageError(err.detail, command), usage);
     process.stderr.write(`finetorch ${command}: ${(err as Error).message}\n`);
     return EXIT.runtime;
   }

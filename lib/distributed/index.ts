@@ -14,10 +14,12 @@ import {
   isInitialized,
 } from './process-group.js';
 import { distributedIndices, shard } from './sampler.js';
+import { launch } from './launch.js';
 
 export type { Backend, ReduceOp, InitProcessGroupOptions } from './process-group.js';
 export type { DistributedDataParallelOptions } from './ddp.js';
 export type { ShardOptions } from './sampler.js';
+export type { LaunchOptions, LaunchResult, OutputLine, RankExit } from './launch.js';
 export { DistributedDataParallel };
 
 export const distributed = {
@@ -34,4 +36,6 @@ export const distributed = {
   DistributedDataParallel,
   shard,
   distributedIndices,
+  /** Starts this node's processes with torchrun's environment (what `finetorch train --nproc-per-node` does). */
+  launch,
 };

@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { launch, splitLaunchArgs, type OutputLine } from '../../dist/cli/launch.js';
+import { splitLaunchArgs } from '../../dist/cli/launch.js';
+import { launch, type OutputLine } from '../../dist/distributed/launch.js';
 
 const root = resolve(__dirname, '..', '..');
 const CLI = join(root, 'dist', 'cli', 'main.js');
