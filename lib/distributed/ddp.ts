@@ -69,17 +69,9 @@ export class DistributedDataParallel extends Module {
     this.bucketBytes = cap * 1024 * 1024;
     this.module = this.registerModule('module', model);
     this.inputNames = model.inputNames;
-    const tensors = [...model.parameters(), ...(options.broadcastBuffers === false ? [] : model.buffers())];
-    this.ready = broadcastTensors(tensors).then(
-      () => {
-        for (const t of tensors) t.dispose();
-        this.synced = true;
-      },
-      (e: unknown) => {
-        for (const t of tensors) t.dispose();
-        throw e;
-      },
-    );
+    this.ready = broadcastModel(model, { buffers: options.broadcastBuffers !== false }).then(() => {
+      this.synced = true;
+    });
     // an unawaited failure surfaces at forward() or syncGradients(), not as an unhandled rejection
     this.ready.catch(() => {});
   }
@@ -102,78 +94,101 @@ export class DistributedDataParallel extends Module {
    */
   async syncGradients(): Promise<void> {
     await this.ready;
-    const worldSize = getWorldSize();
-    const params = this.module.parameters().filter((p) => {
-      if (p.requiresGrad) return true;
-      p.dispose();
-      return false;
-    });
-    params.reverse();
-    try {
-      for (const bucket of this.buckets(params)) await this.reduceBucket(bucket, worldSize);
-    } finally {
-      for (const p of params) p.dispose();
-    }
+    await averageGradients(this.module, this.bucketBytes);
   }
+}
 
-  /** Consecutive parameters of one dtype and device, up to the bucket size. */
-  private buckets(params: Tensor[]): Tensor[][] {
-    const out: Tensor[][] = [];
-    let current: Tensor[] = [];
-    let bytes = 0;
-    let key = '';
-    for (const p of params) {
-      const k = `${p.dtype}@${p.device}`;
-      const size = p.numel() * (BYTES[p.dtype] ?? 4);
-      if (current.length && (k !== key || bytes + size > this.bucketBytes)) {
-        out.push(current);
-        current = [];
-        bytes = 0;
-      }
-      current.push(p);
-      bytes += size;
-      key = k;
-    }
-    if (current.length) out.push(current);
-    return out;
+/**
+ * Averages the model's gradients across the process group, in place, by
+ * all-reduces of flat buckets of up to bucketBytes (parameters in reverse
+ * order). Parameters that do not require grad are skipped (every rank freezes
+ * the same ones); one without a gradient on this rank counts as zeros, gets
+ * the average when some rank had a gradient and stays without one when none had.
+ */
+export async function averageGradients(model: Module, bucketBytes = 25 * 1024 * 1024): Promise<void> {
+  const worldSize = getWorldSize();
+  const params = model.parameters().filter((p) => {
+    if (p.requiresGrad) return true;
+    p.dispose();
+    return false;
+  });
+  params.reverse();
+  try {
+    for (const bucket of buckets(params, bucketBytes)) await reduceBucket(bucket, worldSize);
+  } finally {
+    for (const p of params) p.dispose();
   }
+}
 
-  private async reduceBucket(params: Tensor[], worldSize: number): Promise<void> {
-    const grads = params.map((p) => p.grad);
-    // the gradients, then one entry per parameter that says whether this rank had a gradient
-    const parts = torch.noGrad(() => [
-      ...params.map((p, i) => (grads[i] ? (grads[i] as Tensor).reshape(-1) : torch.zeros([p.numel()], { dtype: p.dtype, device: p.device }))),
-      torch.tensor(
-        grads.map((g) => (g ? 1 : 0)),
-        { dtype: params[0].dtype, device: params[0].device },
-      ),
-    ]);
-    const flat = torch.cat(parts);
-    for (const t of parts) t.dispose();
-    try {
-      await allReduce(flat, { op: 'sum' });
-      const counts = flat.narrow(0, flat.numel() - params.length, params.length).dataSync();
-      torch.noGrad(() => {
-        let offset = 0;
-        params.forEach((p, i) => {
-          const n = p.numel();
-          if (counts[i] !== 0) {
-            const mean = flat.narrow(0, offset, n).reshape(p.shape).div(worldSize);
-            const g = grads[i];
-            if (g) {
-              g.copy_(mean);
-              mean.dispose();
-            } else {
-              p.grad = mean;
-              mean.dispose();
-            }
+/** Rank 0's parameters (and buffers, unless buffers is false) on every rank, in place. */
+export async function broadcastModel(model: Module, options: { buffers?: boolean } = {}): Promise<void> {
+  const tensors = [...model.parameters(), ...(options.buffers === false ? [] : model.buffers())];
+  try {
+    await broadcastTensors(tensors);
+  } finally {
+    for (const t of tensors) t.dispose();
+  }
+}
+
+/** Consecutive parameters of one dtype and device, up to the bucket size. */
+function buckets(params: Tensor[], bucketBytes: number): Tensor[][] {
+  const out: Tensor[][] = [];
+  let current: Tensor[] = [];
+  let bytes = 0;
+  let key = '';
+  for (const p of params) {
+    const k = `${p.dtype}@${p.device}`;
+    const size = p.numel() * (BYTES[p.dtype] ?? 4);
+    if (current.length && (k !== key || bytes + size > bucketBytes)) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(p);
+    bytes += size;
+    key = k;
+  }
+  if (current.length) out.push(current);
+  return out;
+}
+
+async function reduceBucket(params: Tensor[], worldSize: number): Promise<void> {
+  const grads = params.map((p) => p.grad);
+  // the gradients, then one entry per parameter that says whether this rank had a gradient
+  const parts = torch.noGrad(() => [
+    ...params.map((p, i) => (grads[i] ? (grads[i] as Tensor).reshape(-1) : torch.zeros([p.numel()], { dtype: p.dtype, device: p.device }))),
+    torch.tensor(
+      grads.map((g) => (g ? 1 : 0)),
+      { dtype: params[0].dtype, device: params[0].device },
+    ),
+  ]);
+  const flat = torch.cat(parts);
+  for (const t of parts) t.dispose();
+  try {
+    await allReduce(flat, { op: 'sum' });
+    const tail = flat.narrow(0, flat.numel() - params.length, params.length);
+    const counts = tail.dataSync();
+    tail.dispose();
+    torch.noGrad(() => {
+      let offset = 0;
+      params.forEach((p, i) => {
+        const n = p.numel();
+        if (counts[i] !== 0) {
+          const mean = flat.narrow(0, offset, n).reshape(p.shape).div(worldSize);
+          const g = grads[i];
+          if (g) {
+            g.copy_(mean);
+            mean.dispose();
+          } else {
+            p.grad = mean;
+            mean.dispose();
           }
-          offset += n;
-        });
+        }
+        offset += n;
       });
-    } finally {
-      flat.dispose();
-      for (const g of grads) g?.dispose();
-    }
+    });
+  } finally {
+    flat.dispose();
+    for (const g of grads) g?.dispose();
   }
 }

@@ -36,6 +36,9 @@ import { autocast } from '../amp/autocast.js';
 import { GradScaler } from '../amp/grad-scaler.js';
 import { autocastFor, checkMemoryFormat, checkPrecision, moveBatch, resolveDevice, type MemoryFormat, type Precision } from './device.js';
 import type { Device } from '../tensor/dtype.js';
+import { averageGradients, broadcastModel } from '../distributed/ddp.js';
+import { getRank, isInitialized } from '../distributed/process-group.js';
+import { shard } from '../distributed/sampler.js';
 
 export type { Precision, MemoryFormat } from './device.js';
 
@@ -315,6 +318,14 @@ export interface FitOptions {
   gradScaler?: GradScaler;
   /** 'channelsLast': the model is converted with model.toMemoryFormat('channelsLast') and so is every 4-D input batch (also in evaluate and predict). Default 'contiguous' (the model is left as it is). */
   memoryFormat?: MemoryFormat;
+  /**
+   * Data-parallel training over the process group (distributed.initProcessGroup
+   * first), as PyTorch's DistributedDataParallel: rank 0's parameters and
+   * buffers are broadcast at the start, train is sharded (distributed.shard),
+   * gradients are averaged after backward (the steps run in parts), and only
+   * rank 0 writes checkpoints. Every rank validates on all of val.
+   */
+  distributed?: boolean;
 }
 
 /** The device, precision and memory format options of evaluate and predict (as in fit). */
@@ -506,7 +517,8 @@ export function stepSeed(seed: number, epoch: number, batch: number): number {
  * A non-finite loss stops training with TrainingDivergedError either way; the
  * native step has already applied that step's update when it is seen.
  */
-export async function fit(o: FitOptions): Promise<FitResult> {
+export async function fit(options: FitOptions): Promise<FitResult> {
+  const o = options.distributed ? await distributedFit(options) : options;
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new TypeError(`fit: epochs must be a positive integer, got ${o.epochs}`);
   if (o.checkpointEvery !== undefined && !(Number.isInteger(o.checkpointEvery) && o.checkpointEvery >= 1))
     throw new TypeError(`fit: checkpointEvery must be a positive integer (steps), got ${o.checkpointEvery}`);
@@ -531,6 +543,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     o.clipGradNorm === undefined &&
     !scaling &&
     accumulation === 1 &&
+    !o.distributed &&
     native.moduleHasNativeForward(o.model.handle);
   const seed = o.seed ?? 0;
   if (o.tagging !== undefined) checkTagging(o.tagging, 'fit');
@@ -967,6 +980,7 @@ async function jsTrainGroup(
       target.dispose();
     }
   }
+  if (o.distributed) await averageGradients(o.model);
   if (!scaler) {
     if (o.clipGradNorm !== undefined) clipGradNorm(params, o.clipGradNorm);
     await o.optimizer.stepAsync();
@@ -979,6 +993,20 @@ async function jsTrainGroup(
   const stepped = await scaler.step(o.optimizer);
   scaler.update();
   return { values, sizes, stepped };
+}
+
+/** fit's options on this rank: rank 0's weights, this rank's shard of train, checkpoints written by rank 0 only. */
+async function distributedFit(o: FitOptions): Promise<FitOptions> {
+  if (!isInitialized())
+    throw new TypeError('fit: distributed needs a process group: call distributed.initProcessGroup() first (or launch with finetorch train --nproc-per-node)');
+  await broadcastModel(o.model);
+  const writes = getRank() === 0;
+  return {
+    ...o,
+    train: shard(o.train),
+    checkpointDir: writes ? o.checkpointDir : undefined,
+    restoreBest: o.restoreBest ?? o.checkpointDir !== undefined,
+  };
 }
 
 function cloneStateDict(sd: StateDict): StateDict {

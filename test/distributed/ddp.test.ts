@@ -125,10 +125,10 @@ function reference(task: 'sgd' | 'adamw', worldSize: number): Record<string, num
 }
 
 describe.skipIf(!distAvailable)('DistributedDataParallel', () => {
-  for (const task of ['sgd', 'adamw'] as const) {
+  for (const task of ['sgd', 'adamw', 'fit'] as const) {
     it(`2 processes train to the parameters of 1 process on the concatenated batches (${task})`, async () => {
       const results = await launch(task, 2);
-      const expected = reference(task, 2);
+      const expected = reference(task === 'adamw' ? 'adamw' : 'sgd', 2);
       expect(results.map((r) => r.batches)).toEqual([4, 4]);
       for (const r of results) {
         const params = r.params as Record<string, number[]>;

@@ -2,7 +2,7 @@
 // process group from torchrun's environment variables, runs the task named in
 // argv[2] and writes what the test checks as JSON to the file argv[3].
 import { writeFileSync } from 'node:fs';
-import { distributed, nn, optim, torch, TensorLoader } from 'finetorch';
+import { distributed, fit, nn, optim, torch, TensorLoader } from 'finetorch';
 
 const [task, out] = process.argv.slice(2);
 await distributed.initProcessGroup({ timeoutMs: 20000 });
@@ -62,6 +62,21 @@ if (task === 'collectives') {
       await opt.stepAsync();
     }
   }
+  result.params = Object.fromEntries(model.namedParameters().map(([k, p]) => [k, Array.from(p.dataSync())]));
+}
+if (task === 'fit') {
+  // fit({ distributed: true }) shards train and averages gradients itself
+  torch.manualSeed(100 + rank);
+  const model = makeModel();
+  const optimizer = new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
+  torch.manualSeed(0);
+  const x = torch.randn([20, 6]);
+  const y = torch.randint(0, 3, [20], { dtype: 'int64' });
+  const train = new TensorLoader(x, y, { batchSize: 3, shuffle: true, seed: 7 });
+  let steps = 0;
+  const r = await fit({ model, optimizer, train, epochs: 2, distributed: true, onEvent: (e) => (steps += e.type === 'step' ? 1 : 0) });
+  result.batches = steps / 2;
+  result.nativeSteps = r.nativeSteps;
   result.params = Object.fromEntries(model.namedParameters().map(([k, p]) => [k, Array.from(p.dataSync())]));
 }
 writeFileSync(out, JSON.stringify(result));
