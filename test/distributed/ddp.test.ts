@@ -15,7 +15,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const distAvailable = (() => {
   try {
     // biome-ignore lint/suspicious/noExplicitAny: probing the addon for an entry older builds lack
-    const addon = require('../../build/Release/finetorch.node') as any;
+    const addon = require(process.env.FINETORCH_BINARY ?? '../../build/Release/finetorch.node') as any;
     return typeof addon.distAvailable === 'function' && addon.distAvailable() === true;
   } catch {
     return false;
