@@ -6,6 +6,7 @@ namespace ft {
 
 void registerMemoryFormat(Napi::Env env, Napi::Object exports);  // memory_format.cc
 void registerCrf(Napi::Env env, Napi::Object exports);  // crf.cc
+void registerDistributed(Napi::Env env, Napi::Object exports);  // distributed.cc
 
 AddonData& addonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 
@@ -35,6 +36,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerAutocast(env, exports);
   registerTransfer(env, exports);
   registerCrf(env, exports);
+  registerDistributed(env, exports);
   return exports;
 }
 

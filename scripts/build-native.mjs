@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { findLibtorchOrExit } from './find-libtorch.mjs';
 import { libtorchAt, packageRoot as root } from './libtorch.mjs';
+import { getGlooHeaders } from './get-gloo-headers.mjs';
 
 const { values: args } = parseArgs({ options: { out: { type: 'string' }, rebuild: { type: 'boolean' }, builder: { type: 'string' } } });
 const builder = args.builder ?? (cmakeWorks() ? 'cmake-js' : 'node-gyp');
@@ -82,6 +83,8 @@ function buildWithCmakeJs() {
       // link this libtorch's libraries, not a system libtorch's (CMakeLists.txt)
       `--CDFINETORCH_LIBTORCH_LIBDIR=${libtorchAt(found.cmakePrefix).libdir}`,
       ...cudaToolkitArgs(),
+      // distributed support when Gloo's headers can be had (never fails the build)
+      `--CDFINETORCH_GLOO_INCLUDE=${getGlooHeaders() ?? ''}`,
     ],
     { cwd: root, stdio: 'inherit' },
   );

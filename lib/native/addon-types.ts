@@ -526,8 +526,38 @@ export interface CrfAddon {
   crfDecode(m: ModuleHandle, emissions: TensorHandle, mask: TensorHandle | null): number[][];
 }
 
+/**
+ * distributed.cc: one c10d process group per process (module-level state, like
+ * torch.distributed's default group), Gloo over TCP (TCPStore on masterAddr:masterPort,
+ * rank 0 serves it). Every call that waits on other ranks returns a Promise and waits on
+ * a libuv worker; collectives are launched in call order on the main thread, so every
+ * rank must call them in the same order. A timeout, a refused connection or a peer that
+ * died rejects with an Error naming this rank and masterAddr:masterPort.
+ * A build without Gloo's headers (see scripts/get-gloo-headers.mjs): distInit rejects
+ * with "built without c10d/Gloo"; distAvailable() is false.
+ */
+export interface DistributedAddon {
+  distAvailable(): boolean;
+  /** Rendezvous of all ranks (up to timeoutMs, default 30 min as PyTorch); resolves when the group is up. */
+  distInit(options: { backend: 'gloo'; rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs?: number }): Promise<void>;
+  /** In place on every tensor; 'avg' is a sum divided by the world size. Resolves to the same tensors. */
+  distAllReduceAsync(tensors: TensorHandle[], op: 'sum' | 'avg' | 'max' | 'min'): Promise<TensorHandle[]>;
+  /** In place: every tensor takes rank src's values. */
+  distBroadcastAsync(tensors: TensorHandle[], src: number): Promise<TensorHandle[]>;
+  /** One new tensor per rank, in rank order (same shape and dtype on every rank). */
+  distAllGatherAsync(tensor: TensorHandle): Promise<TensorHandle[]>;
+  distBarrierAsync(): Promise<[]>;
+  /** Drops the group (no-op when none); a later distInit may start another. */
+  distDestroy(): void;
+  /** -1 when no group is up. */
+  distRank(): number;
+  /** -1 when no group is up. */
+  distWorldSize(): number;
+}
+
 export interface NativeBinding
   extends TensorAddon,
+    DistributedAddon,
     CrfAddon,
     OpsAddon,
     AutogradAddon,
