@@ -87,6 +87,15 @@ describe.skipIf(!distAvailable)('collectives on real processes', () => {
   }
 });
 
+describe.skipIf(!distAvailable)('faults', () => {
+  it('a rank that died makes the next collective of the others fail within the timeout, not hang', async () => {
+    const [survivor] = await launch('dead-peer', 2);
+    expect(survivor.error).toEqual(expect.any(String));
+    expect(survivor.error).toMatch(/allReduce/);
+    expect(survivor.ms).toBeLessThan(15000);
+  });
+});
+
 /** One process, the same model and data, each step on the union of what the ranks' step k saw (DistributedSampler's split). */
 function reference(task: 'sgd' | 'adamw', worldSize: number): Record<string, number[]> {
   torch.manualSeed(100);

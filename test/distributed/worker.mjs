@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { distributed, fit, nn, optim, torch, TensorLoader } from 'finetorch';
 
 const [task, out] = process.argv.slice(2);
-await distributed.initProcessGroup({ timeoutMs: 20000 });
+await distributed.initProcessGroup({ timeoutMs: task === 'dead-peer' ? 4000 : 20000 });
 const rank = distributed.getRank();
 const worldSize = distributed.getWorldSize();
 const result = { rank, worldSize };
@@ -78,6 +78,21 @@ if (task === 'fit') {
   result.batches = steps / 2;
   result.nativeSteps = r.nativeSteps;
   result.params = Object.fromEntries(model.namedParameters().map(([k, p]) => [k, Array.from(p.dataSync())]));
+}
+if (task === 'dead-peer') {
+  // the last rank leaves without a word; the others' next collective must fail, not hang
+  if (rank === worldSize - 1) {
+    writeFileSync(out, JSON.stringify(result));
+    process.exit(0);
+  }
+  const started = Date.now();
+  try {
+    await distributed.allReduce(torch.ones([4]));
+    result.error = null;
+  } catch (e) {
+    result.error = String(e?.message ?? e);
+  }
+  result.ms = Date.now() - started;
 }
 writeFileSync(out, JSON.stringify(result));
 distributed.destroyProcessGroup();
