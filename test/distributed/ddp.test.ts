@@ -152,6 +152,21 @@ describe.skipIf(!distAvailable)('DistributedDataParallel', () => {
   }
 });
 
+describe.skipIf(!distAvailable)('DistributedDataParallel without some gradients', () => {
+  it('averages a gradient only one rank has (as zeros elsewhere) and leaves one no rank has as none', async () => {
+    // bucketCapMb tiny: one bucket per parameter, so every rank must take the same buckets
+    const [r0, r1] = (await launch('unused', 2)) as Array<Result & Record<'before' | 'after', Record<string, number[] | null>>>;
+    expect(r0.before.b).toBeNull();
+    expect(r1.before.b).not.toBeNull();
+    const mean = (u: number[], v: number[]) => u.map((x, i) => (x + v[i]) / 2);
+    for (const r of [r0, r1]) {
+      (r.after.a as number[]).forEach((x, i) => expect(x).toBeCloseTo(mean(r0.before.a as number[], r1.before.a as number[])[i], 5));
+      (r.after.b as number[]).forEach((x, i) => expect(x).toBeCloseTo((r1.before.b as number[])[i] / 2, 5));
+      expect(r.after.c).toBeNull();
+    }
+  });
+});
+
 describe('sharding (DistributedSampler)', () => {
   it("splits indices as torch's DistributedSampler: padded by repeating from the start", () => {
     // torch.utils.data.DistributedSampler(range(10), num_replicas=3, shuffle=False)

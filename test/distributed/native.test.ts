@@ -24,6 +24,8 @@ function freePort(): Promise<number> {
 
 type Outcome = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string };
 
+const children = new Set<ReturnType<typeof spawn>>();
+
 function rank(mode: string, r: number, world: number, port: number, timeoutMs: number, killAfterMs = 25_000): Promise<Outcome> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(__dirname, 'native-rank.mjs'), mode, String(r), String(world), String(port), String(timeoutMs)]);
@@ -31,8 +33,10 @@ function rank(mode: string, r: number, world: number, port: number, timeoutMs: n
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
+    children.add(child);
     const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     child.on('close', (code, signal) => {
+      children.delete(child);
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });
@@ -131,14 +135,15 @@ describe.skipIf(!available)('c10d process groups (Gloo) across processes', () =>
 
   it('a peer that never joins the collective: the others get a timeout error, not a hang', async () => {
     const port = await freePort();
-    const timeoutMs = 1500;
-    const ranks = [rank('hang', 0, 2, port, timeoutMs), rank('hang', 1, 2, port, timeoutMs, 8000)];
+    const timeoutMs = 4000; // also the rendezvous' timeout: room for a slow start of the two processes
+    const ranks = [rank('hang', 0, 2, port, timeoutMs), rank('hang', 1, 2, port, timeoutMs, 12_000)];
     const out = lastJson(await ranks[0]);
     expect(out.error).toContain(`allReduce (rank 0 of 2, master 127.0.0.1:${port})`);
     expect(out.error).toMatch(/timed out|timeout/i);
     expect(out.ms).toBeGreaterThanOrEqual(timeoutMs - 200);
     expect(out.ms).toBeLessThan(timeoutMs + 2000);
-    (await ranks[1]).signal; // killed by rank()'s guard or gone
+    for (const child of children) child.kill('SIGKILL'); // the rank that never joined
+    await ranks[1];
   }, 25_000);
 
   it('an unreachable master or a busy port is a clear error naming the address', async () => {

@@ -79,6 +79,24 @@ if (task === 'fit') {
   result.nativeSteps = r.nativeSteps;
   result.params = Object.fromEntries(model.namedParameters().map(([k, p]) => [k, Array.from(p.dataSync())]));
 }
+if (task === 'unused') {
+  // a is used on every rank, b only on rank 1, c on none: nothing hangs, b's gradient is averaged on both, c keeps none
+  const model = new nn.ModuleDict({ a: new nn.Linear(4, 2), b: new nn.Linear(4, 2), c: new nn.Linear(4, 2) });
+  const ddp = new distributed.DistributedDataParallel(model, { bucketCapMb: 0.00005 });
+  await ddp.ready;
+  torch.manualSeed(rank);
+  const x = torch.randn([5, 4]);
+  let out = model.get('a').forward(x);
+  if (rank === 1) out = out.add(model.get('b').forward(x));
+  out.pow(2).sum().backward();
+  const local = (name) => {
+    const g = model.get(name).parameters()[0].grad;
+    return g ? Array.from(g.dataSync()) : null;
+  };
+  result.before = { a: local('a'), b: local('b'), c: local('c') };
+  await ddp.syncGradients();
+  result.after = { a: local('a'), b: local('b'), c: local('c') };
+}
 if (task === 'dead-peer') {
   // the last rank leaves without a word; the others' next collective must fail, not hang
   if (rank === worldSize - 1) {
