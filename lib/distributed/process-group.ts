@@ -4,7 +4,7 @@
 // collectives run on a worker thread and change their tensors in place, as
 // torch.distributed.all_reduce and broadcast do.
 import { native } from '../native/loader.js';
-import type { TensorHandle } from '../native/binding.js';
+import type { DistributedAddon } from '../native/addon-types.js';
 import { Tensor } from '../tensor/tensor.js';
 
 export type Backend = 'gloo' | 'nccl';
@@ -25,21 +25,12 @@ export interface InitProcessGroupOptions {
   timeoutMs?: number;
 }
 
-/** The native entries (native/distributed.cc) this module uses. */
-interface DistAddon {
-  distInit(options: { backend: Backend; rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number }): unknown;
-  distAllReduceAsync(tensors: TensorHandle[], op: ReduceOp): Promise<TensorHandle[]>;
-  distBroadcastAsync(tensors: TensorHandle[], src: number): Promise<TensorHandle[]>;
-  distAllGatherAsync(tensor: TensorHandle): Promise<TensorHandle[]>;
-  distBarrierAsync(): Promise<unknown>;
-  distDestroy(): unknown;
-}
-
-function addon(where: string): DistAddon {
-  const n = native as unknown as Partial<DistAddon>;
+/** The addon's distributed entries (native/distributed.cc); a binary built before them has none. */
+function addon(where: string): DistributedAddon {
+  const n = native as Partial<DistributedAddon>;
   if (typeof n.distInit !== 'function' || typeof n.distAllReduceAsync !== 'function')
     throw new Error(`distributed.${where}: this build of the finetorch addon has no torch.distributed support (rebuild it from source)`);
-  return n as DistAddon;
+  return n as DistributedAddon;
 }
 
 interface Group {
@@ -102,7 +93,8 @@ export async function initProcessGroup(options: InitProcessGroupOptions = {}): P
   if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0)
     throw new TypeError(`distributed.initProcessGroup: timeoutMs must be a positive number, got ${JSON.stringify(timeoutMs)}`);
   const dist = addon('initProcessGroup');
-  await dist.distInit({ backend, rank, worldSize, masterAddr, masterPort, timeoutMs: Math.round(timeoutMs) });
+  // the addon says which backends it was built with (Gloo; NCCL behind CUDA builds)
+  await dist.distInit({ backend: backend as 'gloo', rank, worldSize, masterAddr, masterPort, timeoutMs: Math.round(timeoutMs) });
   group = { backend, rank, worldSize, masterAddr, masterPort };
 }
 

@@ -94,6 +94,23 @@ describe.skipIf(!distAvailable)('faults', () => {
     expect(survivor.error).toMatch(/allReduce/);
     expect(survivor.ms).toBeLessThan(15000);
   });
+
+  it('a port already in use and an unreachable master are clear errors naming the address', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      await expect(distributed.initProcessGroup({ rank: 0, worldSize: 2, masterPort: port, timeoutMs: 2000 })).rejects.toThrow(
+        new RegExp(`could not serve the TCPStore on 127\\.0\\.0\\.1:${port}.*Address already in use`),
+      );
+    } finally {
+      server.close();
+    }
+    await expect(distributed.initProcessGroup({ rank: 1, worldSize: 2, masterPort: port, timeoutMs: 1000 })).rejects.toThrow(
+      new RegExp(`rank 1 of 2.*could not reach the TCPStore on 127\\.0\\.0\\.1:${port}`),
+    );
+    expect(distributed.isInitialized()).toBe(false);
+  });
 });
 
 /** One process, the same model and data, each step on the union of what the ranks' step k saw (DistributedSampler's split). */
