@@ -36,7 +36,7 @@ import { autocast } from '../amp/autocast.js';
 import { GradScaler } from '../amp/grad-scaler.js';
 import { autocastFor, checkMemoryFormat, checkPrecision, moveBatch, resolveDevice, type MemoryFormat, type Precision } from './device.js';
 import type { Device } from '../tensor/dtype.js';
-import { averageGradients, broadcastModel } from '../distributed/ddp.js';
+import { DistributedDataParallel, averageGradients, broadcastModel } from '../distributed/ddp.js';
 import { getRank, isInitialized } from '../distributed/process-group.js';
 import { shard } from '../distributed/sampler.js';
 
@@ -323,7 +323,8 @@ export interface FitOptions {
    * first), as PyTorch's DistributedDataParallel: rank 0's parameters and
    * buffers are broadcast at the start, train is sharded (distributed.shard),
    * gradients are averaged after backward (the steps run in parts), and only
-   * rank 0 writes checkpoints. Every rank validates on all of val.
+   * rank 0 writes checkpoints. Every rank validates on all of val. A
+   * DistributedDataParallel model trains this way without the option.
    */
   distributed?: boolean;
 }
@@ -518,7 +519,8 @@ export function stepSeed(seed: number, epoch: number, batch: number): number {
  * native step has already applied that step's update when it is seen.
  */
 export async function fit(options: FitOptions): Promise<FitResult> {
-  const o = options.distributed ? await distributedFit(options) : options;
+  // a DistributedDataParallel model trains distributed too
+  const o = options.distributed || options.model instanceof DistributedDataParallel ? await distributedFit(options) : options;
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new TypeError(`fit: epochs must be a positive integer, got ${o.epochs}`);
   if (o.checkpointEvery !== undefined && !(Number.isInteger(o.checkpointEvery) && o.checkpointEvery >= 1))
     throw new TypeError(`fit: checkpointEvery must be a positive integer (steps), got ${o.checkpointEvery}`);
@@ -999,10 +1001,13 @@ async function jsTrainGroup(
 async function distributedFit(o: FitOptions): Promise<FitOptions> {
   if (!isInitialized())
     throw new TypeError('fit: distributed needs a process group: call distributed.initProcessGroup() first (or launch with finetorch train --nproc-per-node)');
-  await broadcastModel(o.model);
+  // a DistributedDataParallel has broadcast rank 0's weights already
+  if (o.model instanceof DistributedDataParallel) await o.model.ready;
+  else await broadcastModel(o.model);
   const writes = getRank() === 0;
   return {
     ...o,
+    distributed: true,
     train: shard(o.train),
     checkpointDir: writes ? o.checkpointDir : undefined,
     restoreBest: o.restoreBest ?? o.checkpointDir !== undefined,

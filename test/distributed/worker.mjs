@@ -4,7 +4,10 @@
 import { writeFileSync } from 'node:fs';
 import { distributed, fit, nn, optim, torch, TensorLoader } from 'finetorch';
 
-const [task, out] = process.argv.slice(2);
+const [taskList, out] = process.argv.slice(2);
+// several tasks in one launch ('collectives+unused') save process start-ups
+const tasks = new Set(taskList.split('+'));
+const task = taskList;
 await distributed.initProcessGroup({ timeoutMs: task === 'dead-peer' ? 4000 : 20000 });
 const rank = distributed.getRank();
 const worldSize = distributed.getWorldSize();
@@ -15,7 +18,7 @@ function makeModel() {
   return new nn.Sequential(new nn.Linear(6, 8), new nn.ReLU(), new nn.Linear(8, 8), new nn.ReLU(), new nn.Linear(8, 3));
 }
 
-if (task === 'collectives') {
+if (tasks.has('collectives')) {
   torch.manualSeed(1000 + rank);
   const x = torch.randn([3, 4]);
   result.input = x.toArray();
@@ -64,22 +67,23 @@ if (task === 'collectives') {
   }
   result.params = Object.fromEntries(model.namedParameters().map(([k, p]) => [k, Array.from(p.dataSync())]));
 }
-if (task === 'fit') {
-  // fit({ distributed: true }) shards train and averages gradients itself
+if (task === 'fit' || task === 'fit-ddp') {
+  // fit({ distributed: true }), or fit of a DistributedDataParallel, shards train and averages gradients itself
   torch.manualSeed(100 + rank);
   const model = makeModel();
+  const trained = task === 'fit' ? model : new distributed.DistributedDataParallel(model);
   const optimizer = new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
   torch.manualSeed(0);
   const x = torch.randn([20, 6]);
   const y = torch.randint(0, 3, [20], { dtype: 'int64' });
   const train = new TensorLoader(x, y, { batchSize: 3, shuffle: true, seed: 7 });
   let steps = 0;
-  const r = await fit({ model, optimizer, train, epochs: 2, distributed: true, onEvent: (e) => (steps += e.type === 'step' ? 1 : 0) });
+  const r = await fit({ model: trained, optimizer, train, epochs: 2, distributed: task === 'fit', onEvent: (e) => (steps += e.type === 'step' ? 1 : 0) });
   result.batches = steps / 2;
   result.nativeSteps = r.nativeSteps;
   result.params = Object.fromEntries(model.namedParameters().map(([k, p]) => [k, Array.from(p.dataSync())]));
 }
-if (task === 'unused') {
+if (tasks.has('unused')) {
   // a is used on every rank, b only on rank 1, c on none: nothing hangs, b's gradient is averaged on both, c keeps none
   const model = new nn.ModuleDict({ a: new nn.Linear(4, 2), b: new nn.Linear(4, 2), c: new nn.Linear(4, 2) });
   const ddp = new distributed.DistributedDataParallel(model, { bucketCapMb: 0.00005 });
