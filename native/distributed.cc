@@ -45,6 +45,7 @@ struct State {
 };
 
 std::mutex stateMutex;
+bool initializing = false;  // a distInit is under way (guarded by stateMutex)
 // Never destroyed: at process exit a group's destructor would join Gloo's
 // threads, which may be waiting on a dead peer.
 std::shared_ptr<State>& current() {
@@ -156,6 +157,8 @@ Napi::Value DistInit(const Info& info) {
     std::lock_guard<std::mutex> g(stateMutex);
     if (current())
       throw std::runtime_error("distInit: a process group is already up (" + current()->where + "); call distDestroy first");
+    if (initializing) throw std::runtime_error("distInit: another distInit is under way; await it first");
+    initializing = true;
   }
   auto s = std::make_shared<State>();
   s->rank = static_cast<int>(rank);
@@ -164,6 +167,12 @@ Napi::Value DistInit(const Info& info) {
   s->where = "rank " + std::to_string(rank) + " of " + std::to_string(world) + ", master " + addr + ":" + std::to_string(port);
   std::string what = "distInit (" + s->where + ")";
   return queue(info, "distInit", what, {}, [s, addr, port]() -> std::vector<torch::Tensor> {
+    struct Done {  // clears `initializing` however this ends
+      ~Done() {
+        std::lock_guard<std::mutex> g(stateMutex);
+        initializing = false;
+      }
+    } done;
     c10d::TCPStoreOptions so;
     so.port = static_cast<uint16_t>(port);
     so.isServer = s->rank == 0;
@@ -188,7 +197,6 @@ Napi::Value DistInit(const Info& info) {
     else options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     s->group = c10::make_intrusive<c10d::ProcessGroupGloo>(s->store, s->rank, s->worldSize, options);
     std::lock_guard<std::mutex> g(stateMutex);
-    if (current()) throw std::runtime_error("another process group came up meanwhile (" + current()->where + ")");
     current() = s;
     return {};
   });

@@ -164,6 +164,22 @@ describe.skipIf(!available)('c10d process groups (Gloo) across processes', () =>
     }
   }, 25_000);
 
+  it('one group per process: a second distInit is refused while one is under way or up; destroy allows another', async () => {
+    const options = { backend: 'gloo' as const, rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: await freePort(), timeoutMs: 5000 };
+    const first = native.distInit(options);
+    expect(() => native.distInit(options)).toThrow(/another distInit is under way/);
+    await first;
+    expect(() => native.distInit(options)).toThrow(/a process group is already up \(rank 0 of 1, master 127.0.0.1:\d+\)/);
+    const t = native.fromData(new Float32Array([1.5, -2]), [2]);
+    await native.distAllReduceAsync([t], 'avg'); // a world of one: unchanged
+    expect(Array.from(native.toTypedArray(t))).toEqual([1.5, -2]);
+    native.distDestroy();
+    expect(native.distRank()).toBe(-1);
+    await native.distInit({ ...options, masterPort: await freePort() });
+    expect([native.distRank(), native.distWorldSize()]).toEqual([0, 1]);
+    native.distDestroy();
+  });
+
   it('bad arguments are clear errors, and collectives without a group say to call distInit', () => {
     expect(() => native.distInit({ backend: 'gloo', rank: 2, worldSize: 2, masterAddr: '127.0.0.1', masterPort: 1234 })).toThrow(
       /rank must be in \[0, worldSize\)/,
