@@ -6,6 +6,7 @@
 import { native } from '../native/loader.js';
 import type { DistributedAddon } from '../native/addon-types.js';
 import { Tensor } from '../tensor/tensor.js';
+import { torch } from '../tensor/index.js';
 
 export type Backend = 'gloo' | 'nccl';
 export type ReduceOp = 'sum' | 'avg' | 'max' | 'min';
@@ -173,4 +174,16 @@ export function destroyProcessGroup(): void {
   if (!group) return;
   group = null;
   addon('destroyProcessGroup').distDestroy();
+}
+
+/** sum / count over every rank's sums and counts (fit's epoch loss). */
+export async function meanOverRanks(sum: number, count: number): Promise<number> {
+  const t = torch.tensor([sum, count], { dtype: 'float64' });
+  try {
+    await allReduce(t, { op: 'sum' });
+    const [s, n] = t.dataSync();
+    return Number(s) / Math.max(1, Number(n));
+  } finally {
+    t.dispose();
+  }
 }

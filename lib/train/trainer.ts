@@ -37,7 +37,7 @@ import { GradScaler } from '../amp/grad-scaler.js';
 import { autocastFor, checkMemoryFormat, checkPrecision, moveBatch, resolveDevice, type MemoryFormat, type Precision } from './device.js';
 import type { Device } from '../tensor/dtype.js';
 import { DistributedDataParallel, averageGradients, broadcastModel } from '../distributed/ddp.js';
-import { getRank, isInitialized } from '../distributed/process-group.js';
+import { getRank, isInitialized, meanOverRanks } from '../distributed/process-group.js';
 import { shard } from '../distributed/sampler.js';
 
 export type { Precision, MemoryFormat } from './device.js';
@@ -789,7 +789,8 @@ export async function fit(options: FitOptions): Promise<FitResult> {
           )
         : null;
       lastVal = val;
-      const record = { epoch, trainLoss: lossSum / Math.max(1, seen), val };
+      // distributed: the loss over every rank's samples, so all ranks monitor (and pick the best epoch by) the same number
+      const record = { epoch, trainLoss: o.distributed ? await meanOverRanks(lossSum, seen) : lossSum / Math.max(1, seen), val };
       history.push(record);
       modelEpoch = epoch;
       const value = metricOf(record, monitor);

@@ -123,7 +123,7 @@ describe.skipIf(!distAvailable)('faults', () => {
 });
 
 /** One process, the same model and data, each step on the union of what the ranks' step k saw (DistributedSampler's split). */
-function reference(task: 'sgd' | 'adamw', worldSize: number): Record<string, number[]> {
+function reference(task: 'sgd' | 'adamw', worldSize: number): { params: Record<string, number[]>; epochLosses: number[] } {
   torch.manualSeed(100);
   const model = new nn.Sequential(new nn.Linear(6, 8), new nn.ReLU(), new nn.Linear(8, 8), new nn.ReLU(), new nn.Linear(8, 3));
   const blocks = model.children();
@@ -142,7 +142,9 @@ function reference(task: 'sgd' | 'adamw', worldSize: number): Record<string, num
   torch.manualSeed(0);
   const x = torch.randn([20, 6]);
   const y = torch.randint(0, 3, [20], { dtype: 'int64' });
+  const epochLosses: number[] = [];
   for (let epoch = 0; epoch < 2; epoch++) {
+    let lossSum = 0;
     const order = permutation(20, 7 * 100003 + epoch);
     const perRank = Array.from({ length: worldSize }, (_, r) => order.filter((_, i) => i % worldSize === r));
     for (let k = 0; k * 3 < perRank[0].length; k++) {
@@ -152,19 +154,23 @@ function reference(task: 'sgd' | 'adamw', worldSize: number): Record<string, num
       );
       opt.zeroGrad();
       const loss = nn.functional.crossEntropy(model.forward(x.indexSelect(0, idx)), y.indexSelect(0, idx));
+      lossSum += (loss.item() as number) * idx.shape[0];
       loss.backward();
       opt.step();
     }
+    epochLosses.push(lossSum / 20);
   }
-  return Object.fromEntries(model.namedParameters().map(([k, p]) => [k, Array.from(p.dataSync())]));
+  return { params: Object.fromEntries(model.namedParameters().map(([k, p]) => [k, Array.from(p.dataSync())])), epochLosses };
 }
 
 describe.skipIf(!distAvailable)('DistributedDataParallel', () => {
   for (const task of ['sgd', 'adamw', 'fit', 'fit-ddp'] as const) {
     it(`2 processes train to the parameters of 1 process on the concatenated batches (${task})`, async () => {
       const results = await launch(task, 2);
-      const expected = reference(task === 'adamw' ? 'adamw' : 'sgd', 2);
+      const { params: expected, epochLosses } = reference(task === 'adamw' ? 'adamw' : 'sgd', 2);
       expect(results.map((r) => r.batches)).toEqual([4, 4]);
+      // fit's epoch loss is over every rank's samples: the same on each rank, the one process's
+      if (task.startsWith('fit')) for (const r of results) (r.trainLosses as number[]).forEach((l, i) => expect(l).toBeCloseTo(epochLosses[i], 5));
       for (const r of results) {
         const params = r.params as Record<string, number[]>;
         expect(Object.keys(params)).toEqual(Object.keys(expected));
@@ -176,6 +182,21 @@ describe.skipIf(!distAvailable)('DistributedDataParallel', () => {
       }
     });
   }
+});
+
+describe.skipIf(!distAvailable)('fit({ distributed }) checkpoints', () => {
+  it('rank 0 writes them, and both ranks resume from last/ to the parameters of an uninterrupted run', async () => {
+    const results = await launch('fit-resume', 2);
+    expect(results.map((r) => r.wrote)).toEqual([true, true]);
+    const expected = reference('sgd', 2).params;
+    for (const r of results) {
+      const params = r.params as Record<string, number[]>;
+      for (const [k, v] of Object.entries(expected)) {
+        const worst = Math.max(...v.map((e, i) => Math.abs(e - params[k][i])));
+        expect(worst, `${k} on rank ${r.rank}`).toBeLessThan(1e-5);
+      }
+    }
+  });
 });
 
 describe.skipIf(!distAvailable)('DistributedDataParallel without some gradients', () => {

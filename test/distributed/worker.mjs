@@ -1,7 +1,8 @@
 // One rank of the distributed tests (test/distributed/ddp.test.ts): joins the
 // process group from torchrun's environment variables, runs the task named in
 // argv[2] and writes what the test checks as JSON to the file argv[3].
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { distributed, fit, nn, optim, torch, TensorLoader } from 'finetorch';
 
 const [taskList, out] = process.argv.slice(2);
@@ -80,6 +81,7 @@ if (task === 'fit' || task === 'fit-ddp') {
   let steps = 0;
   const r = await fit({ model: trained, optimizer, train, epochs: 2, distributed: task === 'fit', onEvent: (e) => (steps += e.type === 'step' ? 1 : 0) });
   result.batches = steps / 2;
+  result.trainLosses = r.history.map((h) => h.trainLoss);
   result.nativeSteps = r.nativeSteps;
   result.params = Object.fromEntries(model.namedParameters().map(([k, p]) => [k, Array.from(p.dataSync())]));
 }
@@ -100,6 +102,26 @@ if (tasks.has('unused')) {
   result.before = { a: local('a'), b: local('b'), c: local('c') };
   await ddp.syncGradients();
   result.after = { a: local('a'), b: local('b'), c: local('c') };
+}
+if (task === 'fit-resume') {
+  // one epoch with checkpoints (rank 0 writes them), then fresh models and optimizers resume the second from last/
+  const checkpointDir = join(dirname(out), `checkpoints-${process.env.MASTER_PORT}`);
+  const run = async (epochs, resumeFrom) => {
+    torch.manualSeed(100 + rank + (resumeFrom ? 50 : 0)); // the resumed models start elsewhere: the checkpoint must set them
+    const model = makeModel();
+    const optimizer = new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
+    torch.manualSeed(0);
+    const x = torch.randn([20, 6]);
+    const y = torch.randint(0, 3, [20], { dtype: 'int64' });
+    const train = new TensorLoader(x, y, { batchSize: 3, shuffle: true, seed: 7 });
+    await fit({ model, optimizer, train, epochs, distributed: true, checkpointDir, resumeFrom, restoreBest: false });
+    return model;
+  };
+  await run(1);
+  await distributed.barrier(); // rank 0 has written last/
+  result.wrote = existsSync(join(checkpointDir, 'last'));
+  const model = await run(2, join(checkpointDir, 'last'));
+  result.params = Object.fromEntries(model.namedParameters().map(([k, p]) => [k, Array.from(p.dataSync())]));
 }
 if (task === 'dead-peer') {
   // the last rank leaves without a word; the others' next collective must fail, not hang
