@@ -183,8 +183,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
   const reporter = reporterFor('predict', args.flags);
   try {
     const texts = (args.flags.text as string[] | undefined) ?? [];
-    if (!args.positionals.length && !texts.length)
-      throw new UsageError('give the inputs: image files or folders, a CSV/JSONL file of texts, or --text');
+    if (!args.positionals.length && !texts.length) throw new UsageError('give the inputs: image files or folders, a CSV/JSONL file of texts, or --text');
     const loaded = loadTrained(args.flags);
     if (isTagger(loaded)) {
       const n = await predictTagger(reporter, loaded, args.positionals, texts);
