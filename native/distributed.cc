@@ -69,15 +69,22 @@ std::shared_ptr<State> requireGroup(const char* what) {
 
 // Waits off the event loop: `wait` runs on a libuv worker and returns the
 // tensors the Promise resolves to. Its errors are prefixed with `what`.
+// divideBy > 0 divides the results in place on the main thread before they
+// settle (all-reduce 'avg'): on the worker, a large tensor's division would
+// start another OpenMP team for that thread (see async.cc). `settled(ok)`,
+// when given, runs on the main thread just before the Promise settles.
 class DistWork : public Napi::AsyncWorker {
  public:
   using Fn = std::function<std::vector<torch::Tensor>()>;
-  DistWork(Napi::Env env, const char* task, std::string what, std::vector<const void*> owned, Fn wait)
+  DistWork(Napi::Env env, const char* task, std::string what, std::vector<const void*> owned, Fn wait, int64_t divideBy,
+           std::function<void(bool)> settled)
       : Napi::AsyncWorker(env, task),
         deferred_(Napi::Promise::Deferred::New(env)),
         what_(std::move(what)),
         wait_(std::move(wait)),
-        claim_(task, std::move(owned)) {}
+        claim_(task, std::move(owned)),
+        divideBy_(divideBy),
+        settled_(std::move(settled)) {}
   Napi::Promise promise() { return deferred_.Promise(); }
 
  protected:
@@ -92,6 +99,16 @@ class DistWork : public Napi::AsyncWorker {
   }
   void OnOK() override {
     claim_.release();
+    if (!failed_ && divideBy_ > 0) {
+      try {
+        for (auto& t : results_) t.div_(divideBy_);
+      } catch (...) {
+        error_ = currentError();
+        error_.message = what_ + ": " + error_.message;
+        failed_ = true;
+      }
+    }
+    if (settled_) settled_(!failed_);
     if (failed_) deferred_.Reject(toJs(Env(), error_).Value());
     else deferred_.Resolve(wrapList(Env(), results_));
   }
@@ -104,11 +121,13 @@ class DistWork : public Napi::AsyncWorker {
   std::vector<torch::Tensor> results_;
   JsError error_;
   bool failed_ = false;
+  int64_t divideBy_;
+  std::function<void(bool)> settled_;
 };
 
 [[maybe_unused]] Napi::Value queue(const Info& info, const char* task, std::string what, std::vector<const void*> owned,
-                                   DistWork::Fn wait) {
-  auto* work = new DistWork(info.Env(), task, std::move(what), std::move(owned), std::move(wait));
+                                   DistWork::Fn wait, int64_t divideBy = 0, std::function<void(bool)> settled = nullptr) {
+  auto* work = new DistWork(info.Env(), task, std::move(what), std::move(owned), std::move(wait), divideBy, std::move(settled));
   Napi::Promise p = work->promise();
   work->Queue();  // deletes itself when done
   return p;
@@ -166,13 +185,7 @@ Napi::Value DistInit(const Info& info) {
   s->timeout = std::chrono::milliseconds(timeoutMs);
   s->where = "rank " + std::to_string(rank) + " of " + std::to_string(world) + ", master " + addr + ":" + std::to_string(port);
   std::string what = "distInit (" + s->where + ")";
-  return queue(info, "distInit", what, {}, [s, addr, port]() -> std::vector<torch::Tensor> {
-    struct Done {  // clears `initializing` however this ends
-      ~Done() {
-        std::lock_guard<std::mutex> g(stateMutex);
-        initializing = false;
-      }
-    } done;
+  auto rendezvous = [s, addr, port]() -> std::vector<torch::Tensor> {
     c10d::TCPStoreOptions so;
     so.port = static_cast<uint16_t>(port);
     so.isServer = s->rank == 0;
@@ -196,9 +209,14 @@ Napi::Value DistInit(const Info& info) {
     else if (loopback) options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
     else options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     s->group = c10::make_intrusive<c10d::ProcessGroupGloo>(s->store, s->rank, s->worldSize, options);
-    std::lock_guard<std::mutex> g(stateMutex);
-    current() = s;
     return {};
+  };
+  // The group is published on the main thread as the Promise settles, so
+  // distRank() and a second distInit see it exactly from then on.
+  return queue(info, "distInit", what, {}, rendezvous, 0, [s](bool ok) {
+    std::lock_guard<std::mutex> g(stateMutex);
+    initializing = false;
+    if (ok) current() = s;
   });
 }
 
@@ -224,13 +242,13 @@ Napi::Value DistAllReduce(const Info& info) {
     std::vector<torch::Tensor> one{t};
     works.push_back(s->group->allreduce(one, opts));
   }
-  bool avg = op == "avg";
-  return queue(info, "distAllReduceAsync", "allReduce (" + s->where + ")", keysOf(ts), [s, ts, works, avg]() mutable {
-    waitAll(works, s->timeout);
-    if (avg)
-      for (auto& t : ts) t.div_(s->worldSize);
-    return ts;
-  });
+  return queue(
+      info, "distAllReduceAsync", "allReduce (" + s->where + ")", keysOf(ts),
+      [s, ts, works]() mutable {
+        waitAll(works, s->timeout);
+        return ts;
+      },
+      op == "avg" ? s->worldSize : 0);
 }
 
 Napi::Value DistBroadcast(const Info& info) {
