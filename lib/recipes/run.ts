@@ -14,6 +14,7 @@ import { precisionUnsupported } from '../train/device.js';
 import { gradualUnfreezing } from '../train/callbacks.js';
 import { tta } from '../train/tta.js';
 import { TrainingMonitor } from '../reports/training.js';
+import { destroyProcessGroup, getRank, initProcessGroup, isInitialized } from '../distributed/process-group.js';
 import type { Architecture } from '../models/architecture.js';
 import { checkVocabulary } from '../models/text.js';
 import { buildData, buildFromSpec, buildLoss, buildModel, buildOptimizer, checkDevice, type ModelSpec, type Part } from './build.js';
@@ -105,6 +106,27 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
   const recipe = parseRecipe(raw);
   const emit = (e: RecipeEvent) => options.onEvent?.(e);
 
+  // One process of a data-parallel run (torchrun's environment, as `finetorch train --nproc-per-node` sets it):
+  // join the process group; every rank trains its shard, only rank 0 writes the run folder.
+  const distributedRun = Number(process.env.WORLD_SIZE ?? '1') > 1;
+  const ownGroup = distributedRun && !isInitialized();
+  if (ownGroup) await initProcessGroup();
+  try {
+    return await runRecipeIn(recipe, options, emit, started, distributedRun ? getRank() : 0, distributedRun);
+  } finally {
+    if (ownGroup) destroyProcessGroup();
+  }
+}
+
+async function runRecipeIn(
+  recipe: Recipe,
+  options: RunRecipeOptions,
+  emit: (e: RecipeEvent) => void,
+  started: number,
+  rank: number,
+  distributedRun: boolean,
+): Promise<RecipeResult> {
+  const writer = rank === 0;
   // the run folder, and the checkpoint to resume from
   let resumeFrom: string | undefined;
   let savedSpec: ModelSpec | undefined;
@@ -118,14 +140,14 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
   } else {
     if (!options.out && !recipe.out) throw new ConfigError('recipe.out', 'runRecipe needs an output folder: recipe.out or options.out');
     out = resolve(options.out ?? recipe.out!);
-    if (existsSync(join(out, RUN_FILE))) {
+    if (writer && existsSync(join(out, RUN_FILE))) {
       if (!options.force)
         throw new ConfigError('recipe.out', `${out} already holds a run; continue it with resumeFrom ${join(out, 'last')}, or start over with force`);
       for (const f of ['best', 'last', 'events.jsonl', 'metrics.json', 'curves.svg', 'curves.png', 'tensorboard', RUN_FILE])
         rmSync(join(out, f), { recursive: true, force: true });
     }
     // a fresh run does not take up copies a killed run left; it only removes them
-    recoverCheckpoints(out, { restore: false });
+    if (writer) recoverCheckpoints(out, { restore: false });
   }
   recipe.out = out;
   mkdirSync(out, { recursive: true });
@@ -162,10 +184,10 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
     );
   const taggingOptions = tagging ? { tags: data.classes, scheme: (data.input as TokenInputSpec).scheme } : undefined;
   const notes = [...('notes' in data ? (data.notes ?? []) : []), ...('notes' in built ? built.notes : [])];
-  writeRun(out, { recipe, classes: data.classes, model: spec, input: data.input, ...(notes.length ? { notes } : {}) });
+  if (writer) writeRun(out, { recipe, classes: data.classes, model: spec, input: data.input, ...(notes.length ? { notes } : {}) });
 
-  // curves.svg / curves.png (redrawn each epoch) and, with recipe.tensorboard, TensorBoard event files
-  const monitor = new TrainingMonitor(out, { tensorboard: recipe.tensorboard });
+  // curves.svg / curves.png (redrawn each epoch) and, with recipe.tensorboard, TensorBoard event files (rank 0)
+  const monitor = writer ? new TrainingMonitor(out, { tensorboard: recipe.tensorboard }) : null;
   const params = model.parameters();
   emit({
     type: 'start',
@@ -212,19 +234,30 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
     seed: recipe.seed,
     signal: options.signal,
     onEvent: (e) => {
-      monitor.onEvent(e);
+      monitor?.onEvent(e);
       emit(e);
     },
+    distributed: distributedRun,
     device: recipe.device,
     precision: recipe.precision,
     memoryFormat: recipe.memoryFormat,
   }).catch(async (err) => {
-    await monitor.close().catch(() => undefined); // the curves so far; the training error is the one to report
+    await monitor?.close().catch(() => undefined); // the curves so far; the training error is the one to report
     throw err;
   });
-  monitor.setHistory(result.history);
-  await monitor.close();
+  monitor?.setHistory(result.history);
+  await monitor?.close();
   const base = { out, recipe, classes: data.classes, model, spec, fit: result };
+  // ranks > 0 end with training: the test numbers and metrics.json are rank 0's (its best/ may still be being written)
+  if (!writer)
+    return {
+      ...base,
+      status: result.interrupted ? 'interrupted' : 'ok',
+      checkpoint: join(out, 'last'),
+      val: null,
+      test: null,
+      seconds: (Date.now() - started) / 1000,
+    };
   if (result.interrupted) {
     return { ...base, status: 'interrupted', checkpoint: join(out, 'last'), val: null, test: null, seconds: (Date.now() - started) / 1000 };
   }
