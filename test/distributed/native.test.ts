@@ -191,9 +191,3 @@ describe.skipIf(!available)('c10d process groups (Gloo) across processes', () =>
     expect(native.distRank()).toBe(-1);
   });
 });
-
-describe.skipIf(available)('a build without Gloo', () => {
-  it('distInit says the addon was built without c10d/Gloo', () => {
-    expect(() => native.distInit({ backend: 'gloo', rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: 1234 })).toThrow(/built without c10d\/Gloo/);
-  });
-});
