@@ -5,7 +5,8 @@
 import { Module } from '../nn/module.js';
 import { torch } from '../tensor/index.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { allReduce, broadcast, getWorldSize, isInitialized } from './process-group.js';
+import { broadcast, isInitialized } from './process-group.js';
+import { GradientReducer } from './reducer.js';
 
 export interface DistributedDataParallelOptions {
   /** The largest bucket of gradients one all-reduce carries, in MiB (PyTorch's bucket_cap_mb); default 25. */
@@ -13,8 +14,6 @@ export interface DistributedDataParallelOptions {
   /** Broadcast the buffers (BatchNorm's running statistics) from rank 0 at the start; default true. */
   broadcastBuffers?: boolean;
 }
-
-const BYTES: Record<string, number> = { float64: 8, float32: 4, float16: 2, bfloat16: 2 };
 
 /** Sends rank 0's values of the tensors to every rank: one broadcast per dtype and device, of the tensors flattened into one. */
 async function broadcastTensors(tensors: Tensor[]): Promise<void> {
@@ -56,7 +55,8 @@ export class DistributedDataParallel extends Module {
   readonly module: Module;
   /** Settles when rank 0's parameters and buffers are on this rank. */
   readonly ready: Promise<void>;
-  private readonly bucketBytes: number;
+  /** Averages the gradients across ranks (syncGradients uses it; fit calls its prepare() and finish() itself). */
+  readonly reducer: GradientReducer;
   private synced = false;
 
   constructor(model: Module, options: DistributedDataParallelOptions = {}) {
@@ -66,8 +66,8 @@ export class DistributedDataParallel extends Module {
     const cap = options.bucketCapMb ?? 25;
     if (typeof cap !== 'number' || !(cap > 0))
       throw new TypeError(`DistributedDataParallel: bucketCapMb must be a positive number, got ${JSON.stringify(cap)}`);
-    this.bucketBytes = cap * 1024 * 1024;
     this.module = this.registerModule('module', model);
+    this.reducer = new GradientReducer(model, { bucketCapMb: cap });
     this.inputNames = model.inputNames;
     this.ready = broadcastModel(model, { buffers: options.broadcastBuffers !== false }).then(() => {
       this.synced = true;
@@ -91,32 +91,27 @@ export class DistributedDataParallel extends Module {
    * require grad are skipped (every rank freezes the same ones); a parameter
    * without a gradient on this rank counts as zeros, gets the average when
    * some other rank had a gradient, and stays without one when no rank had.
+   * Returns `flags` summed over the ranks (GradientReducer.finish). For the
+   * all-reduces to overlap the backward, call `ddp.reducer.prepare()` before it.
    */
-  async syncGradients(): Promise<void> {
+  async syncGradients(flags: number[] = []): Promise<number[]> {
     await this.ready;
-    await averageGradients(this.module, this.bucketBytes);
+    return this.reducer.finish(flags);
   }
 }
 
 /**
  * Averages the model's gradients across the process group, in place, by
  * all-reduces of flat buckets of up to bucketBytes (parameters in reverse
- * order). Parameters that do not require grad are skipped (every rank freezes
- * the same ones); one without a gradient on this rank counts as zeros, gets
- * the average when some rank had a gradient and stays without one when none had.
+ * order): a GradientReducer's finish() without flags.
  */
 export async function averageGradients(model: Module, bucketBytes = 25 * 1024 * 1024): Promise<void> {
-  const worldSize = getWorldSize();
-  const params = model.parameters().filter((p) => {
-    if (p.requiresGrad) return true;
-    p.dispose();
-    return false;
-  });
-  params.reverse();
+  const reducer = new GradientReducer(model, { bucketCapMb: bucketBytes / (1024 * 1024) });
   try {
-    for (const bucket of buckets(params, bucketBytes)) await reduceBucket(bucket, worldSize);
+    reducer.prepare();
+    await reducer.finish();
   } finally {
-    for (const p of params) p.dispose();
+    reducer.dispose();
   }
 }
 
@@ -127,68 +122,5 @@ export async function broadcastModel(model: Module, options: { buffers?: boolean
     await broadcastTensors(tensors);
   } finally {
     for (const t of tensors) t.dispose();
-  }
-}
-
-/** Consecutive parameters of one dtype and device, up to the bucket size. */
-function buckets(params: Tensor[], bucketBytes: number): Tensor[][] {
-  const out: Tensor[][] = [];
-  let current: Tensor[] = [];
-  let bytes = 0;
-  let key = '';
-  for (const p of params) {
-    const k = `${p.dtype}@${p.device}`;
-    const size = p.numel() * (BYTES[p.dtype] ?? 4);
-    if (current.length && (k !== key || bytes + size > bucketBytes)) {
-      out.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(p);
-    bytes += size;
-    key = k;
-  }
-  if (current.length) out.push(current);
-  return out;
-}
-
-async function reduceBucket(params: Tensor[], worldSize: number): Promise<void> {
-  const grads = params.map((p) => p.grad);
-  // the gradients, then one entry per parameter that says whether this rank had a gradient
-  const parts = torch.noGrad(() => [
-    ...params.map((p, i) => (grads[i] ? (grads[i] as Tensor).reshape(-1) : torch.zeros([p.numel()], { dtype: p.dtype, device: p.device }))),
-    torch.tensor(
-      grads.map((g) => (g ? 1 : 0)),
-      { dtype: params[0].dtype, device: params[0].device },
-    ),
-  ]);
-  const flat = torch.cat(parts);
-  for (const t of parts) t.dispose();
-  try {
-    await allReduce(flat, { op: 'sum' });
-    const tail = flat.narrow(0, flat.numel() - params.length, params.length);
-    const counts = tail.dataSync();
-    tail.dispose();
-    torch.noGrad(() => {
-      let offset = 0;
-      params.forEach((p, i) => {
-        const n = p.numel();
-        if (counts[i] !== 0) {
-          const mean = flat.narrow(0, offset, n).reshape(p.shape).div(worldSize);
-          const g = grads[i];
-          if (g) {
-            g.copy_(mean);
-            mean.dispose();
-          } else {
-            p.grad = mean;
-            mean.dispose();
-          }
-        }
-        offset += n;
-      });
-    });
-  } finally {
-    flat.dispose();
-    for (const g of grads) g?.dispose();
   }
 }

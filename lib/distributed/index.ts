@@ -1,6 +1,7 @@
 // torch.distributed for finetorch: process groups on c10d, collectives,
 // DistributedDataParallel and DistributedSampler-like sharding.
 import { DistributedDataParallel } from './ddp.js';
+import { GradientReducer } from './reducer.js';
 import {
   allGather,
   allReduce,
@@ -18,9 +19,10 @@ import { launch } from './launch.js';
 
 export type { Backend, ReduceOp, InitProcessGroupOptions } from './process-group.js';
 export type { DistributedDataParallelOptions } from './ddp.js';
+export type { GradientReducerOptions } from './reducer.js';
 export type { ShardOptions } from './sampler.js';
 export type { LaunchOptions, LaunchResult, OutputLine, RankExit } from './launch.js';
-export { DistributedDataParallel };
+export { DistributedDataParallel, GradientReducer };
 
 export const distributed = {
   initProcessGroup,
@@ -34,6 +36,7 @@ export const distributed = {
   allGather,
   destroyProcessGroup,
   DistributedDataParallel,
+  GradientReducer,
   shard,
   distributedIndices,
   /** Starts this node's processes with torchrun's environment (what `finetorch train --nproc-per-node` does). */

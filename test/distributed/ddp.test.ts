@@ -210,6 +210,7 @@ describe.skipIf(!distAvailable)('DistributedDataParallel without some gradients'
       (r.after.a as number[]).forEach((x, i) => expect(x).toBeCloseTo(mean(r0.before.a as number[], r1.before.a as number[])[i], 5));
       (r.after.b as number[]).forEach((x, i) => expect(x).toBeCloseTo((r1.before.b as number[])[i] / 2, 5));
       expect(r.after.c).toBeNull();
+      expect(r.flags).toEqual([1, 2, 1]);
     }
   });
 });

@@ -100,7 +100,8 @@ if (tasks.has('unused')) {
     return g ? Array.from(g.dataSync()) : null;
   };
   result.before = { a: local('a'), b: local('b'), c: local('c') };
-  await ddp.syncGradients();
+  // flags ride in the last bucket and come back summed over the ranks
+  result.flags = await ddp.syncGradients([rank, 1, 0.5]);
   result.after = { a: local('a'), b: local('b'), c: local('c') };
 }
 if (task === 'fit-resume') {
