@@ -36,8 +36,9 @@ import { autocast } from '../amp/autocast.js';
 import { GradScaler } from '../amp/grad-scaler.js';
 import { autocastFor, checkMemoryFormat, checkPrecision, moveBatch, resolveDevice, type MemoryFormat, type Precision } from './device.js';
 import type { Device } from '../tensor/dtype.js';
-import { DistributedDataParallel, averageGradients, broadcastModel } from '../distributed/ddp.js';
-import { getRank, isInitialized, meanOverRanks } from '../distributed/process-group.js';
+import { DistributedDataParallel, broadcastModel } from '../distributed/ddp.js';
+import { GradientReducer } from '../distributed/reducer.js';
+import { allReduce, broadcast, getRank, getWorldSize, isInitialized, meanOverRanks } from '../distributed/process-group.js';
 import { shard } from '../distributed/sampler.js';
 
 export type { Precision, MemoryFormat } from './device.js';
@@ -204,8 +205,10 @@ export class TrainingDivergedError extends FinetorchError {
     readonly epoch: number,
     readonly step: number,
     readonly loss: number,
+    /** Distributed training: the rank whose loss it was, when not this one ('on another rank'). */
+    where = '',
   ) {
-    super('diverged', `fit: the loss became ${loss} at epoch ${epoch}, step ${step} (training diverged: lower the learning rate)`);
+    super('diverged', `fit: the loss became ${loss}${where ? ` ${where}` : ''} at epoch ${epoch}, step ${step} (training diverged: lower the learning rate)`);
     this.name = 'TrainingDivergedError';
   }
 }
@@ -322,9 +325,16 @@ export interface FitOptions {
    * Data-parallel training over the process group (distributed.initProcessGroup
    * first), as PyTorch's DistributedDataParallel: rank 0's parameters and
    * buffers are broadcast at the start, train is sharded (distributed.shard),
-   * gradients are averaged after backward (the steps run in parts), and only
-   * rank 0 writes checkpoints. Every rank validates on all of val. A
+   * gradients are averaged after backward (the steps run in parts), buffers
+   * (BatchNorm's running statistics) are broadcast from rank 0 before each
+   * step's forward (DDP's broadcast_buffers), and only rank 0 writes
+   * checkpoints. Every rank validates on all of val. A
    * DistributedDataParallel model trains this way without the option.
+   * Stops are agreed by all ranks, so none waits for the others: a
+   * non-finite loss on any rank skips the step everywhere and fails with
+   * TrainingDivergedError on every rank; the signal on any rank stops every
+   * rank after the same step (rank 0 writes last/); a callback's ctx.stop()
+   * or early stopping on any rank stops every rank at the end of that epoch.
    */
   distributed?: boolean;
 }
@@ -520,7 +530,7 @@ export function stepSeed(seed: number, epoch: number, batch: number): number {
  */
 export async function fit(options: FitOptions): Promise<FitResult> {
   // a DistributedDataParallel model trains distributed too
-  const o = options.distributed || options.model instanceof DistributedDataParallel ? await distributedFit(options) : options;
+  const o: DistributedFitOptions = options.distributed || options.model instanceof DistributedDataParallel ? await distributedFit(options) : options;
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new TypeError(`fit: epochs must be a positive integer, got ${o.epochs}`);
   if (o.checkpointEvery !== undefined && !(Number.isInteger(o.checkpointEvery) && o.checkpointEvery >= 1))
     throw new TypeError(`fit: checkpointEvery must be a positive integer (steps), got ${o.checkpointEvery}`);
@@ -598,10 +608,16 @@ export async function fit(options: FitOptions): Promise<FitResult> {
     }
     step = state.step;
     modelEpoch = !position && state.epoch >= 0 ? state.epoch : null;
+    // distributed: a mid-epoch position holds the sums over every rank; each rank takes its share
+    if (position && o.distributed) position = { ...position, lossSum: position.lossSum / getWorldSize(), seen: position.seen / getWorldSize() };
     emit({ type: 'resumed', epoch: startEpoch, batch: position?.batch ?? 0, step, path: from });
   }
   if (ema && !emaWeights) emaWeights = copyStateDict(o.model); // timm: the EMA starts as a copy of the model
   const params = o.model.parameters();
+  // distributed: the gradient reducer (the DistributedDataParallel's, or one for this fit), and the stops every rank agrees on
+  const reducer = o.distributed ? reducerFor(o.model) : null;
+  let stopRequest: FitResult['stopped'] = null; // a callback's stop on this rank, agreed at the epoch's end
+  let signalAgreed = false; // some rank's signal, agreed in a step's reduction or at an epoch's end
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   let stoppedEarly = false;
@@ -647,7 +663,8 @@ export async function fit(options: FitOptions): Promise<FitResult> {
     loss: lastLoss,
     val: lastVal,
     stop: (reason: string) => {
-      stopped ??= { epoch: epochNow, step, reason: String(reason) };
+      if (o.distributed) stopRequest ??= { epoch: epochNow, step, reason: String(reason) };
+      else stopped ??= { epoch: epochNow, step, reason: String(reason) };
     },
   });
   const hook = async (name: keyof Callback) => {
@@ -657,12 +674,19 @@ export async function fit(options: FitOptions): Promise<FitResult> {
     }
   };
   const total = typeof o.train.length === 'number' ? o.train.length : null;
+  // the epoch so far, for a mid-epoch checkpoint; distributed: the sums over every rank (every rank joins, rank 0 writes)
+  const positionAt = async (epoch: number, batch: number, lossSum: number, seen: number): Promise<Position> => {
+    if (!o.distributed) return { epoch, batch, lossSum, seen };
+    const [s, n] = await reduceOverRanks([lossSum, seen], 'sum');
+    return { epoch, batch, lossSum: s, seen: n };
+  };
+  const checkpointing = o.checkpointDir !== undefined || o.checkpointsOnRank0 === true;
   try {
     await hook('onTrainBegin');
     for (let epoch = startEpoch; epoch < o.epochs && !stopped; epoch++) {
       epochNow = epoch;
       batchNow = 0;
-      if (o.signal?.aborted) {
+      if (o.distributed ? signalAgreed : o.signal?.aborted) {
         // between epochs: last/ already holds the previous epoch
         interrupted = true;
         emit({
@@ -702,9 +726,12 @@ export async function fit(options: FitOptions): Promise<FitResult> {
             target.dispose();
           }
         } else {
-          const g = await jsTrainGroup(o, run, scaling ? scaler : null, forward, lossFn, params, group, (i) => stepSeed(seed, epoch, first + i));
+          const g = await jsTrainGroup(o, run, scaling ? scaler : null, forward, lossFn, params, group, (i) => stepSeed(seed, epoch, first + i), reducer);
           r = g;
           if (!g.stepped) skippedSteps++;
+          if (g.stop) signalAgreed = true;
+          // distributed: some rank's loss was not finite; every rank skipped the step and ends here
+          if (g.diverged && r.values.every((v) => Number.isFinite(v))) throw new TrainingDivergedError(epoch, step, Number.NaN, 'on another rank');
         }
         const bad = r.values.find((v) => !Number.isFinite(v));
         if (bad !== undefined) throw new TrainingDivergedError(epoch, step, bad);
@@ -750,19 +777,21 @@ export async function fit(options: FitOptions): Promise<FitResult> {
           group = [];
           await runGroup(full);
           if (stopped) break;
-          if (o.signal?.aborted) {
+          if (o.distributed ? signalAgreed : o.signal?.aborted) {
             interrupted = true;
             break;
           }
-          if (o.checkpointDir && o.checkpointEvery && step % o.checkpointEvery === 0 && batch !== total)
-            emit({ type: 'checkpoint', epoch, path: save('last', epoch - 1, { epoch, batch, lossSum, seen }) });
+          if (checkpointing && o.checkpointEvery && step % o.checkpointEvery === 0 && batch !== total) {
+            const at = await positionAt(epoch, batch, lossSum, seen);
+            if (o.checkpointDir) emit({ type: 'checkpoint', epoch, path: save('last', epoch - 1, at) });
+          }
         }
         // the epoch's last, smaller group still steps
         if (group.length && !stopped && !interrupted) {
           const last = group;
           group = [];
           await runGroup(last);
-          if (o.signal?.aborted && !stopped) interrupted = true;
+          if ((o.distributed ? signalAgreed : o.signal?.aborted) && !stopped) interrupted = true;
         }
       } finally {
         for (const b of group) {
@@ -771,7 +800,8 @@ export async function fit(options: FitOptions): Promise<FitResult> {
         }
       }
       if (interrupted) {
-        const path = o.checkpointDir ? save('last', epoch - 1, { epoch, batch, lossSum, seen }) : null;
+        const at = checkpointing ? await positionAt(epoch, batch, lossSum, seen) : null;
+        const path = o.checkpointDir && at ? save('last', epoch - 1, at) : null;
         emit({ type: 'interrupted', epoch, batch, step, path });
         break;
       }
@@ -809,8 +839,16 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       }
       batchNow = batch;
       await hook('onEpochEnd');
+      let earlyStop = !!o.earlyStopping && sinceBest >= o.earlyStopping.patience;
+      if (o.distributed) {
+        // every rank ends after the same epoch: a stop, early stopping or the signal on any rank counts for all
+        const [stopAny, earlyAny, signalAny] = await reduceOverRanks([stopRequest ? 1 : 0, earlyStop ? 1 : 0, o.signal?.aborted ? 1 : 0], 'max');
+        if (stopAny) stopped = stopRequest ?? { epoch, step, reason: 'another rank stopped training' };
+        earlyStop = earlyAny > 0;
+        if (signalAny) signalAgreed = true;
+      }
       if (stopped) break;
-      if (o.earlyStopping && sinceBest >= o.earlyStopping.patience) {
+      if (earlyStop) {
         stoppedEarly = true;
         emit({ type: 'early-stop', epoch, metric: monitor, best: best!.value });
         break;
@@ -842,6 +880,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
     disposeStateDict(emaWeights);
     throw err;
   } finally {
+    if (reducer && !(o.model instanceof DistributedDataParallel)) reducer.dispose();
     delay.disable();
     disposeStateDict(bestInMemory);
   }
@@ -939,6 +978,12 @@ async function nativeTrainStep(model: Module, optimizer: Optimizer, input: Tenso
  * on an inf/NaN gradient, the scale updated once. Returns the micro-batches'
  * losses and sizes (no update when one is not finite) and whether the
  * optimizer stepped.
+ *
+ * Distributed (a reducer): rank 0's buffers first; the reducer armed before
+ * the last micro-batch's backward, and every rank joins its reduction, also
+ * one whose loss was not finite, with two flags summed over the ranks: a
+ * non-finite loss (no rank steps: `diverged`) and the signal (`stop`: every
+ * rank stops after this step).
  */
 async function jsTrainGroup(
   o: FitOptions,
@@ -949,11 +994,14 @@ async function jsTrainGroup(
   params: Tensor[],
   group: Batch[],
   seedOf: (i: number) => number,
-): Promise<{ values: number[]; sizes: number[]; stepped: boolean }> {
+  reducer: Reducer | null,
+): Promise<{ values: number[]; sizes: number[]; stepped: boolean; diverged: boolean; stop: boolean }> {
   const values: number[] = [];
   const sizes: number[] = [];
+  let finite = true;
   o.optimizer.zeroGrad();
-  for (let i = 0; i < group.length; i++) {
+  if (reducer) await broadcastBuffers(o.model);
+  for (let i = 0; i < group.length && finite; i++) {
     const { input, target } = moveBatch(group[i], run.device, run.memoryFormat);
     torch.manualSeed(seedOf(i)); // dropout and friends: reproducible and resumable mid-epoch
     try {
@@ -965,9 +1013,11 @@ async function jsTrainGroup(
         const value = loss.item() as number;
         values.push(value);
         sizes.push(target.shape[0]);
-        if (!Number.isFinite(value)) return { values, sizes, stepped: false };
+        finite = Number.isFinite(value);
+        if (!finite) continue;
         const divided = group.length > 1 ? loss.div(group.length) : loss;
         const scaled = scaler ? scaler.scale(divided) : divided;
+        if (reducer && i === group.length - 1) reducer.prepare();
         try {
           await scaled.backwardAsync();
         } finally {
@@ -983,11 +1033,17 @@ async function jsTrainGroup(
       target.dispose();
     }
   }
-  if (o.distributed) await averageGradients(o.model);
+  let stop = false;
+  if (reducer) {
+    if (!finite) reducer.prepare(); // this rank skipped the last backward: the reduction still pairs with the others'
+    const [nonFinite, signal] = await reducer.finish([finite ? 0 : 1, o.signal?.aborted ? 1 : 0]);
+    stop = signal > 0;
+    if (nonFinite > 0) return { values, sizes, stepped: false, diverged: true, stop };
+  } else if (!finite) return { values, sizes, stepped: false, diverged: true, stop };
   if (!scaler) {
     if (o.clipGradNorm !== undefined) clipGradNorm(params, o.clipGradNorm);
     await o.optimizer.stepAsync();
-    return { values, sizes, stepped: true };
+    return { values, sizes, stepped: true, diverged: false, stop };
   }
   if (o.clipGradNorm !== undefined) {
     scaler.unscale(o.optimizer);
@@ -995,11 +1051,69 @@ async function jsTrainGroup(
   }
   const stepped = await scaler.step(o.optimizer);
   scaler.update();
-  return { values, sizes, stepped };
+  return { values, sizes, stepped, diverged: false, stop };
+}
+
+/** fit's options on a rank of a distributed fit; checkpointsOnRank0: rank 0 writes checkpoints (the others join the reductions they need). */
+type DistributedFitOptions = FitOptions & { checkpointsOnRank0?: boolean };
+
+/** What fit needs of a gradient reducer (distributed.GradientReducer). */
+interface Reducer {
+  prepare(): void;
+  finish(flags?: number[]): Promise<number[]>;
+  dispose(): void;
+}
+
+/** The DistributedDataParallel's reducer, or one for this model. */
+function reducerFor(model: Module): Reducer {
+  if (model instanceof DistributedDataParallel) return model.reducer;
+  return new GradientReducer(model);
+}
+
+/** The numbers reduced over every rank, in one float64 all-reduce. */
+async function reduceOverRanks(values: number[], op: 'sum' | 'max'): Promise<number[]> {
+  const t = torch.tensor(values, { dtype: 'float64' });
+  try {
+    await allReduce(t, { op });
+    return Array.from(t.dataSync(), Number);
+  } finally {
+    t.dispose();
+  }
+}
+
+/**
+ * Rank 0's buffers (BatchNorm's running statistics) on every rank before a
+ * step's forward, as PyTorch's DDP does (broadcast_buffers); nothing when the
+ * model has none. All of them in one float64 broadcast, exact for float32,
+ * float16, bfloat16 and counts below 2^53.
+ */
+async function broadcastBuffers(model: Module): Promise<void> {
+  const buffers = model.buffers();
+  if (!buffers.length) return;
+  try {
+    const flat = torch.tidy(() => torch.noGrad(() => torch.cat(buffers.map((b) => b.detach().reshape(-1).to('float64')))));
+    try {
+      await broadcast(flat, { src: 0 });
+      torch.tidy(() =>
+        torch.noGrad(() => {
+          let offset = 0;
+          for (const b of buffers) {
+            const n = b.numel();
+            b.copy_(flat.narrow(0, offset, n).reshape(b.shape));
+            offset += n;
+          }
+        }),
+      );
+    } finally {
+      flat.dispose();
+    }
+  } finally {
+    for (const b of buffers) b.dispose();
+  }
 }
 
 /** fit's options on this rank: rank 0's weights, this rank's shard of train, checkpoints written by rank 0 only. */
-async function distributedFit(o: FitOptions): Promise<FitOptions> {
+async function distributedFit(o: FitOptions): Promise<DistributedFitOptions> {
   if (!isInitialized())
     throw new TypeError('fit: distributed needs a process group: call distributed.initProcessGroup() first (or launch with finetorch train --nproc-per-node)');
   // a DistributedDataParallel has broadcast rank 0's weights already
@@ -1011,6 +1125,7 @@ async function distributedFit(o: FitOptions): Promise<FitOptions> {
     distributed: true,
     train: shard(o.train),
     checkpointDir: writes ? o.checkpointDir : undefined,
+    checkpointsOnRank0: o.checkpointDir !== undefined,
     restoreBest: o.restoreBest ?? o.checkpointDir !== undefined,
   };
 }
