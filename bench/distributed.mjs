@@ -7,7 +7,8 @@
 //   node bench/distributed.mjs --quick    smoke run: 1 round of 3 timed steps after 1 (under a minute)
 //   options: --rounds N --steps N --warmup N --batch N (per rank, default 32) --classes N (default 10)
 //            --size N (default 64) --worlds 1,2 --loop (also finetorch's plain loop with DistributedDataParallel)
-//            --no-torch (finetorch only)
+//            --no-torch (finetorch only) --wait-idle[=SECONDS] (before each run, wait at most SECONDS, default 60,
+//            until the CPUs are 90% idle: for a machine shared with other jobs)
 //
 // The model: ResNet-18 (torchvision's architecture on both sides), numClasses outputs,
 // random 64x64 images, SGD (lr 0.01, momentum 0.9), cross-entropy. Weak scaling, as DDP
@@ -90,6 +91,7 @@ async function finetorchRank(o) {
       optimizer.zeroGrad();
       const logits = ddp ? ddp.forward(input) : model.forward(input);
       const loss = nn.functional.crossEntropy(logits, target);
+      ddp?.reducer.prepare(); // arms the all-reduces that overlap the backward
       await loss.backwardAsync();
       if (ddp) await ddp.syncGradients();
       await optimizer.stepAsync();
@@ -130,6 +132,18 @@ function freePort() {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** Waits (at most maxS seconds) until the CPUs were at least 90% idle over half a second; returns the seconds waited. */
+async function waitIdle(maxS) {
+  const t0 = Date.now();
+  while (Date.now() - t0 < maxS * 1000) {
+    const a = cpuTicks();
+    await new Promise((r) => setTimeout(r, 500));
+    const b = cpuTicks();
+    if ((b.busy - a.busy) / Math.max(1, b.total - a.total) <= 0.1) break;
+  }
+  return (Date.now() - t0) / 1000;
 }
 
 const THREAD_VARS = ['OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'FINETORCH_NUM_THREADS'];
@@ -192,6 +206,9 @@ function summarizeRun(ranks) {
   return { imagesPerSecond: images / seconds, images, seconds, foreignCpuShare, stepEnds: ranks.map((r) => r.stepEnds) };
 }
 
+/** '(min-max)' of a run's values, when there are several: how much the rounds disagreed. */
+const spread = (values, digits = 1) => (values.length > 1 ? `(${Math.min(...values).toFixed(digits)}-${Math.max(...values).toFixed(digits)})` : '');
+
 const median = (values) => {
   const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (!v.length) return null;
@@ -219,6 +236,9 @@ async function main() {
     ...(flag('--no-torch') ? [] : [{ key: 'pytorch', side: 'pytorch', mode: 'loop', label: 'PyTorch DDP' }]),
   ];
   const timeoutS = 60 + 10 * (o.warmup + o.steps);
+  const waitArg = argv.find((a) => a.startsWith('--wait-idle'));
+  const WAIT_IDLE = waitArg ? (waitArg.includes('=') ? Number(waitArg.split('=')[1]) : 60) : 0;
+  const waited = [];
   const started = Date.now();
   const log = (msg) => console.log(`[${((Date.now() - started) / 1000).toFixed(0)}s] ${msg}`);
   console.log(
@@ -230,6 +250,7 @@ async function main() {
   for (let r = 0; r < rounds; r++) {
     for (const world of worlds) {
       for (const v of variants) {
+        if (WAIT_IDLE > 0) waited.push(await waitIdle(WAIT_IDLE));
         const ranks = await launch(v.side, world, { ...o, mode: v.mode }, timeoutS);
         const run = summarizeRun(ranks);
         runs[v.key][world].push(run);
@@ -259,7 +280,9 @@ async function main() {
   console.log(`| | ${worlds.map((w) => `${w} process${w > 1 ? 'es' : ''} x 1 thread`).join(' | ')} | scaling (2 / 1) |`);
   console.log(`|---|${worlds.map(() => '---:').join('|')}|---:|`);
   for (const s of summary)
-    console.log(`| ${s.label} | ${worlds.map((w) => `${s.imagesPerSecond[w]?.toFixed(1)} img/s`).join(' | ')} | ${s.scaling?.toFixed(2) ?? '-'}x |`);
+    console.log(
+      `| ${s.label} | ${worlds.map((w) => `${s.imagesPerSecond[w]?.toFixed(1)} img/s ${spread(s.runs[w].map((x) => x.imagesPerSecond))}`).join(' | ')} | ${s.scaling?.toFixed(2) ?? '-'}x ${spread(s.scalingPerRound, 2)} |`,
+    );
   if (torchRow)
     for (const s of summary.filter((x) => x.key !== 'pytorch'))
       console.log(
@@ -273,7 +296,17 @@ async function main() {
   const out = quick ? join(here, '.cache', 'distributed.json') : join(here, 'results', 'distributed.json');
   mkdirSync(dirname(out), { recursive: true });
   const machine = { cpu: cpus()[0]?.model ?? '', cores: availableParallelism(), loadAverageAfter: loadavg() };
-  const config = { model: 'resnet18', optimizer: 'SGD lr 0.01 momentum 0.9', scaling: 'weak (batch per rank)', backend: 'gloo', ...o, rounds, worlds };
+  const config = {
+    model: 'resnet18',
+    optimizer: 'SGD lr 0.01 momentum 0.9',
+    scaling: 'weak (batch per rank)',
+    backend: 'gloo',
+    ...o,
+    rounds,
+    worlds,
+    waitIdle: WAIT_IDLE,
+  };
+  machine.waitedForIdleSeconds = waited.reduce((a, b) => a + b, 0);
   writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), mode: quick ? 'quick' : 'full', machine, config, results: summary }, null, 2) + '\n');
   console.log(`wrote ${out}`);
 }
