@@ -4,8 +4,18 @@
 // plain numbers and arrays.
 import { Tensor } from '../tensor/tensor.js';
 import { seqeval } from './seqeval.js';
+import { evaluateDetections, DetectionAccumulator } from './detection.js';
 
 export type { SeqevalOptions, SeqevalScores, SeqevalAverage, SeqevalReport, ReportRow, Sentences } from './seqeval.js';
+export type {
+  Boxes,
+  DetectionPrediction,
+  DetectionGroundTruth,
+  DetectionEvalOptions,
+  DetectionScores,
+  ClassDetectionScores,
+  AreaRangeName,
+} from './detection.js';
 
 export type Labels = ArrayLike<number | bigint | boolean> | Tensor;
 export type Scores = ArrayLike<number> | ArrayLike<ArrayLike<number>> | Tensor;
@@ -308,4 +318,6 @@ export const metrics = {
   MetricAccumulator,
   MetricError,
   seqeval,
+  evaluateDetections,
+  DetectionAccumulator,
 } as const;
