@@ -7,7 +7,9 @@
 //
 // Ranks > 0 get FINETORCH_RANK_LOG=rank<k>.log: the file name, inside the run
 // folder, that the child writes its log to instead of the run's own files
-// (only rank 0 writes the run folder).
+// (only rank 0 writes the run folder). Every child gets FINETORCH_LAUNCHER_PID:
+// a launcher killed with SIGKILL cannot stop its children, so they watch it
+// (watchLauncher) and exit when it is gone.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { constants } from 'node:os';
@@ -65,6 +67,36 @@ export interface LaunchResult {
 }
 
 export const DEFAULT_MASTER_ADDR = '127.0.0.1';
+
+/** The environment variable that tells a launched child the launcher's pid (see watchLauncher). */
+export const LAUNCHER_PID_ENV = 'FINETORCH_LAUNCHER_PID';
+
+/**
+ * In a child of launch() (`finetorch train --nproc-per-node` calls it in
+ * every rank): exits this process when the launcher is gone, seen as a new
+ * parent pid, checked every intervalMs. A launcher killed with SIGKILL cannot
+ * stop its children, and a rank left behind would train on alone or wait in
+ * a collective until the timeout. Does nothing in a process that the
+ * launcher did not start directly. Returns a function that stops watching.
+ */
+export function watchLauncher(intervalMs = 1000): () => void {
+  const raw = process.env[LAUNCHER_PID_ENV];
+  const pid = raw && /^\d+$/.test(raw) ? Number(raw) : 0;
+  if (pid <= 0 || process.ppid !== pid) return () => {};
+  const timer = setInterval(() => {
+    if (process.ppid === pid) return;
+    clearInterval(timer);
+    const rank = process.env.RANK === undefined ? '' : ` (rank ${process.env.RANK})`;
+    try {
+      process.stderr.write(`finetorch: the launcher (pid ${pid}) is gone; this process${rank} stops\n`);
+    } catch {
+      // its stderr may have gone with it
+    }
+    process.exit(1);
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
 
 /** What a failure looks like in a message: "rank 1 exited with code 3" / "rank 1 was killed by SIGKILL". */
 export function describeExit(e: RankExit): string {
@@ -222,6 +254,7 @@ export async function launch(o: LaunchOptions, names: LaunchOptionNames = OPTION
         GROUP_RANK: String(nodeRank),
         MASTER_ADDR: masterAddr,
         MASTER_PORT: String(masterPort),
+        [LAUNCHER_PID_ENV]: String(process.pid),
       };
       if (rank > 0) env.FINETORCH_RANK_LOG = `rank${rank}.log`;
       else delete env.FINETORCH_RANK_LOG;

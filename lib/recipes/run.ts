@@ -15,6 +15,7 @@ import { gradualUnfreezing } from '../train/callbacks.js';
 import { tta } from '../train/tta.js';
 import { TrainingMonitor } from '../reports/training.js';
 import { destroyProcessGroup, getRank, initProcessGroup, isInitialized } from '../distributed/process-group.js';
+import { watchLauncher } from '../distributed/launch.js';
 import type { Architecture } from '../models/architecture.js';
 import { checkVocabulary } from '../models/text.js';
 import { buildData, buildFromSpec, buildLoss, buildModel, buildOptimizer, checkDevice, type ModelSpec, type Part } from './build.js';
@@ -110,10 +111,13 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
   // join the process group; every rank trains its shard, only rank 0 writes the run folder.
   const distributedRun = Number(process.env.WORLD_SIZE ?? '1') > 1;
   const ownGroup = distributedRun && !isInitialized();
-  if (ownGroup) await initProcessGroup();
+  // a rank that `finetorch train --nproc-per-node` started ends when the launcher is gone (killed with SIGKILL)
+  const unwatch = distributedRun ? watchLauncher() : () => {};
   try {
+    if (ownGroup) await initProcessGroup();
     return await runRecipeIn(recipe, options, emit, started, distributedRun ? getRank() : 0, distributedRun);
   } finally {
+    unwatch();
     if (ownGroup) destroyProcessGroup();
   }
 }
