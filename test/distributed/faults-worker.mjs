@@ -5,10 +5,11 @@
 //   kill:  3 epochs with a checkpoint per epoch; rank 1 kills itself (SIGKILL) in epoch 2
 //   stops: an uninterrupted run (inputs and BatchNorm buffers recorded), a resume from the
 //          kill run's epoch 1, a non-finite loss on rank 1 only, the signal on rank 0 only
-//          (and a resume from its last/), a callback's stop on rank 1 only
+//          (and a resume from its last/), a callback's stop on rank 1 only, and gradient
+//          accumulation over 2 micro-batches with a frozen block against one process
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { distributed, fit, nn, optim, torch, TensorLoader } from 'finetorch';
+import { distributed, fit, nn, optim, permutation, torch, TensorLoader } from 'finetorch';
 
 const [task, out, dir] = process.argv.slice(2);
 await distributed.initProcessGroup({ timeoutMs: 3000 });
@@ -28,6 +29,14 @@ function data() {
   const x = torch.randn([24, 6]).mul(2).add(0.5);
   const y = torch.randint(0, 3, [24], { dtype: 'int64' });
   return new TensorLoader(x, y, { batchSize: 3, shuffle: true, seed: 7 });
+}
+
+/** Without BatchNorm, the first block frozen: one process on the ranks' batches together computes the same step. */
+function makeMlp(seed) {
+  torch.manualSeed(seed);
+  const model = new nn.Sequential(new nn.Linear(6, 8), new nn.ReLU(), new nn.Linear(8, 8), new nn.ReLU(), new nn.Linear(8, 3));
+  for (const p of model.children()[0].parameters()) p.requiresGrad = false;
+  return model;
 }
 
 /** fit on a fresh model (every rank starts elsewhere: rank 0's weights must win); `extra` overrides the options. */
@@ -130,6 +139,41 @@ if (task === 'stops') {
     ],
   });
   result.stopped = { epochs: stopped.fit.epochs, stopped: stopped.fit.stopped, steps: stopped.steps };
+}
+
+if (task === 'stops') {
+  // gradient accumulation over 2 micro-batches: the reducer is armed before the second backward only
+  const model = makeMlp(100 + rank);
+  const optimizer = new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
+  await fit({ model, optimizer, train: data(), epochs: 2, distributed: true, gradientAccumulationSteps: 2 });
+  result.accumulated = Object.fromEntries(model.namedParameters().map(([k, p]) => [k, Array.from(p.dataSync())]));
+  if (rank === 0) {
+    // one process, a plain loop: micro-batch m of a step is the union of both ranks' m-th batches (DistributedSampler's split)
+    const reference = makeMlp(100);
+    const opt = new optim.SGD(reference.parameters(), { lr: 0.1, momentum: 0.9 });
+    torch.manualSeed(0);
+    const x = torch.randn([24, 6]).mul(2).add(0.5);
+    const y = torch.randint(0, 3, [24], { dtype: 'int64' });
+    for (let epoch = 0; epoch < 2; epoch++) {
+      const order = permutation(24, 7 * 100003 + epoch);
+      const perRank = [0, 1].map((r) => order.filter((_, i) => i % 2 === r));
+      for (let step = 0; step < 2; step++) {
+        opt.zeroGrad();
+        for (const m of [2 * step, 2 * step + 1]) {
+          const idx = torch.tensor(
+            perRank.flatMap((list) => list.slice(3 * m, 3 * m + 3)),
+            { dtype: 'int64' },
+          );
+          nn.functional
+            .crossEntropy(reference.forward(x.indexSelect(0, idx)), y.indexSelect(0, idx))
+            .div(2)
+            .backward();
+        }
+        opt.step();
+      }
+    }
+    result.reference = Object.fromEntries(reference.namedParameters().map(([k, p]) => [k, Array.from(p.dataSync())]));
+  }
 }
 
 writeFileSync(out, JSON.stringify(result));

@@ -167,6 +167,12 @@ describe('fit on two ranks: faults and agreed stops', () => {
     s0.afterSignal.history.forEach((loss: number, i: number) => expect(loss).toBeCloseTo(s0.full.history[i], 6));
   });
 
+  it("gradient accumulation over 2 micro-batches with a frozen block: the parameters of one process on both ranks' batches", () => {
+    const [s0, s1] = stops.map((r) => r.result);
+    expect(maxDiff(s0.accumulated, s0.reference)).toBeLessThan(1e-5);
+    expect(maxDiff(s1.accumulated, s0.reference)).toBeLessThan(1e-5);
+  });
+
   it("a callback's stop on rank 1 only: both ranks end after that epoch", () => {
     const [s0, s1] = stops.map((r) => r.result);
     expect(s1.stopped).toMatchObject({ epochs: 1, steps: 4, stopped: { epoch: 0, reason: 'rank 1 has seen enough' } });
@@ -285,6 +291,6 @@ describe('finetorch train --nproc-per-node 2: a dying rank, a dying launcher', (
     while ((running(ranks['0']) || running(ranks['1'])) && Date.now() - killedAt < 10000) await new Promise((r) => setTimeout(r, 100));
     expect(running(ranks['0'])).toBe(false);
     expect(running(ranks['1'])).toBe(false);
-    expect(Date.now() - killedAt).toBeLessThan(4000);
+    expect(Date.now() - killedAt).toBeLessThan(6000);
   }, 60000);
 });
