@@ -71,18 +71,20 @@ export const DEFAULT_MASTER_ADDR = '127.0.0.1';
 /** The environment variable that tells a launched child the launcher's pid (see watchLauncher). */
 export const LAUNCHER_PID_ENV = 'FINETORCH_LAUNCHER_PID';
 
+let watching: NodeJS.Timeout | null = null;
+
 /**
- * In a child of launch() (`finetorch train --nproc-per-node` calls it in
- * every rank): exits this process when the launcher is gone, seen as a new
- * parent pid, checked every intervalMs. A launcher killed with SIGKILL cannot
- * stop its children, and a rank left behind would train on alone or wait in
- * a collective until the timeout. Does nothing in a process that the
- * launcher did not start directly. Returns a function that stops watching.
+ * In a child of launch() (runRecipe and fit({ distributed }) call it): exits
+ * this process when the launcher is gone, seen as a new parent pid, checked
+ * every intervalMs. A launcher killed with SIGKILL cannot stop its children,
+ * and a rank left behind would train on alone or wait in a collective until
+ * the timeout. Does nothing in a process that the launcher did not start
+ * directly, or when already watching. Returns a function that stops watching.
  */
 export function watchLauncher(intervalMs = 1000): () => void {
   const raw = process.env[LAUNCHER_PID_ENV];
   const pid = raw && /^\d+$/.test(raw) ? Number(raw) : 0;
-  if (pid <= 0 || process.ppid !== pid) return () => {};
+  if (pid <= 0 || process.ppid !== pid || watching) return () => {};
   const timer = setInterval(() => {
     if (process.ppid === pid) return;
     clearInterval(timer);
@@ -95,7 +97,11 @@ export function watchLauncher(intervalMs = 1000): () => void {
     process.exit(1);
   }, intervalMs);
   timer.unref();
-  return () => clearInterval(timer);
+  watching = timer;
+  return () => {
+    clearInterval(timer);
+    if (watching === timer) watching = null;
+  };
 }
 
 /** What a failure looks like in a message: "rank 1 exited with code 3" / "rank 1 was killed by SIGKILL". */

@@ -40,6 +40,7 @@ import { DistributedDataParallel, broadcastModel } from '../distributed/ddp.js';
 import { GradientReducer } from '../distributed/reducer.js';
 import { allReduce, broadcast, getRank, getWorldSize, isInitialized, meanOverRanks } from '../distributed/process-group.js';
 import { shard } from '../distributed/sampler.js';
+import { watchLauncher } from '../distributed/launch.js';
 
 export type { Precision, MemoryFormat } from './device.js';
 
@@ -1116,6 +1117,8 @@ async function broadcastBuffers(model: Module): Promise<void> {
 async function distributedFit(o: FitOptions): Promise<DistributedFitOptions> {
   if (!isInitialized())
     throw new TypeError('fit: distributed needs a process group: call distributed.initProcessGroup() first (or launch with finetorch train --nproc-per-node)');
+  // a rank started by `finetorch train --nproc-per-node` (distributed.launch) ends when the launcher is gone
+  watchLauncher();
   // a DistributedDataParallel has broadcast rank 0's weights already
   if (o.model instanceof DistributedDataParallel) await o.model.ready;
   else await broadcastModel(o.model);
