@@ -98,6 +98,7 @@ export { readIdx, fashionMnist, FASHION_MNIST_CLASSES } from './data/idx.js';
 export { data } from './data/index.js';
 export type { ImageSample, ImageFolder, Transform, TextDataset, TextDatasetOptions, Dataset, Item, DataLoaderOptions } from './data/index.js';
 export type { TagScheme, Entity, EntityOptions } from './data/index.js';
+export type { DetectionSample, DetectionData, DetectionTransform, DetectionItem, DetectionBatch, DetectionTarget } from './data/index.js';
 export type {
   Span,
   Offsets,
@@ -136,6 +137,7 @@ export type {
 } from './reports/index.js';
 export type { Labels, Scores, Average, PrfOptions, Prf, ClassReport } from './metrics/index.js';
 export type { SeqevalOptions, SeqevalScores, SeqevalAverage, SeqevalReport, ReportRow, Sentences } from './metrics/index.js';
+export type { DetectionPrediction, DetectionGroundTruth, DetectionEvalOptions, DetectionScores, ClassDetectionScores } from './metrics/index.js';
 export { losses } from './losses/index.js';
 export type { FocalLossOptions } from './losses/index.js';
 export { finetune } from './finetune/index.js';

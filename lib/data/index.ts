@@ -12,6 +12,7 @@ import { WordPieceTokenizer } from './tokenizer.js';
 import { ByteLevelBPETokenizer } from './tokenizer-bpe.js';
 import { loadTokenizer } from './load-tokenizer.js';
 import * as debian from './debian.js';
+import { detection } from './detection/index.js';
 import * as licenceClauses from './licence-clauses.js';
 import { maskTokens, MaskedLMCollator, KeyedRandom, specialTokenIds } from './mlm-collator.js';
 import { trainWordPiece, WordPieceVocabulary } from './wordpiece-trainer.js';
@@ -60,6 +61,7 @@ export type {
   WordWindow,
 } from './token-classification.js';
 export type { WordsTokenization, WordsEncoding } from './tokenizer.js';
+export type * from './detection/index.js';
 
 export const data = {
   readIdx,
@@ -110,4 +112,5 @@ export const data = {
   mergeWindowPredictions,
   batchWindows,
   packFirstPieces,
+  detection,
 } as const;
