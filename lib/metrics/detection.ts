@@ -185,84 +185,105 @@ function iou(d: number[], g: number[]): number {
 }
 
 /** Stable sort of indices by descending value (numpy's argsort(-x, kind='mergesort')). */
-const byScore = (scores: number[]) => scores.map((_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
+const byScore = (scores: ArrayLike<number>) => Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
+
+/** One image's ground truths and detections of one class; the detections sorted by score and cut to the largest maxDets. */
+interface Cell {
+  gts: Image['gt'];
+  dts: Image['dt'];
+  /** IoU of detection d and ground truth g at d * gts.length + g. */
+  ious: Float64Array;
+}
 
 interface ImageEval {
-  scores: number[];
-  /** [threshold][detection]: matched a ground truth. */
-  matched: boolean[][];
-  ignored: boolean[][];
+  /** At t * detections + d: detection d matched a ground truth at threshold t / is ignored there. */
+  matched: Uint8Array;
+  ignored: Uint8Array;
   /** Ground truths not ignored. */
   counted: number;
 }
 
-/** COCOeval.evaluateImg for one image, class and area range; detections already sorted and cut. */
-function evaluateImage(gts: Image['gt'], dts: Image['dt'], ious: number[][], range: [number, number], thresholds: number[]): ImageEval | null {
-  if (!gts.length && !dts.length) return null;
+/** COCOeval.evaluateImg for one image, class and area range. */
+function evaluateImage({ gts, dts, ious }: Cell, range: [number, number], thresholds: number[]): ImageEval {
   const outside = (a: number) => a < range[0] || a > range[1];
+  const G = gts.length;
+  const D = dts.length;
   // ground truths inside the range first (stable), as pycocotools sorts by _ignore
   const gOrder = gts.map((_, j) => j).sort((a, b) => Number(outside(gts[a].area)) - Number(outside(gts[b].area)) || a - b);
   const gIgnore = gOrder.map((j) => outside(gts[j].area));
-  const matched = thresholds.map(() => dts.map(() => false));
-  const ignored = thresholds.map(() => dts.map(() => false));
+  const matched = new Uint8Array(thresholds.length * D);
+  const ignored = new Uint8Array(thresholds.length * D);
+  const taken = new Uint8Array(G);
   thresholds.forEach((t, ti) => {
-    const taken = gOrder.map(() => false);
-    dts.forEach((_, di) => {
+    taken.fill(0);
+    for (let di = 0; di < D; di++) {
       let best = Math.min(t, 1 - 1e-10);
       let m = -1;
-      for (let k = 0; k < gOrder.length; k++) {
+      for (let k = 0; k < G; k++) {
         if (taken[k]) continue;
         if (m > -1 && !gIgnore[m] && gIgnore[k]) break;
-        const v = ious[di][gOrder[k]];
+        const v = ious[di * G + gOrder[k]];
         if (v < best) continue;
         best = v;
         m = k;
       }
-      if (m === -1) return;
-      taken[m] = true;
-      matched[ti][di] = true;
-      ignored[ti][di] = gIgnore[m];
-    });
-    dts.forEach((d, di) => {
-      if (!matched[ti][di] && outside(d.area)) ignored[ti][di] = true;
-    });
+      if (m === -1) {
+        if (outside(dts[di].area)) ignored[ti * D + di] = 1;
+        continue;
+      }
+      taken[m] = 1;
+      matched[ti * D + di] = 1;
+      ignored[ti * D + di] = gIgnore[m] ? 1 : 0;
+    }
   });
-  return { scores: dts.map((d) => d.score), matched, ignored, counted: gIgnore.filter((x) => !x).length };
+  return { matched, ignored, counted: gIgnore.filter((x) => !x).length };
+}
+
+/** The first maxDet detections of every cell, ranked by score across cells (stable: cell order, then rank within). */
+function rankDetections(cells: Cell[], maxDet: number): { cell: Int32Array; det: Int32Array } {
+  const scores: number[] = [];
+  const cellOf: number[] = [];
+  const detOf: number[] = [];
+  cells.forEach((c, ci) => {
+    const n = Math.min(maxDet, c.dts.length);
+    for (let d = 0; d < n; d++) {
+      scores.push(c.dts[d].score);
+      cellOf.push(ci);
+      detOf.push(d);
+    }
+  });
+  const order = byScore(scores);
+  return { cell: Int32Array.from(order, (i) => cellOf[i]), det: Int32Array.from(order, (i) => detOf[i]) };
 }
 
 /** COCOeval.accumulate for one class, area range and detection count: precision [T][R] and recall [T], or null without ground truth. */
-function accumulate(evals: ImageEval[], maxDet: number, T: number): { precision: number[][]; recall: number[] } | null {
+function accumulate(
+  cells: Cell[],
+  evals: ImageEval[],
+  rank: { cell: Int32Array; det: Int32Array },
+  T: number,
+): { precision: number[][]; recall: number[] } | null {
   if (!evals.length) return null;
   const counted = evals.reduce((s, e) => s + e.counted, 0);
   if (counted === 0) return null;
-  const scores: number[] = [];
-  const matched: boolean[][] = Array.from({ length: T }, () => []);
-  const ignored: boolean[][] = Array.from({ length: T }, () => []);
-  for (const e of evals) {
-    const n = Math.min(maxDet, e.scores.length);
-    scores.push(...e.scores.slice(0, n));
-    for (let t = 0; t < T; t++) {
-      matched[t].push(...e.matched[t].slice(0, n));
-      ignored[t].push(...e.ignored[t].slice(0, n));
-    }
-  }
-  const order = byScore(scores);
-  const nd = order.length;
+  const nd = rank.cell.length;
+  const rc = new Float64Array(nd);
+  const pr = new Float64Array(nd);
   const precision: number[][] = [];
   const recall: number[] = [];
   for (let t = 0; t < T; t++) {
-    const rc = new Array<number>(nd);
-    const pr = new Array<number>(nd);
     let tp = 0;
     let fp = 0;
-    order.forEach((d, i) => {
-      if (!ignored[t][d]) {
-        if (matched[t][d]) tp++;
+    for (let i = 0; i < nd; i++) {
+      const c = rank.cell[i];
+      const at = t * cells[c].dts.length + rank.det[i];
+      if (!evals[c].ignored[at]) {
+        if (evals[c].matched[at]) tp++;
         else fp++;
       }
       rc[i] = tp / counted;
       pr[i] = tp / (fp + tp + EPS);
-    });
+    }
     recall.push(nd ? rc[nd - 1] : 0);
     for (let i = nd - 1; i > 0; i--) if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
     // np.searchsorted(rc, recThrs, side='left'); zero where the recall is never reached
@@ -306,26 +327,42 @@ export function evaluateDetections(
     ranges[name as AreaRangeName] = r;
   }
   const images = readImages(predictions, groundTruths);
-  const labels = [...new Set(images.flatMap((im) => [...im.gt.map((g) => g.label), ...im.dt.map((d) => d.label)]))].sort((a, b) => a - b);
   const T = thresholds.length;
   const lastDet = maxDets[2];
 
-  // precision[k][a][m] = [T][R] or null (pycocotools' -1), recall[k][a][m] = [T] or null
-  const perClass = labels.map((label) => {
-    const parts = images.map((im) => {
-      const gts = im.gt.filter((g) => g.label === label);
-      const all = im.dt.filter((d) => d.label === label);
+  // Each image's boxes by class, then per class the images that have any
+  // (pycocotools skips the others: evaluateImg gives None).
+  const byLabel = new Map<number, Cell[]>();
+  for (const im of images) {
+    const here = new Map<number, { gts: Image['gt']; dts: Image['dt'] }>();
+    const entry = (label: number) => {
+      let e = here.get(label);
+      if (!e) here.set(label, (e = { gts: [], dts: [] }));
+      return e;
+    };
+    for (const g of im.gt) entry(g.label).gts.push(g);
+    for (const d of im.dt) entry(d.label).dts.push(d);
+    for (const [label, { gts, dts: all }] of here) {
       const dts = byScore(all.map((d) => d.score))
         .slice(0, lastDet)
         .map((j) => all[j]);
-      const ious = dts.map((d) => gts.map((g) => iou(d.box, g.box)));
-      return { gts, dts, ious };
-    });
+      const ious = new Float64Array(dts.length * gts.length);
+      dts.forEach((d, di) => gts.forEach((g, gi) => (ious[di * gts.length + gi] = iou(d.box, g.box))));
+      if (!byLabel.has(label)) byLabel.set(label, []);
+      byLabel.get(label)?.push({ gts, dts, ious });
+    }
+  }
+  const labels = [...byLabel.keys()].sort((a, b) => a - b);
+
+  // byArea[a][m]: precision [T][R] and recall [T], or null (pycocotools' -1)
+  const perClass = labels.map((label) => {
+    const cells = byLabel.get(label) as Cell[];
+    const ranks = maxDets.map((m) => rankDetections(cells, m));
     const byArea = AREA_NAMES.map((name) => {
-      const evals = parts.map((p) => evaluateImage(p.gts, p.dts, p.ious, ranges[name], thresholds)).filter((e): e is ImageEval => e !== null);
-      return maxDets.map((m) => accumulate(evals, m, T));
+      const evals = cells.map((c) => evaluateImage(c, ranges[name], thresholds));
+      return ranks.map((rank) => accumulate(cells, evals, rank, T));
     });
-    return { label, groundTruths: parts.reduce((s, p) => s + p.gts.length, 0), byArea };
+    return { label, groundTruths: cells.reduce((s, c) => s + c.gts.length, 0), byArea };
   });
 
   const tIndex = (v: number) => thresholds.indexOf(v); // pycocotools: np.where(iouThr == p.iouThrs), exact equality
