@@ -19,6 +19,7 @@
 #ifdef FT_WITH_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/autograd/function_hook.h>
 #endif
 
 namespace ft {
@@ -69,21 +70,24 @@ std::shared_ptr<State> requireGroup(const char* what) {
 
 // Waits off the event loop: `wait` runs on a libuv worker and returns the
 // tensors the Promise resolves to. Its errors are prefixed with `what`.
-// divideBy > 0 divides the results in place on the main thread before they
-// settle (all-reduce 'avg'): on the worker, a large tensor's division would
-// start another OpenMP team for that thread (see async.cc). `settled(ok)`,
-// when given, runs on the main thread just before the Promise settles.
+// `after`, when given, runs on the main thread on those tensors before the
+// Promise settles and returns what it resolves to instead (all-reduce 'avg'
+// divides there: on the worker, a large tensor's division would start
+// another OpenMP team for that thread, see async.cc; the reducer writes the
+// gradients there). `settled(ok)`, when given, runs on the main thread just
+// before the Promise settles.
 class DistWork : public Napi::AsyncWorker {
  public:
   using Fn = std::function<std::vector<torch::Tensor>()>;
-  DistWork(Napi::Env env, const char* task, std::string what, std::vector<const void*> owned, Fn wait, int64_t divideBy,
+  using After = std::function<std::vector<torch::Tensor>(std::vector<torch::Tensor>)>;
+  DistWork(Napi::Env env, const char* task, std::string what, std::vector<const void*> owned, Fn wait, After after,
            std::function<void(bool)> settled)
       : Napi::AsyncWorker(env, task),
         deferred_(Napi::Promise::Deferred::New(env)),
         what_(std::move(what)),
         wait_(std::move(wait)),
         claim_(task, std::move(owned)),
-        divideBy_(divideBy),
+        after_(std::move(after)),
         settled_(std::move(settled)) {}
   Napi::Promise promise() { return deferred_.Promise(); }
 
@@ -99,9 +103,9 @@ class DistWork : public Napi::AsyncWorker {
   }
   void OnOK() override {
     claim_.release();
-    if (!failed_ && divideBy_ > 0) {
+    if (!failed_ && after_) {
       try {
-        for (auto& t : results_) t.div_(divideBy_);
+        results_ = after_(std::move(results_));
       } catch (...) {
         error_ = currentError();
         error_.message = what_ + ": " + error_.message;
@@ -121,13 +125,15 @@ class DistWork : public Napi::AsyncWorker {
   std::vector<torch::Tensor> results_;
   JsError error_;
   bool failed_ = false;
-  int64_t divideBy_;
+  DistWork::After after_;
   std::function<void(bool)> settled_;
 };
 
 [[maybe_unused]] Napi::Value queue(const Info& info, const char* task, std::string what, std::vector<const void*> owned,
-                                   DistWork::Fn wait, int64_t divideBy = 0, std::function<void(bool)> settled = nullptr) {
-  auto* work = new DistWork(info.Env(), task, std::move(what), std::move(owned), std::move(wait), divideBy, std::move(settled));
+                                   DistWork::Fn wait, DistWork::After after = nullptr,
+                                   std::function<void(bool)> settled = nullptr) {
+  auto* work =
+      new DistWork(info.Env(), task, std::move(what), std::move(owned), std::move(wait), std::move(after), std::move(settled));
   Napi::Promise p = work->promise();
   work->Queue();  // deletes itself when done
   return p;
@@ -213,7 +219,7 @@ Napi::Value DistInit(const Info& info) {
   };
   // The group is published on the main thread as the Promise settles, so
   // distRank() and a second distInit see it exactly from then on.
-  return queue(info, "distInit", what, {}, rendezvous, 0, [s](bool ok) {
+  return queue(info, "distInit", what, {}, rendezvous, nullptr, [s](bool ok) {
     std::lock_guard<std::mutex> g(stateMutex);
     initializing = false;
     if (ok) current() = s;
@@ -248,7 +254,11 @@ Napi::Value DistAllReduce(const Info& info) {
         waitAll(works, s->timeout);
         return ts;
       },
-      op == "avg" ? s->worldSize : 0);
+      op == "avg" ? DistWork::After([world = s->worldSize](std::vector<torch::Tensor> ts) {
+        for (auto& t : ts) t.div_(world);
+        return ts;
+      })
+                  : DistWork::After());
 }
 
 Napi::Value DistBroadcast(const Info& info) {
@@ -315,6 +325,308 @@ Napi::Value DistWorldSize(const Info& info) {
   return Napi::Number::New(info.Env(), current() ? current()->worldSize : -1);
 }
 
+// ---- the gradient reducer (PyTorch's c10d Reducer) -------------------------
+// The parameters that require grad, in reverse order, go into flat buckets of
+// up to bucketCapBytes (one dtype and device each). Each bucket's buffer holds
+// its gradients, then one had-a-gradient entry per parameter; the last
+// bucket's also carries the caller's flags. A post hook on each parameter's
+// gradient accumulator (AccumulateGrad, kept alive here so the hook stays)
+// copies the accumulated gradient into its bucket once prepare() has armed
+// the reducer; a bucket whose gradients are all in is all-reduced at once,
+// buckets strictly in order on every rank, so the all-reduces overlap the
+// rest of the backward. finish() fills in what the backward did not reach
+// (a parameter without a gradient counts as zeros), launches the remaining
+// buckets, waits on a libuv worker, and on the main thread writes the
+// averages into the gradients. The last bucket always waits for finish(): it
+// carries the flags.
+using AccumulatorPtr = decltype(torch::autograd::impl::grad_accumulator(std::declval<torch::autograd::Variable>()));
+
+struct Reducer {
+  struct Slot {
+    torch::Tensor param;
+    size_t bucket = 0;
+    size_t index = 0;  // within the bucket
+    int64_t offset = 0;
+    bool filled = false;
+  };
+  struct Bucket {
+    std::vector<size_t> slots;
+    int64_t numel = 0;  // of the gradients, without the tail
+    torch::Tensor flat;
+    size_t pending = 0;
+    bool launched = false;
+    c10::intrusive_ptr<c10d::Work> work;
+  };
+  std::shared_ptr<State> s;
+  std::mutex mutex;
+  std::vector<Slot> slots;
+  std::vector<Bucket> buckets;
+  std::vector<AccumulatorPtr> accumulators;
+  bool armed = false;
+  bool disposed = false;
+  size_t nextLaunch = 0;
+  int launchedDuringBackward = 0;
+  std::string error;  // a failure inside a hook, reported by finish()
+
+  // Copies slot i's gradient (or zeros) into its bucket; call with the mutex held.
+  void fill(size_t i) {
+    Slot& slot = slots[i];
+    Bucket& b = buckets[slot.bucket];
+    torch::NoGradGuard noGrad;
+    torch::Tensor grad = slot.param.grad();
+    int64_t n = slot.param.numel();
+    auto tail = b.flat.narrow(0, b.numel + static_cast<int64_t>(slot.index), 1);
+    if (grad.defined()) {
+      b.flat.narrow(0, slot.offset, n).view(slot.param.sizes()).copy_(grad.detach());
+      tail.fill_(1);
+    } else {
+      b.flat.narrow(0, slot.offset, n).zero_();
+      tail.fill_(0);
+    }
+    if (!slot.filled) {
+      slot.filled = true;
+      b.pending--;
+    }
+  }
+
+  void launch(Bucket& b) {
+    std::vector<torch::Tensor> one{b.flat};
+    c10d::AllreduceOptions opts;
+    opts.reduceOp = c10d::ReduceOp::SUM;
+    b.work = s->group->allreduce(one, opts);
+    b.launched = true;
+  }
+
+  // Launches the complete buckets that are next in order (never the last: it waits for the flags).
+  void launchReady() {
+    while (nextLaunch + 1 < buckets.size() && buckets[nextLaunch].pending == 0) {
+      launch(buckets[nextLaunch++]);
+      launchedDuringBackward++;
+    }
+  }
+
+  // Fresh buffers, nothing filled or launched.
+  void reset() {
+    for (auto& slot : slots) slot.filled = false;
+    for (auto& b : buckets) {
+      const torch::Tensor& first = slots[b.slots.front()].param;
+      b.flat = torch::zeros({b.numel + static_cast<int64_t>(b.slots.size())}, first.options().requires_grad(false));
+      b.pending = b.slots.size();
+      b.launched = false;
+      b.work.reset();
+    }
+    nextLaunch = 0;
+    launchedDuringBackward = 0;
+    error.clear();
+  }
+
+  // From a post hook (the thread running the backward).
+  void ready(size_t i) {
+    std::lock_guard<std::mutex> g(mutex);
+    if (!armed || disposed || !error.empty()) return;
+    try {
+      Slot& slot = slots[i];
+      if (slot.filled && buckets[slot.bucket].launched) {
+        error =
+            "a gradient was accumulated again after its bucket was sent (two backward passes after prepare()? "
+            "call prepare() before the last one only)";
+        return;
+      }
+      fill(i);
+      launchReady();
+    } catch (...) {
+      error = currentError().message;
+    }
+  }
+};
+
+struct ReducerHook : torch::autograd::FunctionPostHook {
+  ReducerHook(std::weak_ptr<Reducer> reducer, size_t slot) : reducer_(std::move(reducer)), slot_(slot) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
+                                            const torch::autograd::variable_list&) override {
+    if (auto r = reducer_.lock()) r->ready(slot_);
+    return outputs;
+  }
+
+ private:
+  std::weak_ptr<Reducer> reducer_;
+  size_t slot_;
+};
+
+// What JS holds: a box, so a stray External is told apart.
+struct ReducerBox {
+  static constexpr uint32_t kMagic = 0x52454455;  // "REDU"
+  uint32_t magic = kMagic;
+  std::shared_ptr<Reducer> reducer;
+};
+
+std::shared_ptr<Reducer> toReducer(const Napi::Value& v, const char* what) {
+  if (!v.IsExternal()) throw ArgError(std::string(what) + ": expected a reducer handle (from distReducerCreate)");
+  auto* box = v.As<Napi::External<ReducerBox>>().Data();
+  if (!box || box->magic != ReducerBox::kMagic)
+    throw ArgError(std::string(what) + ": expected a reducer handle (from distReducerCreate)");
+  if (!box->reducer) throw std::runtime_error(std::string(what) + ": the reducer was disposed");
+  return box->reducer;
+}
+
+// distReducerCreate(params, bucketCapBytes)
+Napi::Value DistReducerCreate(const Info& info) {
+  auto s = requireGroup("distReducerCreate");
+  std::vector<torch::Tensor> params = toTensorList(info[0], "distReducerCreate: params", Access::keep);
+  double cap = toDouble(info[1], "distReducerCreate: bucketCapBytes");
+  if (!(cap > 0)) throw ArgError("distReducerCreate: bucketCapBytes must be positive, got " + std::to_string(cap));
+  for (size_t i = 0; i < params.size(); i++) {
+    const auto& p = params[i];
+    std::string where = "distReducerCreate: parameter " + std::to_string(i);
+    if (!p.defined()) throw ArgError(where + " is undefined");
+    if (!p.requires_grad() || !p.is_leaf()) throw ArgError(where + " is not a leaf that requires grad");
+    if (!at::isFloatingType(p.scalar_type()))
+      throw ArgError(where + " is " + dtypeName(p.scalar_type()) + ", not floating point");
+    if (p.is_sparse()) throw ArgError(where + " is sparse");
+  }
+  auto r = std::make_shared<Reducer>();
+  r->s = s;
+  // reverse order, as PyTorch buckets: the gradients of the last layers are ready first
+  int64_t bytes = 0;
+  for (size_t k = params.size(); k-- > 0;) {
+    const auto& p = params[k];
+    int64_t size = p.numel() * static_cast<int64_t>(p.element_size());
+    bool startNew = r->buckets.empty();
+    if (!startNew) {
+      const auto& first = r->slots[r->buckets.back().slots.front()].param;
+      startNew =
+          first.scalar_type() != p.scalar_type() || first.device() != p.device() || static_cast<double>(bytes + size) > cap;
+    }
+    if (startNew) {
+      r->buckets.emplace_back();
+      bytes = 0;
+    }
+    auto& b = r->buckets.back();
+    Reducer::Slot slot;
+    slot.param = p;
+    slot.bucket = r->buckets.size() - 1;
+    slot.index = b.slots.size();
+    slot.offset = b.numel;
+    b.slots.push_back(r->slots.size());
+    b.numel += p.numel();
+    bytes += size;
+    r->slots.push_back(slot);
+  }
+  r->reset();
+  std::weak_ptr<Reducer> weak = r;
+  for (size_t i = 0; i < r->slots.size(); i++) {
+    auto acc = torch::autograd::impl::grad_accumulator(r->slots[i].param);
+    if (!acc) throw ArgError("distReducerCreate: parameter has no gradient accumulator");
+    acc->add_post_hook(std::make_unique<ReducerHook>(weak, i));
+    r->accumulators.push_back(std::move(acc));
+  }
+  auto* box = new ReducerBox();
+  box->reducer = r;
+  return Napi::External<ReducerBox>::New(info.Env(), box, [](Napi::Env, ReducerBox* b) { delete b; });
+}
+
+// distReducerPrepare(reducer): arms the hooks for the next backward.
+Napi::Value DistReducerPrepare(const Info& info) {
+  auto r = toReducer(info[0], "distReducerPrepare");
+  std::lock_guard<std::mutex> g(r->mutex);
+  r->reset();
+  r->armed = true;
+  return info.Env().Undefined();
+}
+
+// distReducerFinishAsync(reducer, flags): resolves to [the flags summed over the ranks].
+Napi::Value DistReducerFinish(const Info& info) {
+  auto r = toReducer(info[0], "distReducerFinishAsync");
+  std::vector<double> flags;
+  if (!info[1].IsArray()) throw ArgError("distReducerFinishAsync: flags must be an array of numbers");
+  auto list = info[1].As<Napi::Array>();
+  for (uint32_t i = 0; i < list.Length(); i++) flags.push_back(toDouble(list.Get(i), "distReducerFinishAsync: flags"));
+  std::vector<c10::intrusive_ptr<c10d::Work>> works;
+  std::vector<const void*> owned;
+  torch::Tensor flagTensor;  // the flags alone (no parameters), or the last bucket's buffer
+  {
+    std::lock_guard<std::mutex> g(r->mutex);
+    if (!r->armed) r->reset();  // no prepare(): everything is reduced here
+    r->armed = false;
+    if (!r->error.empty()) throw std::runtime_error("distReducerFinishAsync: " + r->error);
+    for (size_t i = 0; i < r->slots.size(); i++) {
+      owned.push_back(r->slots[i].param.unsafeGetTensorImpl());
+      if (!r->slots[i].filled) r->fill(i);
+    }
+    auto flagValues = torch::tensor(flags, torch::kFloat64);
+    if (r->buckets.empty()) {
+      flagTensor = flagValues;
+      if (!flags.empty()) {
+        std::vector<torch::Tensor> one{flagTensor};
+        c10d::AllreduceOptions opts;
+        opts.reduceOp = c10d::ReduceOp::SUM;
+        works.push_back(r->s->group->allreduce(one, opts));
+      }
+    } else {
+      auto& last = r->buckets.back();
+      if (!flags.empty()) last.flat = torch::cat({last.flat, flagValues.to(last.flat.options())});
+      for (; r->nextLaunch < r->buckets.size(); r->nextLaunch++) r->launch(r->buckets[r->nextLaunch]);
+      for (auto& b : r->buckets) works.push_back(b.work);
+      flagTensor = last.flat;
+    }
+  }
+  auto s = r->s;
+  size_t nFlags = flags.size();
+  return queue(
+      info, "distReducerFinishAsync", "GradientReducer.finish (" + s->where + ")", std::move(owned),
+      [s, works]() mutable -> std::vector<torch::Tensor> {
+        waitAll(works, s->timeout);
+        return {};
+      },
+      [r, flagTensor, nFlags](std::vector<torch::Tensor>) -> std::vector<torch::Tensor> {
+        std::lock_guard<std::mutex> g(r->mutex);
+        torch::NoGradGuard noGrad;
+        int64_t world = r->s->worldSize;
+        for (auto& b : r->buckets) {
+          auto counts = b.flat.narrow(0, b.numel, static_cast<int64_t>(b.slots.size())).to(torch::kFloat64).contiguous();
+          const double* had = counts.data_ptr<double>();
+          for (size_t k = 0; k < b.slots.size(); k++) {
+            if (had[k] == 0) continue;  // no rank had a gradient: it stays as it is
+            auto& slot = r->slots[b.slots[k]];
+            auto mean = b.flat.narrow(0, slot.offset, slot.param.numel()).view(slot.param.sizes()).div(world);
+            torch::Tensor grad = slot.param.grad();
+            if (grad.defined()) grad.copy_(mean);
+            else slot.param.mutable_grad() = mean.clone(at::MemoryFormat::Contiguous);
+          }
+        }
+        auto summed = flagTensor.narrow(0, flagTensor.numel() - static_cast<int64_t>(nFlags), static_cast<int64_t>(nFlags));
+        std::vector<torch::Tensor> out{summed.to(torch::kFloat64).clone()};
+        for (auto& b : r->buckets) b.work.reset();
+        return out;
+      });
+}
+
+Napi::Value DistReducerStats(const Info& info) {
+  auto r = toReducer(info[0], "distReducerStats");
+  std::lock_guard<std::mutex> g(r->mutex);
+  auto o = Napi::Object::New(info.Env());
+  o.Set("buckets", Napi::Number::New(info.Env(), static_cast<double>(r->buckets.size())));
+  o.Set("launchedDuringBackward", Napi::Number::New(info.Env(), r->launchedDuringBackward));
+  return o;
+}
+
+// distReducerDispose(reducer): the hooks go quiet, the accumulators and parameters are let go.
+Napi::Value DistReducerDispose(const Info& info) {
+  if (!info[0].IsExternal()) throw ArgError("distReducerDispose: expected a reducer handle (from distReducerCreate)");
+  auto* box = info[0].As<Napi::External<ReducerBox>>().Data();
+  if (!box || box->magic != ReducerBox::kMagic)
+    throw ArgError("distReducerDispose: expected a reducer handle (from distReducerCreate)");
+  std::shared_ptr<Reducer> r;
+  r.swap(box->reducer);
+  if (r) {
+    std::lock_guard<std::mutex> g(r->mutex);
+    r->disposed = true;
+    r->armed = false;
+    r->accumulators.clear();
+  }
+  return info.Env().Undefined();
+}
+
 #else  // without Gloo
 
 Napi::Value DistInit(const Info&) { notBuilt("distInit"); }
@@ -325,6 +637,11 @@ Napi::Value DistBarrier(const Info&) { notBuilt("distBarrierAsync"); }
 Napi::Value DistDestroy(const Info& info) { return info.Env().Undefined(); }
 Napi::Value DistRank(const Info& info) { return Napi::Number::New(info.Env(), -1); }
 Napi::Value DistWorldSize(const Info& info) { return Napi::Number::New(info.Env(), -1); }
+Napi::Value DistReducerCreate(const Info&) { notBuilt("distReducerCreate"); }
+Napi::Value DistReducerPrepare(const Info&) { notBuilt("distReducerPrepare"); }
+Napi::Value DistReducerFinish(const Info&) { notBuilt("distReducerFinishAsync"); }
+Napi::Value DistReducerStats(const Info&) { notBuilt("distReducerStats"); }
+Napi::Value DistReducerDispose(const Info& info) { return info.Env().Undefined(); }
 
 #endif
 
@@ -346,6 +663,11 @@ void registerDistributed(Napi::Env env, Napi::Object e) {
   def(env, e, "distDestroy", DistDestroy);
   def(env, e, "distRank", DistRank);
   def(env, e, "distWorldSize", DistWorldSize);
+  def(env, e, "distReducerCreate", DistReducerCreate);
+  def(env, e, "distReducerPrepare", DistReducerPrepare);
+  def(env, e, "distReducerFinishAsync", DistReducerFinish);
+  def(env, e, "distReducerStats", DistReducerStats);
+  def(env, e, "distReducerDispose", DistReducerDispose);
 }
 
 }  // namespace ft

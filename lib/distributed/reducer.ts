@@ -3,10 +3,14 @@
 // buckets (~25 MiB, parameters in reverse order, as PyTorch buckets them),
 // and carries a few numbers every rank contributes (fit's "my loss was not
 // finite", "stop now") in the last bucket, so agreeing on them costs no
-// extra collective.
+// extra collective. The addon's reducer (native/distributed.cc) overlaps the
+// all-reduces with the backward through hooks on the gradient accumulators;
+// a build without it reduces everything in finish() (the same numbers).
 import type { Module } from '../nn/module.js';
+import { native } from '../native/loader.js';
+import type { DistributedAddon, ReducerHandle } from '../native/addon-types.js';
 import { torch } from '../tensor/index.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { Tensor } from '../tensor/tensor.js';
 import { allReduce, getWorldSize, isInitialized } from './process-group.js';
 
 export interface GradientReducerOptions {
@@ -27,6 +31,9 @@ export class GradientReducer {
   private readonly model: Module;
   private readonly bucketBytes: number;
   private disposed = false;
+  /** The addon's reducer for the parameters that require grad now, and their ids (rebuilt when that set changes). */
+  private handle: ReducerHandle | null = null;
+  private trainableKey = '';
 
   constructor(model: Module, options: GradientReducerOptions = {}) {
     if (!isInitialized()) throw new Error('GradientReducer: no process group; call distributed.initProcessGroup() first');
@@ -39,6 +46,8 @@ export class GradientReducer {
   /** Before the backward whose gradients are to be reduced (the last micro-step): arms the reduction. */
   prepare(): void {
     this.check('prepare');
+    const handle = this.nativeReducer();
+    if (handle) (native as DistributedAddon).distReducerPrepare?.(handle);
   }
 
   /**
@@ -52,6 +61,16 @@ export class GradientReducer {
     this.check('finish');
     if (!Array.isArray(flags) || flags.some((f) => typeof f !== 'number' || !Number.isFinite(f)))
       throw new TypeError(`GradientReducer.finish: flags must be an array of finite numbers, got ${JSON.stringify(flags)}`);
+    const handle = this.nativeReducer();
+    if (handle) {
+      const [h] = await (native as Required<DistributedAddon>).distReducerFinishAsync(handle, flags);
+      const summed = new Tensor(h);
+      try {
+        return Array.from(summed.dataSync(), Number);
+      } finally {
+        summed.dispose();
+      }
+    }
     const worldSize = getWorldSize();
     const params = this.model.parameters().filter((p) => {
       if (p.requiresGrad) return true;
@@ -77,6 +96,44 @@ export class GradientReducer {
   /** Releases what the reducer holds; it cannot be used afterwards. */
   dispose(): void {
     this.disposed = true;
+    this.release();
+  }
+
+  /** How many buckets the gradients take, and how many of them the last backward after prepare() sent itself. */
+  get stats(): { buckets: number; launchedDuringBackward: number } | null {
+    return this.handle ? ((native as DistributedAddon).distReducerStats?.(this.handle) ?? null) : null;
+  }
+
+  /**
+   * The addon's reducer over the parameters that require grad now; a new one
+   * when that set changed since the last call (gradual unfreezing: every rank
+   * changes it at the same step). Null when the addon has no reducer.
+   */
+  private nativeReducer(): ReducerHandle | null {
+    const dist = native as DistributedAddon;
+    if (typeof dist.distReducerCreate !== 'function') return null;
+    const params = this.model.parameters();
+    try {
+      const trainable = params.filter((p) => p.requiresGrad);
+      const key = trainable.map((p) => p.id).join(',');
+      if (!this.handle || key !== this.trainableKey) {
+        this.release();
+        this.handle = dist.distReducerCreate(
+          trainable.map((p) => p.handle),
+          this.bucketBytes,
+        );
+        this.trainableKey = key;
+      }
+      return this.handle;
+    } finally {
+      for (const p of params) p.dispose();
+    }
+  }
+
+  private release(): void {
+    if (this.handle) (native as DistributedAddon).distReducerDispose?.(this.handle);
+    this.handle = null;
+    this.trainableKey = '';
   }
 
   private check(where: string): void {

@@ -553,6 +553,25 @@ export interface DistributedAddon {
   distRank(): number;
   /** -1 when no group is up. */
   distWorldSize(): number;
+  /**
+   * A gradient reducer over `params` (leaves that require grad, in the model's order):
+   * buckets of up to bucketCapBytes in reverse order, a post hook on each gradient
+   * accumulator. Old builds lack these entries.
+   */
+  distReducerCreate?(params: TensorHandle[], bucketCapBytes: number): ReducerHandle;
+  /** Arms the hooks: the next backward's gradients go into the buckets, complete buckets are all-reduced at once. */
+  distReducerPrepare?(reducer: ReducerHandle): void;
+  /** Reduces the rest (flags in the last bucket), waits, writes the averaged gradients; resolves to [the flags summed, float64]. */
+  distReducerFinishAsync?(reducer: ReducerHandle, flags: number[]): Promise<TensorHandle[]>;
+  /** How many buckets, and how many of them the last backward launched itself (before finish). */
+  distReducerStats?(reducer: ReducerHandle): { buckets: number; launchedDuringBackward: number };
+  /** The hooks go quiet; the reducer lets go of the parameters. */
+  distReducerDispose?(reducer: ReducerHandle): void;
+}
+
+/** distributed.cc's gradient reducer. */
+export interface ReducerHandle {
+  readonly __brand?: 'ReducerHandle';
 }
 
 export interface NativeBinding

@@ -77,7 +77,7 @@ describe.skipIf(!distAvailable)('collectives on real processes', () => {
   for (const worldSize of [2, 3]) {
     it(`allReduce, broadcast and allGather on ${worldSize} ranks equal the math`, async () => {
       // 2 ranks: with the DDP test of unused parameters, in one launch
-      const results = await launchOnce(worldSize === 2 ? 'collectives+unused' : 'collectives', worldSize);
+      const results = await launchOnce(worldSize === 2 ? 'collectives+unused+reducer' : 'collectives', worldSize);
       const inputs = results.map((r) => flat(r.input));
       const n = inputs[0].length;
       const column = (i: number) => inputs.map((x) => x[i]);
@@ -202,7 +202,7 @@ describe.skipIf(!distAvailable)('fit({ distributed }) checkpoints', () => {
 describe.skipIf(!distAvailable)('DistributedDataParallel without some gradients', () => {
   it('averages a gradient only one rank has (as zeros elsewhere) and leaves one no rank has as none', async () => {
     // bucketCapMb tiny: one bucket per parameter, so every rank must take the same buckets
-    const [r0, r1] = (await launchOnce('collectives+unused', 2)) as Array<Result & Record<'before' | 'after', Record<string, number[] | null>>>;
+    const [r0, r1] = (await launchOnce('collectives+unused+reducer', 2)) as Array<Result & Record<'before' | 'after', Record<string, number[] | null>>>;
     expect(r0.before.b).toBeNull();
     expect(r1.before.b).not.toBeNull();
     const mean = (u: number[], v: number[]) => u.map((x, i) => (x + v[i]) / 2);
@@ -211,6 +211,38 @@ describe.skipIf(!distAvailable)('DistributedDataParallel without some gradients'
       (r.after.b as number[]).forEach((x, i) => expect(x).toBeCloseTo((r1.before.b as number[])[i] / 2, 5));
       expect(r.after.c).toBeNull();
       expect(r.flags).toEqual([1, 2, 1]);
+    }
+  });
+});
+
+describe.skipIf(!distAvailable)('GradientReducer', () => {
+  type Grads = Record<string, number[] | null>;
+  type Step = { before: Grads; after: Grads; flags: number[]; stats: { buckets: number; launchedDuringBackward: number } | null };
+  it('averages what the ranks accumulated, overlapping the backward, and again after unfreezing a block', async () => {
+    const [r0, r1] = (await launchOnce('collectives+unused+reducer', 2)) as Array<Result & { reducer: Record<'accumulated' | 'unfrozen', Step> }>;
+    for (const step of ['accumulated', 'unfrozen'] as const) {
+      const [a, b] = [r0.reducer[step], r1.reducer[step]];
+      const frozen = step === 'accumulated';
+      for (const r of [a, b]) {
+        for (const [k, before] of Object.entries(a.before)) {
+          const after = r.after[k];
+          if (frozen && k.startsWith('0.')) {
+            // frozen: no gradient anywhere, none after
+            expect(before, k).toBeNull();
+            expect(after, k).toBeNull();
+            continue;
+          }
+          const other = b.before[k] as number[];
+          const worst = Math.max(...(before as number[]).map((x, i) => Math.abs((x + other[i]) / 2 - (after as number[])[i])));
+          expect(worst, `${step} ${k}`).toBeLessThanOrEqual(1e-6);
+        }
+        // buckets of 1.1 KiB: the last layers' buckets went out during the backward, the last one waits for the flags
+        expect(r.stats?.buckets, step).toBeGreaterThanOrEqual(3);
+        expect(r.stats?.launchedDuringBackward, step).toBeGreaterThanOrEqual(1);
+        expect(r.stats?.launchedDuringBackward, step).toBeLessThan(r.stats?.buckets as number);
+      }
+      expect(a.flags).toEqual(frozen ? [3, 20] : []);
+      expect(b.flags).toEqual(a.flags);
     }
   });
 });

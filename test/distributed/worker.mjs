@@ -61,6 +61,8 @@ if (tasks.has('collectives')) {
     for (const { input, target } of data.batches(epoch)) {
       opt.zeroGrad();
       const loss = nn.functional.crossEntropy(ddp.forward(input), target);
+      // sgd: the all-reduces overlap the backward; adamw: all of them in syncGradients
+      if (task === 'sgd') ddp.reducer.prepare();
       loss.backward();
       await ddp.syncGradients();
       await opt.stepAsync();
@@ -103,6 +105,50 @@ if (tasks.has('unused')) {
   // flags ride in the last bucket and come back summed over the ranks
   result.flags = await ddp.syncGradients([rank, 1, 0.5]);
   result.after = { a: local('a'), b: local('b'), c: local('c') };
+}
+if (tasks.has('reducer')) {
+  // GradientReducer with buckets of ~1.1 KiB (3, then 4 with the first block), a frozen first block, two micro-steps with prepare()
+  // only before the second; then the block is unfrozen (the reducer rebuilds) and one plain backward follows
+  torch.manualSeed(5);
+  const model = new nn.Sequential(
+    new nn.Linear(6, 16),
+    new nn.ReLU(),
+    new nn.Linear(16, 16),
+    new nn.ReLU(),
+    new nn.Linear(16, 16),
+    new nn.ReLU(),
+    new nn.Linear(16, 3),
+  );
+  const first = model.children()[0].parameters();
+  for (const p of first) p.requiresGrad = false;
+  const reducer = new distributed.GradientReducer(model, { bucketCapMb: 1.1 / 1024 });
+  torch.manualSeed(50 + rank);
+  const grads = () => model.namedParameters().map(([k, p]) => [k, p.grad ? Array.from(p.grad.dataSync()) : null]);
+  const backward = async (sync) => {
+    const loss = model
+      .forward(torch.randn([4, 6]))
+      .pow(2)
+      .mean();
+    if (sync) loss.backward();
+    else await loss.backwardAsync();
+  };
+  await backward(false);
+  reducer.prepare();
+  await backward(false);
+  const accumulated = { before: Object.fromEntries(grads()) };
+  accumulated.flags = await reducer.finish([rank + 1, 10]);
+  accumulated.stats = reducer.stats;
+  accumulated.after = Object.fromEntries(grads());
+  for (const p of model.parameters()) p.grad = null;
+  for (const p of first) p.requiresGrad = true;
+  reducer.prepare();
+  await backward(true);
+  const unfrozen = { before: Object.fromEntries(grads()) };
+  unfrozen.flags = await reducer.finish();
+  unfrozen.stats = reducer.stats;
+  unfrozen.after = Object.fromEntries(grads());
+  reducer.dispose();
+  result.reducer = { accumulated, unfrozen };
 }
 if (task === 'fit-resume') {
   // one epoch with checkpoints (rank 0 writes them), then fresh models and optimizers resume the second from last/
