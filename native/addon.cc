@@ -7,6 +7,7 @@ namespace ft {
 void registerMemoryFormat(Napi::Env env, Napi::Object exports);  // memory_format.cc
 void registerCrf(Napi::Env env, Napi::Object exports);  // crf.cc
 void registerDistributed(Napi::Env env, Napi::Object exports);  // distributed.cc
+void registerDetection(Napi::Env env, Napi::Object exports);  // detection.cc
 
 AddonData& addonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 
@@ -37,6 +38,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerTransfer(env, exports);
   registerCrf(env, exports);
   registerDistributed(env, exports);
+  registerDetection(env, exports);
   return exports;
 }
 

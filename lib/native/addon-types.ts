@@ -574,9 +574,37 @@ export interface ReducerHandle {
   readonly __brand?: 'ReducerHandle';
 }
 
+/**
+ * detection.cc: torchvision.ops' detection ops. RoIAlign and NMS run as C++ loops on CPU
+ * tensors and as ATen tensor ops elsewhere ('tensorOps' picks those on the CPU too, to check
+ * them); inputs are checked natively (shapes, dtypes, devices, box rows).
+ */
+export interface DetectionAddon {
+  /** [K, C, outputH, outputW]; boxes a [K, 5] (batch index, x1, y1, x2, y2) or one [Ki, 4] per image. */
+  roiAlign(
+    input: TensorHandle,
+    boxes: TensorHandle | TensorHandle[],
+    outputH: number,
+    outputW: number,
+    spatialScale: number,
+    samplingRatio: number,
+    aligned: boolean,
+    implementation: 'auto' | 'loops' | 'tensorOps',
+  ): TensorHandle;
+  /** int64 indices of the boxes kept, by decreasing score. */
+  nms(boxes: TensorHandle, scores: TensorHandle, iouThreshold: number, implementation: 'auto' | 'loops' | 'tensorOps'): TensorHandle;
+  batchedNms(boxes: TensorHandle, scores: TensorHandle, idxs: TensorHandle, iouThreshold: number, implementation: 'auto' | 'loops' | 'tensorOps'): TensorHandle;
+  boxArea(boxes: TensorHandle): TensorHandle;
+  boxIou(boxes1: TensorHandle, boxes2: TensorHandle): TensorHandle;
+  clipBoxesToImage(boxes: TensorHandle, height: number, width: number): TensorHandle;
+  /** int64 indices of the boxes at least minSize wide and high. */
+  removeSmallBoxes(boxes: TensorHandle, minSize: number): TensorHandle;
+}
+
 export interface NativeBinding
   extends TensorAddon,
     DistributedAddon,
+    DetectionAddon,
     CrfAddon,
     OpsAddon,
     AutogradAddon,
