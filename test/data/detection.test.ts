@@ -134,12 +134,16 @@ describe('readCoco', () => {
     expect(read(outside)).toThrow(
       `${outside}: annotation id 103 (image a.png): box [x1, y1, x2, y2] = [30.5,20,40.5,30] is outside its image (40x30, width x height)`,
     );
-    // 'clip' keeps it, clipped
+    // 'clip' keeps it, clipped; 'drop' leaves it out and counts it
     expect(detection.readCoco(outside, join(dir, 'coco'), { outside: 'clip' }).samples[0].boxes[1]).toEqual([30.5, 20, 40, 30]);
+    const dropped = detection.readCoco(outside, join(dir, 'coco'), { outside: 'drop' });
+    expect([dropped.samples[0].boxes, dropped.samples[0].labels, dropped.droppedBoxes]).toEqual([[[2, 3, 12, 8]], [2], 1]);
     const empty = cocoWith('empty', (c) => {
       c.annotations[0].bbox = [2, 3, 0, 5];
     });
     expect(read(empty)).toThrow(/annotation id 101 \(image a\.png\): box .* is empty: needs x2 > x1 and y2 > y1/);
+    expect(detection.readCoco(empty, join(dir, 'coco'), { emptyBoxes: 'drop' }).samples[0].labels).toEqual([1]);
+    expect(read(empty, { emptyBoxes: 'skip' })).toThrow("readCoco: emptyBoxes must be 'error' or 'drop', got \"skip\"");
     const unknown = cocoWith('unknown', (c) => {
       c.annotations[1].category_id = 5;
     });

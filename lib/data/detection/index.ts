@@ -5,7 +5,7 @@ import { applyDetectionTransforms, detectionResizeSize, bilinearResizeChw } from
 import { DetectionDataset, DetectionLoader, detectionTensors } from './dataset.js';
 import { parseXml } from './xml.js';
 
-export type { DetectionSample, DetectionData, CocoData, CocoOptions, VocOptions } from './read.js';
+export type { DetectionSample, DetectionData, CocoData, CocoOptions, VocOptions, BoxChecks } from './read.js';
 export type { DetectionTransform, DetectionImage } from './transforms.js';
 export type { DetectionItem, DetectionDatasetOptions, DetectionTarget, DetectionBatch, DetectionLoaderOptions } from './dataset.js';
 export type { XmlElement } from './xml.js';

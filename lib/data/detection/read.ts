@@ -6,7 +6,7 @@
 // annotation (COCO: its id; VOC: the object's index in its file).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { DataError } from '../../errors.js';
+import { ArgumentError, DataError } from '../../errors.js';
 import { child, parseXml, type XmlElement } from './xml.js';
 
 export const BACKGROUND = '__background__';
@@ -31,6 +31,16 @@ export interface DetectionData {
   samples: DetectionSample[];
   /** classes[label]; classes[0] is '__background__'. */
   classes: string[];
+  /** Boxes left out by `emptyBoxes: 'drop'` or `outside: 'drop'`. */
+  droppedBoxes: number;
+}
+
+/** What to do with a box that is empty (x2 <= x1 or y2 <= y1) or reaches outside its image. */
+export interface BoxChecks {
+  /** 'error' (default), 'clip' to the image, or 'drop' the box. */
+  outside?: 'error' | 'clip' | 'drop';
+  /** 'error' (default) or 'drop' the box (real COCO files hold a few degenerate boxes; torchvision's references drop them). */
+  emptyBoxes?: 'error' | 'drop';
 }
 
 export interface CocoData extends DetectionData {
@@ -40,29 +50,43 @@ export interface CocoData extends DetectionData {
   skippedCrowd: number;
 }
 
-export interface CocoOptions {
+export interface CocoOptions extends BoxChecks {
   /**
    * Labels are COCO's category ids themselves, classes indexed by id with 'N/A'
    * in the gaps (torchvision's COCO-trained models count this way: 91 classes);
    * default false: labels 1..K in the order of the category ids.
    */
   categoryIdsAsLabels?: boolean;
-  /** Boxes reaching outside their image: 'error' (default) or 'clip' them to it (a box that clips to nothing is still an error). */
-  outside?: 'error' | 'clip';
 }
 
 const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
-/** Checks (or clips) one box against its image; `where` names it in errors. */
-function checkBox(box: number[], width: number, height: number, outside: 'error' | 'clip', file: string, where: string): number[] {
+function boxChecks(options: BoxChecks, fn: string): Required<BoxChecks> {
+  const outside = options.outside ?? 'error';
+  const emptyBoxes = options.emptyBoxes ?? 'error';
+  if (!['error', 'clip', 'drop'].includes(outside))
+    throw new ArgumentError(fn, `outside must be 'error', 'clip' or 'drop', got ${JSON.stringify(outside)}`, 'outside');
+  if (!['error', 'drop'].includes(emptyBoxes))
+    throw new ArgumentError(fn, `emptyBoxes must be 'error' or 'drop', got ${JSON.stringify(emptyBoxes)}`, 'emptyBoxes');
+  return { outside, emptyBoxes };
+}
+
+/** Checks one box against its image: the box (clipped if so asked), or null to drop it; `where` names it in errors. */
+function checkBox(box: number[], width: number, height: number, checks: Required<BoxChecks>, file: string, where: string): number[] | null {
   let [x1, y1, x2, y2] = box;
-  if (!(x2 > x1) || !(y2 > y1)) throw new DataError(`${file}: ${where}: box [x1, y1, x2, y2] = [${box}] is empty: needs x2 > x1 and y2 > y1`, { path: file });
+  if (!(x2 > x1) || !(y2 > y1)) {
+    if (checks.emptyBoxes === 'drop') return null;
+    throw new DataError(`${file}: ${where}: box [x1, y1, x2, y2] = [${box}] is empty: needs x2 > x1 and y2 > y1`, { path: file });
+  }
   if (x1 < 0 || y1 < 0 || x2 > width || y2 > height) {
-    if (outside === 'error')
+    if (checks.outside === 'drop') return null;
+    if (checks.outside === 'error')
       throw new DataError(`${file}: ${where}: box [x1, y1, x2, y2] = [${box}] is outside its image (${width}x${height}, width x height)`, { path: file });
     [x1, y1, x2, y2] = [Math.max(0, x1), Math.max(0, y1), Math.min(width, x2), Math.min(height, y2)];
-    if (!(x2 > x1) || !(y2 > y1))
+    if (!(x2 > x1) || !(y2 > y1)) {
+      if (checks.emptyBoxes === 'drop') return null;
       throw new DataError(`${file}: ${where}: box [${box}] lies entirely outside its image (${width}x${height}, width x height)`, { path: file });
+    }
   }
   return [x1, y1, x2, y2];
 }
@@ -82,8 +106,7 @@ function readText(file: string, what: string): string {
  */
 export function readCoco(annotationsJson: string, imagesDir: string, options: CocoOptions = {}): CocoData {
   const file = annotationsJson;
-  const outside = options.outside ?? 'error';
-  if (outside !== 'error' && outside !== 'clip') throw new DataError(`readCoco: outside must be 'error' or 'clip', got ${JSON.stringify(outside)}`);
+  const checks = boxChecks(options, 'readCoco');
   let json: Record<string, unknown>;
   try {
     json = JSON.parse(readText(file, 'readCoco'));
@@ -144,6 +167,7 @@ export function readCoco(annotationsJson: string, imagesDir: string, options: Co
   });
 
   let skippedCrowd = 0;
+  let droppedBoxes = 0;
   annotations.forEach((a, i) => {
     const what = `annotation id ${a.id ?? `(none, annotations[${i}])`}`;
     const s = byId.get(a.image_id as number);
@@ -157,21 +181,24 @@ export function readCoco(annotationsJson: string, imagesDir: string, options: Co
     const b = a.bbox;
     if (!Array.isArray(b) || b.length !== 4 || !b.every(isNumber))
       throw new DataError(`${file}: ${what}: bbox must be [x, y, width, height] (4 numbers), got ${JSON.stringify(b)}`, { path: file });
-    s.boxes.push(checkBox([b[0], b[1], b[0] + b[2], b[1] + b[3]], s.width, s.height, outside, file, `${what} (image ${basename(s.path)})`));
+    const box = checkBox([b[0], b[1], b[0] + b[2], b[1] + b[3]], s.width, s.height, checks, file, `${what} (image ${basename(s.path)})`);
+    if (!box) {
+      droppedBoxes++;
+      return;
+    }
+    s.boxes.push(box);
     s.labels.push(labelOf.get(a.category_id as number) as number);
   });
-  return { samples, classes, categoryIds, skippedCrowd };
+  return { samples, classes, categoryIds, skippedCrowd, droppedBoxes };
 }
 
-export interface VocOptions {
+export interface VocOptions extends BoxChecks {
   /** Read the ids listed in ImageSets/Main/<split>.txt ('train', 'val', 'trainval', 'test'); default: every Annotations/*.xml. */
   split?: string;
   /** The class names, in label order (labels 1..K); default: the names found, sorted. An object of another name is an error. */
   classes?: string[];
   /** Keep objects marked difficult (default true; their flags are in `difficult`). */
   difficult?: boolean;
-  /** Boxes reaching outside their image: 'error' (default) or 'clip'. */
-  outside?: 'error' | 'clip';
 }
 
 interface VocObject {
@@ -188,7 +215,8 @@ interface VocObject {
  * Detectron2 reads them), so xmin = 1, xmax = width covers the image.
  */
 export function readVoc(folder: string, options: VocOptions = {}): DetectionData {
-  const outside = options.outside ?? 'error';
+  const checks = boxChecks(options, 'readVoc');
+  let droppedBoxes = 0;
   const annotationsDir = join(folder, 'Annotations');
   let ids: string[];
   if (options.split !== undefined) {
@@ -245,7 +273,11 @@ export function readVoc(folder: string, options: VocOptions = {}): DetectionData
           if (!v || !Number.isFinite(n)) fail(where, `<bndbox> needs <${k}> as a number, got ${JSON.stringify(v ?? null)}`);
           return n;
         });
-        const box = checkBox([corners[0] - 1, corners[1] - 1, corners[2], corners[3]], width, height, outside, file, `${where}, ${name}`);
+        const box = checkBox([corners[0] - 1, corners[1] - 1, corners[2], corners[3]], width, height, checks, file, `${where}, ${name}`);
+        if (!box) {
+          droppedBoxes++;
+          return;
+        }
         objects.push({ name: name as string, box, difficult: text(child(o, 'difficult')) === '1', index });
       });
     return { id, file, path, width, height, objects };
@@ -269,5 +301,5 @@ export function readVoc(folder: string, options: VocOptions = {}): DetectionData
       difficult: kept.map((o) => o.difficult),
     };
   });
-  return { samples, classes: [BACKGROUND, ...names] };
+  return { samples, classes: [BACKGROUND, ...names], droppedBoxes };
 }
