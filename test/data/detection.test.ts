@@ -248,6 +248,10 @@ describe('detection transforms', () => {
     for (let c = 0; c < 2; c++) for (let y = 0; y < 5; y++) for (let x = 0; x < 7; x++) expect(at(out, c, y, x)).toBe(at(im, c, y, 6 - x));
     expect(out.boxes).toEqual([[4, 0, 6, 2]]);
     expect(detection.applyDetectionTransforms(im, [{ horizontalFlip: 0 }], rng(0), 'mem')).toEqual(im);
+    expect(() => detection.applyDetectionTransforms(im, [{ horizontalFlip: 2 }], rng(0), 'x.png')).toThrow(
+      'x.png: horizontalFlip is a probability in [0, 1], got 2',
+    );
+    expect(() => detection.applyDetectionTransforms(im, [{ flip: 1 } as never], rng(0), 'x.png')).toThrow(/x\.png: unknown detection transform \{"flip":1\}/);
   });
 
   it('randomCrop takes a window, moves and clips boxes, drops the vanished and (minVisible) the mostly cut; the same seed gives the same crop', () => {

@@ -106,8 +106,11 @@ const positive = (v: unknown) => typeof v === 'number' && Number.isInteger(v) &&
 export function applyDetectionTransforms(im: DetectionImage, transforms: DetectionTransform[], random: () => number, source: string): DetectionImage {
   for (const t of transforms) {
     const { channels: C, height: H, width: W } = im;
+    if (t == null || typeof t !== 'object') throw new TypeError(`${source}: a detection transform must be an object, got ${JSON.stringify(t)}`);
     if ('horizontalFlip' in t) {
-      if (!(random() < t.horizontalFlip)) continue;
+      const p = t.horizontalFlip;
+      if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new TypeError(`${source}: horizontalFlip is a probability in [0, 1], got ${JSON.stringify(p)}`);
+      if (!(random() < p)) continue;
       const out = new Float32Array(im.data.length);
       for (let c = 0; c < C; c++)
         for (let y = 0; y < H; y++) {
