@@ -137,6 +137,19 @@ T sampleX(const RoiGeometry<T>& g, int64_t pw, int64_t ix) {
   return g.startW + static_cast<T>(pw) * g.binW + static_cast<T>(ix + .5f) * g.binW / static_cast<T>(g.gridW);
 }
 
+// Every sampling point of every bin of one roi, bin by bin (ph, pw), then iy, ix.
+template <typename T>
+void samplePoints(const RoiGeometry<T>& g, int64_t H, int64_t W, int64_t PH, int64_t PW, std::vector<Bilinear<T>>& samples) {
+  samples.clear();
+  samples.reserve(PH * PW * std::max<int64_t>(g.gridH, 0) * std::max<int64_t>(g.gridW, 0));
+  for (int64_t ph = 0; ph < PH; ph++)
+    for (int64_t pw = 0; pw < PW; pw++)
+      for (int64_t iy = 0; iy < g.gridH; iy++) {
+        const T y = sampleY(g, ph, iy);
+        for (int64_t ix = 0; ix < g.gridW; ix++) samples.push_back(bilinear(H, W, y, sampleX(g, pw, ix)));
+      }
+}
+
 // input [N, C, H, W] and rois [K, 5] contiguous, output [K, C, PH, PW].
 template <typename T>
 void roiAlignForwardLoops(const T* input, const T* rois, T* output, int64_t K, int64_t C, int64_t H, int64_t W,
@@ -146,15 +159,7 @@ void roiAlignForwardLoops(const T* input, const T* rois, T* output, int64_t K, i
     std::vector<Bilinear<T>> samples;
     for (int64_t k = k0; k < k1; k++) {
       RoiGeometry<T> g = geometry(rois + k * 5, p);
-      // every sampling point of every bin, once per roi (shared by the channels)
-      samples.clear();
-      samples.reserve(PH * PW * std::max<int64_t>(g.gridH, 0) * std::max<int64_t>(g.gridW, 0));
-      for (int64_t ph = 0; ph < PH; ph++)
-        for (int64_t pw = 0; pw < PW; pw++)
-          for (int64_t iy = 0; iy < g.gridH; iy++) {
-            const T y = sampleY(g, ph, iy);
-            for (int64_t ix = 0; ix < g.gridW; ix++) samples.push_back(bilinear(H, W, y, sampleX(g, pw, ix)));
-          }
+      samplePoints(g, H, W, PH, PW, samples);  // shared by the channels
       for (int64_t c = 0; c < C; c++) {
         const T* plane = input + (g.batch * C + c) * H * W;
         T* out = output + (k * C + c) * PH * PW;
@@ -175,38 +180,37 @@ void roiAlignForwardLoops(const T* input, const T* rois, T* output, int64_t K, i
 }
 
 // gradOutput [K, C, PH, PW] and rois contiguous; gradInput [N, C, H, W] zeroed.
-// Parallel over channels: within a channel the contributions add up in
-// torchvision's order (roi, bin, sample).
+// One roi after another, its sampling points computed once and its channels
+// in parallel: each gradient element sums its contributions in torchvision's
+// order (roi, bin, sample), so the result is the same to the last bit.
 template <typename T>
 void roiAlignBackwardLoops(const T* gradOutput, const T* rois, T* gradInput, int64_t K, int64_t C, int64_t H, int64_t W,
                            const RoiAlignParams& p) {
   const int64_t PH = p.pooledH, PW = p.pooledW;
-  std::vector<RoiGeometry<T>> geometries;
-  geometries.reserve(K);
-  for (int64_t k = 0; k < K; k++) geometries.push_back(geometry(rois + k * 5, p));
-  at::parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; c++)
-      for (int64_t k = 0; k < K; k++) {
-        const RoiGeometry<T>& g = geometries[k];
+  std::vector<Bilinear<T>> samples;
+  for (int64_t k = 0; k < K; k++) {
+    const RoiGeometry<T> g = geometry(rois + k * 5, p);
+    samplePoints(g, H, W, PH, PW, samples);
+    const int64_t perBin = std::max<int64_t>(g.gridH, 0) * std::max<int64_t>(g.gridW, 0);
+    if (perBin == 0) continue;
+    at::parallel_for(0, C, 16, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; c++) {
         T* plane = gradInput + (g.batch * C + c) * H * W;
         const T* gOut = gradOutput + (k * C + c) * PH * PW;
-        for (int64_t ph = 0; ph < PH; ph++)
-          for (int64_t pw = 0; pw < PW; pw++) {
-            const T gBin = gOut[ph * PW + pw];
-            for (int64_t iy = 0; iy < g.gridH; iy++) {
-              const T y = sampleY(g, ph, iy);
-              for (int64_t ix = 0; ix < g.gridW; ix++) {
-                Bilinear<T> b = bilinear(H, W, y, sampleX(g, pw, ix));
-                if (b.yLow < 0) continue;
-                plane[b.yLow * W + b.xLow] += gBin * b.w1 / g.count;
-                plane[b.yLow * W + b.xHigh] += gBin * b.w2 / g.count;
-                plane[b.yHigh * W + b.xLow] += gBin * b.w3 / g.count;
-                plane[b.yHigh * W + b.xHigh] += gBin * b.w4 / g.count;
-              }
-            }
+        const Bilinear<T>* s = samples.data();
+        for (int64_t bin = 0; bin < PH * PW; bin++) {
+          const T gBin = gOut[bin];
+          for (int64_t i = 0; i < perBin; i++, s++) {
+            if (s->yLow < 0) continue;
+            plane[s->yLow * W + s->xLow] += gBin * s->w1 / g.count;
+            plane[s->yLow * W + s->xHigh] += gBin * s->w2 / g.count;
+            plane[s->yHigh * W + s->xLow] += gBin * s->w3 / g.count;
+            plane[s->yHigh * W + s->xHigh] += gBin * s->w4 / g.count;
           }
+        }
       }
-  });
+    });
+  }
 }
 
 // The CPU loops as an autograd function (gradient for the input only, as torchvision).
