@@ -16,7 +16,10 @@
 //   precision is made monotone, read at recall 0, .01, ..., 1 and zero beyond
 //   the highest recall reached;
 // - a class with no ground truth (in an area range) has precision and recall
-//   -1 there and is left out of the means; a mean over nothing is -1.
+//   -1 there and is left out of the means; a mean over nothing is -1;
+// - the means are numpy's (pairwise sums, numpy's element order), so the
+//   figures equal pycocotools' to the last bit, and formatDetectionScores
+//   prints its table.
 // Boxes are [x1, y1, x2, y2] in pixels (torchvision's format); a box's area is
 // (x2 - x1) * (y2 - y1) unless the ground truth gives `areas` (COCO's
 // annotation "area", the segment's area, is what pycocotools ranges by).
@@ -299,9 +302,30 @@ function accumulate(
   return { precision, recall };
 }
 
+/** numpy's pairwise summation of float64 (what np.mean adds with): blocks of 8 partial sums, halves above 128. */
+function pairwiseSum(a: number[], from: number, n: number): number {
+  if (n < 8) {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += a[from + i];
+    return s;
+  }
+  if (n <= 128) {
+    const r = a.slice(from, from + 8);
+    let i = 8;
+    for (; i < n - (n % 8); i += 8) for (let j = 0; j < 8; j++) r[j] += a[from + i + j];
+    let s = r[0] + r[1] + (r[2] + r[3]) + (r[4] + r[5] + (r[6] + r[7]));
+    for (; i < n; i++) s += a[from + i];
+    return s;
+  }
+  let half = Math.floor(n / 2);
+  half -= half % 8;
+  return pairwiseSum(a, from, half) + pairwiseSum(a, from + half, n - half);
+}
+
+/** np.mean(s[s > -1]), or -1 when nothing is left (pycocotools' summarize). */
 const meanOrMinusOne = (xs: number[]) => {
   const kept = xs.filter((v) => v > -1);
-  return kept.length ? kept.reduce((a, b) => a + b, 0) / kept.length : -1;
+  return kept.length ? (0 + pairwiseSum(kept, 0, kept.length)) / kept.length : -1;
 };
 
 /**
@@ -366,21 +390,27 @@ export function evaluateDetections(
   });
 
   const tIndex = (v: number) => thresholds.indexOf(v); // pycocotools: np.where(iouThr == p.iouThrs), exact equality
+  // The values in numpy's order (precision[t, r, k], recall[t, k]): the mean's pairwise sums depend on it.
   const ap = (classes: typeof perClass, area: number, m: number, at?: number): number => {
+    if (at === -1) return -1;
     const values: number[] = [];
-    for (const c of classes) {
-      const r = c.byArea[area][m];
-      if (!r) continue;
-      for (let t = 0; t < T; t++) if (at === undefined || t === at) values.push(...r.precision[t]);
+    for (let t = 0; t < T; t++) {
+      if (at !== undefined && t !== at) continue;
+      for (let r = 0; r < COCO_RECALL_THRESHOLDS.length; r++)
+        for (const c of classes) {
+          const got = c.byArea[area][m];
+          if (got) values.push(got.precision[t][r]);
+        }
     }
-    return at === -1 ? -1 : meanOrMinusOne(values);
+    return meanOrMinusOne(values);
   };
   const ar = (classes: typeof perClass, area: number, m: number): number => {
     const values: number[] = [];
-    for (const c of classes) {
-      const r = c.byArea[area][m];
-      if (r) values.push(...r.recall);
-    }
+    for (let t = 0; t < T; t++)
+      for (const c of classes) {
+        const got = c.byArea[area][m];
+        if (got) values.push(got.recall[t]);
+      }
     return meanOrMinusOne(values);
   };
   return {
@@ -435,4 +465,40 @@ export class DetectionAccumulator {
     this.predictions.length = 0;
     this.groundTruths.length = 0;
   }
+}
+
+/** Python's '{:0.3f}': the nearest of the 3-decimal numbers, a tie going to the even last digit (toFixed would go up). */
+function pythonFixed3(x: number): string {
+  // a double lies exactly halfway between two 3-decimal numbers only when it is an odd multiple of 1/16
+  const sixteenths = x * 16;
+  if (Number.isInteger(sixteenths) && sixteenths % 2 !== 0) {
+    const down = Math.floor(x * 1000) / 1000;
+    const up = Math.ceil(x * 1000) / 1000;
+    return (Math.round(down * 1000) % 2 === 0 ? down : up).toFixed(3);
+  }
+  return x.toFixed(3);
+}
+
+/** The twelve lines COCOeval.summarize() prints, for these scores (and the options they were computed with). */
+export function formatDetectionScores(scores: DetectionScores, options: DetectionEvalOptions = {}): string {
+  const thresholds = options.iouThresholds ?? COCO_IOU_THRESHOLDS;
+  const maxDets = options.maxDets ?? [1, 10, 100];
+  const all = `${thresholds[0].toFixed(2)}:${thresholds[thresholds.length - 1].toFixed(2)}`;
+  const line = (ap: boolean, iou: string, area: string, maxDet: number, value: number) =>
+    ` ${(ap ? 'Average Precision' : 'Average Recall').padEnd(18)} ${ap ? '(AP)' : '(AR)'} @[ IoU=${iou.padEnd(9)} | area=${area.padStart(6)} | maxDets=${String(maxDet).padStart(3)} ] = ${pythonFixed3(value)}`;
+  const m = maxDets[2];
+  return [
+    line(true, all, 'all', m, scores.map),
+    line(true, '0.50', 'all', m, scores.map50),
+    line(true, '0.75', 'all', m, scores.map75),
+    line(true, all, 'small', m, scores.mapSmall),
+    line(true, all, 'medium', m, scores.mapMedium),
+    line(true, all, 'large', m, scores.mapLarge),
+    line(false, all, 'all', maxDets[0], scores.ar1),
+    line(false, all, 'all', maxDets[1], scores.ar10),
+    line(false, all, 'all', m, scores.ar100),
+    line(false, all, 'small', m, scores.arSmall),
+    line(false, all, 'medium', m, scores.arMedium),
+    line(false, all, 'large', m, scores.arLarge),
+  ].join('\n');
 }

@@ -4,7 +4,7 @@
 // plain numbers and arrays.
 import { Tensor } from '../tensor/tensor.js';
 import { seqeval } from './seqeval.js';
-import { evaluateDetections, DetectionAccumulator } from './detection.js';
+import { evaluateDetections, DetectionAccumulator, formatDetectionScores } from './detection.js';
 
 export type { SeqevalOptions, SeqevalScores, SeqevalAverage, SeqevalReport, ReportRow, Sentences } from './seqeval.js';
 export type {
@@ -320,4 +320,5 @@ export const metrics = {
   seqeval,
   evaluateDetections,
   DetectionAccumulator,
+  formatDetectionScores,
 } as const;

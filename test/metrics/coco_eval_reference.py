@@ -12,7 +12,7 @@ stdin: {"cases": [{"images": [{"gt": [{"box", "label", "area"?}],
                    "iouThrs"?: [...], "maxDets"?: [a, b, c]}]}
 stdout: {"iouThrs", "recThrs" (Params' arrays as numpy builds them), "results": one per
         case: {"stats": [12 numbers as COCOeval.stats], "perClass": [{"label", "ap",
-        "ap50", "ap75", "ar100"}]}}
+        "ap50", "ap75", "ar100"}], "summary": the lines summarize() prints}}
 """
 import json
 import sys
@@ -212,7 +212,18 @@ class Eval:
             'ap75': self._summarize(1, iouThr=.75, maxDets=md[2], cat=k),
             'ar100': self._summarize(0, maxDets=md[2], cat=k),
         } for k, c in enumerate(self.catIds)]
-        return stats, per_class
+        # the lines summarize() prints, in its format
+        iStr = ' {:<18} {} @[ IoU={:<9} | area={:>6s} | maxDets={:>3d} ] = {:0.3f}'
+        rows = [(1, None, 'all', md[2]), (1, .5, 'all', md[2]), (1, .75, 'all', md[2]), (1, None, 'small', md[2]),
+                (1, None, 'medium', md[2]), (1, None, 'large', md[2]), (0, None, 'all', md[0]), (0, None, 'all', md[1]),
+                (0, None, 'all', md[2]), (0, None, 'small', md[2]), (0, None, 'medium', md[2]), (0, None, 'large', md[2])]
+        lines = []
+        for (ap, iouThr, areaRng, maxDets), value in zip(rows, stats):
+            titleStr = 'Average Precision' if ap == 1 else 'Average Recall'
+            typeStr = '(AP)' if ap == 1 else '(AR)'
+            iouStr = '{:0.2f}:{:0.2f}'.format(self.iouThrs[0], self.iouThrs[-1]) if iouThr is None else '{:0.2f}'.format(iouThr)
+            lines.append(iStr.format(titleStr, typeStr, iouStr, areaRng, maxDets, value))
+        return stats, per_class, '\n'.join(lines)
 
 
 def main():
@@ -221,8 +232,8 @@ def main():
         e = Eval(case['images'], case.get('iouThrs'), case.get('maxDets'))
         e.evaluate()
         e.accumulate()
-        stats, per_class = e.summarize()
-        out.append({'stats': stats, 'perClass': per_class})
+        stats, per_class, summary = e.summarize()
+        out.append({'stats': stats, 'perClass': per_class, 'summary': summary})
     params = Eval([])
     json.dump({'iouThrs': params.iouThrs.tolist(), 'recThrs': params.recThrs.tolist(), 'results': out}, sys.stdout)
 

@@ -12,7 +12,7 @@ import { ArgumentError, metrics, torch } from 'finetorch';
 import { COCO_IOU_THRESHOLDS, COCO_RECALL_THRESHOLDS } from '../../dist/metrics/detection.js';
 import { rng } from '../../dist/data/tensor-loader.js';
 
-const { evaluateDetections, DetectionAccumulator } = metrics;
+const { evaluateDetections, DetectionAccumulator, formatDetectionScores } = metrics;
 type Box = [number, number, number, number];
 interface Img {
   gt: { box: Box; label: number; area?: number }[];
@@ -176,6 +176,15 @@ describe('evaluateDetections: cases worked by hand', () => {
     expect(acc.compute()).toEqual(expected);
   });
 
+  it("formatDetectionScores rounds a tie as Python's format does (half to even)", () => {
+    const r = evaluate([{ gt: [{ box: [0, 0, 10, 10], label: 1 }], dt: [] }]);
+    const lines = formatDetectionScores({ ...r, map: 0.0625, map50: 0.1875, map75: 0.0005 }).split('\n');
+    expect(lines[0]).toBe(' Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.062');
+    expect(lines[1].endsWith('= 0.188')).toBe(true);
+    expect(lines[2].endsWith('= 0.001')).toBe(true); // 0.0005 is just above a half in binary
+    expect(lines[11]).toBe(' Average Recall     (AR) @[ IoU=0.50:0.95 | area= large | maxDets=100 ] = -1.000');
+  });
+
   it('bad input is an ArgumentError naming the entry', () => {
     const gt = [{ boxes: [[0, 0, 10, 10]], labels: [1] }];
     const bad =
@@ -251,7 +260,7 @@ describe('evaluateDetections against an independent COCOeval re-implementation (
   let reference: {
     iouThrs: number[];
     recThrs: number[];
-    results: { stats: number[]; perClass: { label: number; ap: number; ap50: number; ap75: number; ar100: number }[] }[];
+    results: { stats: number[]; summary: string; perClass: { label: number; ap: number; ap50: number; ap75: number; ar100: number }[] }[];
   };
   beforeAll(() => {
     const input = JSON.stringify({ cases: cases.map((c) => ({ images: c.images, iouThrs: c.iouThrs, maxDets: c.maxDets })) });
@@ -270,11 +279,14 @@ describe('evaluateDetections against an independent COCOeval re-implementation (
     const got = evaluate(c.images, { iouThresholds: c.iouThrs, maxDets: c.maxDets });
     const ref = reference.results[i];
     const names = ['map', 'map50', 'map75', 'mapSmall', 'mapMedium', 'mapLarge', 'ar1', 'ar10', 'ar100', 'arSmall', 'arMedium', 'arLarge'] as const;
-    names.forEach((k, j) => expect(got[k], k).toBeCloseTo(ref.stats[j], 12));
+    // exactly: the same comparisons, and the means summed pairwise in numpy's order
+    names.forEach((k, j) => expect(got[k], k).toBe(ref.stats[j]));
     expect(got.perClass.map((p) => p.label)).toEqual(ref.perClass.map((p) => p.label));
     got.perClass.forEach((p, j) => {
-      for (const k of ['ap', 'ap50', 'ap75', 'ar100'] as const) expect(p[k], `class ${p.label} ${k}`).toBeCloseTo(ref.perClass[j][k], 12);
+      for (const k of ['ap', 'ap50', 'ap75', 'ar100'] as const) expect(p[k], `class ${p.label} ${k}`).toBe(ref.perClass[j][k]);
     });
+    // the printed table, as COCOeval.summarize() prints it
+    expect(formatDetectionScores(got, { iouThresholds: c.iouThrs, maxDets: c.maxDets })).toBe(ref.summary);
     // the cases are not degenerate: something was found and something missed
     if (c.images.some((im) => im.dt.length)) expect(got.map).toBeGreaterThan(0.05);
     expect(got.map).toBeLessThan(0.99);
