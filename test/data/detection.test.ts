@@ -376,6 +376,22 @@ describe('DetectionDataset and DetectionLoader', () => {
     }
   });
 
+  it('random transforms are the same for the same seed and epoch, and differ between epochs', async () => {
+    const d = detection.readCoco(join(dir, 'coco.json'), join(dir, 'coco'));
+    const ds = new detection.DetectionDataset(d.samples, { transforms: [{ randomCrop: 12 }, { horizontalFlip: 0.5 }] });
+    const epoch = async (seed: number, e: number) => {
+      const out = [];
+      for await (const b of new detection.DetectionLoader(ds, { batchSize: 2, shuffle: true, seed }).batches(e))
+        for (let i = 0; i < b.images.length; i++)
+          out.push({ source: b.sources[i], pixels: Array.from(b.images[i].dataSync()), boxes: b.targets[i].boxes.toArray() });
+      return out;
+    };
+    const first = await epoch(5, 0);
+    expect(await epoch(5, 0)).toEqual(first);
+    expect(await epoch(5, 1)).not.toEqual(first);
+    expect(first.every((x) => x.pixels.length === 3 * 12 * 12)).toBe(true);
+  });
+
   it('an image whose size differs from its annotation is a DataError naming both', async () => {
     const d = detection.readCoco(
       cocoWith('wrongsize', (c) => {
