@@ -141,6 +141,12 @@ export function readCoco(annotationsJson: string, imagesDir: string, options: Co
   const labelOf = new Map<number, number>();
   if (options.categoryIdsAsLabels) {
     const top = ids.length ? ids[ids.length - 1] : 0;
+    if (top > 10_000)
+      throw new ArgumentError(
+        'readCoco',
+        `categoryIdsAsLabels needs small category ids (a class per id up to the largest), but ${file} has id ${top}`,
+        'categoryIdsAsLabels',
+      );
     classes = Array.from({ length: top + 1 }, (_, id) => (id === 0 ? BACKGROUND : (catIndex.get(id) ?? 'N/A')));
     categoryIds = classes.map((_, id) => (catIndex.has(id) ? id : 0));
     for (const id of ids) labelOf.set(id, id);
