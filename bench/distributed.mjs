@@ -203,7 +203,10 @@ function summarizeRun(ranks) {
   // rank 0's window of /proc/stat, minus every rank's own CPU time in its window (the windows nearly coincide)
   const own = ranks.reduce((a, r) => a + r.windowCpuSeconds, 0) * 100;
   const foreignCpuShare = r0.windowTotalTicks > 0 ? Math.max(0, (r0.windowBusyTicks - own) / r0.windowTotalTicks) : null;
-  return { imagesPerSecond: images / seconds, images, seconds, foreignCpuShare, stepEnds: ranks.map((r) => r.stepEnds) };
+  // images per second of the ranks' own CPU time: less sensitive to other processes than images/s (a rank waiting
+  // in a collective uses little CPU, so this shows the communication's CPU cost, not the waits)
+  const imagesPerCpuSecond = images / ranks.reduce((a, r) => a + r.windowCpuSeconds, 0);
+  return { imagesPerSecond: images / seconds, imagesPerCpuSecond, images, seconds, foreignCpuShare, stepEnds: ranks.map((r) => r.stepEnds) };
 }
 
 /** '(min-max)' of a run's values, when there are several: how much the rounds disagreed. */
@@ -256,7 +259,7 @@ async function main() {
         runs[v.key][world].push(run);
         log(
           `round ${r + 1}/${rounds} ${v.label}, ${world} process(es): ${run.imagesPerSecond.toFixed(1)} images/s ` +
-            `(${run.seconds.toFixed(2)} s timed; other processes ${(100 * (run.foreignCpuShare ?? 0)).toFixed(0)}% of the CPU)`,
+            `(${run.imagesPerCpuSecond.toFixed(1)} per CPU second; ${run.seconds.toFixed(2)} s timed; other processes ${(100 * (run.foreignCpuShare ?? 0)).toFixed(0)}% of the CPU)`,
         );
       }
     }
@@ -271,6 +274,7 @@ async function main() {
       imagesPerSecond: ips,
       scaling: ips[1] && ips[2] ? ips[2] / ips[1] : null,
       scalingPerRound: perRoundRatio,
+      imagesPerCpuSecond: Object.fromEntries(worlds.map((w) => [w, median(runs[v.key][w].map((x) => x.imagesPerCpuSecond))])),
       foreignCpuShare: Object.fromEntries(worlds.map((w) => [w, runs[v.key][w].map((x) => x.foreignCpuShare)])),
       runs: runs[v.key],
     };
@@ -288,6 +292,9 @@ async function main() {
       console.log(
         `${s.label} / PyTorch: ${worlds.map((w) => `${w} process(es) ${(s.imagesPerSecond[w] / torchRow.imagesPerSecond[w]).toFixed(2)}x`).join(', ')}`,
       );
+  console.log(
+    `images per CPU second of the ranks (less sensitive to other load): ${summary.map((s) => `${s.label} ${worlds.map((w) => `${w}: ${s.imagesPerCpuSecond[w]?.toFixed(1)}`).join(', ')}`).join('; ')}`,
+  );
   const shares = summary.flatMap((s) => worlds.flatMap((w) => s.foreignCpuShare[w])).filter((x) => x !== null);
   console.log(
     `other processes took ${(100 * Math.min(...shares)).toFixed(0)}-${(100 * Math.max(...shares)).toFixed(0)}% of the CPU during the timed steps (median ${(100 * median(shares)).toFixed(0)}%)`,
