@@ -325,10 +325,9 @@ torch::Tensor roiAlignTensorOps(const torch::Tensor& input, const torch::Tensor&
   return out.index_select(0, inverse);
 }
 
-// The boxes argument as [K, 5] rois in the input's dtype: a [K, 5] tensor
-// (batch index, x1, y1, x2, y2) or a list of [Ki, 4] tensors, one per image.
-torch::Tensor toRois(const Napi::Value& v, const torch::Tensor& input, const char* fn) {
-  const auto dtype = input.scalar_type();
+// The boxes argument as [K, 5] rois in `dtype`: a [K, 5] tensor (batch
+// index, x1, y1, x2, y2) or a list of [Ki, 4] tensors, one per image.
+torch::Tensor toRois(const Napi::Value& v, const torch::Tensor& input, torch::Dtype dtype, const char* fn) {
   if (v.IsArray()) {
     std::vector<torch::Tensor> list = toTensorList(v, "boxes");
     if (static_cast<int64_t>(list.size()) != input.size(0))
@@ -347,7 +346,7 @@ torch::Tensor toRois(const Napi::Value& v, const torch::Tensor& input, const cha
       torch::Tensor bb = b.detach().to(dtype);
       rows.push_back(torch::cat({torch::full({b.size(0), 1}, static_cast<double>(i), bb.options()), bb}, 1));
     }
-    if (rows.empty()) return torch::zeros({0, 5}, input.options());
+    if (rows.empty()) return torch::zeros({0, 5}, input.options().dtype(dtype));
     return torch::cat(rows, 0);
   }
   torch::Tensor b = toTensor(v, "boxes");
@@ -374,6 +373,9 @@ void checkRois(const torch::Tensor& rois, const torch::Tensor& input, const RoiA
     const std::string where = std::string(fn) + ": boxes row " + std::to_string(k);
     for (int j = 0; j < 5; j++)
       if (!std::isfinite(row[j])) throw ArgError(where + " holds a non-finite value (" + std::to_string(row[j]) + ")");
+    for (int j = 1; j < 5; j++)  // so that no coordinate on the feature map overflows float32
+      if (std::abs(row[j] * p.spatialScale) > 1e30)
+        throw ArgError(where + ": coordinate " + std::to_string(row[j]) + " times spatialScale is beyond 1e30");
     if (row[0] != std::floor(row[0]) || row[0] < 0 || row[0] >= N)
       throw ArgError(where + ": batch index " + std::to_string(row[0]) + " is not an image of input " + shapeOf(input) + " (0.." +
                      std::to_string(N - 1) + ")");
@@ -407,16 +409,18 @@ torch::Tensor RoiAlign(const Info& a) {
   if (!std::isfinite(p.spatialScale) || p.spatialScale <= 0)
     throw ArgError(std::string(fn) + ": spatialScale must be a positive finite number, got " + std::to_string(p.spatialScale));
   p.samplingRatio = optInt(a[5], "samplingRatio", -1);
+  if (p.samplingRatio > 1024)
+    throw ArgError(std::string(fn) + ": samplingRatio " + std::to_string(p.samplingRatio) +
+                   " is more than 1024 sampling points per output cell and direction");
   p.aligned = optBool(a[6], "aligned", false);
   bool loops = useLoops(a[7], fn, input);
-  torch::Tensor rois = toRois(a[1], input, fn);
-  checkRois(rois, input, p, fn);
 
-  // half precision: computed in float32, as the result's gradient flows back through the cast
+  // half precision: computed in float32 (boxes too), the gradient flowing back through the cast
   const auto dtype = input.scalar_type();
   const bool upcast = dtype != torch::kFloat && dtype != torch::kDouble;
   torch::Tensor x = upcast ? input.to(torch::kFloat) : input;
-  torch::Tensor r = upcast ? rois.to(torch::kFloat) : rois;
+  torch::Tensor r = toRois(a[1], input, x.scalar_type(), fn);
+  checkRois(r, input, p, fn);
   torch::Tensor out = loops ? RoiAlignFunction::apply(x, r, p.spatialScale, p.pooledH, p.pooledW, p.samplingRatio, p.aligned)
                             : roiAlignTensorOps(x, r, p);
   return upcast ? out.to(dtype) : out;

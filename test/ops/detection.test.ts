@@ -239,6 +239,23 @@ describe('ops.roiAlign', () => {
     expect(values(ops.roiAlign(input, torch.tensor([[0, 20, 20, 30, 30]]), 1))).toEqual([0]);
   });
 
+  it('computes float16 inputs in float32 and returns float16 (gradient too)', () => {
+    const c = roiCases[0];
+    const want = reference.roiAlign[0];
+    const input = torch.tensor(new Float64Array(c.input), { shape: c.shape, dtype: 'float16', requiresGrad: true });
+    const out = ops.roiAlign(input, rows(c.boxes as number[][], 5, 'float32'), c.outputSize);
+    expect(out.dtype).toBe('float16');
+    // the reference ran on the float32 input; float16 rounds input and output (~1e-3 relative)
+    expect(maxDiff(values(out), want.output)).toBeLessThan(4e-3);
+    out
+      .float()
+      .mul(torch.tensor(new Float64Array(c.gradWeight), { shape: want.shape }))
+      .sum()
+      .backward();
+    expect(input.grad!.dtype).toBe('float16');
+    expect(maxDiff(values(input.grad!), want.gradInput)).toBeLessThan(2e-2);
+  });
+
   it('names the bad argument', () => {
     const input = torch.zeros([2, 3, 8, 8]);
     const call =
@@ -265,6 +282,10 @@ describe('ops.roiAlign', () => {
     expect(call(torch.tensor([[0, 0, 0, 4, 4]]), { spatialScale: 0 })).toThrow(/spatialScale must be a positive finite number/);
     expect(call(torch.tensor([[0, 0, 0, 4, 4]]), { implementation: 'cuda' })).toThrow(/implementation must be 'auto', 'loops' or 'tensorOps'/);
     expect(call(torch.tensor([[0, 0, 0, 1e9, 1e9]]))).toThrow(/boxes row 0 spans .* pass a positive samplingRatio/);
+    expect(call(torch.tensor([[0, 0, 0, 4, 4]]), { samplingRatio: 5000 })).toThrow(/samplingRatio 5000 is more than 1024/);
+    expect(call(torch.tensor([[0, 0, 0, 4, 1e25]], { dtype: 'float32' }), { spatialScale: 1e6, samplingRatio: 2 })).toThrow(
+      /boxes row 0: coordinate .* beyond 1e30/,
+    );
     expect(call(torch.tensor([[0, 0, 0, 4, 4]]), {}, 2, torch.zeros([1, 3, 0, 8]))).toThrow(/empty feature map/);
   });
 });
