@@ -56,8 +56,9 @@ export class DetectionDataset {
     return {
       data: out.data,
       shape: [out.channels, out.height, out.width],
-      boxes: out.boxes,
-      labels: out.labels,
+      // copies: the item is the caller's to change, the sample is not
+      boxes: out.boxes.map((b) => b.slice()),
+      labels: out.labels.slice(),
       ...(out.difficult ? { difficult: out.difficult } : {}),
       source: s.path,
     };
