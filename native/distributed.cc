@@ -15,6 +15,8 @@
 #include "common.h"
 #include <chrono>
 #include <functional>
+#include <future>
+#include <thread>
 
 #ifdef FT_WITH_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -43,6 +45,10 @@ struct State {
   int worldSize = -1;
   std::string where;  // "rank 1 of 2, master 127.0.0.1:29500", for error messages
   std::chrono::milliseconds timeout{0};
+  // After the first failed collective: the ranks that did not answer (see unanswered())
+  std::mutex faultMutex;
+  bool faultChecked = false;
+  std::string fault;
 };
 
 std::mutex stateMutex;
@@ -156,9 +162,65 @@ void checkCollectiveTensor(const torch::Tensor& t, const char* what, size_t i) {
   if (!t.is_contiguous()) throw ArgError(where + " is not contiguous (call contiguous() first)");
 }
 
-// Waits for every launched work (each one collective on one tensor).
-void waitAll(std::vector<c10::intrusive_ptr<c10d::Work>>& works, std::chrono::milliseconds timeout) {
-  for (auto& w : works) w->wait(timeout);
+// "rank 1" / "ranks 1, 2", and the verb's number.
+std::string ranksDid(const std::vector<int>& ranks, const std::string& singular, const std::string& plural) {
+  std::string out = ranks.size() == 1 ? "rank " : "ranks ";
+  for (size_t i = 0; i < ranks.size(); i++) out += (i ? ", " : "") + std::to_string(ranks[i]);
+  return out + " " + (ranks.size() == 1 ? singular : plural);
+}
+
+const char* const kStoreGone = "rank 0 did not answer (it serves the TCPStore): it died or hangs";
+
+// Which ranks did not answer, once a collective failed: this rank sets its
+// key in the store and waits a little (half the timeout, at most 3 s) for
+// the others' keys; the ranks whose key is missing died or hang (a surviving
+// rank fails too and sets its key). A store that cannot be reached means
+// rank 0, which serves it, is gone. Empty when every rank answered. Found
+// once per group (every later failure has the same cause), on its own
+// thread so a store that never replies cannot hold the caller longer.
+std::string unanswered(const std::shared_ptr<State>& s) {
+  std::lock_guard<std::mutex> g(s->faultMutex);
+  if (s->faultChecked) return s->fault;
+  auto window = std::min(s->timeout / 2, std::chrono::milliseconds(3000));
+  auto found = std::make_shared<std::promise<std::string>>();
+  auto future = found->get_future();
+  std::thread([s, window, found]() {
+    auto key = [](int r) { return "finetorch/answered/" + std::to_string(r); };
+    std::string who;
+    try {
+      s->store->set(key(s->rank), std::vector<uint8_t>{1});
+      auto deadline = std::chrono::steady_clock::now() + window;
+      std::vector<int> missing;
+      for (;;) {
+        missing.clear();
+        for (int r = 0; r < s->worldSize; r++)
+          if (r != s->rank && !s->store->check({key(r)})) missing.push_back(r);
+        if (missing.empty() || std::chrono::steady_clock::now() >= deadline) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      if (!missing.empty()) who = ranksDid(missing, "did not answer: it died or hangs", "did not answer: they died or hang");
+    } catch (...) {
+      who = s->rank == 0 ? "" : kStoreGone;
+    }
+    found->set_value(who);
+  }).detach();
+  bool done = future.wait_for(window + std::chrono::milliseconds(2000)) == std::future_status::ready;
+  s->fault = done ? future.get() : s->rank == 0 ? "" : kStoreGone;
+  s->faultChecked = true;
+  return s->fault;
+}
+
+// Waits for every launched work (each one collective on one tensor); a
+// failure names the ranks that did not answer, with the original cause.
+void waitOrName(const std::shared_ptr<State>& s, std::vector<c10::intrusive_ptr<c10d::Work>>& works) {
+  try {
+    for (auto& w : works) w->wait(s->timeout);
+  } catch (...) {
+    JsError cause = currentError();
+    std::string who = unanswered(s);
+    if (who.empty()) throw;
+    throw std::runtime_error(who + " (" + cause.message + ")");
+  }
 }
 
 Napi::Value DistInit(const Info& info) {
@@ -196,14 +258,33 @@ Napi::Value DistInit(const Info& info) {
     so.port = static_cast<uint16_t>(port);
     so.isServer = s->rank == 0;
     so.numWorkers = static_cast<size_t>(s->worldSize);
-    so.waitWorkers = true;
+    so.waitWorkers = false;  // the keys below say which ranks did not come
     so.timeout = s->timeout;
     try {
       s->store = c10::make_intrusive<c10d::TCPStore>(addr, so);
-    } catch (const std::exception& e) {
+    } catch (...) {
       throw std::runtime_error(
           std::string(s->rank == 0 ? "could not serve the TCPStore on " : "could not reach the TCPStore on ") + addr + ":" +
-          std::to_string(port) + " within the timeout: " + e.what());
+          std::to_string(port) + (s->rank == 0 ? "" : " (rank 0 serves it)") + " within the timeout: " + currentError().message);
+    }
+    // Every rank says it came, then waits for the others, naming those that did not.
+    std::vector<std::string> joined;
+    for (int r = 0; r < s->worldSize; r++) joined.push_back("finetorch/joined/" + std::to_string(r));
+    try {
+      s->store->set(joined[s->rank], std::vector<uint8_t>{1});
+      s->store->wait(joined, s->timeout);
+    } catch (...) {
+      JsError cause = currentError();
+      std::vector<int> missing;
+      try {
+        for (int r = 0; r < s->worldSize; r++)
+          if (!s->store->check({joined[r]})) missing.push_back(r);
+      } catch (...) {
+        throw std::runtime_error(std::string(kStoreGone) + " during the rendezvous (" + cause.message + ")");
+      }
+      if (missing.empty()) throw;
+      throw std::runtime_error(ranksDid(missing, "did not join", "did not join") + " within the timeout (" +
+                               std::to_string(s->timeout.count()) + " ms; " + cause.message + ")");
     }
     auto options = c10d::ProcessGroupGloo::Options::create(s->timeout);
     // On loopback every rank binds 127.0.0.1; otherwise the address this
@@ -251,7 +332,7 @@ Napi::Value DistAllReduce(const Info& info) {
   return queue(
       info, "distAllReduceAsync", "allReduce (" + s->where + ")", keysOf(ts),
       [s, ts, works]() mutable {
-        waitAll(works, s->timeout);
+        waitOrName(s, works);
         return ts;
       },
       op == "avg" ? DistWork::After([world = s->worldSize](std::vector<torch::Tensor> ts) {
@@ -277,7 +358,7 @@ Napi::Value DistBroadcast(const Info& info) {
     works.push_back(s->group->broadcast(one, opts));
   }
   return queue(info, "distBroadcastAsync", "broadcast (" + s->where + ")", keysOf(ts), [s, ts, works]() mutable {
-    waitAll(works, s->timeout);
+    waitOrName(s, works);
     return ts;
   });
 }
@@ -291,7 +372,8 @@ Napi::Value DistAllGather(const Info& info) {
   std::vector<torch::Tensor> inputs{t};
   auto work = s->group->allgather(outputs, inputs);
   return queue(info, "distAllGatherAsync", "allGather (" + s->where + ")", keysOf({t}), [s, outputs, work]() {
-    work->wait(s->timeout);
+    std::vector<c10::intrusive_ptr<c10d::Work>> works{work};
+    waitOrName(s, works);
     return outputs[0];
   });
 }
@@ -300,7 +382,8 @@ Napi::Value DistBarrier(const Info& info) {
   auto s = requireGroup("distBarrierAsync");
   auto work = s->group->barrier();
   return queue(info, "distBarrierAsync", "barrier (" + s->where + ")", {}, [s, work]() -> std::vector<torch::Tensor> {
-    work->wait(s->timeout);
+    std::vector<c10::intrusive_ptr<c10d::Work>> works{work};
+    waitOrName(s, works);
     return {};
   });
 }
@@ -575,7 +658,7 @@ Napi::Value DistReducerFinish(const Info& info) {
   return queue(
       info, "distReducerFinishAsync", "GradientReducer.finish (" + s->where + ")", std::move(owned),
       [s, works]() mutable -> std::vector<torch::Tensor> {
-        waitAll(works, s->timeout);
+        waitOrName(s, works);
         return {};
       },
       [r, flagTensor, nFlags](std::vector<torch::Tensor>) -> std::vector<torch::Tensor> {

@@ -5,7 +5,9 @@
 //   and what each collective gave, for the test to check against the math.
 // exit-early: the last rank exits right after the rendezvous; the others
 //   all-reduce and print the error they get and how long it took.
-// hang: the last rank stays alive but never joins the all-reduce.
+// hang: the last rank stays alive but never joins the all-reduce (it prints
+//   {"joined":true} once up, so the test can stop or kill it); hang-first: the
+//   same with rank 0 as the one that never joins.
 // alone: init without the other ranks (an unreachable master or a busy port).
 import { native } from '../../dist/native/loader.js';
 
@@ -64,10 +66,11 @@ if (mode === 'collectives') {
   native.distDestroy();
   out.afterDestroy = [native.distRank(), native.distWorldSize()];
   console.log(JSON.stringify(out));
-} else if (mode === 'exit-early' || mode === 'hang') {
+} else if (mode === 'exit-early' || mode === 'hang' || mode === 'hang-first') {
   await init();
-  if (rank === worldSize - 1) {
+  if (rank === (mode === 'hang-first' ? 0 : worldSize - 1)) {
     if (mode === 'exit-early') process.exit(0);
+    console.log(JSON.stringify({ joined: true }));
     setTimeout(() => {}, 60_000); // alive, never joining
   } else {
     await new Promise((r) => setTimeout(r, 200));

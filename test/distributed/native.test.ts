@@ -1,8 +1,9 @@
 // @torch2: runs in CI's libtorch 2.x leg
 // c10d process groups (native/distributed.cc) across real processes on
 // loopback: every collective against the math on 2 and 3 ranks, and a peer
-// that exits early or hangs ends the others' wait with an error within the
-// timeout instead of a hang. Each rank is a node process (native-rank.mjs).
+// that exits early, is killed or hangs ends the others' wait with an error
+// naming it within the timeout (+ up to half of it to hear from the others) instead
+// of a hang. Each rank is a node process (native-rank.mjs).
 import { describe, it, expect, beforeAll } from 'vitest';
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
@@ -26,12 +27,20 @@ type Outcome = { code: number | null; signal: NodeJS.Signals | null; stdout: str
 
 const children = new Set<ReturnType<typeof spawn>>();
 
-function rank(mode: string, r: number, world: number, port: number, timeoutMs: number, killAfterMs = 25_000): Promise<Outcome> {
+/** Runs one rank; `signal` is sent to it 300 ms after it says it joined (modes hang, hang-first). */
+function rank(mode: string, r: number, world: number, port: number, timeoutMs: number, killAfterMs = 25_000, signal?: NodeJS.Signals): Promise<Outcome> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(__dirname, 'native-rank.mjs'), mode, String(r), String(world), String(port), String(timeoutMs)]);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      const send = signal;
+      if (send && stdout.includes('"joined":true')) {
+        signal = undefined;
+        setTimeout(() => child.kill(send), 300);
+      }
+    });
     child.stderr.on('data', (d) => (stderr += d));
     children.add(child);
     const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
@@ -121,28 +130,43 @@ describe.skipIf(!available)('c10d process groups (Gloo) across processes', () =>
     });
   }
 
-  it('a peer that exits early fails the others with an error naming the rank and master, within the timeout', async () => {
-    const port = await freePort();
-    const timeoutMs = 4000;
+  it('a peer that exits early or is killed during an allReduce is named within seconds; a killed rank 0 (the store) too', async () => {
+    // three worlds at once: rank 1 exits after the rendezvous; rank 1 is killed; rank 0 is killed
+    const timeoutMs = 3000;
     const started = Date.now();
-    const [r0, r1] = await Promise.all([rank('exit-early', 0, 2, port, timeoutMs), rank('exit-early', 1, 2, port, timeoutMs)]);
-    expect(r1.code).toBe(0);
-    const out = lastJson(r0);
-    expect(out.error).toContain(`allReduce (rank 0 of 2, master 127.0.0.1:${port})`);
-    expect(out.ms).toBeLessThan(timeoutMs + 1000);
+    const worlds = await Promise.all(
+      (['exit-early', 'hang', 'hang-first'] as const).map(async (mode) => {
+        const port = await freePort();
+        const gone = mode === 'hang-first' ? 0 : 1;
+        const outcomes = [0, 1].map((r) => rank(mode, r, 2, port, timeoutMs, 15_000, r === gone && mode !== 'exit-early' ? 'SIGKILL' : undefined));
+        return { mode, port, gone, outcome: await outcomes[1 - gone] };
+      }),
+    );
+    for (const { mode, port, gone, outcome } of worlds) {
+      const out = lastJson(outcome);
+      expect(out.error, mode).toContain(`allReduce (rank ${1 - gone} of 2, master 127.0.0.1:${port}): `);
+      expect(out.error, mode).toContain(
+        gone === 1 ? 'rank 1 did not answer: it died or hangs' : 'rank 0 did not answer (it serves the TCPStore): it died or hangs',
+      );
+      // Gloo's own words stay in the message
+      expect(out.error, mode).toMatch(/\(.*(closed|reset|peer).*\)/i);
+      // at once, then up to half the timeout to hear from the others
+      expect(out.ms, mode).toBeLessThan(timeoutMs / 2 + 2000);
+    }
     expect(Date.now() - started).toBeLessThan(20_000);
   }, 25_000);
 
-  it('a peer that never joins the collective: the others get a timeout error, not a hang', async () => {
+  it('a hung (stopped) peer: the others get a timeout error naming it, not a hang', async () => {
     const port = await freePort();
-    const timeoutMs = 4000; // also the rendezvous' timeout: room for a slow start of the two processes
-    const ranks = [rank('hang', 0, 2, port, timeoutMs), rank('hang', 1, 2, port, timeoutMs, 12_000)];
+    const timeoutMs = 3000; // also the rendezvous' timeout: room for a slow start of the two processes
+    const ranks = [rank('hang', 0, 2, port, timeoutMs), rank('hang', 1, 2, port, timeoutMs, 15_000, 'SIGSTOP')];
     const out = lastJson(await ranks[0]);
-    expect(out.error).toContain(`allReduce (rank 0 of 2, master 127.0.0.1:${port})`);
+    expect(out.error).toContain(`allReduce (rank 0 of 2, master 127.0.0.1:${port}): rank 1 did not answer: it died or hangs`);
     expect(out.error).toMatch(/timed out|timeout/i);
     expect(out.ms).toBeGreaterThanOrEqual(timeoutMs - 200);
-    expect(out.ms).toBeLessThan(timeoutMs + 2000);
-    for (const child of children) child.kill('SIGKILL'); // the rank that never joined
+    // the timeout, then up to half of it for the others to answer
+    expect(out.ms).toBeLessThan(timeoutMs * 1.5 + 2000);
+    for (const child of children) child.kill('SIGKILL'); // the stopped rank
     await ranks[1];
   }, 25_000);
 
@@ -152,6 +176,9 @@ describe.skipIf(!available)('c10d process groups (Gloo) across processes', () =>
     expect(unreachable.error).toContain(`could not reach the TCPStore on 127.0.0.1:${port}`);
     expect(unreachable.error).toContain('rank 1 of 2');
     expect(unreachable.ms).toBeLessThan(6000);
+    // rank 0 alone: the rank that did not come is named
+    const lonely = lastJson(await rank('alone', 0, 2, await freePort(), 1500));
+    expect(lonely.error).toContain('rank 1 did not join within the timeout (1500 ms');
 
     const busyPort = await freePort();
     const server: Server = createServer();
