@@ -239,6 +239,21 @@ describe('ops.roiAlign', () => {
     expect(values(ops.roiAlign(input, torch.tensor([[0, 20, 20, 30, 30]]), 1))).toEqual([0]);
   });
 
+  it('runs its backward on the torch thread (backwardAsync) with the same gradient', async () => {
+    const c = roiCases[2];
+    const want = reference.roiAlign[2];
+    const input = torch.tensor(new Float64Array(c.input), { shape: c.shape, dtype: c.dtype, requiresGrad: true });
+    const out = ops.roiAlign(input, rows(c.boxes as number[][], 5, c.dtype), c.outputSize, {
+      spatialScale: c.spatialScale,
+      samplingRatio: c.samplingRatio,
+    });
+    await out
+      .mul(torch.tensor(new Float64Array(c.gradWeight), { shape: want.shape, dtype: c.dtype }))
+      .sum()
+      .backwardAsync();
+    expect(maxDiff(values(input.grad!), want.gradInput)).toBeLessThan(1e-5);
+  });
+
   it('computes float16 inputs in float32 and returns float16 (gradient too)', () => {
     const c = roiCases[0];
     const want = reference.roiAlign[0];
