@@ -489,7 +489,7 @@ torch::Tensor nmsTensorOps(const torch::Tensor& boxes, const torch::Tensor& scor
   const int64_t words = (K + 31) / 32;
   torch::Tensor bits = torch::pow(2, torch::arange(32, b.options().dtype(torch::kLong)));
   std::vector<torch::Tensor> blocks;
-  const int64_t rowsPerBlock = std::max<int64_t>(1, (int64_t(1) << 24) / std::max<int64_t>(K, 1));
+  const int64_t rowsPerBlock = std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(K, 1));
   for (int64_t r0 = 0; r0 < K; r0 += rowsPerBlock) {
     const int64_t R = std::min(rowsPerBlock, K - r0);
     auto rows = [&](const torch::Tensor& t) { return t.narrow(0, r0, R).unsqueeze(1); };

@@ -155,6 +155,7 @@ const nmsCases: NmsCase[] = [
   nmsCase('nms, scores tied in 4 values, 0.6', 3, 80, { threshold: 0.6, tiedScores: 4 }),
   nmsCase('nms, 0.0', 4, 30, { threshold: 0 }),
   nmsCase('nms, no boxes', 5, 0, { threshold: 0.5 }),
+  nmsCase('nms 2500 boxes, 0.7 (the device version in several row blocks)', 9, 2500, { threshold: 0.7 }),
   nmsCase('batchedNms 200 boxes, 4 categories (offset trick)', 6, 200, { threshold: 0.5, classes: 4 }),
   nmsCase('batchedNms 1200 boxes, 6 categories (per category)', 7, 1200, { threshold: 0.5, classes: 6 }),
   nmsCase('batchedNms, no boxes', 8, 0, { threshold: 0.5, classes: 3 }),
