@@ -23,6 +23,10 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/autograd/function_hook.h>
 #endif
+#ifdef FT_WITH_NCCL
+#include <torch/cuda.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 namespace ft {
 namespace {
@@ -45,6 +49,7 @@ struct State {
   int worldSize = -1;
   std::string where;  // "rank 1 of 2, master 127.0.0.1:29500", for error messages
   std::chrono::milliseconds timeout{0};
+  bool nccl = false;  // ProcessGroupNCCL (CUDA tensors) rather than Gloo (CPU tensors)
   // After the first failed collective: the ranks that did not answer (see unanswered())
   std::mutex faultMutex;
   bool faultChecked = false;
@@ -153,11 +158,19 @@ std::vector<const void*> keysOf(const std::vector<torch::Tensor>& ts) {
   return keys;
 }
 
-// Gloo reduces dense, contiguous CPU tensors in place.
-void checkCollectiveTensor(const torch::Tensor& t, const char* what, size_t i) {
+// The CUDA device of the first tensor (NCCL), else -1.
+int cudaIndex(const std::vector<torch::Tensor>& ts) {
+  return !ts.empty() && ts[0].defined() && ts[0].device().is_cuda() ? ts[0].device().index() : -1;
+}
+
+// Gloo reduces dense, contiguous CPU tensors in place, NCCL CUDA ones.
+void checkCollectiveTensor(const State& s, const torch::Tensor& t, const char* what, size_t i) {
   std::string where = std::string(what) + ": tensor " + std::to_string(i);
   if (!t.defined()) throw ArgError(where + " is undefined");
-  if (!t.device().is_cpu()) throw ArgError(where + " is on " + deviceName(t.device()) + "; the Gloo backend takes CPU tensors");
+  if (!s.nccl && !t.device().is_cpu())
+    throw ArgError(where + " is on " + deviceName(t.device()) + "; the Gloo backend takes CPU tensors");
+  if (s.nccl && !t.device().is_cuda())
+    throw ArgError(where + " is on " + deviceName(t.device()) + "; the NCCL backend takes CUDA tensors");
   if (t.is_sparse()) throw ArgError(where + " is sparse; only dense tensors are supported");
   if (!t.is_contiguous()) throw ArgError(where + " is not contiguous (call contiguous() first)");
 }
@@ -212,9 +225,16 @@ std::string unanswered(const std::shared_ptr<State>& s) {
 
 // Waits for every launched work (each one collective on one tensor); a
 // failure names the ranks that did not answer, with the original cause.
-void waitOrName(const std::shared_ptr<State>& s, std::vector<c10::intrusive_ptr<c10d::Work>>& works) {
+// NCCL's wait() only orders the streams: the device the tensors are on
+// (cudaDevice) is synchronized too, so the results are there when the
+// Promise settles and the main thread never blocks on them.
+void waitOrName(const std::shared_ptr<State>& s, std::vector<c10::intrusive_ptr<c10d::Work>>& works,
+                [[maybe_unused]] int cudaDevice = -1) {
   try {
     for (auto& w : works) w->wait(s->timeout);
+#ifdef FT_WITH_NCCL
+    if (s->nccl) torch::cuda::synchronize(cudaDevice);
+#endif
   } catch (...) {
     JsError cause = currentError();
     std::string who = unanswered(s);
@@ -227,7 +247,11 @@ Napi::Value DistInit(const Info& info) {
   Napi::Value o = info[0];
   if (!o.IsObject()) throw ArgError("distInit: expected an options object { backend, rank, worldSize, masterAddr, masterPort }");
   std::string backend = optString(field(o, "backend"), "distInit: backend", "gloo");
-  if (backend != "gloo") throw ArgError("distInit: backend '" + backend + "' is not supported by this build (only 'gloo')");
+  if (backend != "gloo" && backend != "nccl") throw ArgError("distInit: backend must be 'gloo' or 'nccl', got '" + backend + "'");
+#ifndef FT_WITH_NCCL
+  if (backend == "nccl")
+    throw ArgError("distInit: backend 'nccl': this build has no NCCL (only CUDA builds of finetorch have it); use 'gloo'");
+#endif
   int64_t rank = toInt(field(o, "rank"), "distInit: rank");
   int64_t world = toInt(field(o, "worldSize"), "distInit: worldSize");
   std::string addr = toString(field(o, "masterAddr"), "distInit: masterAddr");
@@ -251,6 +275,7 @@ Napi::Value DistInit(const Info& info) {
   s->rank = static_cast<int>(rank);
   s->worldSize = static_cast<int>(world);
   s->timeout = std::chrono::milliseconds(timeoutMs);
+  s->nccl = backend == "nccl";
   s->where = "rank " + std::to_string(rank) + " of " + std::to_string(world) + ", master " + addr + ":" + std::to_string(port);
   std::string what = "distInit (" + s->where + ")";
   auto rendezvous = [s, addr, port]() -> std::vector<torch::Tensor> {
@@ -286,6 +311,15 @@ Napi::Value DistInit(const Info& info) {
       throw std::runtime_error(ranksDid(missing, "did not join", "did not join") + " within the timeout (" +
                                std::to_string(s->timeout.count()) + " ms; " + cause.message + ")");
     }
+#ifdef FT_WITH_NCCL
+    if (s->nccl) {
+      // one GPU per rank: the collectives run on the device of their tensors (cuda:LOCAL_RANK by convention)
+      auto options = c10d::ProcessGroupNCCL::Options::create();
+      options->timeout = s->timeout;
+      s->group = c10::make_intrusive<c10d::ProcessGroupNCCL>(s->store, s->rank, s->worldSize, options);
+      return {};
+    }
+#endif
     auto options = c10d::ProcessGroupGloo::Options::create(s->timeout);
     // On loopback every rank binds 127.0.0.1; otherwise the address this
     // machine's hostname resolves to (PyTorch's default), unless
@@ -317,7 +351,7 @@ Napi::Value DistAllReduce(const Info& info) {
   else if (op == "min") opts.reduceOp = c10d::ReduceOp::MIN;
   else throw ArgError("distAllReduceAsync: op must be 'sum', 'avg', 'max' or 'min', got '" + op + "'");
   for (size_t i = 0; i < ts.size(); i++) {
-    checkCollectiveTensor(ts[i], "distAllReduceAsync", i);
+    checkCollectiveTensor(*s, ts[i], "distAllReduceAsync", i);
     if (op == "avg" && !at::isFloatingType(ts[i].scalar_type()))
       throw ArgError("distAllReduceAsync: op 'avg' needs floating-point tensors; tensor " + std::to_string(i) + " is " +
                      dtypeName(ts[i].scalar_type()));
@@ -332,7 +366,7 @@ Napi::Value DistAllReduce(const Info& info) {
   return queue(
       info, "distAllReduceAsync", "allReduce (" + s->where + ")", keysOf(ts),
       [s, ts, works]() mutable {
-        waitOrName(s, works);
+        waitOrName(s, works, cudaIndex(ts));
         return ts;
       },
       op == "avg" ? DistWork::After([world = s->worldSize](std::vector<torch::Tensor> ts) {
@@ -349,7 +383,7 @@ Napi::Value DistBroadcast(const Info& info) {
   if (src < 0 || src >= s->worldSize)
     throw ArgError("distBroadcastAsync: src must be a rank in [0, " + std::to_string(s->worldSize) + "), got " +
                    std::to_string(src));
-  for (size_t i = 0; i < ts.size(); i++) checkCollectiveTensor(ts[i], "distBroadcastAsync", i);
+  for (size_t i = 0; i < ts.size(); i++) checkCollectiveTensor(*s, ts[i], "distBroadcastAsync", i);
   c10d::BroadcastOptions opts;
   opts.rootRank = src;
   std::vector<c10::intrusive_ptr<c10d::Work>> works;
@@ -358,7 +392,7 @@ Napi::Value DistBroadcast(const Info& info) {
     works.push_back(s->group->broadcast(one, opts));
   }
   return queue(info, "distBroadcastAsync", "broadcast (" + s->where + ")", keysOf(ts), [s, ts, works]() mutable {
-    waitOrName(s, works);
+    waitOrName(s, works, cudaIndex(ts));
     return ts;
   });
 }
@@ -366,14 +400,14 @@ Napi::Value DistBroadcast(const Info& info) {
 Napi::Value DistAllGather(const Info& info) {
   auto s = requireGroup("distAllGatherAsync");
   torch::Tensor t = toTensor(info[0], "distAllGatherAsync: tensor");
-  checkCollectiveTensor(t, "distAllGatherAsync", 0);
+  checkCollectiveTensor(*s, t, "distAllGatherAsync", 0);
   std::vector<std::vector<torch::Tensor>> outputs(1);
   for (int r = 0; r < s->worldSize; r++) outputs[0].push_back(torch::empty_like(t));
   std::vector<torch::Tensor> inputs{t};
   auto work = s->group->allgather(outputs, inputs);
   return queue(info, "distAllGatherAsync", "allGather (" + s->where + ")", keysOf({t}), [s, outputs, work]() {
     std::vector<c10::intrusive_ptr<c10d::Work>> works{work};
-    waitOrName(s, works);
+    waitOrName(s, works, cudaIndex(outputs[0]));
     return outputs[0];
   });
 }
@@ -657,8 +691,8 @@ Napi::Value DistReducerFinish(const Info& info) {
   size_t nFlags = flags.size();
   return queue(
       info, "distReducerFinishAsync", "GradientReducer.finish (" + s->where + ")", std::move(owned),
-      [s, works]() mutable -> std::vector<torch::Tensor> {
-        waitOrName(s, works);
+      [s, works, device = cudaIndex({flagTensor})]() mutable -> std::vector<torch::Tensor> {
+        waitOrName(s, works, device);
         return {};
       },
       [r, flagTensor, nFlags](std::vector<torch::Tensor>) -> std::vector<torch::Tensor> {
@@ -666,7 +700,7 @@ Napi::Value DistReducerFinish(const Info& info) {
         torch::NoGradGuard noGrad;
         int64_t world = r->s->worldSize;
         for (auto& b : r->buckets) {
-          auto counts = b.flat.narrow(0, b.numel, static_cast<int64_t>(b.slots.size())).to(torch::kFloat64).contiguous();
+          auto counts = b.flat.narrow(0, b.numel, static_cast<int64_t>(b.slots.size())).to(torch::kCPU, torch::kFloat64);
           const double* had = counts.data_ptr<double>();
           for (size_t k = 0; k < b.slots.size(); k++) {
             if (had[k] == 0) continue;  // no rank had a gradient: it stays as it is
@@ -678,7 +712,7 @@ Napi::Value DistReducerFinish(const Info& info) {
           }
         }
         auto summed = flagTensor.narrow(0, flagTensor.numel() - static_cast<int64_t>(nFlags), static_cast<int64_t>(nFlags));
-        std::vector<torch::Tensor> out{summed.to(torch::kFloat64).clone()};
+        std::vector<torch::Tensor> out{summed.to(torch::kCPU, torch::kFloat64).clone()};
         for (auto& b : r->buckets) b.work.reset();
         return out;
       });

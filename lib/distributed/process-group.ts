@@ -94,8 +94,8 @@ export async function initProcessGroup(options: InitProcessGroupOptions = {}): P
   if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0)
     throw new TypeError(`distributed.initProcessGroup: timeoutMs must be a positive number, got ${JSON.stringify(timeoutMs)}`);
   const dist = addon('initProcessGroup');
-  // the addon says which backends it was built with (Gloo; NCCL behind CUDA builds)
-  await dist.distInit({ backend: backend as 'gloo', rank, worldSize, masterAddr, masterPort, timeoutMs: Math.round(timeoutMs) });
+  // the addon says which backends it was built with (Gloo; NCCL in CUDA builds)
+  await dist.distInit({ backend, rank, worldSize, masterAddr, masterPort, timeoutMs: Math.round(timeoutMs) });
   group = { backend, rank, worldSize, masterAddr, masterPort };
 }
 

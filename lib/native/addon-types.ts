@@ -539,7 +539,7 @@ export interface CrfAddon {
 export interface DistributedAddon {
   distAvailable(): boolean;
   /** Rendezvous of all ranks (up to timeoutMs, default 30 min as PyTorch); resolves when the group is up. */
-  distInit(options: { backend: 'gloo'; rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs?: number }): Promise<void>;
+  distInit(options: { backend: 'gloo' | 'nccl'; rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs?: number }): Promise<void>;
   /** In place on every tensor; 'avg' is a sum divided by the world size. Resolves to the same tensors. */
   distAllReduceAsync(tensors: TensorHandle[], op: 'sum' | 'avg' | 'max' | 'min'): Promise<TensorHandle[]>;
   /** In place: every tensor takes rank src's values. */

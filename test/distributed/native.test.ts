@@ -211,8 +211,8 @@ describe.skipIf(!available)('c10d process groups (Gloo) across processes', () =>
     expect(() => native.distInit({ backend: 'gloo', rank: 2, worldSize: 2, masterAddr: '127.0.0.1', masterPort: 1234 })).toThrow(
       /rank must be in \[0, worldSize\)/,
     );
-    expect(() => native.distInit({ backend: 'nccl' as 'gloo', rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: 1234 })).toThrow(
-      /backend 'nccl' is not supported/,
+    expect(() => native.distInit({ backend: 'nccl', rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: 1234 })).toThrow(
+      /backend 'nccl': this build has no NCCL \(only CUDA builds of finetorch have it\); use 'gloo'/,
     );
     expect(() => native.distAllReduceAsync([native.ones([2])], 'sum')).toThrow(/no process group \(call distInit first\)/);
     expect(native.distRank()).toBe(-1);
