@@ -325,6 +325,11 @@ torch::Tensor roiAlignTensorOps(const torch::Tensor& input, const torch::Tensor&
   return out.index_select(0, inverse);
 }
 
+torch::Tensor runRoiAlign(const torch::Tensor& input, const torch::Tensor& rois, const RoiAlignParams& p, bool loops) {
+  if (!loops) return roiAlignTensorOps(input, rois, p);
+  return RoiAlignFunction::apply(input, rois, p.spatialScale, p.pooledH, p.pooledW, p.samplingRatio, p.aligned);
+}
+
 // The boxes argument as [K, 5] rois in `dtype`: a [K, 5] tensor (batch
 // index, x1, y1, x2, y2) or a list of [Ki, 4] tensors, one per image.
 torch::Tensor toRois(const Napi::Value& v, const torch::Tensor& input, torch::Dtype dtype, const char* fn) {
@@ -421,9 +426,84 @@ torch::Tensor RoiAlign(const Info& a) {
   torch::Tensor x = upcast ? input.to(torch::kFloat) : input;
   torch::Tensor r = toRois(a[1], input, x.scalar_type(), fn);
   checkRois(r, input, p, fn);
-  torch::Tensor out = loops ? RoiAlignFunction::apply(x, r, p.spatialScale, p.pooledH, p.pooledW, p.samplingRatio, p.aligned)
-                            : roiAlignTensorOps(x, r, p);
+  torch::Tensor out = runRoiAlign(x, r, p, loops);
   return upcast ? out.to(dtype) : out;
+}
+
+// multiScaleRoiAlign(features[], boxes[], scales[], outputH, outputW, samplingRatio, canonicalScale,
+//                    canonicalLevel, implementation)
+// torchvision.ops.MultiScaleRoIAlign: each box pooled from one feature map,
+// the level chosen by its size (FPN's eq. 1, torchvision's LevelMapper) among
+// the levels -log2(scales[0]) .. -log2(scales[last]). The caller infers the
+// scales (lib/ops/roi-align.ts, once, as torchvision caches them).
+torch::Tensor MultiScaleRoiAlign(const Info& a) {
+  const std::string fn = "ops.MultiScaleRoIAlign";
+  std::vector<torch::Tensor> features = toTensorList(a[0], "features");
+  if (features.empty()) throw ArgError(fn + ": no feature maps (featmapNames selected none)");
+  const torch::Tensor& f0 = features[0];
+  for (size_t l = 0; l < features.size(); l++) {
+    const torch::Tensor& f = features[l];
+    const std::string name = fn + ": feature map " + std::to_string(l);
+    if (f.dim() != 4 || !f.is_floating_point()) throw ArgError(name + " must be a float [N, C, H, W] tensor, got " + describe(f));
+    if (f.scalar_type() != f0.scalar_type() || f.device() != f0.device() || f.size(0) != f0.size(0) || f.size(1) != f0.size(1))
+      throw ArgError(name + " is " + describe(f) + " on " + deviceName(f.device()) + ", feature map 0 " + describe(f0) + " on " +
+                     deviceName(f0.device()) + ": they must agree in dtype, device, images and channels");
+    if (f.size(2) < 1 || f.size(3) < 1) throw ArgError(name + " " + shapeOf(f) + " is empty");
+  }
+  if (!a[1].IsArray()) throw ArgError(fn + ": boxes must be a list of [Ki, 4] tensors, one per image");
+  if (!a[2].IsArray() || a[2].As<Napi::Array>().Length() != features.size())
+    throw ArgError(fn + ": scales must hold one number per feature map (" + std::to_string(features.size()) + ")");
+  std::vector<double> scales;
+  for (size_t l = 0; l < features.size(); l++) {
+    double sc = toDouble(a[2].As<Napi::Array>().Get(static_cast<uint32_t>(l)), "scales");
+    if (!(sc > 0) || !std::isfinite(sc)) throw ArgError(fn + ": scales[" + std::to_string(l) + "] must be a positive number");
+    scales.push_back(sc);
+  }
+  RoiAlignParams p;
+  p.pooledH = toInt(a[3], "outputSize");
+  p.pooledW = toInt(a[4], "outputSize");
+  if (p.pooledH < 1 || p.pooledW < 1) throw ArgError(fn + ": outputSize must be positive");
+  p.samplingRatio = toInt(a[5], "samplingRatio");
+  if (p.samplingRatio > 1024) throw ArgError(fn + ": samplingRatio " + std::to_string(p.samplingRatio) + " is more than 1024");
+  p.aligned = false;
+  const double canonicalScale = optDouble(a[6], "canonicalScale", 224);
+  const int64_t canonicalLevel = optInt(a[7], "canonicalLevel", 4);
+  if (!(canonicalScale > 0) || !std::isfinite(canonicalScale))
+    throw ArgError(fn + ": canonicalScale must be a positive number, got " + std::to_string(canonicalScale));
+  const bool loops = useLoops(a[8], fn.c_str(), f0);
+
+  // the levels as torchvision: int() of -log2 of the scales in float32
+  const int64_t kMin = static_cast<int64_t>(-std::log2(static_cast<float>(scales.front())));
+  const int64_t kMax = static_cast<int64_t>(-std::log2(static_cast<float>(scales.back())));
+
+  const auto dtype = f0.scalar_type();
+  const bool upcast = dtype != torch::kFloat && dtype != torch::kDouble;
+  const auto work = upcast ? torch::kFloat : dtype;
+  torch::Tensor rois = toRois(a[1], f0, work, fn.c_str());
+  RoiAlignParams coarsest = p;  // finite coordinates and batch indices first: a NaN box would match no level
+  coarsest.spatialScale = *std::min_element(scales.begin(), scales.end());
+  checkRois(rois, f0, coarsest, fn.c_str());
+  const int64_t K = rois.size(0);
+  torch::Tensor levels;
+  {
+    torch::NoGradGuard noGrad;
+    torch::Tensor s = ((rois.select(1, 3) - rois.select(1, 1)) * (rois.select(1, 4) - rois.select(1, 2))).sqrt();  // box_area
+    torch::Tensor target =
+        torch::floor(torch::log2(s / canonicalScale) + static_cast<double>(canonicalLevel) + torch::tensor(1e-6, s.options()));
+    levels = target.clamp(static_cast<double>(kMin), static_cast<double>(kMax)).to(torch::kLong) - kMin;
+  }
+  torch::Tensor result = torch::zeros({K, f0.size(1), p.pooledH, p.pooledW}, f0.options().dtype(work));
+  for (size_t l = 0; l < features.size(); l++) {
+    torch::Tensor idx =
+        features.size() == 1 ? torch::arange(K, levels.options()) : (levels == static_cast<int64_t>(l)).nonzero().view(-1);
+    torch::Tensor levelRois = rois.index_select(0, idx);
+    RoiAlignParams pl = p;
+    pl.spatialScale = scales[l];
+    checkRois(levelRois, features[l], pl, (fn + " (feature map " + std::to_string(l) + ")").c_str());
+    torch::Tensor x = upcast ? features[l].to(torch::kFloat) : features[l];
+    result = result.index_copy(0, idx, runRoiAlign(x, levelRois, pl, loops));
+  }
+  return upcast ? result.to(dtype) : result;
 }
 
 // ---- NMS ---------------------------------------------------------------------
@@ -633,6 +713,7 @@ torch::Tensor RemoveSmallBoxes(const Info& a) {
 
 void registerDetection(Napi::Env env, Napi::Object exports) {
   def(env, exports, "roiAlign", RoiAlign);
+  def(env, exports, "multiScaleRoiAlign", MultiScaleRoiAlign);
   def(env, exports, "nms", Nms);
   def(env, exports, "batchedNms", BatchedNms);
   def(env, exports, "boxArea", BoxArea);

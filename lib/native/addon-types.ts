@@ -591,6 +591,18 @@ export interface DetectionAddon {
     aligned: boolean,
     implementation: 'auto' | 'loops' | 'tensorOps',
   ): TensorHandle;
+  /** torchvision's MultiScaleRoIAlign with the levels' scales given (finest first); [K, C, outputH, outputW]. */
+  multiScaleRoiAlign(
+    features: TensorHandle[],
+    boxes: TensorHandle[],
+    scales: number[],
+    outputH: number,
+    outputW: number,
+    samplingRatio: number,
+    canonicalScale: number,
+    canonicalLevel: number,
+    implementation: 'auto' | 'loops' | 'tensorOps',
+  ): TensorHandle;
   /** int64 indices of the boxes kept, by decreasing score. */
   nms(boxes: TensorHandle, scores: TensorHandle, iouThreshold: number, implementation: 'auto' | 'loops' | 'tensorOps'): TensorHandle;
   batchedNms(boxes: TensorHandle, scores: TensorHandle, idxs: TensorHandle, iouThreshold: number, implementation: 'auto' | 'loops' | 'tensorOps'): TensorHandle;

@@ -69,3 +69,113 @@ export function roiAlign(input: Tensor, boxes: Tensor | Tensor[], outputSize: nu
   const boxHandles = Array.isArray(boxes) ? boxes.map((b) => b.handle) : boxes.handle;
   return new Tensor(native.roiAlign(input.handle, boxHandles, size[0], size[1], spatialScale, samplingRatio, aligned, implementation));
 }
+
+// torchvision's _setup_scales: per level, 2 ** round(log2(height / largest image height)), the
+// log2 and its rounding (half to even) in float32 as torch computes them.
+function inferScales(features: Tensor[], imageSizes: Array<[number, number]>): number[] {
+  const maxHeight = Math.max(...imageSizes.map((s) => s[0]));
+  return features.map((f) => {
+    const l = Math.fround(Math.log2(Math.fround(f.shape[2] / maxHeight)));
+    let e = Math.round(l);
+    if (Math.abs(l % 1) === 0.5 && e % 2 !== 0) e -= 1; // half to even, as torch.round
+    return 2 ** e;
+  });
+}
+
+export interface MultiScaleRoIAlignOptions {
+  /** Sampling points per output cell and direction (torchvision's Faster R-CNN: 2; <= 0 adaptive). */
+  samplingRatio: number;
+  /** The box size mapped to canonicalLevel (default 224, as torchvision and the FPN paper). */
+  canonicalScale?: number;
+  /** The level of a canonicalScale-sized box (default 4). */
+  canonicalLevel?: number;
+  implementation?: OpsImplementation;
+}
+
+/**
+ * torchvision.ops.MultiScaleRoIAlign: RoIAlign over a feature pyramid, each
+ * box pooled from one level chosen by its size (level = floor(canonicalLevel
+ * + log2(sqrt(area) / canonicalScale)), clamped to the pyramid), each level's
+ * spatial scale inferred as the power of two nearest its height over the
+ * largest image height. No parameters; gradients flow to the feature maps.
+ */
+export class MultiScaleRoIAlign {
+  readonly featmapNames: string[];
+  readonly outputSize: [number, number];
+  readonly samplingRatio: number;
+  readonly canonicalScale: number;
+  readonly canonicalLevel: number;
+  readonly implementation: OpsImplementation;
+  /** Each level's spatial scale, inferred at the first forward and kept (as torchvision does); null before. */
+  scales: number[] | null = null;
+
+  constructor(featmapNames: string[], outputSize: number | [number, number], options: MultiScaleRoIAlignOptions) {
+    const fn = 'ops.MultiScaleRoIAlign';
+    if (!Array.isArray(featmapNames) || featmapNames.length === 0 || !featmapNames.every((n) => typeof n === 'string'))
+      throw new ArgumentError(fn, `featmapNames must be a non-empty list of feature map names, got ${JSON.stringify(featmapNames)}`, 'featmapNames');
+    const size = typeof outputSize === 'number' ? [outputSize, outputSize] : outputSize;
+    if (!Array.isArray(size) || size.length !== 2 || !size.every((d) => Number.isInteger(d) && d >= 1))
+      throw new ArgumentError(fn, `outputSize must be a positive integer or [height, width] of them, got ${JSON.stringify(outputSize)}`, 'outputSize');
+    const samplingRatio = options?.samplingRatio;
+    if (!Number.isInteger(samplingRatio)) throw new ArgumentError(fn, `samplingRatio must be an integer, got ${String(samplingRatio)}`, 'samplingRatio');
+    this.featmapNames = [...featmapNames];
+    this.outputSize = [size[0], size[1]];
+    this.samplingRatio = samplingRatio;
+    this.canonicalScale = numberArg(fn, 'canonicalScale', options.canonicalScale ?? 224);
+    this.canonicalLevel = options.canonicalLevel ?? 4;
+    if (!Number.isInteger(this.canonicalLevel))
+      throw new ArgumentError(fn, `canonicalLevel must be an integer, got ${String(this.canonicalLevel)}`, 'canonicalLevel');
+    this.implementation = implementationOf(fn, options.implementation);
+  }
+
+  /**
+   * features: the pyramid by name (the featmapNames are taken in their order,
+   * finest first); boxes: one [Ki, 4] tensor per image, in the images' frame;
+   * imageSizes: each image's [height, width] before batching. Returns
+   * [sum Ki, C, outputH, outputW], the boxes in image order.
+   */
+  forward(features: Record<string, Tensor>, boxes: Tensor[], imageSizes: Array<[number, number]>): Tensor {
+    const fn = 'ops.MultiScaleRoIAlign';
+    if (features === null || typeof features !== 'object') throw new ArgumentError(fn, 'features must be an object of feature maps by name', 'features');
+    const maps = this.featmapNames.map((name) => {
+      const f = features[name];
+      if (f === undefined)
+        throw new ArgumentError(
+          fn,
+          `features has no feature map '${name}' (it has ${
+            Object.keys(features)
+              .map((k) => `'${k}'`)
+              .join(', ') || 'none'
+          })`,
+          'features',
+        );
+      return tensorArg(fn, `features['${name}']`, f);
+    });
+    if (!Array.isArray(boxes)) throw new ArgumentError(fn, 'boxes must be a list of [Ki, 4] tensors, one per image', 'boxes');
+    boxes.forEach((b, i) => tensorArg(fn, `boxes[${i}]`, b));
+    if (
+      !Array.isArray(imageSizes) ||
+      imageSizes.length === 0 ||
+      !imageSizes.every((s) => Array.isArray(s) && s.length === 2 && s.every((d) => Number.isInteger(d) && d >= 1))
+    )
+      throw new ArgumentError(
+        fn,
+        `imageSizes must be a non-empty list of [height, width] (positive integers), got ${JSON.stringify(imageSizes)}`,
+        'imageSizes',
+      );
+    this.scales ??= inferScales(maps, imageSizes);
+    return new Tensor(
+      native.multiScaleRoiAlign(
+        maps.map((f) => f.handle),
+        boxes.map((b) => b.handle),
+        this.scales,
+        this.outputSize[0],
+        this.outputSize[1],
+        this.samplingRatio,
+        this.canonicalScale,
+        this.canonicalLevel,
+        this.implementation,
+      ),
+    );
+  }
+}

@@ -174,6 +174,61 @@ const boxesCase = (() => {
   return { boxes1, boxes2, iouWeight: boxes1.map(() => boxes2.map(() => r() * 2 - 1)), size: [18, 24] as [number, number], minSize: 3 };
 })();
 
+// MultiScaleRoIAlign: a 4-level pyramid (strides 4..32 over images up to
+// 64x80) plus an unused map, boxes from 2 to 80 pixels (canonicalScale 28
+// spreads them over every level); one level with adaptive sampling; a subset.
+interface MultiScaleCase {
+  features: Array<[string, number[], number[]]>;
+  featmapNames: string[];
+  outputSize: [number, number];
+  samplingRatio: number;
+  canonicalScale: number;
+  canonicalLevel: number;
+  boxes: number[][][];
+  imageSizes: Array<[number, number]>;
+  gradWeight: number[];
+}
+function multiScaleCase(
+  seed: number,
+  o: { featmapNames: string[]; samplingRatio: number; canonicalScale: number; outputSize: [number, number] },
+): MultiScaleCase {
+  const r = rng(seed);
+  const shapes: Record<string, number[]> = { '0': [2, 3, 16, 20], '1': [2, 3, 8, 10], '2': [2, 3, 4, 5], '3': [2, 3, 2, 3], pool: [2, 3, 1, 2] };
+  const features = Object.entries(shapes).map(([name, shape]): [string, number[], number[]] => [
+    name,
+    shape,
+    Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r() * 2 - 1),
+  ]);
+  const imageSizes: Array<[number, number]> = [
+    [64, 80],
+    [50, 70],
+  ];
+  const boxes = imageSizes.map(([h, w]) =>
+    Array.from({ length: 7 }, () => {
+      const bw = 2 * 40 ** r();
+      const bh = 2 * 40 ** r();
+      const x = r() * (w - bw);
+      const y = r() * (h - bh);
+      return [x, y, x + bw, y + bh];
+    }),
+  );
+  boxes[0].push([1, 1, 75, 62]); // large enough for the coarsest level
+  const K = boxes.reduce((s, b) => s + b.length, 0);
+  return {
+    features,
+    ...o,
+    canonicalLevel: 4,
+    boxes,
+    imageSizes,
+    gradWeight: Array.from({ length: K * 3 * o.outputSize[0] * o.outputSize[1] }, () => r() * 2 - 1),
+  };
+}
+const multiScaleCases: MultiScaleCase[] = [
+  multiScaleCase(41, { featmapNames: ['0', '1', '2', '3'], samplingRatio: 2, canonicalScale: 28, outputSize: [3, 3] }),
+  multiScaleCase(42, { featmapNames: ['0'], samplingRatio: -1, canonicalScale: 224, outputSize: [2, 2] }),
+  multiScaleCase(43, { featmapNames: ['1', '3'], samplingRatio: 2, canonicalScale: 28, outputSize: [2, 3] }),
+];
+
 interface RoiResult {
   output: number[];
   shape: number[];
@@ -186,11 +241,18 @@ interface BoxesResult {
   clipped: number[];
   small: number[];
 }
-let reference: { roiAlign: RoiResult[]; nms: number[][]; boxes: BoxesResult[] };
+interface MultiScaleResult {
+  output: number[];
+  shape: number[];
+  scales: number[];
+  levels: number[];
+  grads: Record<string, number[] | null>;
+}
+let reference: { roiAlign: RoiResult[]; nms: number[][]; boxes: BoxesResult[]; multiScale: MultiScaleResult[] };
 
 beforeAll(() => {
   const out = execFileSync('/usr/bin/python3', [join(__dirname, 'detection_reference.py')], {
-    input: JSON.stringify({ roiAlign: roiCases, nms: nmsCases, boxes: [boxesCase] }),
+    input: JSON.stringify({ roiAlign: roiCases, nms: nmsCases, boxes: [boxesCase], multiScale: multiScaleCases }),
     maxBuffer: 64 << 20,
     timeout: 120000,
   });
@@ -303,6 +365,54 @@ describe('ops.roiAlign', () => {
       /boxes row 0: coordinate .* beyond 1e30/,
     );
     expect(call(torch.tensor([[0, 0, 0, 4, 4]]), {}, 2, torch.zeros([1, 3, 0, 8]))).toThrow(/empty feature map/);
+  });
+});
+
+describe('ops.MultiScaleRoIAlign', () => {
+  for (const [i, c] of multiScaleCases.entries())
+    for (const implementation of IMPLS)
+      it(`levels ${c.featmapNames.join(', ')}, samplingRatio ${c.samplingRatio} (${implementation}) equals torchvision's values, scales and gradients`, () => {
+        const want = reference.multiScale[i];
+        const features = Object.fromEntries(
+          c.features.map(([name, shape, data]) => [name, torch.tensor(new Float64Array(data), { shape, requiresGrad: true })]),
+        );
+        const pooler = new ops.MultiScaleRoIAlign(c.featmapNames, c.outputSize, {
+          samplingRatio: c.samplingRatio,
+          canonicalScale: c.canonicalScale,
+          implementation,
+        });
+        const out = pooler.forward(
+          features,
+          c.boxes.map((b) => rows(b, 4, 'float32')),
+          c.imageSizes,
+        );
+        expect(pooler.scales).toEqual(want.scales);
+        expect(out.shape).toEqual(want.shape);
+        expect(maxDiff(values(out), want.output)).toBeLessThan(1e-5);
+        out
+          .mul(torch.tensor(new Float64Array(c.gradWeight), { shape: want.shape }))
+          .sum()
+          .backward();
+        for (const [name] of c.features) {
+          const grad = features[name].grad;
+          if (want.grads[name] === null) expect(grad).toBeNull();
+          else expect(maxDiff(values(grad!), want.grads[name]!)).toBeLessThan(1e-5);
+        }
+        if (i === 0) expect(new Set(want.levels).size).toBe(4); // every level pools some box
+      });
+
+  it('names the bad argument', () => {
+    const pooler = new ops.MultiScaleRoIAlign(['0', '1'], 2, { samplingRatio: 2 });
+    const f = { '0': torch.zeros([1, 2, 8, 8]), '1': torch.zeros([1, 2, 4, 4]) };
+    const boxes = [torch.tensor([[0, 0, 4, 4]], { dtype: 'float32' })];
+    expect(() => pooler.forward({ '0': f['0'] }, boxes, [[32, 32]])).toThrow(/features has no feature map '1' \(it has '0'\)/);
+    expect(() => pooler.forward(f, boxes, [])).toThrow(/imageSizes must be a non-empty list of \[height, width\]/);
+    expect(() => pooler.forward(f, [boxes[0], boxes[0]], [[32, 32]])).toThrow(
+      /boxes is a list of 2 tensors, one per image, but input \[1, 2, 8, 8\] holds 1 images/,
+    );
+    expect(() => pooler.forward({ ...f, '1': torch.zeros([1, 3, 4, 4]) }, boxes, [[32, 32]])).toThrow(/feature map 1 is float32 \[1, 3, 4, 4\] .* must agree/);
+    expect(() => pooler.forward(f, [torch.tensor([[0, 0, NaN, 4]])], [[32, 32]])).toThrow(/boxes row 0 holds a non-finite value/);
+    expect(() => new ops.MultiScaleRoIAlign([], 2, { samplingRatio: 2 })).toThrow(/featmapNames must be a non-empty list/);
   });
 });
 

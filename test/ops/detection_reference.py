@@ -4,8 +4,10 @@
 #   roiAlign: the output and the input gradient of sum(output * gradWeight)
 #   nms / batchedNms: the kept indices
 #   boxes: box_area, box_iou (and its gradient for boxes1), clip_boxes_to_image, remove_small_boxes
+#   multiScale: MultiScaleRoIAlign's output, scales, box levels and the feature maps' gradients
 import json
 import sys
+from collections import OrderedDict
 
 import torch
 from torchvision import ops
@@ -59,9 +61,26 @@ def boxes_case(c):
     }
 
 
+def multi_scale_case(c):
+    feats = OrderedDict()
+    for name, shape, data in c['features']:
+        feats[name] = torch.tensor(data, dtype=torch.float32).reshape(shape).requires_grad_()
+    m = ops.MultiScaleRoIAlign(c['featmapNames'], c['outputSize'], c['samplingRatio'],
+                               canonical_scale=c['canonicalScale'], canonical_level=c['canonicalLevel'])
+    boxes = [torch.tensor(b, dtype=torch.float32).reshape(-1, 4) for b in c['boxes']]
+    sizes = [tuple(s) for s in c['imageSizes']]
+    out = m(feats, boxes, sizes)
+    weight = torch.tensor(c['gradWeight'], dtype=torch.float32).reshape(out.shape)
+    (out * weight).sum().backward()
+    levels = m.map_levels(boxes).tolist() if len(c['featmapNames']) > 1 else []
+    return {'output': out.detach().reshape(-1).tolist(), 'shape': list(out.shape), 'scales': m.scales, 'levels': levels,
+            'grads': {name: (t.grad.reshape(-1).tolist() if t.grad is not None else None) for name, t in feats.items()}}
+
+
 cases = json.load(sys.stdin)
 json.dump({
     'roiAlign': [roi_align_case(c) for c in cases['roiAlign']],
     'nms': [nms_case(c) for c in cases['nms']],
     'boxes': [boxes_case(c) for c in cases['boxes']],
+    'multiScale': [multi_scale_case(c) for c in cases['multiScale']],
 }, sys.stdout)
