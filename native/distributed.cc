@@ -522,12 +522,16 @@ struct Reducer {
     }
   }
 
-  // Fresh buffers, nothing filled or launched.
+  // Nothing filled or launched. Every slot is written before its bucket is
+  // sent (fill), so a buffer is reused as it is, unless an all-reduce that
+  // was never waited for may still write into it (or it grew by the flags).
   void reset() {
     for (auto& slot : slots) slot.filled = false;
     for (auto& b : buckets) {
       const torch::Tensor& first = slots[b.slots.front()].param;
-      b.flat = torch::zeros({b.numel + static_cast<int64_t>(b.slots.size())}, first.options().requires_grad(false));
+      int64_t size = b.numel + static_cast<int64_t>(b.slots.size());
+      if (!b.flat.defined() || b.flat.numel() != size || b.work)
+        b.flat = torch::empty({size}, first.options().requires_grad(false));
       b.pending = b.slots.size();
       b.launched = false;
       b.work.reset();
@@ -705,7 +709,7 @@ Napi::Value DistReducerFinish(const Info& info) {
           for (size_t k = 0; k < b.slots.size(); k++) {
             if (had[k] == 0) continue;  // no rank had a gradient: it stays as it is
             auto& slot = r->slots[b.slots[k]];
-            auto mean = b.flat.narrow(0, slot.offset, slot.param.numel()).view(slot.param.sizes()).div(world);
+            auto mean = b.flat.narrow(0, slot.offset, slot.param.numel()).view(slot.param.sizes()).div_(world);
             torch::Tensor grad = slot.param.grad();
             if (grad.defined()) grad.copy_(mean);
             else slot.param.mutable_grad() = mean.clone(at::MemoryFormat::Contiguous);

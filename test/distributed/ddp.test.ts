@@ -110,7 +110,7 @@ describe.skipIf(!distAvailable)('faults', () => {
     const { port } = server.address() as { port: number };
     try {
       await expect(distributed.initProcessGroup({ rank: 0, worldSize: 2, masterPort: port, timeoutMs: 2000 })).rejects.toThrow(
-        new RegExp(`could not serve the TCPStore on 127\\.0\\.0\\.1:${port}.*Address already in use`),
+        new RegExp(`could not serve the TCPStore on 127\\.0\\.0\\.1:${port}.*address already in use`, 'i'),
       );
     } finally {
       server.close();
