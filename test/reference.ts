@@ -48,9 +48,7 @@ function importsModules(py: string, modules: string): boolean {
   try {
     const lib = join(py, '..', '..', 'lib');
     const venv = existsSync(join(py, '..', '..', 'pyvenv.cfg'));
-    const folder = venv
-      ? join(lib, readdirSync(lib).find((d) => d.startsWith('python3')) ?? '', 'site-packages')
-      : '/usr/lib/python3/dist-packages';
+    const folder = venv ? join(lib, readdirSync(lib).find((d) => d.startsWith('python3')) ?? '', 'site-packages') : '/usr/lib/python3/dist-packages';
     packages = String(statSync(folder).mtimeMs);
   } catch {}
   const key = `${py} ${packages} ${modules}`;
