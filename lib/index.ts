@@ -161,4 +161,4 @@ export type { DashboardOptions, Dashboard } from './dashboard/index.js';
 export { distributed, DistributedDataParallel } from './distributed/index.js';
 export type { Backend, ReduceOp, InitProcessGroupOptions, DistributedDataParallelOptions, ShardOptions } from './distributed/index.js';
 export { ops } from './ops/index.js';
-export type { RoiAlignOptions, NmsOptions, OpsImplementation } from './ops/index.js';
+export type { RoiAlignOptions, NmsOptions, OpsImplementation, MultiScaleRoIAlign, MultiScaleRoIAlignOptions } from './ops/index.js';
