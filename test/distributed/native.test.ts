@@ -170,21 +170,20 @@ describe.skipIf(!available)('c10d process groups (Gloo) across processes', () =>
     await ranks[1];
   }, 25_000);
 
-  it('an unreachable master or a busy port is a clear error naming the address', async () => {
-    const port = await freePort();
-    const unreachable = lastJson(await rank('alone', 1, 2, port, 1500));
-    expect(unreachable.error).toContain(`could not reach the TCPStore on 127.0.0.1:${port}`);
-    expect(unreachable.error).toContain('rank 1 of 2');
-    expect(unreachable.ms).toBeLessThan(6000);
-    // rank 0 alone: the rank that did not come is named
-    const lonely = lastJson(await rank('alone', 0, 2, await freePort(), 1500));
-    expect(lonely.error).toContain('rank 1 did not join within the timeout (1500 ms');
-
-    const busyPort = await freePort();
+  it('an unreachable master, a busy port or a rank that never comes is a clear error naming the address or the rank', async () => {
+    // three lone ranks at once
+    const [port, lonelyPort, busyPort] = [await freePort(), await freePort(), await freePort()];
     const server: Server = createServer();
     await new Promise<void>((r) => server.listen(busyPort, '127.0.0.1', () => r()));
     try {
-      const busy = lastJson(await rank('alone', 0, 2, busyPort, 1500));
+      const [unreachable, lonely, busy] = (
+        await Promise.all([rank('alone', 1, 2, port, 1500), rank('alone', 0, 2, lonelyPort, 1500), rank('alone', 0, 2, busyPort, 1500)])
+      ).map(lastJson);
+      expect(unreachable.error).toContain(`could not reach the TCPStore on 127.0.0.1:${port} (rank 0 serves it)`);
+      expect(unreachable.error).toContain('rank 1 of 2');
+      expect(unreachable.ms).toBeLessThan(6000);
+      // rank 0 alone: the rank that did not come is named
+      expect(lonely.error).toContain('rank 1 did not join within the timeout (1500 ms');
       expect(busy.error).toContain(`could not serve the TCPStore on 127.0.0.1:${busyPort}`);
     } finally {
       server.close();
