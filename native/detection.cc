@@ -492,7 +492,10 @@ torch::Tensor MultiScaleRoiAlign(const Info& a) {
         torch::floor(torch::log2(s / canonicalScale) + static_cast<double>(canonicalLevel) + torch::tensor(1e-6, s.options()));
     levels = target.clamp(static_cast<double>(kMin), static_cast<double>(kMax)).to(torch::kLong) - kMin;
   }
-  torch::Tensor result = torch::zeros({K, f0.size(1), p.pooledH, p.pooledW}, f0.options().dtype(work));
+  // each level's boxes pooled in one call; the outputs concatenated, then put
+  // back in box order with one gather (copying a [K, C, h, w] result per level
+  // would cost as much as the pooling)
+  std::vector<torch::Tensor> outputs, order;
   for (size_t l = 0; l < features.size(); l++) {
     torch::Tensor idx =
         features.size() == 1 ? torch::arange(K, levels.options()) : (levels == static_cast<int64_t>(l)).nonzero().view(-1);
@@ -501,8 +504,11 @@ torch::Tensor MultiScaleRoiAlign(const Info& a) {
     pl.spatialScale = scales[l];
     checkRois(levelRois, features[l], pl, (fn + " (feature map " + std::to_string(l) + ")").c_str());
     torch::Tensor x = upcast ? features[l].to(torch::kFloat) : features[l];
-    result = result.index_copy(0, idx, runRoiAlign(x, levelRois, pl, loops));
+    outputs.push_back(runRoiAlign(x, levelRois, pl, loops));
+    order.push_back(idx);
   }
+  torch::Tensor result = torch::cat(outputs, 0);
+  if (features.size() > 1) result = result.index_select(0, torch::argsort(torch::cat(order, 0)));
   return upcast ? result.to(dtype) : result;
 }
 
