@@ -507,6 +507,13 @@ torch::Tensor MultiScaleRoiAlign(const Info& a) {
     outputs.push_back(runRoiAlign(x, levelRois, pl, loops));
     order.push_back(idx);
   }
+  if (features.size() > 1) {
+    // boxes whose level has no feature map (levels between the maps' scales, as
+    // featmapNames ['1', '3'] leave) stay zeros, as in torchvision
+    torch::Tensor unpooled = (levels < 0).logical_or(levels >= static_cast<int64_t>(features.size())).nonzero().view(-1);
+    outputs.push_back(torch::zeros({unpooled.numel(), f0.size(1), p.pooledH, p.pooledW}, outputs[0].options()));
+    order.push_back(unpooled);
+  }
   torch::Tensor result = torch::cat(outputs, 0);
   if (features.size() > 1) result = result.index_select(0, torch::argsort(torch::cat(order, 0)));
   return upcast ? result.to(dtype) : result;
