@@ -1,7 +1,8 @@
 // torch.utils.data.DistributedSampler for finetorch's batch sources: each rank
 // gets its own shard, every rank the same number of batches (padded by
 // repeating from the start, drop_last false), reshuffled per epoch from the seed.
-import { TensorLoader, permutation } from '../data/tensor-loader.js';
+import { TensorLoader, permutation, rng } from '../data/tensor-loader.js';
+import { DataLoader, type Dataset } from '../data/data-loader.js';
 import { disposeInput, mapInput, type Batch, type ModelInput } from '../data/batch.js';
 import { torch } from '../tensor/index.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -85,9 +86,45 @@ class ShardedTensorLoader {
   }
 }
 
+/**
+ * A DataLoader's shard for this rank (image datasets): only this rank's
+ * samples of distributedIndices are loaded (decoded and augmented), in
+ * batches of the loader's batchSize, prefetched as the loader does. A
+ * sample's augmentation draws from the same seed as in one process (the
+ * loader's seed, the epoch and the sample's index).
+ */
+class ShardedDataLoader {
+  private readonly placement: { rank: number; worldSize: number };
+  constructor(
+    readonly loader: DataLoader,
+    options: ShardOptions,
+  ) {
+    this.placement = placement(options, 'distributed.shard');
+  }
+
+  get length(): number {
+    const perRank = Math.ceil(this.loader.dataset.length / this.placement.worldSize);
+    const b = this.loader.options.batchSize;
+    return this.loader.options.dropLast ? Math.floor(perRank / b) : Math.ceil(perRank / b);
+  }
+
+  batches(epoch = 0): AsyncGenerator<Batch> {
+    const { dataset, options } = this.loader;
+    const indices = distributedIndices(dataset.length, { ...this.placement, shuffle: options.shuffle, seed: options.seed, epoch });
+    // DataLoader's per-sample seed, of the sample's index in the whole dataset
+    const view: Dataset = {
+      length: indices.length,
+      get: (k) => dataset.get(indices[k], rng(((options.seed ?? 0) * 1_000_003 + epoch) * 7_919 + indices[k])),
+    };
+    return new DataLoader(view, { ...options, shuffle: false }).batches(epoch);
+  }
+}
+
 interface Source {
   batches(epoch: number): Iterable<Batch> | AsyncIterable<Batch>;
   readonly length?: number;
+  /** A source that knows how to split itself (a wrapper of a DataLoader): its shard for the rank. */
+  shard?(options: ShardOptions): Source;
 }
 
 function disposeBatch(batch: Batch): void {
@@ -136,13 +173,17 @@ class ShardedBatches {
 }
 
 /**
- * This rank's shard of a batch source (DistributedSampler): a TensorLoader is
- * split by sample (each rank batches of the loader's batchSize), any other
- * source by batch. Every rank gets the same number of batches.
+ * This rank's shard of a batch source (DistributedSampler): a TensorLoader or
+ * a DataLoader is split by sample (each rank loads only its samples, in
+ * batches of the loader's batchSize), a source with its own shard(options)
+ * splits itself, any other source is split by batch (every rank reads it
+ * all). Every rank gets the same number of batches.
  */
 export function shard(source: Source, options: ShardOptions = {}): Source {
   if (source === null || typeof source !== 'object' || typeof (source as Source).batches !== 'function')
     throw new TypeError('distributed.shard: expected a batch source (an object with batches(epoch))');
   if (source instanceof TensorLoader) return new ShardedTensorLoader(source, options);
+  if (source instanceof DataLoader) return new ShardedDataLoader(source, options);
+  if (typeof source.shard === 'function') return source.shard(options);
   return new ShardedBatches(source, options);
 }

@@ -14,6 +14,7 @@ import { HEAD_PATHS, STEM_PATHS } from '../models/vision.js';
 import { adaptInputChannels } from '../finetune/input-channels.js';
 import { DataLoader, ImageDataset } from '../data/data-loader.js';
 import { TensorLoader } from '../data/tensor-loader.js';
+import { shard, type ShardOptions } from '../distributed/sampler.js';
 import type { Batch, NamedInputs } from '../data/batch.js';
 import { split } from '../data/split.js';
 import { readCsvDataset, readJsonlDataset, readTextRows } from '../data/text.js';
@@ -164,11 +165,13 @@ export function imageTransforms(input: ImageInput, augment: Extract<DataSpec, { 
 }
 
 /** Wraps a source so a failure while loading a batch (not while training on it) is a DataError. */
-function guarded(source: Sized): Sized {
+function guarded(source: Sized): Sized & { shard(options: ShardOptions): Sized } {
   return {
     get length() {
       return source.length;
     },
+    // distributed: the wrapped loader's own shard (each rank loads only its samples), guarded too
+    shard: (options: ShardOptions) => guarded(shard(source, options) as Sized),
     async *batches(epoch: number) {
       const it = (source.batches(epoch) as AsyncIterable<Batch>)[Symbol.asyncIterator]?.() ?? (source.batches(epoch) as Iterable<Batch>)[Symbol.iterator]();
       try {

@@ -2,11 +2,13 @@
 // Gloo on loopback. Each rank trains its half of the batches (the epoch's
 // batch count halves), both report the same epoch loss (averaged over the
 // ranks), and only rank 0 writes the run folder; rank 1 logs to rank1.log.
+// And a recipe's image data sharded by sample: each rank decodes only its own images.
 import { describe, expect, it, afterAll } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { cli, parseEvents, type Event } from '../cli/cli-helpers';
+import { basename, join } from 'node:path';
+import { buildData, distributed, parseRecipe } from 'finetorch';
+import { cli, parseEvents, pngFolder, type Event } from '../cli/cli-helpers';
 
 const dir = mkdtempSync(join(tmpdir(), 'finetorch-dist-recipe-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -48,4 +50,44 @@ describe('finetorch train --nproc-per-node 2', () => {
     expect(metrics.test.samples).toBe(60);
     expect(rank1.find((e) => e.type === 'end')).toMatchObject({ status: 'ok', test: null });
   }, 120000);
+});
+
+describe("distributed.shard of a recipe's image folder", () => {
+  it('each rank decodes only its own images: a broken image fails the one rank whose shard holds it', async () => {
+    const root = join(dir, 'images');
+    const files = await pngFolder(root, { 1: 'trouser', 8: 'bag' }, 6);
+    const broken = files[3];
+    writeFileSync(broken, 'not a PNG');
+    const recipe = parseRecipe({
+      model: { arch: 'resnet18', width: 8, inChannels: 1, smallStem: true },
+      data: { kind: 'imageFolder', root, channels: 1, split: { train: 1, val: 0, test: 0 } },
+      optimizer: { lr: 0.01 },
+      batchSize: 2,
+      epochs: 1,
+      seed: 1,
+    });
+    const { parts } = await buildData(recipe, ['train']);
+    const outcomes = [];
+    for (const rank of [0, 1]) {
+      const mine = distributed.shard(parts.train!, { rank, worldSize: 2 });
+      expect(mine.length).toBe(3);
+      let batches = 0;
+      let error: Error | null = null;
+      try {
+        for await (const b of mine.batches(0)) {
+          batches++;
+          expect(b.input.shape).toEqual([2, 1, 28, 28]);
+        }
+      } catch (e) {
+        error = e as Error;
+      }
+      outcomes.push({ batches, error });
+    }
+    // split by batch, every rank would read (and fail on) every image
+    const failed = outcomes.filter((o) => o.error);
+    expect(failed).toHaveLength(1);
+    expect(failed[0].error!.name).toBe('DataError');
+    expect(failed[0].error!.message).toContain(basename(broken));
+    expect(outcomes.find((o) => !o.error)!.batches).toBe(3);
+  });
 });
