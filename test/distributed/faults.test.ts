@@ -223,6 +223,17 @@ const RANK_OF = (pid: number) => /(?:^|\0)RANK=(\d+)/.exec(readFileSync(`/proc/$
 
 describe('finetorch train --nproc-per-node 2: a dying rank, a dying launcher', () => {
   const recipe = join(dir, 'recipe.json');
+  // whatever a failed test left running: the launchers and their ranks
+  const started: number[] = [];
+  afterAll(() => {
+    for (const pid of started)
+      if (running(pid))
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+  });
   beforeAll(() => {
     writeFileSync(
       recipe,
@@ -243,6 +254,7 @@ describe('finetorch train --nproc-per-node 2: a dying rank, a dying launcher', (
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, FINETORCH_NUM_THREADS: '1', OMP_NUM_THREADS: '1' },
     });
+    started.push(launcher.pid!);
     let stderr = '';
     launcher.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     launcher.stdout.resume();
@@ -258,7 +270,9 @@ describe('finetorch train --nproc-per-node 2: a dying rank, a dying launcher', (
           reject(new Error(`the launcher ended before training:\n${stderr}`));
         } else if (existsSync(log) && stepsOf(readFileSync(log, 'utf8')).some((e) => e.epoch === epoch)) {
           clearInterval(poll);
-          resolve(Object.fromEntries(childrenOf(launcher.pid!).map((pid) => [RANK_OF(pid) ?? '?', pid])));
+          const ranks = Object.fromEntries(childrenOf(launcher.pid!).map((pid) => [RANK_OF(pid) ?? '?', pid]));
+          started.push(...Object.values(ranks));
+          resolve(ranks);
         }
       }, 50);
     });
