@@ -50,7 +50,8 @@ function flatten(data: NestedArray): { values: number[]; shape: number[]; kind: 
       }
       if (typeof x !== 'number') throw new TypeError(`torch.tensor: element ${path || '[]'} is ${Array.isArray(x) ? 'an array' : typeof x}, expected a number`);
       allBool = false;
-      if (!Number.isInteger(x)) allInt = false;
+      // an integer-valued number past 2^53 (1e25) was meant as a float: as int64 it would wrap
+      if (!Number.isSafeInteger(x)) allInt = false;
       values.push(x);
       return;
     }

@@ -12,6 +12,11 @@ describe('torch.tensor', () => {
     expect(torch.tensor(new Int32Array([1, 2])).dtype).toBe('int32');
     expect(torch.tensor(new BigInt64Array([1n, 2n])).dtype).toBe('int64');
     expect(torch.tensor(2.5).shape).toEqual([]);
+    // integer-valued numbers past 2^53 are floats (as int64, 1e25 would wrap)
+    const big = torch.tensor([[0, 4, 1e25]]);
+    expect(big.dtype).toBe('float32');
+    expect(big.toArray()).toEqual([[0, 4, Math.fround(1e25)]]);
+    expect(torch.tensor([2 ** 53 - 1]).dtype).toBe('int64');
   });
 
   it('round-trips nested arrays, TypedArrays with shape, and item()', () => {
