@@ -1,3 +1,4 @@
+// @torch2: runs in CI's libtorch 2.x leg (native/detection.cc on libtorch 2.x)
 // ops (torchvision.ops' detection operators) against Debian's
 // python3-torchvision 0.14: test/ops/detection_reference.py runs
 // torchvision.ops on the same cases (one Python process for the file).
