@@ -219,7 +219,9 @@ describe.skipIf(!distAvailable)('GradientReducer', () => {
   type Grads = Record<string, number[] | null>;
   type Step = { before: Grads; after: Grads; flags: number[]; stats: { buckets: number; launchedDuringBackward: number } | null };
   it('averages what the ranks accumulated, overlapping the backward, and again after unfreezing a block', async () => {
-    const [r0, r1] = (await launchOnce('collectives+unused+reducer', 2)) as Array<Result & { reducer: Record<'accumulated' | 'unfrozen', Step> }>;
+    const [r0, r1] = (await launchOnce('collectives+unused+reducer', 2)) as Array<
+      Result & { reducer: Record<'accumulated' | 'unfrozen', Step> & { errors: string[] } }
+    >;
     for (const step of ['accumulated', 'unfrozen'] as const) {
       const [a, b] = [r0.reducer[step], r1.reducer[step]];
       const frozen = step === 'accumulated';
@@ -244,6 +246,12 @@ describe.skipIf(!distAvailable)('GradientReducer', () => {
       expect(a.flags).toEqual(frozen ? [3, 20] : []);
       expect(b.flags).toEqual(a.flags);
     }
+    for (const r of [r0, r1])
+      expect(r.reducer.errors).toEqual([
+        expect.stringMatching(/flags must be an array of finite numbers, got \["one"\]/),
+        expect.stringMatching(/accumulated again after its bucket was sent .*call prepare\(\) before the last one only/),
+        expect.stringMatching(/GradientReducer.finish: the reducer was disposed/),
+      ]);
   });
 });
 

@@ -147,8 +147,16 @@ if (tasks.has('reducer')) {
   unfrozen.flags = await reducer.finish();
   unfrozen.stats = reducer.stats;
   unfrozen.after = Object.fromEntries(grads());
+  // misuse: bad flags; two backward passes after one prepare() (the second would change gradients already sent)
+  const errors = [];
+  await reducer.finish(['one']).catch((e) => errors.push(e.message));
+  reducer.prepare();
+  await backward(false);
+  await backward(false);
+  await reducer.finish().catch((e) => errors.push(e.message));
   reducer.dispose();
-  result.reducer = { accumulated, unfrozen };
+  await reducer.finish().catch((e) => errors.push(e.message));
+  result.reducer = { accumulated, unfrozen, errors };
 }
 if (task === 'fit-resume') {
   // one epoch with checkpoints (rank 0 writes them), then fresh models and optimizers resume the second from last/
