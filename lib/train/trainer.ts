@@ -38,7 +38,7 @@ import { autocastFor, checkMemoryFormat, checkPrecision, moveBatch, resolveDevic
 import type { Device } from '../tensor/dtype.js';
 import { DistributedDataParallel, broadcastModel } from '../distributed/ddp.js';
 import { GradientReducer } from '../distributed/reducer.js';
-import { allReduce, broadcast, getRank, getWorldSize, isInitialized, meanOverRanks } from '../distributed/process-group.js';
+import { allReduce, broadcast, getBackend, getRank, getWorldSize, isInitialized } from '../distributed/process-group.js';
 import { shard } from '../distributed/sampler.js';
 import { watchLauncher } from '../distributed/launch.js';
 
@@ -617,6 +617,8 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   const params = o.model.parameters();
   // distributed: the gradient reducer (the DistributedDataParallel's, or one for this fit), and the stops every rank agrees on
   const reducer = o.distributed ? reducerFor(o.model) : null;
+  // where fit's own small collectives live: NCCL reduces CUDA tensors only
+  const collectiveDevice: Device = o.distributed && getBackend() === 'nccl' ? ((params[0]?.device as Device | undefined) ?? 'cpu') : 'cpu';
   let stopRequest: FitResult['stopped'] = null; // a callback's stop on this rank, agreed at the epoch's end
   let signalAgreed = false; // some rank's signal, agreed in a step's reduction or at an epoch's end
   const delay = monitorEventLoopDelay({ resolution: 10 });
@@ -678,7 +680,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   // the epoch so far, for a mid-epoch checkpoint; distributed: the sums over every rank (every rank joins, rank 0 writes)
   const positionAt = async (epoch: number, batch: number, lossSum: number, seen: number): Promise<Position> => {
     if (!o.distributed) return { epoch, batch, lossSum, seen };
-    const [s, n] = await reduceOverRanks([lossSum, seen], 'sum');
+    const [s, n] = await reduceOverRanks([lossSum, seen], 'sum', collectiveDevice);
     return { epoch, batch, lossSum: s, seen: n };
   };
   const checkpointing = o.checkpointDir !== undefined || o.checkpointsOnRank0 === true;
@@ -821,7 +823,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
         : null;
       lastVal = val;
       // distributed: the loss over every rank's samples, so all ranks monitor (and pick the best epoch by) the same number
-      const record = { epoch, trainLoss: o.distributed ? await meanOverRanks(lossSum, seen) : lossSum / Math.max(1, seen), val };
+      const record = { epoch, trainLoss: o.distributed ? await meanOverRanks(lossSum, seen, collectiveDevice) : lossSum / Math.max(1, seen), val };
       history.push(record);
       modelEpoch = epoch;
       const value = metricOf(record, monitor);
@@ -843,7 +845,11 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       let earlyStop = !!o.earlyStopping && sinceBest >= o.earlyStopping.patience;
       if (o.distributed) {
         // every rank ends after the same epoch: a stop, early stopping or the signal on any rank counts for all
-        const [stopAny, earlyAny, signalAny] = await reduceOverRanks([stopRequest ? 1 : 0, earlyStop ? 1 : 0, o.signal?.aborted ? 1 : 0], 'max');
+        const [stopAny, earlyAny, signalAny] = await reduceOverRanks(
+          [stopRequest ? 1 : 0, earlyStop ? 1 : 0, o.signal?.aborted ? 1 : 0],
+          'max',
+          collectiveDevice,
+        );
         if (stopAny) stopped = stopRequest ?? { epoch, step, reason: 'another rank stopped training' };
         earlyStop = earlyAny > 0;
         if (signalAny) signalAgreed = true;
@@ -1071,9 +1077,15 @@ function reducerFor(model: Module): Reducer {
   return new GradientReducer(model);
 }
 
-/** The numbers reduced over every rank, in one float64 all-reduce. */
-async function reduceOverRanks(values: number[], op: 'sum' | 'max'): Promise<number[]> {
-  const t = torch.tensor(values, { dtype: 'float64' });
+/** sum / count over every rank's sums and counts (the epoch's train loss). */
+async function meanOverRanks(sum: number, count: number, device: Device): Promise<number> {
+  const [s, n] = await reduceOverRanks([sum, count], 'sum', device);
+  return s / Math.max(1, n);
+}
+
+/** The numbers reduced over every rank, in one float64 all-reduce (on the model's device under NCCL, which takes CUDA tensors only). */
+async function reduceOverRanks(values: number[], op: 'sum' | 'max', device: Device = 'cpu'): Promise<number[]> {
+  const t = torch.tensor(values, { dtype: 'float64', device });
   try {
     await allReduce(t, { op });
     return Array.from(t.dataSync(), Number);
