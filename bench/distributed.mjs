@@ -3,11 +3,11 @@
 // DistributedDataParallel (Debian's /usr/bin/python3 with python3-torch 1.13, the
 // libtorch finetorch links; bench/distributed_torch.py) in the same run.
 //
-//   node bench/distributed.mjs            5 rounds of 10 timed steps after 3 warm-up steps (about 4 minutes on 2 cores)
+//   node bench/distributed.mjs            5 rounds of 10 timed steps after 3 warm-up steps (about 5 minutes on 2 cores)
 //   node bench/distributed.mjs --quick    smoke run: 1 round of 3 timed steps after 1 (under a minute)
 //   options: --rounds N --steps N --warmup N --batch N (per rank, default 32) --classes N (default 10)
 //            --size N (default 64) --worlds 1,2 --loop (also finetorch's plain loop with DistributedDataParallel)
-//            --no-torch (finetorch only) --wait-idle[=SECONDS] (before each run, wait at most SECONDS, default 60,
+//            --no-ceiling (leave out the ceiling run) --no-torch (finetorch only) --wait-idle[=SECONDS] (before each run, wait at most SECONDS, default 60,
 //            until the CPUs are 90% idle: for a machine shared with other jobs)
 //
 // The model: ResNet-18 (torchvision's architecture on both sides), numClasses outputs,
@@ -22,6 +22,9 @@
 // on both sides. Runs alternate (finetorch 1, PyTorch 1, finetorch 2, PyTorch 2, next
 // round); a run's figure is its images over the time from the end of the warm-up steps
 // to the end of the last step (the slower rank's); we report the median over rounds.
+// The ceiling: 2 processes that each run the 1-process fit() at the same time, with no
+// communication at all; what 2 cores of this machine allow (memory and caches shared), the
+// ratio data parallelism can hope for.
 // Each run also records the share of the machine's CPU that other processes took
 // during its timed steps (/proc/stat minus the ranks' own CPU time): on a shared
 // 2-core machine the 2-rank runs need both cores, so they suffer most from it.
@@ -59,7 +62,8 @@ const cpuSeconds = () => {
 async function finetorchRank(o) {
   const { torch, models, optim, fit, distributed, TensorLoader, nn } = await import('../dist/index.js');
   if (torch.getNumThreads() !== o.threads) throw new Error(`expected ${o.threads} thread(s), finetorch runs ${torch.getNumThreads()}`);
-  const world = Number(process.env.WORLD_SIZE ?? 1);
+  // independent: each process trains alone (no process group), for the machine's ceiling
+  const world = o.mode === 'independent' ? 1 : Number(process.env.WORLD_SIZE ?? 1);
   const rank = Number(process.env.RANK ?? 0);
   if (world > 1) await distributed.initProcessGroup({ backend: 'gloo', timeoutMs: 120_000 });
   torch.manualSeed(0);
@@ -235,6 +239,7 @@ async function main() {
   const worlds = option('--worlds', '1,2').split(',').map(Number);
   const variants = [
     { key: 'finetorch', side: 'finetorch', mode: 'fit', label: 'finetorch fit()' },
+    ...(flag('--no-ceiling') ? [] : [{ key: 'independent', side: 'finetorch', mode: 'independent', label: 'ceiling: independent fit() processes', only: 2 }]),
     ...(flag('--loop') ? [{ key: 'finetorchLoop', side: 'finetorch', mode: 'loop', label: 'finetorch loop + DistributedDataParallel' }] : []),
     ...(flag('--no-torch') ? [] : [{ key: 'pytorch', side: 'pytorch', mode: 'loop', label: 'PyTorch DDP' }]),
   ];
@@ -253,6 +258,7 @@ async function main() {
   for (let r = 0; r < rounds; r++) {
     for (const world of worlds) {
       for (const v of variants) {
+        if (v.only && v.only !== world) continue;
         if (WAIT_IDLE > 0) waited.push(await waitIdle(WAIT_IDLE));
         const ranks = await launch(v.side, world, { ...o, mode: v.mode }, timeoutS);
         const run = summarizeRun(ranks);
@@ -267,12 +273,16 @@ async function main() {
 
   const summary = variants.map((v) => {
     const ips = Object.fromEntries(worlds.map((w) => [w, median(runs[v.key][w].map((x) => x.imagesPerSecond))]));
-    const perRoundRatio = runs[v.key][2] && runs[v.key][1] ? runs[v.key][2].map((x, k) => x.imagesPerSecond / runs[v.key][1][k].imagesPerSecond) : [];
+    // the ceiling's ratio is over finetorch's 1-process runs
+    const one = runs[v.only ? 'finetorch' : v.key][1] ?? [];
+    const two = runs[v.key][2] ?? [];
+    const one1 = median(one.map((x) => x.imagesPerSecond));
+    const perRoundRatio = one.length === two.length ? two.map((x, k) => x.imagesPerSecond / one[k].imagesPerSecond) : [];
     return {
       key: v.key,
       label: v.label,
       imagesPerSecond: ips,
-      scaling: ips[1] && ips[2] ? ips[2] / ips[1] : null,
+      scaling: one1 && ips[2] ? ips[2] / one1 : null,
       scalingPerRound: perRoundRatio,
       imagesPerCpuSecond: Object.fromEntries(worlds.map((w) => [w, median(runs[v.key][w].map((x) => x.imagesPerCpuSecond))])),
       foreignCpuShare: Object.fromEntries(worlds.map((w) => [w, runs[v.key][w].map((x) => x.foreignCpuShare)])),
@@ -285,15 +295,23 @@ async function main() {
   console.log(`|---|${worlds.map(() => '---:').join('|')}|---:|`);
   for (const s of summary)
     console.log(
-      `| ${s.label} | ${worlds.map((w) => `${s.imagesPerSecond[w]?.toFixed(1)} img/s ${spread(s.runs[w].map((x) => x.imagesPerSecond))}`).join(' | ')} | ${s.scaling?.toFixed(2) ?? '-'}x ${spread(s.scalingPerRound, 2)} |`,
+      `| ${s.label} | ${worlds.map((w) => (s.imagesPerSecond[w] === null ? '-' : `${s.imagesPerSecond[w].toFixed(1)} img/s ${spread(s.runs[w].map((x) => x.imagesPerSecond))}`)).join(' | ')} | ${s.scaling?.toFixed(2) ?? '-'}x ${spread(s.scalingPerRound, 2)} |`,
     );
   if (torchRow)
-    for (const s of summary.filter((x) => x.key !== 'pytorch'))
+    for (const s of summary.filter((x) => x.key !== 'pytorch' && x.key !== 'independent'))
       console.log(
         `${s.label} / PyTorch: ${worlds.map((w) => `${w} process(es) ${(s.imagesPerSecond[w] / torchRow.imagesPerSecond[w]).toFixed(2)}x`).join(', ')}`,
       );
   console.log(
-    `images per CPU second of the ranks (less sensitive to other load): ${summary.map((s) => `${s.label} ${worlds.map((w) => `${w}: ${s.imagesPerCpuSecond[w]?.toFixed(1)}`).join(', ')}`).join('; ')}`,
+    `images per CPU second of the ranks (less sensitive to other load): ${summary
+      .map(
+        (s) =>
+          `${s.label} ${worlds
+            .filter((w) => s.imagesPerCpuSecond[w] !== null)
+            .map((w) => `${w}: ${s.imagesPerCpuSecond[w].toFixed(1)}`)
+            .join(', ')}`,
+      )
+      .join('; ')}`,
   );
   const shares = summary.flatMap((s) => worlds.flatMap((w) => s.foreignCpuShare[w])).filter((x) => x !== null);
   console.log(
