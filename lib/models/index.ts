@@ -10,6 +10,7 @@ import { Architecture } from './architecture.js';
 import * as vision from './vision.js';
 import * as text from './text.js';
 import * as taggers from './taggers.js';
+import { fasterrcnnResnet50Fpn, FasterRCNN } from './detection/faster-rcnn.js';
 import { inferVisionArchitecture } from './infer.js';
 import { checkSavedOptions, LEGACY_TEXT_OPTIONS, textCheckpointProblems, visionCheckpointProblems } from './checkpoint-checks.js';
 
@@ -19,6 +20,8 @@ export type { Block } from './architecture.js';
 export type { VisionOptions } from './vision.js';
 export type { HfConfig, TextArch, TextTask, TextModelOptions } from './text.js';
 export { TextModel, checkVocabulary, TEXT_TASKS } from './text.js';
+export { FasterRCNN } from './detection/faster-rcnn.js';
+export type { FasterRCNNOptions, DetectionTarget, DetectionLosses, Detections } from './detection/faster-rcnn.js';
 export { Tagger, BiLstmCrf, BertTagger, TAGGER_ARCHS, isTaggerArch, packedBiLstm } from './taggers.js';
 export type { TaggerArch, TaggerHead, BiLstmCrfOptions, BertTaggerOptions, TaggerLossOptions } from './taggers.js';
 
@@ -396,6 +399,8 @@ export const models = {
   distilbert: text.distilbert,
   bilstmCrf: taggers.bilstmCrf,
   bertTagger: taggers.bertTagger,
+  fasterrcnnResnet50Fpn,
+  FasterRCNN,
   Tagger: taggers.Tagger,
   BiLstmCrf: taggers.BiLstmCrf,
   BertTagger: taggers.BertTagger,

@@ -1,0 +1,213 @@
+// torchvision's fasterrcnn_resnet50_fpn: the transform, the backbone (ResNet-50
+// + FPN), the RPN and the RoI heads, with torchvision 0.14's parameter names
+// (backbone.body.*, backbone.fpn.*, rpn.*, roi_heads.*) and keyword arguments
+// camelCased.
+import { Architecture, type Block } from '../architecture.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { torch } from '../../tensor/index.js';
+import { ArgumentError } from '../../errors.js';
+import { BackboneWithFPN } from './backbone.js';
+import { GeneralizedRCNNTransform, resizeBoxes } from './transform.js';
+import { RegionProposalNetwork } from './rpn.js';
+import { RoIHeads, type Detections } from './roi-heads.js';
+
+export type { Detections } from './roi-heads.js';
+
+export interface FasterRCNNOptions {
+  /** Classes including the background (torchvision: 91 for COCO). */
+  numClasses?: number;
+  /** How many of the body's stages train, from the top (0..5; default 3: layer2..layer4); the others' parameters are frozen. */
+  trainableBackboneLayers?: number;
+  minSize?: number;
+  maxSize?: number;
+  imageMean?: [number, number, number];
+  imageStd?: [number, number, number];
+  rpnPreNmsTopNTrain?: number;
+  rpnPreNmsTopNTest?: number;
+  rpnPostNmsTopNTrain?: number;
+  rpnPostNmsTopNTest?: number;
+  rpnNmsThresh?: number;
+  rpnFgIouThresh?: number;
+  rpnBgIouThresh?: number;
+  rpnBatchSizePerImage?: number;
+  rpnPositiveFraction?: number;
+  rpnScoreThresh?: number;
+  boxScoreThresh?: number;
+  boxNmsThresh?: number;
+  boxDetectionsPerImg?: number;
+  boxFgIouThresh?: number;
+  boxBgIouThresh?: number;
+  boxBatchSizePerImage?: number;
+  boxPositiveFraction?: number;
+}
+
+const DEFAULTS: Required<FasterRCNNOptions> = {
+  numClasses: 91,
+  trainableBackboneLayers: 3,
+  minSize: 800,
+  maxSize: 1333,
+  imageMean: [0.485, 0.456, 0.406],
+  imageStd: [0.229, 0.224, 0.225],
+  rpnPreNmsTopNTrain: 2000,
+  rpnPreNmsTopNTest: 1000,
+  rpnPostNmsTopNTrain: 2000,
+  rpnPostNmsTopNTest: 1000,
+  rpnNmsThresh: 0.7,
+  rpnFgIouThresh: 0.7,
+  rpnBgIouThresh: 0.3,
+  rpnBatchSizePerImage: 256,
+  rpnPositiveFraction: 0.5,
+  rpnScoreThresh: 0,
+  boxScoreThresh: 0.05,
+  boxNmsThresh: 0.5,
+  boxDetectionsPerImg: 100,
+  boxFgIouThresh: 0.5,
+  boxBgIouThresh: 0.5,
+  boxBatchSizePerImage: 512,
+  boxPositiveFraction: 0.25,
+};
+
+const INTEGER_OPTIONS = new Set([
+  'numClasses',
+  'trainableBackboneLayers',
+  'minSize',
+  'maxSize',
+  'rpnPreNmsTopNTrain',
+  'rpnPreNmsTopNTest',
+  'rpnPostNmsTopNTrain',
+  'rpnPostNmsTopNTest',
+  'rpnBatchSizePerImage',
+  'boxDetectionsPerImg',
+  'boxBatchSizePerImage',
+]);
+
+const BLOCKS: Block[] = [
+  { name: 'stem', paths: ['backbone.body.conv1', 'backbone.body.bn1'] },
+  { name: 'layer1', paths: ['backbone.body.layer1'] },
+  { name: 'layer2', paths: ['backbone.body.layer2'] },
+  { name: 'layer3', paths: ['backbone.body.layer3'] },
+  { name: 'layer4', paths: ['backbone.body.layer4'] },
+  { name: 'fpn', paths: ['backbone.fpn'] },
+  { name: 'rpn', paths: ['rpn'] },
+  { name: 'roi_heads', paths: ['roi_heads.box_head'] },
+  { name: 'head', paths: ['roi_heads.box_predictor'] },
+];
+
+function checkOptions(o: FasterRCNNOptions): Required<FasterRCNNOptions> {
+  const fn = 'models.fasterrcnnResnet50Fpn';
+  if (o === null || typeof o !== 'object') throw new ArgumentError(fn, 'options must be an object', 'options');
+  for (const key of Object.keys(o)) if (!(key in DEFAULTS)) throw new ArgumentError(fn, `unknown option '${key}'`, key);
+  const r = { ...DEFAULTS, ...o } as Required<FasterRCNNOptions>;
+  for (const [key, v] of Object.entries(r)) {
+    if (key === 'imageMean' || key === 'imageStd') {
+      if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && (key === 'imageMean' || x > 0)))
+        throw new ArgumentError(fn, `${key} must be three finite numbers${key === 'imageStd' ? ' above 0' : ''}, got ${JSON.stringify(v)}`, key);
+    } else if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (INTEGER_OPTIONS.has(key) && !Number.isInteger(v)))
+      throw new ArgumentError(fn, `${key} must be a non-negative ${INTEGER_OPTIONS.has(key) ? 'integer' : 'number'}, got ${String(v)}`, key);
+  }
+  if (r.numClasses < 2) throw new ArgumentError(fn, `numClasses must be at least 2 (the background and one class), got ${r.numClasses}`, 'numClasses');
+  if (r.trainableBackboneLayers > 5)
+    throw new ArgumentError(fn, `trainableBackboneLayers must be in 0..5, got ${r.trainableBackboneLayers}`, 'trainableBackboneLayers');
+  if (r.minSize < 1 || r.maxSize < 1) throw new ArgumentError(fn, `minSize and maxSize must be at least 1, got ${r.minSize} and ${r.maxSize}`, 'minSize');
+  return r;
+}
+
+/** One image's ground truth in train mode: boxes [K, 4] (x1, y1, x2, y2, in the image's pixels) and int64 labels [K] (1..numClasses-1). */
+export interface DetectionTarget {
+  boxes: Tensor;
+  labels: Tensor;
+}
+
+/** The four training losses, named as torchvision's. */
+export interface DetectionLosses {
+  loss_classifier: Tensor;
+  loss_box_reg: Tensor;
+  loss_objectness: Tensor;
+  loss_rpn_box_reg: Tensor;
+}
+
+/**
+ * Faster R-CNN. In eval mode, forward(images) takes a list of float32
+ * [3, H, W] images (values in 0..1, any sizes) and returns per image its
+ * detections { boxes [D, 4] in the image's pixels, scores [D], labels [D] }.
+ */
+export class FasterRCNN extends Architecture {
+  readonly transform: GeneralizedRCNNTransform;
+  readonly backbone: BackboneWithFPN;
+  readonly rpn: RegionProposalNetwork;
+  readonly roiHeads: RoIHeads;
+  readonly settings: Required<FasterRCNNOptions>;
+
+  constructor(options: FasterRCNNOptions = {}) {
+    super();
+    const o = checkOptions(options);
+    this.settings = o;
+    Object.defineProperty(this, 'arch', { value: 'fasterrcnn_resnet50_fpn', enumerable: true });
+    Object.defineProperty(this, 'spec', {
+      value: { kind: 'Container', options: { ...o }, blocks: BLOCKS, head: 'roi_heads.box_predictor' },
+      enumerable: false,
+    });
+    this.transform = new GeneralizedRCNNTransform({ minSize: o.minSize, maxSize: o.maxSize, imageMean: o.imageMean, imageStd: o.imageStd });
+    this.backbone = this.registerModule('backbone', new BackboneWithFPN());
+    this.rpn = this.registerModule(
+      'rpn',
+      new RegionProposalNetwork(256, {
+        preNmsTopNTrain: o.rpnPreNmsTopNTrain,
+        preNmsTopNTest: o.rpnPreNmsTopNTest,
+        postNmsTopNTrain: o.rpnPostNmsTopNTrain,
+        postNmsTopNTest: o.rpnPostNmsTopNTest,
+        nmsThresh: o.rpnNmsThresh,
+        fgIouThresh: o.rpnFgIouThresh,
+        bgIouThresh: o.rpnBgIouThresh,
+        batchSizePerImage: o.rpnBatchSizePerImage,
+        positiveFraction: o.rpnPositiveFraction,
+        scoreThresh: o.rpnScoreThresh,
+      }),
+    );
+    this.roiHeads = this.registerModule(
+      'roi_heads',
+      new RoIHeads(o.numClasses, {
+        scoreThresh: o.boxScoreThresh,
+        nmsThresh: o.boxNmsThresh,
+        detectionsPerImg: o.boxDetectionsPerImg,
+        fgIouThresh: o.boxFgIouThresh,
+        bgIouThresh: o.boxBgIouThresh,
+        batchSizePerImage: o.boxBatchSizePerImage,
+        positiveFraction: o.boxPositiveFraction,
+      }),
+    );
+    // torchvision's _resnet_fpn_extractor: only the top trainableBackboneLayers stages of the body train
+    const trained = ['layer4', 'layer3', 'layer2', 'layer1', 'conv1'].slice(0, o.trainableBackboneLayers);
+    for (const [name, p] of this.backbone.body.namedParameters()) if (!trained.some((t) => name.startsWith(t))) p.requiresGrad = false;
+  }
+
+  /** Detections per image (eval mode; runs without gradients). */
+  detect(images: Tensor[]): Detections[] {
+    return torch.noGrad(() =>
+      torch.tidy(() => {
+        const { images: list } = this.transform.apply(images);
+        const features = this.backbone.pyramid(list.tensors);
+        const { boxes: proposals } = this.rpn.propose(list, Object.values(features));
+        const { logits, deltas } = this.roiHeads.scoresAndDeltas(features, proposals, list.imageSizes);
+        const dets = this.roiHeads.postprocess(logits, deltas, proposals, list.imageSizes);
+        return dets.map((d, i) => {
+          const [, h, w] = images[i].shape;
+          return { boxes: resizeBoxes(d.boxes, list.imageSizes[i], [h, w]), scores: d.scores, labels: d.labels };
+        });
+      }),
+    );
+  }
+
+  /** Eval mode: detect(images). (Train mode, forward(images, targets), gives the losses.) */
+  // biome-ignore lint/suspicious/noExplicitAny: forward takes lists (images, targets) and returns detections or losses, not Module's tensors-to-tensor signature
+  override forward(...args: any[]): any {
+    const [images] = args as [Tensor[]];
+    if (!Array.isArray(images)) throw new ArgumentError('fasterrcnnResnet50Fpn.forward', 'images must be a list of [3, H, W] float32 tensors', 'images');
+    return this.detect(images);
+  }
+}
+
+/** torchvision's fasterrcnn_resnet50_fpn(weights=None, ...): randomly initialised; load torchvision's weights with loadStateDict. */
+export function fasterrcnnResnet50Fpn(options: FasterRCNNOptions = {}): FasterRCNN {
+  return new FasterRCNN(options);
+}

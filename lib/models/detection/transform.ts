@@ -1,0 +1,88 @@
+// torchvision's GeneralizedRCNNTransform: normalise, resize so the short side
+// is minSize (the long side at most maxSize), batch with zero padding to a
+// multiple of 32, and map detections back to the original sizes.
+import { Tensor } from '../../tensor/tensor.js';
+import { torch } from '../../tensor/index.js';
+import { tensor, zeros } from '../../tensor/creation.js';
+import { bilinearResizeChw, detectionResizeSize } from '../../data/detection/transforms.js';
+import { ArgumentError } from '../../errors.js';
+
+export interface TransformOptions {
+  minSize: number;
+  maxSize: number;
+  imageMean: [number, number, number];
+  imageStd: [number, number, number];
+  sizeDivisible?: number;
+}
+
+export interface ImageList {
+  /** The padded batch [N, 3, H, W]. */
+  tensors: Tensor;
+  /** Each image's [height, width] after resizing, before padding. */
+  imageSizes: Array<[number, number]>;
+}
+
+/** Boxes [K, 4] scaled from one image size to another (ratios in float32, as torchvision's resize_boxes). */
+export function resizeBoxes(boxes: Tensor, from: [number, number], to: [number, number]): Tensor {
+  const f = Math.fround;
+  const rh = f(f(to[0]) / f(from[0]));
+  const rw = f(f(to[1]) / f(from[1]));
+  const ratios = tensor([rw, rh, rw, rh], { dtype: boxes.dtype });
+  const out = boxes.mul(ratios);
+  ratios.dispose();
+  return out;
+}
+
+export class GeneralizedRCNNTransform {
+  readonly sizeDivisible: number;
+  constructor(readonly options: TransformOptions) {
+    this.sizeDivisible = options.sizeDivisible ?? 32;
+  }
+
+  /** Normalised, resized and batched images; targets' boxes resized alike (train mode). */
+  apply(images: Tensor[], targetBoxes?: Tensor[]): { images: ImageList; boxes?: Tensor[] } {
+    const fn = 'fasterrcnnResnet50Fpn.forward';
+    if (!Array.isArray(images) || images.length === 0) throw new ArgumentError(fn, 'images must be a non-empty list of [3, H, W] float tensors', 'images');
+    const resized: Tensor[] = [];
+    const sizes: Array<[number, number]> = [];
+    const boxes: Tensor[] = [];
+    const { minSize, maxSize, imageMean, imageStd } = this.options;
+    const mean = tensor(imageMean, { dtype: 'float32' }).reshape(3, 1, 1);
+    const std = tensor(imageStd, { dtype: 'float32' }).reshape(3, 1, 1);
+    try {
+      images.forEach((image, i) => {
+        if (!(image instanceof Tensor) || image.ndim !== 3 || image.shape[0] !== 3 || image.dtype !== 'float32')
+          throw new ArgumentError(
+            fn,
+            `images[${i}] must be a float32 [3, H, W] tensor, got ${image instanceof Tensor ? `${image.dtype} [${image.shape}]` : typeof image}`,
+            'images',
+          );
+        const [, h, w] = image.shape;
+        const normalised = torch.tidy(() => image.sub(mean).div(std).contiguous());
+        const [oh, ow] = detectionResizeSize(h, w, minSize, maxSize);
+        const data = bilinearResizeChw(normalised.cpu().dataSync() as Float32Array, 3, h, w, oh, ow);
+        normalised.dispose();
+        resized.push(tensor(data, { dtype: 'float32', shape: [3, oh, ow] }).to(image.device));
+        sizes.push([oh, ow]);
+        if (targetBoxes) boxes.push(resizeBoxes(targetBoxes[i], [h, w], [oh, ow]));
+      });
+      const d = this.sizeDivisible;
+      const H = Math.ceil(Math.max(...sizes.map((s) => s[0])) / d) * d;
+      const W = Math.ceil(Math.max(...sizes.map((s) => s[1])) / d) * d;
+      const padded = resized.map((im, i) =>
+        torch.tidy(() => {
+          const [h, w] = sizes[i];
+          const wide = w < W ? torch.cat([im, zeros([3, h, W - w], { dtype: 'float32', device: im.device })], 2) : im;
+          return h < H ? torch.cat([wide, zeros([3, H - h, W], { dtype: 'float32', device: im.device })], 1) : wide.clone();
+        }),
+      );
+      const batch = torch.stack(padded, 0);
+      padded.forEach((t) => t.dispose());
+      return { images: { tensors: batch, imageSizes: sizes }, boxes: targetBoxes ? boxes : undefined };
+    } finally {
+      resized.forEach((t) => t.dispose());
+      mean.dispose();
+      std.dispose();
+    }
+  }
+}

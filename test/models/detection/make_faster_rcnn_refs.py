@@ -1,0 +1,56 @@
+# Reference for test/models/detection/faster-rcnn.test.ts: torchvision 0.14's
+# Faster R-CNN ResNet-50 FPN (the structure fasterrcnn_resnet50_fpn builds for
+# pretrained weights: FrozenBatchNorm2d in the body, trainable layers 3), seeded,
+# small sizes, saved as a .pth with images and its eval detections.
+# Usage: /usr/bin/python3 make_faster_rcnn_refs.py OUTDIR
+import json, os, sys
+import torch
+from torchvision.models import resnet50
+from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+out = sys.argv[1]
+torch.manual_seed(0)
+torch.set_num_threads(1)
+K = 5
+images = [torch.rand(3, 100, 140), torch.rand(3, 120, 90)]
+
+# A body whose BatchNorm statistics are real (cumulative over two passes on the images), then frozen,
+# so activations stay in a sensible range through fifty layers.
+body = resnet50(weights=None)
+for m in body.modules():
+    if isinstance(m, torch.nn.BatchNorm2d):
+        m.momentum = None
+body.train()
+with torch.no_grad():
+    for _ in range(2):
+        body(torch.stack([torch.nn.functional.interpolate(i[None], size=(96, 96))[0] for i in images]))
+frozen = resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
+sd = {k: v for k, v in body.state_dict().items() if not k.endswith('num_batches_tracked')}
+frozen.load_state_dict(sd)
+for m in frozen.modules():
+    if isinstance(m, FrozenBatchNorm2d):
+        m.weight.uniform_(0.5, 1.5)
+        m.bias.normal_(0, 0.1)
+
+model = FasterRCNN(_resnet_fpn_extractor(frozen, 3), num_classes=K, min_size=128, max_size=192,
+                   rpn_pre_nms_top_n_test=200, rpn_post_nms_top_n_test=100, box_score_thresh=0.01,
+                   box_detections_per_img=300)
+with torch.no_grad():
+    # random heads score near-uniformly: sharper logits so that classes and anchors win
+    # the random pyramid's maps are in the thousands: bring them near 1
+    for block in model.backbone.fpn.layer_blocks:
+        block[0].weight.mul_(1e-3)
+    model.rpn.head.cls_logits.weight.mul_(30)
+    model.roi_heads.box_predictor.cls_score.weight.mul_(3)
+    model.roi_heads.box_predictor.bbox_pred.weight.mul_(1)
+model.eval()
+torch.save(model.state_dict(), os.path.join(out, 'model.pth'))
+with torch.no_grad():
+    dets = model(images)
+with open(os.path.join(out, 'images.json'), 'w') as f:
+    json.dump([{'shape': list(i.shape), 'data': i.flatten().tolist()} for i in images], f)
+with open(os.path.join(out, 'eval.json'), 'w') as f:
+    json.dump([{k: v.tolist() for k, v in d.items()} for d in dets], f)
+print([len(d['boxes']) for d in dets], file=sys.stderr)
