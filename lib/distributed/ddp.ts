@@ -57,6 +57,8 @@ export class DistributedDataParallel extends Module {
   readonly ready: Promise<void>;
   /** Averages the gradients across ranks (syncGradients uses it; fit calls its prepare() and finish() itself). */
   readonly reducer: GradientReducer;
+  /** Whether rank 0's buffers are sent to every rank at the start and before each training step's forward (fit does the latter). */
+  readonly broadcastBuffers: boolean;
   private synced = false;
 
   constructor(model: Module, options: DistributedDataParallelOptions = {}) {
@@ -69,7 +71,8 @@ export class DistributedDataParallel extends Module {
     this.module = this.registerModule('module', model);
     this.reducer = new GradientReducer(model, { bucketCapMb: cap });
     this.inputNames = model.inputNames;
-    this.ready = broadcastModel(model, { buffers: options.broadcastBuffers !== false }).then(() => {
+    this.broadcastBuffers = options.broadcastBuffers !== false;
+    this.ready = broadcastModel(model, { buffers: this.broadcastBuffers }).then(() => {
       this.synced = true;
     });
     // an unawaited failure surfaces at forward() or syncGradients(), not as an unhandled rejection

@@ -1007,7 +1007,7 @@ async function jsTrainGroup(
   const sizes: number[] = [];
   let finite = true;
   o.optimizer.zeroGrad();
-  if (reducer) await broadcastBuffers(o.model);
+  if (reducer && !(o.model instanceof DistributedDataParallel && !o.model.broadcastBuffers)) await broadcastBuffers(o.model);
   for (let i = 0; i < group.length && finite; i++) {
     const { input, target } = moveBatch(group[i], run.device, run.memoryFormat);
     torch.manualSeed(seedOf(i)); // dropout and friends: reproducible and resumable mid-epoch
