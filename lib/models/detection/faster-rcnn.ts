@@ -3,7 +3,7 @@
 // (backbone.body.*, backbone.fpn.*, rpn.*, roi_heads.*) and keyword arguments
 // camelCased.
 import { Architecture, type Block } from '../architecture.js';
-import type { Tensor } from '../../tensor/tensor.js';
+import { Tensor } from '../../tensor/tensor.js';
 import { torch } from '../../tensor/index.js';
 import { ArgumentError } from '../../errors.js';
 import { BackboneWithFPN } from './backbone.js';
@@ -198,11 +198,75 @@ export class FasterRCNN extends Architecture {
     );
   }
 
-  /** Eval mode: detect(images). (Train mode, forward(images, targets), gives the losses.) */
+  /**
+   * The four training losses for images and their targets (as forward in
+   * train mode). The samplers draw with torch.randperm: torch.manualSeed makes
+   * them repeat; batch sizes above the anchor and proposal counts take every one.
+   */
+  losses(images: Tensor[], targets: DetectionTarget[]): DetectionLosses {
+    const fn = 'fasterrcnnResnet50Fpn.forward';
+    if (!Array.isArray(targets) || targets.length !== images.length)
+      throw new ArgumentError(
+        fn,
+        `targets must be a list of { boxes, labels }, one per image (${images.length}), got ${Array.isArray(targets) ? targets.length : typeof targets}`,
+        'targets',
+      );
+    targets.forEach((t, i) => {
+      const boxes = t?.boxes;
+      const labels = t?.labels;
+      if (!(boxes instanceof Tensor) || boxes.ndim !== 2 || boxes.shape[1] !== 4 || boxes.dtype !== 'float32')
+        throw new ArgumentError(fn, `targets[${i}].boxes must be a float32 [K, 4] tensor (x1, y1, x2, y2)`, 'targets');
+      if (!(labels instanceof Tensor) || labels.ndim !== 1 || labels.shape[0] !== boxes.shape[0] || labels.dtype !== 'int64')
+        throw new ArgumentError(fn, `targets[${i}].labels must be an int64 [K] tensor, K = ${boxes.shape[0]} as its boxes`, 'targets');
+      if (boxes.shape[0] > 0) {
+        const bad = torch.noGrad(() =>
+          boxes
+            .select(1, 2)
+            .le(boxes.select(1, 0))
+            .logicalOr(boxes.select(1, 3).le(boxes.select(1, 1))),
+        );
+        const row = bad.any().item() ? (bad.long().argmax().item() as number) : -1;
+        bad.dispose();
+        if (row >= 0) throw new ArgumentError(fn, `targets[${i}].boxes[${row}] has no width or height (x2 <= x1 or y2 <= y1)`, 'targets');
+        const [lo, hi] = [labels.min().item() as number, labels.max().item() as number];
+        if (lo < 1 || hi >= this.settings.numClasses)
+          throw new ArgumentError(
+            fn,
+            `targets[${i}].labels must be in 1..${this.settings.numClasses - 1} (0 is the background), got ${lo < 1 ? lo : hi}`,
+            'targets',
+          );
+      }
+    });
+    return torch.tidy(() => {
+      const { images: list, boxes } = this.transform.apply(
+        images,
+        targets.map((t) => t.boxes),
+      );
+      const gtBoxes = boxes as Tensor[];
+      const features = this.backbone.pyramid(list.tensors);
+      const { boxes: proposals, objectness, deltas, anchors } = this.rpn.propose(list, Object.values(features));
+      const rpnLosses = this.rpn.losses(anchors, objectness, deltas, gtBoxes);
+      const heads = this.roiHeads.losses(
+        features,
+        proposals,
+        list.imageSizes,
+        gtBoxes,
+        targets.map((t) => t.labels),
+      );
+      return { loss_classifier: heads.loss_classifier, loss_box_reg: heads.loss_box_reg, ...rpnLosses };
+    });
+  }
+
+  /** Eval mode: detect(images); train mode: forward(images, targets) gives losses(images, targets). */
   // biome-ignore lint/suspicious/noExplicitAny: forward takes lists (images, targets) and returns detections or losses, not Module's tensors-to-tensor signature
   override forward(...args: any[]): any {
-    const [images] = args as [Tensor[]];
+    const [images, targets] = args as [Tensor[], DetectionTarget[] | undefined];
     if (!Array.isArray(images)) throw new ArgumentError('fasterrcnnResnet50Fpn.forward', 'images must be a list of [3, H, W] float32 tensors', 'images');
+    if (this.training) {
+      if (targets === undefined)
+        throw new ArgumentError('fasterrcnnResnet50Fpn.forward', 'in training mode, targets must be given (call model.eval() to detect)', 'targets');
+      return this.losses(images, targets);
+    }
     return this.detect(images);
   }
 }

@@ -7,7 +7,9 @@ import { Linear } from '../../nn/layers.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { torch } from '../../tensor/index.js';
 import { MultiScaleRoIAlign } from '../../ops/roi-align.js';
-import { batchedNms, clipBoxesToImage, removeSmallBoxes } from '../../ops/boxes.js';
+import { batchedNms, boxIou, clipBoxesToImage, removeSmallBoxes } from '../../ops/boxes.js';
+import { crossEntropy } from '../../nn/functional.js';
+import { matchBoxes, sampleBalanced, smoothL1Sum, BELOW_LOW_THRESHOLD, BETWEEN_THRESHOLDS } from './matcher.js';
 import { BoxCoder } from './box-coder.js';
 import { nonzero } from './rpn.js';
 
@@ -114,5 +116,61 @@ export class RoIHeads extends Module {
         return out;
       }),
     );
+  }
+
+  /**
+   * loss_classifier and loss_box_reg (torchvision's select_training_samples
+   * and fastrcnn_loss): the ground-truth boxes join the proposals, each is
+   * matched (IoU >= fgIouThresh: the box's class, < bgIouThresh: background),
+   * a balanced sample is taken (in index order, as torchvision), classified
+   * and, for the positives, regressed toward its box.
+   */
+  losses(
+    features: Record<string, Tensor>,
+    proposals: Tensor[],
+    imageSizes: Array<[number, number]>,
+    gtBoxes: Tensor[],
+    gtLabels: Tensor[],
+  ): { loss_classifier: Tensor; loss_box_reg: Tensor } {
+    return torch.tidy(() => {
+      const sampledProposals: Tensor[] = [];
+      const labels: Tensor[] = [];
+      const regressionTargets: Tensor[] = [];
+      torch.noGrad(() =>
+        proposals.forEach((p, i) => {
+          const gt = gtBoxes[i];
+          const all = torch.cat([p, gt], 0);
+          let label: Tensor;
+          let matchedGt: Tensor;
+          if (gt.shape[0] === 0) {
+            label = torch.zeros([all.shape[0]], { dtype: 'int64' });
+            matchedGt = torch.zeros([all.shape[0], 4], { dtype: 'float32' });
+          } else {
+            const matches = matchBoxes(boxIou(gt, all), this.options.fgIouThresh, this.options.bgIouThresh, false);
+            const clamped = matches.clamp(0);
+            label = torch.where(matches.eq(BELOW_LOW_THRESHOLD), 0, gtLabels[i].indexSelect(0, clamped));
+            label = torch.where(matches.eq(BETWEEN_THRESHOLDS), -1, label);
+            matchedGt = gt.indexSelect(0, clamped);
+          }
+          const { positive, negative } = sampleBalanced(label, this.options.batchSizePerImage, this.options.positiveFraction);
+          const keep = torch.cat([positive, negative], 0).sort(0)[0];
+          const kept = all.indexSelect(0, keep);
+          sampledProposals.push(kept);
+          labels.push(label.indexSelect(0, keep));
+          regressionTargets.push(this.boxCoder.encodeSingle(matchedGt.indexSelect(0, keep), kept));
+        }),
+      );
+      const { logits, deltas } = this.scoresAndDeltas(features, sampledProposals, imageSizes);
+      const label = torch.cat(labels, 0);
+      const targets = torch.cat(regressionTargets, 0);
+      const classification = crossEntropy(logits, label);
+      const pos = nonzero(label.gt(0));
+      const n = logits.shape[0];
+      // each positive's deltas for its own class
+      const rows = deltas.reshape(n, -1, 4).indexSelect(0, pos);
+      const own = rows.gather(1, label.indexSelect(0, pos).reshape(-1, 1, 1).expand(-1, 1, 4)).reshape(-1, 4);
+      const boxLoss = smoothL1Sum(own, targets.indexSelect(0, pos), 1 / 9).div(label.shape[0]);
+      return { loss_classifier: classification, loss_box_reg: boxLoss };
+    });
   }
 }

@@ -7,7 +7,9 @@ import { Sequential } from '../../nn/containers.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { torch } from '../../tensor/index.js';
 import { tensor } from '../../tensor/creation.js';
-import { batchedNms, clipBoxesToImage, removeSmallBoxes } from '../../ops/boxes.js';
+import { batchedNms, boxIou, clipBoxesToImage, removeSmallBoxes } from '../../ops/boxes.js';
+import { bceWithLogits } from '../../nn/functional.js';
+import { BETWEEN_THRESHOLDS, matchBoxes, sampleBalanced, smoothL1Sum } from './matcher.js';
 import { BoxCoder } from './box-coder.js';
 import type { ImageList } from './transform.js';
 
@@ -198,5 +200,45 @@ export class RegionProposalNetwork extends Module {
       }),
     );
     return { ...result, objectness, deltas, anchors };
+  }
+
+  /**
+   * loss_objectness and loss_rpn_box_reg (torchvision's compute_loss): anchors
+   * matched to the ground truth (IoU >= fgIouThresh positive, < bgIouThresh
+   * negative, each box's best anchors positive), a balanced sample of them.
+   */
+  losses(anchors: Tensor, objectness: Tensor, deltas: Tensor, gtBoxes: Tensor[]): { loss_objectness: Tensor; loss_rpn_box_reg: Tensor } {
+    return torch.tidy(() => {
+      const total = anchors.shape[0];
+      const positives: Tensor[] = [];
+      const negatives: Tensor[] = [];
+      const labels: Tensor[] = [];
+      const regressionTargets: Tensor[] = [];
+      torch.noGrad(() =>
+        gtBoxes.forEach((gt, i) => {
+          let label: Tensor;
+          let matchedGt: Tensor;
+          if (gt.shape[0] === 0) {
+            label = torch.zeros([total], { dtype: 'float32' });
+            matchedGt = torch.zeros([total, 4], { dtype: 'float32' });
+          } else {
+            const matches = matchBoxes(boxIou(gt, anchors), this.options.fgIouThresh, this.options.bgIouThresh, true);
+            matchedGt = gt.indexSelect(0, matches.clamp(0));
+            label = torch.where(matches.eq(BETWEEN_THRESHOLDS), -1, matches.ge(0).float());
+          }
+          const { positive, negative } = sampleBalanced(label, this.options.batchSizePerImage, this.options.positiveFraction);
+          positives.push(positive.add(i * total));
+          negatives.push(negative.add(i * total));
+          labels.push(label);
+          regressionTargets.push(this.boxCoder.encodeSingle(matchedGt, anchors));
+        }),
+      );
+      const pos = torch.cat(positives, 0);
+      const sampled = torch.cat([pos, ...negatives], 0);
+      const targets = torch.cat(regressionTargets, 0);
+      const boxLoss = smoothL1Sum(deltas.indexSelect(0, pos), targets.indexSelect(0, pos), 1 / 9).div(sampled.shape[0]);
+      const objectnessLoss = bceWithLogits(objectness.flatten().indexSelect(0, sampled), torch.cat(labels, 0).indexSelect(0, sampled));
+      return { loss_objectness: objectnessLoss, loss_rpn_box_reg: boxLoss };
+    });
   }
 }

@@ -64,3 +64,81 @@ describe('fasterrcnnResnet50Fpn', () => {
     });
   });
 });
+
+describe('fasterrcnnResnet50Fpn in train mode', () => {
+  type TrainRef = { targets: Array<{ boxes: number[][]; labels: number[] }>; losses: Record<string, number>; gradNorms: Record<string, number> };
+  it("gives torchvision's four losses and gradients (samplers taking every anchor and proposal)", () => {
+    const ref = JSON.parse(readFileSync(join(dir, 'train.json'), 'utf8')) as TrainRef;
+    const trainModel = models.fasterrcnnResnet50Fpn({
+      ...OPTIONS,
+      rpnPreNmsTopNTrain: 200,
+      rpnPostNmsTopNTrain: 100,
+      rpnBatchSizePerImage: 1000000,
+      boxBatchSizePerImage: 1000000,
+    });
+    trainModel.loadStateDict(io.load(join(dir, 'model.pth')));
+    trainModel.train();
+    const targets = ref.targets.map((t) => ({ boxes: torch.tensor(t.boxes, { dtype: 'float32' }), labels: torch.tensor(t.labels, { dtype: 'int64' }) }));
+    const losses = trainModel.forward(images, targets) as Record<string, Tensor>;
+    expect(Object.keys(losses).sort()).toEqual(Object.keys(ref.losses).sort());
+    for (const [k, v] of Object.entries(ref.losses)) expect(Math.abs((losses[k].item() as number) - v), k).toBeLessThan(1e-5 * Math.max(1, Math.abs(v)));
+    const total = Object.values(losses).reduce((a, b) => a.add(b));
+    total.backward();
+    const params = Object.fromEntries(trainModel.namedParameters());
+    for (const [name, norm] of Object.entries(ref.gradNorms))
+      expect(Math.abs((params[name].grad?.norm().item() as number) - norm), name).toBeLessThan(1e-3 * norm);
+    // frozen by trainableBackboneLayers 3, as torchvision: conv1 and layer1 have no gradient
+    expect(params['backbone.body.conv1.weight'].requiresGrad).toBe(false);
+    expect(params['backbone.body.layer1.0.conv1.weight'].requiresGrad).toBe(false);
+    expect(params['backbone.body.layer2.0.conv1.weight'].requiresGrad).toBe(true);
+    trainModel.dispose();
+  });
+});
+
+describe('fasterrcnnResnet50Fpn samplers and errors', () => {
+  it('samples anchors and proposals reproducibly from torch.manualSeed', () => {
+    const ref = JSON.parse(readFileSync(join(dir, 'train.json'), 'utf8')) as { targets: Array<{ boxes: number[][]; labels: number[] }> };
+    const m = models.fasterrcnnResnet50Fpn({
+      ...OPTIONS,
+      rpnPreNmsTopNTrain: 200,
+      rpnPostNmsTopNTrain: 100,
+      rpnBatchSizePerImage: 64,
+      boxBatchSizePerImage: 32,
+    });
+    m.loadStateDict(io.load(join(dir, 'model.pth')));
+    m.train();
+    const targets = ref.targets.map((t) => ({ boxes: torch.tensor(t.boxes, { dtype: 'float32' }), labels: torch.tensor(t.labels, { dtype: 'int64' }) }));
+    const run = (seed: number) =>
+      torch.noGrad(() => {
+        torch.manualSeed(seed);
+        return Object.values(m.forward(images, targets) as Record<string, Tensor>).map((t) => t.item() as number);
+      });
+    const a = run(1);
+    expect(run(1)).toEqual(a);
+    expect(run(2)).not.toEqual(a);
+    m.dispose();
+  });
+
+  it('names bad options and targets', () => {
+    expect(() => models.fasterrcnnResnet50Fpn({ numClasses: 1 })).toThrow(/numClasses must be at least 2/);
+    expect(() => models.fasterrcnnResnet50Fpn({ minSize: 1.5 })).toThrow(/minSize must be a non-negative integer/);
+    expect(() => models.fasterrcnnResnet50Fpn({ trainableBackboneLayers: 6 })).toThrow(/trainableBackboneLayers must be in 0..5/);
+    expect(() => models.fasterrcnnResnet50Fpn({ boxScoreTresh: 0.1 } as never)).toThrow(/unknown option 'boxScoreTresh'/);
+    model.train();
+    try {
+      expect(() => model.forward(images)).toThrow(/targets must be given/);
+      const boxes = torch.tensor([[10, 10, 5, 20]], { dtype: 'float32' });
+      const labels = torch.tensor([1], { dtype: 'int64' });
+      const ok = { boxes: torch.tensor([[1, 1, 5, 5]], { dtype: 'float32' }), labels };
+      expect(() => model.forward(images, [ok, { boxes, labels }])).toThrow(/targets\[1\]\.boxes\[0\] has no width or height/);
+      expect(() => model.forward(images, [ok, { boxes: ok.boxes, labels: torch.tensor([5], { dtype: 'int64' }) }])).toThrow(
+        /targets\[1\]\.labels must be in 1\.\.4/,
+      );
+      expect(() => model.forward(images, [ok])).toThrow(/one per image \(2\)/);
+      expect(() => model.forward([torch.zeros([1, 8, 8])])).toThrow(/targets must be given/);
+    } finally {
+      model.eval();
+    }
+    expect(() => model.forward([torch.zeros([1, 8, 8])])).toThrow(/images\[0\] must be a float32 \[3, H, W\] tensor, got float32 \[1,8,8\]/);
+  });
+});

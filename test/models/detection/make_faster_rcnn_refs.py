@@ -2,6 +2,8 @@
 # Faster R-CNN ResNet-50 FPN (the structure fasterrcnn_resnet50_fpn builds for
 # pretrained weights: FrozenBatchNorm2d in the body, trainable layers 3), seeded,
 # small sizes, saved as a .pth with images and its eval detections.
+# Train mode: the four losses and a few parameters' gradients of their sum, for
+# targets with the samplers taking everything (batch sizes of 10^6).
 # Usage: /usr/bin/python3 make_faster_rcnn_refs.py OUTDIR
 import json, os, sys
 import torch
@@ -14,6 +16,9 @@ out = sys.argv[1]
 torch.manual_seed(0)
 torch.set_num_threads(1)
 K = 5
+GRAD_NAMES = ['roi_heads.box_predictor.cls_score.weight', 'roi_heads.box_predictor.bbox_pred.bias', 'roi_heads.box_head.fc6.weight',
+              'rpn.head.cls_logits.weight', 'rpn.head.bbox_pred.weight', 'rpn.head.conv.0.0.weight', 'backbone.fpn.inner_blocks.0.0.weight',
+              'backbone.body.layer2.0.conv1.weight', 'backbone.body.layer4.2.conv3.weight']
 images = [torch.rand(3, 100, 140), torch.rand(3, 120, 90)]
 
 # A body whose BatchNorm statistics are real (cumulative over two passes on the images), then frozen,
@@ -36,7 +41,9 @@ for m in frozen.modules():
 
 model = FasterRCNN(_resnet_fpn_extractor(frozen, 3), num_classes=K, min_size=128, max_size=192,
                    rpn_pre_nms_top_n_test=200, rpn_post_nms_top_n_test=100, box_score_thresh=0.01,
-                   box_detections_per_img=300)
+                   box_detections_per_img=300, rpn_pre_nms_top_n_train=200, rpn_post_nms_top_n_train=100,
+                   # samplers that take every anchor and proposal: the losses do not depend on random draws
+                   rpn_batch_size_per_image=1000000, box_batch_size_per_image=1000000)
 with torch.no_grad():
     # random heads score near-uniformly: sharper logits so that classes and anchors win
     # the random pyramid's maps are in the thousands: bring them near 1
@@ -54,3 +61,18 @@ with open(os.path.join(out, 'images.json'), 'w') as f:
 with open(os.path.join(out, 'eval.json'), 'w') as f:
     json.dump([{k: v.tolist() for k, v in d.items()} for d in dets], f)
 print([len(d['boxes']) for d in dets], file=sys.stderr)
+
+targets = [
+    {'boxes': torch.tensor([[10.0, 12.0, 60.0, 70.0], [70.0, 20.0, 130.0, 95.0], [5.0, 50.0, 40.0, 98.0]]), 'labels': torch.tensor([1, 3, 4])},
+    {'boxes': torch.tensor([[20.0, 30.0, 85.0, 110.0]]), 'labels': torch.tensor([2])},
+]
+model.train()
+losses = model(images, targets)
+total = sum(losses.values())
+total.backward()
+grads = {name: p.grad.norm().item() for name, p in model.named_parameters()
+         if name in GRAD_NAMES}
+with open(os.path.join(out, 'train.json'), 'w') as f:
+    json.dump({'targets': [{k: v.tolist() for k, v in t.items()} for t in targets],
+               'losses': {k: v.item() for k, v in losses.items()}, 'gradNorms': grads}, f)
+print(losses, grads, file=sys.stderr)
