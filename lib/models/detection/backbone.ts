@@ -6,7 +6,8 @@ import { Module } from '../../nn/module.js';
 import { Conv2d, MaxPool2d, ReLU } from '../../nn/layers.js';
 import { ModuleList, Sequential } from '../../nn/containers.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { ones, zeros, tensor } from '../../tensor/creation.js';
+import { ones, zeros, tensor, rand } from '../../tensor/creation.js';
+import { noGrad } from '../../tensor/index.js';
 
 /** BatchNorm2d with fixed statistics and affine parameters, all buffers (torchvision.ops.FrozenBatchNorm2d). */
 export class FrozenBatchNorm2d extends Module {
@@ -125,6 +126,21 @@ function upsampleNearest(x: Tensor, height: number, width: number): Tensor {
   return b;
 }
 
+/** torchvision's FPN initialisation: kaiming_uniform_(a=1) weights (bound sqrt(3 / fan_in)), zero biases. */
+function kaimingUniformA1(m: Module): void {
+  noGrad(() => {
+    for (const [name, p] of m.namedParameters()) {
+      if (name.endsWith('bias')) p.zero_();
+      else {
+        const bound = Math.sqrt(3 / (p.numel() / p.shape[0]));
+        const u = rand(p.shape);
+        p.copy_(u.mul(2 * bound).sub(bound));
+        u.dispose();
+      }
+    }
+  });
+}
+
 /** torchvision's FeaturePyramidNetwork with LastLevelMaxPool: inner (1x1) and layer (3x3) convolutions per level. */
 export class FeaturePyramidNetwork extends Module {
   private readonly inner: Module[] = [];
@@ -138,6 +154,7 @@ export class FeaturePyramidNetwork extends Module {
       // Conv2dNormActivation without norm or activation: a Sequential around one biased conv
       const i = new Sequential(new Conv2d(c, outChannels, 1));
       const l = new Sequential(new Conv2d(outChannels, outChannels, 3, { padding: 1 }));
+      for (const conv of [i, l]) kaimingUniformA1(conv);
       innerBlocks.append(i);
       layerBlocks.append(l);
       this.inner.push(i);

@@ -9,7 +9,8 @@ import { ArgumentError } from '../../errors.js';
 import { BackboneWithFPN } from './backbone.js';
 import { GeneralizedRCNNTransform, resizeBoxes } from './transform.js';
 import { RegionProposalNetwork } from './rpn.js';
-import { RoIHeads, type Detections } from './roi-heads.js';
+import { FastRCNNPredictor, RoIHeads, type Detections } from './roi-heads.js';
+import type { LoadStateDictResult, StateDict } from '../../nn/module.js';
 
 export type { Detections } from './roi-heads.js';
 
@@ -136,15 +137,19 @@ export class FasterRCNN extends Architecture {
   readonly backbone: BackboneWithFPN;
   readonly rpn: RegionProposalNetwork;
   readonly roiHeads: RoIHeads;
+  /** The options it was built with, defaults filled in (numClasses follows swapHead). */
   readonly settings: Required<FasterRCNNOptions>;
+  // archOptions() (what a checkpoint's metadata records), kept in step by swapHead
+  private readonly specOptions: Record<string, unknown>;
 
   constructor(options: FasterRCNNOptions = {}) {
     super();
     const o = checkOptions(options);
     this.settings = o;
+    this.specOptions = { ...o };
     Object.defineProperty(this, 'arch', { value: 'fasterrcnn_resnet50_fpn', enumerable: true });
     Object.defineProperty(this, 'spec', {
-      value: { kind: 'Container', options: { ...o }, blocks: BLOCKS, head: 'roi_heads.box_predictor' },
+      value: { kind: 'Container', options: this.specOptions, blocks: BLOCKS, head: 'roi_heads.box_predictor' },
       enumerable: false,
     });
     this.transform = new GeneralizedRCNNTransform({ minSize: o.minSize, maxSize: o.maxSize, imageMean: o.imageMean, imageStd: o.imageStd });
@@ -179,6 +184,37 @@ export class FasterRCNN extends Architecture {
     // torchvision's _resnet_fpn_extractor: only the top trainableBackboneLayers stages of the body train
     const trained = ['layer4', 'layer3', 'layer2', 'layer1', 'conv1'].slice(0, o.trainableBackboneLayers);
     for (const [name, p] of this.backbone.body.namedParameters()) if (!trained.some((t) => name.startsWith(t))) p.requiresGrad = false;
+  }
+
+  /**
+   * A new box predictor (roi_heads.box_predictor) for numClasses (background
+   * included), randomly initialised: the step of torchvision's fine-tuning
+   * tutorial that adapts a COCO detector to new classes.
+   */
+  swapHead(numClasses: number): FastRCNNPredictor {
+    if (!Number.isInteger(numClasses) || numClasses < 2)
+      throw new ArgumentError(
+        'FasterRCNN.swapHead',
+        `numClasses must be an integer of at least 2 (the background and one class), got ${String(numClasses)}`,
+        'numClasses',
+      );
+    const predictor = new FastRCNNPredictor(1024, numClasses);
+    this.replaceChild('roi_heads.box_predictor', predictor);
+    this.roiHeads.boxPredictor = predictor;
+    this.settings.numClasses = numClasses;
+    this.specOptions.numClasses = numClasses;
+    return predictor;
+  }
+
+  /**
+   * As Module.loadStateDict; the body's num_batches_tracked entries (in
+   * checkpoints of torchvision models built with BatchNorm2d, e.g. weights=None)
+   * are dropped, as torchvision's FrozenBatchNorm2d drops them.
+   */
+  override loadStateDict(dict: StateDict | Map<string, Tensor>, options: { strict?: boolean } = {}): LoadStateDictResult {
+    const entries = dict instanceof Map ? [...dict.entries()] : Object.entries(dict ?? {});
+    const kept = entries.filter(([k]) => !(k.startsWith('backbone.body.') && k.endsWith('.num_batches_tracked')));
+    return super.loadStateDict(new Map(kept), options);
   }
 
   /** Detections per image (eval mode; runs without gradients). */

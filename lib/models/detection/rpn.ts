@@ -70,6 +70,17 @@ export class RPNHead extends Module {
     this.conv = this.registerModule('conv', new Sequential(new Sequential(new Conv2d(inChannels, inChannels, 3, { padding: 1 }))));
     this.clsLogits = this.registerModule('cls_logits', new Conv2d(inChannels, numAnchors, 1));
     this.bboxPred = this.registerModule('bbox_pred', new Conv2d(inChannels, numAnchors * 4, 1));
+    // torchvision's RPNHead initialisation: weights N(0, 0.01), zero biases
+    torch.noGrad(() => {
+      for (const [name, p] of this.namedParameters()) {
+        if (name.endsWith('bias')) p.zero_();
+        else {
+          const r = torch.randn(p.shape);
+          p.copy_(r.mul(0.01));
+          r.dispose();
+        }
+      }
+    });
   }
   levels(features: Tensor[]): { objectness: Tensor[]; deltas: Tensor[] } {
     const objectness: Tensor[] = [];

@@ -95,6 +95,45 @@ describe('fasterrcnnResnet50Fpn in train mode', () => {
   });
 });
 
+describe('fasterrcnnResnet50Fpn for fine-tuning', () => {
+  it('declares its blocks, swaps its box predictor, initialises as torchvision and drops num_batches_tracked', () => {
+    const m = models.fasterrcnnResnet50Fpn({ ...OPTIONS, trainableBackboneLayers: 0 });
+    expect(m.blockPaths().map((b) => b.name)).toEqual(['stem', 'layer1', 'layer2', 'layer3', 'layer4', 'fpn', 'rpn', 'roi_heads', 'head']);
+    expect(m.blocks().every((b) => b.modules.length === b.paths.length)).toBe(true);
+    expect(m.head().path).toBe('roi_heads.box_predictor');
+    // trainableBackboneLayers 0: the whole body is frozen, the FPN trains
+    const params = Object.fromEntries(m.namedParameters());
+    expect(Object.entries(params).filter(([k, p]) => k.startsWith('backbone.body.') && p.requiresGrad)).toEqual([]);
+    expect(params['backbone.fpn.inner_blocks.0.0.weight'].requiresGrad).toBe(true);
+    // RPN head weights N(0, 0.01); FPN kaiming_uniform(a=1): |w| <= sqrt(3 / fan_in), zero biases
+    const std = params['rpn.head.conv.0.0.weight'].std().item() as number;
+    expect(std).toBeGreaterThan(0.0095);
+    expect(std).toBeLessThan(0.0105);
+    const inner = params['backbone.fpn.inner_blocks.3.0.weight'];
+    expect(inner.abs().max().item()).toBeLessThanOrEqual(Math.sqrt(3 / 2048));
+    expect(inner.abs().max().item()).toBeGreaterThan(0.9 * Math.sqrt(3 / 2048));
+    expect(params['backbone.fpn.layer_blocks.0.0.bias'].abs().max().item()).toBe(0);
+    // torchvision's BatchNorm2d variant has num_batches_tracked in the body: dropped, as FrozenBatchNorm2d does
+    const sd = io.load(join(dir, 'model.pth'));
+    sd['backbone.body.bn1.num_batches_tracked'] = torch.tensor([7], { dtype: 'int64' }).reshape([]);
+    const loaded = m.loadStateDict(sd);
+    expect(loaded.unexpectedKeys).toEqual([]);
+    m.swapHead(3);
+    expect(m.stateDict()['roi_heads.box_predictor.cls_score.weight'].shape).toEqual([3, 1024]);
+    expect(m.stateDict()['roi_heads.box_predictor.bbox_pred.weight'].shape).toEqual([12, 1024]);
+    expect(m.archOptions().numClasses).toBe(3);
+    expect(() => m.swapHead(1)).toThrow(/numClasses must be an integer of at least 2/);
+    m.eval();
+    const [d] = m.forward([images[0]]) as Array<{ boxes: Tensor; scores: Tensor; labels: Tensor }>;
+    const labels = d.labels.toArray() as number[];
+    expect(labels.every((l) => l === 1 || l === 2)).toBe(true);
+    // the backbone and RPN are the loaded ones: the same proposals feed the new head, boxes inside the image
+    expect(d.boxes.shape[1]).toBe(4);
+    if (d.boxes.shape[0] > 0) expect(d.boxes.max().item()).toBeLessThanOrEqual(140);
+    m.dispose();
+  });
+});
+
 describe('fasterrcnnResnet50Fpn samplers and errors', () => {
   it('samples anchors and proposals reproducibly from torch.manualSeed', () => {
     const ref = JSON.parse(readFileSync(join(dir, 'train.json'), 'utf8')) as { targets: Array<{ boxes: number[][]; labels: number[] }> };
