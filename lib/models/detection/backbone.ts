@@ -108,18 +108,18 @@ export class ResNet50Body extends Module {
 }
 
 /** The index of each output position's nearest source (ATen's upsample_nearest: floor(out * (in / out) in float32)). */
-function nearestIndex(inSize: number, outSize: number): Tensor {
+function nearestIndex(inSize: number, outSize: number, device: Tensor['device']): Tensor {
   const scale = Math.fround(inSize / outSize);
   return tensor(
     Array.from({ length: outSize }, (_, o) => Math.min(Math.floor(Math.fround(o * scale)), inSize - 1)),
-    { dtype: 'int64' },
+    { dtype: 'int64', device },
   );
 }
 
 /** F.interpolate(x, size, mode='nearest') for [N, C, H, W]. */
 function upsampleNearest(x: Tensor, height: number, width: number): Tensor {
-  const rows = nearestIndex(x.shape[2], height);
-  const cols = nearestIndex(x.shape[3], width);
+  const rows = nearestIndex(x.shape[2], height, x.device);
+  const cols = nearestIndex(x.shape[3], width, x.device);
   const a = x.indexSelect(2, rows);
   const b = a.indexSelect(3, cols);
   [rows, cols, a].forEach((t) => t.dispose());

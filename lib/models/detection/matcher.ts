@@ -44,7 +44,7 @@ export function sampleBalanced(labels: Tensor, batchSize: number, positiveFracti
     const numNeg = Math.min(negative.shape[0], batchSize - numPos);
     const take = (idx: Tensor, n: number) => {
       if (n === idx.shape[0]) return idx;
-      const chosen = idx.indexSelect(0, torch.randperm(idx.shape[0]).narrow(0, 0, n));
+      const chosen = idx.indexSelect(0, torch.randperm(idx.shape[0]).narrow(0, 0, n).to(idx.device));
       return chosen.sort(0)[0];
     };
     return { positive: take(positive, numPos), negative: take(negative, numNeg) };

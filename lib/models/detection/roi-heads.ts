@@ -97,7 +97,7 @@ export class RoIHeads extends Module {
           const boxesAll = clipBoxesToImage(predBoxes.narrow(0, offset, k), imageSizes[i]);
           const scoresAll = predScores.narrow(0, offset, k);
           offset += k;
-          const labelsAll = torch.arange(numClasses, undefined, 1, { dtype: 'int64' }).reshape(1, -1).expand(k, numClasses);
+          const labelsAll = torch.arange(numClasses, undefined, 1, { dtype: 'int64', device: logits.device }).reshape(1, -1).expand(k, numClasses);
           // drop the background class, one candidate per (proposal, class)
           let boxes = boxesAll.narrow(1, 1, numClasses - 1).reshape(-1, 4);
           let scores = scoresAll.narrow(1, 1, numClasses - 1).reshape(-1);
@@ -143,8 +143,8 @@ export class RoIHeads extends Module {
           let label: Tensor;
           let matchedGt: Tensor;
           if (gt.shape[0] === 0) {
-            label = torch.zeros([all.shape[0]], { dtype: 'int64' });
-            matchedGt = torch.zeros([all.shape[0], 4], { dtype: 'float32' });
+            label = torch.zeros([all.shape[0]], { dtype: 'int64', device: all.device });
+            matchedGt = torch.zeros([all.shape[0], 4], { dtype: 'float32', device: all.device });
           } else {
             const matches = matchBoxes(boxIou(gt, all), this.options.fgIouThresh, this.options.bgIouThresh, false);
             const clamped = matches.clamp(0);

@@ -40,6 +40,7 @@ export class AnchorGenerator {
   /** The anchors of one image of the batch (all images share them): [sum over levels of H*W*A, 4]. */
   anchors(images: ImageList, featureShapes: Array<[number, number]>): Tensor {
     const [H, W] = [images.tensors.shape[2], images.tensors.shape[3]];
+    const device = images.tensors.device;
     return torch.tidy(() =>
       torch.cat(
         featureShapes.map(([gh, gw], level) => {
@@ -48,7 +49,7 @@ export class AnchorGenerator {
           const shifts: number[] = [];
           for (let y = 0; y < gh; y++) for (let x = 0; x < gw; x++) shifts.push(x * sx, y * sy, x * sx, y * sy);
           const shift = tensor(Float32Array.from(shifts), { shape: [gh * gw, 1, 4] });
-          return shift.add(this.cellAnchors[level].unsqueeze(0)).reshape(-1, 4);
+          return shift.add(this.cellAnchors[level].unsqueeze(0)).reshape(-1, 4).to(device);
         }),
         0,
       ),
@@ -194,7 +195,7 @@ export class RegionProposalNetwork extends Module {
           const top = torch.cat(picks, 0);
           let boxes = clipBoxesToImage(proposals.select(0, i).indexSelect(0, top), images.imageSizes[i]);
           let scores = scoresAll.select(0, i).indexSelect(0, top).sigmoid();
-          let levels = tensor(levelIds, { dtype: 'int64' });
+          let levels = tensor(levelIds, { dtype: 'int64', device: boxes.device });
           const pick = (keep: Tensor) => {
             boxes = boxes.indexSelect(0, keep);
             scores = scores.indexSelect(0, keep);
@@ -230,8 +231,8 @@ export class RegionProposalNetwork extends Module {
           let label: Tensor;
           let matchedGt: Tensor;
           if (gt.shape[0] === 0) {
-            label = torch.zeros([total], { dtype: 'float32' });
-            matchedGt = torch.zeros([total, 4], { dtype: 'float32' });
+            label = torch.zeros([total], { dtype: 'float32', device: anchors.device });
+            matchedGt = torch.zeros([total, 4], { dtype: 'float32', device: anchors.device });
           } else {
             const matches = matchBoxes(boxIou(gt, anchors), this.options.fgIouThresh, this.options.bgIouThresh, true);
             matchedGt = gt.indexSelect(0, matches.clamp(0));

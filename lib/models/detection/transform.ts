@@ -27,7 +27,7 @@ export function resizeBoxes(boxes: Tensor, from: [number, number], to: [number, 
   const f = Math.fround;
   const rh = f(f(to[0]) / f(from[0]));
   const rw = f(f(to[1]) / f(from[1]));
-  const ratios = tensor([rw, rh, rw, rh], { dtype: boxes.dtype });
+  const ratios = tensor([rw, rh, rw, rh], { dtype: boxes.dtype, device: boxes.device });
   const out = boxes.mul(ratios);
   ratios.dispose();
   return out;
@@ -58,7 +58,7 @@ export class GeneralizedRCNNTransform {
             'images',
           );
         const [, h, w] = image.shape;
-        const normalised = torch.tidy(() => image.sub(mean).div(std).contiguous());
+        const normalised = torch.tidy(() => image.sub(mean.to(image.device)).div(std.to(image.device)).contiguous());
         const [oh, ow] = detectionResizeSize(h, w, minSize, maxSize);
         const data = bilinearResizeChw(normalised.cpu().dataSync() as Float32Array, 3, h, w, oh, ow);
         normalised.dispose();

@@ -17,7 +17,7 @@ let expected: Dets[] = [];
 let model: InstanceType<typeof models.FasterRCNN>;
 
 beforeAll(() => {
-  if (!['model.pth', 'images.json', 'eval.json'].every((f) => existsSync(join(dir, f)))) {
+  if (!['model.pth', 'images.json', 'eval.json', 'train.json'].every((f) => existsSync(join(dir, f)))) {
     mkdirSync(dir, { recursive: true });
     execFileSync('/usr/bin/python3', [join(root, 'test/models/detection/make_faster_rcnn_refs.py'), dir], {
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -66,7 +66,12 @@ describe('fasterrcnnResnet50Fpn', () => {
 });
 
 describe('fasterrcnnResnet50Fpn in train mode', () => {
-  type TrainRef = { targets: Array<{ boxes: number[][]; labels: number[] }>; losses: Record<string, number>; gradNorms: Record<string, number> };
+  type TrainRef = {
+    targets: Array<{ boxes: number[][]; labels: number[] }>;
+    losses: Record<string, number>;
+    gradNorms: Record<string, number>;
+    lossesWithEmptyImage: Record<string, number>;
+  };
   it("gives torchvision's four losses and gradients (samplers taking every anchor and proposal)", () => {
     const ref = JSON.parse(readFileSync(join(dir, 'train.json'), 'utf8')) as TrainRef;
     const trainModel = models.fasterrcnnResnet50Fpn({
@@ -91,6 +96,12 @@ describe('fasterrcnnResnet50Fpn in train mode', () => {
     expect(params['backbone.body.conv1.weight'].requiresGrad).toBe(false);
     expect(params['backbone.body.layer1.0.conv1.weight'].requiresGrad).toBe(false);
     expect(params['backbone.body.layer2.0.conv1.weight'].requiresGrad).toBe(true);
+    // the second image without objects: all its anchors and proposals are background
+    const empty = torch.noGrad(
+      () => trainModel.forward(images, [targets[0], { boxes: torch.zeros([0, 4]), labels: torch.zeros([0], { dtype: 'int64' }) }]) as Record<string, Tensor>,
+    );
+    for (const [k, v] of Object.entries(ref.lossesWithEmptyImage))
+      expect(Math.abs((empty[k].item() as number) - v), `${k} (empty image)`).toBeLessThan(1e-5 * Math.max(1, Math.abs(v)));
     trainModel.dispose();
   });
 });

@@ -72,7 +72,11 @@ total = sum(losses.values())
 total.backward()
 grads = {name: p.grad.norm().item() for name, p in model.named_parameters()
          if name in GRAD_NAMES}
+# an image without objects: every anchor and proposal of it is background
+with torch.no_grad():
+    empty = model(images, [targets[0], {'boxes': torch.zeros(0, 4), 'labels': torch.zeros(0, dtype=torch.int64)}])
 with open(os.path.join(out, 'train.json'), 'w') as f:
     json.dump({'targets': [{k: v.tolist() for k, v in t.items()} for t in targets],
-               'losses': {k: v.item() for k, v in losses.items()}, 'gradNorms': grads}, f)
+               'losses': {k: v.item() for k, v in losses.items()}, 'gradNorms': grads,
+               'lossesWithEmptyImage': {k: v.item() for k, v in empty.items()}}, f)
 print(losses, grads, file=sys.stderr)
