@@ -10,7 +10,7 @@ import { Architecture } from './architecture.js';
 import * as vision from './vision.js';
 import * as text from './text.js';
 import * as taggers from './taggers.js';
-import { fasterrcnnResnet50Fpn, FasterRCNN } from './detection/faster-rcnn.js';
+import { fasterrcnnResnet50Fpn, FasterRCNN, loadFasterRcnn } from './detection/faster-rcnn.js';
 import { inferVisionArchitecture } from './infer.js';
 import { checkSavedOptions, LEGACY_TEXT_OPTIONS, textCheckpointProblems, visionCheckpointProblems } from './checkpoint-checks.js';
 
@@ -400,6 +400,7 @@ export const models = {
   bilstmCrf: taggers.bilstmCrf,
   bertTagger: taggers.bertTagger,
   fasterrcnnResnet50Fpn,
+  loadFasterRcnn,
   FasterRCNN,
   Tagger: taggers.Tagger,
   BiLstmCrf: taggers.BiLstmCrf,

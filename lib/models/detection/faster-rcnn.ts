@@ -11,6 +11,7 @@ import { GeneralizedRCNNTransform, resizeBoxes } from './transform.js';
 import { RegionProposalNetwork } from './rpn.js';
 import { FastRCNNPredictor, RoIHeads, type Detections } from './roi-heads.js';
 import type { LoadStateDictResult, StateDict } from '../../nn/module.js';
+import { load as loadCheckpoint } from '../../io/index.js';
 
 export type { Detections } from './roi-heads.js';
 
@@ -310,4 +311,36 @@ export class FasterRCNN extends Architecture {
 /** torchvision's fasterrcnn_resnet50_fpn(weights=None, ...): randomly initialised; load torchvision's weights with loadStateDict. */
 export function fasterrcnnResnet50Fpn(options: FasterRCNNOptions = {}): FasterRCNN {
   return new FasterRCNN(options);
+}
+
+/**
+ * Builds a Faster R-CNN from a state dict saved by torchvision (e.g.
+ * fasterrcnn_resnet50_fpn's COCO .pth) or by finetorch. The model gets the
+ * checkpoint's class count, every weight must fit; when `numClasses` differs,
+ * the box predictor is then replaced by a new one for that many classes (the
+ * fine-tuning tutorial's step). Other options as fasterrcnnResnet50Fpn.
+ */
+export function loadFasterRcnn(path: string, options: FasterRCNNOptions = {}): FasterRCNN {
+  const fn = 'models.loadFasterRcnn';
+  if (typeof path !== 'string') throw new ArgumentError(fn, 'path must be a string', 'path');
+  const sd = loadCheckpoint(path);
+  try {
+    const cls = sd['roi_heads.box_predictor.cls_score.weight'];
+    if (!cls) throw new Error(`${path}: not a Faster R-CNN checkpoint (no roi_heads.box_predictor.cls_score.weight)`);
+    const model = new FasterRCNN({ ...options, numClasses: cls.shape[0] });
+    const result = model.loadStateDict(sd, { strict: false });
+    const problems = [
+      ...result.missingKeys.map((k) => `missing ${k}`),
+      ...result.unexpectedKeys.map((k) => `unexpected ${k}`),
+      ...result.mismatchedKeys.map((m) => `size mismatch for ${m.key}: checkpoint [${m.got}], model [${m.expected}]`),
+    ];
+    if (problems.length) {
+      model.dispose();
+      throw new Error(`${path}: the checkpoint does not fit fasterrcnn_resnet50_fpn:\n  ${problems.join('\n  ')}`);
+    }
+    if (options.numClasses !== undefined && options.numClasses !== cls.shape[0]) model.swapHead(options.numClasses);
+    return model;
+  } finally {
+    Object.values(sd).forEach((t) => t.dispose());
+  }
 }

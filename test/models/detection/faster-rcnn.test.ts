@@ -145,6 +145,23 @@ describe('fasterrcnnResnet50Fpn for fine-tuning', () => {
   });
 });
 
+describe('models.loadFasterRcnn', () => {
+  it("loads torchvision's .pth with its class count, or swaps the predictor for another", () => {
+    const same = models.loadFasterRcnn(join(dir, 'model.pth'), { minSize: 128, maxSize: 192 });
+    expect(same.settings.numClasses).toBe(5);
+    const sd = io.load(join(dir, 'model.pth'));
+    const ours = same.stateDict();
+    for (const k of ['backbone.body.layer3.2.bn2.running_var', 'rpn.head.cls_logits.weight', 'roi_heads.box_predictor.bbox_pred.weight'])
+      expect(ours[k].sub(sd[k]).abs().max().item(), k).toBe(0);
+    same.dispose();
+    const swapped = models.loadFasterRcnn(join(dir, 'model.pth'), { numClasses: 3 });
+    expect(swapped.stateDict()['roi_heads.box_predictor.cls_score.weight'].shape).toEqual([3, 1024]);
+    expect(swapped.stateDict()['roi_heads.box_head.fc7.weight'].sub(sd['roi_heads.box_head.fc7.weight']).abs().max().item()).toBe(0);
+    swapped.dispose();
+    expect(() => models.loadFasterRcnn(join(dir, 'images.json'))).toThrow(/images\.json/);
+  });
+});
+
 describe('fasterrcnnResnet50Fpn samplers and errors', () => {
   it('samples anchors and proposals reproducibly from torch.manualSeed', () => {
     const ref = JSON.parse(readFileSync(join(dir, 'train.json'), 'utf8')) as { targets: Array<{ boxes: number[][]; labels: number[] }> };
