@@ -6,7 +6,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { torch, io, models, type Tensor } from 'finetorch';
+import { torch, io, models, finetune, type Tensor } from 'finetorch';
 import { cacheDir, root } from '../../reference';
 
 const dir = join(cacheDir, 'detection-model');
@@ -129,6 +129,16 @@ describe('fasterrcnnResnet50Fpn for fine-tuning', () => {
     sd['backbone.body.bn1.num_batches_tracked'] = torch.tensor([7], { dtype: 'int64' }).reshape([]);
     const loaded = m.loadStateDict(sd);
     expect(loaded.unexpectedKeys).toEqual([]);
+    // the recipes work on the declared blocks: freezing stem..fpn leaves rpn, roi_heads and head to the groups
+    const frozen = finetune.freeze(m, { blocks: 6 });
+    expect(frozen.length).toBeGreaterThan(0);
+    expect(frozen.every((n) => n.startsWith('backbone.'))).toBe(true);
+    const groups = finetune.paramGroups(m, { bottomLr: 1e-4, topLr: 1e-2 });
+    expect([...new Set(groups.map((g) => g.block))]).toEqual(['rpn', 'roi_heads', 'head']);
+    expect(groups.find((g) => g.block === 'head')?.lr).toBeCloseTo(1e-2, 10);
+    // finetune.swapHead uses the model's own (a predictor of two Linears, not one)
+    expect(finetune.swapHead(m, 4).constructor.name).toBe('FastRCNNPredictor');
+    expect(m.archOptions().numClasses).toBe(4);
     m.swapHead(3);
     expect(m.stateDict()['roi_heads.box_predictor.cls_score.weight'].shape).toEqual([3, 1024]);
     expect(m.stateDict()['roi_heads.box_predictor.bbox_pred.weight'].shape).toEqual([12, 1024]);
