@@ -58,6 +58,7 @@ export class GeneralizedRCNNTransform {
             'images',
           );
         const [, h, w] = image.shape;
+        if (h < 1 || w < 1) throw new ArgumentError(fn, `images[${i}] is empty (${h}x${w} pixels)`, 'images');
         const normalised = torch.tidy(() => image.sub(mean.to(image.device)).div(std.to(image.device)).contiguous());
         const [oh, ow] = detectionResizeSize(h, w, minSize, maxSize);
         const data = bilinearResizeChw(normalised.cpu().dataSync() as Float32Array, 3, h, w, oh, ow);

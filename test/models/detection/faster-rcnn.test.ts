@@ -217,5 +217,6 @@ describe('fasterrcnnResnet50Fpn samplers and errors', () => {
       model.eval();
     }
     expect(() => model.forward([torch.zeros([1, 8, 8])])).toThrow(/images\[0\] must be a float32 \[3, H, W\] tensor, got float32 \[1,8,8\]/);
+    expect(() => model.forward([images[0], torch.zeros([3, 0, 8])])).toThrow(/images\[1\] is empty \(0x8 pixels\)/);
   });
 });
