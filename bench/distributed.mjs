@@ -3,7 +3,7 @@
 // DistributedDataParallel (Debian's /usr/bin/python3 with python3-torch 1.13, the
 // libtorch finetorch links; bench/distributed_torch.py) in the same run.
 //
-//   node bench/distributed.mjs            5 rounds of 10 timed steps after 3 warm-up steps (about 5 minutes on 2 cores)
+//   node bench/distributed.mjs            5 rounds of 10 timed steps after 3 warm-up steps (about 4 minutes on 2 cores)
 //   node bench/distributed.mjs --quick    smoke run: 1 round of 3 timed steps after 1 (under a minute)
 //   options: --rounds N --steps N --warmup N --batch N (per rank, default 32) --classes N (default 10)
 //            --size N (default 64) --worlds 1,2 --loop (also finetorch's plain loop with DistributedDataParallel)
