@@ -4,11 +4,13 @@ import { readCoco, readVoc, BACKGROUND } from './read.js';
 import { applyDetectionTransforms, detectionResizeSize, bilinearResizeChw } from './transforms.js';
 import { DetectionDataset, DetectionLoader, detectionTensors } from './dataset.js';
 import { parseXml } from './xml.js';
+import { fashionScenes, SceneDataset } from './scenes.js';
 
 export type { DetectionSample, DetectionData, CocoData, CocoOptions, VocOptions, BoxChecks } from './read.js';
 export type { DetectionTransform, DetectionImage } from './transforms.js';
 export type { DetectionItem, DetectionDatasetOptions, DetectionTarget, DetectionBatch, DetectionLoaderOptions } from './dataset.js';
 export type { XmlElement } from './xml.js';
+export type { FashionScenesOptions, Scene, ScenePlacement } from './scenes.js';
 
 export const detection = {
   readCoco,
@@ -21,4 +23,6 @@ export const detection = {
   detectionResizeSize,
   bilinearResizeChw,
   parseXml,
+  fashionScenes,
+  SceneDataset,
 } as const;
