@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { data, ArgumentError } from 'finetorch';
+import { data, ArgumentError, DataError } from 'finetorch';
 
 const { detection } = data;
 type Scenes = ReturnType<typeof detection.fashionScenes>;
@@ -191,5 +191,9 @@ describe('data.detection.fashionScenes', () => {
     bad({ objectsPerScene: [3, 2] }, 'objectsPerScene');
     bad({ background: 'white' }, 'background');
     bad({ split: 'val' }, 'split');
+    bad({ channels: 2 }, 'channels');
+    const missing = join(dir, 'no-such-dir');
+    expect(() => detection.fashionScenes({ count: 1, dir: missing })).toThrow(DataError);
+    expect(() => detection.fashionScenes({ count: 1, dir: missing })).toThrow(`${missing}/train-images-idx3-ubyte.gz does not exist`);
   });
 });

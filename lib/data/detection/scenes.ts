@@ -10,10 +10,10 @@
 // pixels. Later items are drawn over earlier ones where they overlap (at most
 // `overlap` IoU between any two boxes), so an earlier box keeps its item's
 // full extent even where it is partly hidden.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { ArgumentError } from '../../errors.js';
+import { ArgumentError, DataError } from '../../errors.js';
 import { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, fashionMnistClassIds, readIdx } from '../idx.js';
 import { rng } from '../tensor-loader.js';
 import { DetectionDataset, type DetectionDatasetOptions, type DetectionItem } from './dataset.js';
@@ -66,6 +66,8 @@ export interface Scene {
   placements: ScenePlacement[];
 }
 
+const FN = 'data.detection.fashionScenes';
+
 /** A split's images and labels, kept once read (the train split is 47 MB). */
 const itemCache = new Map<string, { images: Uint8Array; labels: Uint8Array; count: number }>();
 
@@ -74,8 +76,14 @@ function fashionItems(dir: string, split: 'train' | 'test') {
   let items = itemCache.get(key);
   if (!items) {
     const prefix = split === 'train' ? 'train' : 't10k';
-    const images = readIdx(`${dir}/${prefix}-images-idx3-ubyte.gz`);
-    const labels = readIdx(`${dir}/${prefix}-labels-idx1-ubyte.gz`);
+    const read = (file: string) => {
+      const path = join(dir, file);
+      if (!existsSync(path))
+        throw new DataError(`${FN}: ${path} does not exist (Fashion-MNIST's IDX files: Debian's package dataset-fashion-mnist, or pass dir)`, { path });
+      return readIdx(path);
+    };
+    const images = read(`${prefix}-images-idx3-ubyte.gz`);
+    const labels = read(`${prefix}-labels-idx1-ubyte.gz`);
     if (images.shape[1] !== 28 || images.shape[2] !== 28)
       throw new Error(`${dir}: Fashion-MNIST images should be 28x28, got ${images.shape.slice(1).join('x')}`);
     items = { images: images.dataSync() as Uint8Array, labels: labels.dataSync() as Uint8Array, count: images.shape[0] };
@@ -86,15 +94,13 @@ function fashionItems(dir: string, split: 'train' | 'test') {
   return items;
 }
 
-export function iou(a: number[], b: number[]): number {
+function iou(a: number[], b: number[]): number {
   const w = Math.min(a[2], b[2]) - Math.max(a[0], b[0]);
   const h = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
   if (w <= 0 || h <= 0) return 0;
   const inter = w * h;
   return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter);
 }
-
-const FN = 'data.detection.fashionScenes';
 
 function checkOptions(o: FashionScenesOptions) {
   const bad = (field: string, detail: string) => new ArgumentError(FN, `${field} ${detail}`, field);
@@ -121,6 +127,7 @@ function checkOptions(o: FashionScenesOptions) {
     throw bad('itemThreshold', `must be an integer in 1..255, got ${JSON.stringify(o.itemThreshold)}`);
   const split = o.split ?? 'train';
   if (split !== 'train' && split !== 'test') throw bad('split', `must be 'train' or 'test', got ${JSON.stringify(o.split)}`);
+  if (o.channels !== undefined && o.channels !== 1 && o.channels !== 3) throw bad('channels', `must be 1 or 3, got ${JSON.stringify(o.channels)}`);
   const seed = o.seed ?? 0;
   if (!Number.isInteger(seed)) throw bad('seed', `must be an integer, got ${JSON.stringify(o.seed)}`);
   let classIds: number[];
