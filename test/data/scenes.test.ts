@@ -107,6 +107,39 @@ describe('data.detection.fashionScenes', () => {
     }
   });
 
+  it('each item keeps at least minVisible of its pixels in view when later items overlap it', () => {
+    const s = detection.fashionScenes({
+      count: 12,
+      canvas: 64,
+      objectsPerScene: [5, 6],
+      scale: [1, 1],
+      overlap: 1,
+      minVisible: 0.6,
+      background: 0,
+      split: 'test',
+      seed: 8,
+    });
+    let occluded = 0;
+    for (const scene of s.scenes)
+      for (const p of scene.placements) {
+        // the item's object pixels that the canvas still shows (an occluder's equal value counts too: an upper bound)
+        let own = 0;
+        let seen = 0;
+        for (let r = 0; r < 28; r++)
+          for (let c = 0; c < 28; c++) {
+            const v = fashion.images[p.index * 784 + r * 28 + c];
+            if (v < 16) continue;
+            own++;
+            if (scene.pixels[(p.y + r) * 64 + p.x + c] === v) seen++;
+          }
+        expect(p.visible).toBeGreaterThanOrEqual(0.6);
+        expect(p.visible).toBeLessThanOrEqual(seen / own + 1e-12);
+        expect(seen / own - p.visible).toBeLessThan(0.1);
+        if (p.visible < 1) occluded++;
+      }
+    expect(occluded).toBeGreaterThan(5);
+  });
+
   it('is deterministic from the seed; another seed gives other scenes', () => {
     const o = { count: 6, classes: [5, 6, 7, 8, 9], canvas: 80, seed: 11, split: 'test' as const };
     const a = detection.fashionScenes(o);
@@ -192,6 +225,7 @@ describe('data.detection.fashionScenes', () => {
     bad({ background: 'white' }, 'background');
     bad({ split: 'val' }, 'split');
     bad({ channels: 2 }, 'channels');
+    bad({ minVisible: -0.1 }, 'minVisible');
     const missing = join(dir, 'no-such-dir');
     expect(() => detection.fashionScenes({ count: 1, dir: missing })).toThrow(DataError);
     expect(() => detection.fashionScenes({ count: 1, dir: missing })).toThrow(`${missing}/train-images-idx3-ubyte.gz does not exist`);

@@ -8,8 +8,9 @@
 // is 0, the resize leaves a faint halo around the object), and only those are
 // pasted, opaque, over the background. The box is the tight extent of those
 // pixels. Later items are drawn over earlier ones where they overlap (at most
-// `overlap` IoU between any two boxes), so an earlier box keeps its item's
-// full extent even where it is partly hidden.
+// `overlap` IoU between any two boxes, and each item keeps at least
+// `minVisible` of its object pixels in view), so an earlier box keeps its
+// item's full extent even where it is partly hidden.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -34,6 +35,8 @@ export interface FashionScenesOptions extends DetectionDatasetOptions {
   scale?: [number, number];
   /** The largest IoU allowed between two boxes of a scene (default 0.3; 0: boxes never share area). */
   overlap?: number;
+  /** The smallest fraction of an item's object pixels that later items may leave visible (default 0.5). */
+  minVisible?: number;
   /** The background: 'noise' (uniform grey noise in [0, 64)) or a constant grey level 0-255 (default 'noise'). */
   background?: 'noise' | number;
   /** A resized item's pixels at or above this level (1-255) are the object (default 16). */
@@ -56,6 +59,8 @@ export interface ScenePlacement {
   size: number;
   x: number;
   y: number;
+  /** The fraction of its object pixels that later items left visible. */
+  visible: number;
 }
 
 /** One scene: grey pixels (uint8, height x width), its boxes and labels and how it was made. */
@@ -110,8 +115,8 @@ function checkOptions(o: FashionScenesOptions) {
   if (![height, width].every((s) => Number.isInteger(s) && s >= 1 && s <= 8192))
     throw bad('canvas', `must be a side or [height, width] of integers in 1..8192, got ${JSON.stringify(canvas)}`);
   const [minObjects, maxObjects] = o.objectsPerScene ?? [1, 4];
-  if (!Number.isInteger(minObjects) || !Number.isInteger(maxObjects) || minObjects < 0 || maxObjects < minObjects)
-    throw bad('objectsPerScene', `must be [min, max] integers with 0 <= min <= max, got ${JSON.stringify(o.objectsPerScene)}`);
+  if (!Number.isInteger(minObjects) || !Number.isInteger(maxObjects) || minObjects < 0 || maxObjects < minObjects || maxObjects > 1000)
+    throw bad('objectsPerScene', `must be [min, max] integers with 0 <= min <= max <= 1000, got ${JSON.stringify(o.objectsPerScene)}`);
   const [minScale, maxScale] = o.scale ?? [0.75, 2.5];
   if (!(Number.isFinite(minScale) && Number.isFinite(maxScale) && minScale > 0 && maxScale >= minScale))
     throw bad('scale', `must be [min, max] with 0 < min <= max, got ${JSON.stringify(o.scale)}`);
@@ -119,6 +124,9 @@ function checkOptions(o: FashionScenesOptions) {
     throw bad('scale', `${maxScale} makes items of ${Math.round(28 * maxScale)} pixels, larger than the ${width}x${height} canvas`);
   const overlap = o.overlap ?? 0.3;
   if (!(typeof overlap === 'number' && overlap >= 0 && overlap <= 1)) throw bad('overlap', `must be an IoU in [0, 1], got ${JSON.stringify(o.overlap)}`);
+  const minVisible = o.minVisible ?? 0.5;
+  if (!(typeof minVisible === 'number' && minVisible >= 0 && minVisible <= 1))
+    throw bad('minVisible', `must be a fraction in [0, 1], got ${JSON.stringify(o.minVisible)}`);
   const background = o.background ?? 'noise';
   if (background !== 'noise' && !(Number.isInteger(background) && background >= 0 && background <= 255))
     throw bad('background', `must be 'noise' or a grey level 0-255, got ${JSON.stringify(o.background)}`);
@@ -137,7 +145,7 @@ function checkOptions(o: FashionScenesOptions) {
     throw bad('classes', (err as ArgumentError).detail ?? (err as Error).message);
   }
   if (classIds.length === 0) throw bad('classes', 'must name at least one class');
-  return { height, width, minObjects, maxObjects, minScale, maxScale, overlap, background, itemThreshold, split, seed, classIds };
+  return { height, width, minObjects, maxObjects, minScale, maxScale, overlap, minVisible, background, itemThreshold, split, seed, classIds };
 }
 
 /** An item resized to size x size, as uint8 (rounded), and the extent of its pixels >= threshold (null if none). */
@@ -169,7 +177,8 @@ const PLACEMENT_TRIES = 50;
  * scene a number of items in objectsPerScene, each of a class drawn uniformly
  * from `classes` (label = its position + 1), a random item of that class, a
  * scale drawn from `scale` and a place where its box overlaps no earlier box
- * by more than `overlap` IoU (an item with no such place after 50 tries is
+ * by more than `overlap` IoU and hides no more than 1 - minVisible of any
+ * earlier item's object pixels (an item with no such place after 50 tries is
  * left out, so a crowded scene can hold fewer items than drawn). The result
  * is a DetectionDataset (images in memory, 1 or 3 channels, with its
  * transforms) that DetectionLoader batches, and writeScenes saves.
@@ -191,6 +200,10 @@ export function fashionScenes(options: FashionScenesOptions): SceneDataset {
     if (o.background === 'noise') for (let i = 0; i < pixels.length; i++) pixels[i] = Math.floor(random() * 64);
     else pixels.fill(o.background);
     const scene: Scene = { pixels, boxes: [], labels: [], placements: [] };
+    // which item each pixel shows (-1: background), and how many object pixels each item has and shows
+    const owner = new Int16Array(pixels.length).fill(-1);
+    const objectPixels: number[] = [];
+    const shown: number[] = [];
     const wanted = int(o.minObjects, o.maxObjects);
     for (let k = 0; k < wanted; k++) {
       const label = int(1, o.classIds.length);
@@ -199,23 +212,44 @@ export function fashionScenes(options: FashionScenesOptions): SceneDataset {
       const size = Math.max(1, Math.round(28 * (o.minScale + random() * (o.maxScale - o.minScale))));
       const item = scaledItem(images, index, size, o.itemThreshold);
       if (!item.extent) continue; // an all-dark item has nothing to find
+      const mine = item.pixels.reduce((n, v) => n + (v >= o.itemThreshold ? 1 : 0), 0);
       for (let t = 0; t < PLACEMENT_TRIES; t++) {
         const x = int(0, o.width - size);
         const y = int(0, o.height - size);
         const e = item.extent;
         const box = [x + e[0], y + e[1], x + e[2], y + e[3]];
         if (scene.boxes.some((b) => iou(b, box) > o.overlap)) continue;
+        // the earlier items' pixels this one would hide: each must keep minVisible of its own
+        const hidden = new Array<number>(shown.length).fill(0);
+        for (let r = 0; r < size; r++)
+          for (let c = 0; c < size; c++) {
+            const j = owner[(y + r) * o.width + x + c];
+            if (j >= 0 && item.pixels[r * size + c] >= o.itemThreshold) hidden[j]++;
+          }
+        if (hidden.some((h, j) => shown[j] - h < o.minVisible * objectPixels[j])) continue;
+        const me = shown.length;
         for (let r = 0; r < size; r++)
           for (let c = 0; c < size; c++) {
             const v = item.pixels[r * size + c];
-            if (v >= o.itemThreshold) pixels[(y + r) * o.width + x + c] = v;
+            if (v < o.itemThreshold) continue;
+            const at = (y + r) * o.width + x + c;
+            pixels[at] = v;
+            owner[at] = me;
           }
+        hidden.forEach((h, j) => {
+          shown[j] -= h;
+        });
+        objectPixels.push(mine);
+        shown.push(mine);
         scene.boxes.push(box);
         scene.labels.push(label);
-        scene.placements.push({ index, fashionClass: o.classIds[label - 1], size, x, y });
+        scene.placements.push({ index, fashionClass: o.classIds[label - 1], size, x, y, visible: 1 });
         break;
       }
     }
+    scene.placements.forEach((p, j) => {
+      p.visible = shown[j] / objectPixels[j];
+    });
     scenes.push(scene);
   }
   const classes = [BACKGROUND, ...o.classIds.map((c) => FASHION_MNIST_CLASSES[c])];
