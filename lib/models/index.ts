@@ -106,7 +106,7 @@ export function huggingFaceWeights(dir: string): string | null {
  */
 export interface LoadOptions extends vision.ResNetOptions {
   /** Needed unless the checkpoint was written by models.save (its metadata names the architecture). */
-  arch?: ArchitectureName | text.TextArch;
+  arch?: ArchitectureName | text.TextArch | typeof FASTER_RCNN;
   /** Text models: the config.json (path or parsed); a models.save file's own is used when none is given. */
   config?: text.HfConfig | string;
   /** Text models: the head to build (default: a models.save file's task, else 'sequenceClassification'). */
@@ -202,6 +202,7 @@ export function save(model: Architecture, path: string): void {
 }
 
 export function load(path: string, options: LoadOptions = {}): Architecture {
+  if (options.arch === FASTER_RCNN) return loadDetector(path, options);
   const saved = existsSync(path) ? savedArchitecture(path) : null;
   if (!options.arch && !saved) throw new TypeError(`models.load(${path}): give {arch} (the checkpoint does not name its architecture)`);
   if (saved && taggers.isTaggerArch(saved.arch)) return taggers.loadTagger(path, saved.arch, saved.options, saved.config);
@@ -242,6 +243,20 @@ export function load(path: string, options: LoadOptions = {}): Architecture {
     throw err;
   }
   return loadInto(model, sd, numClasses !== checkpointClasses ? headPaths(model) : [], what);
+}
+
+/** The detection architecture models.load takes (by torchvision's name). */
+const FASTER_RCNN = 'fasterrcnn_resnet50_fpn';
+
+/** models.load(path, { arch: 'fasterrcnn_resnet50_fpn', numClasses }): loadFasterRcnn (torchvision's state dict; a new box predictor when numClasses differs). */
+function loadDetector(path: string, options: LoadOptions): FasterRCNN {
+  const { arch: _a, numClasses, ...rest } = options;
+  const others = Object.keys(rest).filter((k) => rest[k as keyof typeof rest] !== undefined);
+  if (others.length)
+    throw new TypeError(
+      `models.load(${path}, ${FASTER_RCNN}): ${others.join(', ')} do not apply to it (it takes numClasses; models.loadFasterRcnn takes the detector's options)`,
+    );
+  return loadFasterRcnn(path, numClasses === undefined ? {} : { numClasses });
 }
 
 /**

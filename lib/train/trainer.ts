@@ -41,6 +41,8 @@ import { GradientReducer } from '../distributed/reducer.js';
 import { allReduce, broadcast, getBackend, getRank, getWorldSize, isInitialized } from '../distributed/process-group.js';
 import { shard } from '../distributed/sampler.js';
 import { watchLauncher } from '../distributed/launch.js';
+import type { DetectionScores } from '../metrics/detection.js';
+import { fitDetection, isDetectionFit, type DetectionFitOptions } from './detection-fit.js';
 
 export type { Precision, MemoryFormat } from './device.js';
 
@@ -189,8 +191,21 @@ export type TrainEvent =
       lrs: number[];
       samplesPerSecond: number;
       microBatches?: number;
+      /** A detection model: each of its losses (loss_classifier, loss_box_reg, loss_objectness, loss_rpn_box_reg), the mean over the step's batches. */
+      losses?: Record<string, number>;
     }
-  | { type: 'epoch'; epoch: number; trainLoss: number; val: EvalResult | null; seconds: number; best: boolean }
+  | {
+      type: 'epoch';
+      epoch: number;
+      trainLoss: number;
+      val: EvalResult | null;
+      seconds: number;
+      best: boolean;
+      /** A detection model: each of its losses, the mean over the epoch's images. */
+      losses?: Record<string, number>;
+      /** A detection model with val: COCO mAP of its detections (evaluateDetections). */
+      detection?: DetectionScores | null;
+    }
   | { type: 'checkpoint'; epoch: number; path: string }
   | { type: 'early-stop'; epoch: number; metric: MetricName; best: number }
   /** Training continues from a checkpoint: at `batch` of `epoch` (0 at an epoch boundary). */
@@ -348,10 +363,12 @@ export interface RunOptions {
 }
 
 export type { ForwardFn } from './forward.js';
+export type { DetectionFitOptions, DetectionSource, DetectionMetricName } from './detection-fit.js';
 
 export interface FitResult {
   epochs: number;
-  history: Array<{ epoch: number; trainLoss: number; val: EvalResult | null }>;
+  /** A detection model's records also have losses (each loss's epoch mean) and detection (COCO scores with val, else null). */
+  history: Array<{ epoch: number; trainLoss: number; val: EvalResult | null; losses?: Record<string, number>; detection?: DetectionScores | null }>;
   best: { epoch: number; metric: MetricName; value: number } | null;
   /** Steps run by the one-call native step (see fit); the others ran in parts. */
   nativeSteps: number;
@@ -529,7 +546,12 @@ export function stepSeed(seed: number, epoch: number, batch: number): number {
  * A non-finite loss stops training with TrainingDivergedError either way; the
  * native step has already applied that step's update when it is seen.
  */
-export async function fit(options: FitOptions): Promise<FitResult> {
+export async function fit(options: DetectionFitOptions): Promise<FitResult>;
+export async function fit(options: FitOptions): Promise<FitResult>;
+export async function fit(given: FitOptions | DetectionFitOptions): Promise<FitResult> {
+  // a detection model (FasterRCNN) trains on its own losses: see detection-fit.ts
+  if (isDetectionFit(given)) return fitDetection(given);
+  const options = given as FitOptions;
   // a DistributedDataParallel model trains distributed too
   const o: DistributedFitOptions = options.distributed || options.model instanceof DistributedDataParallel ? await distributedFit(options) : options;
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new TypeError(`fit: epochs must be a positive integer, got ${o.epochs}`);
