@@ -149,6 +149,9 @@ describe('data.detection.fashionScenes', () => {
     expect(b.scenes.map((s) => s.labels)).toEqual(a.scenes.map((s) => s.labels));
     expect(b.scenes.every((s, i) => Buffer.from(s.pixels).equals(Buffer.from(a.scenes[i].pixels)))).toBe(true);
     expect(c.scenes.some((s, i) => !Buffer.from(s.pixels).equals(Buffer.from(a.scenes[i].pixels)))).toBe(true);
+    // the background does not move the items
+    const grey = detection.fashionScenes({ ...o, background: 90 });
+    expect(grey.scenes.map((s) => s.boxes)).toEqual(a.scenes.map((s) => s.boxes));
   });
 
   it('respects the IoU limit between the boxes of a scene, with scales in range', () => {

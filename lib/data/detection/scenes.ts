@@ -193,11 +193,13 @@ export function fashionScenes(options: FashionScenesOptions): SceneDataset {
     return list;
   });
   const random = rng(o.seed);
+  // the noise draws from a stream of its own: the same seed gives the same layout on any background
+  const noise = rng(o.seed ^ 0x5bd1e995);
   const int = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1));
   const scenes: Scene[] = [];
   for (let s = 0; s < options.count; s++) {
     const pixels = new Uint8Array(o.height * o.width);
-    if (o.background === 'noise') for (let i = 0; i < pixels.length; i++) pixels[i] = Math.floor(random() * 64);
+    if (o.background === 'noise') for (let i = 0; i < pixels.length; i++) pixels[i] = Math.floor(noise() * 64);
     else pixels.fill(o.background);
     const scene: Scene = { pixels, boxes: [], labels: [], placements: [] };
     // which item each pixel shows (-1: background), and how many object pixels each item has and shows
