@@ -9,10 +9,11 @@
 // folder, that the child writes its log to instead of the run's own files
 // (only rank 0 writes the run folder). Every child gets FINETORCH_LAUNCHER_PID:
 // a launcher killed with SIGKILL cannot stop its children, so they watch it
-// (watchLauncher) and exit when it is gone.
+// (watchLauncher) and exit when it is gone. Without FINETORCH_NUM_THREADS, each
+// child gets cores / N threads (OMP_NUM_THREADS when that is set).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { constants } from 'node:os';
+import { availableParallelism, constants } from 'node:os';
 import { ArgumentError } from '../errors.js';
 
 export interface LaunchOptions {
@@ -262,6 +263,10 @@ export async function launch(o: LaunchOptions, names: LaunchOptionNames = OPTION
         MASTER_PORT: String(masterPort),
         [LAUNCHER_PID_ENV]: String(process.pid),
       };
+      // N processes of every core each would fight over the cores (torchrun sets OMP_NUM_THREADS=1): cores / N each,
+      // unless the user chose (FINETORCH_NUM_THREADS, or OMP_NUM_THREADS, which finetorch does not read itself)
+      if (env.FINETORCH_NUM_THREADS === undefined)
+        env.FINETORCH_NUM_THREADS = env.OMP_NUM_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / n)));
       if (rank > 0) env.FINETORCH_RANK_LOG = `rank${rank}.log`;
       else delete env.FINETORCH_RANK_LOG;
       const child = spawn(o.command, o.args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });

@@ -6,7 +6,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { splitLaunchArgs } from '../../dist/cli/launch.js';
 import { launch, type OutputLine } from '../../dist/distributed/launch.js';
@@ -19,7 +19,7 @@ const script = (name: string) => join(dir, name);
 const SCRIPTS: Record<string, string> = {
   // its environment as one JSON line, its arguments, a line on stderr
   'env.mjs': `const e = process.env;
-console.log(JSON.stringify({ RANK: e.RANK, LOCAL_RANK: e.LOCAL_RANK, WORLD_SIZE: e.WORLD_SIZE, LOCAL_WORLD_SIZE: e.LOCAL_WORLD_SIZE, MASTER_ADDR: e.MASTER_ADDR, MASTER_PORT: e.MASTER_PORT, FINETORCH_RANK_LOG: e.FINETORCH_RANK_LOG ?? null, FINETORCH_LAUNCHER_PID: e.FINETORCH_LAUNCHER_PID, argv: process.argv.slice(2) }));
+console.log(JSON.stringify({ RANK: e.RANK, LOCAL_RANK: e.LOCAL_RANK, WORLD_SIZE: e.WORLD_SIZE, LOCAL_WORLD_SIZE: e.LOCAL_WORLD_SIZE, MASTER_ADDR: e.MASTER_ADDR, MASTER_PORT: e.MASTER_PORT, FINETORCH_RANK_LOG: e.FINETORCH_RANK_LOG ?? null, FINETORCH_LAUNCHER_PID: e.FINETORCH_LAUNCHER_PID, FINETORCH_NUM_THREADS: e.FINETORCH_NUM_THREADS, argv: process.argv.slice(2) }));
 console.error('hello from ' + e.RANK);`,
   // rank 1 exits 3 soon; the others hang and ignore SIGTERM (only SIGKILL ends them)
   'fail-rank1.mjs': `process.on('SIGTERM', () => console.log('ignoring SIGTERM'));
@@ -82,6 +82,9 @@ describe('launch: torchrun environment', () => {
           FINETORCH_RANK_LOG: rank === 0 ? null : `rank${rank}.log`,
           // the ranks watch this pid and exit when it is gone (test/distributed/faults.test.ts)
           FINETORCH_LAUNCHER_PID: String(process.pid),
+          // cores / N threads each unless the user chose
+          FINETORCH_NUM_THREADS:
+            process.env.FINETORCH_NUM_THREADS ?? process.env.OMP_NUM_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / n))),
           argv: [],
         });
         expect(lines).toContainEqual({ rank, stream: 'stderr', text: `hello from ${rank}` });
