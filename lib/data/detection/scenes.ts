@@ -90,7 +90,12 @@ function fashionItems(dir: string, split: 'train' | 'test') {
     const images = read(`${prefix}-images-idx3-ubyte.gz`);
     const labels = read(`${prefix}-labels-idx1-ubyte.gz`);
     if (images.shape[1] !== 28 || images.shape[2] !== 28)
-      throw new Error(`${dir}: Fashion-MNIST images should be 28x28, got ${images.shape.slice(1).join('x')}`);
+      throw new DataError(
+        `${FN}: ${join(dir, `${prefix}-images-idx3-ubyte.gz`)}: Fashion-MNIST images should be 28x28, got ${images.shape.slice(1).join('x')}`,
+        {
+          path: dir,
+        },
+      );
     items = { images: images.dataSync() as Uint8Array, labels: labels.dataSync() as Uint8Array, count: images.shape[0] };
     images.dispose();
     labels.dispose();
