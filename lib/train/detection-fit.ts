@@ -10,7 +10,16 @@ import { evaluateDetections, type DetectionScores } from '../metrics/detection.j
 import { clipGradNorm } from '../nn/utils.js';
 import { torch } from '../tensor/index.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { stepSeed, TrainingDivergedError, type FitOptions, type FitResult, type TrainEvent } from './trainer.js';
+import {
+  checkCallbacks,
+  stepSeed,
+  TrainingDivergedError,
+  type Callback,
+  type CallbackContext,
+  type FitOptions,
+  type FitResult,
+  type TrainEvent,
+} from './trainer.js';
 
 /** Batches of images and their targets, as data.detection's DetectionLoader yields them. */
 export interface DetectionSource {
@@ -40,7 +49,6 @@ const UNSUPPORTED = [
   'metrics',
   'tagging',
   'ema',
-  'callbacks',
   'checkpointDir',
   'checkpointEvery',
   'resumeFrom',
@@ -129,12 +137,42 @@ export async function fitDetection(o: DetectionFitOptions): Promise<FitResult> {
   let modelEpoch: number | null = null;
   let stoppedEarly = false;
   let interrupted = false;
-  for (let epoch = 0; epoch < o.epochs; epoch++) {
+  let stopped: FitResult['stopped'] = null;
+  let epochNow = 0;
+  let batchNow = 0;
+  let lastLoss: number | null = null;
+  const callbacks = checkCallbacks(o.callbacks);
+  const context = (): CallbackContext => ({
+    model: o.model,
+    optimizer: o.optimizer,
+    scheduler: o.scheduler,
+    epoch: epochNow,
+    step,
+    batch: batchNow,
+    history,
+    loss: lastLoss,
+    val: null, // a detection model's validation is in history's detection
+    stop: (reason: string) => {
+      stopped ??= { epoch: epochNow, step, reason: String(reason) };
+    },
+  });
+  const hook = async (name: keyof Callback) => {
+    for (const cb of callbacks) {
+      const fn = cb[name];
+      if (fn) await fn.call(cb, context());
+    }
+  };
+  await hook('onTrainBegin');
+  for (let epoch = 0; epoch < o.epochs && !stopped; epoch++) {
+    epochNow = epoch;
+    batchNow = 0;
     if (o.signal?.aborted) {
       interrupted = true;
       emit({ type: 'interrupted', epoch, batch: 0, step, path: null });
       break;
     }
+    await hook('onEpochBegin');
+    if (stopped) break;
     o.model.train();
     const started = Date.now();
     const sums: Record<string, number> = {};
@@ -189,6 +227,9 @@ export async function fitDetection(o: DetectionFitOptions): Promise<FitResult> {
         samplesPerSecond: images / Math.max(1e-3, (Date.now() - t0) / 1000),
         ...(accumulation > 1 ? { microBatches: group.length } : {}),
       });
+      lastLoss = stepLoss;
+      batchNow = batch;
+      await hook('onStepEnd');
     };
     let group: DetectionBatch[] = [];
     try {
@@ -203,13 +244,14 @@ export async function fitDetection(o: DetectionFitOptions): Promise<FitResult> {
         } finally {
           full.forEach(disposeBatch);
         }
+        if (stopped) break;
         if (o.signal?.aborted) {
           interrupted = true;
           break;
         }
       }
       // the epoch's last, smaller group still steps
-      if (group.length && !interrupted) {
+      if (group.length && !interrupted && !stopped) {
         const last = group;
         group = [];
         try {
@@ -235,12 +277,17 @@ export async function fitDetection(o: DetectionFitOptions): Promise<FitResult> {
     if (isBest) best = { epoch, metric: monitor, value };
     sinceBest = isBest ? 0 : sinceBest + 1;
     emit({ type: 'epoch', epoch, trainLoss: record.trainLoss, val: null, losses, detection, seconds: (Date.now() - started) / 1000, best: isBest });
+    batchNow = batch;
+    await hook('onEpochEnd');
+    if (stopped) break;
     if (o.earlyStopping && sinceBest >= o.earlyStopping.patience) {
       stoppedEarly = true;
       emit({ type: 'early-stop', epoch, metric: monitor, best: best!.value });
       break;
     }
   }
+  if (stopped) emit({ type: 'stopped', ...(stopped as NonNullable<FitResult['stopped']>) });
+  await hook('onTrainEnd');
   return {
     epochs: history.length,
     history,
@@ -251,7 +298,7 @@ export async function fitDetection(o: DetectionFitOptions): Promise<FitResult> {
     nativeSteps: 0,
     skippedSteps: 0,
     stoppedEarly,
-    stopped: null,
+    stopped,
     interrupted,
     eventLoopDelay: { p50: 0, p99: 0, max: 0 },
   };

@@ -939,7 +939,7 @@ function checkEma(e: EmaOptions | undefined): Required<EmaOptions> | null {
   return { decay: e.decay, warmup: e.warmup ?? false, evaluate: e.evaluate ?? true };
 }
 
-function checkCallbacks(callbacks: Callback[] | undefined): Callback[] {
+export function checkCallbacks(callbacks: Callback[] | undefined): Callback[] {
   if (callbacks === undefined) return [];
   if (!Array.isArray(callbacks))
     throw new TypeError('fit: callbacks must be an array of objects with onTrainBegin/onEpochBegin/onStepEnd/onEpochEnd/onTrainEnd');

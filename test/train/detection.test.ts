@@ -153,6 +153,38 @@ describe('fit with a detection model', () => {
     expect(() => models.load(path, { arch: 'fasterrcnn_resnet50_fpn', width: 8 })).toThrow(/width do not apply/);
   }, 120000);
 
+  it('runs callbacks: a stop in onStepEnd ends training after that step, the epoch closed as usual', async () => {
+    const hooks: string[] = [];
+    const events: TrainEvent[] = [];
+    const result = await fit({
+      model,
+      train: loader,
+      optimizer: new optim.SGD(
+        model.parameters().filter((p) => p.requiresGrad),
+        { lr: 0.001 },
+      ),
+      epochs: 2,
+      onEvent: (e) => events.push(e),
+      callbacks: [
+        {
+          onTrainBegin: () => void hooks.push('trainBegin'),
+          onEpochBegin: (ctx) => void hooks.push(`epochBegin ${ctx.epoch}`),
+          onStepEnd: (ctx) => {
+            hooks.push(`stepEnd ${ctx.step} loss ${Number.isFinite(ctx.loss)}`);
+            ctx.stop('enough');
+          },
+          onEpochEnd: (ctx) => void hooks.push(`epochEnd ${ctx.epoch} ${ctx.history.length}`),
+          onTrainEnd: () => void hooks.push('trainEnd'),
+        },
+      ],
+    });
+    expect(hooks).toEqual(['trainBegin', 'epochBegin 0', 'stepEnd 1 loss true', 'epochEnd 0 1', 'trainEnd']);
+    expect(events.filter((e) => e.type === 'step').length).toBe(1);
+    expect(result.stopped).toEqual({ epoch: 0, step: 1, reason: 'enough' });
+    expect(result.history.length).toBe(1);
+    expect(result.best?.metric).toBe('loss');
+  });
+
   it('refuses options it does not handle yet, by name', async () => {
     const optimizer = new optim.SGD(model.parameters(), { lr: 0.01 });
     await expect(fit({ model, train: loader, optimizer, epochs: 1, checkpointDir: dir })).rejects.toThrow(/does not take checkpointDir/);
