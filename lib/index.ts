@@ -48,6 +48,9 @@ export type {
   MetricFn,
   MetricInput,
   EmaOptions,
+  DetectionFitOptions,
+  DetectionSource,
+  DetectionMetricName,
 } from './train/trainer.js';
 export { gradualUnfreezing } from './train/callbacks.js';
 export type { GradualUnfreezing, GradualUnfreezingOptions } from './train/callbacks.js';
