@@ -123,14 +123,17 @@ describe.skipIf(!distAvailable)('faults', () => {
 });
 
 /** One process, the same model and data, each step on the union of what the ranks' step k saw (DistributedSampler's split). */
-function reference(task: 'sgd' | 'adamw', worldSize: number): { params: Record<string, number[]>; epochLosses: number[] } {
+function reference(task: 'sgd' | 'adamw' | 'plain-sgd', worldSize: number): { params: Record<string, number[]>; epochLosses: number[] } {
   torch.manualSeed(100);
   const model = new nn.Sequential(new nn.Linear(6, 8), new nn.ReLU(), new nn.Linear(8, 8), new nn.ReLU(), new nn.Linear(8, 3));
   const blocks = model.children();
   let opt: Optimizer;
-  if (task === 'sgd') opt = new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
+  // plain-sgd: every parameter in one group (fit-resume); sgd, adamw: a frozen first block and two param groups
+  if (task !== 'plain-sgd') for (const p of blocks[0].parameters()) p.requiresGrad = false;
+  if (task === 'plain-sgd') opt = new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
+  else if (task === 'sgd')
+    opt = new optim.SGD([{ params: blocks[2].parameters() }, { params: blocks[4].parameters(), lr: 0.05, weightDecay: 0.01 }], { lr: 0.1, momentum: 0.9 });
   else {
-    for (const p of blocks[0].parameters()) p.requiresGrad = false;
     opt = new optim.AdamW(
       [
         { params: blocks[2].parameters(), lr: 0.01, weightDecay: 0.1 },
@@ -167,7 +170,7 @@ describe.skipIf(!distAvailable)('DistributedDataParallel', () => {
   for (const task of ['sgd', 'adamw', 'fit', 'fit-ddp'] as const) {
     it(`2 processes train to the parameters of 1 process on the concatenated batches (${task})`, async () => {
       const results = await launch(task, 2);
-      const { params: expected, epochLosses } = reference(task === 'adamw' ? 'adamw' : 'sgd', 2);
+      const { params: expected, epochLosses } = reference(task === 'fit' || task === 'fit-ddp' ? 'plain-sgd' : task, 2);
       expect(results.map((r) => r.batches)).toEqual([4, 4]);
       // fit's epoch loss is over every rank's samples: the same on each rank, the one process's
       if (task.startsWith('fit')) for (const r of results) (r.trainLosses as number[]).forEach((l, i) => expect(l).toBeCloseTo(epochLosses[i], 5));
@@ -188,7 +191,7 @@ describe.skipIf(!distAvailable)('fit({ distributed }) checkpoints', () => {
   it('rank 0 writes them, and both ranks resume from last/ to the parameters of an uninterrupted run', async () => {
     const results = await launch('fit-resume', 2);
     expect(results.map((r) => r.wrote)).toEqual([true, true]);
-    const expected = reference('sgd', 2).params;
+    const expected = reference('plain-sgd', 2).params;
     for (const r of results) {
       const params = r.params as Record<string, number[]>;
       for (const [k, v] of Object.entries(expected)) {

@@ -40,10 +40,14 @@ if (tasks.has('collectives')) {
   const ddp = new distributed.DistributedDataParallel(model);
   await ddp.ready;
   let opt;
-  if (task === 'sgd') opt = new optim.SGD(ddp.parameters(), { lr: 0.1, momentum: 0.9 });
+  // a frozen first block and two param groups, for both optimizers
+  for (const p of model.children()[0].parameters()) p.requiresGrad = false;
+  if (task === 'sgd')
+    opt = new optim.SGD([{ params: model.children()[2].parameters() }, { params: model.children()[4].parameters(), lr: 0.05, weightDecay: 0.01 }], {
+      lr: 0.1,
+      momentum: 0.9,
+    });
   else {
-    // a frozen first block and two param groups
-    for (const p of model.children()[0].parameters()) p.requiresGrad = false;
     opt = new optim.AdamW(
       [
         { params: model.children()[2].parameters(), lr: 0.01, weightDecay: 0.1 },
