@@ -22,7 +22,7 @@ export interface InitProcessGroupOptions {
   masterAddr?: string;
   /** The port of rank 0's store; default MASTER_PORT, else 29500 (torchrun's). */
   masterPort?: number;
-  /** How long a collective or the rendezvous may wait for the others (ms); default 30 minutes, as PyTorch. */
+  /** How long a collective or the rendezvous may wait for the others (ms); default FINETORCH_DIST_TIMEOUT_MS, else 30 minutes, as PyTorch. */
   timeoutMs?: number;
 }
 
@@ -90,7 +90,8 @@ export async function initProcessGroup(options: InitProcessGroupOptions = {}): P
   masterAddr = masterAddr.trim();
   const masterPort = integer(options.masterPort, 'MASTER_PORT', 'masterPort', 1) ?? 29500;
   if (masterPort > 65535) throw new RangeError(`distributed.initProcessGroup: masterPort must be 1 .. 65535, got ${masterPort}`);
-  const timeoutMs = options.timeoutMs ?? 30 * 60 * 1000;
+  // FINETORCH_DIST_TIMEOUT_MS: for processes whose code does not pass timeoutMs (recipes under the launcher)
+  const timeoutMs = options.timeoutMs ?? integer(undefined, 'FINETORCH_DIST_TIMEOUT_MS', 'timeoutMs', 1) ?? 30 * 60 * 1000;
   if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0)
     throw new TypeError(`distributed.initProcessGroup: timeoutMs must be a positive number, got ${JSON.stringify(timeoutMs)}`);
   const dist = addon('initProcessGroup');

@@ -120,6 +120,24 @@ describe.skipIf(!distAvailable)('faults', () => {
     );
     expect(distributed.isInitialized()).toBe(false);
   });
+
+  it('FINETORCH_DIST_TIMEOUT_MS bounds the wait when the code passes no timeoutMs (recipes under the launcher)', async () => {
+    const port = await freePort();
+    try {
+      process.env.FINETORCH_DIST_TIMEOUT_MS = 'soon';
+      await expect(distributed.initProcessGroup({ rank: 0, worldSize: 2, masterPort: port })).rejects.toThrow(
+        /FINETORCH_DIST_TIMEOUT_MS must be an integer, got 'soon'/,
+      );
+      process.env.FINETORCH_DIST_TIMEOUT_MS = '1000';
+      const started = Date.now();
+      // rank 1 never comes: without the variable this would wait 30 minutes
+      await expect(distributed.initProcessGroup({ rank: 0, worldSize: 2, masterPort: port })).rejects.toThrow(/rank 1 did not join/);
+      expect(Date.now() - started).toBeLessThan(10000);
+    } finally {
+      delete process.env.FINETORCH_DIST_TIMEOUT_MS;
+    }
+    expect(distributed.isInitialized()).toBe(false);
+  });
 });
 
 /** One process, the same model and data, each step on the union of what the ranks' step k saw (DistributedSampler's split). */
