@@ -44,6 +44,12 @@ export function distributedIndices(n: number, options: ShardOptions & { shuffle?
   return mine;
 }
 
+/** Batches in each rank's shard of `size` samples (padded to a multiple of worldSize, as DistributedSampler). */
+function batchesPerRank(size: number, worldSize: number, o: { batchSize: number; dropLast?: boolean }): number {
+  const perRank = Math.ceil(size / worldSize);
+  return o.dropLast ? Math.floor(perRank / o.batchSize) : Math.ceil(perRank / o.batchSize);
+}
+
 /**
  * A TensorLoader's shard for this rank: the samples of distributedIndices
  * (the loader's shuffle and seed) in batches of its batchSize, the last one
@@ -58,13 +64,8 @@ class ShardedTensorLoader {
     this.placement = placement(options, 'distributed.shard');
   }
 
-  private get perRank(): number {
-    return Math.ceil(this.loader.size / this.placement.worldSize);
-  }
-
   get length(): number {
-    const b = this.loader.options.batchSize;
-    return this.loader.options.dropLast ? Math.floor(this.perRank / b) : Math.ceil(this.perRank / b);
+    return batchesPerRank(this.loader.size, this.placement.worldSize, this.loader.options);
   }
 
   *batches(epoch = 0): Generator<Batch> {
@@ -103,9 +104,7 @@ class ShardedDataLoader {
   }
 
   get length(): number {
-    const perRank = Math.ceil(this.loader.dataset.length / this.placement.worldSize);
-    const b = this.loader.options.batchSize;
-    return this.loader.options.dropLast ? Math.floor(perRank / b) : Math.ceil(perRank / b);
+    return batchesPerRank(this.loader.dataset.length, this.placement.worldSize, this.loader.options);
   }
 
   batches(epoch = 0): AsyncGenerator<Batch> {
