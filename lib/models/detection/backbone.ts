@@ -1,9 +1,9 @@
 // The Faster R-CNN backbone of torchvision: a ResNet-50 body with
-// FrozenBatchNorm2d (backbone.body.*) and a feature pyramid
+// FrozenBatchNorm2d or BatchNorm2d (backbone.body.*) and a feature pyramid
 // (backbone.fpn.*), giving the maps '0'..'3' (strides 4..32) and 'pool'
 // (stride 64). Names and arithmetic follow torchvision 0.14.
 import { Module } from '../../nn/module.js';
-import { Conv2d, MaxPool2d, ReLU } from '../../nn/layers.js';
+import { BatchNorm2d, Conv2d, MaxPool2d, ReLU } from '../../nn/layers.js';
 import { ModuleList, Sequential } from '../../nn/containers.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { ones, zeros, tensor, rand } from '../../tensor/creation.js';
@@ -31,24 +31,35 @@ export class FrozenBatchNorm2d extends Module {
   }
 }
 
+/**
+ * The body's normalisation: 'frozen' (FrozenBatchNorm2d, torchvision's choice
+ * when weights are loaded: fixed statistics, nothing trains) or 'batchnorm'
+ * (nn.BatchNorm2d, torchvision's choice with no weights: batch statistics in
+ * train mode, running ones in eval). Both have the same state dict names,
+ * BatchNorm2d's adding num_batches_tracked.
+ */
+export type NormLayer = 'frozen' | 'batchnorm';
+const makeNorm = (normLayer: NormLayer, c: number): Module => (normLayer === 'batchnorm' ? new BatchNorm2d(c) : new FrozenBatchNorm2d(c));
+
 /** ResNet-50's bottleneck (stride on the 3x3 convolution, as torchvision's v1.5). */
 class Bottleneck extends Module {
   private readonly layers: Module[];
   private readonly downsample?: Module;
-  constructor(inPlanes: number, planes: number, stride: number) {
+  constructor(inPlanes: number, planes: number, stride: number, normLayer: NormLayer) {
     super();
     const out = planes * 4;
+    const norm = (c: number) => makeNorm(normLayer, c);
     this.layers = [
       this.registerModule('conv1', new Conv2d(inPlanes, planes, 1, { bias: false })),
-      this.registerModule('bn1', new FrozenBatchNorm2d(planes)),
+      this.registerModule('bn1', norm(planes)),
       this.registerModule('conv2', new Conv2d(planes, planes, 3, { stride, padding: 1, bias: false })),
-      this.registerModule('bn2', new FrozenBatchNorm2d(planes)),
+      this.registerModule('bn2', norm(planes)),
       this.registerModule('conv3', new Conv2d(planes, out, 1, { bias: false })),
-      this.registerModule('bn3', new FrozenBatchNorm2d(out)),
+      this.registerModule('bn3', norm(out)),
     ];
     this.registerModule('relu', new ReLU());
     if (stride !== 1 || inPlanes !== out)
-      this.downsample = this.registerModule('downsample', new Sequential(new Conv2d(inPlanes, out, 1, { stride, bias: false }), new FrozenBatchNorm2d(out)));
+      this.downsample = this.registerModule('downsample', new Sequential(new Conv2d(inPlanes, out, 1, { stride, bias: false }), norm(out)));
   }
   override forward(x: Tensor): Tensor {
     let y = x;
@@ -72,11 +83,11 @@ class Bottleneck extends Module {
 export class ResNet50Body extends Module {
   private readonly stem: Module[];
   readonly stages: Sequential[] = [];
-  constructor() {
+  constructor(normLayer: NormLayer = 'frozen') {
     super();
     this.stem = [
       this.registerModule('conv1', new Conv2d(3, 64, 7, { stride: 2, padding: 3, bias: false })),
-      this.registerModule('bn1', new FrozenBatchNorm2d(64)),
+      this.registerModule('bn1', makeNorm(normLayer, 64)),
       this.registerModule('relu', new ReLU()),
       this.registerModule('maxpool', new MaxPool2d(3, { stride: 2, padding: 1 })),
     ];
@@ -84,7 +95,7 @@ export class ResNet50Body extends Module {
     [3, 4, 6, 3].forEach((blocks, s) => {
       const planes = 64 * 2 ** s;
       const layer = new Sequential(
-        ...Array.from({ length: blocks }, (_, b) => new Bottleneck(b === 0 ? inPlanes : planes * 4, planes, b === 0 && s > 0 ? 2 : 1)),
+        ...Array.from({ length: blocks }, (_, b) => new Bottleneck(b === 0 ? inPlanes : planes * 4, planes, b === 0 && s > 0 ? 2 : 1, normLayer)),
       );
       inPlanes = planes * 4;
       this.stages.push(this.registerModule(`layer${s + 1}`, layer));
@@ -188,9 +199,9 @@ export class BackboneWithFPN extends Module {
   readonly body: ResNet50Body;
   readonly fpn: FeaturePyramidNetwork;
   readonly outChannels = 256;
-  constructor() {
+  constructor(normLayer: NormLayer = 'frozen') {
     super();
-    this.body = this.registerModule('body', new ResNet50Body());
+    this.body = this.registerModule('body', new ResNet50Body(normLayer));
     this.fpn = this.registerModule('fpn', new FeaturePyramidNetwork([256, 512, 1024, 2048], 256));
   }
   pyramid(images: Tensor): Record<string, Tensor> {

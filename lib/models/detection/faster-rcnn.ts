@@ -6,7 +6,7 @@ import { Architecture, type Block } from '../architecture.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { torch } from '../../tensor/index.js';
 import { ArgumentError } from '../../errors.js';
-import { BackboneWithFPN } from './backbone.js';
+import { BackboneWithFPN, type NormLayer } from './backbone.js';
 import { GeneralizedRCNNTransform, resizeBoxes } from './transform.js';
 import { RegionProposalNetwork } from './rpn.js';
 import { FastRCNNPredictor, RoIHeads, type Detections } from './roi-heads.js';
@@ -20,6 +20,15 @@ export interface FasterRCNNOptions {
   numClasses?: number;
   /** How many of the body's stages train, from the top (0..5; default 3: layer2..layer4); the others' parameters are frozen. */
   trainableBackboneLayers?: number;
+  /**
+   * The body's normalisation (torchvision's norm_layer): 'frozen'
+   * (FrozenBatchNorm2d, default; for fine-tuning loaded weights) or
+   * 'batchnorm' (BatchNorm2d, as torchvision builds it with no weights; a
+   * ResNet-50 with identity frozen statistics does not train from scratch).
+   * A checkpoint trained with 'batchnorm' loads into 'frozen' (its running
+   * statistics used, num_batches_tracked dropped).
+   */
+  normLayer?: NormLayer;
   minSize?: number;
   maxSize?: number;
   imageMean?: [number, number, number];
@@ -46,6 +55,7 @@ export interface FasterRCNNOptions {
 const DEFAULTS: Required<FasterRCNNOptions> = {
   numClasses: 91,
   trainableBackboneLayers: 3,
+  normLayer: 'frozen',
   minSize: 800,
   maxSize: 1333,
   imageMean: [0.485, 0.456, 0.406],
@@ -101,7 +111,9 @@ function checkOptions(o: FasterRCNNOptions): Required<FasterRCNNOptions> {
   for (const key of Object.keys(o)) if (!(key in DEFAULTS)) throw new ArgumentError(fn, `unknown option '${key}'`, key);
   const r = { ...DEFAULTS, ...o } as Required<FasterRCNNOptions>;
   for (const [key, v] of Object.entries(r)) {
-    if (key === 'imageMean' || key === 'imageStd') {
+    if (key === 'normLayer') {
+      if (v !== 'frozen' && v !== 'batchnorm') throw new ArgumentError(fn, `normLayer must be 'frozen' or 'batchnorm', got ${JSON.stringify(v)}`, key);
+    } else if (key === 'imageMean' || key === 'imageStd') {
       if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && (key === 'imageMean' || x > 0)))
         throw new ArgumentError(fn, `${key} must be three finite numbers${key === 'imageStd' ? ' above 0' : ''}, got ${JSON.stringify(v)}`, key);
     } else if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (INTEGER_OPTIONS.has(key) && !Number.isInteger(v)))
@@ -154,7 +166,7 @@ export class FasterRCNN extends Architecture {
       enumerable: false,
     });
     this.transform = new GeneralizedRCNNTransform({ minSize: o.minSize, maxSize: o.maxSize, imageMean: o.imageMean, imageStd: o.imageStd });
-    this.backbone = this.registerModule('backbone', new BackboneWithFPN());
+    this.backbone = this.registerModule('backbone', new BackboneWithFPN(o.normLayer));
     this.rpn = this.registerModule(
       'rpn',
       new RegionProposalNetwork(256, {
@@ -208,14 +220,26 @@ export class FasterRCNN extends Architecture {
   }
 
   /**
-   * As Module.loadStateDict; the body's num_batches_tracked entries (in
-   * checkpoints of torchvision models built with BatchNorm2d, e.g. weights=None)
-   * are dropped, as torchvision's FrozenBatchNorm2d drops them.
+   * As Module.loadStateDict. With normLayer 'frozen', the body's
+   * num_batches_tracked entries (in checkpoints of models built with
+   * BatchNorm2d, e.g. torchvision's weights=None or normLayer 'batchnorm') are
+   * dropped, as torchvision's FrozenBatchNorm2d drops them. With 'batchnorm',
+   * a checkpoint without them (a frozen model's) loads too: the counters
+   * missing are left as they are (they only matter for momentum=None).
    */
   override loadStateDict(dict: StateDict | Map<string, Tensor>, options: { strict?: boolean } = {}): LoadStateDictResult {
     const entries = dict instanceof Map ? [...dict.entries()] : Object.entries(dict ?? {});
-    const kept = entries.filter(([k]) => !(k.startsWith('backbone.body.') && k.endsWith('.num_batches_tracked')));
-    return super.loadStateDict(new Map(kept), options);
+    const counter = (k: string) => k.startsWith('backbone.body.') && k.endsWith('.num_batches_tracked');
+    if (this.settings.normLayer === 'frozen') return super.loadStateDict(new Map(entries.filter(([k]) => !counter(k))), options);
+    // 'batchnorm': counters the checkpoint lacks keep the model's own values
+    const given = new Map(entries);
+    const own = this.stateDict();
+    for (const [k, t] of Object.entries(own)) if (counter(k) && !given.has(k)) given.set(k, t);
+    try {
+      return super.loadStateDict(given, options);
+    } finally {
+      Object.values(own).forEach((t) => t.dispose());
+    }
   }
 
   /** Detections per image (eval mode; runs without gradients). */
