@@ -60,14 +60,24 @@ const metricName = z.string().min(1);
 const TrainerStateSchema = z
   .object({
     format: z.literal(1).optional(),
+    task: z.literal('detection').optional(),
     epoch: z.number().int().min(-1),
     step: z.number().int().min(0).optional(),
     seed: z.number(),
     best: z.object({ epoch: z.number().int().min(0), metric: metricName, value: z.number().nullable() }).nullable(),
     sinceBest: z.number().int().min(0).default(0),
-    history: z.array(z.object({ epoch: z.number().int().min(0), trainLoss: z.number().nullable(), val: evalResult.nullable() })),
+    // passthrough: a detection fit's records also hold its losses and COCO scores
+    history: z.array(z.object({ epoch: z.number().int().min(0), trainLoss: z.number().nullable(), val: evalResult.nullable() }).passthrough()),
     schedulerStep: z.number().int().nullable().default(null),
-    position: z.object({ epoch: z.number().int().min(0), batch: z.number().int().min(0), lossSum: z.number(), seen: z.number().int().min(0) }).optional(),
+    position: z
+      .object({
+        epoch: z.number().int().min(0),
+        batch: z.number().int().min(0),
+        lossSum: z.number(),
+        seen: z.number().int().min(0),
+        losses: z.record(z.string(), z.number()).optional(),
+      })
+      .optional(),
     scaler: z
       .object({
         scale: z.number().positive(),
@@ -95,12 +105,16 @@ export interface Position {
   batch: number;
   lossSum: number;
   seen: number;
+  /** A detection fit's per-loss sums so far (loss_classifier, ...), weighted by images as lossSum is. */
+  losses?: Record<string, number>;
 }
 
 /** What trainer.json holds: everything fit() needs to continue besides the tensors. */
 export interface TrainerState {
   /** 1; absent in checkpoints written before the format had a number. */
   format?: 1;
+  /** 'detection': written by fit on a detection model (FasterRCNN); absent for every other model. */
+  task?: 'detection';
   /** The last completed epoch (-1: none yet). */
   epoch: number;
   /** Optimizer steps done over the whole run. */
@@ -280,9 +294,16 @@ function loadTensors(file: string): Record<string, Tensor> {
   }
 }
 
-/** Loads a checkpoint folder into the model and the optimizer; returns its trainer state. Errors name the file at fault. */
-export function loadCheckpoint(dir: string, model: Module, optimizer: Optimizer): TrainerState {
+/** Loads a checkpoint folder into the model and the optimizer; returns its trainer state. Errors name the file at fault. task: 'detection' for a detection fit's resume (the checkpoint must say the same). */
+export function loadCheckpoint(dir: string, model: Module, optimizer: Optimizer, task?: 'detection'): TrainerState {
   const state = readTrainerState(dir);
+  if (state.task !== task)
+    throw new CheckpointError(
+      join(dir, STATE_FILE),
+      state.task === 'detection'
+        ? 'is a detection checkpoint (written by fit on a FasterRCNN): resume it into a FasterRCNN, not this model'
+        : 'is not a detection checkpoint (it was written by fit on another kind of model): a FasterRCNN cannot resume from it',
+    );
   if (state.optimizerState === false || !state.optimizer)
     throw new CheckpointError(
       dir,

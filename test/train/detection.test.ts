@@ -187,7 +187,7 @@ describe('fit with a detection model', () => {
 
   it('refuses options it does not handle yet, by name', async () => {
     const optimizer = new optim.SGD(model.parameters(), { lr: 0.01 });
-    await expect(fit({ model, train: loader, optimizer, epochs: 1, checkpointDir: dir })).rejects.toThrow(/does not take checkpointDir/);
+    await expect(fit({ model, train: loader, optimizer, epochs: 1, ema: { decay: 0.99 } })).rejects.toThrow(/does not take ema/);
     await expect(fit({ model, train: loader, optimizer, epochs: 1, monitor: 'map' })).rejects.toThrow(/needs validation data/);
   });
 });
