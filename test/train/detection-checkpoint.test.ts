@@ -1,9 +1,10 @@
 // fit's checkpoints for a detection model (a real Faster R-CNN ResNet-50 FPN
 // on small drawn PNG images): checkpointDir writes best/ (by mAP) and last/
-// as the classification loop does; 1 epoch, then resume for a 2nd, and a run
-// stopped by the signal inside an epoch, then resumed, both equal a straight
-// 2-epoch run step by step (every loss) and in the final weights; a
-// classification checkpoint and a detection one do not resume into each other.
+// as the classification loop does; 1 epoch, resumed for a 2nd that the signal
+// stops after one step, resumed again mid-epoch, equals a straight 2-epoch run
+// step by step (every loss, every LR) and in the final weights and optimizer
+// state; a classification checkpoint and a detection one do not resume into
+// each other.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,6 +43,7 @@ const SCENES: Array<Array<[number[], number]>> = [
 
 let dir: string;
 let loader: InstanceType<typeof data.detection.DetectionLoader>;
+let valLoader: InstanceType<typeof data.detection.DetectionLoader>;
 let model: InstanceType<typeof models.FasterRCNN>;
 let init: Record<string, Tensor>;
 
@@ -61,7 +63,7 @@ async function drawScenes() {
 }
 
 /** One detection fit from the model's initial weights (resume loads its own), SGD with momentum and a schedule, so all three must be restored. */
-async function run(epochs: number, checkpointDir: string, extra: { resumeFrom?: string; signal?: AbortSignal; onEvent?: (e: TrainEvent) => void } = {}) {
+async function run(epochs: number, checkpointDir: string, extra: { resumeFrom?: string; signal?: AbortSignal; checkpointEvery?: number; onEvent?: (e: TrainEvent) => void } = {}) {
   model.loadStateDict(init);
   const optimizer = new optim.SGD(
     model.parameters().filter((p) => p.requiresGrad),
@@ -72,13 +74,15 @@ async function run(epochs: number, checkpointDir: string, extra: { resumeFrom?: 
   const result = await fit({
     model,
     train: loader,
-    val: loader,
+    val: valLoader,
     optimizer,
     scheduler,
     epochs,
     seed: 11,
     checkpointDir,
+    saveOptimizerState: false, // best/ without the optimizer (last/ keeps it)
     resumeFrom: extra.resumeFrom,
+    checkpointEvery: extra.checkpointEvery,
     signal: extra.signal,
     onEvent: (e) => {
       events.push(e);
@@ -101,7 +105,9 @@ let straight: Awaited<ReturnType<typeof run>>;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ft-detckpt-'));
-  loader = new data.detection.DetectionLoader(new data.detection.DetectionDataset(await drawScenes()), { batchSize: 2, shuffle: true, seed: 3 });
+  const scenes = await drawScenes();
+  loader = new data.detection.DetectionLoader(new data.detection.DetectionDataset(scenes), { batchSize: 2, shuffle: true, seed: 3 });
+  valLoader = new data.detection.DetectionLoader(new data.detection.DetectionDataset(scenes.slice(1, 3)), { batchSize: 2 });
   torch.manualSeed(0);
   model = models.fasterrcnnResnet50Fpn(OPTIONS);
   // a copy: stateDict's tensors share the parameters' storage, which training changes
@@ -116,8 +122,11 @@ describe('fit checkpoints a detection model', () => {
     const { result, steps } = straight;
     expect(steps.length).toBe(4);
     expect(result.best?.metric).toBe('map');
-    for (const name of ['best', 'last'])
-      for (const file of ['model.safetensors', 'optimizer.safetensors', 'trainer.json']) expect(existsSync(join(root, name, file)), `${name}/${file}`).toBe(true);
+    for (const file of ['model.safetensors', 'optimizer.safetensors', 'trainer.json']) expect(existsSync(join(root, 'last', file)), `last/${file}`).toBe(true);
+    // saveOptimizerState: false leaves the optimizer out of best/ only
+    expect(existsSync(join(root, 'best', 'model.safetensors'))).toBe(true);
+    expect(existsSync(join(root, 'best', 'optimizer.safetensors'))).toBe(false);
+    expect(trainerJson(join(root, 'best')).optimizerState).toBe(false);
     const last = trainerJson(join(root, 'last'));
     expect(last).toMatchObject({ task: 'detection', epoch: 1, step: 4, seed: 11, schedulerStep: 4, best: result.best });
     expect(last.position).toBeUndefined();
@@ -131,40 +140,38 @@ describe('fit checkpoints a detection model', () => {
     expect(result.modelEpoch).toBe(result.best!.epoch); // restoreBest: the model ends holding best/'s weights
   });
 
-  it('1 epoch, then resume for a 2nd: the same losses at every step and the same final weights as 2 epochs straight', async () => {
+  it('1 epoch, resume (stopped by the signal inside the 2nd epoch), resume mid-epoch: every step and the final weights equal 2 epochs straight', async () => {
     const root = join(dir, 'split');
-    const first = await run(1, root);
-    const second = await run(2, root, { resumeFrom: root });
-    expect(second.events[0]).toMatchObject({ type: 'resumed', epoch: 1, batch: 0, step: 2, path: join(root, 'last') });
-    const steps = [...first.steps, ...second.steps];
-    expect(steps.map((s) => s.step)).toEqual([0, 1, 2, 3]);
+    // epoch 0 alone; checkpointEvery 1 also writes last/ after its first step, holding the position
+    const positions: unknown[] = [];
+    const first = await run(1, root, {
+      checkpointEvery: 1,
+      onEvent: (e) => e.type === 'checkpoint' && e.path.endsWith('last') && positions.push(trainerJson(e.path).position ?? null),
+    });
+    expect(positions).toEqual([{ epoch: 0, batch: 1, lossSum: 2 * first.steps[0].loss, seen: 2, losses: expect.any(Object) }, null]);
+    expect(first.result.modelEpoch).toBe(0);
+    // resumed at the epoch boundary; the signal after its first step writes last/ there and stops
+    const controller = new AbortController();
+    const second = await run(2, root, { resumeFrom: root, signal: controller.signal, onEvent: (e) => e.type === 'step' && controller.abort() });
+    expect(second.events[0]).toEqual({ type: 'resumed', epoch: 1, batch: 0, step: 2, path: join(root, 'last') });
+    expect(second.result.interrupted).toBe(true);
+    expect(second.result.modelEpoch).toBeNull();
+    expect(second.events.at(-1)).toEqual({ type: 'interrupted', epoch: 1, batch: 1, step: 3, path: join(root, 'last') });
+    expect(trainerJson(join(root, 'last'))).toMatchObject({ task: 'detection', epoch: 0, step: 3, schedulerStep: 3, position: { epoch: 1, batch: 1, seen: 2 } });
+    // resumed inside epoch 1: the loader skips the batch already done
+    const third = await run(2, root, { resumeFrom: join(root, 'last') });
+    expect(third.events[0]).toMatchObject({ type: 'resumed', epoch: 1, batch: 1, step: 3 });
+    const steps = [...first.steps, ...second.steps, ...third.steps];
+    expect(steps.map((s) => [s.epoch, s.step, s.batch])).toEqual(straight.steps.map((s) => [s.epoch, s.step, s.batch]));
     steps.forEach((s, i) => {
       expect(s.lrs, `step ${i} lrs`).toEqual(straight.steps[i].lrs);
       for (const [k, v] of Object.entries(straight.steps[i].losses!)) expect(s.losses![k], `step ${i} ${k}`).toBe(v);
     });
-    expect(second.result.history).toEqual(straight.result.history);
+    // the 2nd epoch's means count the batch done before the stop; epoch 0's record comes back from trainer.json
+    expect(third.result.history).toEqual(straight.result.history);
+    expect(third.result.best).toEqual(straight.result.best);
     expectSameWeights(join(dir, 'straight', 'last', 'model.safetensors'), join(root, 'last', 'model.safetensors'));
     expectSameWeights(join(dir, 'straight', 'last', 'optimizer.safetensors'), join(root, 'last', 'optimizer.safetensors'));
-  }, 60000);
-
-  it('the signal inside an epoch writes last/ at that step and stops; resuming continues mid-epoch to the straight run', async () => {
-    const root = join(dir, 'signal');
-    const controller = new AbortController();
-    const stopped = await run(2, root, { signal: controller.signal, onEvent: (e) => e.type === 'step' && e.step === 2 && controller.abort() });
-    expect(stopped.result.interrupted).toBe(true);
-    expect(stopped.events.at(-1)).toEqual({ type: 'interrupted', epoch: 1, batch: 1, step: 3, path: join(root, 'last') });
-    const last = trainerJson(join(root, 'last'));
-    expect(last).toMatchObject({ task: 'detection', epoch: 0, step: 3, position: { epoch: 1, batch: 1, seen: 2 } });
-    const resumed = await run(2, root, { resumeFrom: join(root, 'last') });
-    expect(resumed.events[0]).toMatchObject({ type: 'resumed', epoch: 1, batch: 1, step: 3 });
-    const steps = [...stopped.steps, ...resumed.steps];
-    expect(steps.length).toBe(4);
-    steps.forEach((s, i) => {
-      for (const [k, v] of Object.entries(straight.steps[i].losses!)) expect(s.losses![k], `step ${i} ${k}`).toBe(v);
-    });
-    // the epoch's means count the batch done before the stop
-    expect(resumed.result.history).toEqual(straight.result.history);
-    expectSameWeights(join(dir, 'straight', 'last', 'model.safetensors'), join(root, 'last', 'model.safetensors'));
   }, 60000);
 
   it('a classification checkpoint does not resume into a detector, nor a detection one into a classifier: the error names trainer.json', async () => {
