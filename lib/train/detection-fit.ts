@@ -73,7 +73,6 @@ const UNSUPPORTED = [
   'gradScaler',
   'precision',
   'memoryFormat',
-  'device',
   'distributed',
 ] as const;
 
@@ -140,6 +139,9 @@ export async function evaluateDetector(model: FasterRCNN, data: DetectionSource)
 export async function fitDetection(o: DetectionFitOptions): Promise<FitResult> {
   const given = UNSUPPORTED.filter((k) => (o as Record<string, unknown>)[k] !== undefined);
   if (given.length) throw new TypeError(`fit: a detection model (FasterRCNN) does not take ${given.join(', ')} yet (the model's own losses are the loss)`);
+  // this loop does not move the model's batches to another device yet: the CPU only, said rather than ignored
+  if (o.device !== undefined && o.device !== 'cpu')
+    throw new TypeError(`fit: a detection model (FasterRCNN) trains on the CPU only yet: device ${JSON.stringify(o.device)} is not supported (give 'cpu' or leave device out)`);
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new TypeError(`fit: epochs must be a positive integer, got ${o.epochs}`);
   if (o.checkpointEvery !== undefined && !(Number.isInteger(o.checkpointEvery) && o.checkpointEvery >= 1))
     throw new TypeError(`fit: checkpointEvery must be a positive integer (steps), got ${o.checkpointEvery}`);

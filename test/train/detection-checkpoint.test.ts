@@ -79,6 +79,7 @@ async function run(epochs: number, checkpointDir: string, extra: { resumeFrom?: 
     scheduler,
     epochs,
     seed: 11,
+    device: 'cpu', // the one device a detection fit takes
     checkpointDir,
     saveOptimizerState: false, // best/ without the optimizer (last/ keeps it)
     resumeFrom: extra.resumeFrom,
@@ -204,6 +205,7 @@ describe('fit checkpoints a detection model', () => {
   it('keeps refusing what it does not support, by name', async () => {
     const optimizer = new optim.SGD(model.parameters(), { lr: 0.01 });
     await expect(fit({ model, train: loader, optimizer, epochs: 1, ema: { decay: 0.99 } })).rejects.toThrow(/does not take ema/);
-    await expect(fit({ model, train: loader, optimizer, epochs: 1, precision: 'bf16', device: 'cpu' })).rejects.toThrow(/does not take precision, device/);
+    await expect(fit({ model, train: loader, optimizer, epochs: 1, precision: 'bf16', distributed: true })).rejects.toThrow(/does not take precision, distributed/);
+    await expect(fit({ model, train: loader, optimizer, epochs: 1, device: 'cuda' })).rejects.toThrow(/CPU only yet: device "cuda"/);
   });
 });
