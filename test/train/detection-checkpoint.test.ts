@@ -78,7 +78,7 @@ async function run(epochs: number, checkpointDir: string, extra: { resumeFrom?: 
     optimizer,
     scheduler,
     epochs,
-    seed: 11,
+    seed: extra.resumeFrom ? undefined : 11, // a resumed run takes the seed from trainer.json
     device: 'cpu', // the one device a detection fit takes
     checkpointDir,
     saveOptimizerState: false, // best/ without the optimizer (last/ keeps it)
