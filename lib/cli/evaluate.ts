@@ -20,6 +20,12 @@ import { scoreAgainstLabels, writeEvaluationReport } from '../reports/evaluation
 import { classificationTable, type ClassificationTable } from '../reports/table.js';
 import type { Tagger } from '../models/taggers.js';
 import { buildTokenData, evaluateTagger, predictSpans, taggerLoss, type TokenInputSpec } from '../recipes/token-classification.js';
+import { buildDetectionData, detectorOptions, imageFiles, loadDetector, predictDetections } from '../recipes/detection.js';
+import { DETECTOR_ARCH } from '../recipes/schema.js';
+import { evaluateDetector } from '../train/detection-fit.js';
+import { formatDetectionScores } from '../metrics/detection.js';
+import { drawBoxes } from '../data/detection/draw.js';
+import { mkdirSync } from 'node:fs';
 
 const COMMON: Record<string, FlagSpec> = {
   checkpoint: { type: 'string', arg: 'path', help: 'a run folder (uses best/, else last/), a checkpoint folder, or a weights file (then --config is needed)' },
@@ -38,6 +44,8 @@ const PREDICT_FLAGS: Record<string, FlagSpec> = {
   ...COMMON,
   text: { type: 'string', repeat: true, arg: 'text', help: 'a text to classify or tag (text models; repeatable)' },
   top: { type: 'positiveInt', arg: 'k', help: 'also list the k most likely classes (default 1)' },
+  'score-thresh': { type: 'string', arg: 'p', help: 'detectors: list and draw boxes scoring at least p, 0-1 (default 0.5)' },
+  out: { type: 'string', arg: 'dir', help: 'detectors: where the images with their boxes drawn go, one PNG each (default <run>/predictions)' },
   ...RECIPE_FLAGS,
   ...OUTPUT_FLAGS,
 };
@@ -69,6 +77,9 @@ function loadTrained(flags: FlagValues): Loaded {
   else if (ck.run) recipe = loadRecipe({ object: ck.run.recipe as unknown as Record<string, unknown> }, overrides);
   else throw new UsageError(`--checkpoint ${flags.checkpoint}: no run.json next to it; give --config <recipe>`);
   checkDevice(recipe.device);
+  // a detector's class count comes from its data when there is no run.json (see evalDetector)
+  if (recipe.task === 'detection' || ck.run?.input.kind === 'detection')
+    return { recipe, ck, classes: ck.run?.classes ?? null, input: ck.run?.input ?? null, spec: ck.run?.model ?? { arch: DETECTOR_ARCH, options: { ...detectorOptions(recipe) } } };
   const spec = trainedSpec(ck, recipe);
   // eval and predict give one class per input: a masked-LM or token-classification model cannot
   requireSequenceClassifier(spec, ck.run && ck.runDir ? `${join(ck.runDir, 'run.json')}: model.options.task` : `${ck.weights}: finetorch.options.task`);
@@ -102,6 +113,11 @@ export async function evalCommand(argv: string[]): Promise<number> {
     if (!['train', 'val', 'test'].includes(split)) throw new UsageError(`--split: expected test, val or train, got ${JSON.stringify(split)}`);
     const loaded = loadTrained(args.flags);
     torch.manualSeed(loaded.recipe.seed);
+    if (isDetector(loaded)) {
+      await evalDetector(reporter, loaded, split as Part);
+      reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: (Date.now() - started) / 1000 });
+      return EXIT.ok;
+    }
     if (isTagger(loaded)) {
       await evalTagger(reporter, loaded, split as Part);
       reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: (Date.now() - started) / 1000 });
@@ -185,6 +201,14 @@ export async function predictCommand(argv: string[]): Promise<number> {
     const texts = (args.flags.text as string[] | undefined) ?? [];
     if (!args.positionals.length && !texts.length) throw new UsageError('give the inputs: image files or folders, a CSV/JSONL file of texts, or --text');
     const loaded = loadTrained(args.flags);
+    if (isDetector(loaded)) {
+      if (texts.length) throw new UsageError('--text: a detector takes images (files or folders), not texts');
+      const n = await predictDetector(reporter, loaded, args.positionals, args.flags);
+      reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: (Date.now() - started) / 1000, predictions: n });
+      return EXIT.ok;
+    }
+    if (args.flags['score-thresh'] !== undefined || args.flags.out !== undefined)
+      throw new UsageError(`--${args.flags.out !== undefined ? 'out' : 'score-thresh'}: only for detectors (task detection)`);
     if (isTagger(loaded)) {
       const n = await predictTagger(reporter, loaded, args.positionals, texts);
       reporter.emit({ type: 'end', status: 'ok', exitCode: EXIT.ok, seconds: (Date.now() - started) / 1000, predictions: n });
@@ -358,4 +382,80 @@ async function predictTagger(reporter: Reporter, loaded: Loaded, paths: string[]
   });
   if (!reporter.json) reporter.table(`spans (${rows.length} in ${inputs.length} text${inputs.length === 1 ? '' : 's'})`, rows as never);
   return inputs.length;
+}
+
+// ---- detectors (task detection)
+
+function isDetector(loaded: Loaded): boolean {
+  return loaded.input?.kind === 'detection' || loaded.recipe.task === 'detection';
+}
+
+/** The detector of `loaded` for `classes` (background first): run.json's spec, else the recipe's options with the data's class count. */
+function loadTrainedDetector(loaded: Loaded, classes: string[]) {
+  const spec = { ...loaded.spec, options: { numClasses: classes.length, ...loaded.spec.options } };
+  return loadDetector(spec, loaded.ck.weights);
+}
+
+/** `finetorch eval` of a detector: COCO's twelve numbers (mAP@[.5:.95], @.5, @.75, per size, AR) and AP per class. */
+async function evalDetector(reporter: Reporter, loaded: Loaded, split: Part): Promise<void> {
+  const data = await buildDetectionData(loaded.recipe, [split], loaded.classes ? { classes: loaded.classes } : undefined);
+  const source = data.parts[split];
+  if (!source) throw new DataError(`the recipe's data has no ${split} part (see recipe.data.split, valAnnotations/testAnnotations, valImageSet/testImageSet)`);
+  const model = loadTrainedDetector(loaded, data.classes);
+  reporter.emit({ type: 'start', command: 'eval', checkpoint: loaded.ck.weights, split, classes: data.classes, samples: data.sizes[split] });
+  const scores = await evaluateDetector(model, source);
+  model.dispose();
+  if (reporter.json) reporter.emit({ type: 'eval', split, checkpoint: loaded.ck.weights, samples: data.sizes[split], detection: scores });
+  else reporter.message(`COCO mAP (${split}, ${data.sizes[split]} images):\n${formatDetectionScores(scores)}`);
+  reporter.table(
+    `per class (${split})`,
+    scores.perClass.map((c) => ({
+      class: data.classes[c.label] ?? String(c.label),
+      boxes: c.groundTruths,
+      ap: c.ap,
+      ap50: c.ap50,
+      ap75: c.ap75,
+      ar100: c.ar100,
+    })),
+  );
+}
+
+/** `finetorch predict` with a detector: the boxes found in each image (class, score, corners), and each image with them drawn as PNG. */
+async function predictDetector(reporter: Reporter, loaded: Loaded, paths: string[], flags: FlagValues): Promise<number> {
+  const raw = flags['score-thresh'] as string | undefined;
+  const scoreThresh = raw === undefined ? 0.5 : Number(raw);
+  if (raw !== undefined && (raw.trim() === '' || !(scoreThresh >= 0 && scoreThresh <= 1)))
+    throw new UsageError(`--score-thresh: expected a number from 0 to 1, got ${JSON.stringify(raw)}`);
+  let classes = loaded.classes;
+  if (!classes) classes = (await buildDetectionData(loaded.recipe, [])).classes; // no run.json: the recipe's data names them
+  const files = imageFiles(paths);
+  const outDir = resolve((flags.out as string | undefined) ?? join(loaded.ck.runDir ?? dirname(loaded.ck.weights), 'predictions'));
+  mkdirSync(outDir, { recursive: true });
+  const model = loadTrainedDetector(loaded, classes);
+  reporter.emit({ type: 'start', command: 'predict', checkpoint: loaded.ck.weights, classes, inputs: files.length, scoreThresh, out: outDir });
+  const results = await predictDetections(model, classes, files, { scoreThresh, batchSize: loaded.recipe.batchSize });
+  model.dispose();
+  const rows: Row[] = [];
+  const used = new Set<string>();
+  for (const [i, r] of results.entries()) {
+    // one PNG per input, named after it (a number added where two inputs share a name)
+    const stem = basename(r.input, extname(r.input));
+    let name = `${stem}.png`;
+    for (let k = 2; used.has(name); k++) name = `${stem}-${k}.png`;
+    used.add(name);
+    const image = join(outDir, name);
+    await drawBoxes(
+      r.input,
+      r.boxes.map((b) => ({ box: b.box, text: `${b.class} ${b.score.toFixed(2)}`, colorIndex: b.label - 1 })),
+      { out: image },
+    );
+    if (reporter.json) reporter.emit({ type: 'prediction', index: i, input: r.input, width: r.width, height: r.height, image, boxes: r.boxes });
+    for (const b of r.boxes)
+      rows.push({ input: basename(r.input), class: b.class, score: b.score, x1: b.box[0], y1: b.box[1], x2: b.box[2], y2: b.box[3] });
+  }
+  if (!reporter.json) {
+    reporter.table(`boxes (${rows.length} in ${results.length} image${results.length === 1 ? '' : 's'}, score >= ${scoreThresh})`, rows);
+    reporter.message(`images with their boxes drawn: ${outDir}`);
+  }
+  return results.length;
 }

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EvalResult } from '../train/trainer.js';
+import type { DetectionScores } from '../metrics/detection.js';
 import { findCheckpoint } from '../train/checkpoint.js';
 import type { Recipe } from '../recipes/schema.js';
 import { runRecipe } from '../recipes/run.js';
@@ -65,6 +66,17 @@ const classificationRow = (split: string, r: EvalResult): Row => ({
   accuracy: r.accuracy,
   f1Macro: r.f1Macro,
   rocAuc: r.rocAuc,
+});
+
+const detectionRow = (split: string, d: DetectionScores): Row => ({
+  split,
+  map: d.map,
+  map50: d.map50,
+  map75: d.map75,
+  mapSmall: d.mapSmall,
+  mapMedium: d.mapMedium,
+  mapLarge: d.mapLarge,
+  ar100: d.ar100,
 });
 
 export async function trainCommand(argv: string[]): Promise<number> {
@@ -153,6 +165,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
               `model ${e.model.arch}${e.model.checkpoint && !resumeFrom ? ` from ${e.model.checkpoint}` : ''}: ${e.model.parameters.toLocaleString('en')} parameters, ${e.model.trainable.toLocaleString('en')} trainable`,
             );
             const tagging = e.recipe.task === 'tokenClassification';
+            const detecting = e.recipe.task === 'detection';
             reporter.message(
               tagging
                 ? `data: ${e.classes.length} tags (${Object.entries(e.trainCounts)
@@ -160,7 +173,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
                     .join(
                       ', ',
                     )} training entities), ${e.samples.train} train / ${e.samples.val} val / ${e.samples.test} test documents; ${e.batchesPerEpoch} batches of ${e.recipe.batchSize} windows per epoch`
-                : `data: ${e.classes.length} classes, ${e.samples.train} train / ${e.samples.val} val / ${e.samples.test} test samples; ${e.batchesPerEpoch} batches of ${e.recipe.batchSize} per epoch`,
+                : detecting
+                  ? `data: ${e.classes.length - 1} classes (${Object.values(e.trainCounts).reduce((a, b) => a + b, 0)} training boxes), ${e.samples.train} train / ${e.samples.val} val / ${e.samples.test} test images; ${e.batchesPerEpoch} batches of ${e.recipe.batchSize} per epoch`
+                  : `data: ${e.classes.length} classes, ${e.samples.train} train / ${e.samples.val} val / ${e.samples.test} test samples; ${e.batchesPerEpoch} batches of ${e.recipe.batchSize} per epoch`,
             );
             for (const note of e.notes ?? []) reporter.message(note);
             reporter.message(`output: ${e.out}`);
@@ -192,6 +207,10 @@ export async function trainCommand(argv: string[]): Promise<number> {
     const best = result.fit.best;
     if (best && result.val) rows.push(metricsRow(`val (epoch ${best.epoch + 1})`, result.val));
     if (result.test) rows.push(metricsRow('test', result.test));
+    // a detector: COCO mAP of the best epoch's validation and of the checkpoint on the test part
+    const det = result.detection;
+    if (best && det?.val) rows.push(detectionRow(`val (epoch ${best.epoch + 1})`, det.val));
+    if (det?.test) rows.push(detectionRow('test', det.test));
     if (rows.length) reporter.table(`results (${basename(result.checkpoint)} checkpoint)`, rows);
     if (!reporter.json) {
       const tb = result.recipe.tensorboard;
@@ -215,6 +234,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
         samples: test.samples,
         ...(test.entities ? { entities: test.entities } : {}),
       },
+      ...(result.detection ? { detection: result.detection } : {}),
     });
     reporter.close();
     return EXIT.ok;

@@ -43,8 +43,10 @@ import { torch } from '../tensor/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { cuda } from '../cuda/index.js';
 import type { BatchSource, BuiltinLoss, LossFn } from '../train/trainer.js';
-import type { DataSpec, Recipe } from './schema.js';
+import { DETECTOR_ARCH, type DataSpec, type Recipe } from './schema.js';
 import { buildTaggerFromSpec, type TokenInputSpec } from './token-classification.js';
+import type { DetectionInputSpec } from './detection.js';
+import { FasterRCNN, fasterrcnnResnet50Fpn, type FasterRCNNOptions } from '../models/detection/faster-rcnn.js';
 import { isTaggerArch } from '../models/taggers.js';
 
 export type Part = 'train' | 'val' | 'test';
@@ -64,7 +66,9 @@ export type InputSpec =
     }
   | { kind: 'text'; tokenizer: string; lowercase?: boolean; maxLength: number; textColumn: string; labelColumn: string }
   /** Token classification (see token-classification.ts). */
-  | TokenInputSpec;
+  | TokenInputSpec
+  /** Detection (see detection.ts): RGB images of any size in [0, 1]; the detector resizes and normalises them itself. */
+  | DetectionInputSpec;
 
 export interface Sized extends BatchSource {
   readonly length: number;
@@ -429,6 +433,8 @@ export async function buildData(recipe: Recipe, parts: Part[] = PARTS, recorded?
   if (!d) throw new ConfigError('recipe.data', 'the recipe has no data section (see docs/cli.md for imageFolder, fashionMnist, csv, jsonl)');
   if (d.kind === 'conll' || d.kind === 'jsonlSpans' || recipe.task === 'tokenClassification')
     throw new ConfigError('recipe.task', 'token classification data is read by buildTokenData (recipes/token-classification.ts), not buildData');
+  if (d.kind === 'coco' || d.kind === 'voc' || recipe.task === 'detection')
+    throw new ConfigError('recipe.task', 'detection data is read by buildDetectionData (recipes/detection.ts), not buildData');
   const bundle =
     d.kind === 'imageFolder'
       ? await imageFolderData(d, recipe, parts, recorded)
@@ -448,7 +454,7 @@ export async function buildData(recipe: Recipe, parts: Part[] = PARTS, recorded?
 
 // ---- new inputs, prepared as in training (predict)
 
-function walkImages(path: string): string[] {
+export function walkImages(path: string): string[] {
   if (!statSync(path).isDirectory()) return [path];
   return readdirSync(path)
     .sort()
@@ -483,6 +489,7 @@ export async function prepareInputs(
   const batchSize = o.batchSize ?? 32;
   let out: PreparedInputs;
   if (input.kind === 'tokens') throw new DataError('a tagger (token classification) predicts spans: use predictSpans or finetorch predict');
+  if (input.kind === 'detection') throw new DataError('a detector finds boxes: use predictDetections (recipes/detection.ts) or finetorch predict');
   if (input.kind === 'image') {
     if (literal.length) throw new DataError('texts need a text model; this one takes images');
     const files = await asDataError(() =>
@@ -584,6 +591,7 @@ export function specTask(spec: ModelSpec, field = 'model.options.task'): TextTas
 /** Builds a model from a spec, freshly initialised. */
 export function buildFromSpec(spec: ModelSpec): Architecture {
   if (isTaggerArch(spec.arch)) return buildTaggerFromSpec(spec);
+  if (spec.arch === DETECTOR_ARCH) return fasterrcnnResnet50Fpn(spec.options as FasterRCNNOptions);
   checkArch(spec.arch);
   if (isTextArch(spec.arch)) {
     if (!spec.hfConfig) throw new ConfigError('model.hfConfig', `a ${spec.arch} model needs its config.json (recipe.model.config)`);
@@ -761,7 +769,7 @@ export function buildOptimizer(recipe: Recipe, model: Module, stepsPerEpoch: num
         throw new ConfigError(recipe.freeze.blocks !== undefined ? 'recipe.freeze.blocks' : 'recipe.freeze.patterns', err.detail);
       throw err;
     }
-  } else unfreeze(model);
+  } else if (!(model instanceof FasterRCNN)) unfreeze(model); // a detector's trainableBackboneLayers chose what trains (torchvision's); freeze adds to it
   groups ??= makeGroups();
   const specs = groups.map((g) => ({ params: g.params, lr: g.lr, weightDecay: g.weightDecay, block: g.block }));
   const optimizer =

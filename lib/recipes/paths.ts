@@ -13,6 +13,12 @@ export const PATH_FIELDS = [
   'data.valPath',
   'data.testPath',
   'data.tokenizer',
+  'data.annotations',
+  'data.images',
+  'data.valAnnotations',
+  'data.valImages',
+  'data.testAnnotations',
+  'data.testImages',
   'out',
   'tensorboard',
 ];

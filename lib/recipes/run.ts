@@ -32,6 +32,8 @@ import {
   type TokenInputSpec,
 } from './token-classification.js';
 import type { Tagger } from '../models/taggers.js';
+import { runDetection } from './detection.js';
+import type { DetectionScores } from '../metrics/detection.js';
 
 /** What runRecipe reports before training starts (the CLI's `start` event, less the command's own fields). */
 export interface RecipeStartEvent {
@@ -58,7 +60,16 @@ export interface RecipeEvalEvent extends EvalResult {
   checkpoint: string;
 }
 
-export type RecipeEvent = RecipeStartEvent | TrainEvent | RecipeEvalEvent;
+/** task detection: the COCO scores of `checkpoint` on the test part. */
+export interface RecipeDetectionEvalEvent {
+  type: 'eval';
+  split: 'test';
+  checkpoint: string;
+  samples: number;
+  detection: DetectionScores;
+}
+
+export type RecipeEvent = RecipeStartEvent | TrainEvent | RecipeEvalEvent | RecipeDetectionEvalEvent;
 
 export interface RunRecipeOptions {
   /** Folder that relative paths in the recipe are relative to (default: the working directory). */
@@ -90,6 +101,8 @@ export interface RecipeResult {
   val: EvalResult | null;
   /** Test-part metrics of `checkpoint`, if the data has a test part. */
   test: EvalResult | null;
+  /** task detection (val and test are then null): the COCO scores of the best epoch's validation and of `checkpoint` on the test part. */
+  detection?: { val: DetectionScores | null; test: DetectionScores | null };
   seconds: number;
 }
 
@@ -106,6 +119,11 @@ export async function runRecipe(input: Recipe | Record<string, unknown>, options
   resolvePaths(raw, resolve(options.baseDir ?? '.'));
   const recipe = parseRecipe(raw);
   const emit = (e: RecipeEvent) => options.onEvent?.(e);
+  // task detection: a run of its own (recipes/detection.ts), the same run folder
+  if (recipe.task === 'detection') {
+    const r = await runDetection(recipe, { ...options, onEvent: options.onEvent as never }, started);
+    return { ...r, model: r.model, val: null, test: null, detection: { val: r.val, test: r.test } };
+  }
 
   // One process of a data-parallel run (torchrun's environment, as `finetorch train --nproc-per-node` sets it):
   // join the process group; every rank trains its shard, only rank 0 writes the run folder.

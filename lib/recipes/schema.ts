@@ -197,18 +197,72 @@ const JsonlSpansData = z
   })
   .strict();
 
-export const DataSchema = z.discriminatedUnion('kind', [ImageFolderData, FashionMnistData, CsvData, JsonlData, ConllData, JsonlSpansData]);
+/** Detection (task: detection): what to do with a box that is empty or reaches outside its image (readCoco/readVoc's checks). */
+const boxChecks = {
+  /** 'error' (default), 'clip' to the image, or 'drop' the box. */
+  outside: choice(['error', 'clip', 'drop']).default('error'),
+  /** 'error' (default) or 'drop' boxes without width or height. */
+  emptyBoxes: choice(['error', 'drop']).default('error'),
+  split: SplitSchema.default({ train: 0.8, val: 0.1, test: 0.1 }),
+  /** Training-time augmentation: a left-right flip (boxes mirrored) with this probability. */
+  augment: z.object({ horizontalFlip: fraction.optional() }).strict().optional(),
+  /** Batches decoded ahead of training. */
+  prefetch: countUpTo(64, 'batches decoded ahead').default(2),
+};
+const CocoDetectionData = z
+  .object({
+    kind: z.literal('coco'),
+    /** The COCO annotation file (images, annotations with bbox [x, y, w, h], categories) and the folder of its images. */
+    annotations: z.string().min(1),
+    images: z.string().min(1),
+    /** Separate validation / test sets (annotation file and images folder, default the training images folder); a part given here is not split off. */
+    valAnnotations: z.string().min(1).optional(),
+    valImages: z.string().min(1).optional(),
+    testAnnotations: z.string().min(1).optional(),
+    testImages: z.string().min(1).optional(),
+    ...boxChecks,
+  })
+  .strict();
+const VocDetectionData = z
+  .object({
+    kind: z.literal('voc'),
+    /** A Pascal VOC folder: Annotations/<id>.xml, JPEGImages/, ImageSets/Main/<name>.txt. */
+    root: z.string().min(1),
+    /** The ImageSets/Main list of the training images (default: every Annotations/*.xml), and of separate val / test sets. */
+    imageSet: z.string().min(1).optional(),
+    valImageSet: z.string().min(1).optional(),
+    testImageSet: z.string().min(1).optional(),
+    /** Class names in label order (default: the names found, sorted). */
+    classes: listUpTo(z.string().min(1), MAX_CLASSES, 'class names').min(1).optional(),
+    /** Keep objects marked difficult (default true). */
+    difficult: z.boolean().default(true),
+    ...boxChecks,
+  })
+  .strict();
+
+export const DataSchema = z.discriminatedUnion('kind', [
+  ImageFolderData,
+  FashionMnistData,
+  CsvData,
+  JsonlData,
+  ConllData,
+  JsonlSpansData,
+  CocoDetectionData,
+  VocDetectionData,
+]);
 export type DataSpec = z.infer<typeof DataSchema>;
 
 /** Loss types: cross-entropy and focal for classifiers and linear tagging heads; the CRF's NLL (optionally plus a focal token term) for CRF heads. */
 const LOSS_TYPES = ['crossEntropy', 'focal', 'crf', 'crf+focal'] as const;
 /** What fit can monitor in a recipe (earlyStopping.metric); the entity metrics need task tokenClassification. */
-export const RECIPE_METRICS = ['loss', 'accuracy', 'f1Macro', 'rocAuc', 'entityF1', 'entityPrecision', 'entityRecall', 'entityF1Macro'] as const;
+export const RECIPE_METRICS = ['loss', 'accuracy', 'f1Macro', 'rocAuc', 'entityF1', 'entityPrecision', 'entityRecall', 'entityF1Macro', 'map', 'map50', 'map75'] as const;
+/** The metrics of task detection (COCO mAP of the validation part, or the training loss). */
+export const DETECTION_METRICS = ['loss', 'map', 'map50', 'map75'] as const;
 
 export const RecipeSchema = z
   .object({
-    /** 'classification' (default: one class per input) or 'tokenClassification' (one tag per word: conll or jsonlSpans data). */
-    task: choice(['classification', 'tokenClassification']).optional(),
+    /** 'classification' (default: one class per input), 'tokenClassification' (one tag per word: conll or jsonlSpans data) or 'detection' (boxes: coco or voc data, arch fasterrcnn_resnet50_fpn). */
+    task: choice(['classification', 'tokenClassification', 'detection']).optional(),
     model: z
       .object({
         /** Needed unless the checkpoint is a .safetensors written by models.save (it names its architecture). */
@@ -238,6 +292,24 @@ export const RecipeSchema = z
         lstmLayers: atMost(16, 'stacked LSTM layers').optional(),
         /** bilstmCrf: words seen fewer times in the training data become <unk> (default 1: keep all). */
         minWordCount: atMost(1_000_000, 'occurrences').optional(),
+        /** Detection (fasterrcnn_resnet50_fpn): the transform's sizes (shorter side resized to minSize, longer side at most maxSize; default 800 / 1333). */
+        minSize: atMost(4096, 'pixels on the shorter side').optional(),
+        maxSize: atMost(8192, 'pixels on the longer side').optional(),
+        /** Detection: how many of the backbone's stages train, from the top (0-5, default 3), as torchvision's trainable_backbone_layers. */
+        trainableBackboneLayers: countUpTo(5, 'stages: conv1, layer1..layer4').optional(),
+        /** Detection: the RPN's proposals kept before / after its NMS (train and test), its and the RoI heads' sampled batch per image. */
+        rpnPreNmsTopNTrain: atMost(100_000, 'proposals per level').optional(),
+        rpnPostNmsTopNTrain: atMost(100_000, 'proposals per image').optional(),
+        rpnPreNmsTopNTest: atMost(100_000, 'proposals per level').optional(),
+        rpnPostNmsTopNTest: atMost(100_000, 'proposals per image').optional(),
+        rpnBatchSizePerImage: atMost(100_000, 'anchors sampled per image').optional(),
+        boxBatchSizePerImage: atMost(100_000, 'proposals sampled per image').optional(),
+        /** Detection: detections below this score are dropped (default 0.05), NMS IoU per class (default 0.5), detections kept per image (default 100). */
+        boxScoreThresh: fraction.optional(),
+        boxNmsThresh: fraction.optional(),
+        boxDetectionsPerImg: atMost(100_000, 'detections per image').optional(),
+        /** Detection: the backbone's norm layers: 'frozen' (FrozenBatchNorm2d, default: fine-tuning) or 'batchnorm' (BatchNorm2d: from scratch, as torchvision without weights). */
+        normLayer: choice(['frozen', 'batchnorm']).optional(),
       })
       .strict()
       .refine((m) => m.arch !== undefined || m.checkpoint !== undefined, { message: 'give arch, or a checkpoint that names its architecture' }),
@@ -416,7 +488,7 @@ export function parseRecipe(input: unknown): Recipe {
   const r = RecipeSchema.safeParse(input);
   if (r.success) {
     const given = (input as { loss?: { type?: unknown } }).loss?.type;
-    const problems = taskIssues(r.data, given !== undefined);
+    const problems = taskIssues(r.data, given !== undefined, (input as { loss?: unknown }).loss !== undefined);
     if (problems.length) throw new RecipeError(problems);
     return r.data;
   }
@@ -433,6 +505,64 @@ export function parseRecipe(input: unknown): Recipe {
   throw new RecipeError(issues);
 }
 
+/** The detector's options a recipe sets under model (task detection only). */
+export const DETECTION_MODEL_FIELDS = [
+  'minSize',
+  'maxSize',
+  'trainableBackboneLayers',
+  'rpnPreNmsTopNTrain',
+  'rpnPostNmsTopNTrain',
+  'rpnPreNmsTopNTest',
+  'rpnPostNmsTopNTest',
+  'rpnBatchSizePerImage',
+  'boxBatchSizePerImage',
+  'boxScoreThresh',
+  'boxNmsThresh',
+  'boxDetectionsPerImg',
+  'normLayer',
+] as const;
+/** The detection architecture (torchvision's name). */
+export const DETECTOR_ARCH = 'fasterrcnn_resnet50_fpn';
+
+/**
+ * task detection: coco or voc data, the Faster R-CNN, and none of the
+ * options that belong to classifiers (a loss, test-time augmentation, EMA,
+ * mixed precision, other metrics than the COCO mAP or the loss).
+ */
+function detectionIssues(recipe: Recipe, lossGiven: boolean): RecipeIssue[] {
+  const issues: RecipeIssue[] = [];
+  const at = (keys: Array<string | number>, message: string, value: unknown) => issues.push({ path: ['recipe', ...keys].join('.'), keys, message, value });
+  const kind = recipe.data?.kind;
+  if (kind !== undefined && kind !== 'coco' && kind !== 'voc')
+    at(['data', 'kind'], 'task detection reads coco (images folder + annotations JSON) or voc (Annotations/ + JPEGImages/) data', kind);
+  const m = recipe.model;
+  if (m.arch !== undefined && m.arch !== DETECTOR_ARCH) at(['model', 'arch'], `task detection runs on ${DETECTOR_ARCH}`, m.arch);
+  for (const f of ['width', 'inChannels', 'smallStem', 'dropout', 'config', ...TAGGER_MODEL_FIELDS] as const)
+    if (m[f] !== undefined) at(['model', f], `does not apply to ${DETECTOR_ARCH} (task detection)`, m[f]);
+  // the loss section's defaults are filled in (a parsed recipe parses again): only what differs from them is refused
+  const l = recipe.loss as Record<string, unknown>;
+  const set = Object.keys(l).filter((k) => l[k] !== undefined && !(k === 'type' && l[k] === 'crossEntropy') && !(k === 'gamma' && l[k] === 2));
+  if (set.length || (lossGiven && recipe.loss.type !== 'crossEntropy'))
+    at(
+      set.length ? ['loss', set[0]] : ['loss'],
+      'does not apply to detection: Faster R-CNN trains on its own four losses (classifier, box regression, RPN objectness and box regression), summed',
+      set.length ? l[set[0]] : recipe.loss,
+    );
+  if (recipe.tta) at(['tta'], 'test-time augmentation is for classifiers, not detection', recipe.tta);
+  if (recipe.ema) at(['ema'], 'is not supported for detection (fit does not keep an EMA of a detector)', recipe.ema);
+  if (recipe.precision !== 'fp32') at(['precision'], 'detection trains in fp32 only', recipe.precision);
+  if (recipe.memoryFormat !== 'contiguous') at(['memoryFormat'], 'detection uses the contiguous layout only', recipe.memoryFormat);
+  if (recipe.device !== 'cpu') at(['device'], 'detection trains on the cpu only (fit on a detector does not take a device)', recipe.device);
+  if (recipe.unfreeze) at(['unfreeze'], 'gradual unfreezing is not supported for detection', recipe.unfreeze);
+  for (const [keys, metric] of [
+    [['monitor'], recipe.monitor],
+    [['earlyStopping', 'metric'], recipe.earlyStopping?.metric],
+  ] as const)
+    if (metric !== undefined && !(DETECTION_METRICS as readonly string[]).includes(metric))
+      at([...keys], `task detection monitors ${DETECTION_METRICS.join(', ')} (COCO mAP of the validation part, or the training loss)`, metric);
+  return issues;
+}
+
 /** The architectures a tokenClassification recipe can name. */
 const TAGGER_ARCHS = ['bilstmCrf', 'bert', 'roberta', 'distilbert'];
 const TAGGER_MODEL_FIELDS = ['head', 'embeddingDim', 'hiddenSize', 'lstmHiddenSize', 'lstmLayers', 'minWordCount'] as const;
@@ -442,11 +572,19 @@ const TAGGER_MODEL_FIELDS = ['head', 'embeddingDim', 'hiddenSize', 'lstmHiddenSi
  * metrics that belong to the other task, and the loss a tagging head trains
  * on. Sets loss.type to 'crf' for a CRF head when the recipe names none.
  */
-function taskIssues(recipe: Recipe, lossGiven: boolean): RecipeIssue[] {
+function taskIssues(recipe: Recipe, lossGiven: boolean, lossSectionGiven = lossGiven): RecipeIssue[] {
   const issues: RecipeIssue[] = [];
   const at = (keys: Array<string | number>, message: string, value: unknown) => issues.push({ path: ['recipe', ...keys].join('.'), keys, message, value });
   const kind = recipe.data?.kind;
   const tagging = recipe.task === 'tokenClassification';
+  if (recipe.task === 'detection') return detectionIssues(recipe, lossSectionGiven);
+  for (const f of DETECTION_MODEL_FIELDS) if (recipe.model[f] !== undefined) at(['model', f], 'is for detection (task: detection)', recipe.model[f]);
+  if (kind === 'coco' || kind === 'voc') at(['data', 'kind'], `${kind} data holds boxes: it needs task: detection`, kind);
+  for (const [keys, metric] of [
+    [['monitor'], recipe.monitor],
+    [['earlyStopping', 'metric'], recipe.earlyStopping?.metric],
+  ] as const)
+    if (metric?.startsWith('map')) at([...keys], `${metric} (COCO mAP) is a detection metric (task: detection)`, metric);
   if (recipe.tta && kind !== undefined && kind !== 'imageFolder' && kind !== 'fashionMnist')
     at(['tta'], `flips and crops apply to images; the data is ${kind}`, recipe.tta);
   if (!tagging) {
