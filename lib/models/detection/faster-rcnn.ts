@@ -196,6 +196,7 @@ export class FasterRCNN extends Architecture {
     );
     // torchvision's _resnet_fpn_extractor: only the top trainableBackboneLayers stages of the body train
     const trained = ['layer4', 'layer3', 'layer2', 'layer1', 'conv1'].slice(0, o.trainableBackboneLayers);
+    if (o.trainableBackboneLayers === 5) trained.push('bn1'); // as torchvision: the stem's norm trains with all five (BatchNorm2d's affine)
     for (const [name, p] of this.backbone.body.namedParameters()) if (!trained.some((t) => name.startsWith(t))) p.requiresGrad = false;
   }
 

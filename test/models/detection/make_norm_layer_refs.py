@@ -3,7 +3,8 @@
 # weights_backbone=None), which puts nn.BatchNorm2d in the body and trains all
 # five stages. Saved as a .pth before any step; then, in train mode, the four
 # losses for fixed targets (samplers taking every anchor and proposal) and the
-# running statistics the forward pass left in a few BatchNorm layers.
+# running statistics the forward pass left in a few BatchNorm layers; which
+# parameters train (all five stages: the stem's BatchNorm included).
 # Usage: /usr/bin/python3 make_norm_layer_refs.py OUTDIR
 import json, os, sys
 import torch
@@ -32,4 +33,5 @@ with open(os.path.join(out, 'refs.json'), 'w') as f:
         'losses': {k: v.item() for k, v in losses.items()},
         'stats': {n: sd[n].tolist() for n in names},
         'numBatchesTracked': sd['backbone.body.bn1.num_batches_tracked'].item(),
+        'trainable': [n for n, p in model.named_parameters() if p.requires_grad],
     }, f)

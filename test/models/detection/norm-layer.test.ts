@@ -21,11 +21,12 @@ type Refs = {
   losses: Record<string, number>;
   stats: Record<string, number[]>;
   numBatchesTracked: number;
+  trainable: string[];
 };
 let refs: Refs;
 
 beforeAll(() => {
-  if (!['model.pth', 'refs.json'].every((f) => existsSync(join(dir, f)))) {
+  if (!['model.pth', 'refs.json'].every((f) => existsSync(join(dir, f))) || !JSON.parse(readFileSync(join(dir, 'refs.json'), 'utf8')).trainable) {
     mkdirSync(dir, { recursive: true });
     execFileSync('/usr/bin/python3', [join(root, 'test/models/detection/make_norm_layer_refs.py'), dir], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 300000 });
   }
@@ -41,6 +42,14 @@ describe("fasterrcnnResnet50Fpn({ normLayer: 'batchnorm' })", () => {
     // BatchNorm2d's num_batches_tracked included: the state dicts have the same keys
     expect(Object.keys(model.stateDict()).sort()).toEqual(Object.keys(sd).sort());
     model.loadStateDict(sd);
+    // trainableBackboneLayers 5: every parameter trains, the stem's BatchNorm included
+    expect(
+      model
+        .namedParameters()
+        .filter(([, p]) => p.requiresGrad)
+        .map(([n]) => n)
+        .sort(),
+    ).toEqual([...refs.trainable].sort());
     model.train();
     const images = refs.images.map((r) => torch.tensor(Float32Array.from(r.data), { shape: r.shape }));
     const targets = refs.targets.map((t) => ({
