@@ -6,7 +6,7 @@
 // predict` lists boxes and writes one PNG per image with them drawn. Recipe
 // fields that do not apply to detection are refused by their path.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -32,6 +32,7 @@ const CLASSES = [0, 7]; // T-shirt/top, Sneaker
 
 let dir: string;
 let train: Run;
+let evalJson: Run; // eval --json of the COCO test part (the VOC case compares with it)
 const recipe = () => ({
   task: 'detection',
   model: { ...MODEL },
@@ -94,6 +95,7 @@ describe('finetorch train / eval / predict with task detection', () => {
 
   it("eval's COCO numbers equal evaluateDetections on the checkpoint's detections of the test images; text mode prints the table", async () => {
     const r = cli(['eval', '--checkpoint', join(dir, 'run'), '--json']);
+    evalJson = r;
     expect(r.status, r.stderr).toBe(0);
     const ev = only(r.events, 'eval')[0] as unknown as { samples: number; detection: Record<string, number> };
     expect(ev.samples).toBe(3);
@@ -127,6 +129,38 @@ describe('finetorch train / eval / predict with task detection', () => {
     expect(text.status, text.stderr).toBe(0);
     expect(text.stdout).toContain(metrics.formatDetectionScores(want));
     expect(text.stdout).toMatch(/per class \(test\)[\s\S]*T-shirt\/top[\s\S]*Sneaker/);
+  });
+
+  it('a voc recipe (--config) reads the same test scenes written as Pascal VOC: the same numbers', () => {
+    // Annotations/<id>.xml with 1-based inclusive corners (xmin = x1 + 1), JPEGImages/, ImageSets/Main/test.txt
+    const voc = join(dir, 'voc');
+    for (const d of ['Annotations', 'JPEGImages', 'ImageSets/Main']) mkdirSync(join(voc, d), { recursive: true });
+    const coco = JSON.parse(readFileSync(join(dir, 'test', 'annotations.json'), 'utf8'));
+    const names = Object.fromEntries(coco.categories.map((c: { id: number; name: string }) => [c.id, c.name]));
+    const ids: string[] = [];
+    for (const image of coco.images) {
+      const id = image.file_name.replace('.png', '');
+      ids.push(id);
+      copyFileSync(join(dir, 'test', 'images', image.file_name), join(voc, 'JPEGImages', image.file_name));
+      const objects = coco.annotations
+        .filter((a: { image_id: number }) => a.image_id === image.id)
+        .map(
+          (a: { bbox: number[]; category_id: number }) =>
+            `<object><name>${names[a.category_id]}</name><difficult>0</difficult><bndbox><xmin>${a.bbox[0] + 1}</xmin><ymin>${a.bbox[1] + 1}</ymin><xmax>${a.bbox[0] + a.bbox[2]}</xmax><ymax>${a.bbox[1] + a.bbox[3]}</ymax></bndbox></object>`,
+        );
+      writeFileSync(
+        join(voc, 'Annotations', `${id}.xml`),
+        `<annotation><filename>${image.file_name}</filename><size><width>${image.width}</width><height>${image.height}</height><depth>1</depth></size>${objects.join('')}</annotation>`,
+      );
+    }
+    writeFileSync(join(voc, 'ImageSets', 'Main', 'test.txt'), ids.join('\n') + '\n');
+    const r0 = recipe();
+    const config = { ...r0, data: { kind: 'voc', root: 'voc', testImageSet: 'test', classes: ['T-shirt/top', 'Sneaker'], split: { train: 1, val: 0, test: 0 } } };
+    writeFileSync(join(dir, 'voc.json'), JSON.stringify(config));
+    const viaVoc = cli(['eval', '--checkpoint', join(dir, 'run', 'best'), '--config', join(dir, 'voc.json'), '--json']);
+    expect(viaVoc.status, viaVoc.stderr).toBe(0);
+    const scores = (r: Run) => (only(r.events, 'eval')[0] as unknown as { detection: Record<string, unknown> }).detection;
+    expect(scores(viaVoc)).toEqual(scores(evalJson));
   });
 
   it('predict lists boxes and writes one PNG per image, its size, with the boxes drawn in colour on the grey scene', async () => {
