@@ -26,6 +26,7 @@ import { curvesSvg, fmt, mean, sd, writeReport, type Table } from './report.js';
 import { createReporter, type Reporter } from '../progress.js';
 import { runTextDemo } from './text.js';
 import { runClauseDemo } from './clauses.js';
+import { runDetectionDemo } from './detection.js';
 import { UsageError } from '../errors.js';
 
 export const DEMO_CHECKPOINT = join(packageRoot, 'assets', 'fashion-resnet18w16-c0-4.safetensors');
@@ -115,7 +116,7 @@ export function adaptationConfig(quick: boolean) {
 export interface DemoOptions {
   quick: boolean;
   /** Which demo: 'images' (default), 'text' (licence classification; also --text) or 'clauses' (clause extraction). */
-  task: 'images' | 'text' | 'clauses';
+  task: 'images' | 'text' | 'clauses' | 'detection';
   /** The text demo (domain adaptation on licence texts) instead of the image one: task 'text'. */
   text: boolean;
   /** Text demo: labelled paragraphs per class; clause demo: training documents; one run set per budget. */
@@ -130,6 +131,7 @@ export interface DemoOptions {
 const USAGE = `usage: finetorch demo [--quick] [--out DIR] [--json] [--seeds N] [--labels-per-class N] [--epochs N]
        finetorch demo --text [--quick] [--out DIR] [--json] [--seeds N] [--budgets 4,16]
        finetorch demo --task clauses [--quick] [--out DIR] [--json] [--seeds N] [--budgets 32,128]
+       finetorch demo --task detection [--quick] [--out DIR] [--json] [--seeds N]
 
 Fine-tunes a small ResNet pretrained on Fashion-MNIST classes 0-4 to classes 5-9
 from a few hundred labels, with each strategy against training from scratch, both
@@ -155,6 +157,11 @@ paragraphs by a keyword baseline, a BiLSTM-CRF from scratch, and the small BERT
 with a linear, CRF or BiLSTM-CRF head (cross-entropy or focal loss), general and
 domain-adapted (about 20 minutes; --quick: one seed, one budget, short).
   --budgets A,B         training documents (default 32,128; quick 32)
+--task detection: a Faster R-CNN ResNet-50 FPN pretrained (cached in DIR/pretrained/)
+on synthetic scenes of Fashion-MNIST items of classes 0-4, trained on scenes of
+classes 5-9 with each recipe (head only, freeze first 3 blocks, full, differential
+LR + warmup) against from scratch; test mAP per recipe (about 30 minutes, 1 seed
+by default; --quick: tiny scenes and budgets, under a minute).
 (--task images is the default demo; --task text is --text.)
 `;
 
@@ -185,16 +192,17 @@ export function parseDemoArgs(argv: string[]): DemoOptions {
     return n;
   };
   const quick = values.quick!;
-  const tasks = ['images', 'text', 'clauses'] as const;
+  const tasks = ['images', 'text', 'clauses', 'detection'] as const;
   if (values.task !== undefined && !(tasks as readonly string[]).includes(values.task))
     throw new UsageError(`--task must be one of ${tasks.join(', ')}, got '${values.task}'`);
   if (values.text && values.task !== undefined && values.task !== 'text')
     throw new UsageError(`--text is --task text; it cannot go with --task ${values.task}`);
   const task: DemoOptions['task'] = values.text ? 'text' : ((values.task as DemoOptions['task'] | undefined) ?? 'images');
   const text = task === 'text';
-  if (task === 'images' && values.budgets !== undefined) throw new UsageError('--budgets is for the text and clause demos (--text, --task clauses)');
+  if ((task === 'images' || task === 'detection') && values.budgets !== undefined)
+    throw new UsageError('--budgets is for the text and clause demos (--text, --task clauses)');
   if (task !== 'images' && (values.epochs !== undefined || values['labels-per-class'] !== undefined))
-    throw new UsageError(`--epochs and --labels-per-class are for the image demo; the ${task} demo takes --budgets`);
+    throw new UsageError(`--epochs and --labels-per-class are for the image demo${task === 'detection' ? '' : `; the ${task} demo takes --budgets`}`);
   const defaultBudgets = task === 'clauses' ? (quick ? '32' : '32,128') : quick ? '8' : '4,16';
   const budgets = (values.budgets ?? defaultBudgets).split(',').map((b) => {
     const n = Number(b.trim());
@@ -208,7 +216,7 @@ export function parseDemoArgs(argv: string[]): DemoOptions {
     budgets,
     json: values.json!,
     out: resolve(values.out ?? (task === 'images' ? 'finetorch-demo' : `finetorch-demo-${task}`)),
-    seeds: int('seeds', values.seeds, quick ? 1 : 3, 10),
+    seeds: int('seeds', values.seeds, quick || task === 'detection' ? 1 : 3, 10),
     labelsPerClass: int('labels-per-class', values['labels-per-class'], 40, 1000),
     epochs: int('epochs', values.epochs, quick ? 8 : 12, 200),
   };
@@ -666,6 +674,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   try {
     if (options.task === 'text') await runTextDemo(options, reporter);
     else if (options.task === 'clauses') await runClauseDemo(options, reporter);
+    else if (options.task === 'detection') await runDetectionDemo(options, reporter);
     else await runDemo(options, reporter);
     return 0;
   } catch (err) {
