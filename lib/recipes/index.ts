@@ -11,6 +11,7 @@ import { loadRun, loadTrainedModel, trainedSpec } from './load-run.js';
 import { readRun, resolveCheckpoint } from './run-record.js';
 import { resolvePaths, PATH_FIELDS } from './paths.js';
 import { buildTokenData, buildTagger, taggerLoss, tagDocuments, evaluateTagger, predictSpans } from './token-classification.js';
+import { buildDetectionData, buildDetector, loadDetector, predictDetections } from './detection.js';
 
 export { parseRecipe, RecipeSchema, RecipeError, DataSchema } from './schema.js';
 export type { Recipe, DataSpec, RecipeIssue } from './schema.js';
@@ -23,6 +24,8 @@ export type { LoadedRun, Prediction } from './load-run.js';
 export type { RunRecord, ResolvedCheckpoint } from './run-record.js';
 export { buildTokenData, buildTagger, taggerLoss, tagDocuments, evaluateTagger, predictSpans } from './token-classification.js';
 export type { TokenInputSpec, TokenDataBundle, TagDocument, TaggerEvaluation, PredictedSpan } from './token-classification.js';
+export { buildDetectionData, buildDetector, loadDetector, predictDetections } from './detection.js';
+export type { DetectionInputSpec, DetectionDataBundle, DetectionRunResult, FoundBox } from './detection.js';
 
 export const recipes = {
   parseRecipe,
@@ -50,6 +53,11 @@ export const recipes = {
   tagDocuments,
   evaluateTagger,
   predictSpans,
+  // detection (task: detection)
+  buildDetectionData,
+  buildDetector,
+  loadDetector,
+  predictDetections,
   PATH_FIELDS,
   // Before 0.2 the fine-tuning steps lived here; they are finetune.* now.
   // These aliases keep old scripts working (README, changelog).
