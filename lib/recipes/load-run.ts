@@ -13,6 +13,10 @@ import type { Recipe } from './schema.js';
 import { RUN_FILE, resolveCheckpoint, type ResolvedCheckpoint } from './run-record.js';
 import { buildTokenData, evaluateTagger, predictSpans, taggerLoss, type PredictedSpan } from './token-classification.js';
 import type { Tagger } from '../models/taggers.js';
+import { buildDetectionData, imageFiles, predictDetections, type FoundBox } from './detection.js';
+import type { FasterRCNN } from '../models/detection/faster-rcnn.js';
+import { evaluateDetector } from '../train/detection-fit.js';
+import type { DetectionScores } from '../metrics/detection.js';
 
 /**
  * How to rebuild the model whose weights `ck` holds: the run's own record,
@@ -112,6 +116,10 @@ export interface LoadedRun {
   evaluate(part?: Part): Promise<EvalResult>;
   /** Taggers (token classification): the entity spans the model finds in each text (type, character offsets, the text covered). */
   tag(texts: string[], options?: { batchSize?: number }): Promise<Array<{ text: string; spans: PredictedSpan[] }>>;
+  /** Detectors (task detection): the boxes found in image files or folders (score at least scoreThresh, default 0.5). */
+  detect(inputs: string[], options?: { scoreThresh?: number; batchSize?: number }): Promise<Array<{ input: string; width: number; height: number; boxes: FoundBox[] }>>;
+  /** Detectors: COCO's scores on a part of the recipe's data (default test), as `finetorch eval` prints them. */
+  evaluateDetection(part?: Part): Promise<DetectionScores>;
   dispose(): void;
 }
 
@@ -135,6 +143,7 @@ export function loadRun(path: string, options: { device?: string } = {}): Loaded
     recipe,
     weights: ck.weights,
     async predict(inputs, o = {}) {
+      if (run.input.kind === 'detection') throw new ConfigError('path', `${path} holds a detector: use loadRun(...).detect(files) for its boxes`);
       if (run.input.kind === 'tokens') throw new ConfigError('path', `${path} holds a tagger: use loadRun(...).tag(texts) for its spans`);
       requireSequenceClassifier(run.model, taskField);
       const given = Array.isArray(inputs) ? (run.input.kind === 'text' ? { texts: inputs } : { files: inputs }) : inputs;
@@ -151,6 +160,7 @@ export function loadRun(path: string, options: { device?: string } = {}): Loaded
       }));
     },
     async evaluate(part = 'test') {
+      if (run.input.kind === 'detection') throw new ConfigError('path', `${path} holds a detector: use loadRun(...).evaluateDetection() for its COCO scores`);
       if (run.input.kind === 'tokens') {
         const input = run.input;
         const data = await buildTokenData(recipe, [part], input);
@@ -175,6 +185,17 @@ export function loadRun(path: string, options: { device?: string } = {}): Loaded
       if (run.input.kind !== 'tokens') throw new ConfigError('path', `${path} holds a classifier (one class per input): use predict`);
       const r = await predictSpans(model as unknown as Tagger, run.input, texts, { batchSize: o.batchSize ?? recipe.batchSize, device });
       return r.map((x, i) => ({ text: texts[i], spans: x.spans }));
+    },
+    async detect(inputs, o = {}) {
+      if (run.input.kind !== 'detection') throw new ConfigError('path', `${path} holds no detector (task detection)`);
+      return predictDetections(model as FasterRCNN, run.classes, imageFiles(inputs), { scoreThresh: o.scoreThresh ?? 0.5, batchSize: o.batchSize ?? recipe.batchSize });
+    },
+    async evaluateDetection(part = 'test') {
+      if (run.input.kind !== 'detection') throw new ConfigError('path', `${path} holds no detector (task detection)`);
+      const data = await buildDetectionData(recipe, [part], { classes: run.classes });
+      const source = data.parts[part];
+      if (!source) throw new DataError(`the recipe's data has no ${part} part (see recipe.data.split, valAnnotations/testAnnotations, valImageSet/testImageSet)`);
+      return evaluateDetector(model as FasterRCNN, source);
     },
     dispose() {
       model.dispose();
