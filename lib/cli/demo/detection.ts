@@ -52,16 +52,16 @@ export const DETECTION_RECIPES: DetectionRecipe[] = [
 
 /** The scenes, the model's size settings and the budgets; --quick shrinks everything. */
 export function detectionDemoConfig(quick: boolean) {
-  const canvas = quick ? 64 : 128;
+  const canvas = quick ? 64 : 96;
   return {
     canvas,
-    // items 0.75x..2.5x their 28 px (quick: 0.6x..1.6x, the canvas is half as wide)
-    scale: (quick ? [0.6, 1.6] : [0.75, 2.5]) as [number, number],
+    // items 0.75x..2x their 28 px, 21..56 px (quick: 0.6x..1.6x on a smaller canvas)
+    scale: (quick ? [0.6, 1.6] : [0.75, 2]) as [number, number],
     objectsPerScene: [1, 4] as [number, number],
-    pretrain: { scenes: quick ? 12 : 800, epochs: quick ? 1 : 5, lr: 0.02, seed: 1 },
-    train: { scenes: quick ? 8 : 300, seed: 2 },
-    test: { scenes: quick ? 8 : 150, seed: 3 },
-    epochs: quick ? 1 : 6,
+    pretrain: { scenes: quick ? 12 : 320, epochs: quick ? 1 : 4, lr: 0.02, seed: 1 },
+    train: { scenes: quick ? 8 : 200, seed: 2 },
+    test: { scenes: quick ? 8 : 120, seed: 3 },
+    epochs: quick ? 1 : 3,
     batchSize: 4,
     clipGradNorm: 10,
     model: {
