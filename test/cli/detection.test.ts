@@ -10,7 +10,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { data, io, metrics, models, parseRecipe, runRecipe, torch, type Tensor } from 'finetorch';
+import { data, io, metrics, models, parseRecipe, recipes, runRecipe, torch, type Tensor } from 'finetorch';
 import { cli, only, type Run } from './cli-helpers';
 
 const MODEL = {
@@ -186,6 +186,37 @@ describe('finetorch train / eval / predict with task detection', () => {
         expect(red === green && green === blue, `pixel (${x}, ${y}) of ${p.image}`).toBe(false);
       }
     }
+  });
+
+  it("freeze and differential LRs work on the detector's blocks; without freeze, trainableBackboneLayers decides what trains", () => {
+    const BLOCKS = ['stem', 'layer1', 'layer2', 'layer3', 'layer4', 'fpn', 'rpn', 'roi_heads', 'head'];
+    const stages = (name: string) => /^backbone\.body\.(conv1|layer\d)/.exec(name)?.[1];
+    // torchvision's trainable_backbone_layers 2: layer3 and layer4 of the body train, the rest of it does not
+    const plain = parseRecipe({ ...recipe(), model: { ...MODEL, trainableBackboneLayers: 2 } });
+    const a = recipes.buildDetector(plain, 3).model;
+    const partsA = recipes.buildOptimizer(plain, a, 2);
+    for (const [name, p] of a.namedParameters()) {
+      const stage = stages(name);
+      if (stage) expect(p.requiresGrad, name).toBe(stage === 'layer3' || stage === 'layer4');
+      else expect(p.requiresGrad, name).toBe(true);
+    }
+    expect(partsA.groups.every((g) => g.lr === 0.005)).toBe(true);
+    a.dispose();
+    // the whole body trainable, the first two blocks frozen, LRs geometric from 1e-4 (stem) to 1e-2 (head)
+    const tuned = parseRecipe({
+      ...recipe(),
+      model: { ...MODEL, trainableBackboneLayers: 5 },
+      freeze: { blocks: 2 },
+      optimizer: { type: 'SGD', bottomLr: 1e-4, topLr: 1e-2, momentum: 0.9 },
+      schedule: { kind: 'cosine', warmupSteps: 1 },
+    });
+    const b = recipes.buildDetector(tuned, 3).model;
+    const partsB = recipes.buildOptimizer(tuned, b, 2);
+    for (const [name, p] of b.namedParameters()) expect(p.requiresGrad, name).toBe(!['conv1', 'layer1'].includes(stages(name) ?? ''));
+    expect([...new Set(partsB.groups.map((g) => g.block))]).toEqual(BLOCKS.slice(2));
+    for (const g of partsB.groups) expect(g.lr, g.block).toBeCloseTo(1e-4 * 100 ** (BLOCKS.indexOf(g.block) / (BLOCKS.length - 1)), 12);
+    expect(partsB.scheduler).toBeDefined();
+    b.dispose();
   });
 
   it('recipe fields that do not apply to detection are refused by their path; a bad recipe exits 2 naming the field', async () => {
