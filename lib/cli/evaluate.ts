@@ -79,7 +79,13 @@ function loadTrained(flags: FlagValues): Loaded {
   checkDevice(recipe.device);
   // a detector's class count comes from its data when there is no run.json (see evalDetector)
   if (recipe.task === 'detection' || ck.run?.input.kind === 'detection')
-    return { recipe, ck, classes: ck.run?.classes ?? null, input: ck.run?.input ?? null, spec: ck.run?.model ?? { arch: DETECTOR_ARCH, options: { ...detectorOptions(recipe) } } };
+    return {
+      recipe,
+      ck,
+      classes: ck.run?.classes ?? null,
+      input: ck.run?.input ?? null,
+      spec: ck.run?.model ?? { arch: DETECTOR_ARCH, options: { ...detectorOptions(recipe) } },
+    };
   const spec = trainedSpec(ck, recipe);
   // eval and predict give one class per input: a masked-LM or token-classification model cannot
   requireSequenceClassifier(spec, ck.run && ck.runDir ? `${join(ck.runDir, 'run.json')}: model.options.task` : `${ck.weights}: finetorch.options.task`);
@@ -450,8 +456,7 @@ async function predictDetector(reporter: Reporter, loaded: Loaded, paths: string
       { out: image },
     );
     if (reporter.json) reporter.emit({ type: 'prediction', index: i, input: r.input, width: r.width, height: r.height, image, boxes: r.boxes });
-    for (const b of r.boxes)
-      rows.push({ input: basename(r.input), class: b.class, score: b.score, x1: b.box[0], y1: b.box[1], x2: b.box[2], y2: b.box[3] });
+    for (const b of r.boxes) rows.push({ input: basename(r.input), class: b.class, score: b.score, x1: b.box[0], y1: b.box[1], x2: b.box[2], y2: b.box[3] });
   }
   if (!reporter.json) {
     reporter.table(`boxes (${rows.length} in ${results.length} image${results.length === 1 ? '' : 's'}, score >= ${scoreThresh})`, rows);

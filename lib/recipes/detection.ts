@@ -6,11 +6,11 @@
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, DataError } from '../errors.js';
-import { readCoco, readVoc, BACKGROUND, type DetectionData, type DetectionSample } from '../data/detection/read.js';
+import { readCoco, readVoc, type DetectionData, type DetectionSample } from '../data/detection/read.js';
 import { DetectionDataset, DetectionLoader } from '../data/detection/dataset.js';
 import type { DetectionTransform } from '../data/detection/transforms.js';
 import { loadImage } from '../data/images.js';
-import { FasterRCNN, fasterrcnnResnet50Fpn, loadFasterRcnn, type FasterRCNNOptions } from '../models/detection/faster-rcnn.js';
+import { type FasterRCNN, fasterrcnnResnet50Fpn, loadFasterRcnn, type FasterRCNNOptions } from '../models/detection/faster-rcnn.js';
 import { evaluateDetector } from '../train/detection-fit.js';
 import { fit, type FitResult, type TrainEvent } from '../train/trainer.js';
 import { checkpointWeightsFile, findCheckpoint, loadModelWeights, readBestRecord, recoverCheckpoints, writeFileAtomic } from '../train/checkpoint.js';
@@ -200,7 +200,9 @@ export function loadDetector(spec: ModelSpec, weights: string): FasterRCNN {
     model.loadStateDict(sd);
   } catch (err) {
     model.dispose();
-    throw new DataError(`${weights} does not fit ${DETECTOR_ARCH} with ${String(spec.options.numClasses)} classes: ${(err as Error).message}`, { path: weights });
+    throw new DataError(`${weights} does not fit ${DETECTOR_ARCH} with ${String(spec.options.numClasses)} classes: ${(err as Error).message}`, {
+      path: weights,
+    });
   } finally {
     Object.values(sd).forEach((t) => t.dispose());
   }
@@ -262,7 +264,10 @@ export interface DetectionRunOptions {
 export async function runDetection(recipe: Recipe, options: DetectionRunOptions, started: number): Promise<DetectionRunResult> {
   const emit = (e: DetectionRunEvent) => options.onEvent?.(e);
   if (Number(process.env.WORLD_SIZE ?? '1') > 1)
-    throw new ConfigError('recipe.task', 'detection trains in one process (data-parallel training of a detector is not supported): run without --nproc-per-node');
+    throw new ConfigError(
+      'recipe.task',
+      'detection trains in one process (data-parallel training of a detector is not supported): run without --nproc-per-node',
+    );
   let resumeFrom: string | undefined;
   let savedRun: RunRecord | null = null;
   let out: string;
@@ -352,7 +357,8 @@ export async function runDetection(recipe: Recipe, options: DetectionRunOptions,
   monitor.setHistory(result.history);
   await monitor.close();
   const base = { out, recipe, classes: data.classes, model, spec, fit: result };
-  if (result.interrupted) return { ...base, status: 'interrupted', checkpoint: join(out, 'last'), val: null, test: null, seconds: (Date.now() - started) / 1000 };
+  if (result.interrupted)
+    return { ...base, status: 'interrupted', checkpoint: join(out, 'last'), val: null, test: null, seconds: (Date.now() - started) / 1000 };
   const checkpoint = readBestRecord(out) ? join(out, 'best') : join(out, 'last');
   loadModelWeights(checkpoint, model);
   const bestEpoch = result.best ? result.history.find((h) => h.epoch === result.best!.epoch) : undefined;
@@ -365,7 +371,16 @@ export async function runDetection(recipe: Recipe, options: DetectionRunOptions,
   writeFileAtomic(
     join(out, 'metrics.json'),
     JSON.stringify(
-      { epochs: result.epochs, stoppedEarly: result.stoppedEarly, best: result.best, checkpoint, test, classes: data.classes, history: result.history, seconds },
+      {
+        epochs: result.epochs,
+        stoppedEarly: result.stoppedEarly,
+        best: result.best,
+        checkpoint,
+        test,
+        classes: data.classes,
+        history: result.history,
+        seconds,
+      },
       null,
       2,
     ) + '\n',
@@ -438,5 +453,3 @@ export async function predictDetections(
   }
   return out;
 }
-
-export { BACKGROUND };

@@ -117,7 +117,10 @@ export interface LoadedRun {
   /** Taggers (token classification): the entity spans the model finds in each text (type, character offsets, the text covered). */
   tag(texts: string[], options?: { batchSize?: number }): Promise<Array<{ text: string; spans: PredictedSpan[] }>>;
   /** Detectors (task detection): the boxes found in image files or folders (score at least scoreThresh, default 0.5). */
-  detect(inputs: string[], options?: { scoreThresh?: number; batchSize?: number }): Promise<Array<{ input: string; width: number; height: number; boxes: FoundBox[] }>>;
+  detect(
+    inputs: string[],
+    options?: { scoreThresh?: number; batchSize?: number },
+  ): Promise<Array<{ input: string; width: number; height: number; boxes: FoundBox[] }>>;
   /** Detectors: COCO's scores on a part of the recipe's data (default test), as `finetorch eval` prints them. */
   evaluateDetection(part?: Part): Promise<DetectionScores>;
   dispose(): void;
@@ -188,13 +191,17 @@ export function loadRun(path: string, options: { device?: string } = {}): Loaded
     },
     async detect(inputs, o = {}) {
       if (run.input.kind !== 'detection') throw new ConfigError('path', `${path} holds no detector (task detection)`);
-      return predictDetections(model as FasterRCNN, run.classes, imageFiles(inputs), { scoreThresh: o.scoreThresh ?? 0.5, batchSize: o.batchSize ?? recipe.batchSize });
+      return predictDetections(model as FasterRCNN, run.classes, imageFiles(inputs), {
+        scoreThresh: o.scoreThresh ?? 0.5,
+        batchSize: o.batchSize ?? recipe.batchSize,
+      });
     },
     async evaluateDetection(part = 'test') {
       if (run.input.kind !== 'detection') throw new ConfigError('path', `${path} holds no detector (task detection)`);
       const data = await buildDetectionData(recipe, [part], { classes: run.classes });
       const source = data.parts[part];
-      if (!source) throw new DataError(`the recipe's data has no ${part} part (see recipe.data.split, valAnnotations/testAnnotations, valImageSet/testImageSet)`);
+      if (!source)
+        throw new DataError(`the recipe's data has no ${part} part (see recipe.data.split, valAnnotations/testAnnotations, valImageSet/testImageSet)`);
       return evaluateDetector(model as FasterRCNN, source);
     },
     dispose() {

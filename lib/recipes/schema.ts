@@ -255,7 +255,19 @@ export type DataSpec = z.infer<typeof DataSchema>;
 /** Loss types: cross-entropy and focal for classifiers and linear tagging heads; the CRF's NLL (optionally plus a focal token term) for CRF heads. */
 const LOSS_TYPES = ['crossEntropy', 'focal', 'crf', 'crf+focal'] as const;
 /** What fit can monitor in a recipe (earlyStopping.metric); the entity metrics need task tokenClassification. */
-export const RECIPE_METRICS = ['loss', 'accuracy', 'f1Macro', 'rocAuc', 'entityF1', 'entityPrecision', 'entityRecall', 'entityF1Macro', 'map', 'map50', 'map75'] as const;
+export const RECIPE_METRICS = [
+  'loss',
+  'accuracy',
+  'f1Macro',
+  'rocAuc',
+  'entityF1',
+  'entityPrecision',
+  'entityRecall',
+  'entityF1Macro',
+  'map',
+  'map50',
+  'map75',
+] as const;
 /** The metrics of task detection (COCO mAP of the validation part, or the training loss). */
 export const DETECTION_METRICS = ['loss', 'map', 'map50', 'map75'] as const;
 

@@ -29,6 +29,8 @@ const MODEL = {
   boxDetectionsPerImg: 20,
 };
 const CLASSES = [0, 7]; // T-shirt/top, Sneaker
+// biome-ignore lint/suspicious/noExplicitAny: a raw recipe object, edited field by field below
+type RawRecipe = Record<string, any>;
 
 let dir: string;
 let train: Run;
@@ -155,7 +157,10 @@ describe('finetorch train / eval / predict with task detection', () => {
     }
     writeFileSync(join(voc, 'ImageSets', 'Main', 'test.txt'), ids.join('\n') + '\n');
     const r0 = recipe();
-    const config = { ...r0, data: { kind: 'voc', root: 'voc', testImageSet: 'test', classes: ['T-shirt/top', 'Sneaker'], split: { train: 1, val: 0, test: 0 } } };
+    const config = {
+      ...r0,
+      data: { kind: 'voc', root: 'voc', testImageSet: 'test', classes: ['T-shirt/top', 'Sneaker'], split: { train: 1, val: 0, test: 0 } },
+    };
     writeFileSync(join(dir, 'voc.json'), JSON.stringify(config));
     const viaVoc = cli(['eval', '--checkpoint', join(dir, 'run', 'best'), '--config', join(dir, 'voc.json'), '--json']);
     expect(viaVoc.status, viaVoc.stderr).toBe(0);
@@ -167,7 +172,12 @@ describe('finetorch train / eval / predict with task detection', () => {
     const out = join(dir, 'drawn');
     const r = cli(['predict', '--checkpoint', join(dir, 'run'), join(dir, 'test', 'images'), '--score-thresh', '0', '--out', out, '--json']);
     expect(r.status, r.stderr).toBe(0);
-    const preds = only(r.events, 'prediction') as unknown as Array<{ input: string; image: string; width: number; boxes: Array<{ class: string; score: number; box: number[] }> }>;
+    const preds = only(r.events, 'prediction') as unknown as Array<{
+      input: string;
+      image: string;
+      width: number;
+      boxes: Array<{ class: string; score: number; box: number[] }>;
+    }>;
     expect(preds).toHaveLength(3);
     for (const p of preds) {
       expect(p.image.startsWith(out)).toBe(true);
@@ -220,8 +230,8 @@ describe('finetorch train / eval / predict with task detection', () => {
   });
 
   it('recipe fields that do not apply to detection are refused by their path; a bad recipe exits 2 naming the field', async () => {
-    const issues = (change: (r: Record<string, any>) => void) => {
-      const r = recipe() as Record<string, any>;
+    const issues = (change: (r: RawRecipe) => void) => {
+      const r = recipe() as RawRecipe;
       change(r);
       try {
         parseRecipe(r);
@@ -245,8 +255,17 @@ describe('finetorch train / eval / predict with task detection', () => {
     // test annotations whose categories differ from the training set's: a data error naming the file
     const other = join(dir, 'other.json');
     const coco = JSON.parse(readFileSync(join(dir, 'test', 'annotations.json'), 'utf8'));
-    writeFileSync(other, JSON.stringify({ ...coco, categories: [{ id: 1, name: 'T-shirt/top' }, { id: 2, name: 'Bag' }] }));
-    const bad = recipe() as Record<string, any>;
+    writeFileSync(
+      other,
+      JSON.stringify({
+        ...coco,
+        categories: [
+          { id: 1, name: 'T-shirt/top' },
+          { id: 2, name: 'Bag' },
+        ],
+      }),
+    );
+    const bad = recipe() as RawRecipe;
     bad.data.testAnnotations = other;
     await expect(runRecipe(bad, { baseDir: dir, out: join(dir, 'run-bad') })).rejects.toThrow(/other\.json: its classes \(T-shirt\/top, Bag\) differ/);
     writeFileSync(join(dir, 'bad.json'), JSON.stringify({ ...recipe(), loss: { labelSmoothing: 0.1 } }));

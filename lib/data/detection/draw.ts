@@ -59,7 +59,14 @@ export async function drawBoxes(
     // decoded to RGB first, so a grey image takes coloured boxes
     const { data, info } = await source.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     ({ width, height } = info);
-    rgb = info.channels === 3 ? data : await sharp(data, { raw: { width, height, channels: info.channels } }).extractChannel(0).toColourspace('srgb').raw().toBuffer();
+    rgb =
+      info.channels === 3
+        ? data
+        : await sharp(data, { raw: { width, height, channels: info.channels } })
+            .extractChannel(0)
+            .toColourspace('srgb')
+            .raw()
+            .toBuffer();
   } catch (err) {
     const what = typeof image === 'string' ? image : 'the image';
     throw new DataError(`${fn}: cannot read ${what}: ${(err as Error).message}`, typeof image === 'string' ? { path: image } : {});
@@ -67,7 +74,8 @@ export async function drawBoxes(
   const parts: string[] = [];
   boxes.forEach((b, i) => {
     const c = Array.from(b?.box ?? [], Number);
-    if (c.length !== 4 || !c.every(Number.isFinite)) throw new ArgumentError(fn, `boxes[${i}].box must be four finite numbers [x1, y1, x2, y2], got ${JSON.stringify(b?.box)}`, 'boxes');
+    if (c.length !== 4 || !c.every(Number.isFinite))
+      throw new ArgumentError(fn, `boxes[${i}].box must be four finite numbers [x1, y1, x2, y2], got ${JSON.stringify(b?.box)}`, 'boxes');
     const color = escapeXml(b.color ?? BOX_PALETTE[(b.colorIndex ?? i) % BOX_PALETTE.length]);
     // the outline inside the image (a box on the border keeps its whole line)
     const half = lineWidth / 2;
