@@ -22,7 +22,8 @@ commands:
   train --config <recipe.json|yaml>     fine-tune as the recipe says (checkpoints, test metrics); --resume <out>/last continues
   pretrain --config <pretrain.yaml>     masked-language modelling (text) or reconstruction (images) on unlabelled data; --resume <out>/last continues
   eval --checkpoint <run|dir|file>      metrics of a trained model on the recipe's test (or --split val|train) data
-  predict --checkpoint <...> <inputs>   classify image files/folders or a CSV/JSONL of texts (or --text "..."); a tagger prints entity spans
+  predict --checkpoint <...> <inputs>   classify image files/folders or a CSV/JSONL of texts (or --text "..."); a tagger prints entity spans;
+                                        a detector lists boxes and draws them onto PNGs (--out DIR, --score-thresh)
   export --checkpoint <...> --to <fmt>  write the trained model for Python: pth (torch.load), safetensors, hf (text models), torchscript, onnx
   lr-find --config <recipe.yaml>        the LR range test (fastai's lr_find): loss vs LR plot and a suggested LR
   inspect <checkpoint> [--json]         format, architecture guess, parameter count, dtypes, blocks and head

@@ -210,7 +210,9 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
         case 'epoch': {
           epochSteps = 0;
           const val = e.val ? `  val ${evalSummary(e.val)}` : '';
-          say(`${tag()}${epochTag(e.epoch)}  train loss ${formatNumber(e.trainLoss)}${val}  ${duration(e.seconds)}${e.best ? '  *best' : ''}`);
+          // a detector's epoch has no EvalResult; its val scores are the COCO mAPs
+          const det = e.detection ? `  val mAP ${formatNumber(e.detection.map)} mAP@.5 ${formatNumber(e.detection.map50)}` : '';
+          say(`${tag()}${epochTag(e.epoch)}  train loss ${formatNumber(e.trainLoss)}${val}${det}  ${duration(e.seconds)}${e.best ? '  *best' : ''}`);
           break;
         }
         case 'early-stop':
