@@ -19,7 +19,8 @@ export class BoxCoder {
       const ctrX = b.select(1, 0).add(widths.mul(0.5));
       const ctrY = b.select(1, 1).add(heights.mul(0.5));
       const n = relCodes.shape[0];
-      const codes = relCodes.reshape(n, -1, 4);
+      // k spelt out: reshape cannot infer -1 when there are no boxes (an image without proposals)
+      const codes = relCodes.reshape(n, relCodes.shape[1] / 4, 4);
       const [wx, wy, ww, wh] = this.weights;
       const dx = codes.select(2, 0).div(wx);
       const dy = codes.select(2, 1).div(wy);

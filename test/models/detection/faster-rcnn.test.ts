@@ -196,6 +196,14 @@ describe('fasterrcnnResnet50Fpn samplers and errors', () => {
     m.dispose();
   });
 
+  it('gives empty detections, not an error, when no proposal survives (rpnScoreThresh above every score)', () => {
+    const m = models.fasterrcnnResnet50Fpn({ ...OPTIONS, rpnScoreThresh: 1.1 });
+    m.eval();
+    const [d] = torch.noGrad(() => m.forward([images[0]]) as Array<{ boxes: Tensor; scores: Tensor; labels: Tensor }>);
+    expect([d.boxes.shape, d.scores.shape, d.labels.shape]).toEqual([[0, 4], [0], [0]]);
+    m.dispose();
+  });
+
   it('names bad options and targets', () => {
     expect(() => models.fasterrcnnResnet50Fpn({ numClasses: 1 })).toThrow(/numClasses must be at least 2/);
     expect(() => models.fasterrcnnResnet50Fpn({ minSize: 1.5 })).toThrow(/minSize must be a non-negative integer/);
