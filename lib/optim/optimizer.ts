@@ -155,13 +155,17 @@ export abstract class Optimizer {
       throw new TypeError(`${where}: foreach and fused cannot both be true (fused is a single kernel, foreach a set of multi-tensor ones)`);
     this.foreach = foreach;
     this.fused = fused ?? false;
-    this.defaults = this.validate(where, { ...DEFAULTS[kind], ...groupOptions });
+    // SGD has no default lr: as in PyTorch, the options may leave it out when every group gives its own
+    const given = Object.fromEntries(Object.entries(groupOptions).filter(([, v]) => v !== undefined));
+    this.defaults = this.validate(where, { ...DEFAULTS[kind], ...given }, { lrRequired: false });
     if (!Array.isArray(params) || params.length === 0) throw new TypeError(`${where}: params must be a non-empty array of Tensors or of param groups`);
-    const specs: Array<ParamGroupSpec<AnyOptions>> =
-      params[0] instanceof Tensor ? [{ params: params as Tensor[] }] : (params as Array<ParamGroupSpec<AnyOptions>>);
-    const groups = specs.map((g, i) => this.prepare(`${where}: param group ${i}`, g));
+    const plain = params[0] instanceof Tensor;
+    const specs: Array<ParamGroupSpec<AnyOptions>> = plain ? [{ params: params as Tensor[] }] : (params as Array<ParamGroupSpec<AnyOptions>>);
+    const groups = specs.map((g, i) => this.prepare(plain ? where : `${where}: param group ${i}`, g));
+    // libtorch's optimizer wants complete defaults; without a default lr the first group's stands in (every group sets its own below)
+    const nativeDefaults = { ...this.defaults, lr: this.defaults.lr ?? groups[0].options.lr } as NativeOptimizerOptions;
     try {
-      this.handle = native.createOptimizer(kind, groups, this.defaults as NativeOptimizerOptions, { foreach: this.foreach ?? null, fused: this.fused }); // validate() made it
+      this.handle = native.createOptimizer(kind, groups, nativeDefaults, { foreach: this.foreach ?? null, fused: this.fused }); // validate() made it
     } catch (e) {
       throw new TypeError(`${where}: ${(e as Error).message}`);
     }
@@ -267,10 +271,15 @@ export abstract class Optimizer {
     return this.groups.indexOf(g);
   }
 
-  private validate(where: string, options: Record<string, unknown>): NativeOptimizerOptions {
+  private validate(where: string, options: Record<string, unknown>, { lrRequired = true } = {}): NativeOptimizerOptions {
     const schema = this.kind === 'SGD' ? sgdOptions : adamOptions;
-    if (options.lr === undefined) throw new TypeError(`${where}: lr is required for ${this.kind}`);
-    const r = schema.safeParse(options);
+    if (options.lr === undefined && lrRequired)
+      throw new TypeError(
+        /param group|addParamGroup/.test(where)
+          ? `${where} has no lr, and the optimizer's options give no default lr: give lr in this group or in the options`
+          : `${where}: lr is required for ${this.kind} (in the options, or in every param group)`,
+      );
+    const r = (lrRequired ? schema : schema.extend({ lr: nonNeg.optional() })).safeParse(options);
     if (!r.success) throw new TypeError(describeIssues(where, r.error));
     if (this.kind === 'SGD' && options.nesterov && (!((options.momentum as number) > 0) || options.dampening !== 0))
       throw new TypeError(`${where}: nesterov needs momentum > 0 and dampening 0`);
@@ -307,7 +316,8 @@ function pick(options: Record<string, unknown>, kind: Kind): Record<string, unkn
 
 /** Stochastic gradient descent with momentum, dampening, Nesterov and L2 weight decay. */
 export class SGD extends Optimizer {
-  constructor(params: Tensor[] | Array<ParamGroupSpec<SGDOptions>>, options: SGDOptions & { lr: number }) {
+  /** `options.lr` may be left out when every param group gives its own lr (as PyTorch). */
+  constructor(params: Tensor[] | Array<ParamGroupSpec<SGDOptions>>, options: SGDOptions = {}) {
     super('SGD', params, options);
   }
 }

@@ -35,6 +35,41 @@ describe('optimizers match PyTorch with two param groups', () => {
   }
 });
 
+describe('optimizers without a default lr (every group gives its own, as PyTorch allows)', () => {
+  // the PyTorch cases above, with the default lr moved into the first group: the same steps
+  for (const c of fx.cases) {
+    it(`${c.kind} ${JSON.stringify(c.defaults)} / ${JSON.stringify(c.group2)}, lr in the groups only`, () => {
+      const p1 = decode(fx.p1, { requiresGrad: true });
+      const p2 = decode(fx.p2, { requiresGrad: true });
+      const { lr, ...rest } = c.defaults;
+      const opt = make(
+        c.kind,
+        [
+          { params: [p1], lr },
+          { params: [p2], ...c.group2 },
+        ],
+        rest,
+      );
+      expect(opt.paramGroups.map((g) => g.lr)).toEqual([lr, c.group2.lr]);
+      fx.grads.forEach(([g1, g2], step) => {
+        p1.grad = decode(g1);
+        p2.grad = decode(g2);
+        opt.step();
+        expectClose(p1, c.steps[step][0], 1e-6);
+        expectClose(p2, c.steps[step][1], 1e-6);
+      });
+    });
+  }
+  it('SGD refuses a group without lr when the options give none, naming the group', () => {
+    const p = () => torch.zeros([1], { requiresGrad: true });
+    expect(() => new optim.SGD([{ params: [p()], lr: 0.1 }, { params: [p()] }], { momentum: 0.9 })).toThrow(/param group 1 has no lr/);
+    expect(() => new optim.SGD([p()], { momentum: 0.9 })).toThrow(/optim\.SGD: lr is required for SGD/);
+    const opt = new optim.SGD([{ params: [p()], lr: 0.1 }], { momentum: 0.9 });
+    expect(() => opt.addParamGroup({ params: [p()] })).toThrow(/addParamGroup has no lr/);
+    expect(opt.addParamGroup({ params: [p()], lr: 0.01 }).momentum).toBe(0.9);
+  });
+});
+
 describe('param groups', () => {
   it("a group keeps an explicit option equal to libtorch's own default (libtorch 2.x would take the optimizer's instead)", () => {
     const p = () => torch.zeros([1], { requiresGrad: true });
