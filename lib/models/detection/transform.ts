@@ -4,7 +4,7 @@
 import { Tensor } from '../../tensor/tensor.js';
 import { torch } from '../../tensor/index.js';
 import { tensor, zeros } from '../../tensor/creation.js';
-import { bilinearResizeChw, detectionResizeSize } from '../../data/detection/transforms.js';
+import { detectionResizeSize } from '../../data/detection/transforms.js';
 import { ArgumentError } from '../../errors.js';
 
 export interface TransformOptions {
@@ -33,6 +33,47 @@ export function resizeBoxes(boxes: Tensor, from: [number, number], to: [number, 
   return out;
 }
 
+/** For each output index along one side: the two input indices and their weights, as ATen's upsample_bilinear2d (align_corners false) computes them in float32. */
+function linearTaps(inSize: number, outSize: number, device: Tensor['device']): { i0: Tensor; i1: Tensor; w0: Tensor; w1: Tensor } {
+  const f = Math.fround;
+  const scale = f(inSize / outSize);
+  const i0: number[] = [];
+  const i1: number[] = [];
+  const w0 = new Float32Array(outSize);
+  const w1 = new Float32Array(outSize);
+  for (let o = 0; o < outSize; o++) {
+    const src = Math.max(f(f(scale * (o + 0.5)) - 0.5), 0);
+    const lo = Math.min(Math.floor(src), inSize - 1);
+    const lambda = Math.min(Math.max(f(src - lo), 0), 1);
+    i0.push(lo);
+    i1.push(lo < inSize - 1 ? lo + 1 : lo);
+    w1[o] = lambda;
+    w0[o] = f(1 - lambda);
+  }
+  const long = (v: number[]) => tensor(v, { dtype: 'int64', device });
+  const float = (v: Float32Array) => tensor(v, { dtype: 'float32', device });
+  return { i0: long(i0), i1: long(i1), w0: float(w0), w1: float(w1) };
+}
+
+/**
+ * F.interpolate(image[None], size, mode='bilinear', align_corners=False)[0]
+ * for one [C, H, W] image, as tensor ops (on the image's device, libtorch's
+ * threads): each output pixel is w0y (w0x a + w1x b) + w1y (w0x c + w1x d),
+ * the products and sums in ATen's kernel's order, so the values are the same.
+ */
+export function resizeBilinear(image: Tensor, outHeight: number, outWidth: number): Tensor {
+  const [, h, w] = image.shape;
+  if (h === outHeight && w === outWidth) return image.clone();
+  return torch.tidy(() => {
+    const ys = linearTaps(h, outHeight, image.device);
+    const xs = linearTaps(w, outWidth, image.device);
+    const horizontal = (rows: Tensor) => rows.indexSelect(2, xs.i0).mul(xs.w0).add(rows.indexSelect(2, xs.i1).mul(xs.w1));
+    const top = horizontal(image.indexSelect(1, ys.i0));
+    const bottom = horizontal(image.indexSelect(1, ys.i1));
+    return top.mul(ys.w0.reshape(-1, 1)).add(bottom.mul(ys.w1.reshape(-1, 1)));
+  });
+}
+
 export class GeneralizedRCNNTransform {
   readonly sizeDivisible: number;
   constructor(readonly options: TransformOptions) {
@@ -59,11 +100,8 @@ export class GeneralizedRCNNTransform {
           );
         const [, h, w] = image.shape;
         if (h < 1 || w < 1) throw new ArgumentError(fn, `images[${i}] is empty (${h}x${w} pixels)`, 'images');
-        const normalised = torch.tidy(() => image.sub(mean.to(image.device)).div(std.to(image.device)).contiguous());
         const [oh, ow] = detectionResizeSize(h, w, minSize, maxSize);
-        const data = bilinearResizeChw(normalised.cpu().dataSync() as Float32Array, 3, h, w, oh, ow);
-        normalised.dispose();
-        resized.push(tensor(data, { dtype: 'float32', shape: [3, oh, ow] }).to(image.device));
+        resized.push(torch.tidy(() => resizeBilinear(image.sub(mean.to(image.device)).div(std.to(image.device)), oh, ow)));
         sizes.push([oh, ow]);
         if (targetBoxes) boxes.push(resizeBoxes(targetBoxes[i], [h, w], [oh, ow]));
       });
