@@ -7,6 +7,8 @@
 //                (models.savePretrained) and the run's tokenizer files
 //   torchscript  a traced TorchScript module (torch.jit.load)
 //   onnx         an ONNX model
+// A detector (Faster R-CNN) goes to pth or safetensors only: its forward
+// (resizing, proposals, NMS) depends on the data, so tracing it is refused.
 // The source is a run folder (runRecipe / finetorch train: the model is
 // rebuilt from run.json and its best/, else last/, weights), a checkpoint
 // folder (best/, last/), a weights file, or a Module / Architecture.
@@ -20,11 +22,12 @@ import { onnx } from '../io/onnx.js';
 import { Architecture } from '../models/architecture.js';
 import { load as loadModel, save as saveModel, savePretrained, savedArchitecture } from '../models/index.js';
 import { TextModel } from '../models/text.js';
+import { FasterRCNN } from '../models/detection/faster-rcnn.js';
 import { Module, type StateDict } from '../nn/module.js';
 import type { InputSpec } from '../recipes/build.js';
 import { loadTrainedModel } from '../recipes/load-run.js';
 import { resolveCheckpoint } from '../recipes/run-record.js';
-import { ones, zeros } from '../tensor/creation.js';
+import { ones, tensor, zeros } from '../tensor/creation.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 export const EXPORT_FORMATS = ['pth', 'safetensors', 'hf', 'torchscript', 'onnx'] as const;
@@ -83,6 +86,8 @@ function openSource(source: unknown, format: ExportFormat): Source {
     throw new ArgumentError(FN, 'source must be a run folder, a checkpoint folder (best/, last/), a weights file, or a Module', 'source');
   const ck = resolveCheckpoint(source, 'exportModel source');
   const home = ck.runDir ?? ck.dir ?? dirname(ck.weights);
+  // a detector is refused what it cannot go to before its weights are read
+  if ((ck.run?.model.arch ?? savedArchitecture(ck.weights)?.arch) === DETECTOR_ARCH) refuseDetector(format);
   if (ck.run) {
     const model = loadTrainedModel(ck.run.model, ck.weights, { numClasses: ck.run.classes.length });
     return { model, stateDict: null, weights: ck.weights, classes: ck.run.classes, input: ck.run.input, runDir: ck.runDir, home, owned: true };
@@ -117,12 +122,91 @@ function makeParent(file: string): void {
 /** How Python loads a vision model's .pth, when the model is torchvision's own shape. */
 function torchvisionNote(model: Module, file: string): string | null {
   if (!(model instanceof Architecture) || model instanceof TextModel) return null;
+  if (model instanceof FasterRCNN) return detectorNote(model, file);
   const o = model.archOptions() as Record<string, unknown>;
   const plain = (o.width === undefined || o.width === 64) && (o.inChannels === undefined || o.inChannels === 3) && !o.smallStem;
   if (!plain)
     return `the names are torchvision's ${model.arch}, but its width/inChannels/smallStem differ from torchvision's, so the shapes do not fit torchvision's model`;
   const k = o.numClasses !== undefined ? `num_classes=${o.numClasses}` : '';
   return `torchvision: m = torchvision.models.${model.arch}(${k}); m.load_state_dict(torch.load('${basename(file)}', weights_only=True))`;
+}
+
+// torchvision 0.14's FasterRCNN defaults, by finetorch's option names: the
+// note passes torchvision the options where the detector differs from them.
+const TORCHVISION_DETECTOR_DEFAULTS: Record<string, unknown> = {
+  minSize: 800,
+  maxSize: 1333,
+  imageMean: [0.485, 0.456, 0.406],
+  imageStd: [0.229, 0.224, 0.225],
+  rpnPreNmsTopNTrain: 2000,
+  rpnPreNmsTopNTest: 1000,
+  rpnPostNmsTopNTrain: 2000,
+  rpnPostNmsTopNTest: 1000,
+  rpnNmsThresh: 0.7,
+  rpnFgIouThresh: 0.7,
+  rpnBgIouThresh: 0.3,
+  rpnBatchSizePerImage: 256,
+  rpnPositiveFraction: 0.5,
+  rpnScoreThresh: 0,
+  boxScoreThresh: 0.05,
+  boxNmsThresh: 0.5,
+  boxDetectionsPerImg: 100,
+  boxFgIouThresh: 0.5,
+  boxBgIouThresh: 0.5,
+  boxBatchSizePerImage: 512,
+  boxPositiveFraction: 0.25,
+};
+
+const snakeCase = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** torchvision's constructor call for the detector (its num_classes and every option that differs from torchvision's default). */
+function detectorNote(model: FasterRCNN, file: string): string {
+  const settings = model.settings as unknown as Record<string, unknown>;
+  const kwargs = [`num_classes=${settings.numClasses}`];
+  for (const [name, fallback] of Object.entries(TORCHVISION_DETECTOR_DEFAULTS))
+    if (JSON.stringify(settings[name]) !== JSON.stringify(fallback)) kwargs.push(`${snakeCase(name)}=${JSON.stringify(settings[name])}`);
+  return (
+    `torchvision: m = torchvision.models.detection.fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, ${kwargs.join(', ')}); ` +
+    `m.load_state_dict(torch.load('${basename(file)}', weights_only=True)); m.eval()`
+  );
+}
+
+/**
+ * A detector's state dict as torchvision's weights=None model loads it
+ * strictly: that model's body uses BatchNorm2d, which has a
+ * num_batches_tracked counter, while finetorch's FrozenBatchNorm2d (normLayer
+ * 'frozen') has none; a counter of 0 is added for each. torchvision's
+ * FrozenBatchNorm2d drops the counters on loading, and in eval mode
+ * BatchNorm2d with these running statistics computes what FrozenBatchNorm2d does.
+ */
+function withBatchNormCounters(sd: StateDict, notes: string[]): { sd: StateDict; added: Tensor[] } {
+  const out: StateDict = {};
+  const added: Tensor[] = [];
+  for (const [name, t] of Object.entries(sd)) {
+    out[name] = t;
+    const counter = name.endsWith('.running_var') ? `${name.slice(0, -'running_var'.length)}num_batches_tracked` : null;
+    if (counter && !(counter in sd)) {
+      out[counter] = tensor(0, { dtype: 'int64' });
+      added.push(out[counter]);
+    }
+  }
+  if (added.length)
+    notes.push(
+      `${added.length} num_batches_tracked counters (0) were added beside the body's frozen batch norms, so torchvision's weights=None model (BatchNorm2d) loads the file with strict=True; in eval mode its batch norms compute what FrozenBatchNorm2d does`,
+    );
+  return { sd: out, added };
+}
+
+const DETECTOR_ARCH = 'fasterrcnn_resnet50_fpn';
+
+/** torchscript/onnx/hf of a detector: refused, naming the format. */
+function refuseDetector(format: ExportFormat): void {
+  if (format === 'pth' || format === 'safetensors') return;
+  throw new ArgumentError(
+    FN,
+    `to '${format}' is not available for a detector (${DETECTOR_ARCH}): its forward resizes images and picks proposals and boxes by data-dependent NMS, which a ${format === 'hf' ? 'Hugging Face folder' : 'trace'} does not hold; export it with to 'pth' (torchvision's fasterrcnn_resnet50_fpn loads it) or 'safetensors'`,
+    'to',
+  );
 }
 
 // Tokenizer files transformers' AutoTokenizer reads from a model folder.
@@ -229,6 +313,7 @@ export async function exportModel(source: string | Module, options: ExportOption
     out = resolve(out);
     const notes: string[] = [];
     const model = src.model;
+    if (model instanceof FasterRCNN) refuseDetector(format);
     if (format === 'hf') return { files: exportHf(model, src, out, notes), format, notes };
     const file = outFile(format, out);
     if (src.weights && resolve(src.weights) === file) throw new ArgumentError(FN, `out ${file} is the checkpoint being exported; choose another path`, 'out');
@@ -236,9 +321,15 @@ export async function exportModel(source: string | Module, options: ExportOption
     switch (format) {
       case 'pth': {
         const sd = model ? model.stateDict() : src.stateDict!;
-        saveStateDict(sd, file);
+        const countersNote: string[] = [];
+        const counted = model instanceof FasterRCNN ? withBatchNormCounters(sd, countersNote) : { sd, added: [] };
+        try {
+          saveStateDict(counted.sd, file);
+        } finally {
+          counted.added.forEach((t) => t.dispose());
+        }
         const note = model && torchvisionNote(model, file);
-        notes.push(note ?? `PyTorch: state_dict = torch.load('${basename(file)}', weights_only=True)`);
+        notes.push(note ?? `PyTorch: state_dict = torch.load('${basename(file)}', weights_only=True)`, ...countersNote);
         if (model instanceof TextModel) notes.push("the names are transformers' (model.load_state_dict(...) on the matching AutoModelFor* class)");
         break;
       }
@@ -248,6 +339,10 @@ export async function exportModel(source: string | Module, options: ExportOption
         notes.push(
           `safetensors: safetensors.torch.load_file('${basename(file)}')${model instanceof Architecture ? '; finetorch: models.load(file) (the file names its architecture)' : ''}`,
         );
+        if (model instanceof FasterRCNN && model.settings.normLayer === 'frozen')
+          notes.push(
+            "the names are torchvision's; the body's frozen batch norms carry no num_batches_tracked, so torchvision's weights=None model (BatchNorm2d) takes these tensors with strict=False (to 'pth' adds the counters for strict loading)",
+          );
         break;
       case 'torchscript':
       case 'onnx': {

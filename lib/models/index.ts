@@ -120,7 +120,7 @@ const META_CONFIG = 'finetorch.config';
 
 /** What a checkpoint written by models.save declares: the architecture, its options and, for a text model, its config.json. */
 export interface SavedArchitecture {
-  arch: ArchitectureName | text.TextArch | taggers.TaggerArch;
+  arch: ArchitectureName | text.TextArch | taggers.TaggerArch | typeof FASTER_RCNN;
   options: Record<string, unknown>;
   config?: text.HfConfig;
 }
@@ -137,6 +137,7 @@ export function savedArchitecture(path: string): SavedArchitecture | null {
   if (!metadata[META_ARCH]) return null;
   const arch = metadata[META_ARCH];
   if (taggers.isTaggerArch(arch)) return savedTagger(path, arch, metadata);
+  if (arch === FASTER_RCNN) return { arch, options: savedDetectorOptions(path, metadata[META_OPTIONS]) };
   if (!Object.hasOwn(architectures, arch) && !isTextArch(arch))
     throw new Error(`${path}: the metadata ${META_ARCH} names ${JSON.stringify(arch)}, not one of ${ARCHITECTURE_NAMES.join(', ')}`);
   let options: unknown;
@@ -202,8 +203,9 @@ export function save(model: Architecture, path: string): void {
 }
 
 export function load(path: string, options: LoadOptions = {}): Architecture {
-  if (options.arch === FASTER_RCNN) return loadDetector(path, options);
   const saved = existsSync(path) ? savedArchitecture(path) : null;
+  if (options.arch === FASTER_RCNN || (!options.arch && saved?.arch === FASTER_RCNN))
+    return loadDetector(path, options, saved?.arch === FASTER_RCNN ? saved.options : {});
   if (!options.arch && !saved) throw new TypeError(`models.load(${path}): give {arch} (the checkpoint does not name its architecture)`);
   if (saved && taggers.isTaggerArch(saved.arch)) return taggers.loadTagger(path, saved.arch, saved.options, saved.config);
   if (options.arch && taggers.isTaggerArch(options.arch))
@@ -249,14 +251,28 @@ export function load(path: string, options: LoadOptions = {}): Architecture {
 const FASTER_RCNN = 'fasterrcnn_resnet50_fpn';
 
 /** models.load(path, { arch: 'fasterrcnn_resnet50_fpn', numClasses }): loadFasterRcnn (torchvision's state dict; a new box predictor when numClasses differs). */
-function loadDetector(path: string, options: LoadOptions): FasterRCNN {
+function loadDetector(path: string, options: LoadOptions, savedOptions: Record<string, unknown>): FasterRCNN {
   const { arch: _a, numClasses, ...rest } = options;
   const others = Object.keys(rest).filter((k) => rest[k as keyof typeof rest] !== undefined);
   if (others.length)
     throw new TypeError(
       `models.load(${path}, ${FASTER_RCNN}): ${others.join(', ')} do not apply to it (it takes numClasses; models.loadFasterRcnn takes the detector's options)`,
     );
-  return loadFasterRcnn(path, numClasses === undefined ? {} : { numClasses });
+  // a models.save file keeps the detector's options (sizes, thresholds); the class count comes from its box predictor
+  const { numClasses: _saved, ...kept } = savedOptions;
+  return loadFasterRcnn(path, { ...kept, ...(numClasses === undefined ? {} : { numClasses }) });
+}
+
+/** The options models.save recorded for a detector (loadFasterRcnn checks each). */
+function savedDetectorOptions(path: string, json: string | undefined): Record<string, unknown> {
+  let options: unknown;
+  try {
+    options = JSON.parse(json ?? '{}');
+  } catch {
+    throw new Error(`${path}: the metadata ${META_OPTIONS} is not JSON`);
+  }
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new Error(`${path}: the metadata ${META_OPTIONS} is not an object`);
+  return options as Record<string, unknown>;
 }
 
 /**
