@@ -263,11 +263,19 @@ async function main() {
       task === 'train'
         ? { finetorchImagesPerSec: o.batch / ft, pytorchImagesPerSec: o.batch / pt, ratio: pt / ft }
         : { finetorchMsPerImage: 1000 * ft, pytorchMsPerImage: 1000 * pt, ratio: ft / pt };
+    // CPU time (every thread, spin-waits included) per image of the timed windows: less sensitive to other processes than wall time
+    const images = task === 'train' ? o.batch * o.steps : o.iters;
+    for (const side of ['finetorch', 'pytorch'])
+      results[task][`${side}CpuMsPerImage`] = (1000 * median(runs[task][side].map((x) => x.windowCpuSeconds))) / images;
     results[task].stepSecondsFinetorch = runs[task].finetorch.map((x) => x.times);
     results[task].stepSecondsPytorch = runs[task].pytorch.map((x) => x.times);
   }
   const maxForeign = Math.max(...foreign);
   const machineState = maxForeign < 0.1 ? 'quiet' : 'noisy';
+  for (const task of tasks)
+    console.log(
+      `${task}: CPU time per image (both threads) finetorch ${results[task].finetorchCpuMsPerImage.toFixed(0)} ms, PyTorch ${results[task].pytorchCpuMsPerImage.toFixed(0)} ms`,
+    );
   if (results.train)
     console.log(
       `train: finetorch ${results.train.finetorchImagesPerSec.toFixed(2)} images/s, PyTorch ${results.train.pytorchImagesPerSec.toFixed(2)} images/s; finetorch/PyTorch ${results.train.ratio.toFixed(2)} (higher is better)`,
