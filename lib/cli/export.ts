@@ -1,6 +1,7 @@
 // `finetorch export`: a trained model (a run folder, best/ or last/, or a
 // weights file) written in a format Python loads: pth (torch.load),
-// safetensors, hf (a Hugging Face folder, text models), torchscript, onnx.
+// safetensors, hf (a Hugging Face folder, text models), torchscript, onnx
+// (detectors: pth, which torchvision's fasterrcnn_resnet50_fpn loads, or safetensors).
 import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import type { ExportFormat } from '../export/index.js';
@@ -13,7 +14,7 @@ const EXPORT_FORMATS: readonly ExportFormat[] = ['pth', 'safetensors', 'hf', 'to
 
 const FLAGS: Record<string, FlagSpec> = {
   checkpoint: { type: 'string', arg: 'path', help: 'a run folder (uses best/, else last/), a checkpoint folder, or a weights file' },
-  to: { type: 'string', arg: 'format', help: `the format to write: ${EXPORT_FORMATS.join(', ')}` },
+  to: { type: 'string', arg: 'format', help: `the format to write: ${EXPORT_FORMATS.join(', ')} (a detector: pth or safetensors)` },
   out: { type: 'string', arg: 'path', help: 'a file, or a folder that receives model.<ext> (hf: the folder); default <run>/export/' },
   ...OUTPUT_FLAGS,
 };

@@ -171,6 +171,18 @@ function detectorNote(model: FasterRCNN, file: string): string {
   );
 }
 
+const isDetectorStateDict = (sd: StateDict): boolean => 'roi_heads.box_predictor.cls_score.weight' in sd && 'backbone.body.bn1.running_var' in sd;
+
+/** A detector's tensors without its options: torchvision's call with the class count the box predictor has. */
+function bareDetectorNote(sd: StateDict, file: string): string {
+  const numClasses = sd['roi_heads.box_predictor.cls_score.weight'].shape[0];
+  return (
+    `torchvision: m = torchvision.models.detection.fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=${numClasses}, ...); ` +
+    `m.load_state_dict(torch.load('${basename(file)}', weights_only=True)); m.eval() ` +
+    '(the file holds no options: give min_size, max_size and the thresholds the model was trained with)'
+  );
+}
+
 /**
  * A detector's state dict as torchvision's weights=None model loads it
  * strictly: that model's body uses BatchNorm2d, which has a
@@ -322,13 +334,15 @@ export async function exportModel(source: string | Module, options: ExportOption
       case 'pth': {
         const sd = model ? model.stateDict() : src.stateDict!;
         const countersNote: string[] = [];
-        const counted = model instanceof FasterRCNN ? withBatchNormCounters(sd, countersNote) : { sd, added: [] };
+        // a bare weights file of a detector (fit's checkpointDir without run.json) gets the counters too
+        const detector = model instanceof FasterRCNN || (!model && isDetectorStateDict(sd));
+        const counted = detector ? withBatchNormCounters(sd, countersNote) : { sd, added: [] };
         try {
           saveStateDict(counted.sd, file);
         } finally {
           counted.added.forEach((t) => t.dispose());
         }
-        const note = model && torchvisionNote(model, file);
+        const note = model ? torchvisionNote(model, file) : detector ? bareDetectorNote(sd, file) : null;
         notes.push(note ?? `PyTorch: state_dict = torch.load('${basename(file)}', weights_only=True)`, ...countersNote);
         if (model instanceof TextModel) notes.push("the names are transformers' (model.load_state_dict(...) on the matching AutoModelFor* class)");
         break;

@@ -10,7 +10,7 @@
 // naming the format (the CLI too).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,6 +59,7 @@ let run: string;
 let pth: ExportResult;
 let safetensors: ExportResult;
 let ours: Dets[];
+let detector: InstanceType<typeof models.FasterRCNN>; // models.load of the safetensors export
 let reference: { batchnormBody: string; frozenBody: string; batchnorm: Dets[]; frozen: Dets[] };
 
 /** A PNG as the float32 [3, H, W] tensor in [0, 1] a detector takes (grey scenes repeated to three channels). */
@@ -112,15 +113,17 @@ beforeAll(async () => {
     join(dir, 'kwargs.json'),
     join(dir, 'ref.json'),
   ]);
-  const model = models.load(safetensors.files[0]);
-  model.eval();
-  const dets = model.forward(images) as Array<{ boxes: Tensor; scores: Tensor; labels: Tensor }>;
+  detector = models.load(safetensors.files[0]) as InstanceType<typeof models.FasterRCNN>;
+  detector.eval();
+  const dets = detector.forward(images) as Array<{ boxes: Tensor; scores: Tensor; labels: Tensor }>;
   ours = dets.map((d) => ({ boxes: d.boxes.toArray() as number[][], scores: d.scores.toArray() as number[], labels: d.labels.toArray() as number[] }));
-  model.dispose();
   await python;
   reference = JSON.parse(readFileSync(join(dir, 'ref.json'), 'utf8'));
 }, 120_000);
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  detector?.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 function expectSameDetections(theirs: Dets[]): void {
   expect(theirs.length).toBe(ours.length);
@@ -158,15 +161,26 @@ describe('export of a detection run to pth', () => {
 describe('export of a detector to other formats', () => {
   it("safetensors of the run: models.load rebuilds the detector with its options and the run's tensors", () => {
     expect(safetensors.files).toEqual([join(dir, 'exported.safetensors')]);
-    const back = models.load(safetensors.files[0]) as InstanceType<typeof models.FasterRCNN>;
-    expect(back.arch).toBe('fasterrcnn_resnet50_fpn');
-    expect(back.settings).toMatchObject({ numClasses: 3, minSize: 96, maxSize: 96, boxScoreThresh: 0.001, boxDetectionsPerImg: 20 });
-    const a = back.stateDict();
+    expect(detector.arch).toBe('fasterrcnn_resnet50_fpn');
+    expect(detector.settings).toMatchObject({ numClasses: 3, minSize: 96, maxSize: 96, boxScoreThresh: 0.001, boxDetectionsPerImg: 20 });
+    const a = detector.stateDict();
     const b = io.load(join(run, 'best', 'model.safetensors'));
     expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort());
     for (const k of ['roi_heads.box_predictor.cls_score.weight', 'rpn.head.conv.0.0.weight', 'backbone.body.layer4.2.bn3.running_var'])
       expect(a[k].sub(b[k]).abs().max().item(), k).toBe(0);
-    back.dispose();
+  });
+
+  it('pth of a bare weights file (no run.json, no metadata) that holds a detector: the counters added, num_classes from its box predictor', async () => {
+    mkdirSync(join(dir, 'bare'));
+    copyFileSync(join(run, 'best', 'model.safetensors'), join(dir, 'bare', 'weights.safetensors'));
+    const r = await exportModel(join(dir, 'bare', 'weights.safetensors'), { to: 'pth' });
+    expect(r.files).toEqual([join(dir, 'bare', 'export', 'model.pth')]);
+    expect(r.notes.join('\n')).toMatch(/fasterrcnn_resnet50_fpn\(weights=None, weights_backbone=None, num_classes=3, \.\.\.\).*the file holds no options/);
+    const given = Object.keys(detector.stateDict()); // the run's tensors (the safetensors test compares them)
+    const written = Object.keys(io.load(r.files[0]));
+    const added = written.filter((k) => !given.includes(k));
+    expect(added.length).toBe(53);
+    expect(added.every((k) => /^backbone\.body\..*(bn\d|downsample\.1)\.num_batches_tracked$/.test(k))).toBe(true);
   });
 
   it('torchscript, onnx and hf are refused naming the format, before the weights are read', async () => {
