@@ -187,6 +187,8 @@ describe('export of a detector to other formats', () => {
     for (const to of ['torchscript', 'onnx', 'hf'] as const)
       await expect(exportModel(run, { to, out: join(dir, `x-${to}`) })).rejects.toThrow(new RegExp(`to '${to}' is not available for a detector`));
     expect(existsSync(join(dir, 'x-onnx'))).toBe(false);
+    // a detector passed as a Module
+    await expect(exportModel(detector, { to: 'torchscript', out: join(dir, 'x.pt') })).rejects.toThrow(/to 'torchscript' is not available for a detector/);
     const r = cli(['export', '--checkpoint', join(run, 'best'), '--to', 'onnx', '--out', join(dir, 'x.onnx')]);
     expect(r.status).not.toBe(0);
     expect(r.stderr + r.stdout).toMatch(/to 'onnx' is not available for a detector/);
