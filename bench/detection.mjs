@@ -3,8 +3,9 @@
 // (bench/detection_torch.py, Debian's /usr/bin/python3 with python3-torch 1.13,
 // the libtorch finetorch links), on the same machine in the same run.
 //
-//   node bench/detection.mjs            full run: 5 rounds (about 12 minutes on 2 cores); writes bench/results/detection.json
-//   node bench/detection.mjs --quick    smoke run: 1 round, few steps (under 2 minutes); writes bench/.cache/detection-results.json
+//   node bench/detection.mjs            full run: 5 rounds (about 7 minutes on 2 quiet cores); its entry
+//                                       ('<settings>-<size>') in bench/results/detection.json
+//   node bench/detection.mjs --quick    smoke run: 1 round, few steps (under 2 minutes); into bench/.cache/detection-results.json
 //   options: --rounds N --steps N --warmup N --iters N (eval images timed) --batch N (default 2) --threads N (default 2)
 //            --size N (minSize = maxSize, default 320) --settings default|light (the samplers, see below)
 //            --tasks train,eval --wait-idle[=SECONDS] (before each process, wait at most SECONDS, default 60,
@@ -285,13 +286,19 @@ async function main() {
       `eval: finetorch ${results.eval.finetorchMsPerImage.toFixed(0)} ms/image, PyTorch ${results.eval.pytorchMsPerImage.toFixed(0)} ms/image; finetorch/PyTorch ${results.eval.ratio.toFixed(2)} (lower is better)`,
     );
   console.log(`machine ${machineState}: other processes took at most ${(100 * maxForeign).toFixed(0)}% of the CPUs during a timed window`);
+  // one entry per settings and size (a run of another configuration keeps the others)
   const out = quick ? join(here, '.cache', 'detection-results.json') : join(here, 'results', 'detection.json');
+  const kept = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) : { configs: {} };
   const machine = { cpu: cpus()[0]?.model ?? '', cores: cpus().length, machineState, maxForeignCpuShare: maxForeign };
   const pythonTorch = runs.train?.pytorch[0]?.torch ?? runs.eval?.pytorch[0]?.torch;
-  writeFileSync(
-    out,
-    JSON.stringify({ date: new Date().toISOString(), machine, torch: pythonTorch, options: { ...o, rounds, model: modelOptions(o) }, results }, null, 2) + '\n',
-  );
+  kept.configs[`${o.settings}-${o.size}`] = {
+    date: new Date().toISOString(),
+    machine,
+    pytorch: `torch ${pythonTorch} (${PYTHON})`,
+    options: { ...o, rounds, model: modelOptions(o) },
+    results,
+  };
+  writeFileSync(out, JSON.stringify(kept, null, 2) + '\n');
   console.log(`wrote ${out}`);
 }
 
