@@ -160,7 +160,7 @@ domain-adapted (about 20 minutes; --quick: one seed, one budget, short).
 --task detection: a Faster R-CNN ResNet-50 FPN pretrained (cached in DIR/pretrained/)
 on synthetic scenes of Fashion-MNIST items of classes 0-4, trained on scenes of
 classes 5-9 with each recipe (head only, freeze first 3 blocks, full, differential
-LR + warmup) against from scratch; test mAP per recipe (about 30 minutes, 1 seed
+LR + warmup) against from scratch; test mAP per recipe (about 25 minutes, 1 seed
 by default; --quick: tiny scenes and budgets, under a minute).
 (--task images is the default demo; --task text is --text.)
 `;
