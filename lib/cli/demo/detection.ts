@@ -13,7 +13,7 @@ import { loadReport } from '../../native/loader.js';
 import { torch } from '../../tensor/index.js';
 import { optim } from '../../optim/index.js';
 import { models } from '../../models/index.js';
-import { FasterRCNN, loadFasterRcnn, type FasterRCNNOptions } from '../../models/detection/faster-rcnn.js';
+import { type FasterRCNN, loadFasterRcnn, type FasterRCNNOptions } from '../../models/detection/faster-rcnn.js';
 import { finetune } from '../../finetune/index.js';
 import { LRScheduler } from '../../optim/lr-scheduler.js';
 import { fit } from '../../train/trainer.js';
@@ -178,7 +178,14 @@ async function pretrainDetector(c: DetectionDemoConfig, out: string, reporter: R
   const dir = join(out, PRETRAINED_DIR);
   const file = join(dir, PRETRAINED_FILE);
   const keyFile = join(dir, PRETRAINED_KEY);
-  const key = JSON.stringify({ canvas: c.canvas, scale: c.scale, objectsPerScene: c.objectsPerScene, model: c.model, pretrain: c.pretrain, batchSize: c.batchSize });
+  const key = JSON.stringify({
+    canvas: c.canvas,
+    scale: c.scale,
+    objectsPerScene: c.objectsPerScene,
+    model: c.model,
+    pretrain: c.pretrain,
+    batchSize: c.batchSize,
+  });
   if (existsSync(keyFile) && existsSync(file)) {
     let saved: { key?: string; result?: Pretrained } = {};
     try {
@@ -281,9 +288,27 @@ export async function runDetectionDemo(
         const loader = new DetectionLoader(trainSet, { batchSize: c.batchSize, shuffle: true, seed });
         const t = await train(model, loader, r, { epochs: c.epochs, seed, clipGradNorm: c.clipGradNorm, reporter, label: r.name });
         const test = await evaluateDetector(model, testLoader);
-        const res: RecipeResult = { seed, test, trainSeconds: t.seconds, seconds: (Date.now() - t0) / 1000, trainableParameters, trainLoss: t.trainLoss, classifierLoss: t.classifierLoss };
+        const res: RecipeResult = {
+          seed,
+          test,
+          trainSeconds: t.seconds,
+          seconds: (Date.now() - t0) / 1000,
+          trainableParameters,
+          trainLoss: t.trainLoss,
+          classifierLoss: t.classifierLoss,
+        };
         (results.get(r.name) ?? results.set(r.name, []).get(r.name)!).push(res);
-        if (reporter.json) reporter.emit({ type: 'result', task: 'detection classes 5-9', run: r.name, seed, map: test.map, map50: test.map50, map75: test.map75, seconds: res.seconds });
+        if (reporter.json)
+          reporter.emit({
+            type: 'result',
+            task: 'detection classes 5-9',
+            run: r.name,
+            seed,
+            map: test.map,
+            map50: test.map50,
+            map75: test.map75,
+            seconds: res.seconds,
+          });
         else
           reporter.message(
             `${r.name.padEnd(26)} seed ${seed}: mAP ${test.map.toFixed(3)}, mAP@.5 ${test.map50.toFixed(3)}, AR@100 ${test.ar100.toFixed(3)} (${res.seconds.toFixed(1)} s)`,
@@ -299,7 +324,11 @@ export async function runDetectionDemo(
     columns: ['recipe', 'trainable params', 'mAP', 'mAP@.5', 'mAP@.75', 'AR@100', 'epochs', 'train s', 'wall time s'],
     rows: recipes.map((r) => {
       const rs = results.get(r.name)!;
-      const f = (k: keyof DetectionScores) => fmt(rs.map((x) => x.test[k] as number), 3);
+      const f = (k: keyof DetectionScores) =>
+        fmt(
+          rs.map((x) => x.test[k] as number),
+          3,
+        );
       return {
         recipe: r.name,
         'trainable params': rs[0].trainableParameters,
@@ -368,6 +397,16 @@ export async function runDetectionDemo(
   reporter.table(table.title, table.rows, { columns: table.columns });
   reporter.message(verdict);
   reporter.message(`report: ${o.out} (results.md, results.json, curves.png) in ${seconds.toFixed(0)} s`);
-  reporter.emit({ type: 'end', status: 'ok', exitCode: 0, seconds, report: o.out, files, scratchMap: scratch, bestFineTuned: best, fineTunedBeatsScratch: summary.fineTunedBeatsScratch });
+  reporter.emit({
+    type: 'end',
+    status: 'ok',
+    exitCode: 0,
+    seconds,
+    report: o.out,
+    files,
+    scratchMap: scratch,
+    bestFineTuned: best,
+    fineTunedBeatsScratch: summary.fineTunedBeatsScratch,
+  });
   return { files, summary };
 }

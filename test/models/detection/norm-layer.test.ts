@@ -28,7 +28,10 @@ let refs: Refs;
 beforeAll(() => {
   if (!['model.pth', 'refs.json'].every((f) => existsSync(join(dir, f))) || !JSON.parse(readFileSync(join(dir, 'refs.json'), 'utf8')).trainable) {
     mkdirSync(dir, { recursive: true });
-    execFileSync('/usr/bin/python3', [join(root, 'test/models/detection/make_norm_layer_refs.py'), dir], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 300000 });
+    execFileSync('/usr/bin/python3', [join(root, 'test/models/detection/make_norm_layer_refs.py'), dir], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      timeout: 300000,
+    });
   }
   refs = JSON.parse(readFileSync(join(dir, 'refs.json'), 'utf8')) as Refs;
 }, 300000);
