@@ -303,7 +303,8 @@ async function main() {
   console.log(`machine ${machineState}: other processes took at most ${(100 * maxForeign).toFixed(0)}% of the CPUs during a timed window`);
   // one entry per settings and size (a run of another configuration keeps the others)
   const out = quick ? join(here, '.cache', 'detection-results.json') : join(here, 'results', 'detection.json');
-  const kept = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) : { configs: {} };
+  const kept = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) : {};
+  kept.configs ??= {};
   const machine = { cpu: cpus()[0]?.model ?? '', cores: cpus().length, machineState, maxForeignCpuShare: maxForeign };
   const pythonTorch = runs.train?.pytorch[0]?.torch ?? runs.eval?.pytorch[0]?.torch;
   kept.configs[`${o.settings}-${o.size}`] = {
