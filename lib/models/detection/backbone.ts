@@ -25,7 +25,9 @@ export class FrozenBatchNorm2d extends Module {
     // as torchvision: scale = w * rsqrt(var + eps), shift = b - mean * scale
     const scale = b.weight.mul(b.running_var.add(this.eps).rsqrt());
     const shift = b.bias.sub(b.running_mean.mul(scale));
-    const y = x.mul(scale.reshape(1, -1, 1, 1)).add(shift.reshape(1, -1, 1, 1));
+    // the shift added in place: one large buffer per call, not two (add's backward needs neither operand)
+    const y = x.mul(scale.reshape(1, -1, 1, 1));
+    y.add_(shift.reshape(1, -1, 1, 1));
     [scale, shift, ...Object.values(b)].forEach((t) => t.dispose());
     return y;
   }
@@ -70,11 +72,11 @@ class Bottleneck extends Module {
       if (y !== next) next.dispose();
     });
     const identity = this.downsample ? this.downsample.forward(x) : x;
-    const sum = y.add(identity);
-    y.dispose();
+    // `out += identity` as torchvision: in place on the last norm's output
+    y.add_(identity);
     if (identity !== x) identity.dispose();
-    const out = sum.relu();
-    sum.dispose();
+    const out = y.relu();
+    y.dispose();
     return out;
   }
 }
