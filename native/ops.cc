@@ -75,6 +75,7 @@ void registerOps(Napi::Env env, Napi::Object e) {
   FT_UNARY("sigmoid", t.sigmoid());
   FT_UNARY("tanh", t.tanh());
   FT_UNARY("relu", t.relu());
+  FT_UNARY("relu_", t.relu_());
   FT_UNARY("gelu", torch::gelu(t));
   FT_UNARY("floor", t.floor());
   FT_UNARY("ceil", t.ceil());

@@ -80,6 +80,8 @@ export interface OpsAddon {
   sigmoid(t: TensorHandle): TensorHandle;
   tanh(t: TensorHandle): TensorHandle;
   relu(t: TensorHandle): TensorHandle;
+  /** In place; the handle returned is another reference to t. */
+  relu_(t: TensorHandle): TensorHandle;
   gelu(t: TensorHandle): TensorHandle;
   floor(t: TensorHandle): TensorHandle;
   ceil(t: TensorHandle): TensorHandle;

@@ -384,6 +384,11 @@ export class Tensor {
   relu(): Tensor {
     return new Tensor(native.relu(this.handle));
   }
+  /** In place, as torch.relu_ (torchvision's ReLU(inplace=True)). */
+  relu_(): this {
+    native.relu_(this.handle).dispose();
+    return this;
+  }
   softmax(dim: number): Tensor {
     return new Tensor(native.softmax(this.handle, dim));
   }

@@ -102,3 +102,15 @@ describe('ops match PyTorch', () => {
     });
   }
 });
+
+describe('relu_', () => {
+  it('clamps in place (the same tensor back) and backpropagates as relu', () => {
+    const x = torch.tensor([-2, -0.5, 0, 0.5, 3], { requiresGrad: true });
+    const y = x.mul(2);
+    expect(y.relu_()).toBe(y);
+    expect(y.toArray()).toEqual([0, 0, 0, 1, 6]);
+    y.sum().backward();
+    // d/dx relu(2x) = 2 where 2x > 0, else 0
+    expect(x.grad!.toArray()).toEqual([0, 0, 0, 2, 2]);
+  });
+});

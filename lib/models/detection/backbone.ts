@@ -68,16 +68,15 @@ class Bottleneck extends Module {
     this.layers.forEach((layer, i) => {
       const next = layer.forward(y);
       if (y !== x) y.dispose();
-      y = i % 2 === 1 && i < 5 ? next.relu() : next;
-      if (y !== next) next.dispose();
+      // ReLU(inplace=True) as torchvision's bottleneck: no new buffer (the norms' backward needs their input, not output)
+      if (i % 2 === 1 && i < 5) next.relu_();
+      y = next;
     });
     const identity = this.downsample ? this.downsample.forward(x) : x;
     // `out += identity` as torchvision: in place on the last norm's output
     y.add_(identity);
     if (identity !== x) identity.dispose();
-    const out = y.relu();
-    y.dispose();
-    return out;
+    return y.relu_();
   }
 }
 
