@@ -190,7 +190,13 @@ function runSide(side, task, dir, o) {
     child.stderr.on('data', (d) => (err += d));
     child.on('close', (code, signal) => {
       if (code !== 0) return reject(new Error(`${side} ${task} failed (${signal ?? `exit ${code}`}):\n${err.trim().split('\n').slice(-15).join('\n')}`));
-      const res = JSON.parse(out.trim().split('\n').filter((l) => l.startsWith('{')).at(-1));
+      const res = JSON.parse(
+        out
+          .trim()
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .at(-1),
+      );
       const foreign = res.windowTotalTicks > 0 ? Math.max(0, (res.windowBusyTicks - res.windowCpuSeconds * TICK) / res.windowTotalTicks) : null;
       resolve({ ...res, foreignCpuShare: foreign });
     });

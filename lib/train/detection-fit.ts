@@ -64,17 +64,7 @@ export type DetectionFitOptions = Omit<FitOptions, 'model' | 'train' | 'val' | '
 };
 
 // fit's options this loop does not handle yet: refused rather than ignored
-const UNSUPPORTED = [
-  'loss',
-  'forward',
-  'metrics',
-  'tagging',
-  'ema',
-  'gradScaler',
-  'precision',
-  'memoryFormat',
-  'distributed',
-] as const;
+const UNSUPPORTED = ['loss', 'forward', 'metrics', 'tagging', 'ema', 'gradScaler', 'precision', 'memoryFormat', 'distributed'] as const;
 
 export const isDetectionFit = (o: { model: unknown }): o is DetectionFitOptions => o.model instanceof FasterRCNN;
 
@@ -141,7 +131,9 @@ export async function fitDetection(o: DetectionFitOptions): Promise<FitResult> {
   if (given.length) throw new TypeError(`fit: a detection model (FasterRCNN) does not take ${given.join(', ')} yet (the model's own losses are the loss)`);
   // this loop does not move the model's batches to another device yet: the CPU only, said rather than ignored
   if (o.device !== undefined && o.device !== 'cpu')
-    throw new TypeError(`fit: a detection model (FasterRCNN) trains on the CPU only yet: device ${JSON.stringify(o.device)} is not supported (give 'cpu' or leave device out)`);
+    throw new TypeError(
+      `fit: a detection model (FasterRCNN) trains on the CPU only yet: device ${JSON.stringify(o.device)} is not supported (give 'cpu' or leave device out)`,
+    );
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new TypeError(`fit: epochs must be a positive integer, got ${o.epochs}`);
   if (o.checkpointEvery !== undefined && !(Number.isInteger(o.checkpointEvery) && o.checkpointEvery >= 1))
     throw new TypeError(`fit: checkpointEvery must be a positive integer (steps), got ${o.checkpointEvery}`);

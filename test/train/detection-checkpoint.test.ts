@@ -63,7 +63,11 @@ async function drawScenes() {
 }
 
 /** One detection fit from the model's initial weights (resume loads its own), SGD with momentum and a schedule, so all three must be restored. */
-async function run(epochs: number, checkpointDir: string, extra: { resumeFrom?: string; signal?: AbortSignal; checkpointEvery?: number; onEvent?: (e: TrainEvent) => void } = {}) {
+async function run(
+  epochs: number,
+  checkpointDir: string,
+  extra: { resumeFrom?: string; signal?: AbortSignal; checkpointEvery?: number; onEvent?: (e: TrainEvent) => void } = {},
+) {
   model.loadStateDict(init);
   const optimizer = new optim.SGD(
     model.parameters().filter((p) => p.requiresGrad),
@@ -158,7 +162,13 @@ describe('fit checkpoints a detection model', () => {
     expect(second.result.interrupted).toBe(true);
     expect(second.result.modelEpoch).toBeNull();
     expect(second.events.at(-1)).toEqual({ type: 'interrupted', epoch: 1, batch: 1, step: 3, path: join(root, 'last') });
-    expect(trainerJson(join(root, 'last'))).toMatchObject({ task: 'detection', epoch: 0, step: 3, schedulerStep: 3, position: { epoch: 1, batch: 1, seen: 2 } });
+    expect(trainerJson(join(root, 'last'))).toMatchObject({
+      task: 'detection',
+      epoch: 0,
+      step: 3,
+      schedulerStep: 3,
+      position: { epoch: 1, batch: 1, seen: 2 },
+    });
     // resumed inside epoch 1: the loader skips the batch already done
     const third = await run(2, root, { resumeFrom: join(root, 'last') });
     expect(third.events[0]).toMatchObject({ type: 'resumed', epoch: 1, batch: 1, step: 3 });
@@ -205,7 +215,9 @@ describe('fit checkpoints a detection model', () => {
   it('keeps refusing what it does not support, by name', async () => {
     const optimizer = new optim.SGD(model.parameters(), { lr: 0.01 });
     await expect(fit({ model, train: loader, optimizer, epochs: 1, ema: { decay: 0.99 } })).rejects.toThrow(/does not take ema/);
-    await expect(fit({ model, train: loader, optimizer, epochs: 1, precision: 'bf16', distributed: true })).rejects.toThrow(/does not take precision, distributed/);
+    await expect(fit({ model, train: loader, optimizer, epochs: 1, precision: 'bf16', distributed: true })).rejects.toThrow(
+      /does not take precision, distributed/,
+    );
     await expect(fit({ model, train: loader, optimizer, epochs: 1, device: 'cuda' })).rejects.toThrow(/CPU only yet: device "cuda"/);
   });
 });
