@@ -22,7 +22,7 @@ import { onnx } from '../io/onnx.js';
 import { Architecture } from '../models/architecture.js';
 import { load as loadModel, save as saveModel, savePretrained, savedArchitecture } from '../models/index.js';
 import { TextModel } from '../models/text.js';
-import { FasterRCNN } from '../models/detection/faster-rcnn.js';
+import { FASTER_RCNN_DEFAULTS, FasterRCNN } from '../models/detection/faster-rcnn.js';
 import { Module, type StateDict } from '../nn/module.js';
 import type { InputSpec } from '../recipes/build.js';
 import { loadTrainedModel } from '../recipes/load-run.js';
@@ -131,40 +131,17 @@ function torchvisionNote(model: Module, file: string): string | null {
   return `torchvision: m = torchvision.models.${model.arch}(${k}); m.load_state_dict(torch.load('${basename(file)}', weights_only=True))`;
 }
 
-// torchvision 0.14's FasterRCNN defaults, by finetorch's option names: the
-// note passes torchvision the options where the detector differs from them.
-const TORCHVISION_DETECTOR_DEFAULTS: Record<string, unknown> = {
-  minSize: 800,
-  maxSize: 1333,
-  imageMean: [0.485, 0.456, 0.406],
-  imageStd: [0.229, 0.224, 0.225],
-  rpnPreNmsTopNTrain: 2000,
-  rpnPreNmsTopNTest: 1000,
-  rpnPostNmsTopNTrain: 2000,
-  rpnPostNmsTopNTest: 1000,
-  rpnNmsThresh: 0.7,
-  rpnFgIouThresh: 0.7,
-  rpnBgIouThresh: 0.3,
-  rpnBatchSizePerImage: 256,
-  rpnPositiveFraction: 0.5,
-  rpnScoreThresh: 0,
-  boxScoreThresh: 0.05,
-  boxNmsThresh: 0.5,
-  boxDetectionsPerImg: 100,
-  boxFgIouThresh: 0.5,
-  boxBgIouThresh: 0.5,
-  boxBatchSizePerImage: 512,
-  boxPositiveFraction: 0.25,
-};
-
 const snakeCase = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /** torchvision's constructor call for the detector (its num_classes and every option that differs from torchvision's default). */
 function detectorNote(model: FasterRCNN, file: string): string {
   const settings = model.settings as unknown as Record<string, unknown>;
   const kwargs = [`num_classes=${settings.numClasses}`];
-  for (const [name, fallback] of Object.entries(TORCHVISION_DETECTOR_DEFAULTS))
-    if (JSON.stringify(settings[name]) !== JSON.stringify(fallback)) kwargs.push(`${snakeCase(name)}=${JSON.stringify(settings[name])}`);
+  // trainableBackboneLayers and normLayer choose what trains, not what the weights compute: torchvision's eval needs neither
+  const skip = ['numClasses', 'trainableBackboneLayers', 'normLayer'];
+  for (const [name, fallback] of Object.entries(FASTER_RCNN_DEFAULTS))
+    if (!skip.includes(name) && JSON.stringify(settings[name]) !== JSON.stringify(fallback))
+      kwargs.push(`${snakeCase(name)}=${JSON.stringify(settings[name])}`);
   return (
     `torchvision: m = torchvision.models.detection.fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, ${kwargs.join(', ')}); ` +
     `m.load_state_dict(torch.load('${basename(file)}', weights_only=True)); m.eval()`

@@ -372,7 +372,9 @@ describe('exit codes', () => {
     const message = bad.stderr;
     expect(message).toMatch(/recipe\.model\.numClasses: .*expected number to be >0.* \(got 0\)/);
     expect(message).toMatch(/recipe\.optimizer: give only one of lr, bottomLr\/topLr, lrs/);
-    expect(message).toMatch(/recipe\.data\.kind: .*'imageFolder' \| 'fashionMnist' \| 'csv' \| 'jsonl' \| 'conll' \| 'jsonlSpans' \(got "imagefolder"\)/);
+    expect(message).toMatch(
+      /recipe\.data\.kind: .*'imageFolder' \| 'fashionMnist' \| 'csv' \| 'jsonl' \| 'conll' \| 'jsonlSpans' \| 'coco' \| 'voc' \(got "imagefolder"\)/,
+    );
     expect(message).toMatch(/recipe\.epochs: .*expected number.* \(got "two"\)/);
     expect(message).toMatch(/recipe\.batchsize: unknown field \(got 8\)/);
     // JSON Lines: an error event with the kind, then end

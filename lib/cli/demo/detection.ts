@@ -392,6 +392,7 @@ export async function runDetectionDemo(
     ],
     tables: [table],
     svg,
+    caption: 'training loss and classifier loss per epoch',
     json: summary,
   });
   reporter.table(table.title, table.rows, { columns: table.columns });

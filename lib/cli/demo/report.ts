@@ -63,14 +63,17 @@ export function curvesSvg(
 }
 
 /** Writes results.md and results.json, and curves.svg / curves.png when a chart is given. */
-export async function writeReport(dir: string, o: { title: string; intro: string[]; tables: Table[]; svg?: string; json: unknown }): Promise<string[]> {
+export async function writeReport(
+  dir: string,
+  o: { title: string; intro: string[]; tables: Table[]; svg?: string; caption?: string; json: unknown },
+): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
   const md = [`# ${o.title}`, '', ...o.intro, ''];
   for (const t of o.tables) {
     md.push(`## ${t.title}`, '', markdownTable(t), '');
     if (t.notes?.length) md.push(...t.notes.map((n) => `- ${n}`), '');
   }
-  if (o.svg) md.push('![validation accuracy and training loss per epoch](curves.png)', '');
+  if (o.svg) md.push(`![${o.caption ?? 'validation accuracy and training loss per epoch'}](curves.png)`, '');
   const files = ['results.md', 'results.json', ...(o.svg ? ['curves.svg', 'curves.png'] : [])].map((f) => join(dir, f));
   writeFileSync(files[0], md.join('\n'));
   writeFileSync(files[1], JSON.stringify(o.json, null, 2) + '\n');

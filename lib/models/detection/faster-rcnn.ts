@@ -52,7 +52,8 @@ export interface FasterRCNNOptions {
   boxPositiveFraction?: number;
 }
 
-const DEFAULTS: Required<FasterRCNNOptions> = {
+/** The defaults: torchvision 0.14's fasterrcnn_resnet50_fpn's (export's note for torchvision relies on that). */
+export const FASTER_RCNN_DEFAULTS: Required<FasterRCNNOptions> = {
   numClasses: 91,
   trainableBackboneLayers: 3,
   normLayer: 'frozen',
@@ -108,8 +109,8 @@ const BLOCKS: Block[] = [
 function checkOptions(o: FasterRCNNOptions): Required<FasterRCNNOptions> {
   const fn = 'models.fasterrcnnResnet50Fpn';
   if (o === null || typeof o !== 'object') throw new ArgumentError(fn, 'options must be an object', 'options');
-  for (const key of Object.keys(o)) if (!(key in DEFAULTS)) throw new ArgumentError(fn, `unknown option '${key}'`, key);
-  const r = { ...DEFAULTS, ...o } as Required<FasterRCNNOptions>;
+  for (const key of Object.keys(o)) if (!(key in FASTER_RCNN_DEFAULTS)) throw new ArgumentError(fn, `unknown option '${key}'`, key);
+  const r = { ...FASTER_RCNN_DEFAULTS, ...o } as Required<FasterRCNNOptions>;
   for (const [key, v] of Object.entries(r)) {
     if (key === 'normLayer') {
       if (v !== 'frozen' && v !== 'batchnorm') throw new ArgumentError(fn, `normLayer must be 'frozen' or 'batchnorm', got ${JSON.stringify(v)}`, key);
