@@ -20,7 +20,7 @@ import { io } from '../io/index.js';
 import { TrainingMonitor } from '../reports/training.js';
 import { buildFromSpec, buildOptimizer, splitFractions, splitIndices, walkImages, type ModelSpec, type Part, PARTS } from './build.js';
 import { DETECTION_MODEL_FIELDS, DETECTOR_ARCH, type DataSpec, type Recipe } from './schema.js';
-import { RUN_FILE, readRun, resolveCheckpoint, writeRun, type RunRecord } from './run-record.js';
+import { RUN_FILE, modelSummary, readRun, resolveCheckpoint, writeRun, type RunRecord } from './run-record.js';
 
 /** How a detector's inputs are prepared (run.json's input): RGB images of any size in [0, 1]; the model resizes and normalises them. */
 export interface DetectionInputSpec {
@@ -309,7 +309,6 @@ export async function runDetection(recipe: Recipe, options: DetectionRunOptions,
   const notes = [...built.notes, ...(data.droppedBoxes ? [`${data.droppedBoxes} boxes dropped (data.outside / data.emptyBoxes: drop)`] : [])];
   writeRun(out, { recipe, classes: data.classes, model: spec, input: data.input, ...(notes.length ? { notes } : {}) });
   const monitor = new TrainingMonitor(out, { tensorboard: recipe.tensorboard });
-  const params = model.parameters();
   emit({
     type: 'start',
     out,
@@ -319,12 +318,7 @@ export async function runDetection(recipe: Recipe, options: DetectionRunOptions,
     samples: data.sizes,
     trainCounts: data.trainCounts,
     batchesPerEpoch: train.length,
-    model: {
-      arch: spec.arch,
-      checkpoint: recipe.model.checkpoint ?? null,
-      parameters: params.reduce((n, p) => n + p.numel(), 0),
-      trainable: params.filter((p) => p.requiresGrad).reduce((n, p) => n + p.numel(), 0),
-    },
+    model: modelSummary(model, spec.arch, recipe),
     groups: parts.groups,
     device: recipe.device,
     threads: torch.getNumThreads(),

@@ -9,6 +9,7 @@ import type { Recipe } from './schema.js';
 import { checkpointWeightsFile, recoverCheckpoints, writeFileAtomic } from '../train/checkpoint.js';
 import { CheckpointError } from '../errors.js';
 import type { InputSpec, ModelSpec } from './build.js';
+import type { Module } from '../nn/module.js';
 
 export const RUN_FILE = 'run.json';
 
@@ -33,6 +34,17 @@ export function finetorchVersion(): string {
   } catch {
     return 'unknown';
   }
+}
+
+/** The start event's model entry: architecture, checkpoint, and parameter counts (all, and those that train). */
+export function modelSummary(model: Module, arch: string, recipe: Recipe) {
+  const params = model.parameters();
+  return {
+    arch,
+    checkpoint: recipe.model.checkpoint ?? null,
+    parameters: params.reduce((n, p) => n + p.numel(), 0),
+    trainable: params.filter((p) => p.requiresGrad).reduce((n, p) => n + p.numel(), 0),
+  };
 }
 
 export function writeRun(dir: string, run: Omit<RunRecord, 'format' | 'finetorch' | 'createdAt'>): void {

@@ -21,7 +21,7 @@ import { checkVocabulary } from '../models/text.js';
 import { buildData, buildFromSpec, buildLoss, buildModel, buildOptimizer, checkDevice, type ModelSpec, type Part } from './build.js';
 import { parseRecipe, type Recipe } from './schema.js';
 import { resolvePaths } from './paths.js';
-import { RUN_FILE, readRun, writeRun, type RunRecord } from './run-record.js';
+import { RUN_FILE, modelSummary, readRun, writeRun, type RunRecord } from './run-record.js';
 import {
   buildTokenData,
   buildTagger,
@@ -210,7 +210,6 @@ async function runRecipeIn(
 
   // curves.svg / curves.png (redrawn each epoch) and, with recipe.tensorboard, TensorBoard event files (rank 0)
   const monitor = writer ? new TrainingMonitor(out, { tensorboard: recipe.tensorboard }) : null;
-  const params = model.parameters();
   emit({
     type: 'start',
     out,
@@ -220,12 +219,7 @@ async function runRecipeIn(
     samples: data.sizes,
     trainCounts: data.trainCounts,
     batchesPerEpoch: train.length,
-    model: {
-      arch: spec.arch,
-      checkpoint: recipe.model.checkpoint ?? null,
-      parameters: params.reduce((n, p) => n + p.numel(), 0),
-      trainable: params.filter((p) => p.requiresGrad).reduce((n, p) => n + p.numel(), 0),
-    },
+    model: modelSummary(model, spec.arch, recipe),
     groups: parts.groups,
     device: recipe.device,
     threads: torch.getNumThreads(),
